@@ -1,0 +1,618 @@
+// wardenctl: the operator's command line for Warden.
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <openssl/pem.h>
+
+#include "common/strings.h"
+#include "cli/client.h"
+#include "common/audit_chain.h"
+#include "common/crypto.h"
+#include "common/sshcert.h"
+#include "common/grpc_tls.h"
+#include "warden/v1/access.grpc.pb.h"
+#include "warden/v1/audit.grpc.pb.h"
+#include "warden/v1/auth.grpc.pb.h"
+#include "warden/v1/ca.grpc.pb.h"
+
+namespace pb = ::warden::v1;
+using nlohmann::json;
+
+namespace warden::cli {
+namespace {
+
+struct Globals {
+  std::string home = DefaultHome();
+  bool json = false;
+};
+
+std::string When(int64_t t) {
+  if (t == 0) return "-";
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string In(int64_t seconds) {
+  if (seconds <= 0) return "now";
+  if (seconds < 120) return StrCat(seconds, "s");
+  if (seconds < 7200) return StrCat(seconds / 60, "m");
+  return StrCat(seconds / 3600, "h", (seconds % 3600) / 60, "m");
+}
+
+// Reads a secret from the terminal without echo.
+std::string Prompt(const std::string& label, bool secret) {
+  std::cerr << label << ": " << std::flush;
+  termios old{};
+  const bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+  if (secret && tty) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  if (secret && tty) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    std::cerr << "\n";
+  }
+  return line;
+}
+
+json RequestJson(const pb::AccessRequest& r) {
+  json approvals = json::array();
+  for (const auto& a : r.approvals()) approvals.push_back({{"approver", a.approver()}, {"at", a.at_unix()}});
+  return {{"id", r.id()}, {"requester", r.requester()}, {"role", r.role()}, {"reason", r.reason()},
+          {"ttl_seconds", r.ttl_seconds()}, {"state", r.state()}, {"created", r.created_unix()},
+          {"expires", r.expires_unix()}, {"approvals", approvals},
+          {"approvals_required", r.approvals_required()}, {"grant_id", r.grant_id()},
+          {"note", r.note()}};
+}
+
+void PrintRequest(const pb::AccessRequest& r) {
+  std::cout << r.id() << "  " << r.role() << "  requested by " << r.requester() << "  ["
+            << r.state() << "]\n"
+            << "  reason:    " << r.reason() << "\n"
+            << "  ttl:       " << In(r.ttl_seconds()) << "\n";
+  std::vector<std::string> who;
+  for (const auto& a : r.approvals()) who.push_back(a.approver());
+  std::cout << "  approvals: " << r.approvals_size() << " of " << r.approvals_required();
+  if (!who.empty()) std::cout << " (" << StrJoin(who, ", ") << ")";
+  std::cout << "; approvers: " << StrJoin(r.approver_groups(), ", ") << "\n";
+  if (r.state() == "pending") {
+    std::cout << "  expires:   " << When(r.expires_unix()) << " unless approved\n";
+  }
+  if (!r.grant_id().empty()) std::cout << "  grant:     " << r.grant_id() << "\n";
+  if (!r.note().empty()) std::cout << "  note:      " << r.note() << "\n";
+}
+
+json GrantJson(const pb::Grant& g) {
+  return {{"id", g.id()}, {"request_id", g.request_id()}, {"user", g.user()}, {"role", g.role()},
+          {"login", g.login()}, {"tier", g.tier()}, {"start", g.start_unix()}, {"end", g.end_unix()},
+          {"state", g.state()}, {"revoked_by", g.revoked_by()}, {"certificates", g.certificates()}};
+}
+
+void PrintGrant(const pb::Grant& g) {
+  std::cout << g.id() << "  " << g.login() << "  role " << g.role() << " (tier " << g.tier()
+            << ")  [" << g.state() << "]";
+  if (g.state() == "active") std::cout << "  ends in " << In(g.end_unix() - time(nullptr));
+  if (g.state() == "revoked") std::cout << "  by " << g.revoked_by();
+  std::cout << "  certificates: " << g.certificates() << "\n";
+}
+
+class Cli {
+ public:
+  explicit Cli(const Globals& g) : g_(g) {}
+
+  absl::Status Login(const std::string& controller, const std::string& ca_file,
+                     const std::string& user, std::string otp) {
+    Profile p;
+    p.home = g_.home;
+    p.controller = controller;
+    p.user = user;
+    ASSIGN_OR_RETURN(std::string ca, ReadTextFile(ca_file));
+    if (!ReadCertificatePem(ca).ok()) {
+      return absl::InvalidArgumentError(StrCat(ca_file, " is not a PEM certificate"));
+    }
+    std::filesystem::create_directories(p.home);
+    std::filesystem::permissions(p.home, std::filesystem::perms::owner_all);
+    RETURN_IF_ERROR(WriteTextFile(p.ca_path(), ca, 0644));
+    std::string password;
+    if (const char* env = getenv("WARDEN_PASSWORD"); env && *env) {
+      password = env;
+    } else {
+      password = Prompt(StrCat("Password for ", user), true);
+    }
+    if (otp.empty()) otp = Prompt("One-time code", false);
+    ASSIGN_OR_RETURN(EvpPkeyPtr key, GenerateP256Key());
+    X509ReqPtr req(X509_REQ_new());
+    X509_REQ_set_pubkey(req.get(), key.get());
+    if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
+      return absl::InternalError("cannot sign the login request: " + OpensslError());
+    }
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509_REQ(bio.get(), req.get());
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio.get(), &data);
+    pb::LoginRequest lr;
+    lr.set_user(user);
+    lr.set_password(password);
+    lr.set_otp(otp);
+    lr.set_csr_pem(std::string(data, static_cast<size_t>(n)));
+    OPENSSL_cleanse(password.data(), password.size());
+    ASSIGN_OR_RETURN(auto channel, Connect(p, false));
+    pb::LoginResponse resp;
+    auto st = pb::AuthService::NewStub(channel)->Login(CallContext().get(), lr, &resp);
+    RETURN_IF_ERROR(FromGrpc(st, p));
+    ASSIGN_OR_RETURN(std::string key_pem, PrivateKeyToPem(key.get()));
+    RETURN_IF_ERROR(WriteTextFile(p.key_path(), key_pem, 0600));
+    OPENSSL_cleanse(key_pem.data(), key_pem.size());
+    RETURN_IF_ERROR(WriteTextFile(p.cert_path(), resp.certificate_pem(), 0644));
+    RETURN_IF_ERROR(SaveProfile(p));
+    if (g_.json) {
+      std::cout << json{{"user", user}, {"expires", resp.expires_unix()}}.dump() << "\n";
+    } else {
+      std::cout << "Logged in to " << controller << " as " << user << " until "
+                << When(resp.expires_unix()) << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status WhoAmI() {
+    RETURN_IF_ERROR(Open());
+    pb::WhoAmIResponse resp;
+    RETURN_IF_ERROR(FromGrpc(pb::AuthService::NewStub(ch_)->WhoAmI(CallContext().get(), {}, &resp), p_));
+    if (g_.json) {
+      std::cout << json{{"user", resp.user()}, {"groups", resp.groups()}}.dump() << "\n";
+    } else {
+      std::cout << resp.user() << " (groups: " << StrJoin(resp.groups(), ", ") << ")\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Request(const std::string& role, const std::string& reason, const std::string& ttl) {
+    RETURN_IF_ERROR(Open());
+    pb::CreateRequestRequest req;
+    req.set_role(role);
+    req.set_reason(reason);
+    if (!ttl.empty()) {
+      ASSIGN_OR_RETURN(int64_t secs, ParseDurationArg(ttl));
+      req.set_ttl_seconds(secs);
+    }
+    pb::AccessRequest resp;
+    RETURN_IF_ERROR(FromGrpc(access()->CreateRequest(CallContext().get(), req, &resp), p_));
+    return ShowRequest(resp, "Request filed. Approvers run: wardenctl approve " + resp.id());
+  }
+
+  absl::Status Requests(bool all) {
+    RETURN_IF_ERROR(Open());
+    pb::ListRequestsRequest req;
+    req.set_all(all);
+    pb::ListRequestsResponse resp;
+    RETURN_IF_ERROR(FromGrpc(access()->ListRequests(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      json arr = json::array();
+      for (const auto& r : resp.requests()) arr.push_back(RequestJson(r));
+      std::cout << arr.dump() << "\n";
+      return absl::OkStatus();
+    }
+    if (resp.requests().empty()) std::cout << (all ? "No requests.\n" : "No pending requests.\n");
+    for (const auto& r : resp.requests()) PrintRequest(r);
+    return absl::OkStatus();
+  }
+
+  absl::Status Review(const std::string& verb, const std::string& id, const std::string& comment) {
+    RETURN_IF_ERROR(Open());
+    pb::ReviewRequest req;
+    req.set_id(id);
+    req.set_comment(comment);
+    pb::AccessRequest resp;
+    auto stub = access();
+    grpc::Status st = verb == "approve" ? stub->ApproveRequest(CallContext().get(), req, &resp)
+                                        : stub->DenyRequest(CallContext().get(), req, &resp);
+    RETURN_IF_ERROR(FromGrpc(st, p_));
+    std::string headline;
+    if (resp.state() == "approved") {
+      headline = StrCat("Approved: quorum reached, grant ", resp.grant_id(), " is active.");
+    } else if (resp.state() == "denied") {
+      headline = "Denied.";
+    } else {
+      headline = StrCat("Approval recorded: ", resp.approvals_size(), " of ",
+                              resp.approvals_required(), ".");
+    }
+    return ShowRequest(resp, headline);
+  }
+
+  absl::Status Cancel(const std::string& id) {
+    RETURN_IF_ERROR(Open());
+    pb::CancelRequestRequest req;
+    req.set_id(id);
+    pb::AccessRequest resp;
+    RETURN_IF_ERROR(FromGrpc(access()->CancelRequest(CallContext().get(), req, &resp), p_));
+    return ShowRequest(resp, "Cancelled.");
+  }
+
+  absl::Status Grants(bool all) {
+    RETURN_IF_ERROR(Open());
+    pb::ListGrantsRequest req;
+    req.set_all(all);
+    pb::ListGrantsResponse resp;
+    RETURN_IF_ERROR(FromGrpc(access()->ListGrants(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      json arr = json::array();
+      for (const auto& g : resp.grants()) arr.push_back(GrantJson(g));
+      std::cout << arr.dump() << "\n";
+      return absl::OkStatus();
+    }
+    if (resp.grants().empty()) std::cout << (all ? "No grants.\n" : "No active grants.\n");
+    for (const auto& g : resp.grants()) PrintGrant(g);
+    return absl::OkStatus();
+  }
+
+  absl::Status Revoke(const std::string& id, const std::string& reason) {
+    RETURN_IF_ERROR(Open());
+    pb::RevokeGrantRequest req;
+    req.set_id(id);
+    req.set_reason(reason);
+    pb::Grant resp;
+    RETURN_IF_ERROR(FromGrpc(access()->RevokeGrant(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      std::cout << GrantJson(resp).dump() << "\n";
+    } else {
+      std::cout << "Revoked grant " << resp.id() << " (" << resp.login() << "); its "
+                << resp.certificates() << " certificate(s) are in the next KRL.\n";
+    }
+    return absl::OkStatus();
+  }
+
+  struct SignOptions {
+    std::string grant;
+    std::string identity;  // private key path; the public key is IDENTITY.pub
+    std::vector<std::string> source_addresses;
+    std::string force_command;
+    std::vector<std::string> extensions;
+  };
+
+  // Signs IDENTITY.pub under the grant and writes IDENTITY-cert.pub.
+  absl::StatusOr<pb::SignUserKeyResponse> Sign(const SignOptions& o, std::string* cert_path) {
+    RETURN_IF_ERROR(Open());
+    ASSIGN_OR_RETURN(std::string pub, ReadTextFile(o.identity + ".pub"));
+    pb::SignUserKeyRequest req;
+    req.set_grant_id(o.grant);
+    req.set_public_key(pub);
+    for (const auto& s : o.source_addresses) req.add_source_addresses(s);
+    req.set_force_command(o.force_command);
+    for (const auto& e : o.extensions) req.add_extensions(e);
+    pb::SignUserKeyResponse resp;
+    RETURN_IF_ERROR(FromGrpc(ca()->SignUserKey(CallContext().get(), req, &resp), p_));
+    *cert_path = o.identity + "-cert.pub";
+    RETURN_IF_ERROR(WriteTextFile(*cert_path, resp.certificate() + "\n", 0644));
+    return resp;
+  }
+
+  absl::Status CertSign(const SignOptions& o) {
+    std::string path;
+    ASSIGN_OR_RETURN(pb::SignUserKeyResponse resp, Sign(o, &path));
+    if (g_.json) {
+      std::cout << json{{"certificate_file", path}, {"serial", std::to_string(resp.serial())},
+                        {"key_id", resp.key_id()}, {"principal", resp.principal()},
+                        {"valid_after", resp.valid_after_unix()},
+                        {"valid_before", resp.valid_before_unix()}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "Wrote " << path << "\n"
+                << "  principal: " << resp.principal() << "\n"
+                << "  key id:    " << resp.key_id() << "\n"
+                << "  valid:     " << When(resp.valid_after_unix()) << " to "
+                << When(resp.valid_before_unix()) << "\n"
+                << "  CA:        " << resp.ca_fingerprint() << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  // Finds the grant for `login`, signs the key, and execs ssh.
+  absl::Status Ssh(SignOptions o, const std::string& destination, std::vector<std::string> rest) {
+    const size_t at = destination.find('@');
+    if (at == std::string::npos) {
+      return absl::InvalidArgumentError("destination must be LOGIN@HOST, e.g. adm-alice-7k2f@db1");
+    }
+    const std::string login = destination.substr(0, at);
+    if (o.grant.empty()) {
+      RETURN_IF_ERROR(Open());
+      pb::ListGrantsResponse resp;
+      RETURN_IF_ERROR(FromGrpc(access()->ListGrants(CallContext().get(), {}, &resp), p_));
+      for (const auto& g : resp.grants()) {
+        if (g.login() == login) o.grant = g.id();
+      }
+      if (o.grant.empty()) {
+        return absl::NotFoundError(StrCat("you have no active grant for login ", login,
+                                                "; see wardenctl grants, or request access"));
+      }
+    }
+    std::string cert_path;
+    RETURN_IF_ERROR(Sign(o, &cert_path).status());
+    std::vector<std::string> args = {"ssh", "-i", o.identity, "-o", "CertificateFile=" + cert_path,
+                                     "-o", "IdentitiesOnly=yes"};
+    args.insert(args.end(), rest.begin(), rest.end());
+    args.push_back(destination);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp("ssh", argv.data());
+    return absl::UnavailableError(StrCat("cannot run ssh: ", std::strerror(errno)));
+  }
+
+  absl::Status CaKeys(int tier, bool host) {
+    RETURN_IF_ERROR(Open());
+    pb::GetTrustedKeysRequest req;
+    req.set_tier(tier);
+    req.set_host_ca(host);
+    pb::TrustedKeys resp;
+    RETURN_IF_ERROR(FromGrpc(ca()->GetTrustedKeys(CallContext().get(), req, &resp), p_));
+    PrintKeys(resp);
+    return absl::OkStatus();
+  }
+
+  absl::Status CaRotate(int tier, bool finish) {
+    RETURN_IF_ERROR(Open());
+    pb::RotateCaRequest req;
+    req.set_tier(tier);
+    req.set_finish(finish);
+    pb::TrustedKeys resp;
+    RETURN_IF_ERROR(FromGrpc(ca()->RotateCa(CallContext().get(), req, &resp), p_));
+    if (!g_.json) {
+      std::cerr << (finish ? "Rotation finished; the old key is no longer trusted.\n"
+                           : "New key is issuing; the old key stays trusted until --finish. "
+                             "Push the new trusted set to tier hosts before finishing.\n");
+    }
+    PrintKeys(resp);
+    return absl::OkStatus();
+  }
+
+  absl::Status KrlFetch(const std::string& out, uint64_t if_newer_than) {
+    RETURN_IF_ERROR(Open());
+    pb::GetKrlRequest req;
+    req.set_if_newer_than(if_newer_than);
+    pb::Krl resp;
+    RETURN_IF_ERROR(FromGrpc(ca()->GetKrl(CallContext().get(), req, &resp), p_));
+    if (!resp.not_modified()) RETURN_IF_ERROR(WriteTextFile(out, resp.krl(), 0644));
+    if (g_.json) {
+      std::cout << json{{"version", resp.version()}, {"not_modified", resp.not_modified()},
+                        {"revoked_certificates", resp.revoked_certificates()}, {"file", out}}
+                       .dump()
+                << "\n";
+    } else if (resp.not_modified()) {
+      std::cout << "KRL version " << resp.version() << " unchanged; " << out << " left as is\n";
+    } else {
+      std::cout << "Wrote KRL version " << resp.version() << " (" << resp.revoked_certificates()
+                << " revoked certificates) to " << out << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AuditVerify(const std::string& file, const std::string& key_file) {
+    std::string text, key_line;
+    std::optional<AuditHead> head;
+    if (!file.empty()) {
+      ASSIGN_OR_RETURN(text, ReadTextFile(file));
+      if (key_file.empty()) return absl::InvalidArgumentError("--file needs --key (the audit public key)");
+      ASSIGN_OR_RETURN(key_line, ReadTextFile(key_file));
+    } else {
+      RETURN_IF_ERROR(Open());
+      auto ctx = CallContext();
+      auto reader = pb::AuditService::NewStub(ch_)->ExportLog(ctx.get(), {});
+      pb::AuditChunk chunk;
+      while (reader->Read(&chunk)) {
+        text += chunk.data();
+        if (chunk.last()) {
+          head = AuditHead{chunk.head_seq(), chunk.head_hash(),
+                           Bytes(chunk.head_signature().begin(), chunk.head_signature().end())};
+          key_line = chunk.audit_public_key();
+        }
+      }
+      RETURN_IF_ERROR(FromGrpc(reader->Finish(), p_));
+      if (!head) return absl::DataLossError("the export ended without a signed head");
+    }
+    ASSIGN_OR_RETURN(PublicKey key, ParseAuthorizedKey(key_line, nullptr));
+    auto report = VerifyAuditLog(text, key, head);
+    if (!report.ok()) {
+      return absl::DataLossError(StrCat("audit log verification FAILED: ",
+                                              report.status().message()));
+    }
+    if (g_.json) {
+      std::cout << json{{"ok", true}, {"lines", report->lines}, {"checkpoints", report->checkpoints}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "Audit log OK: " << report->lines << " events, " << report->checkpoints
+                << " signed checkpoints" << (head ? ", signed head matches" : "")
+                << "; audit key " << Fingerprint(key.blob) << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Open() {
+    if (ch_) return absl::OkStatus();
+    ASSIGN_OR_RETURN(p_, LoadProfile(g_.home));
+    ASSIGN_OR_RETURN(ch_, Connect(p_, true));
+    return absl::OkStatus();
+  }
+  std::unique_ptr<pb::AccessService::Stub> access() { return pb::AccessService::NewStub(ch_); }
+  std::unique_ptr<pb::CaService::Stub> ca() { return pb::CaService::NewStub(ch_); }
+
+  absl::StatusOr<int64_t> ParseDurationArg(const std::string& s) {
+    int64_t total = 0, n = 0;
+    bool digits = false;
+    for (char c : s) {
+      if (c >= '0' && c <= '9') {
+        n = n * 10 + (c - '0');
+        digits = true;
+        if (n > 100000000) break;
+        continue;
+      }
+      const int64_t mult = c == 's' ? 1 : c == 'm' ? 60 : c == 'h' ? 3600 : c == 'd' ? 86400 : 0;
+      if (!digits || mult == 0) break;
+      total += n * mult;
+      n = 0;
+      digits = false;
+    }
+    if (digits || total == 0) {
+      return absl::InvalidArgumentError(StrCat("bad duration \"", s, "\"; use e.g. 30m, 4h, 1h30m"));
+    }
+    return total;
+  }
+
+  absl::Status ShowRequest(const pb::AccessRequest& r, const std::string& headline) {
+    if (g_.json) {
+      std::cout << RequestJson(r).dump() << "\n";
+    } else {
+      std::cout << headline << "\n";
+      PrintRequest(r);
+    }
+    return absl::OkStatus();
+  }
+
+  void PrintKeys(const pb::TrustedKeys& resp) {
+    if (g_.json) {
+      json arr = json::array();
+      for (const auto& k : resp.keys()) {
+        arr.push_back({{"public_key", k.public_key()}, {"fingerprint", k.fingerprint()},
+                       {"state", k.state()}, {"created", k.created_unix()}});
+      }
+      std::cout << arr.dump() << "\n";
+      return;
+    }
+    // authorized_keys lines: the output is usable directly as TrustedUserCAKeys.
+    for (const auto& k : resp.keys()) std::cout << k.public_key() << "\n";
+  }
+
+  const Globals& g_;
+  Profile p_;
+  std::shared_ptr<grpc::Channel> ch_;
+};
+
+}  // namespace
+}  // namespace warden::cli
+
+int main(int argc, char** argv) {
+  using namespace warden::cli;
+  warden::RestrictGrpcToTls13();
+  Globals g;
+  CLI::App app{"wardenctl: request, approve and use privileged access through Warden"};
+  app.require_subcommand(1);
+  app.add_option("--home", g.home, "profile directory (default $WARDEN_HOME or ~/.warden)");
+  app.add_flag("--json", g.json, "machine-readable output");
+  Cli cli(g);
+  absl::Status st;
+
+  std::string controller, ca_file, user, otp;
+  auto* login = app.add_subcommand("login", "log in with password + one-time code");
+  login->add_option("--controller", controller, "HOST:PORT")->required();
+  login->add_option("--ca-file", ca_file, "the controller's CA certificate")->required();
+  login->add_option("--user", user, "your user name")->required();
+  login->add_option("--otp", otp, "one-time code (prompted if absent)");
+  login->callback([&] { st = cli.Login(controller, ca_file, user, otp); });
+
+  app.add_subcommand("whoami", "show who you are logged in as")->callback([&] { st = cli.WhoAmI(); });
+
+  std::string role, reason, ttl;
+  auto* request = app.add_subcommand("request", "request access to a role");
+  request->add_option("--role", role, "role name")->required();
+  request->add_option("--reason", reason, "why, e.g. a change ticket")->required();
+  request->add_option("--ttl", ttl, "lease length, e.g. 30m (default: the role's max)");
+  request->callback([&] { st = cli.Request(role, reason, ttl); });
+
+  bool all = false;
+  auto* requests = app.add_subcommand("requests", "list pending requests");
+  requests->add_flag("--all", all, "include decided requests");
+  requests->callback([&] { st = cli.Requests(all); });
+
+  std::string id, comment;
+  for (const char* verb : {"approve", "deny"}) {
+    auto* cmd = app.add_subcommand(verb, std::string(verb) + " a request");
+    cmd->add_option("id", id, "request id")->required();
+    cmd->add_option("--comment", comment, "note for the audit log");
+    cmd->callback([&, verb] { st = cli.Review(verb, id, comment); });
+  }
+  auto* cancel = app.add_subcommand("cancel", "cancel your own pending request");
+  cancel->add_option("id", id, "request id")->required();
+  cancel->callback([&] { st = cli.Cancel(id); });
+
+  auto* grants = app.add_subcommand("grants", "list your active grants");
+  grants->add_flag("--all", all, "include ended grants (and others' grants, for approvers/admins)");
+  grants->callback([&] { st = cli.Grants(all); });
+
+  auto* revoke = app.add_subcommand("revoke", "revoke a grant and its certificates");
+  revoke->add_option("id", id, "grant id")->required();
+  revoke->add_option("--reason", reason, "why");
+  revoke->callback([&] { st = cli.Revoke(id, reason); });
+
+  Cli::SignOptions so;
+  so.identity = std::string(getenv("HOME") ? getenv("HOME") : "/root") + "/.ssh/id_ed25519";
+  auto add_sign_options = [&so](CLI::App* cmd) {
+    cmd->add_option("-i,--identity", so.identity, "private key; IDENTITY.pub is signed");
+    cmd->add_option("--source-address", so.source_addresses, "narrow source-address (CIDR)");
+    cmd->add_option("--force-command", so.force_command, "force a command");
+    cmd->add_option("--extension", so.extensions, "request an extension (e.g. permit-pty)");
+  };
+  auto* cert = app.add_subcommand("cert", "SSH certificates");
+  cert->require_subcommand(1);
+  auto* cert_sign = cert->add_subcommand("sign", "sign your key under a grant; writes -cert.pub");
+  cert_sign->add_option("--grant", so.grant, "grant id")->required();
+  add_sign_options(cert_sign);
+  cert_sign->callback([&] { st = cli.CertSign(so); });
+
+  std::string destination;
+  std::vector<std::string> ssh_args;
+  auto* ssh = app.add_subcommand("ssh", "sign your key for LOGIN's grant and run ssh LOGIN@HOST");
+  ssh->add_option("--grant", so.grant, "grant id (default: your active grant for LOGIN)");
+  add_sign_options(ssh);
+  ssh->add_option("destination", destination, "LOGIN@HOST")->required();
+  ssh->add_option("ssh_args", ssh_args, "arguments passed to ssh (after --)");
+  ssh->callback([&] { st = cli.Ssh(so, destination, ssh_args); });
+
+  int tier = 0;
+  bool host = false, finish = false;
+  auto* ca = app.add_subcommand("ca", "certificate authority keys");
+  ca->require_subcommand(1);
+  auto* ca_keys = ca->add_subcommand("keys", "print a tier's trusted user CA keys (TrustedUserCAKeys)");
+  ca_keys->add_option("--tier", tier, "tier 0..2");
+  ca_keys->add_flag("--host", host, "the SSH host CA instead");
+  ca_keys->callback([&] { st = cli.CaKeys(tier, host); });
+  auto* ca_rotate = ca->add_subcommand("rotate", "start (or --finish) a CA rotation for a tier");
+  ca_rotate->add_option("--tier", tier, "tier 0..2")->required();
+  ca_rotate->add_flag("--finish", finish, "drop the retiring key");
+  ca_rotate->callback([&] { st = cli.CaRotate(tier, finish); });
+
+  std::string out = "revoked.krl";
+  uint64_t if_newer = 0;
+  auto* krl = app.add_subcommand("krl", "fetch the KRL (for sshd RevokedKeys)");
+  krl->add_option("-o,--output", out, "file to write");
+  krl->add_option("--if-newer-than", if_newer, "skip the download if the version is not newer");
+  krl->callback([&] { st = cli.KrlFetch(out, if_newer); });
+
+  std::string file, key_file;
+  auto* audit = app.add_subcommand("audit", "audit log");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand("verify", "verify the hash chain and signatures");
+  verify->add_option("--file", file, "verify a local copy instead of exporting from the controller");
+  verify->add_option("--key", key_file, "audit public key (with --file)");
+  verify->callback([&] { st = cli.AuditVerify(file, key_file); });
+
+  CLI11_PARSE(app, argc, argv);
+  if (!st.ok()) {
+    std::cerr << "wardenctl: " << st.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,170 @@
+#include "common/crypto.h"
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+
+namespace warden {
+
+SecretBytes& SecretBytes::operator=(SecretBytes&& o) noexcept {
+  if (this != &o) {
+    Wipe();
+    data_ = std::move(o.data_);
+  }
+  return *this;
+}
+
+void SecretBytes::Wipe() {
+  if (!data_.empty()) OPENSSL_cleanse(data_.data(), data_.size());
+  data_.clear();
+}
+
+std::string OpensslError() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  ERR_clear_error();
+  return buf;
+}
+
+Bytes Sha256(ByteSpan data) {
+  Bytes out(32);
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+Bytes HmacSha256(ByteSpan key, ByteSpan data) {
+  Bytes out(32);
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
+       out.data(), &len);
+  return out;
+}
+
+Bytes RandomBytes(size_t n) {
+  Bytes out(n);
+  if (n > 0 && RAND_bytes(out.data(), static_cast<int>(n)) != 1) {
+    // The CSPRNG failing is not recoverable; continuing would issue predictable serials.
+    abort();
+  }
+  return out;
+}
+
+uint64_t RandomU64() {
+  Bytes b = RandomBytes(8);
+  uint64_t v;
+  std::memcpy(&v, b.data(), 8);
+  return v;
+}
+
+std::string Base64Encode(ByteSpan data, bool pad) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
+                          static_cast<int>(data.size()));
+  out.resize(n);
+  if (!pad) {
+    while (!out.empty() && out.back() == '=') out.pop_back();
+  }
+  return out;
+}
+
+absl::StatusOr<Bytes> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return absl::InvalidArgumentError("base64 text length is not a multiple of 4");
+  }
+  for (char c : text) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) {
+      return absl::InvalidArgumentError("base64 text contains a character outside the alphabet");
+    }
+  }
+  Bytes out(3 * (text.size() / 4));
+  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return absl::InvalidArgumentError("malformed base64");
+  size_t pad = 0;
+  if (!text.empty() && text.back() == '=') pad++;
+  if (text.size() > 1 && text[text.size() - 2] == '=') pad++;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+std::string HexEncode(ByteSpan data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (uint8_t b : data) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+absl::StatusOr<Bytes> HexDecode(std::string_view text) {
+  if (text.size() % 2 != 0) return absl::InvalidArgumentError("hex text has odd length");
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  Bytes out(text.size() / 2);
+  for (size_t i = 0; i < out.size(); i++) {
+    int hi = nibble(text[2 * i]), lo = nibble(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return absl::InvalidArgumentError("hex text contains a non-hex digit");
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(ByteSpan a, ByteSpan b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+absl::StatusOr<EvpPkeyPtr> ReadPrivateKeyPem(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return absl::InvalidArgumentError("cannot read PEM private key: " + OpensslError());
+  return key;
+}
+
+absl::StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return absl::InternalError("cannot write PEM private key: " + OpensslError());
+  }
+  char* p = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &p);
+  return std::string(p, static_cast<size_t>(n));
+}
+
+absl::StatusOr<X509Ptr> ReadCertificatePem(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return absl::InvalidArgumentError("cannot read PEM certificate: " + OpensslError());
+  return cert;
+}
+
+absl::StatusOr<std::string> CertificateToPem(X509* cert) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_X509(bio.get(), cert) != 1) {
+    return absl::InternalError("cannot write PEM certificate: " + OpensslError());
+  }
+  char* p = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &p);
+  return std::string(p, static_cast<size_t>(n));
+}
+
+absl::StatusOr<EvpPkeyPtr> GenerateP256Key() {
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  if (!key) return absl::InternalError("cannot generate P-256 key: " + OpensslError());
+  return key;
+}
+
+}  // namespace warden

@@ -1,0 +1,441 @@
+#include "controller/api/services.h"
+
+#include <grpcpp/security/server_credentials.h>
+
+#include "common/strings.h"
+#include "warden/v1/access.grpc.pb.h"
+#include "warden/v1/audit.grpc.pb.h"
+#include "warden/v1/auth.grpc.pb.h"
+#include "warden/v1/ca.grpc.pb.h"
+
+namespace warden {
+
+namespace pb = ::warden::v1;
+using nlohmann::json;
+
+grpc::Status ToGrpcStatus(const absl::Status& st) {
+  if (st.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+}
+
+std::shared_ptr<grpc::ServerCredentials> ControllerServerCredentials(const Controller& c) {
+  grpc::SslServerCredentialsOptions opts(
+      GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  opts.pem_root_certs = c.ca_pem();
+  opts.pem_key_cert_pairs.push_back(
+      {std::string(c.server_key_pem().view()), c.server_cert_pem()});
+  return grpc::SslServerCredentials(opts);
+}
+
+namespace {
+
+std::string Peer(grpc::CallbackServerContext* ctx) { return ctx->peer(); }
+
+json RequestJson(const RequestView& v) {
+  return {{"id", v.row.id}, {"state", v.row.state}, {"approvals", v.approvals.size()},
+          {"grant", v.row.grant_id}};
+}
+
+void ToProto(const RequestView& v, pb::AccessRequest* out) {
+  out->set_id(v.row.id);
+  out->set_requester(v.row.requester);
+  out->set_role(v.row.role);
+  out->set_reason(v.row.reason);
+  out->set_ttl_seconds(v.row.ttl);
+  out->set_state(v.row.state);
+  out->set_created_unix(v.row.created);
+  out->set_expires_unix(v.row.expires);
+  for (const auto& a : v.approvals) {
+    auto* p = out->add_approvals();
+    p->set_approver(a.approver);
+    p->set_at_unix(a.at);
+  }
+  out->set_approvals_required(v.approvals_required);
+  for (const auto& g : v.approver_groups) out->add_approver_groups(g);
+  out->set_grant_id(v.row.grant_id);
+  out->set_decided_by(v.row.decided_by);
+  out->set_note(v.row.note);
+}
+
+void ToProto(const GrantView& v, pb::Grant* out) {
+  out->set_id(v.row.id);
+  out->set_request_id(v.row.request_id);
+  out->set_user(v.row.user);
+  out->set_role(v.row.role);
+  out->set_login(v.row.login);
+  out->set_tier(v.row.tier);
+  out->set_start_unix(v.row.start);
+  out->set_end_unix(v.row.end);
+  out->set_state(v.state);
+  out->set_revoked_unix(v.row.revoked_at);
+  out->set_revoked_by(v.row.revoked_by);
+  out->set_certificates(v.certificates);
+}
+
+void ToProto(int tier, const std::vector<CaKeyRow>& keys, pb::TrustedKeys* out) {
+  out->set_tier(tier);
+  for (const auto& k : keys) {
+    auto* p = out->add_keys();
+    auto pub = ParsePublicKey(k.public_key);
+    p->set_public_key(pub.ok() ? FormatAuthorizedKey(*pub, k.label) : "");
+    p->set_fingerprint(Fingerprint(k.public_key));
+    p->set_state(k.state);
+    p->set_created_unix(k.created);
+  }
+}
+
+}  // namespace
+
+struct ApiServices::Impl {
+  explicit Impl(Controller& c) : c(c), auth(*this), access(*this), ca(*this), audit(*this) {}
+
+  Controller& c;
+
+  absl::StatusOr<Identity> Authenticate(grpc::CallbackServerContext* ctx) {
+    auto ac = ctx->auth_context();
+    auto pems = ac ? ac->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{};
+    if (pems.empty()) {
+      return absl::UnauthenticatedError("no client certificate; run wardenctl login first");
+    }
+    return c.auth().IdentityFromCertificate(std::string_view(pems[0].data(), pems[0].size()));
+  }
+
+  // Runs one audited call: intent event, `fn`, outcome event. `fn` returns a JSON summary of the
+  // result for the outcome event. If either event cannot be written the call fails (closed).
+  template <typename Fn>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, std::string_view call,
+                                json args, bool authenticated, Fn&& fn) {
+    auto* reactor = ctx->DefaultReactor();
+    Identity who;
+    absl::Status auth_status;
+    if (authenticated) {
+      auto id = Authenticate(ctx);
+      if (id.ok()) {
+        who = std::move(*id);
+      } else {
+        auth_status = id.status();
+      }
+    }
+    json intent = {{"type", "intent"}, {"call", call}, {"peer", Peer(ctx)}, {"args", std::move(args)}};
+    if (!who.user.empty()) intent["actor"] = who.user;
+    auto seq = c.audit().Append(std::move(intent));
+    if (!seq.ok()) {
+      reactor->Finish(ToGrpcStatus(seq.status()));
+      return reactor;
+    }
+    absl::StatusOr<json> result = auth_status.ok() ? fn(who) : absl::StatusOr<json>(auth_status);
+    json outcome = {{"type", "outcome"},
+                    {"call", call},
+                    {"intent", *seq},
+                    {"code", absl::StatusCodeToString(result.status().code())}};
+    if (!who.user.empty()) outcome["actor"] = who.user;
+    if (result.ok()) {
+      if (!result->is_null()) outcome["result"] = *result;
+    } else {
+      outcome["error"] = std::string(result.status().message());
+    }
+    auto out_seq = c.audit().Append(std::move(outcome));
+    if (!out_seq.ok()) {
+      reactor->Finish(ToGrpcStatus(out_seq.status()));
+      return reactor;
+    }
+    reactor->Finish(ToGrpcStatus(result.status()));
+    return reactor;
+  }
+
+  class Auth final : public pb::AuthService::CallbackService {
+   public:
+    explicit Auth(Impl& i) : i_(i) {}
+    grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* ctx, const pb::LoginRequest* req,
+                                    pb::LoginResponse* resp) override {
+      json args = {{"user", req->user()},
+                   {"password", i_.c.audit().Redact(req->password())},
+                   {"otp", i_.c.audit().Redact(req->otp())}};
+      return i_.Run(ctx, "AuthService.Login", std::move(args), false,
+                    [&](const Identity&) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(LoginResult r, i_.c.auth().Login(req->user(), req->password(),
+                                                                        req->otp(), req->csr_pem()));
+                      resp->set_certificate_pem(r.certificate_pem);
+                      resp->set_ca_pem(i_.c.ca_pem());
+                      resp->set_expires_unix(r.expires);
+                      return json{{"user", req->user()}, {"expires", r.expires}};
+                    });
+    }
+    grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const pb::WhoAmIRequest*,
+                                     pb::WhoAmIResponse* resp) override {
+      return i_.Run(ctx, "AuthService.WhoAmI", json::object(), true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      resp->set_user(who.user);
+                      for (const auto& g : who.groups) resp->add_groups(g);
+                      return json();
+                    });
+    }
+
+   private:
+    Impl& i_;
+  };
+
+  class Access final : public pb::AccessService::CallbackService {
+   public:
+    explicit Access(Impl& i) : i_(i) {}
+    grpc::ServerUnaryReactor* CreateRequest(grpc::CallbackServerContext* ctx,
+                                            const pb::CreateRequestRequest* req,
+                                            pb::AccessRequest* resp) override {
+      json args = {{"role", req->role()}, {"reason", req->reason()}, {"ttl", req->ttl_seconds()}};
+      return i_.Run(ctx, "AccessService.CreateRequest", std::move(args), true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(RequestView v, i_.c.access().Create(
+                                                          who, req->role(), req->reason(),
+                                                          req->ttl_seconds()));
+                      ToProto(v, resp);
+                      return RequestJson(v);
+                    });
+    }
+    grpc::ServerUnaryReactor* ListRequests(grpc::CallbackServerContext* ctx,
+                                           const pb::ListRequestsRequest* req,
+                                           pb::ListRequestsResponse* resp) override {
+      return i_.Run(ctx, "AccessService.ListRequests", {{"all", req->all()}}, true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(auto list, i_.c.access().List(who, req->all()));
+                      for (const auto& v : list) ToProto(v, resp->add_requests());
+                      return json{{"count", list.size()}};
+                    });
+    }
+    grpc::ServerUnaryReactor* GetRequest(grpc::CallbackServerContext* ctx,
+                                         const pb::GetRequestRequest* req,
+                                         pb::AccessRequest* resp) override {
+      return i_.Run(ctx, "AccessService.GetRequest", {{"id", req->id()}}, true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(RequestView v, i_.c.access().Get(who, req->id()));
+                      ToProto(v, resp);
+                      return json();
+                    });
+    }
+    grpc::ServerUnaryReactor* ApproveRequest(grpc::CallbackServerContext* ctx,
+                                             const pb::ReviewRequest* req,
+                                             pb::AccessRequest* resp) override {
+      return Review(ctx, "AccessService.ApproveRequest", req, resp, &AccessCore::Approve);
+    }
+    grpc::ServerUnaryReactor* DenyRequest(grpc::CallbackServerContext* ctx,
+                                          const pb::ReviewRequest* req,
+                                          pb::AccessRequest* resp) override {
+      return Review(ctx, "AccessService.DenyRequest", req, resp, &AccessCore::Deny);
+    }
+    grpc::ServerUnaryReactor* CancelRequest(grpc::CallbackServerContext* ctx,
+                                            const pb::CancelRequestRequest* req,
+                                            pb::AccessRequest* resp) override {
+      return i_.Run(ctx, "AccessService.CancelRequest", {{"id", req->id()}}, true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(RequestView v, i_.c.access().Cancel(who, req->id()));
+                      ToProto(v, resp);
+                      return RequestJson(v);
+                    });
+    }
+    grpc::ServerUnaryReactor* ListGrants(grpc::CallbackServerContext* ctx,
+                                         const pb::ListGrantsRequest* req,
+                                         pb::ListGrantsResponse* resp) override {
+      return i_.Run(ctx, "AccessService.ListGrants", {{"all", req->all()}}, true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(auto list, i_.c.access().ListGrants(who, req->all()));
+                      for (const auto& g : list) ToProto(g, resp->add_grants());
+                      return json{{"count", list.size()}};
+                    });
+    }
+    grpc::ServerUnaryReactor* RevokeGrant(grpc::CallbackServerContext* ctx,
+                                          const pb::RevokeGrantRequest* req,
+                                          pb::Grant* resp) override {
+      return i_.Run(ctx, "AccessService.RevokeGrant", {{"id", req->id()}, {"reason", req->reason()}},
+                    true, [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(GrantView g, i_.c.access().Revoke(who, req->id()));
+                      ToProto(g, resp);
+                      return json{{"grant", g.row.id}, {"certificates", g.certificates}};
+                    });
+    }
+
+   private:
+    using ReviewFn = absl::StatusOr<RequestView> (AccessCore::*)(const Identity&, std::string_view);
+    grpc::ServerUnaryReactor* Review(grpc::CallbackServerContext* ctx, std::string_view call,
+                                     const pb::ReviewRequest* req, pb::AccessRequest* resp,
+                                     ReviewFn fn) {
+      return i_.Run(ctx, call, {{"id", req->id()}, {"comment", req->comment()}}, true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(RequestView v, (i_.c.access().*fn)(who, req->id()));
+                      ToProto(v, resp);
+                      return RequestJson(v);
+                    });
+    }
+    Impl& i_;
+  };
+
+  class Ca final : public pb::CaService::CallbackService {
+   public:
+    explicit Ca(Impl& i) : i_(i) {}
+    grpc::ServerUnaryReactor* SignUserKey(grpc::CallbackServerContext* ctx,
+                                          const pb::SignUserKeyRequest* req,
+                                          pb::SignUserKeyResponse* resp) override {
+      json args = {{"grant", req->grant_id()},
+                   {"key_bytes", req->public_key().size()},
+                   {"source_addresses", req->source_addresses()},
+                   {"force_command", req->force_command()},
+                   {"extensions", req->extensions()}};
+      return i_.Run(ctx, "CaService.SignUserKey", std::move(args), true,
+                    [&](const Identity& who) -> absl::StatusOr<json> {
+                      SignRequest sr{req->grant_id(), req->public_key(),
+                                     {req->source_addresses().begin(), req->source_addresses().end()},
+                                     req->force_command(),
+                                     {req->extensions().begin(), req->extensions().end()}};
+                      ASSIGN_OR_RETURN(IssuedCertificate ic, i_.c.ca().SignUserKey(who, sr));
+                      resp->set_certificate(ic.line);
+                      resp->set_serial(ic.cert.serial);
+                      resp->set_key_id(ic.cert.key_id);
+                      resp->set_principal(ic.cert.principals[0]);
+                      resp->set_valid_after_unix(static_cast<int64_t>(ic.cert.valid_after));
+                      resp->set_valid_before_unix(static_cast<int64_t>(ic.cert.valid_before));
+                      resp->set_ca_fingerprint(ic.ca_fingerprint);
+                      return json{{"serial", std::to_string(ic.cert.serial)},
+                                  {"key_id", ic.cert.key_id},
+                                  {"fingerprint", Fingerprint(ic.cert.key.blob)},
+                                  {"valid_before", ic.cert.valid_before}};
+                    });
+    }
+    grpc::ServerUnaryReactor* GetTrustedKeys(grpc::CallbackServerContext* ctx,
+                                             const pb::GetTrustedKeysRequest* req,
+                                             pb::TrustedKeys* resp) override {
+      return i_.Run(ctx, "CaService.GetTrustedKeys", {{"tier", req->tier()}, {"host", req->host_ca()}},
+                    true, [&](const Identity&) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(auto keys, i_.c.ca().TrustedKeys(
+                                                      req->host_ca() ? "host" : "user", req->tier()));
+                      ToProto(req->tier(), keys, resp);
+                      return json();
+                    });
+    }
+    grpc::ServerUnaryReactor* RotateCa(grpc::CallbackServerContext* ctx,
+                                       const pb::RotateCaRequest* req,
+                                       pb::TrustedKeys* resp) override {
+      return i_.Run(ctx, "CaService.RotateCa", {{"tier", req->tier()}, {"finish", req->finish()}},
+                    true, [&](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(auto keys, i_.c.ca().Rotate(who, req->tier(), req->finish()));
+                      ToProto(req->tier(), keys, resp);
+                      json fps = json::array();
+                      for (const auto& k : keys) fps.push_back(Fingerprint(k.public_key));
+                      return json{{"trusted", fps}};
+                    });
+    }
+    grpc::ServerUnaryReactor* GetKrl(grpc::CallbackServerContext* ctx, const pb::GetKrlRequest* req,
+                                     pb::Krl* resp) override {
+      return i_.Run(ctx, "CaService.GetKrl", {{"if_newer_than", req->if_newer_than()}}, true,
+                    [&](const Identity&) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(KrlSnapshot k, i_.c.ca().CurrentKrl());
+                      resp->set_version(k.version);
+                      resp->set_revoked_certificates(k.revoked);
+                      if (req->if_newer_than() != 0 && req->if_newer_than() >= k.version) {
+                        resp->set_not_modified(true);
+                      } else {
+                        resp->set_krl(k.blob.data(), k.blob.size());
+                      }
+                      return json{{"version", k.version}};
+                    });
+    }
+
+   private:
+    Impl& i_;
+  };
+
+  // Streams the log in 64 KiB chunks, then the signed head.
+  class ExportReactor final : public grpc::ServerWriteReactor<pb::AuditChunk> {
+   public:
+    explicit ExportReactor(std::vector<pb::AuditChunk> chunks) : chunks_(std::move(chunks)) {
+      Next();
+    }
+    void OnWriteDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
+        return;
+      }
+      Next();
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void Next() {
+      if (next_ < chunks_.size()) {
+        StartWrite(&chunks_[next_++]);
+      } else {
+        Finish(grpc::Status::OK);
+      }
+    }
+    std::vector<pb::AuditChunk> chunks_;
+    size_t next_ = 0;
+  };
+
+  class Audit final : public pb::AuditService::CallbackService {
+   public:
+    explicit Audit(Impl& i) : i_(i) {}
+    grpc::ServerWriteReactor<pb::AuditChunk>* ExportLog(grpc::CallbackServerContext* ctx,
+                                                        const pb::ExportLogRequest*) override {
+      std::vector<pb::AuditChunk> chunks;
+      absl::Status st = [&]() -> absl::Status {
+        ASSIGN_OR_RETURN(Identity who, i_.Authenticate(ctx));
+        if (!i_.c.policy().IsAdmin(who.user)) {
+          return absl::PermissionDeniedError("exporting the audit log is for admins");
+        }
+        ASSIGN_OR_RETURN(uint64_t intent,
+                         i_.c.audit().Append({{"type", "intent"},
+                                              {"call", "AuditService.ExportLog"},
+                                              {"actor", who.user},
+                                              {"peer", ctx->peer()},
+                                              {"args", json::object()}}));
+        ASSIGN_OR_RETURN(auto exported, i_.c.audit().Export());
+        RETURN_IF_ERROR(i_.c.audit()
+                            .Append({{"type", "outcome"},
+                                     {"call", "AuditService.ExportLog"},
+                                     {"intent", intent},
+                                     {"actor", who.user},
+                                     {"code", "OK"},
+                                     {"result", {{"head_seq", exported.second.seq}}}})
+                            .status());
+        const std::string& text = exported.first;
+        constexpr size_t kChunk = 64 * 1024;
+        for (size_t off = 0; off < text.size(); off += kChunk) {
+          chunks.emplace_back().set_data(text.substr(off, kChunk));
+        }
+        pb::AuditChunk& last = chunks.emplace_back();
+        last.set_head_seq(exported.second.seq);
+        last.set_head_hash(exported.second.hash);
+        last.set_head_signature(exported.second.signature.data(), exported.second.signature.size());
+        ASSIGN_OR_RETURN(PublicKey pub, i_.c.keys().GetPublicKey(kAuditKeyLabel));
+        last.set_audit_public_key(FormatAuthorizedKey(pub, "warden-audit"));
+        last.set_last(true);
+        return absl::OkStatus();
+      }();
+      if (!st.ok()) {
+        struct Failed final : public grpc::ServerWriteReactor<pb::AuditChunk> {
+          explicit Failed(grpc::Status s) { Finish(s); }
+          void OnDone() override { delete this; }
+        };
+        return new Failed(ToGrpcStatus(st));
+      }
+      return new ExportReactor(std::move(chunks));
+    }
+
+   private:
+    Impl& i_;
+  };
+
+  Auth auth;
+  Access access;
+  Ca ca;
+  Audit audit;
+};
+
+ApiServices::ApiServices(Controller& c) : impl_(std::make_unique<Impl>(c)) {}
+ApiServices::~ApiServices() = default;
+
+void ApiServices::Register(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&impl_->auth);
+  builder.RegisterService(&impl_->access);
+  builder.RegisterService(&impl_->ca);
+  builder.RegisterService(&impl_->audit);
+}
+
+}  // namespace warden

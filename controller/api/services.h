@@ -1,0 +1,33 @@
+// gRPC adapters: authenticate the caller from its mTLS certificate, audit intent, convert from
+// proto, call the core, convert back, audit outcome. No business rules live here.
+#pragma once
+
+#include <memory>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/grpc_tls.h"
+#include "controller/controller.h"
+
+namespace warden {
+
+// Maps an internal status to a gRPC status (same code space; message kept).
+grpc::Status ToGrpcStatus(const absl::Status& st);
+
+// Credentials for the controller's server: TLS 1.3, client certificates verified against the
+// cluster CA when presented (Login is the one call that works without one).
+std::shared_ptr<grpc::ServerCredentials> ControllerServerCredentials(const Controller& c);
+
+// Registers every API service on `builder`; the returned object must outlive the server.
+class ApiServices {
+ public:
+  explicit ApiServices(Controller& c);
+  ~ApiServices();
+  void Register(grpc::ServerBuilder& builder);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace warden

@@ -1,0 +1,276 @@
+#include "controller/controller.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "controller/keys/x509_issuer.h"
+
+namespace warden {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kExamplePolicy = R"(# Warden access policy. Users are created with: warden-controller user add --config ... NAME
+groups:
+  admins: [admin]
+  operators: [alice]
+  approvers: [bob, carol]
+admins: [admins]
+request_ttl: 1h
+operator_cert_ttl: 8h
+roles:
+  tier0-linux-admin:
+    tier: 0
+    login: "adm-{{user}}"
+    max_ttl: 4h
+    cert_ttl: 30m
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions:
+      allowed: [permit-pty, permit-port-forwarding, permit-agent-forwarding]
+      default: [permit-pty]
+    critical_options:
+      source-address: "127.0.0.0/8,::1/128"
+  tier1-linux-ops:
+    tier: 1
+    login: "ops-{{user}}"
+    max_ttl: 8h
+    cert_ttl: 1h
+    requesters: [operators]
+    approvals: {count: 1, groups: [approvers]}
+    extensions:
+      allowed: [permit-pty]
+      default: [permit-pty]
+)";
+
+std::string Resolve(const std::string& base, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return (fs::path(base) / p).string();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return absl::UnavailableError(StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n <= 0) {
+      int e = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return absl::UnavailableError(StrCat("cannot write ", tmp, ": ", std::strerror(e)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fchmod(fd, static_cast<mode_t>(mode)) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
+      rename(tmp.c_str(), path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return absl::UnavailableError(StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ControllerConfig c;
+  const std::string base = fs::path(path).parent_path().string();
+  try {
+    YAML::Node n = YAML::Load(text);
+    c.listen = n["listen"].as<std::string>(c.listen);
+    c.data_dir = Resolve(base, n["data_dir"].as<std::string>(base));
+    c.policy_path = Resolve(c.data_dir, n["policy"].as<std::string>("policy.yaml"));
+    YAML::Node ks = n["keystore"];
+    c.pkcs11.module_path = ks["module"].as<std::string>(c.pkcs11.module_path);
+    c.pkcs11.token_label = ks["token"].as<std::string>(c.pkcs11.token_label);
+    c.pkcs11.sessions = ks["sessions"].as<int>(c.pkcs11.sessions);
+    const std::string pin_file = Resolve(c.data_dir, ks["pin_file"].as<std::string>("secrets/token.pin"));
+    ASSIGN_OR_RETURN(c.pkcs11.pin, ReadFile(pin_file));
+    while (!c.pkcs11.pin.empty() && c.pkcs11.pin.back() == '\n') c.pkcs11.pin.pop_back();
+    if (ks["softhsm_conf"]) c.softhsm_conf = Resolve(c.data_dir, ks["softhsm_conf"].as<std::string>());
+    c.audit_checkpoint_every = n["audit"]["checkpoint_every"].as<int>(c.audit_checkpoint_every);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
+  }
+  if (c.audit_checkpoint_every < 1) {
+    return absl::InvalidArgumentError(StrCat(path, ": audit.checkpoint_every must be >= 1"));
+  }
+  return c;
+}
+
+absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
+  const fs::path dir = fs::absolute(o.data_dir);
+  if (fs::exists(dir / "controller.yaml")) {
+    return absl::AlreadyExistsError(StrCat(dir.string(), " is already initialised; ",
+                                                 "use a new --data-dir or remove it first"));
+  }
+  std::error_code ec;
+  for (const char* sub : {"", "tokens", "secrets", "audit", "tls"}) {
+    fs::create_directories(dir / sub, ec);
+    if (ec) return absl::UnavailableError(StrCat("cannot create ", (dir / sub).string(), ": ", ec.message()));
+  }
+  fs::permissions(dir / "secrets", fs::perms::owner_all, ec);
+  fs::permissions(dir / "tokens", fs::perms::owner_all, ec);
+
+  // Policy first: a bad policy should fail init before any key is made.
+  std::string policy_text(kExamplePolicy);
+  if (!o.policy_path.empty()) {
+    ASSIGN_OR_RETURN(policy_text, ReadFile(o.policy_path));
+  }
+  ASSIGN_OR_RETURN(Policy policy, ParsePolicy(policy_text));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "policy.yaml").string(), policy_text, 0644));
+
+  // SoftHSM2 token inside the data dir.
+  const std::string softhsm_conf = (dir / "softhsm2.conf").string();
+  RETURN_IF_ERROR(WriteFileAtomic(softhsm_conf,
+                                  StrCat("directories.tokendir = ", (dir / "tokens").string(),
+                                               "\nobjectstore.backend = file\nlog.level = ERROR\n"),
+                                  0600));
+  setenv("SOFTHSM2_CONF", softhsm_conf.c_str(), 1);
+  const std::string pin = HexEncode(RandomBytes(16));
+  const std::string so_pin = HexEncode(RandomBytes(16));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "secrets/token.pin").string(), pin + "\n", 0600));
+  Pkcs11Config p11;
+  p11.module_path = o.pkcs11_module;
+  p11.pin = pin;
+  p11.sessions = 2;
+  RETURN_IF_ERROR(Pkcs11KeyStore::InitToken(p11, so_pin));
+  ASSIGN_OR_RETURN(std::unique_ptr<Pkcs11KeyStore> keys, Pkcs11KeyStore::Open(p11));
+
+  KeyAlgorithm alg;
+  if (o.algorithm == "auto") {
+    alg = keys->Supports(KeyAlgorithm::kEd25519) ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256;
+  } else {
+    ASSIGN_OR_RETURN(alg, KeyAlgorithmFromName(o.algorithm));
+  }
+
+  const std::string config_text = StrCat(
+      "# warden-controller configuration, written by init\n",
+      "listen: ", o.listen, "\n",
+      "data_dir: ", dir.string(), "\n",
+      "policy: policy.yaml\n",
+      "keystore:\n",
+      "  module: ", o.pkcs11_module, "\n",
+      "  token: ", p11.token_label, "\n",
+      "  pin_file: secrets/token.pin\n",
+      "  softhsm_conf: softhsm2.conf\n",
+      "  sessions: 8\n",
+      "audit:\n",
+      "  checkpoint_every: 1000\n");
+
+  SystemClock clock;
+  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((dir / "warden.db").string()));
+  auto shared_policy = std::make_shared<const Policy>(policy);
+  AccessCore access(shared_policy, *store, clock);
+  CertificateAuthority ca(access, *store, *keys, clock);
+  RETURN_IF_ERROR(ca.CreateInitialKeys(alg));
+  RETURN_IF_ERROR(keys->Generate(kAuditKeyLabel, alg).status());
+  RETURN_IF_ERROR(keys->Generate(kClusterCaLabel, alg).status());
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "secrets/audit-hmac.key").string(),
+                                  HexEncode(RandomBytes(32)) + "\n", 0600));
+
+  // Cluster CA certificate (self-signed by the token key) and the controller's TLS identity.
+  const int64_t now = clock.Now();
+  ASSIGN_OR_RETURN(EvpPkeyPtr ca_pub, KeyStorePublicEvp(*keys, kClusterCaLabel));
+  X509Profile cap;
+  cap.common_name = "Warden cluster CA";
+  cap.is_ca = true;
+  cap.not_before_unix = now - 60;
+  cap.not_after_unix = now + 10LL * 365 * 86400;
+  ASSIGN_OR_RETURN(X509Ptr ca_cert, IssueX509(*keys, kClusterCaLabel, nullptr, ca_pub.get(), cap));
+  ASSIGN_OR_RETURN(std::string ca_pem, CertificateToPem(ca_cert.get()));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "tls/ca.crt").string(), ca_pem, 0644));
+  ASSIGN_OR_RETURN(EvpPkeyPtr server_key, GenerateP256Key());
+  X509Profile sp;
+  sp.common_name = "warden-controller";
+  sp.organizational_unit = "controller";
+  sp.server_auth = true;
+  sp.not_before_unix = now - 60;
+  sp.not_after_unix = now + 365 * 86400;
+  for (const auto& name : o.server_names) {
+    const bool is_ip = name.find('/') == std::string::npos && ParseCidr(name).ok();
+    (is_ip ? sp.ip_addresses : sp.dns_names).push_back(name);
+  }
+  ASSIGN_OR_RETURN(X509Ptr server_cert, IssueX509(*keys, kClusterCaLabel, ca_cert.get(),
+                                                  server_key.get(), sp));
+  ASSIGN_OR_RETURN(std::string server_pem, CertificateToPem(server_cert.get()));
+  ASSIGN_OR_RETURN(std::string server_key_pem, PrivateKeyToPem(server_key.get()));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "tls/server.crt").string(), server_pem, 0644));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "secrets/server.key").string(), server_key_pem, 0600));
+  OPENSSL_cleanse(server_key_pem.data(), server_key_pem.size());
+
+  OperatorAuth auth(shared_policy, *store, *keys, clock, std::string(kClusterCaLabel),
+                    std::move(ca_cert));
+  ASSIGN_OR_RETURN(NewUserSecrets admin, auth.CreateUser(o.admin_user));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "controller.yaml").string(), config_text, 0644));
+
+  out << "Initialised " << dir.string() << "\n"
+      << "  keys on PKCS#11 token \"" << p11.token_label << "\" (" << KeyAlgorithmName(alg)
+      << "): user CA for tiers 0-" << kMaxTier << ", host CA, cluster CA, audit key\n"
+      << "  config:  " << (dir / "controller.yaml").string() << "\n"
+      << "  CA cert: " << (dir / "tls/ca.crt").string() << " (give this to operators)\n\n"
+      << "Bootstrap admin (shown once, store it now):\n"
+      << "  user:        " << o.admin_user << "\n"
+      << "  password:    " << admin.password << "\n"
+      << "  TOTP secret: " << admin.totp_secret << "\n"
+      << "  TOTP URI:    " << admin.otpauth_uri << "\n";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerConfig& config,
+                                                             const Clock& clock) {
+  std::unique_ptr<Controller> c(new Controller());
+  c->config_ = config;
+  if (!config.softhsm_conf.empty()) setenv("SOFTHSM2_CONF", config.softhsm_conf.c_str(), 1);
+  ASSIGN_OR_RETURN(Policy policy, LoadPolicyFile(config.policy_path));
+  c->policy_ = std::make_shared<const Policy>(std::move(policy));
+  ASSIGN_OR_RETURN(std::unique_ptr<Pkcs11KeyStore> keys, Pkcs11KeyStore::Open(config.pkcs11));
+  c->keys_ = std::move(keys);
+  ASSIGN_OR_RETURN(c->store_, Store::Open(config.data_dir + "/warden.db"));
+  ASSIGN_OR_RETURN(c->ca_pem_, ReadFile(config.data_dir + "/tls/ca.crt"));
+  ASSIGN_OR_RETURN(c->server_cert_pem_, ReadFile(config.data_dir + "/tls/server.crt"));
+  ASSIGN_OR_RETURN(std::string key_pem, ReadFile(config.data_dir + "/secrets/server.key"));
+  c->server_key_pem_ = SecretBytes(AsBytes(key_pem));
+  OPENSSL_cleanse(key_pem.data(), key_pem.size());
+  ASSIGN_OR_RETURN(std::string hmac_hex, ReadFile(config.data_dir + "/secrets/audit-hmac.key"));
+  while (!hmac_hex.empty() && hmac_hex.back() == '\n') hmac_hex.pop_back();
+  ASSIGN_OR_RETURN(Bytes hmac, HexDecode(hmac_hex));
+  AuditLog::Options ao;
+  ao.path = config.data_dir + "/audit/audit.log";
+  ao.key_label = std::string(kAuditKeyLabel);
+  ao.hmac_key = SecretBytes(hmac);
+  ao.checkpoint_every = config.audit_checkpoint_every;
+  OPENSSL_cleanse(hmac.data(), hmac.size());
+  c->audit_ = std::make_unique<AuditLog>(std::move(ao), *c->keys_, clock);
+  c->access_ = std::make_unique<AccessCore>(c->policy_, *c->store_, clock);
+  c->ca_ = std::make_unique<CertificateAuthority>(*c->access_, *c->store_, *c->keys_, clock);
+  ASSIGN_OR_RETURN(X509Ptr ca_cert, ReadCertificatePem(c->ca_pem_));
+  c->auth_ = std::make_unique<OperatorAuth>(c->policy_, *c->store_, *c->keys_, clock,
+                                            std::string(kClusterCaLabel), std::move(ca_cert));
+  return c;
+}
+
+Controller::~Controller() = default;
+
+}  // namespace warden
+

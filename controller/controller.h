@@ -1,0 +1,81 @@
+// Composition root of warden-controller: configuration, `init` of a data directory, and the
+// object graph that `serve` runs (KeyStore, Store, Policy, AuditLog, cores).
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "controller/core/audit_log.h"
+#include "controller/core/certificate_authority.h"
+#include "controller/core/operator_auth.h"
+#include "controller/keys/pkcs11_keystore.h"
+
+namespace warden {
+
+struct ControllerConfig {
+  std::string listen = "127.0.0.1:7443";
+  std::string data_dir;
+  std::string policy_path;
+  Pkcs11Config pkcs11;
+  std::string softhsm_conf;  // exported as SOFTHSM2_CONF when set
+  int audit_checkpoint_every = 1000;
+};
+
+absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path);
+
+struct InitOptions {
+  std::string data_dir;
+  std::string policy_path;  // copied into the data dir; empty = write the example policy
+  std::string listen = "127.0.0.1:7443";
+  std::vector<std::string> server_names = {"localhost", "127.0.0.1"};
+  std::string algorithm = "auto";  // auto (Ed25519 where the token supports it), ed25519, ecdsa-p256
+  std::string pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so";
+  std::string admin_user = "admin";
+};
+
+// Creates the data directory: SQLite store, SoftHSM2 token with every CA key, TLS material,
+// config, policy and the bootstrap admin. Prints the admin's password and TOTP secret once.
+absl::Status InitDataDir(const InitOptions& options, std::ostream& out);
+
+class Controller {
+ public:
+  static absl::StatusOr<std::unique_ptr<Controller>> Open(const ControllerConfig& config,
+                                                          const Clock& clock);
+  ~Controller();
+
+  KeyStore& keys() { return *keys_; }
+  Store& store() { return *store_; }
+  AuditLog& audit() { return *audit_; }
+  AccessCore& access() { return *access_; }
+  CertificateAuthority& ca() { return *ca_; }
+  OperatorAuth& auth() { return *auth_; }
+  const Policy& policy() const { return *policy_; }
+  const ControllerConfig& config() const { return config_; }
+  const std::string& ca_pem() const { return ca_pem_; }
+  const std::string& server_cert_pem() const { return server_cert_pem_; }
+  const SecretBytes& server_key_pem() const { return server_key_pem_; }
+
+ private:
+  Controller() = default;
+  ControllerConfig config_;
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<Store> store_;
+  std::shared_ptr<const Policy> policy_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<AccessCore> access_;
+  std::unique_ptr<CertificateAuthority> ca_;
+  std::unique_ptr<OperatorAuth> auth_;
+  std::string ca_pem_, server_cert_pem_;
+  SecretBytes server_key_pem_;
+};
+
+inline constexpr std::string_view kClusterCaLabel = "cluster-ca-1";
+inline constexpr std::string_view kAuditKeyLabel = "audit-1";
+
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Writes atomically (temp file, fsync, rename) with the given mode.
+absl::Status WriteFileAtomic(const std::string& path, std::string_view data, int mode);
+
+}  // namespace warden

@@ -1,0 +1,208 @@
+#include "controller/core/audit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "common/strings.h"
+
+namespace warden {
+namespace {
+
+std::string Rfc3339(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+absl::Status Unwritable(const std::string& path, std::string_view op, int err) {
+  return absl::UnavailableError(StrCat(
+      "audit log ", path, " cannot be written (", op, ": ", std::strerror(err),
+      "); requests are refused until it can. Free space or make its directory writable."));
+}
+
+}  // namespace
+
+AuditLog::AuditLog(Options options, KeyStore& keys, const Clock& clock)
+    : options_(std::move(options)), keys_(keys), clock_(clock) {
+  sync_thread_ = std::thread([this] { SyncLoop(); });
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status AuditLog::Open() {
+  std::lock_guard lock(mu_);
+  return OpenLocked();
+}
+
+absl::Status AuditLog::OpenLocked() {
+  if (fd_ >= 0) return absl::OkStatus();
+  int fd = open(options_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Unwritable(options_.path, "open", errno);
+  // Recover the chain position from the last complete line.
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return Unwritable(options_.path, "stat", e);
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  if (pread(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    int e = errno;
+    close(fd);
+    return Unwritable(options_.path, "read", e);
+  }
+  size_t good = text.rfind('\n');
+  good = good == std::string::npos ? 0 : good + 1;
+  if (good != text.size()) {
+    // A torn line from a crash or a full disk: it was never acknowledged, so drop it.
+    if (ftruncate(fd, static_cast<off_t>(good)) != 0) {
+      int e = errno;
+      close(fd);
+      return Unwritable(options_.path, "truncate torn line", e);
+    }
+    text.resize(good);
+  }
+  seq_ = 0;
+  last_hash_ = std::string(kGenesisHash);
+  if (!text.empty()) {
+    size_t start = text.rfind('\n', text.size() - 2);
+    start = start == std::string::npos ? 0 : start + 1;
+    std::string_view last(text.data() + start, text.size() - start - 1);
+    auto j = nlohmann::json::parse(last, nullptr, false);
+    if (j.is_discarded() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
+      close(fd);
+      return absl::DataLossError(StrCat("audit log ", options_.path,
+                                              " ends in a line that is not an audit event; "
+                                              "run wardenctl audit verify"));
+    }
+    seq_ = j["seq"].get<uint64_t>();
+    last_hash_ = AuditLineHash(last);
+  }
+  fd_ = fd;
+  size_ = static_cast<off_t>(text.size());
+  return absl::OkStatus();
+}
+
+std::string AuditLog::Redact(std::string_view secret) const {
+  return "hmac-sha256:" + HexEncode(HmacSha256(options_.hmac_key.span(), AsBytes(secret)));
+}
+
+absl::StatusOr<uint64_t> AuditLog::WriteLocked(nlohmann::json event) {
+  RETURN_IF_ERROR(OpenLocked());
+  event["seq"] = seq_ + 1;
+  event["prev"] = last_hash_;
+  event["ts"] = Rfc3339(clock_.Now());
+  const std::string line = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string data = line + "\n";
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd_, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : ENOSPC;
+      // Cut the partial line off so the file remains a valid chain; if even that fails, the
+      // torn tail is removed on the next open.
+      if (ftruncate(fd_, size_) != 0) {
+        close(fd_);
+        fd_ = -1;
+      }
+      return Unwritable(options_.path, "write", e);
+    }
+    done += static_cast<size_t>(n);
+  }
+  size_ += static_cast<off_t>(data.size());
+  seq_++;
+  last_hash_ = AuditLineHash(line);
+  dirty_ = true;
+  return seq_;
+}
+
+absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
+  std::unique_lock lock(mu_);
+  ASSIGN_OR_RETURN(uint64_t seq, WriteLocked(std::move(event)));
+  if (++since_checkpoint_ >= options_.checkpoint_every) RETURN_IF_ERROR(CheckpointLocked());
+  lock.unlock();
+  cv_.notify_one();
+  return seq;
+}
+
+absl::Status AuditLog::CheckpointLocked() {
+  ASSIGN_OR_RETURN(Bytes sig, SignSsh(keys_, options_.key_label,
+                                      AsBytes(CheckpointMessage(seq_ + 1, last_hash_))));
+  RETURN_IF_ERROR(WriteLocked({{"type", "checkpoint"}, {"sig", Base64Encode(sig)}}).status());
+  since_checkpoint_ = 0;
+  if (fdatasync(fd_) != 0) return Unwritable(options_.path, "fdatasync", errno);
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status AuditLog::Checkpoint() {
+  std::lock_guard lock(mu_);
+  return CheckpointLocked();
+}
+
+absl::Status AuditLog::Close() {
+  absl::Status st;
+  {
+    std::lock_guard lock(mu_);
+    if (seq_ > 0) st = CheckpointLocked();
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (sync_thread_.joinable()) sync_thread_.join();
+  return st;
+}
+
+void AuditLog::SyncLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait(lock, [this] { return stopping_ || dirty_; });
+    if (stopping_) break;
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_interval_ms),
+                 [this] { return stopping_; });
+    if (fd_ >= 0 && dirty_) {
+      // A failed sync surfaces on the next write or checkpoint, which refuse the request.
+      (void)fdatasync(fd_);
+      dirty_ = false;
+    }
+  }
+}
+
+absl::StatusOr<AuditHead> AuditLog::SignedHead() {
+  std::lock_guard lock(mu_);
+  AuditHead head{seq_, last_hash_, {}};
+  ASSIGN_OR_RETURN(head.signature,
+                   SignSsh(keys_, options_.key_label, AsBytes(HeadMessage(seq_, last_hash_))));
+  return head;
+}
+
+absl::StatusOr<std::pair<std::string, AuditHead>> AuditLog::Export() {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(OpenLocked());
+  std::string text(static_cast<size_t>(size_), '\0');
+  if (pread(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    return absl::UnavailableError(StrCat("cannot read audit log: ", std::strerror(errno)));
+  }
+  AuditHead head{seq_, last_hash_, {}};
+  ASSIGN_OR_RETURN(head.signature,
+                   SignSsh(keys_, options_.key_label, AsBytes(HeadMessage(seq_, last_hash_))));
+  return std::make_pair(std::move(text), std::move(head));
+}
+
+}  // namespace warden

@@ -1,0 +1,76 @@
+// The controller's audit log writer: hash-chained JSON lines (see common/audit_chain.h), with
+// secret fields replaced by HMAC-SHA256 under a key only the controller holds, and signed
+// checkpoints every `checkpoint_every` events and at Close().
+//
+// Fail closed: if a line cannot be written, Append returns UNAVAILABLE and the caller must
+// refuse the request. A partially written line is cut off again so the file stays a valid chain.
+// The file is reopened on the next Append, so the log heals once space or permissions return.
+//
+// Durability: every line is write()n before Append returns (it survives a controller crash);
+// fdatasync runs at checkpoints, on Close() and at most `sync_interval_ms` after a write.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/audit_chain.h"
+#include "controller/core/clock.h"
+#include "controller/keys/keystore.h"
+
+namespace warden {
+
+class AuditLog {
+ public:
+  struct Options {
+    std::string path;
+    std::string key_label;  // KeyStore label of the audit signing key
+    SecretBytes hmac_key;
+    int checkpoint_every = 1000;
+    int sync_interval_ms = 200;
+  };
+  AuditLog(Options options, KeyStore& keys, const Clock& clock);
+  ~AuditLog();
+
+  // Recovers seq and hash from the existing file (cutting off a torn final line). An error
+  // here is reported but not fatal: Append keeps retrying and refusing until the file is usable.
+  absl::Status Open();
+  // Appends `event` (an object) with seq, ts and prev added; returns its seq.
+  absl::StatusOr<uint64_t> Append(nlohmann::json event);
+  // Writes a signed checkpoint line and syncs.
+  absl::Status Checkpoint();
+  // Checkpoints and stops the sync thread.
+  absl::Status Close();
+
+  // "hmac-sha256:<hex>" of a secret value, for audit fields.
+  std::string Redact(std::string_view secret) const;
+  // The signed head of the log as it stands now.
+  absl::StatusOr<AuditHead> SignedHead();
+  // The whole log as written so far, up to the head that SignedHead would return.
+  absl::StatusOr<std::pair<std::string, AuditHead>> Export();
+
+ private:
+  absl::Status OpenLocked();
+  absl::StatusOr<uint64_t> WriteLocked(nlohmann::json event);
+  absl::Status CheckpointLocked();
+  void SyncLoop();
+
+  Options options_;
+  KeyStore& keys_;
+  const Clock& clock_;
+  std::mutex mu_;
+  int fd_ = -1;
+  off_t size_ = 0;
+  uint64_t seq_ = 0;
+  std::string last_hash_ = std::string(kGenesisHash);
+  int since_checkpoint_ = 0;
+  bool dirty_ = false;
+  bool stopping_ = false;
+  std::condition_variable cv_;
+  std::thread sync_thread_;
+};
+
+}  // namespace warden

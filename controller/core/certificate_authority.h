@@ -1,0 +1,69 @@
+// The SSH certificate authority: one user CA per tier and one host CA, all inside the KeyStore.
+//
+// Issuance signs an operator's key under an active grant: principal = the grant's login,
+// validity [now - 60s, min(grant end, now + role cert_ttl)], key id "user:grant:serial", a
+// random unique non-zero 64-bit serial, the role's extensions and its mandatory critical
+// options (which a request may narrow but never drop).
+//
+// Rotation per tier: Rotate adds a new key that becomes the issuing key while the old one stays
+// trusted ("retiring"); FinishRotation drops the retiring key from the trusted set.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/krl.h"
+#include "controller/core/access.h"
+#include "controller/keys/keystore.h"
+
+namespace warden {
+
+struct SignRequest {
+  std::string grant_id;
+  std::string public_key;  // authorized_keys line
+  std::vector<std::string> source_addresses;
+  std::string force_command;
+  std::vector<std::string> extensions;
+};
+
+struct IssuedCertificate {
+  Certificate cert;
+  std::string line;  // -cert.pub contents
+  std::string ca_fingerprint;
+};
+
+struct KrlSnapshot {
+  uint64_t version = 0;
+  Bytes blob;
+  uint32_t revoked = 0;
+};
+
+class CertificateAuthority {
+ public:
+  CertificateAuthority(AccessCore& access, Store& store, KeyStore& keys, const Clock& clock)
+      : access_(access), store_(store), keys_(keys), clock_(clock) {}
+
+  // Creates the user CA of every tier and the host CA (controller init).
+  absl::Status CreateInitialKeys(KeyAlgorithm alg);
+
+  absl::StatusOr<IssuedCertificate> SignUserKey(const Identity& who, const SignRequest& req);
+  absl::StatusOr<std::vector<CaKeyRow>> TrustedKeys(std::string_view purpose, int tier);
+  absl::StatusOr<std::vector<CaKeyRow>> Rotate(const Identity& who, int tier, bool finish);
+  // The KRL of every live certificate of a revoked grant, rebuilt when the version moves.
+  absl::StatusOr<KrlSnapshot> CurrentKrl();
+
+ private:
+  absl::StatusOr<CaKeyRow> IssuingKey(int tier);
+
+  AccessCore& access_;
+  Store& store_;
+  KeyStore& keys_;
+  const Clock& clock_;
+  std::mutex mu_;  // guards the caches below and serialises rotation
+  std::map<int, CaKeyRow> issuing_;  // tier -> issuing key
+  KrlSnapshot krl_;
+  bool krl_valid_ = false;
+};
+
+}  // namespace warden

@@ -1,0 +1,152 @@
+#include "controller/core/operator_auth.h"
+
+#include <openssl/kdf.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "common/strings.h"
+#include "common/totp.h"
+#include "controller/keys/x509_issuer.h"
+
+namespace warden {
+namespace {
+
+constexpr uint64_t kScryptN = 1 << 15, kScryptR = 8, kScryptP = 1;
+constexpr size_t kMaxPassword = 1024;
+
+absl::StatusOr<Bytes> Scrypt(std::string_view password, ByteSpan salt, uint64_t n, uint64_t r,
+                             uint64_t p) {
+  Bytes out(32);
+  if (EVP_PBE_scrypt(password.data(), password.size(), salt.data(), salt.size(), n, r, p,
+                     256ull << 20, out.data(), out.size()) != 1) {
+    return absl::InternalError("scrypt failed: " + OpensslError());
+  }
+  return out;
+}
+
+bool ValidUserName(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    if (!(IsLowerAlpha(c) ||
+          IsDigit(c) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string NameEntry(X509_NAME* name, int nid) {
+  int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (idx < 0) return "";
+  ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> HashPassword(std::string_view password) {
+  Bytes salt = RandomBytes(16);
+  ASSIGN_OR_RETURN(Bytes h, Scrypt(password, salt, kScryptN, kScryptR, kScryptP));
+  return StrCat("scrypt$", kScryptN, "$", kScryptR, "$", kScryptP, "$", Base64Encode(salt),
+                      "$", Base64Encode(h));
+}
+
+bool CheckPassword(std::string_view password, std::string_view encoded) {
+  // scrypt$N$r$p$salt$hash
+  std::string_view f[6];
+  std::string_view rest = encoded;
+  for (int i = 0; i < 6; i++) {
+    const size_t pos = rest.find('$');
+    if ((i < 5) == (pos == std::string_view::npos)) return false;
+    f[i] = rest.substr(0, pos);
+    if (pos != std::string_view::npos) rest.remove_prefix(pos + 1);
+  }
+  uint64_t n, r, p;
+  if (f[0] != "scrypt" || !ParseInt(f[1], &n) ||
+      !ParseInt(f[2], &r) || !ParseInt(f[3], &p)) {
+    return false;
+  }
+  auto salt = Base64Decode(f[4]);
+  auto want = Base64Decode(f[5]);
+  if (!salt.ok() || !want.ok()) return false;
+  auto got = Scrypt(password, *salt, n, r, p);
+  return got.ok() && ConstantTimeEquals(*got, *want);
+}
+
+absl::StatusOr<NewUserSecrets> OperatorAuth::CreateUser(std::string_view name) {
+  if (!ValidUserName(name)) {
+    return absl::InvalidArgumentError(
+        "user names are 1-32 characters of lowercase letters, digits, '.', '-' and '_'");
+  }
+  NewUserSecrets s;
+  s.password = Base64Encode(RandomBytes(15));
+  for (char& c : s.password) {
+    if (c == '+' || c == '/') c = 'x';
+  }
+  s.totp_secret = Base32Encode(RandomBytes(20));
+  s.otpauth_uri = StrCat("otpauth://totp/Warden:", name, "?secret=", s.totp_secret,
+                               "&issuer=Warden&algorithm=SHA1&digits=6&period=30");
+  ASSIGN_OR_RETURN(std::string hash, HashPassword(s.password));
+  RETURN_IF_ERROR(store_.InsertUser({std::string(name), hash, s.totp_secret, 0}));
+  return s;
+}
+
+absl::StatusOr<LoginResult> OperatorAuth::Login(std::string_view user, std::string_view password,
+                                                std::string_view otp, std::string_view csr_pem) {
+  const auto denied = absl::UnauthenticatedError("wrong user name, password or one-time code");
+  if (password.size() > kMaxPassword || csr_pem.size() > 16384) return denied;
+  ASSIGN_OR_RETURN(std::optional<UserRow> row, store_.GetUser(user));
+  if (!row) {
+    // Spend the same time as a real check so user names cannot be probed by timing.
+    (void)CheckPassword(password, "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAA");
+    return denied;
+  }
+  if (!CheckPassword(password, row->password_hash)) return denied;
+  ASSIGN_OR_RETURN(Bytes secret, Base32Decode(row->totp_secret));
+  SecretBytes totp_key(secret);
+  OPENSSL_cleanse(secret.data(), secret.size());
+  ASSIGN_OR_RETURN(uint64_t step, VerifyTotp(totp_key.span(), otp,
+                                             static_cast<uint64_t>(clock_.Now()),
+                                             row->totp_last_step));
+  RETURN_IF_ERROR(store_.SetTotpLastStep(user, step));
+
+  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
+  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) return absl::InvalidArgumentError("login needs a PEM certificate signing request");
+  EvpPkeyPtr key(X509_REQ_get_pubkey(req.get()));
+  if (!key || X509_REQ_verify(req.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError("the certificate signing request's signature does not verify");
+  }
+  if (!EVP_PKEY_is_a(key.get(), "EC") && !EVP_PKEY_is_a(key.get(), "ED25519")) {
+    return absl::InvalidArgumentError("client keys must be ECDSA or Ed25519");
+  }
+  const int64_t now = clock_.Now();
+  X509Profile p;
+  p.common_name = std::string(user);
+  p.organizational_unit = std::string(kOperatorOu);
+  p.client_auth = true;
+  p.not_before_unix = now - 60;
+  p.not_after_unix = now + policy_->operator_cert_ttl;
+  ASSIGN_OR_RETURN(X509Ptr cert, IssueX509(keys_, ca_label_, ca_cert_.get(), key.get(), p));
+  ASSIGN_OR_RETURN(std::string pem, CertificateToPem(cert.get()));
+  return LoginResult{std::move(pem), p.not_after_unix};
+}
+
+absl::StatusOr<Identity> OperatorAuth::IdentityFromCertificate(std::string_view pem) const {
+  ASSIGN_OR_RETURN(X509Ptr cert, ReadCertificatePem(pem));
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  if (NameEntry(subject, NID_organizationalUnitName) != kOperatorOu) {
+    return absl::PermissionDeniedError("this call is for operators; the client certificate is not "
+                                       "an operator certificate");
+  }
+  if (X509_cmp_time(X509_get0_notAfter(cert.get()), nullptr) <= 0) {
+    return absl::UnauthenticatedError("your login has expired; run wardenctl login");
+  }
+  Identity id;
+  id.user = NameEntry(subject, NID_commonName);
+  id.groups = policy_->GroupsOf(id.user);
+  return id;
+}
+
+}  // namespace warden

@@ -1,0 +1,289 @@
+#include "controller/core/policy.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+
+namespace warden {
+namespace {
+
+const std::set<std::string>& KnownExtensions() {
+  static const std::set<std::string> k = {"no-touch-required", "permit-X11-forwarding",
+                                          "permit-agent-forwarding", "permit-port-forwarding",
+                                          "permit-pty", "permit-user-rc"};
+  return k;
+}
+
+bool ValidLoginChar(char c) {
+  return IsLowerAlpha(c) ||
+         IsDigit(c) || c == '-' || c == '_';
+}
+
+std::vector<std::string> StringList(const YAML::Node& n, const std::string& what) {
+  std::vector<std::string> out;
+  if (!n) return out;
+  if (!n.IsSequence()) throw std::runtime_error(what + " must be a list");
+  for (const auto& v : n) out.push_back(v.as<std::string>());
+  return out;
+}
+
+absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
+  Policy p;
+  if (!root.IsMap()) return absl::InvalidArgumentError("policy must be a YAML mapping");
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    if (key != "groups" && key != "roles" && key != "request_ttl" &&
+        key != "operator_cert_ttl" && key != "admins") {
+      return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
+    }
+  }
+  if (root["groups"]) {
+    for (const auto& g : root["groups"]) {
+      auto members = StringList(g.second, "group " + g.first.as<std::string>());
+      p.groups[g.first.as<std::string>()] = {members.begin(), members.end()};
+    }
+  }
+  if (root["admins"]) p.admin_groups = StringList(root["admins"], "admins");
+  if (root["request_ttl"]) {
+    ASSIGN_OR_RETURN(p.request_ttl, ParseDuration(root["request_ttl"].as<std::string>()));
+  }
+  if (root["operator_cert_ttl"]) {
+    ASSIGN_OR_RETURN(p.operator_cert_ttl,
+                     ParseDuration(root["operator_cert_ttl"].as<std::string>()));
+  }
+  for (const auto& g : p.admin_groups) {
+    if (!p.groups.count(g)) {
+      return absl::InvalidArgumentError(StrCat("admins names unknown group \"", g, "\""));
+    }
+  }
+  if (!root["roles"] || !root["roles"].IsMap()) {
+    return absl::InvalidArgumentError("policy has no roles");
+  }
+  for (const auto& r : root["roles"]) {
+    Role role;
+    role.name = r.first.as<std::string>();
+    const YAML::Node& n = r.second;
+    auto fail = [&](std::string_view msg) {
+      return absl::InvalidArgumentError(StrCat("role ", role.name, ": ", msg));
+    };
+    for (const auto& kv : n) {
+      static const std::set<std::string> kKeys = {"tier", "login", "max_ttl", "cert_ttl",
+                                                  "requesters", "approvals", "extensions",
+                                                  "critical_options"};
+      if (!kKeys.count(kv.first.as<std::string>())) {
+        return fail(StrCat("unknown key \"", kv.first.as<std::string>(), "\""));
+      }
+    }
+    if (!n["tier"]) return fail("tier is required");
+    role.tier = n["tier"].as<int>();
+    if (role.tier < 0 || role.tier > kMaxTier) return fail(StrCat("tier must be 0..", kMaxTier));
+    if (!n["login"]) return fail("login template is required");
+    role.login_template = n["login"].as<std::string>();
+    if (n["max_ttl"]) {
+      ASSIGN_OR_RETURN(role.max_ttl, ParseDuration(n["max_ttl"].as<std::string>()));
+    }
+    role.cert_ttl = role.max_ttl;
+    if (n["cert_ttl"]) {
+      ASSIGN_OR_RETURN(role.cert_ttl, ParseDuration(n["cert_ttl"].as<std::string>()));
+    }
+    role.requester_groups = StringList(n["requesters"], "requesters");
+    if (!n["approvals"]) return fail("approvals are required: {count: N, groups: [...]}");
+    role.approvals_required = n["approvals"]["count"].as<int>(0);
+    role.approver_groups = StringList(n["approvals"]["groups"], "approvals.groups");
+    if (role.approvals_required < 1) return fail("approvals.count must be at least 1");
+    if (role.approver_groups.empty()) return fail("approvals.groups must name at least one group");
+    for (const auto& g : role.approver_groups) {
+      if (!p.groups.count(g)) return fail(StrCat("approver group \"", g, "\" is not defined"));
+    }
+    for (const auto& g : role.requester_groups) {
+      if (!p.groups.count(g)) return fail(StrCat("requester group \"", g, "\" is not defined"));
+    }
+    if (n["extensions"]) {
+      for (const auto& e : StringList(n["extensions"]["allowed"], "extensions.allowed")) {
+        if (!KnownExtensions().count(e)) return fail(StrCat("unknown extension \"", e, "\""));
+        role.allowed_extensions.insert(e);
+      }
+      for (const auto& e : StringList(n["extensions"]["default"], "extensions.default")) {
+        if (!role.allowed_extensions.count(e)) {
+          return fail(StrCat("default extension \"", e, "\" is not in allowed"));
+        }
+        role.default_extensions.insert(e);
+      }
+    }
+    if (n["critical_options"]) {
+      for (const auto& kv : n["critical_options"]) {
+        const std::string name = kv.first.as<std::string>();
+        const std::string value = kv.second.as<std::string>();
+        if (name == "source-address") {
+          for (auto part : StrSplit(value, ',', true)) {
+            std::string cidr(StripSpaces(part));
+            if (cidr.empty()) continue;
+            auto c = ParseCidr(cidr);
+            if (!c.ok()) return fail(std::string(c.status().message()));
+            role.source_addresses.push_back(cidr);
+          }
+        } else if (name == "force-command") {
+          role.force_command = value;
+        } else {
+          return fail(StrCat("unknown critical option \"", name,
+                                   "\"; supported: source-address, force-command"));
+        }
+      }
+    }
+    auto login = RenderLogin(role, "probe");
+    if (!login.ok()) return fail(std::string(login.status().message()));
+    p.roles.emplace(role.name, std::move(role));
+  }
+  return p;
+}
+
+}  // namespace
+
+std::vector<std::string> Policy::GroupsOf(std::string_view user) const {
+  std::vector<std::string> out;
+  for (const auto& [g, members] : groups) {
+    if (members.count(std::string(user))) out.push_back(g);
+  }
+  return out;
+}
+
+bool Policy::InAnyGroup(std::string_view user, const std::vector<std::string>& gs) const {
+  for (const auto& g : gs) {
+    auto it = groups.find(g);
+    if (it != groups.end() && it->second.count(std::string(user))) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<const Role*> Policy::FindRole(std::string_view name) const {
+  auto it = roles.find(std::string(name));
+  if (it == roles.end()) {
+    std::vector<std::string> names;
+    for (const auto& [n, r] : roles) names.push_back(n);
+    return absl::NotFoundError(StrCat("unknown role \"", name, "\"; roles: ",
+                                            StrJoin(names, ", ")));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<int64_t> ParseDuration(std::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty duration");
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && IsDigit(text[j])) j++;
+    if (j == i || j == text.size()) {
+      return absl::InvalidArgumentError(StrCat("bad duration \"", text,
+                                                     "\"; use e.g. 90s, 30m, 4h, 1h30m, 2d"));
+    }
+    int64_t n = 0;
+    if (!ParseInt(text.substr(i, j - i), &n) || n > 100000000) {
+      return absl::InvalidArgumentError(StrCat("duration \"", text, "\" is too large"));
+    }
+    switch (text[j]) {
+      case 's': total += n; break;
+      case 'm': total += n * 60; break;
+      case 'h': total += n * 3600; break;
+      case 'd': total += n * 86400; break;
+      default:
+        return absl::InvalidArgumentError(StrCat("bad duration unit in \"", text,
+                                                       "\"; use s, m, h or d"));
+    }
+    i = j + 1;
+  }
+  return total;
+}
+
+std::string FormatDuration(int64_t s) {
+  std::string out;
+  if (s >= 86400 && s % 86400 == 0) return StrCat(s / 86400, "d");
+  if (s >= 3600) StrAppend(&out, s / 3600, "h");
+  if (s % 3600 >= 60) StrAppend(&out, (s % 3600) / 60, "m");
+  if (s % 60 || out.empty()) StrAppend(&out, s % 60, "s");
+  return out;
+}
+
+absl::StatusOr<Policy> ParsePolicy(std::string_view yaml_text) {
+  try {
+    return ParsePolicyNode(YAML::Load(std::string(yaml_text)));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(StrCat("policy: ", e.what()));
+  }
+}
+
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(StrCat("cannot read policy file ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto p = ParsePolicy(ss.str());
+  if (!p.ok()) {
+    return absl::InvalidArgumentError(StrCat(path, ": ", p.status().message()));
+  }
+  return p;
+}
+
+absl::StatusOr<std::string> RenderLogin(const Role& role, std::string_view user) {
+  std::string out = role.login_template;
+  const std::string placeholder = "{{user}}";
+  for (size_t pos; (pos = out.find(placeholder)) != std::string::npos;) {
+    out.replace(pos, placeholder.size(), user);
+  }
+  if (out.find("{{") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        StrCat("login template \"", role.login_template, "\" has an unknown placeholder; "
+                     "only {{user}} is supported"));
+  }
+  // Leave room for the "-xxxx" grant suffix within the 32-character Linux limit.
+  if (out.empty() || out.size() > 26 || !IsLowerAlpha(out[0]) ||
+      !std::all_of(out.begin(), out.end(), ValidLoginChar)) {
+    return absl::InvalidArgumentError(StrCat(
+        "login \"", out, "\" is not a valid account name (lowercase letters, digits, - and _, "
+        "starting with a letter, at most 26 characters)"));
+  }
+  return out;
+}
+
+absl::StatusOr<Cidr> ParseCidr(std::string_view text) {
+  Cidr c;
+  std::string addr(text);
+  int max_prefix;
+  size_t slash = addr.find('/');
+  std::string prefix_text;
+  if (slash != std::string::npos) {
+    prefix_text = addr.substr(slash + 1);
+    addr.resize(slash);
+  }
+  if (inet_pton(AF_INET, addr.c_str(), c.addr) == 1) {
+    max_prefix = 32;
+  } else if (inet_pton(AF_INET6, addr.c_str(), c.addr) == 1) {
+    c.v6 = true;
+    max_prefix = 128;
+  } else {
+    return absl::InvalidArgumentError(StrCat("\"", text, "\" is not an address or CIDR block"));
+  }
+  c.prefix = max_prefix;
+  if (!prefix_text.empty() &&
+      (!ParseInt(prefix_text, &c.prefix) || c.prefix < 0 || c.prefix > max_prefix)) {
+    return absl::InvalidArgumentError(StrCat("\"", text, "\" has a bad prefix length"));
+  }
+  return c;
+}
+
+bool CidrContains(const Cidr& outer, const Cidr& inner) {
+  if (outer.v6 != inner.v6 || inner.prefix < outer.prefix) return false;
+  for (int bit = 0; bit < outer.prefix; bit++) {
+    const int byte = bit / 8, mask = 0x80 >> (bit % 8);
+    if ((outer.addr[byte] & mask) != (inner.addr[byte] & mask)) return false;
+  }
+  return true;
+}
+
+}  // namespace warden

@@ -1,0 +1,80 @@
+// Access policy, loaded from YAML: groups, roles, and the settings around requests.
+//
+//   groups:
+//     approvers: [bob, carol]
+//   roles:
+//     tier0-linux-admin:
+//       tier: 0
+//       login: "adm-{{user}}"
+//       max_ttl: 4h
+//       cert_ttl: 30m
+//       requesters: [operators]            # groups that may request (empty = anyone)
+//       approvals: {count: 2, groups: [approvers]}
+//       extensions: {allowed: [permit-pty, permit-port-forwarding], default: [permit-pty]}
+//       critical_options:                  # mandatory; requests may narrow, never drop
+//         source-address: "127.0.0.0/8"
+//   request_ttl: 1h
+//   operator_cert_ttl: 8h
+//   admins: [admins]                       # groups with CA rotation and audit export rights
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace warden {
+
+struct Role {
+  std::string name;
+  int tier = 0;
+  std::string login_template;
+  int64_t max_ttl = 3600;
+  int64_t cert_ttl = 1800;
+  std::vector<std::string> requester_groups;
+  int approvals_required = 2;
+  std::vector<std::string> approver_groups;
+  std::set<std::string> allowed_extensions;
+  std::set<std::string> default_extensions;
+  std::vector<std::string> source_addresses;  // mandatory source-address CIDRs (empty = none)
+  std::string force_command;                  // mandatory force-command (empty = none)
+};
+
+struct Policy {
+  std::map<std::string, std::set<std::string>> groups;  // group -> members
+  std::map<std::string, Role> roles;
+  std::vector<std::string> admin_groups = {"admins"};
+  int64_t request_ttl = 3600;
+  int64_t operator_cert_ttl = 8 * 3600;
+
+  std::vector<std::string> GroupsOf(std::string_view user) const;
+  bool InAnyGroup(std::string_view user, const std::vector<std::string>& groups) const;
+  bool IsAdmin(std::string_view user) const { return InAnyGroup(user, admin_groups); }
+  absl::StatusOr<const Role*> FindRole(std::string_view name) const;
+};
+
+inline constexpr int kMaxTier = 2;
+
+// "90s", "30m", "4h", "1h30m", "2d" -> seconds.
+absl::StatusOr<int64_t> ParseDuration(std::string_view text);
+std::string FormatDuration(int64_t seconds);
+
+absl::StatusOr<Policy> ParsePolicy(std::string_view yaml_text);
+absl::StatusOr<Policy> LoadPolicyFile(const std::string& path);
+
+// Login name for `user` under `role`: the rendered template (only {{user}} is substituted).
+absl::StatusOr<std::string> RenderLogin(const Role& role, std::string_view user);
+
+// A CIDR block; IPv4 or IPv6.
+struct Cidr {
+  bool v6 = false;
+  uint8_t addr[16] = {};
+  int prefix = 0;
+};
+absl::StatusOr<Cidr> ParseCidr(std::string_view text);
+// True when every address of `inner` lies inside `outer`.
+bool CidrContains(const Cidr& outer, const Cidr& inner);
+
+}  // namespace warden

@@ -1,0 +1,36 @@
+// Where the controller's private keys live. Keys are addressed by label and never leave the
+// store: callers get public keys and signatures only.
+//
+// Implementations: Pkcs11KeyStore (SoftHSM2 on a fresh machine, any PKCS#11 HSM in production)
+// and SoftwareKeyStore (in-memory OpenSSL keys, for unit tests and as the in-process baseline
+// in benchmarks). Both are safe to call from many threads at once.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/sshkey.h"
+
+namespace warden {
+
+enum class KeyAlgorithm { kEd25519, kEcdsaP256 };
+
+absl::StatusOr<KeyAlgorithm> KeyAlgorithmFromName(std::string_view name);  // "ed25519", "ecdsa-p256"
+std::string_view KeyAlgorithmName(KeyAlgorithm alg);
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+
+  virtual bool Supports(KeyAlgorithm alg) = 0;
+  // Creates a key pair named `label`. REQUIRES: no key with that label exists.
+  virtual absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) = 0;
+  virtual absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) = 0;
+  // Signs `data`: Ed25519 over the message itself, ECDSA P-256 over its SHA-256.
+  virtual absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) = 0;
+};
+
+// Signs `data` and returns the SSH signature blob.
+absl::StatusOr<Bytes> SignSsh(KeyStore& store, std::string_view label, ByteSpan data);
+
+}  // namespace warden

@@ -1,0 +1,30 @@
+// In-memory OpenSSL keys. Nothing is persisted: for unit tests and benchmarks only.
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "controller/keys/keystore.h"
+
+namespace warden {
+
+class SoftwareKeyStore final : public KeyStore {
+ public:
+  bool Supports(KeyAlgorithm) override { return true; }
+  absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override;
+  absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) override;
+  absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override;
+
+ private:
+  struct Entry {
+    KeyAlgorithm alg;
+    EvpPkeyPtr key;
+    PublicKey pub;
+  };
+  absl::StatusOr<const Entry*> Find(std::string_view label);
+
+  std::mutex mu_;
+  std::map<std::string, Entry, std::less<>> keys_;
+};
+
+}  // namespace warden

@@ -1,0 +1,110 @@
+// warden-controller: init a data directory, add operators, serve the gRPC API.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "controller/api/services.h"
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+
+void OnSignal(int) { g_stop = 1; }
+
+int Fail(const absl::Status& st) {
+  std::cerr << "warden-controller: " << st.message() << "\n";
+  return 1;
+}
+
+int Serve(const std::string& config_path, const std::string& port_file) {
+  auto config = warden::LoadControllerConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  static warden::SystemClock clock;
+  auto c = warden::Controller::Open(*config, clock);
+  if (!c.ok()) return Fail(c.status());
+  absl::Status audit_status = (*c)->audit().Open();
+  if (!audit_status.ok()) {
+    // Serve anyway: every call is refused with this reason until the log is writable again.
+    std::cerr << "warden-controller: " << audit_status.message() << "\n";
+  }
+  warden::ApiServices services(**c);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config->listen, warden::ControllerServerCredentials(**c), &port);
+  builder.SetMaxReceiveMessageSize(1 << 20);
+  services.Register(builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    return Fail(absl::UnavailableError("cannot listen on " + config->listen));
+  }
+  std::cout << "warden-controller listening on port " << port << std::endl;
+  if (!port_file.empty()) std::ofstream(port_file) << port << "\n";
+
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  absl::Status st = (*c)->audit().Close();
+  if (!st.ok()) return Fail(st);
+  std::cout << "warden-controller stopped; audit log checkpointed" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  warden::RestrictGrpcToTls13();
+  CLI::App app{"warden-controller: Warden's central certificate authority and access API"};
+  app.require_subcommand(1);
+
+  warden::InitOptions init;
+  auto* init_cmd = app.add_subcommand("init", "create a data directory, token and keys");
+  init_cmd->add_option("--data-dir", init.data_dir, "directory to create")->required();
+  init_cmd->add_option("--policy", init.policy_path, "policy YAML to install (default: example)");
+  init_cmd->add_option("--listen", init.listen, "address the API will listen on");
+  init_cmd->add_option("--server-name", init.server_names, "DNS names/IPs in the TLS certificate");
+  init_cmd->add_option("--algorithm", init.algorithm, "auto, ed25519 or ecdsa-p256");
+  init_cmd->add_option("--pkcs11-module", init.pkcs11_module, "PKCS#11 module path");
+  init_cmd->add_option("--admin", init.admin_user, "bootstrap admin user name");
+
+  std::string config_path, port_file;
+  auto* serve_cmd = app.add_subcommand("serve", "serve the gRPC API (mTLS, TLS 1.3)");
+  serve_cmd->add_option("--config", config_path, "controller.yaml")->required();
+  serve_cmd->add_option("--port-file", port_file, "write the bound port here (for --listen :0)");
+
+  std::string user_name;
+  auto* user_cmd = app.add_subcommand("user", "manage operator accounts");
+  user_cmd->require_subcommand(1);
+  auto* user_add = user_cmd->add_subcommand("add", "create an operator; prints password and TOTP once");
+  user_add->add_option("--config", config_path, "controller.yaml")->required();
+  user_add->add_option("name", user_name, "user name")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*init_cmd) {
+    absl::Status st = warden::InitDataDir(init, std::cout);
+    return st.ok() ? 0 : Fail(st);
+  }
+  if (*serve_cmd) return Serve(config_path, port_file);
+  if (*user_add) {
+    auto config = warden::LoadControllerConfig(config_path);
+    if (!config.ok()) return Fail(config.status());
+    warden::SystemClock clock;
+    auto c = warden::Controller::Open(*config, clock);
+    if (!c.ok()) return Fail(c.status());
+    auto secrets = (*c)->auth().CreateUser(user_name);
+    if (!secrets.ok()) return Fail(secrets.status());
+    std::cout << "user:        " << user_name << "\n"
+              << "password:    " << secrets->password << "\n"
+              << "TOTP secret: " << secrets->totp_secret << "\n"
+              << "TOTP URI:    " << secrets->otpauth_uri << "\n";
+    return 0;
+  }
+  return 0;
+}

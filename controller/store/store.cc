@@ -1,0 +1,369 @@
+#include "controller/store/store.h"
+
+#include "common/strings.h"
+
+namespace warden {
+
+// A prepared statement with typed binders and readers. Statements are short-lived; SQLite's
+// own statement cache makes re-preparing cheap enough for the controller's call rates.
+class Store::Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  ~Stmt() { sqlite3_finalize(s_); }
+
+  Stmt& Bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& BindBlob(int i, ByteSpan v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // Returns true while there is a row.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_CONSTRAINT) {
+      return absl::AlreadyExistsError(StrCat("constraint: ", sqlite3_errmsg(db_)));
+    }
+    return absl::UnavailableError(StrCat("database error: ", sqlite3_errmsg(db_)));
+  }
+  absl::Status Run() { return Step().status(); }
+  std::string Text(int col) {
+    const unsigned char* p = sqlite3_column_text(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, col)))
+             : std::string();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
+  Bytes Blob(int col) {
+    const uint8_t* p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, col));
+    return p ? Bytes(p, p + sqlite3_column_bytes(s_, col)) : Bytes();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+};
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS users (
+  name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, totp_secret TEXT NOT NULL,
+  totp_last_step INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY, requester TEXT NOT NULL, role TEXT NOT NULL, reason TEXT NOT NULL,
+  ttl INTEGER NOT NULL, state TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+  grant_id TEXT NOT NULL DEFAULT '', decided_by TEXT NOT NULL DEFAULT '',
+  note TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS approvals (
+  request_id TEXT NOT NULL REFERENCES requests(id), approver TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (request_id, approver));
+CREATE TABLE IF NOT EXISTS grants (
+  id TEXT PRIMARY KEY, request_id TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
+  login TEXT NOT NULL, tier INTEGER NOT NULL, start INTEGER NOT NULL, end_ INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL DEFAULT 0, revoked_by TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS grants_login ON grants(login);
+CREATE TABLE IF NOT EXISTS certs (
+  serial INTEGER PRIMARY KEY, key_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+  grant_id TEXT NOT NULL, ca_key BLOB NOT NULL, valid_after INTEGER NOT NULL,
+  valid_before INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS certs_grant ON certs(grant_id);
+CREATE TABLE IF NOT EXISTS ca_keys (
+  label TEXT PRIMARY KEY, purpose TEXT NOT NULL, tier INTEGER NOT NULL, public_key BLOB NOT NULL,
+  state TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+)sql";
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(StrCat("cannot open database ", path, ": ", msg));
+  }
+  std::unique_ptr<Store> s(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  RETURN_IF_ERROR(s->Exec("PRAGMA journal_mode=WAL"));
+  // NORMAL in WAL mode: durable against a process crash, may lose the last commits on power
+  // loss; the audit log is flushed on the same schedule.
+  RETURN_IF_ERROR(s->Exec("PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(s->Exec("PRAGMA foreign_keys=ON"));
+  RETURN_IF_ERROR(s->Exec(kSchema));
+  return s;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+absl::Status Store::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown";
+    sqlite3_free(err);
+    return absl::UnavailableError(StrCat("database error: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Store::Stmt> Store::Prepare(const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
+    return absl::InternalError(StrCat("bad SQL: ", sqlite3_errmsg(db_)));
+  }
+  return Stmt(db_, s);
+}
+
+Store::Transaction::Transaction(Store& s) : s_(s), lock_(s.mu_) {
+  // BEGIN fails only on I/O errors, which the statements inside will then report.
+  (void)s_.Exec("BEGIN IMMEDIATE");
+}
+
+Store::Transaction::~Transaction() {
+  if (!done_) (void)s_.Exec("ROLLBACK");
+}
+
+absl::Status Store::Transaction::Commit() {
+  done_ = true;
+  absl::Status st = s_.Exec("COMMIT");
+  if (!st.ok()) (void)s_.Exec("ROLLBACK");
+  return st;
+}
+
+#define LOCKED std::lock_guard<std::recursive_mutex> lock(mu_)
+
+absl::Status Store::InsertUser(const UserRow& u) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO users VALUES (?,?,?,?)"));
+  absl::Status st = s.Bind(1, u.name).Bind(2, u.password_hash).Bind(3, u.totp_secret)
+                        .Bind(4, static_cast<int64_t>(u.totp_last_step)).Run();
+  if (absl::IsAlreadyExists(st)) {
+    return absl::AlreadyExistsError(StrCat("user \"", u.name, "\" already exists"));
+  }
+  return st;
+}
+
+absl::StatusOr<std::optional<UserRow>> Store::GetUser(std::string_view name) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT name,password_hash,totp_secret,totp_last_step FROM users WHERE name=?"));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<UserRow>();
+  return UserRow{s.Text(0), s.Text(1), s.Text(2), static_cast<uint64_t>(s.Int(3))};
+}
+
+absl::Status Store::SetTotpLastStep(std::string_view name, uint64_t step) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE users SET totp_last_step=? WHERE name=?"));
+  return s.Bind(1, static_cast<int64_t>(step)).Bind(2, name).Run();
+}
+
+namespace {
+constexpr const char* kRequestCols =
+    "id,requester,role,reason,ttl,state,created,expires,grant_id,decided_by,note";
+}
+
+absl::Status Store::InsertRequest(const RequestRow& r) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+  return s.Bind(1, r.id).Bind(2, r.requester).Bind(3, r.role).Bind(4, r.reason).Bind(5, r.ttl)
+      .Bind(6, r.state).Bind(7, r.created).Bind(8, r.expires).Bind(9, r.grant_id)
+      .Bind(10, r.decided_by).Bind(11, r.note).Run();
+}
+
+static RequestRow ReadRequest(Store::Stmt& s);
+
+absl::StatusOr<std::optional<RequestRow>> Store::GetRequest(std::string_view id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kRequestCols,
+                                                " FROM requests WHERE id=?").c_str()));
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<RequestRow>();
+  return ReadRequest(s);
+}
+
+static RequestRow ReadRequest(Store::Stmt& s) {
+  return RequestRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Text(5),
+                    s.Int(6),  s.Int(7),  s.Text(8), s.Text(9), s.Text(10)};
+}
+
+absl::StatusOr<std::vector<RequestRow>> Store::ListRequests(bool pending_only) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kRequestCols, " FROM requests ",
+                                                pending_only ? "WHERE state='pending' " : "",
+                                                "ORDER BY created, id").c_str()));
+  std::vector<RequestRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadRequest(s));
+  }
+  return out;
+}
+
+absl::Status Store::UpdateRequest(const RequestRow& r) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE requests SET state=?,grant_id=?,decided_by=?,note=? WHERE id=?"));
+  return s.Bind(1, r.state).Bind(2, r.grant_id).Bind(3, r.decided_by).Bind(4, r.note)
+      .Bind(5, r.id).Run();
+}
+
+absl::StatusOr<bool> Store::AddApproval(std::string_view request_id, std::string_view approver,
+                                        int64_t at) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT OR IGNORE INTO approvals VALUES (?,?,?)"));
+  RETURN_IF_ERROR(s.Bind(1, request_id).Bind(2, approver).Bind(3, at).Run());
+  return sqlite3_changes(db_) == 1;
+}
+
+absl::StatusOr<std::vector<ApprovalRow>> Store::ListApprovals(std::string_view request_id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT approver,at FROM approvals WHERE request_id=? ORDER BY at, approver"));
+  s.Bind(1, request_id);
+  std::vector<ApprovalRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({s.Text(0), s.Int(1)});
+  }
+  return out;
+}
+
+namespace {
+constexpr const char* kGrantCols =
+    "id,request_id,user,role,login,tier,start,end_,revoked_at,revoked_by";
+}
+
+static GrantRow ReadGrant(Store::Stmt& s) {
+  return GrantRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3),
+                  s.Text(4), static_cast<int>(s.Int(5)), s.Int(6), s.Int(7), s.Int(8), s.Text(9)};
+}
+
+absl::Status Store::InsertGrant(const GrantRow& g) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO grants VALUES (?,?,?,?,?,?,?,?,?,?)"));
+  return s.Bind(1, g.id).Bind(2, g.request_id).Bind(3, g.user).Bind(4, g.role).Bind(5, g.login)
+      .Bind(6, g.tier).Bind(7, g.start).Bind(8, g.end).Bind(9, g.revoked_at)
+      .Bind(10, g.revoked_by).Run();
+}
+
+absl::StatusOr<std::optional<GrantRow>> Store::GetGrant(std::string_view id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kGrantCols, " FROM grants WHERE id=?").c_str()));
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<GrantRow>();
+  return ReadGrant(s);
+}
+
+absl::StatusOr<std::vector<GrantRow>> Store::ListGrants() {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kGrantCols, " FROM grants ORDER BY start, id").c_str()));
+  std::vector<GrantRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadGrant(s));
+  }
+  return out;
+}
+
+absl::StatusOr<bool> Store::LoginInUse(std::string_view login) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT 1 FROM grants WHERE login=?"));
+  s.Bind(1, login);
+  return s.Step();
+}
+
+absl::Status Store::RevokeGrant(std::string_view id, int64_t at, std::string_view by) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE grants SET revoked_at=?, revoked_by=? WHERE id=?"));
+  return s.Bind(1, at).Bind(2, by).Bind(3, id).Run();
+}
+
+absl::Status Store::InsertCert(const CertRow& c) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO certs VALUES (?,?,?,?,?,?,?)"));
+  return s.Bind(1, static_cast<int64_t>(c.serial)).Bind(2, c.key_id).Bind(3, c.fingerprint)
+      .Bind(4, c.grant_id).BindBlob(5, c.ca_key).Bind(6, c.valid_after).Bind(7, c.valid_before)
+      .Run();
+}
+
+absl::StatusOr<int> Store::CountCerts(std::string_view grant_id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT count(*) FROM certs WHERE grant_id=?"));
+  s.Bind(1, grant_id);
+  RETURN_IF_ERROR(s.Step().status());
+  return static_cast<int>(s.Int(0));
+}
+
+absl::StatusOr<std::vector<CertRow>> Store::ListRevokedLiveCerts(int64_t now) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(
+      "SELECT c.serial,c.key_id,c.fingerprint,c.grant_id,c.ca_key,c.valid_after,c.valid_before "
+      "FROM certs c JOIN grants g ON g.id=c.grant_id "
+      "WHERE g.revoked_at>0 AND c.valid_before>? ORDER BY c.serial"));
+  s.Bind(1, now);
+  std::vector<CertRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({static_cast<uint64_t>(s.Int(0)), s.Text(1), s.Text(2), s.Text(3), s.Blob(4),
+                   s.Int(5), s.Int(6)});
+  }
+  return out;
+}
+
+absl::Status Store::InsertCaKey(const CaKeyRow& k) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO ca_keys VALUES (?,?,?,?,?,?)"));
+  return s.Bind(1, k.label).Bind(2, k.purpose).Bind(3, k.tier).BindBlob(4, k.public_key)
+      .Bind(5, k.state).Bind(6, k.created).Run();
+}
+
+absl::StatusOr<std::vector<CaKeyRow>> Store::ListCaKeys(std::string_view purpose, int tier) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT purpose,tier,label,public_key,state,created FROM ca_keys "
+                                   "WHERE purpose=? AND tier=? ORDER BY created, label"));
+  s.Bind(1, purpose).Bind(2, tier);
+  std::vector<CaKeyRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({s.Text(0), static_cast<int>(s.Int(1)), s.Text(2), s.Blob(3), s.Text(4), s.Int(5)});
+  }
+  return out;
+}
+
+absl::Status Store::SetCaKeyState(std::string_view label, std::string_view state) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE ca_keys SET state=? WHERE label=?"));
+  return s.Bind(1, state).Bind(2, label).Run();
+}
+
+absl::StatusOr<int64_t> Store::GetCounter(std::string_view name) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT value FROM counters WHERE name=?"));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? s.Int(0) : 0;
+}
+
+absl::StatusOr<int64_t> Store::BumpCounter(std::string_view name) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO counters VALUES (?,1) ON CONFLICT(name) DO UPDATE SET value=value+1"));
+  RETURN_IF_ERROR(s.Bind(1, name).Run());
+  return GetCounter(name);
+}
+
+}  // namespace warden

@@ -1,0 +1,136 @@
+// The controller's durable state in SQLite (WAL). One connection guarded by a mutex; every
+// multi-step change runs inside Transaction. Rows are plain structs: no business rules here.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/status.h"
+
+namespace warden {
+
+struct UserRow {
+  std::string name;
+  std::string password_hash;
+  std::string totp_secret;  // base32
+  uint64_t totp_last_step = 0;
+};
+
+struct RequestRow {
+  std::string id;
+  std::string requester;
+  std::string role;
+  std::string reason;
+  int64_t ttl = 0;
+  std::string state;  // pending, approved, denied, cancelled
+  int64_t created = 0;
+  int64_t expires = 0;
+  std::string grant_id;
+  std::string decided_by;
+  std::string note;
+};
+
+struct ApprovalRow {
+  std::string approver;
+  int64_t at = 0;
+};
+
+struct GrantRow {
+  std::string id;
+  std::string request_id;
+  std::string user;
+  std::string role;
+  std::string login;
+  int tier = 0;
+  int64_t start = 0;
+  int64_t end = 0;
+  int64_t revoked_at = 0;  // 0 = not revoked
+  std::string revoked_by;
+};
+
+struct CertRow {
+  uint64_t serial = 0;
+  std::string key_id;
+  std::string fingerprint;
+  std::string grant_id;
+  Bytes ca_key;
+  int64_t valid_after = 0;
+  int64_t valid_before = 0;
+};
+
+struct CaKeyRow {
+  std::string purpose;  // "user" or "host"
+  int tier = 0;
+  std::string label;    // KeyStore label
+  Bytes public_key;
+  std::string state;    // active, retiring, retired
+  int64_t created = 0;
+};
+
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  class Stmt;  // defined in store.cc
+  ~Store();
+
+  // Serialises a group of calls into one SQLite transaction (BEGIN IMMEDIATE); rolls back unless
+  // Commit() succeeds.
+  class Transaction {
+   public:
+    explicit Transaction(Store& s);
+    ~Transaction();
+    absl::Status Commit();
+
+   private:
+    Store& s_;
+    std::unique_lock<std::recursive_mutex> lock_;
+    bool done_ = false;
+  };
+
+  absl::Status InsertUser(const UserRow& u);
+  absl::StatusOr<std::optional<UserRow>> GetUser(std::string_view name);
+  absl::Status SetTotpLastStep(std::string_view name, uint64_t step);
+
+  absl::Status InsertRequest(const RequestRow& r);
+  absl::StatusOr<std::optional<RequestRow>> GetRequest(std::string_view id);
+  absl::StatusOr<std::vector<RequestRow>> ListRequests(bool pending_only);
+  absl::Status UpdateRequest(const RequestRow& r);
+  // Returns false when this approver had already approved.
+  absl::StatusOr<bool> AddApproval(std::string_view request_id, std::string_view approver, int64_t at);
+  absl::StatusOr<std::vector<ApprovalRow>> ListApprovals(std::string_view request_id);
+
+  absl::Status InsertGrant(const GrantRow& g);
+  absl::StatusOr<std::optional<GrantRow>> GetGrant(std::string_view id);
+  absl::StatusOr<std::vector<GrantRow>> ListGrants();
+  absl::StatusOr<bool> LoginInUse(std::string_view login);
+  absl::Status RevokeGrant(std::string_view id, int64_t at, std::string_view by);
+
+  // Fails with AlreadyExists when the serial is taken.
+  absl::Status InsertCert(const CertRow& c);
+  absl::StatusOr<int> CountCerts(std::string_view grant_id);
+  // Certificates of revoked grants that are still within their validity at `now`.
+  absl::StatusOr<std::vector<CertRow>> ListRevokedLiveCerts(int64_t now);
+
+  absl::Status InsertCaKey(const CaKeyRow& k);
+  absl::StatusOr<std::vector<CaKeyRow>> ListCaKeys(std::string_view purpose, int tier);
+  absl::Status SetCaKeyState(std::string_view label, std::string_view state);
+
+  absl::StatusOr<int64_t> GetCounter(std::string_view name);
+  absl::StatusOr<int64_t> BumpCounter(std::string_view name);
+
+ private:
+  friend class Transaction;
+  explicit Store(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const char* sql);
+  absl::StatusOr<Stmt> Prepare(const char* sql);
+
+  sqlite3* db_;
+  std::recursive_mutex mu_;
+};
+
+}  // namespace warden
