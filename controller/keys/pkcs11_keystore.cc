@@ -303,11 +303,14 @@ absl::StatusOr<PublicKey> Pkcs11KeyStore::Generate(std::string_view label, KeyAl
         {CKA_SENSITIVE, &yes, sizeof(yes)},
         {CKA_EXTRACTABLE, &no, sizeof(no)},
         {CKA_SIGN, &yes, sizeof(yes)},
+        {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},
+        {CKA_DERIVE, &no, sizeof(no)},
         {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
         {CKA_ID, id.data(), id.size()},
     };
     CK_OBJECT_HANDLE hpub, hpriv;
-    RETURN_IF_ERROR(Check(impl_->f()->C_GenerateKeyPair(lease.get(), &mech, pub, 5, priv, 7, &hpub,
+    RETURN_IF_ERROR(Check(impl_->f()->C_GenerateKeyPair(lease.get(), &mech, pub, 5, priv, 10, &hpub,
                                                         &hpriv),
                           "C_GenerateKeyPair"));
   }

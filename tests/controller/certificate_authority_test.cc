@@ -1,0 +1,172 @@
+#include "controller/core/certificate_authority.h"
+
+#include "common/sshbuf.h"
+#include "tests/controller/fixture.h"
+
+namespace warden {
+namespace {
+
+using testing::RunCommand;
+using Ca = testing::CoreFixture;
+
+std::string UserKey(const testing::TempDir& dir, const std::string& type = "ed25519") {
+  std::filesystem::remove(dir / "id");
+  std::filesystem::remove(dir / "id.pub");
+  EXPECT_EQ(RunCommand("ssh-keygen -q -N '' -t " + type + " -f " + dir / "id").exit_code, 0);
+  return testing::ReadAll(dir / "id.pub");
+}
+
+TEST_F(Ca, IssuedCertificateCarriesTheGrantsTerms) {
+  GrantRow g = ApprovedGrant(3600);
+  auto ic = ca_->SignUserKey(Who("alice"), {g.id, UserKey(dir_), {}, "", {}});
+  ASSERT_TRUE(ic.ok()) << ic.status().message();
+  const Certificate& c = ic->cert;
+  EXPECT_EQ(c.principals, std::vector<std::string>{g.login});
+  EXPECT_EQ(c.valid_after, static_cast<uint64_t>(clock_.Now() - 60));
+  // cert_ttl (30m) is shorter than the grant (1h).
+  EXPECT_EQ(c.valid_before, static_cast<uint64_t>(clock_.Now() + 1800));
+  EXPECT_EQ(c.key_id, "alice:" + g.id + ":" + std::to_string(c.serial));
+  EXPECT_NE(c.serial, 0u);
+  EXPECT_EQ(c.extensions, (std::map<std::string, std::string>{{"permit-pty", ""}}));
+  EXPECT_EQ(c.critical_options.at("source-address"), "10.0.0.0/8");
+  auto tier0 = ca_->TrustedKeys("user", 0);
+  EXPECT_EQ(c.signature_key, (*tier0)[0].public_key);
+  Bytes blob = EncodeCertificate(c);
+  auto parsed = ParseCertificate(blob);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(VerifyCertificate(*parsed, blob).ok());
+}
+
+TEST_F(Ca, ValidityNeverOutlivesTheGrant) {
+  GrantRow g = ApprovedGrant(600);
+  auto ic = ca_->SignUserKey(Who("alice"), {g.id, UserKey(dir_), {}, "", {}});
+  ASSERT_TRUE(ic.ok());
+  EXPECT_EQ(ic->cert.valid_before, static_cast<uint64_t>(g.end));
+}
+
+TEST_F(Ca, SerialsAreUnique) {
+  GrantRow g = ApprovedGrant();
+  std::set<uint64_t> serials;
+  const std::string key = UserKey(dir_);
+  for (int i = 0; i < 50; i++) {
+    serials.insert(ca_->SignUserKey(Who("alice"), {g.id, key, {}, "", {}})->cert.serial);
+  }
+  EXPECT_EQ(serials.size(), 50u);
+}
+
+TEST_F(Ca, RequestsMayNarrowButNeverDropCriticalOptions) {
+  GrantRow g = ApprovedGrant();
+  const std::string key = UserKey(dir_);
+  auto narrow = ca_->SignUserKey(Who("alice"), {g.id, key, {"10.1.2.3/32"}, "", {}});
+  ASSERT_TRUE(narrow.ok());
+  EXPECT_EQ(narrow->cert.critical_options.at("source-address"), "10.1.2.3/32");
+  auto wider = ca_->SignUserKey(Who("alice"), {g.id, key, {"0.0.0.0/0"}, "", {}});
+  ASSERT_EQ(wider.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(std::string(wider.status().message()).find("outside"), std::string::npos);
+  auto ext = ca_->SignUserKey(Who("alice"), {g.id, key, {}, "", {"permit-X11-forwarding"}});
+  EXPECT_EQ(ext.status().code(), absl::StatusCode::kPermissionDenied);
+  auto ok_ext = ca_->SignUserKey(Who("alice"), {g.id, key, {}, "", {"permit-port-forwarding"}});
+  ASSERT_TRUE(ok_ext.ok());
+  EXPECT_TRUE(ok_ext->cert.extensions.count("permit-port-forwarding"));
+  EXPECT_FALSE(ok_ext->cert.extensions.count("permit-pty"));
+}
+
+TEST_F(Ca, RoleForceCommandCannotBeReplaced) {
+  auto r = access_->Create(Who("alice"), "tier1-db", "x", 0);
+  auto done = access_->Approve(Who("erin"), r->row.id);
+  ASSERT_EQ(done->row.state, "approved");
+  const std::string key = UserKey(dir_);
+  auto ic = ca_->SignUserKey(Who("alice"), {done->row.grant_id, key, {}, "", {}});
+  ASSERT_TRUE(ic.ok());
+  EXPECT_EQ(ic->cert.critical_options.at("force-command"), "/usr/bin/psql");
+  EXPECT_EQ(ca_->SignUserKey(Who("alice"), {done->row.grant_id, key, {}, "/bin/sh", {}})
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(Ca, BadKeysAreRefusedWithAReason) {
+  GrantRow g = ApprovedGrant();
+  auto small = ca_->SignUserKey(Who("alice"), {g.id, UserKey(dir_, "rsa -b 1024"), {}, "", {}});
+  ASSERT_EQ(small.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(small.status().message()).find("2048"), std::string::npos);
+  auto garbage = ca_->SignUserKey(Who("alice"), {g.id, "ssh-ed25519 AAAA", {}, "", {}});
+  EXPECT_EQ(garbage.status().code(), absl::StatusCode::kInvalidArgument);
+  SshWriter big;
+  big.String("ssh-rsa");
+  big.Mpint(Bytes{1, 0, 1});
+  big.Mpint(Bytes(20000, 0x7f));
+  auto huge = ca_->SignUserKey(
+      Who("alice"), {g.id, "ssh-rsa " + Base64Encode(big.bytes()), {}, "", {}});
+  ASSERT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(huge.status().message()).find("16384"), std::string::npos);
+}
+
+TEST_F(Ca, OnlyTheOwnerOfAnActiveGrantGetsCertificates) {
+  GrantRow g = ApprovedGrant();
+  const std::string key = UserKey(dir_);
+  EXPECT_EQ(ca_->SignUserKey(Who("bob"), {g.id, key, {}, "", {}}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(access_->Revoke(Who("alice"), g.id).ok());
+  EXPECT_EQ(ca_->SignUserKey(Who("alice"), {g.id, key, {}, "", {}}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(Ca, RevocationPutsEveryCertificateOfTheGrantInTheKrl) {
+  GrantRow g = ApprovedGrant();
+  GrantRow other = ApprovedGrant();
+  const std::string key = UserKey(dir_);
+  auto c1 = ca_->SignUserKey(Who("alice"), {g.id, key, {}, "", {}});
+  auto c2 = ca_->SignUserKey(Who("alice"), {g.id, key, {}, "", {}});
+  auto c3 = ca_->SignUserKey(Who("alice"), {other.id, key, {}, "", {}});
+  auto before = ca_->CurrentKrl();
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->revoked, 0u);
+  ASSERT_TRUE(access_->Revoke(Who("bob"), g.id).ok());
+  auto after = ca_->CurrentKrl();
+  ASSERT_TRUE(after.ok());
+  EXPECT_GT(after->version, before->version);
+  EXPECT_EQ(after->revoked, 2u);
+  auto krl = ParseKrl(after->blob);
+  ASSERT_TRUE(krl.ok());
+  EXPECT_TRUE(KrlRevokesCertificate(*krl, c1->cert));
+  EXPECT_TRUE(KrlRevokesCertificate(*krl, c2->cert));
+  EXPECT_FALSE(KrlRevokesCertificate(*krl, c3->cert));
+  // Once the revoked certificates have expired they drop out of the KRL.
+  clock_.Advance(3600);
+  ASSERT_TRUE(access_->Revoke(Who("bob"), other.id).ok());
+  EXPECT_EQ(ca_->CurrentKrl()->revoked, 0u);
+}
+
+TEST_F(Ca, RotationKeepsOldAndNewTrustedUntilFinished) {
+  auto before = ca_->TrustedKeys("user", 0);
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ(ca_->Rotate(Who("alice"), 0, false).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto rotated = ca_->Rotate(Who("root"), 0, false);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().message();
+  ASSERT_EQ(rotated->size(), 2u);
+  EXPECT_EQ((*rotated)[0].state, "retiring");
+  EXPECT_EQ((*rotated)[1].state, "active");
+  EXPECT_EQ(ca_->Rotate(Who("root"), 0, false).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  GrantRow g = ApprovedGrant();
+  auto ic = ca_->SignUserKey(Who("alice"), {g.id, UserKey(dir_), {}, "", {}});
+  EXPECT_EQ(ic->cert.signature_key, (*rotated)[1].public_key);
+  auto done = ca_->Rotate(Who("root"), 0, true);
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ((*done)[0].public_key, (*rotated)[1].public_key);
+  // Other tiers are untouched.
+  EXPECT_EQ(ca_->TrustedKeys("user", 1)->size(), 1u);
+}
+
+TEST_F(Ca, TiersHaveDistinctCaKeys) {
+  std::set<Bytes> keys;
+  for (int t = 0; t <= kMaxTier; t++) keys.insert((*ca_->TrustedKeys("user", t))[0].public_key);
+  keys.insert((*ca_->TrustedKeys("host", 0))[0].public_key);
+  EXPECT_EQ(keys.size(), 4u);
+}
+
+}  // namespace
+}  // namespace warden

@@ -1,0 +1,104 @@
+#include "controller/keys/pkcs11_keystore.h"
+
+#include <gtest/gtest.h>
+
+#include "controller/keys/x509_issuer.h"
+#include "tests/test_util.h"
+
+namespace warden {
+namespace {
+
+// A SoftHSM2 token in a temporary directory.
+class SoftHsm : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directory(dir_ / "tokens");
+    testing::WriteAll(dir_ / "softhsm2.conf",
+                      "directories.tokendir = " + dir_ / "tokens" + "\nlog.level = ERROR\n");
+    setenv("SOFTHSM2_CONF", (dir_ / "softhsm2.conf").c_str(), 1);
+    config_.token_label = "test";
+    config_.pin = "1234";
+    config_.sessions = 4;
+    ASSERT_TRUE(Pkcs11KeyStore::InitToken(config_, "so-pin").ok());
+    auto ks = Pkcs11KeyStore::Open(config_);
+    ASSERT_TRUE(ks.ok()) << ks.status().message();
+    keys_ = std::move(*ks);
+  }
+  testing::TempDir dir_;
+  Pkcs11Config config_;
+  std::unique_ptr<Pkcs11KeyStore> keys_;
+};
+
+TEST_F(SoftHsm, SignaturesFromTheTokenVerifyForBothAlgorithms) {
+  ASSERT_TRUE(keys_->Supports(KeyAlgorithm::kEd25519));
+  for (KeyAlgorithm alg : {KeyAlgorithm::kEd25519, KeyAlgorithm::kEcdsaP256}) {
+    const std::string label = std::string(KeyAlgorithmName(alg));
+    auto pub = keys_->Generate(label, alg);
+    ASSERT_TRUE(pub.ok()) << pub.status().message();
+    const Bytes msg = ToBytes("certificate to be signed");
+    auto sig = SignSsh(*keys_, label, msg);
+    ASSERT_TRUE(sig.ok()) << sig.status().message();
+    EXPECT_TRUE(VerifySshSignature(*pub, *sig, msg).ok()) << label;
+    EXPECT_FALSE(VerifySshSignature(*pub, *sig, ToBytes("something else")).ok());
+  }
+}
+
+TEST_F(SoftHsm, KeysPersistAcrossReopenAndLabelsAreUnique) {
+  auto pub = keys_->Generate("ca", KeyAlgorithm::kEd25519);
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(keys_->Generate("ca", KeyAlgorithm::kEd25519).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  keys_.reset();
+  auto again = Pkcs11KeyStore::Open(config_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->GetPublicKey("ca")->blob, pub->blob);
+  EXPECT_EQ((*again)->GetPublicKey("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SoftHsm, WrongPinIsAClearError) {
+  keys_.reset();
+  Pkcs11Config bad = config_;
+  bad.pin = "0000";
+  auto ks = Pkcs11KeyStore::Open(bad);
+  ASSERT_FALSE(ks.ok());
+  EXPECT_NE(std::string(ks.status().message()).find("PIN"), std::string::npos);
+}
+
+TEST_F(SoftHsm, PrivateKeysAreSignOnlyAndNeverExtractable) {
+  ASSERT_TRUE(keys_->Generate("ca", KeyAlgorithm::kEd25519).ok());
+  auto r = testing::RunCommand(
+      "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label test "
+      "--login --pin 1234 --list-objects --type privkey");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("label:      ca"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Usage:      sign\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("sensitive, always sensitive, never extractable"), std::string::npos);
+}
+
+TEST_F(SoftHsm, X509CertificatesSignedOnTheTokenVerify) {
+  ASSERT_TRUE(keys_->Generate("cluster", KeyAlgorithm::kEd25519).ok());
+  auto ca_pub = KeyStorePublicEvp(*keys_, "cluster");
+  X509Profile p;
+  p.common_name = "ca";
+  p.is_ca = true;
+  p.not_before_unix = time(nullptr) - 60;
+  p.not_after_unix = time(nullptr) + 3600;
+  auto ca = IssueX509(*keys_, "cluster", nullptr, ca_pub->get(), p);
+  ASSERT_TRUE(ca.ok()) << ca.status().message();
+  auto leaf_key = GenerateP256Key();
+  X509Profile lp;
+  lp.common_name = "alice";
+  lp.organizational_unit = "operator";
+  lp.client_auth = true;
+  lp.not_before_unix = p.not_before_unix;
+  lp.not_after_unix = p.not_after_unix;
+  auto leaf = IssueX509(*keys_, "cluster", ca->get(), leaf_key->get(), lp);
+  ASSERT_TRUE(leaf.ok()) << leaf.status().message();
+  testing::WriteAll(dir_ / "ca.pem", *CertificateToPem(ca->get()));
+  testing::WriteAll(dir_ / "leaf.pem", *CertificateToPem(leaf->get()));
+  auto r = testing::RunCommand("openssl verify -CAfile " + dir_ / "ca.pem" + " " + dir_ / "leaf.pem");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace warden

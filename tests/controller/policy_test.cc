@@ -1,0 +1,87 @@
+#include "controller/core/policy.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/controller/fixture.h"
+
+namespace warden {
+namespace {
+
+TEST(Policy, ParsesTheTestPolicy) {
+  auto p = ParsePolicy(testing::kTestPolicy);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  const Role& r = p->roles.at("tier0-linux-admin");
+  EXPECT_EQ(r.tier, 0);
+  EXPECT_EQ(r.max_ttl, 4 * 3600);
+  EXPECT_EQ(r.cert_ttl, 1800);
+  EXPECT_EQ(r.approvals_required, 2);
+  EXPECT_EQ(r.source_addresses, std::vector<std::string>{"10.0.0.0/8"});
+  EXPECT_EQ(p->GroupsOf("bob"), (std::vector<std::string>{"approvers", "operators"}));
+  EXPECT_TRUE(p->IsAdmin("root"));
+}
+
+TEST(Policy, MistakesAreReportedWithTheRoleName) {
+  auto bad_group = ParsePolicy(R"(
+groups: {a: [x]}
+admins: [a]
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 2, groups: [nobody]}}
+)");
+  ASSERT_FALSE(bad_group.ok());
+  EXPECT_NE(std::string(bad_group.status().message()).find("role r1"), std::string::npos);
+  EXPECT_NE(std::string(bad_group.status().message()).find("nobody"), std::string::npos);
+
+  auto zero = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 0, groups: [a]}}
+)");
+  EXPECT_FALSE(zero.ok());
+  auto tier = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 5, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}}
+)");
+  EXPECT_FALSE(tier.ok());
+  auto opt = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]},
+       critical_options: {no-pty: ""}}
+)");
+  EXPECT_FALSE(opt.ok());
+  auto login = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 0, login: "Root {{host}}", approvals: {count: 1, groups: [a]}}
+)");
+  EXPECT_FALSE(login.ok());
+  EXPECT_FALSE(ParsePolicy("roles: [unclosed").ok());
+}
+
+TEST(Duration, ParsesAndFormats) {
+  EXPECT_EQ(*ParseDuration("90s"), 90);
+  EXPECT_EQ(*ParseDuration("30m"), 1800);
+  EXPECT_EQ(*ParseDuration("1h30m"), 5400);
+  EXPECT_EQ(*ParseDuration("2d"), 172800);
+  EXPECT_FALSE(ParseDuration("30").ok());
+  EXPECT_FALSE(ParseDuration("m").ok());
+  EXPECT_FALSE(ParseDuration("5y").ok());
+  EXPECT_EQ(FormatDuration(5400), "1h30m");
+  EXPECT_EQ(FormatDuration(4 * 3600), "4h");
+}
+
+TEST(Cidr, ContainmentForNarrowing) {
+  auto outer = *ParseCidr("10.0.0.0/8");
+  EXPECT_TRUE(CidrContains(outer, *ParseCidr("10.1.2.3")));
+  EXPECT_TRUE(CidrContains(outer, *ParseCidr("10.128.0.0/9")));
+  EXPECT_FALSE(CidrContains(outer, *ParseCidr("11.0.0.1")));
+  EXPECT_FALSE(CidrContains(outer, *ParseCidr("0.0.0.0/0")));
+  EXPECT_FALSE(CidrContains(outer, *ParseCidr("::1")));
+  EXPECT_TRUE(CidrContains(*ParseCidr("fd00::/8"), *ParseCidr("fd12::1/128")));
+  EXPECT_FALSE(ParseCidr("10.0.0.0/33").ok());
+  EXPECT_FALSE(ParseCidr("example.com").ok());
+}
+
+}  // namespace
+}  // namespace warden
