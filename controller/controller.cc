@@ -184,7 +184,9 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
   AccessCore access(shared_policy, *store, clock);
   CertificateAuthority ca(access, *store, *keys, clock);
   RETURN_IF_ERROR(ca.CreateInitialKeys(alg));
-  RETURN_IF_ERROR(keys->Generate(kAuditKeyLabel, alg).status());
+  ASSIGN_OR_RETURN(PublicKey audit_pub, keys->Generate(kAuditKeyLabel, alg));
+  RETURN_IF_ERROR(WriteFileAtomic((dir / "audit-key.pub").string(),
+                                  FormatAuthorizedKey(audit_pub, "warden-audit") + "\n", 0644));
   RETURN_IF_ERROR(keys->Generate(kClusterCaLabel, alg).status());
   RETURN_IF_ERROR(WriteFileAtomic((dir / "secrets/audit-hmac.key").string(),
                                   HexEncode(RandomBytes(32)) + "\n", 0600));
@@ -228,7 +230,9 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
       << "  keys on PKCS#11 token \"" << p11.token_label << "\" (" << KeyAlgorithmName(alg)
       << "): user CA for tiers 0-" << kMaxTier << ", host CA, cluster CA, audit key\n"
       << "  config:  " << (dir / "controller.yaml").string() << "\n"
-      << "  CA cert: " << (dir / "tls/ca.crt").string() << " (give this to operators)\n\n"
+      << "  CA cert: " << (dir / "tls/ca.crt").string() << " (give this to operators)\n"
+      << "  audit key: " << (dir / "audit-key.pub").string()
+      << " (for wardenctl audit verify --file)\n\n"
       << "Bootstrap admin (shown once, store it now):\n"
       << "  user:        " << o.admin_user << "\n"
       << "  password:    " << admin.password << "\n"

@@ -195,8 +195,25 @@ absl::StatusOr<AuditHead> AuditLog::SignedHead() {
 absl::StatusOr<std::pair<std::string, AuditHead>> AuditLog::Export() {
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(OpenLocked());
-  std::string text(static_cast<size_t>(size_), '\0');
-  if (pread(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+  // Read what is on disk now, by path: an edit made behind the controller's back must show up in
+  // the export so that verification can catch it.
+  int fd = open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::DataLossError(StrCat("audit log ", options_.path, " is gone (",
+                                      std::strerror(errno), "); it was removed or replaced"));
+  }
+  struct stat on_disk, ours;
+  if (fstat(fd, &on_disk) != 0 || fstat(fd_, &ours) != 0 || on_disk.st_ino != ours.st_ino ||
+      on_disk.st_dev != ours.st_dev) {
+    close(fd);
+    return absl::DataLossError(StrCat("audit log ", options_.path,
+                                      " was replaced by another file while the controller was "
+                                      "writing it; the log has been tampered with"));
+  }
+  std::string text(static_cast<size_t>(on_disk.st_size), '\0');
+  const ssize_t n = pread(fd, text.data(), text.size(), 0);
+  close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
     return absl::UnavailableError(StrCat("cannot read audit log: ", std::strerror(errno)));
   }
   AuditHead head{seq_, last_hash_, {}};

@@ -49,7 +49,8 @@ class AuditLog {
   std::string Redact(std::string_view secret) const;
   // The signed head of the log as it stands now.
   absl::StatusOr<AuditHead> SignedHead();
-  // The whole log as written so far, up to the head that SignedHead would return.
+  // The log as it is on disk now, with the signed head as the controller knows it. Fails if the
+  // file was replaced while the controller held it open.
   absl::StatusOr<std::pair<std::string, AuditHead>> Export();
 
  private:

@@ -1,0 +1,165 @@
+# Shared by scripts/demo.sh and tests/e2e: a throwaway controller on loopback, operators logged
+# in with real TOTP codes, and a real sshd in a private mount namespace. Nothing on the system is
+# changed: every file lives under $WARDEN_SANDBOX, and /etc/passwd is replaced only inside the
+# sshd's own namespace.
+#
+# Source it, then call the functions. Requires: WARDEN_BIN (the CMake build directory).
+
+set -euo pipefail
+
+: "${WARDEN_BIN:?set WARDEN_BIN to the build directory}"
+CONTROLLER="$WARDEN_BIN/controller/warden-controller"
+WARDENCTL="$WARDEN_BIN/cli/wardenctl"
+WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
+SANDBOX_PIDS=()
+
+sandbox_cleanup() {
+  local pid
+  for pid in "${SANDBOX_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${SANDBOX_PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WARDEN_SANDBOX"
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wctl USER ARGS...: wardenctl with USER's profile.
+wctl() {
+  local user=$1
+  shift
+  "$WARDENCTL" --home "$WARDEN_SANDBOX/home-$user" "$@"
+}
+
+# controller_init: data dir + operators alice (requester), bob, carol (approvers) and admin.
+controller_init() {
+  local d=$WARDEN_SANDBOX/controller
+  # A fixed port, so that operators' profiles stay valid across controller restarts.
+  "$CONTROLLER" init --data-dir "$d" --listen "127.0.0.1:$(free_port)" >"$WARDEN_SANDBOX/init.out"
+  awk '/password:/{print $2}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/admin.password"
+  awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/admin.totp"
+  local u
+  for u in alice bob carol; do
+    "$CONTROLLER" user add --config "$d/controller.yaml" "$u" >"$WARDEN_SANDBOX/$u.out"
+    awk '/password:/{print $2}' "$WARDEN_SANDBOX/$u.out" >"$WARDEN_SANDBOX/$u.password"
+    awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/$u.out" >"$WARDEN_SANDBOX/$u.totp"
+  done
+}
+
+# controller_start [WRAPPER...]: serve in the background (optionally under a wrapper command such
+# as a mount namespace); waits for the port.
+controller_start() {
+  local d=$WARDEN_SANDBOX/controller
+  rm -f "$WARDEN_SANDBOX/controller.port"
+  setsid "$@" "$CONTROLLER" serve --config "$d/controller.yaml" \
+    --port-file "$WARDEN_SANDBOX/controller.port" >>"$WARDEN_SANDBOX/controller.log" 2>&1 &
+  CONTROLLER_PID=$!
+  SANDBOX_PIDS+=("$CONTROLLER_PID")
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$WARDEN_SANDBOX/controller.port" ] && break
+    kill -0 "$CONTROLLER_PID" 2>/dev/null || { cat "$WARDEN_SANDBOX/controller.log" >&2; return 1; }
+    sleep 0.05
+  done
+  CONTROLLER_ADDR="127.0.0.1:$(cat "$WARDEN_SANDBOX/controller.port")"
+}
+
+controller_stop() {
+  kill -TERM "$CONTROLLER_PID" 2>/dev/null || true
+  wait "$CONTROLLER_PID" 2>/dev/null || true
+}
+
+# login USER: password from the file init printed, one-time code from oathtool (the phone).
+login() {
+  local user=$1
+  WARDEN_PASSWORD=$(cat "$WARDEN_SANDBOX/$user.password") wctl "$user" login \
+    --controller "$CONTROLLER_ADDR" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" \
+    --user "$user" --otp "$(oathtool --totp -b "$(cat "$WARDEN_SANDBOX/$user.totp")")"
+}
+
+# json_field FIELD < JSON: prints one top-level field (or field of the first array element).
+json_field() {
+  python3 -c 'import json,sys
+d=json.load(sys.stdin)
+d=d[0] if isinstance(d,list) else d
+print(d[sys.argv[1]])' "$1"
+}
+
+# new_key NAME: an Ed25519 key pair at $WARDEN_SANDBOX/NAME.
+new_key() {
+  rm -f "$WARDEN_SANDBOX/$1" "$WARDEN_SANDBOX/$1.pub" "$WARDEN_SANDBOX/$1-cert.pub"
+  ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$WARDEN_SANDBOX/$1"
+}
+
+# grant_for ROLE [TTL]: alice requests, bob and carol approve; prints the grant id.
+grant_for() {
+  local role=$1 ttl=${2:-30m} rid
+  rid=$(wctl alice --json request --role "$role" --reason "CHG-1234" --ttl "$ttl" | json_field id)
+  wctl bob approve "$rid" >/dev/null
+  wctl carol --json approve "$rid" | json_field grant_id
+}
+
+# sshd_start NAME TIER LOGIN...: a real sshd on loopback that trusts only TIER's user CAs and
+# checks the KRL at $WARDEN_SANDBOX/NAME/revoked.krl. LOGINs are added to the passwd file that is
+# bind-mounted over /etc/passwd inside its private mount namespace.
+sshd_start() {
+  local name=$1 tier=$2
+  shift 2
+  local d=$WARDEN_SANDBOX/$name uid=61000 login
+  mkdir -p "$d/home" /run/sshd
+  chmod 755 "$d" "$d/home"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+  wctl alice ca keys --tier "$tier" >"$d/trusted_user_ca_keys"
+  wctl alice krl -o "$d/revoked.krl" >/dev/null
+  cp /etc/passwd "$d/passwd"
+  for login in "$@"; do
+    echo "$login:x:$uid:$uid:Warden ephemeral account:$d/home:/bin/sh" >>"$d/passwd"
+    uid=$((uid + 1))
+  done
+  SSHD_PORT=$(free_port)
+  cat >"$d/sshd_config" <<CFG
+ListenAddress 127.0.0.1:$SSHD_PORT
+HostKey $d/host_key
+PidFile $d/sshd.pid
+TrustedUserCAKeys $d/trusted_user_ca_keys
+RevokedKeys $d/revoked.krl
+AuthorizedKeysFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+UsePAM no
+StrictModes no
+LogLevel DEBUG2
+CFG
+  setsid unshare -m sh -c "mount --bind '$d/passwd' /etc/passwd && exec /usr/sbin/sshd -D -e -f '$d/sshd_config'" \
+    >"$d/sshd.log" 2>&1 &
+  SANDBOX_PIDS+=("$!")
+  local i
+  for i in $(seq 1 100); do
+    grep -q "Server listening" "$d/sshd.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  grep -q "Server listening" "$d/sshd.log" || { cat "$d/sshd.log" >&2; return 1; }
+  eval "SSHD_PORT_${name//-/_}=$SSHD_PORT"
+}
+
+# ssh_as NAME KEY LOGIN CMD: logs in to sshd NAME with KEY and KEY-cert.pub.
+ssh_as() {
+  local name=$1 key=$2 login=$3
+  shift 3
+  local port_var="SSHD_PORT_${name//-/_}"
+  ssh -i "$WARDEN_SANDBOX/$key" -o CertificateFile="$WARDEN_SANDBOX/$key-cert.pub" \
+    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=5 -p "${!port_var}" \
+    "$login@127.0.0.1" "$@"
+}
+
+# refresh_krl NAME: fetch the current KRL into sshd NAME's RevokedKeys (sshd rereads it per login).
+refresh_krl() {
+  wctl alice krl -o "$WARDEN_SANDBOX/$1/revoked.krl"
+}

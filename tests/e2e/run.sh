@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# End-to-end tests: the real warden-controller and wardenctl against a real sshd in a private
+# mount namespace. Usage: run.sh TEST_NAME (ctest runs each as e2e.TEST_NAME). Needs root.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../scripts/sandbox.sh
+source "$here/../../scripts/sandbox.sh"
+trap sandbox_cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log; do
+    [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+  done
+  exit 1
+}
+
+# expect_fail SUBSTRING CMD...: CMD must fail and print SUBSTRING.
+expect_fail() {
+  local want=$1 out
+  shift
+  if out=$("$@" 2>&1); then fail "expected failure from: $* (output: $out)"; fi
+  [[ "$out" == *"$want"* ]] || fail "expected \"$want\" from: $*; got: $out"
+  echo "  ok: refused as expected: ${out%%$'\n'*}"
+}
+
+# expect_out SUBSTRING CMD...: CMD must succeed and print SUBSTRING.
+expect_out() {
+  local want=$1 out
+  shift
+  out=$("$@" 2>&1) || fail "command failed: $* (output: $out)"
+  [[ "$out" == *"$want"* ]] || fail "expected \"$want\" from: $*; got: $out"
+  echo "  ok: $want"
+}
+
+setup() {
+  controller_init
+  controller_start
+  for u in alice bob carol admin; do login "$u" >/dev/null; done
+}
+
+e2e_demo_flow() {
+  setup
+  local g login
+  g=$(grant_for tier0-linux-admin 30m)
+  login=$(wctl alice --json grants | json_field login)
+  [[ "$login" == adm-alice-* ]] || fail "unexpected login $login"
+  new_key op
+  wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" >/dev/null
+  expect_out "Principals: " ssh-keygen -L -f "$WARDEN_SANDBOX/op-cert.pub"
+  sshd_start tier0 0 "$login"
+  expect_out "$login" ssh_as tier0 op "$login" id -un
+  wctl bob revoke "$g" >/dev/null
+  refresh_krl tier0 >/dev/null
+  expect_fail "REVOKED" ssh-keygen -Q -f "$WARDEN_SANDBOX/tier0/revoked.krl" "$WARDEN_SANDBOX/op-cert.pub"
+  expect_fail "Permission denied" ssh_as tier0 op "$login" id -un
+  expect_out "Audit log OK" wctl admin audit verify
+}
+
+e2e_self_approval() {
+  setup
+  local rid
+  rid=$(wctl alice --json request --role tier0-linux-admin --reason CHG-1 | json_field id)
+  expect_fail "cannot review your own request" wctl alice approve "$rid"
+  expect_out "[pending]" wctl alice requests
+}
+
+e2e_single_approver() {
+  setup
+  local rid
+  rid=$(wctl alice --json request --role tier0-linux-admin --reason CHG-1 | json_field id)
+  expect_out "Approval recorded: 1 of 2" wctl bob approve "$rid"
+  expect_out "Approval recorded: 1 of 2" wctl bob approve "$rid"
+  expect_out "No active grants" wctl alice grants
+  new_key op
+  expect_fail "no active grant for login adm-alice" wctl alice ssh -i "$WARDEN_SANDBOX/op" adm-alice-zzzz@127.0.0.1
+  sshd_start tier0 0 adm-alice-zzzz
+  # A plain key (no certificate) is refused by the sandboxed sshd.
+  expect_fail "Permission denied" ssh -i "$WARDEN_SANDBOX/op" -o IdentitiesOnly=yes \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -p "$SSHD_PORT_tier0" adm-alice-zzzz@127.0.0.1 true
+}
+
+e2e_cross_tier() {
+  setup
+  local g login
+  # tier1-linux-ops needs one approval.
+  rid=$(wctl alice --json request --role tier1-linux-ops --reason CHG-2 | json_field id)
+  g=$(wctl bob --json approve "$rid" | json_field grant_id)
+  login=$(wctl alice --json grants | json_field login)
+  new_key op
+  wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" >/dev/null
+  sshd_start tier0 0 "$login"
+  sshd_start tier1 1 "$login"
+  expect_out "$login" ssh_as tier1 op "$login" id -un
+  expect_fail "Permission denied" ssh_as tier0 op "$login" id -un
+  # The tier-0 sshd refused because the signing CA is not among its trusted keys.
+  grep -q "is not listed in $WARDEN_SANDBOX/tier0/trusted_user_ca_keys" "$WARDEN_SANDBOX/tier0/sshd.log" ||
+    fail "tier0 sshd did not refuse for an untrusted CA"
+  echo "  ok: tier-0 sshd: the tier-1 CA is not listed in its TrustedUserCAKeys"
+}
+
+e2e_revoked_cert() {
+  setup
+  local g login
+  g=$(grant_for tier0-linux-admin 30m)
+  login=$(wctl alice --json grants | json_field login)
+  new_key op
+  wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" >/dev/null
+  sshd_start tier0 0 "$login"
+  expect_out "$login" ssh_as tier0 op "$login" id -un
+  expect_out "Revoked grant $g" wctl carol revoke "$g" --reason "incident"
+  expect_out "1 revoked certificates" refresh_krl tier0
+  expect_fail "Permission denied" ssh_as tier0 op "$login" id -un
+  grep -q "revoked" "$WARDEN_SANDBOX/tier0/sshd.log" || fail "sshd did not log a revoked key"
+  expect_fail "is revoked" wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op"
+  expect_out "unchanged" wctl alice krl -o "$WARDEN_SANDBOX/tier0/revoked.krl" \
+    --if-newer-than "$(wctl alice --json krl -o "$WARDEN_SANDBOX/k2" | json_field version)"
+}
+
+e2e_audit_tamper() {
+  setup
+  grant_for tier0-linux-admin >/dev/null
+  expect_out "Audit log OK" wctl admin audit verify
+  local log=$WARDEN_SANDBOX/controller/audit/audit.log
+  cp "$log" "$WARDEN_SANDBOX/pristine.log"
+  # Edit one event in place (same file): bob's approval becomes "mal"'s.
+  python3 - "$log" <<'PY'
+import sys
+p = sys.argv[1]
+data = open(p, "rb").read()
+i = data.index(b'"actor":"bob"')
+with open(p, "r+b") as f:
+    f.seek(i)
+    f.write(b'"actor":"mal"')
+PY
+  expect_fail "was edited, or lines were removed or reordered" wctl admin audit verify
+  # Offline verification of copies with the audit public key names the edited line.
+  local pub=$WARDEN_SANDBOX/controller/audit-key.pub
+  expect_out "Audit log OK" wctl admin audit verify --file "$WARDEN_SANDBOX/pristine.log" --key "$pub"
+  expect_fail "does not chain to line" wctl admin audit verify --file "$log" --key "$pub"
+  # Reorder two lines in place.
+  python3 - "$WARDEN_SANDBOX/pristine.log" "$log" <<'PY'
+import sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+lines[2], lines[3] = lines[3], lines[2]
+with open(sys.argv[2], "r+b") as f:
+    f.write(b"\n".join(lines))
+PY
+  expect_fail "verification FAILED" wctl admin audit verify
+  # Replace the file (as sed -i does): the controller notices its log was swapped.
+  sed -i '3d' "$log"
+  expect_fail "was replaced" wctl admin audit verify
+}
+
+e2e_audit_readonly() {
+  controller_init
+  local audit=$WARDEN_SANDBOX/controller/audit
+  # The controller sees its audit directory read-only (a bind mount in its own namespace).
+  controller_start unshare -m sh -c "mount --bind '$audit' '$audit' && mount -o remount,bind,ro '$audit' && exec \"\$@\"" --
+  expect_fail "audit log" login alice
+  expect_fail "requests are refused" login bob
+  controller_stop
+  # With the directory writable again nothing of the refused calls exists.
+  controller_start
+  login alice >/dev/null
+  expect_out "No requests" wctl alice requests --all
+}
+
+e2e_audit_full_disk() {
+  setup
+  controller_stop
+  local audit=$WARDEN_SANDBOX/controller/audit
+  cp -a "$audit" "$WARDEN_SANDBOX/audit.before"
+  # A 32 KiB tmpfs holds the audit directory: a handful of calls fill it.
+  controller_start unshare -m sh -c "mount -t tmpfs -o size=32k tmpfs '$audit' && cp -a '$WARDEN_SANDBOX/audit.before/.' '$audit/' && exec \"\$@\"" --
+  local i out refused=0
+  for i in $(seq 1 200); do
+    if ! out=$(wctl alice --json request --role tier0-linux-admin --reason "fill-$i" 2>&1); then
+      [[ "$out" == *"No space left on device"* ]] || fail "unexpected error: $out"
+      refused=1
+      break
+    fi
+  done
+  [ "$refused" = 1 ] || fail "the full disk never refused a call"
+  echo "  ok: refused on a full disk after $((i - 1)) requests: ${out%%$'\n'*}"
+  expect_fail "No space left" wctl alice whoami
+  # The log on the full disk is still a valid chain (torn lines cut off): copy it out and verify.
+  local copy=$WARDEN_SANDBOX/full.log
+  nsenter -t "$CONTROLLER_PID" -m cat "$audit/audit.log" >"$copy" 2>/dev/null ||
+    nsenter -t "$(pgrep -P "$CONTROLLER_PID" || echo "$CONTROLLER_PID")" -m cat "$audit/audit.log" >"$copy"
+  wctl admin ca keys --tier 0 >/dev/null 2>&1 || true
+  tail -c1 "$copy" | od -c | grep -q '\\n' || fail "audit log ends in a torn line"
+  python3 - "$copy" <<'PY' || fail "audit log lines are not all complete JSON"
+import json, sys
+for n, line in enumerate(open(sys.argv[1]), 1):
+    json.loads(line)
+PY
+  echo "  ok: audit log on the full disk holds only complete events"
+}
+
+e2e_tls12_refused() {
+  setup
+  expect_out "New, TLSv1.3" sh -c "echo | openssl s_client -connect $CONTROLLER_ADDR -tls1_3 \
+    -CAfile $WARDEN_SANDBOX/controller/tls/ca.crt 2>&1; true"
+  expect_out "Verify return code: 0 (ok)" sh -c "echo | openssl s_client -connect $CONTROLLER_ADDR \
+    -CAfile $WARDEN_SANDBOX/controller/tls/ca.crt 2>&1; true"
+  expect_fail "no peer certificate available" sh -c "echo | openssl s_client \
+    -connect $CONTROLLER_ADDR -tls1_2 -CAfile $WARDEN_SANDBOX/controller/tls/ca.crt 2>&1"
+}
+
+e2e_bad_input() {
+  setup
+  expect_fail "unknown role \"tier9\"; roles: tier0-linux-admin" \
+    wctl alice request --role tier9 --reason x
+  local g
+  g=$(grant_for tier0-linux-admin)
+  echo "ssh-ed25519 AAAAnot-a-key" >"$WARDEN_SANDBOX/bad.pub"
+  touch "$WARDEN_SANDBOX/bad"
+  expect_fail "base64" wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/bad"
+  ssh-keygen -q -t rsa -b 1024 -N '' -f "$WARDEN_SANDBOX/small"
+  expect_fail "at least 2048" wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/small"
+  expect_fail "not logged in" "$WARDENCTL" --home "$WARDEN_SANDBOX/nobody" grants
+  expect_fail "wrong user name, password or one-time code" \
+    env WARDEN_PASSWORD=wrong "$WARDENCTL" --home "$WARDEN_SANDBOX/home-x" login \
+    --controller "$CONTROLLER_ADDR" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --user carol --otp 123456
+  expect_fail "already used" login bob
+  new_key op
+  expect_fail "outside the role's source-address" \
+    wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" --source-address 0.0.0.0/0
+  expect_fail "CA rotation is for admins" wctl alice ca rotate --tier 0
+  expect_out "retiring" wctl admin --json ca rotate --tier 0
+  expect_out "active" wctl admin --json ca rotate --tier 0 --finish
+}
+
+[ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
+declare -F "e2e_$1" >/dev/null || { echo "no such e2e test: $1" >&2; exit 2; }
+echo "e2e.$1"
+"e2e_$1"
+echo "PASS e2e.$1"
