@@ -1,0 +1,289 @@
+// Certificate issuance benchmark. In one run, side by side:
+//   - SignUserKey over gRPC with mutual TLS 1.3, audit log on, at 1, 8 and 32 concurrent clients
+//     (each client its own TLS connection): certificates/s, p50, p99;
+//   - the raw signing rate of the same CA key through PKCS#11 (SoftHSM2), 1 and 2 threads;
+//   - the raw signing rate of an in-process OpenSSL Ed25519 key (the limit);
+//   - `ssh-keygen -s` in a loop (what an admin scripts today).
+// The controller runs in this process on 127.0.0.1 with its real SoftHSM2 token and audit log.
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/totp.h"
+#include "controller/api/services.h"
+#include "controller/keys/software_keystore.h"
+#include "tests/test_util.h"
+#include "warden/v1/access.grpc.pb.h"
+#include "warden/v1/auth.grpc.pb.h"
+#include "warden/v1/ca.grpc.pb.h"
+
+namespace warden {
+namespace {
+
+namespace pb = ::warden::v1;
+using Clock = std::chrono::steady_clock;
+
+struct Result {
+  double rate = 0;
+  double p50_ms = 0, p99_ms = 0;
+  uint64_t n = 0;
+};
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+class Bench {
+ public:
+  bool Setup() {
+    InitOptions o;
+    o.data_dir = dir_ / "data";
+    std::ostringstream out;
+    if (auto st = InitDataDir(o, out); !st.ok()) return Fail(st);
+    auto config = LoadControllerConfig(dir_ / "data/controller.yaml");
+    if (!config.ok()) return Fail(config.status());
+    auto c = Controller::Open(*config, clock_);
+    if (!c.ok()) return Fail(c.status());
+    c_ = std::move(*c);
+    if (auto st = c_->audit().Open(); !st.ok()) return Fail(st);
+    for (const char* u : {"alice", "bob", "carol"}) {
+      auto s = c_->auth().CreateUser(u);
+      if (!s.ok()) return Fail(s.status());
+      secrets_[u] = *s;
+    }
+    services_ = std::make_unique<ApiServices>(*c_);
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", ControllerServerCredentials(*c_), &port_);
+    services_->Register(b);
+    server_ = b.BuildAndStart();
+    if (!server_) return false;
+    auto alice = Login("alice"), bob = Login("bob"), carol = Login("carol");
+    pb::CreateRequestRequest cr;
+    cr.set_role("tier0-linux-admin");
+    cr.set_reason("benchmark");
+    pb::AccessRequest req;
+    grpc::ClientContext c1;
+    pb::AccessService::NewStub(alice.channel)->CreateRequest(&c1, cr, &req);
+    pb::ReviewRequest rv;
+    rv.set_id(req.id());
+    for (auto* ch : {&bob, &carol}) {
+      grpc::ClientContext c;
+      pb::AccessService::NewStub(ch->channel)->ApproveRequest(&c, rv, &req);
+    }
+    grant_ = req.grant_id();
+    alice_ = alice;
+    testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "id");
+    pubkey_ = testing::ReadAll(dir_ / "id.pub");
+    return !grant_.empty();
+  }
+
+  // Each client opens its own TLS connection with alice's login certificate.
+  Result Issue(int clients, double seconds) {
+    std::vector<std::vector<double>> lat(clients);
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> errors{0};
+    std::vector<std::thread> threads;
+    std::vector<std::shared_ptr<grpc::Channel>> channels;
+    for (int i = 0; i < clients; i++) {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", i);  // distinct connections, not one shared subchannel
+      channels.push_back(grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port_),
+                                                   Creds(alice_), args));
+    }
+    pb::SignUserKeyRequest sr;
+    sr.set_grant_id(grant_);
+    sr.set_public_key(pubkey_);
+    // Warm up every connection (TLS handshake) before timing.
+    for (auto& ch : channels) {
+      grpc::ClientContext ctx;
+      pb::SignUserKeyResponse r;
+      pb::CaService::NewStub(ch)->SignUserKey(&ctx, sr, &r);
+    }
+    const auto start = Clock::now();
+    for (int i = 0; i < clients; i++) {
+      threads.emplace_back([&, i] {
+        auto stub = pb::CaService::NewStub(channels[i]);
+        while (!stop.load(std::memory_order_relaxed)) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+          pb::SignUserKeyResponse r;
+          const auto t0 = Clock::now();
+          auto st = stub->SignUserKey(&ctx, sr, &r);
+          const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+          if (st.ok()) {
+            lat[i].push_back(ms);
+          } else {
+            errors++;
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+    for (auto& t : threads) t.join();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<double> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    Result r;
+    r.n = all.size();
+    r.rate = all.size() / elapsed;
+    r.p50_ms = Percentile(all, 0.50);
+    r.p99_ms = Percentile(all, 0.99);
+    if (errors) std::cerr << "  (" << errors << " failed calls)\n";
+    return r;
+  }
+
+  // Raw signing rate of `label` in `store` over a certificate-sized message.
+  static Result Sign(KeyStore& store, const std::string& label, int threads, double seconds) {
+    const Bytes msg = RandomBytes(400);
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> n{0};
+    std::vector<std::thread> ts;
+    const auto start = Clock::now();
+    for (int i = 0; i < threads; i++) {
+      ts.emplace_back([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          if (store.Sign(label, msg).ok()) n++;
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+    for (auto& t : ts) t.join();
+    Result r;
+    r.n = n;
+    r.rate = n / std::chrono::duration<double>(Clock::now() - start).count();
+    return r;
+  }
+
+  Result SshKeygenLoop(int count) {
+    testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "ca");
+    const auto start = Clock::now();
+    const std::string cmd = "for i in $(seq 1 " + std::to_string(count) + "); do ssh-keygen -q -s " +
+                            dir_ / "ca" + " -I k -n adm -V +30m -z $i " + dir_ / "id.pub" +
+                            " || exit 1; done";
+    auto rc = testing::RunCommand(cmd);
+    Result r;
+    r.n = count;
+    r.rate = rc.exit_code == 0
+                 ? count / std::chrono::duration<double>(Clock::now() - start).count()
+                 : 0;
+    return r;
+  }
+
+  KeyStore& keys() { return c_->keys(); }
+  ~Bench() {
+    if (server_) server_->Shutdown();
+  }
+
+ private:
+  struct Login_ {
+    std::string key_pem, cert_pem;
+    std::shared_ptr<grpc::Channel> channel;
+  };
+
+  std::shared_ptr<grpc::ChannelCredentials> Creds(const Login_& l) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = c_->ca_pem();
+    o.pem_private_key = l.key_pem;
+    o.pem_cert_chain = l.cert_pem;
+    return grpc::SslCredentials(o);
+  }
+
+  Login_ Login(const std::string& user) {
+    auto key = GenerateP256Key();
+    X509ReqPtr req(X509_REQ_new());
+    X509_REQ_set_pubkey(req.get(), key->get());
+    X509_REQ_sign(req.get(), key->get(), EVP_sha256());
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    PEM_write_bio_X509_REQ(bio.get(), req.get());
+    char* p;
+    long n = BIO_get_mem_data(bio.get(), &p);
+    pb::LoginRequest lr;
+    lr.set_user(user);
+    lr.set_password(secrets_[user].password);
+    lr.set_otp(TotpCode(*Base32Decode(secrets_[user].totp_secret), clock_.Now() / 30));
+    lr.set_csr_pem(std::string(p, n));
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = c_->ca_pem();
+    auto anon = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::SslCredentials(o));
+    pb::LoginResponse resp;
+    grpc::ClientContext ctx;
+    pb::AuthService::NewStub(anon)->Login(&ctx, lr, &resp);
+    Login_ l{*PrivateKeyToPem(key->get()), resp.certificate_pem(), nullptr};
+    l.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), Creds(l));
+    return l;
+  }
+
+  bool Fail(const absl::Status& st) {
+    std::cerr << "setup failed: " << st.message() << "\n";
+    return false;
+  }
+
+  testing::TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<Controller> c_;
+  std::unique_ptr<ApiServices> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::map<std::string, NewUserSecrets> secrets_;
+  std::string grant_, pubkey_;
+  Login_ alice_;
+};
+
+}  // namespace
+}  // namespace warden
+
+int main(int argc, char** argv) {
+  using namespace warden;
+  RestrictGrpcToTls13();
+  const double seconds = argc > 1 ? std::atof(argv[1]) : 5.0;
+  Bench b;
+  if (!b.Setup()) return 1;
+  std::printf("Warden certificate issuance benchmark (%d cores, %.0f s per row)\n\n",
+              static_cast<int>(std::thread::hardware_concurrency()), seconds);
+  std::printf("%-52s %10s %9s %9s\n", "what", "per second", "p50 ms", "p99 ms");
+  std::vector<std::pair<int, Result>> grpc_rows;
+  for (int c : {1, 8, 32}) {
+    Result r = b.Issue(c, seconds);
+    grpc_rows.emplace_back(c, r);
+    char what[80];
+    std::snprintf(what, sizeof(what), "SignUserKey, gRPC mTLS + audit, %2d clients", c);
+    std::printf("%-52s %10.0f %9.2f %9.2f\n", what, r.rate, r.p50_ms, r.p99_ms);
+  }
+  Result p1 = Bench::Sign(b.keys(), "user-ca-tier0-1", 1, seconds);
+  Result p2 = Bench::Sign(b.keys(), "user-ca-tier0-1", 2, seconds);
+  std::printf("%-52s %10.0f\n", "raw Ed25519 signing, PKCS#11 (SoftHSM2), 1 thread", p1.rate);
+  std::printf("%-52s %10.0f\n", "raw Ed25519 signing, PKCS#11 (SoftHSM2), 2 threads", p2.rate);
+  SoftwareKeyStore soft;
+  (void)soft.Generate("ca", KeyAlgorithm::kEd25519);
+  Result o1 = Bench::Sign(soft, "ca", 1, seconds);
+  Result o2 = Bench::Sign(soft, "ca", 2, seconds);
+  std::printf("%-52s %10.0f\n", "raw Ed25519 signing, in-process OpenSSL, 1 thread", o1.rate);
+  std::printf("%-52s %10.0f\n", "raw Ed25519 signing, in-process OpenSSL, 2 threads", o2.rate);
+  Result k = b.SshKeygenLoop(200);
+  std::printf("%-52s %10.0f\n", "ssh-keygen -s in a shell loop (200 certificates)", k.rate);
+
+  const Result& at32 = grpc_rows.back().second;
+  const double best_pkcs11 = std::max(p1.rate, p2.rate);
+  std::printf("\nratios (32 clients):\n");
+  std::printf("  issuance / raw PKCS#11 signing (best of 1,2 threads): %.0f%%\n",
+              100.0 * at32.rate / best_pkcs11);
+  std::printf("  issuance / raw in-process OpenSSL signing (2 threads): %.0f%%\n",
+              100.0 * at32.rate / o2.rate);
+  std::printf("  issuance / ssh-keygen -s loop: %.0fx\n", at32.rate / std::max(k.rate, 1e-9));
+  std::printf("targets: >= 2000 certs/s (%s), p99 < 25 ms (%s), >= 30%% of PKCS#11 (%s)\n",
+              at32.rate >= 2000 ? "met" : "NOT met", at32.p99_ms < 25 ? "met" : "NOT met",
+              at32.rate >= 0.3 * best_pkcs11 ? "met" : "NOT met");
+  return 0;
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds and runs the benchmarks. Usage: bench/run.sh [SECONDS_PER_ROW]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh >/dev/null
+./scripts/build.sh default >/dev/null
+exec ./build/default/bench/issuance_bench "${1:-5}"
