@@ -9,6 +9,7 @@ namespace {
 constexpr uint64_t kKrlMagic = 0x5353484b524c0a00ULL;  // "SSHKRL\n\0"
 constexpr uint32_t kKrlFormatVersion = 1;
 constexpr size_t kMaxKrlEntries = 1 << 20;
+constexpr size_t kMaxBitmapBytes = 1 << 17;  // a million serials per bitmap
 
 enum : uint8_t {
   kSectionCertificates = 1,
@@ -66,12 +67,17 @@ absl::Status ParseCertSection(SshReader& r, KrlCertSection& out, size_t& entries
         ASSIGN_OR_RETURN(uint64_t offset, sr.U64("KRL bitmap offset"));
         ASSIGN_OR_RETURN(ByteSpan bits, sr.PositiveMpint("KRL bitmap"));
         RETURN_IF_ERROR(sr.ExpectEnd("KRL bitmap"));
+        if (bits.size() > kMaxBitmapBytes) {
+          return absl::InvalidArgumentError(StrCat("KRL serial bitmap is ", bits.size(),
+                                                   " bytes; the limit is ", kMaxBitmapBytes));
+        }
         // Bit i (counting from the least significant bit of the big-endian mpint) revokes
         // serial offset + i.
         for (size_t i = 0; i < bits.size() * 8; i++) {
           const uint8_t byte = bits[bits.size() - 1 - i / 8];
           if (byte & (1u << (i % 8))) {
             if (offset + i < offset) return absl::InvalidArgumentError("KRL bitmap overflows");
+            if (offset + i == 0) return absl::InvalidArgumentError("KRL revokes serial 0");
             RETURN_IF_ERROR(bump());
             out.serials.insert(offset + i);
           }

@@ -26,12 +26,14 @@ printf '{"seq":1,"prev":"%064d","type":"intent"}\n' 0 >"$work/audit_log/seed"
 status=0
 for f in public_key certificate krl audit_log; do
   echo "== ${f}_fuzzer (${seconds}s)"
+  mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-      "$work/$f" >"$work/$f.log" 2>&1; then
+      -artifact_prefix="$PWD/build/fuzz/artifacts/${f}-" "$work/$f" >"$work/$f.log" 2>&1; then
     tail -40 "$work/$f.log"
+    echo "crash input kept in build/fuzz/artifacts/"
     status=1
   else
-    grep -E "stat::number_of_executed_units|Done" "$work/$f.log" | tail -2
+    grep -E "^Done" "$work/$f.log" | tail -1
   fi
 done
 exit $status
