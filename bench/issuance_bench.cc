@@ -246,7 +246,7 @@ class Bench {
 
 int main(int argc, char** argv) {
   using namespace warden;
-  RestrictGrpcToTls13();
+  ConfigureServerProcess();
   const double seconds = argc > 1 ? std::atof(argv[1]) : 5.0;
   Bench b;
   if (!b.Setup()) return 1;

@@ -33,17 +33,26 @@ std::string OpensslError() {
   return buf;
 }
 
+namespace {
+// OpenSSL 3 looks an algorithm up in its provider tables (under a lock) on every use of
+// EVP_sha256(); fetching once keeps that off hot paths such as the audit chain.
+const EVP_MD* FetchedSha256() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+}  // namespace
+
 Bytes Sha256(ByteSpan data) {
   Bytes out(32);
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out.data(), &len, FetchedSha256(), nullptr);
   return out;
 }
 
 Bytes HmacSha256(ByteSpan key, ByteSpan data) {
   Bytes out(32);
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
+  HMAC(FetchedSha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
        out.data(), &len);
   return out;
 }

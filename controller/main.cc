@@ -59,7 +59,7 @@ int Serve(const std::string& config_path, const std::string& port_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  warden::RestrictGrpcToTls13();
+  warden::ConfigureServerProcess();
   CLI::App app{"warden-controller: Warden's central certificate authority and access API"};
   app.require_subcommand(1);
 

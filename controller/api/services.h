@@ -18,6 +18,11 @@ grpc::Status ToGrpcStatus(const absl::Status& st);
 // cluster CA when presented (Login is the one call that works without one).
 std::shared_ptr<grpc::ServerCredentials> ControllerServerCredentials(const Controller& c);
 
+// Process-wide settings for a server built on gRPC; call first thing in main(). Turns off
+// abseil's mutex deadlock detector, which gRPC's mutexes otherwise pay for on every lock in
+// Debian's abseil build.
+void ConfigureServerProcess();
+
 // Registers every API service on `builder`; the returned object must outlive the server.
 class ApiServices {
  public:

@@ -59,6 +59,7 @@ class AccessCore {
   absl::StatusOr<RequestRow> LoadForReview(const Identity& who, std::string_view id,
                                            const Role** role);
   GrantView ViewOf(GrantRow g);
+  std::string StateOf(const GrantRow& g) const;
 
   std::shared_ptr<const Policy> policy_;
   Store& store_;

@@ -129,16 +129,19 @@ absl::StatusOr<uint64_t> AuditLog::WriteLocked(nlohmann::json event) {
   size_ += static_cast<off_t>(data.size());
   seq_++;
   last_hash_ = AuditLineHash(line);
-  dirty_ = true;
+  if (!dirty_) {
+    dirty_ = true;
+    // Wake the sync thread only on the clean -> dirty edge: one wakeup per sync interval, not
+    // one per event.
+    cv_.notify_one();
+  }
   return seq_;
 }
 
 absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
-  std::unique_lock lock(mu_);
+  std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(uint64_t seq, WriteLocked(std::move(event)));
   if (++since_checkpoint_ >= options_.checkpoint_every) RETURN_IF_ERROR(CheckpointLocked());
-  lock.unlock();
-  cv_.notify_one();
   return seq;
 }
 
@@ -174,12 +177,21 @@ void AuditLog::SyncLoop() {
   while (!stopping_) {
     cv_.wait(lock, [this] { return stopping_ || dirty_; });
     if (stopping_) break;
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_interval_ms),
-                 [this] { return stopping_; });
+    // Sleep out the interval without the lock; writers do not notify while dirty_ is set.
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.sync_interval_ms));
+    lock.lock();
     if (fd_ >= 0 && dirty_) {
-      // A failed sync surfaces on the next write or checkpoint, which refuse the request.
-      (void)fdatasync(fd_);
       dirty_ = false;
+      // Sync a duplicate outside the lock so writers never wait for the disk. A failed sync
+      // surfaces on the next checkpoint, which refuses the request.
+      const int fd = dup(fd_);
+      lock.unlock();
+      if (fd >= 0) {
+        (void)fdatasync(fd);
+        close(fd);
+      }
+      lock.lock();
     }
   }
 }

@@ -8,9 +8,15 @@ namespace warden {
 // own statement cache makes re-preparing cheap enough for the controller's call rates.
 class Store::Stmt {
  public:
+  // `s` is owned by the store's statement cache; the Stmt resets it when done.
   Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
   Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
-  ~Stmt() { sqlite3_finalize(s_); }
+  ~Stmt() {
+    if (s_) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
 
   Stmt& Bind(int i, std::string_view v) {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
@@ -103,7 +109,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return s;
 }
 
-Store::~Store() { sqlite3_close(db_); }
+Store::~Store() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
 
 absl::Status Store::Exec(const char* sql) {
   char* err = nullptr;
@@ -116,10 +125,14 @@ absl::Status Store::Exec(const char* sql) {
 }
 
 absl::StatusOr<Store::Stmt> Store::Prepare(const char* sql) {
+  // REQUIRES: mu_ held (every caller takes it), so a cached statement is used by one call at a time.
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return Stmt(db_, it->second);
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
     return absl::InternalError(StrCat("bad SQL: ", sqlite3_errmsg(db_)));
   }
+  statements_.emplace(sql, s);
   return Stmt(db_, s);
 }
 

@@ -6,6 +6,7 @@
 
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,7 @@ class Store {
 
   sqlite3* db_;
   std::recursive_mutex mu_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;  // prepared once, by SQL text
 };
 
 }  // namespace warden
