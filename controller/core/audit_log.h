@@ -7,7 +7,7 @@
 // The file is reopened on the next Append, so the log heals once space or permissions return.
 //
 // Durability: every line is write()n before Append returns (it survives a controller crash);
-// fdatasync runs at checkpoints, on Close() and at most `sync_interval_ms` after a write.
+// fdatasync runs on a background thread at most `sync_interval_ms` after a write, and on Close().
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -40,7 +40,7 @@ class AuditLog {
   absl::Status Open();
   // Appends `event` (an object) with seq, ts and prev added; returns its seq.
   absl::StatusOr<uint64_t> Append(nlohmann::json event);
-  // Writes a signed checkpoint line and syncs.
+  // Writes a signed checkpoint line.
   absl::Status Checkpoint();
   // Checkpoints and stops the sync thread.
   absl::Status Close();

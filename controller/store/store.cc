@@ -106,10 +106,36 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   RETURN_IF_ERROR(s->Exec("PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(s->Exec("PRAGMA foreign_keys=ON"));
   RETURN_IF_ERROR(s->Exec(kSchema));
+  // WAL checkpoints copy pages into the database and fsync; run them on a second connection in
+  // the background so that no request pays for one while holding the store's lock.
+  RETURN_IF_ERROR(s->Exec("PRAGMA wal_autocheckpoint=0"));
+  sqlite3* ckpt = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &ckpt, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(ckpt);
+    return absl::UnavailableError(StrCat("cannot open database ", path, " for checkpoints"));
+  }
+  sqlite3_busy_timeout(ckpt, 1000);
+  s->checkpointer_ = std::thread([store = s.get(), ckpt] {
+    std::unique_lock lock(store->ckpt_mu_);
+    while (!store->stopping_) {
+      store->ckpt_cv_.wait_for(lock, std::chrono::seconds(1));
+      lock.unlock();
+      // PASSIVE never blocks writers; whatever it cannot copy now it copies next time.
+      sqlite3_wal_checkpoint_v2(ckpt, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      lock.lock();
+    }
+    sqlite3_close(ckpt);
+  });
   return s;
 }
 
 Store::~Store() {
+  {
+    std::lock_guard lock(ckpt_mu_);
+    stopping_ = true;
+  }
+  ckpt_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
   for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
   sqlite3_close(db_);
 }

@@ -4,7 +4,9 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <unordered_map>
 #include <string>
@@ -133,6 +135,10 @@ class Store {
   sqlite3* db_;
   std::recursive_mutex mu_;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;  // prepared once, by SQL text
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool stopping_ = false;  // guarded by ckpt_mu_
+  std::thread checkpointer_;
 };
 
 }  // namespace warden
