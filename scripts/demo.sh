@@ -41,7 +41,7 @@ login=$(wctl alice --json grants | json_field login)
 step "7. alice has her key signed under the grant"
 new_key alice
 wctl alice cert sign --grant "$grant" -i "$WARDEN_SANDBOX/alice" | sed 's/^/   /'
-ssh-keygen -L -f "$WARDEN_SANDBOX/alice-cert.pub" | sed -n '2,12p' | sed 's/^/   /'
+ssh-keygen -L -f "$WARDEN_SANDBOX/alice-cert.pub" | sed -n '2,14p' | sed 's/^/   /'
 
 step "8. A host of tier 0: sshd trusts only tier-0 CA keys and checks Warden's KRL"
 sshd_start host1 0 "$login"

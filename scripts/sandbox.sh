@@ -12,6 +12,7 @@ CONTROLLER="$WARDEN_BIN/controller/warden-controller"
 WARDENCTL="$WARDEN_BIN/cli/wardenctl"
 WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
 SANDBOX_PIDS=()
+SANDBOX_DIRS=()
 
 sandbox_cleanup() {
   local pid
@@ -21,7 +22,7 @@ sandbox_cleanup() {
   for pid in "${SANDBOX_PIDS[@]:-}"; do
     [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$WARDEN_SANDBOX"
+  rm -rf "$WARDEN_SANDBOX" "${SANDBOX_DIRS[@]:-}"
 }
 
 # A free TCP port on 127.0.0.1.
@@ -110,15 +111,20 @@ grant_for() {
 sshd_start() {
   local name=$1 tier=$2
   shift 2
-  local d=$WARDEN_SANDBOX/$name uid=61000 login
-  mkdir -p "$d/home" /run/sshd
-  chmod 755 "$d" "$d/home"
+  local d=$WARDEN_SANDBOX/$name uid=61000 login home
+  mkdir -p "$d" /run/sshd
+  # Homes live outside the (private, 0700) sandbox so that the login accounts can enter them.
+  home=$(mktemp -d /tmp/warden-home.XXXXXX)
+  chmod 755 "$home"
+  SANDBOX_DIRS+=("$home")
   ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
   wctl alice ca keys --tier "$tier" >"$d/trusted_user_ca_keys"
   wctl alice krl -o "$d/revoked.krl" >/dev/null
   cp /etc/passwd "$d/passwd"
   for login in "$@"; do
-    echo "$login:x:$uid:$uid:Warden ephemeral account:$d/home:/bin/sh" >>"$d/passwd"
+    mkdir -p "$home/$login"
+    chown "$uid:$uid" "$home/$login"
+    echo "$login:x:$uid:$uid:Warden ephemeral account:$home/$login:/bin/sh" >>"$d/passwd"
     uid=$((uid + 1))
   done
   SSHD_PORT=$(free_port)

@@ -164,7 +164,11 @@ struct ApiServices::Impl {
                     {"call", call},
                     {"intent", *seq},
                     {"code", absl::StatusCodeToString(result.status().code())}};
-    if (!who.user.empty()) outcome["actor"] = who.user;
+    if (!who.user.empty()) {
+      outcome["actor"] = who.user;
+    } else if (result.ok() && result->is_object() && result->contains("user")) {
+      outcome["actor"] = (*result)["user"];  // a successful login: the user it proved to be
+    }
     if (result.ok()) {
       if (!result->is_null()) outcome["result"] = *result;
     } else {
