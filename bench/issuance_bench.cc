@@ -5,8 +5,6 @@
 //   - the raw signing rate of an in-process OpenSSL Ed25519 key (the limit);
 //   - `ssh-keygen -s` in a loop (what an admin scripts today).
 // The controller runs in this process on 127.0.0.1 with its real SoftHSM2 token and audit log.
-#include <openssl/pem.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,12 +15,11 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "common/totp.h"
 #include "controller/api/services.h"
 #include "controller/keys/software_keystore.h"
+#include "tests/api_client.h"
 #include "tests/test_util.h"
 #include "warden/v1/access.grpc.pb.h"
-#include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
 
 namespace warden {
@@ -97,8 +94,7 @@ class Bench {
     for (int i = 0; i < clients; i++) {
       grpc::ChannelArguments args;
       args.SetInt("grpc.channel_id", i);  // distinct connections, not one shared subchannel
-      channels.push_back(grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port_),
-                                                   Creds(alice_), args));
+      channels.push_back(testing::ApiChannel(port_, c_->ca_pem(), alice_.key_pem, alice_.cert_pem, args));
     }
     pb::SignUserKeyRequest sr;
     sr.set_grant_id(grant_);
@@ -192,37 +188,10 @@ class Bench {
     std::shared_ptr<grpc::Channel> channel;
   };
 
-  std::shared_ptr<grpc::ChannelCredentials> Creds(const Login_& l) {
-    grpc::SslCredentialsOptions o;
-    o.pem_root_certs = c_->ca_pem();
-    o.pem_private_key = l.key_pem;
-    o.pem_cert_chain = l.cert_pem;
-    return grpc::SslCredentials(o);
-  }
-
   Login_ Login(const std::string& user) {
-    auto key = GenerateP256Key();
-    X509ReqPtr req(X509_REQ_new());
-    X509_REQ_set_pubkey(req.get(), key->get());
-    X509_REQ_sign(req.get(), key->get(), EVP_sha256());
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509_REQ(bio.get(), req.get());
-    char* p;
-    long n = BIO_get_mem_data(bio.get(), &p);
-    pb::LoginRequest lr;
-    lr.set_user(user);
-    lr.set_password(secrets_[user].password);
-    lr.set_otp(TotpCode(*Base32Decode(secrets_[user].totp_secret), clock_.Now() / 30));
-    lr.set_csr_pem(std::string(p, n));
-    grpc::SslCredentialsOptions o;
-    o.pem_root_certs = c_->ca_pem();
-    auto anon = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::SslCredentials(o));
-    pb::LoginResponse resp;
-    grpc::ClientContext ctx;
-    pb::AuthService::NewStub(anon)->Login(&ctx, lr, &resp);
-    Login_ l{*PrivateKeyToPem(key->get()), resp.certificate_pem(), nullptr};
-    l.channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), Creds(l));
-    return l;
+    auto l = testing::LoginOverApi(port_, c_->ca_pem(), user, secrets_[user].password,
+                                   secrets_[user].totp_secret);
+    return {l.key_pem, l.cert_pem, testing::ApiChannel(port_, c_->ca_pem(), l.key_pem, l.cert_pem)};
   }
 
   bool Fail(const absl::Status& st) {

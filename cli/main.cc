@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <openssl/pem.h>
 
 #include "common/strings.h"
 #include "cli/client.h"
@@ -133,20 +132,12 @@ class Cli {
     }
     if (otp.empty()) otp = Prompt("One-time code", false);
     ASSIGN_OR_RETURN(EvpPkeyPtr key, GenerateP256Key());
-    X509ReqPtr req(X509_REQ_new());
-    X509_REQ_set_pubkey(req.get(), key.get());
-    if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
-      return absl::InternalError("cannot sign the login request: " + OpensslError());
-    }
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509_REQ(bio.get(), req.get());
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
+    ASSIGN_OR_RETURN(std::string csr, CertificateRequestPem(key.get()));
     pb::LoginRequest lr;
     lr.set_user(user);
     lr.set_password(password);
     lr.set_otp(otp);
-    lr.set_csr_pem(std::string(data, static_cast<size_t>(n)));
+    lr.set_csr_pem(csr);
     OPENSSL_cleanse(password.data(), password.size());
     ASSIGN_OR_RETURN(auto channel, Connect(p, false));
     pb::LoginResponse resp;

@@ -176,4 +176,19 @@ absl::StatusOr<EvpPkeyPtr> GenerateP256Key() {
   return key;
 }
 
+absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key) {
+  X509ReqPtr req(X509_REQ_new());
+  if (!req || X509_REQ_set_pubkey(req.get(), key) != 1 ||
+      X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0) {
+    return absl::InternalError("cannot build a certificate request: " + OpensslError());
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) {
+    return absl::InternalError("cannot encode a certificate request: " + OpensslError());
+  }
+  char* p = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &p);
+  return std::string(p, static_cast<size_t>(n));
+}
+
 }  // namespace warden

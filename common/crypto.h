@@ -51,5 +51,7 @@ absl::StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key);
 absl::StatusOr<X509Ptr> ReadCertificatePem(std::string_view pem);
 absl::StatusOr<std::string> CertificateToPem(X509* cert);
 absl::StatusOr<EvpPkeyPtr> GenerateP256Key();
+// A PKCS#10 request for `key`, signed by it (proof of possession), as PEM.
+absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key);
 
 }  // namespace warden

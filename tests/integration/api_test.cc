@@ -4,10 +4,9 @@
 #include <sstream>
 
 #include <grpcpp/grpcpp.h>
-#include <openssl/pem.h>
 
-#include "common/totp.h"
 #include "controller/api/services.h"
+#include "tests/api_client.h"
 #include "tests/test_util.h"
 #include "warden/v1/access.grpc.pb.h"
 #include "warden/v1/audit.grpc.pb.h"
@@ -61,37 +60,16 @@ class Api : public ::testing::Test {
   }
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& key_pem, const std::string& cert_pem) {
-    grpc::SslCredentialsOptions o;
-    o.pem_root_certs = c_->ca_pem();
-    o.pem_private_key = key_pem;
-    o.pem_cert_chain = cert_pem;
-    return grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::SslCredentials(o));
+    return testing::ApiChannel(port_, c_->ca_pem(), key_pem, cert_pem);
   }
 
   // Logs `user` in over the API and returns an authenticated channel.
   std::shared_ptr<grpc::Channel> Login(const std::string& user, grpc::Status* status = nullptr,
-                                       const std::string& otp_override = "") {
-    auto key = GenerateP256Key();
-    X509ReqPtr req(X509_REQ_new());
-    X509_REQ_set_pubkey(req.get(), key->get());
-    X509_REQ_sign(req.get(), key->get(), EVP_sha256());
-    BioPtr bio(BIO_new(BIO_s_mem()));
-    PEM_write_bio_X509_REQ(bio.get(), req.get());
-    char* p;
-    long n = BIO_get_mem_data(bio.get(), &p);
-    pb::LoginRequest lr;
-    lr.set_user(user);
-    lr.set_password(users_[user].password);
-    lr.set_otp(otp_override.empty()
-                   ? TotpCode(*Base32Decode(users_[user].totp), clock_.Now() / 30)
-                   : otp_override);
-    lr.set_csr_pem(std::string(p, n));
-    pb::LoginResponse resp;
-    grpc::ClientContext ctx;
-    auto st = pb::AuthService::NewStub(Channel("", ""))->Login(&ctx, lr, &resp);
-    if (status) *status = st;
-    if (!st.ok()) return nullptr;
-    return Channel(*PrivateKeyToPem(key->get()), resp.certificate_pem());
+                                       const std::string& otp = "") {
+    auto l = testing::LoginOverApi(port_, c_->ca_pem(), user, users_[user].password,
+                                   users_[user].totp, otp);
+    if (status) *status = l.status;
+    return l.status.ok() ? Channel(l.key_pem, l.cert_pem) : nullptr;
   }
 
   testing::TempDir dir_;
