@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include <openssl/x509.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/crypto.h"
 #include "common/strings.h"
 
 namespace warden::cli {
@@ -75,6 +78,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Profile& p, bool cl
     auto cert = ReadTextFile(p.cert_path());
     if (!key.ok() || !cert.ok()) {
       return absl::FailedPreconditionError("no login certificate; run wardenctl login");
+    }
+    // An expired login fails the TLS handshake with an unhelpful error; say it plainly instead.
+    auto x509 = ReadCertificatePem(*cert);
+    if (!x509.ok()) return absl::DataLossError(p.cert_path() + " is corrupt; run wardenctl login");
+    if (X509_cmp_time(X509_get0_notAfter(x509->get()), nullptr) <= 0) {
+      return absl::UnauthenticatedError(StrCat("your login as ", p.user,
+                                               " has expired; run wardenctl login again"));
     }
     opts.pem_private_key = *key;
     opts.pem_cert_chain = *cert;

@@ -311,7 +311,9 @@ class Cli {
   }
 
   // Finds the grant for `login`, signs the key, and execs ssh.
-  absl::Status Ssh(SignOptions o, const std::string& destination, std::vector<std::string> rest) {
+  absl::Status Ssh(SignOptions o, const std::string& destination, int port,
+                   const std::vector<std::string>& ssh_options,
+                   const std::vector<std::string>& command) {
     const size_t at = destination.find('@');
     if (at == std::string::npos) {
       return absl::InvalidArgumentError("destination must be LOGIN@HOST, e.g. adm-alice-7k2f@db1");
@@ -333,8 +335,16 @@ class Cli {
     RETURN_IF_ERROR(Sign(o, &cert_path).status());
     std::vector<std::string> args = {"ssh", "-i", o.identity, "-o", "CertificateFile=" + cert_path,
                                      "-o", "IdentitiesOnly=yes"};
-    args.insert(args.end(), rest.begin(), rest.end());
+    if (port) {
+      args.push_back("-p");
+      args.push_back(std::to_string(port));
+    }
+    for (const auto& opt : ssh_options) {
+      args.push_back("-o");
+      args.push_back(opt);
+    }
     args.push_back(destination);
+    args.insert(args.end(), command.begin(), command.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -552,9 +562,12 @@ int main(int argc, char** argv) {
   so.identity = std::string(getenv("HOME") ? getenv("HOME") : "/root") + "/.ssh/id_ed25519";
   auto add_sign_options = [&so](CLI::App* cmd) {
     cmd->add_option("-i,--identity", so.identity, "private key; IDENTITY.pub is signed");
-    cmd->add_option("--source-address", so.source_addresses, "narrow source-address (CIDR)");
+    // One value per occurrence, so that a repeated option never swallows a positional argument.
+    cmd->add_option("--source-address", so.source_addresses, "narrow source-address (CIDR)")
+        ->allow_extra_args(false);
     cmd->add_option("--force-command", so.force_command, "force a command");
-    cmd->add_option("--extension", so.extensions, "request an extension (e.g. permit-pty)");
+    cmd->add_option("--extension", so.extensions, "request an extension (e.g. permit-pty)")
+        ->allow_extra_args(false);
   };
   auto* cert = app.add_subcommand("cert", "SSH certificates");
   cert->require_subcommand(1);
@@ -563,14 +576,30 @@ int main(int argc, char** argv) {
   add_sign_options(cert_sign);
   cert_sign->callback([&] { st = cli.CertSign(so); });
 
-  std::string destination;
-  std::vector<std::string> ssh_args;
-  auto* ssh = app.add_subcommand("ssh", "sign your key for LOGIN's grant and run ssh LOGIN@HOST");
+  int ssh_port = 0;
+  std::vector<std::string> ssh_options;
+  auto* ssh = app.add_subcommand(
+      "ssh", "sign your key for LOGIN's grant and run ssh LOGIN@HOST [-- COMMAND...]");
   ssh->add_option("--grant", so.grant, "grant id (default: your active grant for LOGIN)");
   add_sign_options(ssh);
-  ssh->add_option("destination", destination, "LOGIN@HOST")->required();
-  ssh->add_option("ssh_args", ssh_args, "arguments passed to ssh (after --)");
-  ssh->callback([&] { st = cli.Ssh(so, destination, ssh_args); });
+  ssh->add_option("-p,--port", ssh_port, "ssh port");
+  ssh->add_option("--ssh-option", ssh_options, "passed to ssh as -o OPTION (repeatable)")
+      ->allow_extra_args(false);
+  // Everything from LOGIN@HOST on is ours to interpret: the destination, then the remote command
+  // (an optional "--" between them is dropped).
+  ssh->prefix_command();
+  ssh->footer("usage: wardenctl ssh [OPTIONS] LOGIN@HOST [--] [COMMAND...]");
+  ssh->callback([&] {
+    std::vector<std::string> rest = ssh->remaining();
+    if (rest.empty()) {
+      st = absl::InvalidArgumentError("wardenctl ssh needs LOGIN@HOST");
+      return;
+    }
+    const std::string dest = rest[0];
+    rest.erase(rest.begin());
+    if (!rest.empty() && rest[0] == "--") rest.erase(rest.begin());
+    st = cli.Ssh(so, dest, ssh_port, ssh_options, rest);
+  });
 
   int tier = 0;
   bool host = false, finish = false;

@@ -37,7 +37,7 @@ int Serve(const std::string& config_path, const std::string& port_file) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config->listen, warden::ControllerServerCredentials(**c), &port);
-  builder.SetMaxReceiveMessageSize(1 << 20);
+  builder.SetMaxReceiveMessageSize(warden::kMaxApiMessageBytes);
   services.Register(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {

@@ -11,6 +11,9 @@
 
 namespace warden {
 
+// The largest request the API accepts; nothing legitimate comes close.
+inline constexpr int kMaxApiMessageBytes = 1 << 20;
+
 // Maps an internal status to a gRPC status (same code space; message kept).
 grpc::Status ToGrpcStatus(const absl::Status& st);
 

@@ -50,6 +50,12 @@ e2e_demo_flow() {
   expect_out "Principals: " ssh-keygen -L -f "$WARDEN_SANDBOX/op-cert.pub"
   sshd_start tier0 0 "$login"
   expect_out "$login" ssh_as tier0 op "$login" id -un
+  # wardenctl ssh finds the grant for the login, signs the key and runs ssh.
+  new_key op2
+  expect_out "via-wardenctl-ssh $login" wctl alice ssh -i "$WARDEN_SANDBOX/op2" -p "$SSHD_PORT_tier0" \
+    --ssh-option StrictHostKeyChecking=no --ssh-option UserKnownHostsFile=/dev/null \
+    --ssh-option BatchMode=yes --ssh-option LogLevel=ERROR "$login@127.0.0.1" -- echo via-wardenctl-ssh '$(id -un)'
+  [ -s "$WARDEN_SANDBOX/op2-cert.pub" ] || fail "wardenctl ssh did not write op2-cert.pub"
   wctl bob revoke "$g" >/dev/null
   refresh_krl tier0 >/dev/null
   expect_fail "REVOKED" ssh-keygen -Q -f "$WARDEN_SANDBOX/tier0/revoked.krl" "$WARDEN_SANDBOX/op-cert.pub"

@@ -50,6 +50,7 @@ class Api : public ::testing::Test {
     services_ = std::make_unique<ApiServices>(*c_);
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", ControllerServerCredentials(*c_), &port_);
+    b.SetMaxReceiveMessageSize(kMaxApiMessageBytes);
     services_->Register(b);
     server_ = b.BuildAndStart();
     ASSERT_TRUE(server_);
@@ -139,6 +140,18 @@ TEST_F(Api, RequestApproveSignRevokeOverMutualTls) {
   ASSERT_TRUE(pb::CaService::NewStub(alice)->GetKrl(&c7, again, &same).ok());
   EXPECT_TRUE(same.not_modified());
   EXPECT_TRUE(same.krl().empty());
+}
+
+TEST_F(Api, OversizedMessagesAreRefusedBeforeParsing) {
+  auto alice = Login("alice");
+  ASSERT_TRUE(alice);
+  pb::SignUserKeyRequest sr;
+  sr.set_grant_id("g-x");
+  sr.set_public_key(std::string(2 << 20, 'A'));
+  pb::SignUserKeyResponse resp;
+  grpc::ClientContext ctx;
+  auto st = pb::CaService::NewStub(alice)->SignUserKey(&ctx, sr, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
 }
 
 TEST_F(Api, CallsWithoutAClientCertificateAreRefused) {
