@@ -230,7 +230,16 @@ e2e_bad_input() {
   expect_fail "wrong user name, password or one-time code" \
     env WARDEN_PASSWORD=wrong "$WARDENCTL" --home "$WARDEN_SANDBOX/home-x" login \
     --controller "$CONTROLLER_ADDR" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --user carol --otp 123456
-  expect_fail "already used" login bob
+  # A one-time code works once: replaying the very same code is refused.
+  "$CONTROLLER" user add --config "$WARDEN_SANDBOX/controller/controller.yaml" dave >"$WARDEN_SANDBOX/dave.out"
+  local code
+  code=$(oathtool --totp -b "$(awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/dave.out")")
+  for attempt in first replay; do
+    if [ "$attempt" = first ]; then run=expect_out; want="Logged in"; else run=expect_fail; want="already used"; fi
+    $run "$want" env WARDEN_PASSWORD="$(awk '/password:/{print $2}' "$WARDEN_SANDBOX/dave.out")" \
+      "$WARDENCTL" --home "$WARDEN_SANDBOX/home-dave-$attempt" login --controller "$CONTROLLER_ADDR" \
+      --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --user dave --otp "$code"
+  done
   new_key op
   expect_fail "outside the role's source-address" \
     wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" --source-address 0.0.0.0/0
