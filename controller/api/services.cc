@@ -3,6 +3,7 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/synchronization/mutex.h"
+#include "controller/api/worker_pool.h"
 
 #include <ctime>
 #include <mutex>
@@ -98,9 +99,13 @@ void ToProto(int tier, const std::vector<CaKeyRow>& keys, pb::TrustedKeys* out) 
 }  // namespace
 
 struct ApiServices::Impl {
-  explicit Impl(Controller& c) : c(c), auth(*this), access(*this), ca(*this), audit(*this) {}
+  explicit Impl(Controller& c)
+      : c(c), workers(kWorkerThreads), auth(*this), access(*this), ca(*this), audit(*this) {}
 
+  // Enough threads to keep every PKCS#11 session busy while others wait on SQLite or the log.
+  static constexpr int kWorkerThreads = 8;
   Controller& c;
+  WorkerPool workers;
 
   absl::StatusOr<Identity> Authenticate(grpc::CallbackServerContext* ctx) {
     auto ac = ctx->auth_context();
@@ -136,12 +141,24 @@ struct ApiServices::Impl {
   std::mutex identity_mu;
   std::unordered_map<std::string, CachedIdentity> identities;
 
-  // Runs one audited call: intent event, `fn`, outcome event. `fn` returns a JSON summary of the
-  // result for the outcome event. If either event cannot be written the call fails (closed).
+  // Runs one audited call on the worker pool: intent event, `fn`, outcome event, then finishes
+  // the reactor. `fn` returns a JSON summary of the result for the outcome event. If either
+  // event cannot be written the call fails (closed). `fn` may capture the request and response:
+  // gRPC keeps them alive until Finish.
   template <typename Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, std::string_view call,
                                 json args, bool authenticated, Fn&& fn) {
     auto* reactor = ctx->DefaultReactor();
+    workers.Submit([this, ctx, reactor, call, args = std::move(args), authenticated,
+                    fn = std::forward<Fn>(fn)]() mutable {
+      reactor->Finish(ToGrpcStatus(Audited(ctx, call, std::move(args), authenticated, fn)));
+    });
+    return reactor;
+  }
+
+  template <typename Fn>
+  absl::Status Audited(grpc::CallbackServerContext* ctx, std::string_view call, json args,
+                       bool authenticated, Fn& fn) {
     Identity who;
     absl::Status auth_status;
     if (authenticated) {
@@ -154,15 +171,11 @@ struct ApiServices::Impl {
     }
     json intent = {{"type", "intent"}, {"call", call}, {"peer", Peer(ctx)}, {"args", std::move(args)}};
     if (!who.user.empty()) intent["actor"] = who.user;
-    auto seq = c.audit().Append(std::move(intent));
-    if (!seq.ok()) {
-      reactor->Finish(ToGrpcStatus(seq.status()));
-      return reactor;
-    }
+    ASSIGN_OR_RETURN(uint64_t seq, c.audit().Append(std::move(intent)));
     absl::StatusOr<json> result = auth_status.ok() ? fn(who) : absl::StatusOr<json>(auth_status);
     json outcome = {{"type", "outcome"},
                     {"call", call},
-                    {"intent", *seq},
+                    {"intent", seq},
                     {"code", absl::StatusCodeToString(result.status().code())}};
     if (!who.user.empty()) {
       outcome["actor"] = who.user;
@@ -174,13 +187,8 @@ struct ApiServices::Impl {
     } else {
       outcome["error"] = std::string(result.status().message());
     }
-    auto out_seq = c.audit().Append(std::move(outcome));
-    if (!out_seq.ok()) {
-      reactor->Finish(ToGrpcStatus(out_seq.status()));
-      return reactor;
-    }
-    reactor->Finish(ToGrpcStatus(result.status()));
-    return reactor;
+    RETURN_IF_ERROR(c.audit().Append(std::move(outcome)).status());
+    return result.status();
   }
 
   class Auth final : public pb::AuthService::CallbackService {
@@ -192,7 +200,7 @@ struct ApiServices::Impl {
                    {"password", i_.c.audit().Redact(req->password())},
                    {"otp", i_.c.audit().Redact(req->otp())}};
       return i_.Run(ctx, "AuthService.Login", std::move(args), false,
-                    [&](const Identity&) -> absl::StatusOr<json> {
+                    [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(LoginResult r, i_.c.auth().Login(req->user(), req->password(),
                                                                         req->otp(), req->csr_pem()));
                       resp->set_certificate_pem(r.certificate_pem);
@@ -204,7 +212,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const pb::WhoAmIRequest*,
                                      pb::WhoAmIResponse* resp) override {
       return i_.Run(ctx, "AuthService.WhoAmI", json::object(), true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       resp->set_user(who.user);
                       for (const auto& g : who.groups) resp->add_groups(g);
                       return json();
@@ -223,7 +231,7 @@ struct ApiServices::Impl {
                                             pb::AccessRequest* resp) override {
       json args = {{"role", req->role()}, {"reason", req->reason()}, {"ttl", req->ttl_seconds()}};
       return i_.Run(ctx, "AccessService.CreateRequest", std::move(args), true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, i_.c.access().Create(
                                                           who, req->role(), req->reason(),
                                                           req->ttl_seconds()));
@@ -235,7 +243,7 @@ struct ApiServices::Impl {
                                            const pb::ListRequestsRequest* req,
                                            pb::ListRequestsResponse* resp) override {
       return i_.Run(ctx, "AccessService.ListRequests", {{"all", req->all()}}, true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto list, i_.c.access().List(who, req->all()));
                       for (const auto& v : list) ToProto(v, resp->add_requests());
                       return json{{"count", list.size()}};
@@ -245,7 +253,7 @@ struct ApiServices::Impl {
                                          const pb::GetRequestRequest* req,
                                          pb::AccessRequest* resp) override {
       return i_.Run(ctx, "AccessService.GetRequest", {{"id", req->id()}}, true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, i_.c.access().Get(who, req->id()));
                       ToProto(v, resp);
                       return json();
@@ -265,7 +273,7 @@ struct ApiServices::Impl {
                                             const pb::CancelRequestRequest* req,
                                             pb::AccessRequest* resp) override {
       return i_.Run(ctx, "AccessService.CancelRequest", {{"id", req->id()}}, true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, i_.c.access().Cancel(who, req->id()));
                       ToProto(v, resp);
                       return RequestJson(v);
@@ -275,7 +283,7 @@ struct ApiServices::Impl {
                                          const pb::ListGrantsRequest* req,
                                          pb::ListGrantsResponse* resp) override {
       return i_.Run(ctx, "AccessService.ListGrants", {{"all", req->all()}}, true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto list, i_.c.access().ListGrants(who, req->all()));
                       for (const auto& g : list) ToProto(g, resp->add_grants());
                       return json{{"count", list.size()}};
@@ -285,7 +293,7 @@ struct ApiServices::Impl {
                                           const pb::RevokeGrantRequest* req,
                                           pb::Grant* resp) override {
       return i_.Run(ctx, "AccessService.RevokeGrant", {{"id", req->id()}, {"reason", req->reason()}},
-                    true, [&](const Identity& who) -> absl::StatusOr<json> {
+                    true, [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(GrantView g, i_.c.access().Revoke(who, req->id()));
                       ToProto(g, resp);
                       return json{{"grant", g.row.id}, {"certificates", g.certificates}};
@@ -298,7 +306,7 @@ struct ApiServices::Impl {
                                      const pb::ReviewRequest* req, pb::AccessRequest* resp,
                                      ReviewFn fn) {
       return i_.Run(ctx, call, {{"id", req->id()}, {"comment", req->comment()}}, true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, (i_.c.access().*fn)(who, req->id()));
                       ToProto(v, resp);
                       return RequestJson(v);
@@ -319,7 +327,7 @@ struct ApiServices::Impl {
                    {"force_command", req->force_command()},
                    {"extensions", req->extensions()}};
       return i_.Run(ctx, "CaService.SignUserKey", std::move(args), true,
-                    [&](const Identity& who) -> absl::StatusOr<json> {
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
                       SignRequest sr{req->grant_id(), req->public_key(),
                                      {req->source_addresses().begin(), req->source_addresses().end()},
                                      req->force_command(),
@@ -342,7 +350,7 @@ struct ApiServices::Impl {
                                              const pb::GetTrustedKeysRequest* req,
                                              pb::TrustedKeys* resp) override {
       return i_.Run(ctx, "CaService.GetTrustedKeys", {{"tier", req->tier()}, {"host", req->host_ca()}},
-                    true, [&](const Identity&) -> absl::StatusOr<json> {
+                    true, [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto keys, i_.c.ca().TrustedKeys(
                                                       req->host_ca() ? "host" : "user", req->tier()));
                       ToProto(req->tier(), keys, resp);
@@ -353,7 +361,7 @@ struct ApiServices::Impl {
                                        const pb::RotateCaRequest* req,
                                        pb::TrustedKeys* resp) override {
       return i_.Run(ctx, "CaService.RotateCa", {{"tier", req->tier()}, {"finish", req->finish()}},
-                    true, [&](const Identity& who) -> absl::StatusOr<json> {
+                    true, [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto keys, i_.c.ca().Rotate(who, req->tier(), req->finish()));
                       ToProto(req->tier(), keys, resp);
                       json fps = json::array();
@@ -364,7 +372,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* GetKrl(grpc::CallbackServerContext* ctx, const pb::GetKrlRequest* req,
                                      pb::Krl* resp) override {
       return i_.Run(ctx, "CaService.GetKrl", {{"if_newer_than", req->if_newer_than()}}, true,
-                    [&](const Identity&) -> absl::StatusOr<json> {
+                    [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(KrlSnapshot k, i_.c.ca().CurrentKrl());
                       resp->set_version(k.version);
                       resp->set_revoked_certificates(k.revoked);
