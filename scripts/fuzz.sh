@@ -13,7 +13,28 @@ for t in ed25519 ecdsa rsa; do ssh-keygen -q -t "$t" -N '' -f "$work/$t"; done
 ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 "$work/ecdsa.pub"
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
-mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log"
+mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache"
+# A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
+python3 - "$work/nsscache/seed" <<'PY'
+import struct, sys
+strings = b"adm-alice-7k2f\0gecos\0/home/a\0/bin/sh\0"
+name, gecos, home, shell = 0, 15, 21, 29
+hdr_size = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 8 * 8
+users_off = hdr_size
+uid_off = users_off + 32
+groups_off = uid_off + 8
+gid_off = groups_off + 24
+members_off = gid_off + 8
+strings_off = members_off + 8
+size = strings_off + len(strings)
+hdr = b"WRDNSS1\0" + struct.pack("<IIQQII8Q", 1, hdr_size, 1, size, 1, 1, users_off, uid_off,
+                                  groups_off, gid_off, members_off, 1, strings_off, len(strings))
+user = struct.pack("<6Iq", name, gecos, home, shell, 2000001, 2000001, 2**40)
+group = struct.pack("<4Iq", name, 2000001, 0, 1, 2**40)
+blob = hdr + user + struct.pack("<I4x", 0) + group + struct.pack("<I4x", 0) + struct.pack("<I4x", name) + strings
+assert len(blob) == size
+open(sys.argv[1], "wb").write(blob)
+PY
 for t in ed25519 ecdsa rsa; do
   cut -d' ' -f2 "$work/$t.pub" | base64 -d >"$work/public_key/$t"
   cp "$work/$t.pub" "$work/public_key/$t.line"
@@ -24,7 +45,7 @@ cp "$work/seed.krl" "$work/krl/seed"
 printf '{"seq":1,"prev":"%064d","type":"intent"}\n' 0 >"$work/audit_log/seed"
 
 status=0
-for f in public_key certificate krl audit_log; do
+for f in public_key certificate krl audit_log nsscache; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

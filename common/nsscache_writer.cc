@@ -1,0 +1,153 @@
+#include "common/nsscache_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "common/nsscache.h"
+#include "common/strings.h"
+
+namespace warden {
+namespace {
+
+absl::Status CheckField(std::string_view what, std::string_view v, bool allow_empty) {
+  if (v.empty() && !allow_empty) return absl::InvalidArgumentError(StrCat(what, " is empty"));
+  for (char c : v) {
+    if (c == ':' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(StrCat(what, " \"", v, "\" contains ':' or a control character"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+class Pool {
+ public:
+  uint32_t Add(const std::string& s) {
+    auto it = offsets_.find(s);
+    if (it != offsets_.end()) return it->second;
+    const uint32_t off = static_cast<uint32_t>(data_.size());
+    data_.insert(data_.end(), s.begin(), s.end());
+    data_.push_back('\0');
+    offsets_.emplace(s, off);
+    return off;
+  }
+  const std::string& data() const { return data_; }
+
+ private:
+  std::string data_;
+  std::map<std::string, uint32_t> offsets_;
+};
+
+size_t Align8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+}  // namespace
+
+absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssGroup> groups,
+                                    uint64_t generation) {
+  if (users.size() > WARDEN_NSS_MAX_ENTRIES || groups.size() > WARDEN_NSS_MAX_ENTRIES) {
+    return absl::InvalidArgumentError("too many NSS cache entries");
+  }
+  std::set<uint32_t> uids, gids;
+  std::set<std::string> names, group_names;
+  for (const auto& u : users) {
+    RETURN_IF_ERROR(CheckField("user name", u.name, false));
+    RETURN_IF_ERROR(CheckField("gecos", u.gecos, true));
+    RETURN_IF_ERROR(CheckField("home", u.home, false));
+    RETURN_IF_ERROR(CheckField("shell", u.shell, false));
+    if (!names.insert(u.name).second) return absl::InvalidArgumentError("duplicate user " + u.name);
+    if (!uids.insert(u.uid).second) return absl::InvalidArgumentError(StrCat("duplicate uid ", u.uid));
+  }
+  for (const auto& g : groups) {
+    RETURN_IF_ERROR(CheckField("group name", g.name, false));
+    for (const auto& m : g.members) RETURN_IF_ERROR(CheckField("group member", m, false));
+    if (g.members.size() > WARDEN_NSS_MAX_MEMBERS) {
+      return absl::InvalidArgumentError("group " + g.name + " has too many members");
+    }
+    if (!group_names.insert(g.name).second) return absl::InvalidArgumentError("duplicate group " + g.name);
+    if (!gids.insert(g.gid).second) return absl::InvalidArgumentError(StrCat("duplicate gid ", g.gid));
+  }
+  std::sort(users.begin(), users.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::sort(groups.begin(), groups.end(), [](auto& a, auto& b) { return a.name < b.name; });
+
+  Pool pool;
+  std::vector<warden_nss_user> urecs;
+  for (const auto& u : users) {
+    urecs.push_back({pool.Add(u.name), pool.Add(u.gecos), pool.Add(u.home), pool.Add(u.shell),
+                     u.uid, u.gid, u.expires});
+  }
+  std::vector<uint32_t> uid_index(users.size());
+  for (uint32_t i = 0; i < uid_index.size(); i++) uid_index[i] = i;
+  std::sort(uid_index.begin(), uid_index.end(),
+            [&](uint32_t a, uint32_t b) { return users[a].uid < users[b].uid; });
+  std::vector<warden_nss_group> grecs;
+  std::vector<uint32_t> members;
+  for (const auto& g : groups) {
+    grecs.push_back({pool.Add(g.name), g.gid, static_cast<uint32_t>(members.size()),
+                     static_cast<uint32_t>(g.members.size()), g.expires});
+    for (const auto& m : g.members) members.push_back(pool.Add(m));
+  }
+  std::vector<uint32_t> gid_index(groups.size());
+  for (uint32_t i = 0; i < gid_index.size(); i++) gid_index[i] = i;
+  std::sort(gid_index.begin(), gid_index.end(),
+            [&](uint32_t a, uint32_t b) { return groups[a].gid < groups[b].gid; });
+  const std::string& strings = pool.data().empty() ? std::string(1, '\0') : pool.data();
+
+  warden_nss_header h{};
+  std::memcpy(h.magic, WARDEN_NSS_MAGIC, sizeof(h.magic));
+  h.version = WARDEN_NSS_VERSION;
+  h.header_size = sizeof(h);
+  h.generation = generation;
+  h.n_users = static_cast<uint32_t>(users.size());
+  h.n_groups = static_cast<uint32_t>(groups.size());
+  size_t off = Align8(sizeof(h));
+  h.users_off = off;
+  off = Align8(off + urecs.size() * sizeof(warden_nss_user));
+  h.uid_index_off = off;
+  off = Align8(off + uid_index.size() * sizeof(uint32_t));
+  h.groups_off = off;
+  off = Align8(off + grecs.size() * sizeof(warden_nss_group));
+  h.gid_index_off = off;
+  off = Align8(off + gid_index.size() * sizeof(uint32_t));
+  h.members_off = off;
+  h.n_member_refs = members.size();
+  off = Align8(off + members.size() * sizeof(uint32_t));
+  h.strings_off = off;
+  h.strings_size = strings.size();
+  h.file_size = off + strings.size();
+
+  Bytes out(h.file_size, 0);
+  auto put = [&out](uint64_t at, const void* p, size_t n) {
+    if (n) std::memcpy(out.data() + at, p, n);
+  };
+  put(0, &h, sizeof(h));
+  put(h.users_off, urecs.data(), urecs.size() * sizeof(warden_nss_user));
+  put(h.uid_index_off, uid_index.data(), uid_index.size() * sizeof(uint32_t));
+  put(h.groups_off, grecs.data(), grecs.size() * sizeof(warden_nss_group));
+  put(h.gid_index_off, gid_index.data(), gid_index.size() * sizeof(uint32_t));
+  put(h.members_off, members.data(), members.size() * sizeof(uint32_t));
+  put(h.strings_off, strings.data(), strings.size());
+  return out;
+}
+
+absl::Status WriteNssCacheFile(const std::string& path, ByteSpan image) {
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::UnavailableError(StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
+  bool ok = write(fd, image.data(), image.size()) == static_cast<ssize_t>(image.size()) &&
+            fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    unlink(tmp.c_str());
+    return absl::UnavailableError(StrCat("cannot write ", path, ": ", std::strerror(e)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace warden
