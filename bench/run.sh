@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh >/dev/null
 ./scripts/build.sh default >/dev/null
-exec ./build/default/bench/issuance_bench "${1:-5}"
+./build/default/bench/issuance_bench "${1:-5}"
+echo
+./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2

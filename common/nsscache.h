@@ -4,11 +4,12 @@
  *
  * Layout (little-endian, offsets from the start of the file):
  *   header      struct warden_nss_header
- *   users       n_users  x struct warden_nss_user,  sorted by name (bytewise)
- *   uid index   n_users  x uint32 (indexes into users), sorted by uid
- *   groups      n_groups x struct warden_nss_group, sorted by name
- *   gid index   n_groups x uint32 (indexes into groups), sorted by gid
+ *   users       n_users  x struct warden_nss_user,  sorted by name (bytewise), unique
+ *   groups      n_groups x struct warden_nss_group, sorted by name, unique
  *   members     uint32 string offsets, the members of every group back to back
+ *   hash tables four open-addressing tables (user name, uid, group name, gid), each of
+ *               n_*_buckets uint32 slots (a power of two, at least twice the entries) holding
+ *               entry index + 1, or 0 for empty; probed linearly from hash & (buckets - 1)
  *   strings     NUL-terminated strings; every string reference is an offset into this pool
  *
  * The reader trusts nothing: every offset, length and count is checked against the file size
@@ -26,7 +27,7 @@ extern "C" {
 #endif
 
 #define WARDEN_NSS_MAGIC "WRDNSS1"
-#define WARDEN_NSS_VERSION 1u
+#define WARDEN_NSS_VERSION 2u
 #define WARDEN_NSS_DEFAULT_PATH "/var/lib/warden/nss.cache"
 /* Far above any fleet's ephemeral accounts; bounds what a corrupt header can make us touch. */
 #define WARDEN_NSS_MAX_ENTRIES 1000000u
@@ -41,14 +42,22 @@ struct warden_nss_header {
   uint32_t n_users;
   uint32_t n_groups;
   uint64_t users_off;
-  uint64_t uid_index_off;
   uint64_t groups_off;
-  uint64_t gid_index_off;
   uint64_t members_off;
   uint64_t n_member_refs;
   uint64_t strings_off;
   uint64_t strings_size;
+  uint32_t user_buckets;
+  uint32_t group_buckets;
+  uint64_t user_name_hash_off;
+  uint64_t uid_hash_off;
+  uint64_t group_name_hash_off;
+  uint64_t gid_hash_off;
 };
+
+/* FNV-1a, the hash of names in the tables; ids hash as their 4 little-endian bytes. */
+uint32_t warden_nss_hash_name(const char* name);
+uint32_t warden_nss_hash_id(uint32_t id);
 
 struct warden_nss_user {
   uint32_t name;  /* string offsets */
@@ -74,11 +83,13 @@ struct warden_nss_cache {
   size_t size;
   const struct warden_nss_header* header;
   const struct warden_nss_user* users;
-  const uint32_t* uid_index;
   const struct warden_nss_group* groups;
-  const uint32_t* gid_index;
   const uint32_t* members;
   const char* strings;
+  const uint32_t* user_name_hash;
+  const uint32_t* uid_hash;
+  const uint32_t* group_name_hash;
+  const uint32_t* gid_hash;
 };
 
 /* Validates `size` bytes at `base` (which must be 8-byte aligned) and fills `cache`.

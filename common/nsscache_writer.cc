@@ -46,6 +46,20 @@ class Pool {
 
 size_t Align8(size_t n) { return (n + 7) & ~size_t{7}; }
 
+// A power of two at least twice the entries: probes stay short and always find an empty slot.
+uint32_t Buckets(size_t entries) {
+  uint32_t b = 2;
+  while (b / 2 < entries) b <<= 1;
+  return b;
+}
+
+void Insert(std::vector<uint32_t>& table, uint32_t hash, uint32_t index) {
+  const uint32_t mask = static_cast<uint32_t>(table.size()) - 1;
+  uint32_t slot = hash & mask;
+  while (table[slot] != 0) slot = (slot + 1) & mask;
+  table[slot] = index + 1;
+}
+
 }  // namespace
 
 absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssGroup> groups,
@@ -81,10 +95,6 @@ absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssG
     urecs.push_back({pool.Add(u.name), pool.Add(u.gecos), pool.Add(u.home), pool.Add(u.shell),
                      u.uid, u.gid, u.expires});
   }
-  std::vector<uint32_t> uid_index(users.size());
-  for (uint32_t i = 0; i < uid_index.size(); i++) uid_index[i] = i;
-  std::sort(uid_index.begin(), uid_index.end(),
-            [&](uint32_t a, uint32_t b) { return users[a].uid < users[b].uid; });
   std::vector<warden_nss_group> grecs;
   std::vector<uint32_t> members;
   for (const auto& g : groups) {
@@ -92,10 +102,17 @@ absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssG
                      static_cast<uint32_t>(g.members.size()), g.expires});
     for (const auto& m : g.members) members.push_back(pool.Add(m));
   }
-  std::vector<uint32_t> gid_index(groups.size());
-  for (uint32_t i = 0; i < gid_index.size(); i++) gid_index[i] = i;
-  std::sort(gid_index.begin(), gid_index.end(),
-            [&](uint32_t a, uint32_t b) { return groups[a].gid < groups[b].gid; });
+  const uint32_t user_buckets = Buckets(users.size()), group_buckets = Buckets(groups.size());
+  std::vector<uint32_t> user_name_hash(user_buckets), uid_hash(user_buckets);
+  std::vector<uint32_t> group_name_hash(group_buckets), gid_hash(group_buckets);
+  for (uint32_t i = 0; i < users.size(); i++) {
+    Insert(user_name_hash, warden_nss_hash_name(users[i].name.c_str()), i);
+    Insert(uid_hash, warden_nss_hash_id(users[i].uid), i);
+  }
+  for (uint32_t i = 0; i < groups.size(); i++) {
+    Insert(group_name_hash, warden_nss_hash_name(groups[i].name.c_str()), i);
+    Insert(gid_hash, warden_nss_hash_id(groups[i].gid), i);
+  }
   const std::string& strings = pool.data().empty() ? std::string(1, '\0') : pool.data();
 
   warden_nss_header h{};
@@ -108,15 +125,21 @@ absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssG
   size_t off = Align8(sizeof(h));
   h.users_off = off;
   off = Align8(off + urecs.size() * sizeof(warden_nss_user));
-  h.uid_index_off = off;
-  off = Align8(off + uid_index.size() * sizeof(uint32_t));
   h.groups_off = off;
   off = Align8(off + grecs.size() * sizeof(warden_nss_group));
-  h.gid_index_off = off;
-  off = Align8(off + gid_index.size() * sizeof(uint32_t));
   h.members_off = off;
   h.n_member_refs = members.size();
   off = Align8(off + members.size() * sizeof(uint32_t));
+  h.user_buckets = user_buckets;
+  h.group_buckets = group_buckets;
+  h.user_name_hash_off = off;
+  off = Align8(off + user_buckets * sizeof(uint32_t));
+  h.uid_hash_off = off;
+  off = Align8(off + user_buckets * sizeof(uint32_t));
+  h.group_name_hash_off = off;
+  off = Align8(off + group_buckets * sizeof(uint32_t));
+  h.gid_hash_off = off;
+  off = Align8(off + group_buckets * sizeof(uint32_t));
   h.strings_off = off;
   h.strings_size = strings.size();
   h.file_size = off + strings.size();
@@ -127,10 +150,12 @@ absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssG
   };
   put(0, &h, sizeof(h));
   put(h.users_off, urecs.data(), urecs.size() * sizeof(warden_nss_user));
-  put(h.uid_index_off, uid_index.data(), uid_index.size() * sizeof(uint32_t));
   put(h.groups_off, grecs.data(), grecs.size() * sizeof(warden_nss_group));
-  put(h.gid_index_off, gid_index.data(), gid_index.size() * sizeof(uint32_t));
   put(h.members_off, members.data(), members.size() * sizeof(uint32_t));
+  put(h.user_name_hash_off, user_name_hash.data(), user_buckets * sizeof(uint32_t));
+  put(h.uid_hash_off, uid_hash.data(), user_buckets * sizeof(uint32_t));
+  put(h.group_name_hash_off, group_name_hash.data(), group_buckets * sizeof(uint32_t));
+  put(h.gid_hash_off, gid_hash.data(), group_buckets * sizeof(uint32_t));
   put(h.strings_off, strings.data(), strings.size());
   return out;
 }

@@ -32,6 +32,11 @@ static struct stat map_stat;
 static struct warden_nss_cache cache;
 static int cache_ok;
 static uint32_t pw_next, gr_next; /* enumeration cursors */
+static struct timespec checked;   /* when the file was last stat()ed (CLOCK_MONOTONIC_COARSE) */
+
+/* How often a lookup looks for a replaced cache file. Expiry does not depend on it: every
+ * lookup compares entry expiry with the current time. */
+#define RECHECK_NS 100000000L
 
 static const char* cache_path(void) {
   /* Tests point at their own file; secure_getenv ignores this in setuid programs. */
@@ -47,12 +52,17 @@ static void unmap(void) {
   memset(&map_stat, 0, sizeof(map_stat));
 }
 
-/* REQUIRES: lock held. Maps the cache again if the file was replaced. Returns 0 when a valid
- * cache is mapped. */
+/* REQUIRES: lock held. Maps the cache again if the file was replaced (checked at most every
+ * RECHECK_NS). Returns 0 when a valid cache is mapped. */
 static int refresh(void) {
   struct stat st;
+  struct timespec t;
   int fd;
   void* base;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  if (cache_ok && (t.tv_sec - checked.tv_sec) * 1000000000L + (t.tv_nsec - checked.tv_nsec) < RECHECK_NS)
+    return 0;
+  checked = t;
   if (stat(cache_path(), &st) != 0) {
     unmap();
     return -1;

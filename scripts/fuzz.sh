@@ -17,22 +17,34 @@ mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
+def fnv(data):
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return h
 strings = b"adm-alice-7k2f\0gecos\0/home/a\0/bin/sh\0"
-name, gecos, home, shell = 0, 15, 21, 29
-hdr_size = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 8 * 8
+name, gecos, home, shell, uid = 0, 15, 21, 29, 2000001
+hdr_size = 8 + 4 + 4 + 8 + 8 + 4 + 4 + 6 * 8 + 4 + 4 + 4 * 8
 users_off = hdr_size
-uid_off = users_off + 32
-groups_off = uid_off + 8
-gid_off = groups_off + 24
-members_off = gid_off + 8
-strings_off = members_off + 8
+groups_off = users_off + 32
+members_off = groups_off + 24
+tables = [members_off + 8 + 8 * i for i in range(4)]  # 2 buckets each = 8 bytes
+strings_off = tables[3] + 8
 size = strings_off + len(strings)
-hdr = b"WRDNSS1\0" + struct.pack("<IIQQII8Q", 1, hdr_size, 1, size, 1, 1, users_off, uid_off,
-                                  groups_off, gid_off, members_off, 1, strings_off, len(strings))
-user = struct.pack("<6Iq", name, gecos, home, shell, 2000001, 2000001, 2**40)
-group = struct.pack("<4Iq", name, 2000001, 0, 1, 2**40)
-blob = hdr + user + struct.pack("<I4x", 0) + group + struct.pack("<I4x", 0) + struct.pack("<I4x", name) + strings
-assert len(blob) == size
+hdr = b"WRDNSS1\0" + struct.pack("<IIQQIIQQQQQQIIQQQQ", 2, hdr_size, 1, size, 1, 1, users_off,
+                                  groups_off, members_off, 1, strings_off, len(strings), 2, 2,
+                                  *tables)
+user = struct.pack("<6Iq", name, gecos, home, shell, uid, uid, 2**40)
+group = struct.pack("<4Iq", name, uid, 0, 1, 2**40)
+def table(h):
+    t = [0, 0]
+    t[h & 1] = 1
+    return struct.pack("<2I", *t)
+name_hash = fnv(b"adm-alice-7k2f")
+id_hash = fnv(struct.pack("<I", uid))
+blob = (hdr + user + group + struct.pack("<I4x", name) + table(name_hash) + table(id_hash) +
+        table(name_hash) + table(id_hash) + strings)
+assert len(blob) == size, (len(blob), size)
 open(sys.argv[1], "wb").write(blob)
 PY
 for t in ed25519 ecdsa rsa; do

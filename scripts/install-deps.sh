@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
-  softhsm2 libsofthsm2 libp11-kit-dev opensc
+  softhsm2 libsofthsm2 libp11-kit-dev opensc libnss-extrausers
   openssh-server openssh-client oathtool util-linux
 )
 

@@ -47,6 +47,8 @@ class NssModule : public ::testing::Test {
     auto image = BuildNssCache(std::move(users), std::move(groups), ++generation_);
     ASSERT_TRUE(image.ok()) << image.status().message();
     ASSERT_TRUE(WriteNssCacheFile(dir_ / "nss.cache", *image).ok());
+    // The module looks for a replaced file at most every 100 ms.
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
   }
   void WriteAlice(int64_t expires) {
     Write({{"adm-alice-7k2f", "Warden grant g-7k2f", "/home/adm-alice-7k2f", "/bin/bash", 2000001,
@@ -158,12 +160,14 @@ TEST_F(NssModule, MissingOrCorruptCacheIsUnavailableNotACrash) {
   for (size_t cut : {size_t{0}, size_t{7}, size_t{100}, image.size() - 1}) {
     testing::WriteAll(dir_ / "nss.cache.tmp", image.substr(0, cut));
     std::filesystem::rename(dir_ / "nss.cache.tmp", dir_ / "nss.cache");
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
     EXPECT_EQ(getpwnam_("adm-alice-7k2f", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL) << cut;
   }
   std::string bad = image;
   bad[bad.size() - 1] = 'x';  // the string pool no longer ends in NUL
   testing::WriteAll(dir_ / "nss.cache.tmp", bad);
   std::filesystem::rename(dir_ / "nss.cache.tmp", dir_ / "nss.cache");
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
   EXPECT_EQ(getpwnam_("adm-alice-7k2f", &pw, buf, sizeof(buf), &err), NSS_STATUS_UNAVAIL);
 }
 
@@ -223,7 +227,7 @@ TEST_F(NssModule, ConcurrentLookupsAndRewritesAreSafe) {
       }
     });
   }
-  for (int i = 0; i < 50; i++) WriteAlice(Later());
+  for (int i = 0; i < 10; i++) WriteAlice(Later());
   stop = true;
   for (auto& t : threads) t.join();
   EXPECT_GT(ok.load(), 0);
