@@ -43,28 +43,11 @@ double Percentile(std::vector<double>& v, double p) {
 class Bench {
  public:
   bool Setup() {
-    InitOptions o;
-    o.data_dir = dir_ / "data";
-    std::ostringstream out;
-    if (auto st = InitDataDir(o, out); !st.ok()) return Fail(st);
-    auto config = LoadControllerConfig(dir_ / "data/controller.yaml");
-    if (!config.ok()) return Fail(config.status());
-    auto c = Controller::Open(*config, clock_);
-    if (!c.ok()) return Fail(c.status());
-    c_ = std::move(*c);
-    if (auto st = c_->audit().Open(); !st.ok()) return Fail(st);
-    for (const char* u : {"alice", "bob", "carol"}) {
-      auto s = c_->auth().CreateUser(u);
-      if (!s.ok()) return Fail(s.status());
-      secrets_[u] = *s;
-    }
-    services_ = std::make_unique<ApiServices>(*c_);
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", ControllerServerCredentials(*c_), &port_);
-    services_->Register(b);
-    server_ = b.BuildAndStart();
-    if (!server_) return false;
+    if (auto st = h_.Start(); !st.ok()) return Fail(st);
+    c_ = &h_.controller();
+    port_ = h_.port();
     auto alice = Login("alice"), bob = Login("bob"), carol = Login("carol");
+    if (!alice.channel || !bob.channel || !carol.channel) return false;
     pb::CreateRequestRequest cr;
     cr.set_role("tier0-linux-admin");
     cr.set_reason("benchmark");
@@ -178,9 +161,6 @@ class Bench {
   }
 
   KeyStore& keys() { return c_->keys(); }
-  ~Bench() {
-    if (server_) server_->Shutdown();
-  }
 
  private:
   struct Login_ {
@@ -189,9 +169,8 @@ class Bench {
   };
 
   Login_ Login(const std::string& user) {
-    auto l = testing::LoginOverApi(port_, c_->ca_pem(), user, secrets_[user].password,
-                                   secrets_[user].totp_secret);
-    return {l.key_pem, l.cert_pem, testing::ApiChannel(port_, c_->ca_pem(), l.key_pem, l.cert_pem)};
+    auto l = h_.Login(user);
+    return {l.key_pem, l.cert_pem, l.status.ok() ? h_.Channel(l) : nullptr};
   }
 
   bool Fail(const absl::Status& st) {
@@ -199,13 +178,10 @@ class Bench {
     return false;
   }
 
-  testing::TempDir dir_;
-  SystemClock clock_;
-  std::unique_ptr<Controller> c_;
-  std::unique_ptr<ApiServices> services_;
-  std::unique_ptr<grpc::Server> server_;
+  testing::ControllerHarness h_;
+  const testing::TempDir& dir_ = h_.dir();
+  Controller* c_ = nullptr;
   int port_ = 0;
-  std::map<std::string, NewUserSecrets> secrets_;
   std::string grant_, pubkey_;
   Login_ alice_;
 };

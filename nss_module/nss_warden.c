@@ -147,15 +147,17 @@ erange:
   return NSS_STATUS_TRYAGAIN;
 }
 
-EXPORT enum nss_status _nss_warden_getpwnam_r(const char* name, struct passwd* pw, char* buf,
-                                              size_t buflen, int* errnop) {
+/* One passwd lookup: by `name`, or by `uid` when name is NULL. */
+static enum nss_status passwd_lookup(const char* name, uid_t uid, struct passwd* pw, char* buf,
+                                     size_t buflen, int* errnop) {
   enum nss_status st;
   const struct warden_nss_user* u;
   int saved = errno;
   pthread_mutex_lock(&lock);
   if (refresh() != 0) {
     st = NSS_STATUS_UNAVAIL;
-  } else if (!(u = warden_nss_user_by_name(&cache, name, now()))) {
+  } else if (!(u = name ? warden_nss_user_by_name(&cache, name, now())
+                        : warden_nss_user_by_uid(&cache, (uint32_t)uid, now()))) {
     st = NSS_STATUS_NOTFOUND;
   } else {
     st = fill_passwd(u, pw, buf, buflen, errnop);
@@ -165,22 +167,34 @@ EXPORT enum nss_status _nss_warden_getpwnam_r(const char* name, struct passwd* p
   return st;
 }
 
-EXPORT enum nss_status _nss_warden_getpwuid_r(uid_t uid, struct passwd* pw, char* buf,
-                                              size_t buflen, int* errnop) {
+/* One group lookup: by `name`, or by `gid` when name is NULL. */
+static enum nss_status group_lookup(const char* name, gid_t gid, struct group* gr, char* buf,
+                                    size_t buflen, int* errnop) {
   enum nss_status st;
-  const struct warden_nss_user* u;
+  const struct warden_nss_group* g;
   int saved = errno;
   pthread_mutex_lock(&lock);
   if (refresh() != 0) {
     st = NSS_STATUS_UNAVAIL;
-  } else if (!(u = warden_nss_user_by_uid(&cache, (uint32_t)uid, now()))) {
+  } else if (!(g = name ? warden_nss_group_by_name(&cache, name, now())
+                        : warden_nss_group_by_gid(&cache, (uint32_t)gid, now()))) {
     st = NSS_STATUS_NOTFOUND;
   } else {
-    st = fill_passwd(u, pw, buf, buflen, errnop);
+    st = fill_group(g, gr, buf, buflen, errnop);
   }
   pthread_mutex_unlock(&lock);
   if (st == NSS_STATUS_SUCCESS) errno = saved;
   return st;
+}
+
+EXPORT enum nss_status _nss_warden_getpwnam_r(const char* name, struct passwd* pw, char* buf,
+                                              size_t buflen, int* errnop) {
+  return passwd_lookup(name, 0, pw, buf, buflen, errnop);
+}
+
+EXPORT enum nss_status _nss_warden_getpwuid_r(uid_t uid, struct passwd* pw, char* buf,
+                                              size_t buflen, int* errnop) {
+  return passwd_lookup(NULL, uid, pw, buf, buflen, errnop);
 }
 
 EXPORT enum nss_status _nss_warden_setpwent(int stayopen) {
@@ -216,38 +230,12 @@ EXPORT enum nss_status _nss_warden_getpwent_r(struct passwd* pw, char* buf, size
 
 EXPORT enum nss_status _nss_warden_getgrnam_r(const char* name, struct group* gr, char* buf,
                                               size_t buflen, int* errnop) {
-  enum nss_status st;
-  const struct warden_nss_group* g;
-  int saved = errno;
-  pthread_mutex_lock(&lock);
-  if (refresh() != 0) {
-    st = NSS_STATUS_UNAVAIL;
-  } else if (!(g = warden_nss_group_by_name(&cache, name, now()))) {
-    st = NSS_STATUS_NOTFOUND;
-  } else {
-    st = fill_group(g, gr, buf, buflen, errnop);
-  }
-  pthread_mutex_unlock(&lock);
-  if (st == NSS_STATUS_SUCCESS) errno = saved;
-  return st;
+  return group_lookup(name, 0, gr, buf, buflen, errnop);
 }
 
 EXPORT enum nss_status _nss_warden_getgrgid_r(gid_t gid, struct group* gr, char* buf,
                                               size_t buflen, int* errnop) {
-  enum nss_status st;
-  const struct warden_nss_group* g;
-  int saved = errno;
-  pthread_mutex_lock(&lock);
-  if (refresh() != 0) {
-    st = NSS_STATUS_UNAVAIL;
-  } else if (!(g = warden_nss_group_by_gid(&cache, (uint32_t)gid, now()))) {
-    st = NSS_STATUS_NOTFOUND;
-  } else {
-    st = fill_group(g, gr, buf, buflen, errnop);
-  }
-  pthread_mutex_unlock(&lock);
-  if (st == NSS_STATUS_SUCCESS) errno = saved;
-  return st;
+  return group_lookup(NULL, gid, gr, buf, buflen, errnop);
 }
 
 EXPORT enum nss_status _nss_warden_setgrent(int stayopen) {

@@ -1,10 +1,16 @@
-// Logging in to a controller over its real gRPC API, for tests and benchmarks.
+// An in-process controller behind its real gRPC API, and logging in to it, for tests and
+// benchmarks.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
+#include <sstream>
+
 #include "common/crypto.h"
 #include "common/totp.h"
+#include "controller/api/services.h"
+#include "tests/test_util.h"
 #include "warden/v1/auth.grpc.pb.h"
 
 namespace warden::testing {
@@ -47,5 +53,58 @@ inline ApiLogin LoginOverApi(int port, const std::string& ca_pem, const std::str
   }
   return out;
 }
+
+// A fresh data directory (SoftHSM2 token, every key, TLS material), operators alice, bob and
+// carol, and the API served on 127.0.0.1 with mutual TLS, all in this process.
+class ControllerHarness {
+ public:
+  absl::Status Start(int audit_checkpoint_every = 1000) {
+    InitOptions o;
+    o.data_dir = dir_ / "data";
+    std::ostringstream out;
+    RETURN_IF_ERROR(InitDataDir(o, out));
+    ASSIGN_OR_RETURN(ControllerConfig config, LoadControllerConfig(dir_ / "data/controller.yaml"));
+    config.audit_checkpoint_every = audit_checkpoint_every;
+    ASSIGN_OR_RETURN(controller_, Controller::Open(config, clock_));
+    RETURN_IF_ERROR(controller_->audit().Open());
+    for (const char* u : {"alice", "bob", "carol"}) {
+      ASSIGN_OR_RETURN(users_[u], controller_->auth().CreateUser(u));
+    }
+    services_ = std::make_unique<ApiServices>(*controller_);
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", ControllerServerCredentials(*controller_), &port_);
+    b.SetMaxReceiveMessageSize(kMaxApiMessageBytes);
+    services_->Register(b);
+    server_ = b.BuildAndStart();
+    if (!server_) return absl::UnavailableError("cannot start the gRPC server");
+    return absl::OkStatus();
+  }
+  ~ControllerHarness() {
+    if (server_) server_->Shutdown();
+  }
+
+  Controller& controller() { return *controller_; }
+  int port() const { return port_; }
+  const TempDir& dir() const { return dir_; }
+  NewUserSecrets& user(const std::string& name) { return users_[name]; }
+
+  ApiLogin Login(const std::string& name, const std::string& otp = "") {
+    return LoginOverApi(port_, controller_->ca_pem(), name, users_[name].password,
+                        users_[name].totp_secret, otp);
+  }
+  std::shared_ptr<grpc::Channel> Channel(const ApiLogin& login,
+                                         const grpc::ChannelArguments& args = {}) {
+    return ApiChannel(port_, controller_->ca_pem(), login.key_pem, login.cert_pem, args);
+  }
+
+ private:
+  TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<ApiServices> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::map<std::string, NewUserSecrets> users_;
+};
 
 }  // namespace warden::testing

@@ -1,8 +1,6 @@
 // The controller in-process, over real gRPC with mutual TLS, with a SoftHSM2 token.
 #include <gtest/gtest.h>
 
-#include <sstream>
-
 #include <grpcpp/grpcpp.h>
 
 #include "controller/api/services.h"
@@ -18,68 +16,31 @@ namespace {
 
 namespace pb = ::warden::v1;
 
-struct Operator {
-  std::string password, totp;
-};
-
 class Api : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { RestrictGrpcToTls13(); }
 
   void SetUp() override {
-    InitOptions o;
-    o.data_dir = dir_ / "data";
-    std::ostringstream out;
-    ASSERT_TRUE(InitDataDir(o, out).ok());
-    auto config = LoadControllerConfig(dir_ / "data/controller.yaml");
-    ASSERT_TRUE(config.ok());
-    config->listen = "127.0.0.1:0";
-    config->audit_checkpoint_every = 5;
-    auto c = Controller::Open(*config, clock_);
-    ASSERT_TRUE(c.ok()) << c.status().message();
-    c_ = std::move(*c);
-    ASSERT_TRUE(c_->audit().Open().ok());
-    for (const char* u : {"admin", "alice", "bob", "carol"}) {
-      if (std::string(u) != "admin") {
-        auto s = c_->auth().CreateUser(u);
-        ASSERT_TRUE(s.ok());
-        users_[u] = {s->password, s->totp_secret};
-      }
-    }
-    // The admin's secrets were printed by init; make a second admin-group member instead.
-    services_ = std::make_unique<ApiServices>(*c_);
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", ControllerServerCredentials(*c_), &port_);
-    b.SetMaxReceiveMessageSize(kMaxApiMessageBytes);
-    services_->Register(b);
-    server_ = b.BuildAndStart();
-    ASSERT_TRUE(server_);
-  }
-
-  void TearDown() override {
-    if (server_) server_->Shutdown();
+    auto st = h_.Start(/*audit_checkpoint_every=*/5);
+    ASSERT_TRUE(st.ok()) << st.message();
+    c_ = &h_.controller();
   }
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& key_pem, const std::string& cert_pem) {
-    return testing::ApiChannel(port_, c_->ca_pem(), key_pem, cert_pem);
+    return testing::ApiChannel(h_.port(), c_->ca_pem(), key_pem, cert_pem);
   }
 
   // Logs `user` in over the API and returns an authenticated channel.
   std::shared_ptr<grpc::Channel> Login(const std::string& user, grpc::Status* status = nullptr,
                                        const std::string& otp = "") {
-    auto l = testing::LoginOverApi(port_, c_->ca_pem(), user, users_[user].password,
-                                   users_[user].totp, otp);
+    auto l = h_.Login(user, otp);
     if (status) *status = l.status;
-    return l.status.ok() ? Channel(l.key_pem, l.cert_pem) : nullptr;
+    return l.status.ok() ? h_.Channel(l) : nullptr;
   }
 
-  testing::TempDir dir_;
-  SystemClock clock_;
-  std::unique_ptr<Controller> c_;
-  std::unique_ptr<ApiServices> services_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
-  std::map<std::string, Operator> users_;
+  testing::ControllerHarness h_;
+  Controller* c_ = nullptr;
+  const testing::TempDir& dir_ = h_.dir();
 };
 
 TEST_F(Api, RequestApproveSignRevokeOverMutualTls) {
@@ -167,7 +128,7 @@ TEST_F(Api, WrongOneTimeCodeAndReplayedCodeAreRefused) {
   EXPECT_EQ(Login("alice", &st, "000000"), nullptr);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   // The very same code, replayed, is refused even if a new 30 s step has begun meanwhile.
-  const std::string code = TotpCode(*Base32Decode(users_["bob"].totp), time(nullptr) / 30);
+  const std::string code = TotpCode(*Base32Decode(h_.user("bob").totp_secret), time(nullptr) / 30);
   ASSERT_NE(Login("bob", &st, code), nullptr);
   EXPECT_EQ(Login("bob", &st, code), nullptr);
   EXPECT_NE(st.error_message().find("already used"), std::string::npos);
@@ -185,7 +146,7 @@ TEST_F(Api, EveryCallIsAuditedAndTheLogVerifies) {
   ASSERT_TRUE(exported.ok());
   const std::string& text = exported->first;
   EXPECT_NE(text.find("\"call\":\"AuthService.Login\""), std::string::npos);
-  EXPECT_EQ(text.find(users_["alice"].password), std::string::npos);
+  EXPECT_EQ(text.find(h_.user("alice").password), std::string::npos);
   size_t intents = 0, outcomes = 0;
   for (size_t p = 0; (p = text.find("\"type\":\"intent\"", p)) != std::string::npos; p++) intents++;
   for (size_t p = 0; (p = text.find("\"type\":\"outcome\"", p)) != std::string::npos; p++) outcomes++;
