@@ -18,6 +18,7 @@
 #include "warden/v1/audit.grpc.pb.h"
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
+#include "warden/v1/host.grpc.pb.h"
 
 namespace pb = ::warden::v1;
 using nlohmann::json;
@@ -400,6 +401,36 @@ class Cli {
     return absl::OkStatus();
   }
 
+  absl::Status HostTokenCreate(int tier, const std::string& labels, const std::string& ttl) {
+    RETURN_IF_ERROR(Open());
+    pb::CreateJoinTokenRequest req;
+    req.set_tier(tier);
+    for (std::string_view part : StrSplit(labels, ',', /*skip_empty=*/true)) {
+      const size_t eq = part.find('=');
+      if (eq == std::string_view::npos) {
+        return absl::InvalidArgumentError(StrCat("label \"", part, "\" must be KEY=VALUE"));
+      }
+      (*req.mutable_labels())[std::string(part.substr(0, eq))] = std::string(part.substr(eq + 1));
+    }
+    if (!ttl.empty()) {
+      ASSIGN_OR_RETURN(int64_t secs, ParseDurationArg(ttl));
+      req.set_ttl_seconds(secs);
+    }
+    pb::JoinToken resp;
+    RETURN_IF_ERROR(FromGrpc(
+        pb::HostService::NewStub(ch_)->CreateJoinToken(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      std::cout << json{{"token", resp.token()}, {"tier", resp.tier()}, {"expires", resp.expires_unix()}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << resp.token() << "\n";
+      std::cerr << "Single-use join token for a tier-" << resp.tier() << " host, valid until "
+                << When(resp.expires_unix()) << ".\n";
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status AuditVerify(const std::string& file, const std::string& key_file) {
     std::string text, key_line;
     std::optional<AuditHead> head;
@@ -620,6 +651,18 @@ int main(int argc, char** argv) {
   krl->add_option("-o,--output", out, "file to write");
   krl->add_option("--if-newer-than", if_newer, "skip the download if the version is not newer");
   krl->callback([&] { st = cli.KrlFetch(out, if_newer); });
+
+  std::string labels, token_ttl;
+  auto* host_cmd = app.add_subcommand("host", "hosts");
+  host_cmd->require_subcommand(1);
+  auto* host_token = host_cmd->add_subcommand("token", "join tokens");
+  host_token->require_subcommand(1);
+  auto* host_token_create =
+      host_token->add_subcommand("create", "create a single-use join token (admins)");
+  host_token_create->add_option("--tier", tier, "the host's tier, 0..2")->required();
+  host_token_create->add_option("--labels", labels, "k=v,k2=v2");
+  host_token_create->add_option("--ttl", token_ttl, "how long the token is valid (default 1h)");
+  host_token_create->callback([&] { st = cli.HostTokenCreate(tier, labels, token_ttl); });
 
   std::string file, key_file;
   auto* audit = app.add_subcommand("audit", "audit log");

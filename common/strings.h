@@ -58,25 +58,8 @@ std::string StrJoin(const Container& items, std::string_view sep) {
 
 // Splits on `sep`; at most `max_parts` parts (the last keeps the rest); empty parts dropped when
 // `skip_empty`.
-inline std::vector<std::string_view> StrSplit(std::string_view s, char sep, bool skip_empty,
-                                              size_t max_parts = SIZE_MAX) {
-  std::vector<std::string_view> out;
-  while (true) {
-    if (out.size() + 1 >= max_parts) {
-      if (!(skip_empty && s.empty())) out.push_back(s);
-      break;
-    }
-    size_t pos = s.find(sep);
-    std::string_view part = s.substr(0, pos);
-    if (!(skip_empty && part.empty())) out.push_back(part);
-    if (pos == std::string_view::npos) break;
-    s.remove_prefix(pos + 1);
-    if (skip_empty) {
-      while (!s.empty() && s.front() == sep) s.remove_prefix(1);
-    }
-  }
-  return out;
-}
+std::vector<std::string_view> StrSplit(std::string_view s, char sep, bool skip_empty,
+                                       size_t max_parts = SIZE_MAX);
 
 inline std::string_view StripSpaces(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

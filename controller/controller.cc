@@ -271,6 +271,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   ASSIGN_OR_RETURN(X509Ptr ca_cert, ReadCertificatePem(c->ca_pem_));
   c->auth_ = std::make_unique<OperatorAuth>(c->policy_, *c->store_, *c->keys_, clock,
                                             std::string(kClusterCaLabel), std::move(ca_cert));
+  ASSIGN_OR_RETURN(X509Ptr host_ca_cert, ReadCertificatePem(c->ca_pem_));
+  c->hosts_ = std::make_unique<HostRegistry>(*c->policy_, *c->store_, *c->keys_, *c->ca_, clock,
+                                             std::string(kClusterCaLabel), std::move(host_ca_cert));
   return c;
 }
 

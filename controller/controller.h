@@ -9,6 +9,7 @@
 
 #include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
+#include "controller/core/host_registry.h"
 #include "controller/core/operator_auth.h"
 #include "controller/keys/pkcs11_keystore.h"
 
@@ -51,6 +52,7 @@ class Controller {
   AccessCore& access() { return *access_; }
   CertificateAuthority& ca() { return *ca_; }
   OperatorAuth& auth() { return *auth_; }
+  HostRegistry& hosts() { return *hosts_; }
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -67,6 +69,7 @@ class Controller {
   std::unique_ptr<AccessCore> access_;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<OperatorAuth> auth_;
+  std::unique_ptr<HostRegistry> hosts_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

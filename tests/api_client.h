@@ -54,8 +54,8 @@ inline ApiLogin LoginOverApi(int port, const std::string& ca_pem, const std::str
   return out;
 }
 
-// A fresh data directory (SoftHSM2 token, every key, TLS material), operators alice, bob and
-// carol, and the API served on 127.0.0.1 with mutual TLS, all in this process.
+// A fresh data directory (SoftHSM2 token, every key, TLS material), operators admin, alice, bob
+// and carol, and the API served on 127.0.0.1 with mutual TLS, all in this process.
 class ControllerHarness {
  public:
   absl::Status Start(int audit_checkpoint_every = 1000) {
@@ -63,6 +63,15 @@ class ControllerHarness {
     o.data_dir = dir_ / "data";
     std::ostringstream out;
     RETURN_IF_ERROR(InitDataDir(o, out));
+    // init prints the bootstrap admin's secrets once; keep them to log in as admin.
+    std::istringstream lines(out.str());
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string a, b, c;
+      words >> a >> b >> c;
+      if (a == "password:") users_["admin"].password = b;
+      if (a == "TOTP" && b == "secret:") users_["admin"].totp_secret = c;
+    }
     ASSIGN_OR_RETURN(ControllerConfig config, LoadControllerConfig(dir_ / "data/controller.yaml"));
     config.audit_checkpoint_every = audit_checkpoint_every;
     ASSIGN_OR_RETURN(controller_, Controller::Open(config, clock_));

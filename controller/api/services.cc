@@ -14,6 +14,7 @@
 #include "warden/v1/audit.grpc.pb.h"
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
+#include "warden/v1/host.grpc.pb.h"
 
 namespace warden {
 
@@ -100,7 +101,8 @@ void ToProto(int tier, const std::vector<CaKeyRow>& keys, pb::TrustedKeys* out) 
 
 struct ApiServices::Impl {
   explicit Impl(Controller& c)
-      : c(c), workers(kWorkerThreads), auth(*this), access(*this), ca(*this), audit(*this) {}
+      : c(c), workers(kWorkerThreads), auth(*this), access(*this), ca(*this), hosts(*this),
+        audit(*this) {}
 
   // Enough threads to keep every PKCS#11 session busy while others wait on SQLite or the log.
   static constexpr int kWorkerThreads = 8;
@@ -389,6 +391,51 @@ struct ApiServices::Impl {
     Impl& i_;
   };
 
+  class Hosts final : public pb::HostService::CallbackService {
+   public:
+    explicit Hosts(Impl& i) : i_(i) {}
+    grpc::ServerUnaryReactor* CreateJoinToken(grpc::CallbackServerContext* ctx,
+                                              const pb::CreateJoinTokenRequest* req,
+                                              pb::JoinToken* resp) override {
+      json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()},
+                   {"labels", std::map<std::string, std::string>(req->labels().begin(),
+                                                                 req->labels().end())}};
+      return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), true,
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(
+                          IssuedJoinToken t,
+                          i_.c.hosts().CreateJoinToken(
+                              who, req->tier(), {req->labels().begin(), req->labels().end()},
+                              req->ttl_seconds()));
+                      resp->set_token(t.token);
+                      resp->set_tier(t.tier);
+                      resp->set_expires_unix(t.expires);
+                      return json{{"token", i_.c.audit().Redact(t.token)}, {"expires", t.expires}};
+                    });
+    }
+    grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const pb::EnrollRequest* req,
+                                     pb::EnrollResponse* resp) override {
+      json args = {{"token", i_.c.audit().Redact(req->token())}, {"hostname", req->hostname()}};
+      return i_.Run(ctx, "HostService.Enroll", std::move(args), false,
+                    [=, this](const Identity&) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(Enrollment e,
+                                       i_.c.hosts().Enroll(req->token(), req->hostname(),
+                                                           req->csr_pem(), req->ssh_host_public_key()));
+                      resp->set_host_id(e.host_id);
+                      resp->set_tier(e.tier);
+                      resp->mutable_labels()->insert(e.labels.begin(), e.labels.end());
+                      resp->set_certificate_pem(e.certificate_pem);
+                      resp->set_ca_pem(i_.c.ca_pem());
+                      resp->set_ssh_host_certificate(e.ssh_host_certificate);
+                      resp->set_expires_unix(e.expires);
+                      return json{{"host", e.host_id}, {"tier", e.tier}, {"expires", e.expires}};
+                    });
+    }
+
+   private:
+    Impl& i_;
+  };
+
   // Streams the log in 64 KiB chunks, then the signed head.
   class ExportReactor final : public grpc::ServerWriteReactor<pb::AuditChunk> {
    public:
@@ -473,6 +520,7 @@ struct ApiServices::Impl {
   Auth auth;
   Access access;
   Ca ca;
+  Hosts hosts;
   Audit audit;
 };
 
@@ -483,6 +531,7 @@ void ApiServices::Register(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->auth);
   builder.RegisterService(&impl_->access);
   builder.RegisterService(&impl_->ca);
+  builder.RegisterService(&impl_->hosts);
   builder.RegisterService(&impl_->audit);
 }
 

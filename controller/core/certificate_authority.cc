@@ -117,6 +117,37 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::SignUserKey(const Identi
   return out;
 }
 
+absl::StatusOr<IssuedCertificate> CertificateAuthority::SignHostKey(const PublicKey& key,
+                                                                    std::string_view hostname,
+                                                                    std::string_view host_id,
+                                                                    int64_t ttl) {
+  ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys("host", 0));
+  const CaKeyRow* ca = nullptr;
+  for (const auto& r : rows) {
+    if (r.state == "active") ca = &r;
+  }
+  if (!ca) return absl::FailedPreconditionError("no active SSH host CA; was warden-controller init run?");
+  Certificate c;
+  c.key = key;
+  c.type = kHostCert;
+  c.nonce = RandomBytes(32);
+  do {
+    c.serial = RandomU64();
+  } while (c.serial == 0);
+  c.key_id = StrCat("host:", host_id);
+  c.principals = {std::string(hostname)};
+  const int64_t now = clock_.Now();
+  c.valid_after = static_cast<uint64_t>(now - kBackdate);
+  c.valid_before = static_cast<uint64_t>(now + ttl);
+  c.signature_key = ca->public_key;
+  ASSIGN_OR_RETURN(c.signature, SignSsh(keys_, ca->label, EncodeCertificateToBeSigned(c)));
+  IssuedCertificate out;
+  out.line = FormatCertificateLine(c, StrCat("host:", host_id));
+  out.ca_fingerprint = Fingerprint(ca->public_key);
+  out.cert = std::move(c);
+  return out;
+}
+
 absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::TrustedKeys(std::string_view purpose,
                                                                         int tier) {
   if (tier < 0 || tier > kMaxTier) {

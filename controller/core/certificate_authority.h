@@ -48,6 +48,10 @@ class CertificateAuthority {
   absl::Status CreateInitialKeys(KeyAlgorithm alg);
 
   absl::StatusOr<IssuedCertificate> SignUserKey(const Identity& who, const SignRequest& req);
+  // An SSH host certificate for `key` with principal `hostname`, key id "host:HOST_ID", valid
+  // [now - 60s, now + ttl], signed by the active host CA.
+  absl::StatusOr<IssuedCertificate> SignHostKey(const PublicKey& key, std::string_view hostname,
+                                                std::string_view host_id, int64_t ttl);
   absl::StatusOr<std::vector<CaKeyRow>> TrustedKeys(std::string_view purpose, int tier);
   absl::StatusOr<std::vector<CaKeyRow>> Rotate(const Identity& who, int tier, bool finish);
   // The KRL of every live certificate of a revoked grant, rebuilt when the version moves.

@@ -86,6 +86,13 @@ CREATE TABLE IF NOT EXISTS ca_keys (
   label TEXT PRIMARY KEY, purpose TEXT NOT NULL, tier INTEGER NOT NULL, public_key BLOB NOT NULL,
   state TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS join_tokens (
+  hash TEXT PRIMARY KEY, tier INTEGER NOT NULL, labels TEXT NOT NULL, created INTEGER NOT NULL,
+  expires INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER NOT NULL DEFAULT 0,
+  used_by TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS hosts (
+  id TEXT PRIMARY KEY, hostname TEXT NOT NULL, tier INTEGER NOT NULL, labels TEXT NOT NULL,
+  enrolled INTEGER NOT NULL, cert_expires INTEGER NOT NULL);
 )sql";
 
 }  // namespace
@@ -388,6 +395,40 @@ absl::Status Store::SetCaKeyState(std::string_view label, std::string_view state
   LOCKED;
   ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE ca_keys SET state=? WHERE label=?"));
   return s.Bind(1, state).Bind(2, label).Run();
+}
+
+absl::Status Store::InsertJoinToken(const JoinTokenRow& t) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO join_tokens VALUES (?,?,?,?,?,?,?,?)"));
+  return s.Bind(1, t.hash).Bind(2, t.tier).Bind(3, t.labels).Bind(4, t.created)
+      .Bind(5, t.expires).Bind(6, t.created_by).Bind(7, t.used_at).Bind(8, t.used_by).Run();
+}
+
+absl::StatusOr<std::optional<JoinTokenRow>> Store::GetJoinToken(std::string_view hash) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT hash,tier,labels,created,expires,created_by,used_at,"
+                                   "used_by FROM join_tokens WHERE hash=?"));
+  s.Bind(1, hash);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<JoinTokenRow>();
+  return JoinTokenRow{s.Text(0), static_cast<int>(s.Int(1)), s.Text(2), s.Int(3),
+                      s.Int(4),  s.Text(5),                  s.Int(6),  s.Text(7)};
+}
+
+absl::StatusOr<bool> Store::UseJoinToken(std::string_view hash, int64_t at,
+                                         std::string_view host_id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE join_tokens SET used_at=?, used_by=? "
+                                   "WHERE hash=? AND used_at=0"));
+  RETURN_IF_ERROR(s.Bind(1, at).Bind(2, host_id).Bind(3, hash).Run());
+  return sqlite3_changes(db_) == 1;
+}
+
+absl::Status Store::InsertHost(const HostRow& h) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO hosts VALUES (?,?,?,?,?,?)"));
+  return s.Bind(1, h.id).Bind(2, h.hostname).Bind(3, h.tier).Bind(4, h.labels)
+      .Bind(5, h.enrolled).Bind(6, h.cert_expires).Run();
 }
 
 absl::StatusOr<int64_t> Store::GetCounter(std::string_view name) {

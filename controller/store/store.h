@@ -75,6 +75,26 @@ struct CaKeyRow {
   int64_t created = 0;
 };
 
+struct JoinTokenRow {
+  std::string hash;  // hex SHA-256 of the token
+  int tier = 0;
+  std::string labels;  // JSON object
+  int64_t created = 0;
+  int64_t expires = 0;
+  std::string created_by;
+  int64_t used_at = 0;  // 0 = unused
+  std::string used_by;  // host id
+};
+
+struct HostRow {
+  std::string id;
+  std::string hostname;
+  int tier = 0;
+  std::string labels;  // JSON object
+  int64_t enrolled = 0;
+  int64_t cert_expires = 0;
+};
+
 class Store {
  public:
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
@@ -122,6 +142,12 @@ class Store {
   absl::Status InsertCaKey(const CaKeyRow& k);
   absl::StatusOr<std::vector<CaKeyRow>> ListCaKeys(std::string_view purpose, int tier);
   absl::Status SetCaKeyState(std::string_view label, std::string_view state);
+
+  absl::Status InsertJoinToken(const JoinTokenRow& t);
+  absl::StatusOr<std::optional<JoinTokenRow>> GetJoinToken(std::string_view hash);
+  // Marks the token used; returns false if it already was (single use, race-free).
+  absl::StatusOr<bool> UseJoinToken(std::string_view hash, int64_t at, std::string_view host_id);
+  absl::Status InsertHost(const HostRow& h);
 
   absl::StatusOr<int64_t> GetCounter(std::string_view name);
   absl::StatusOr<int64_t> BumpCounter(std::string_view name);

@@ -10,6 +10,7 @@
 #include "warden/v1/audit.grpc.pb.h"
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
+#include "warden/v1/host.grpc.pb.h"
 
 namespace warden {
 namespace {
@@ -113,6 +114,45 @@ TEST_F(Api, OversizedMessagesAreRefusedBeforeParsing) {
   grpc::ClientContext ctx;
   auto st = pb::CaService::NewStub(alice)->SignUserKey(&ctx, sr, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+}
+
+TEST_F(Api, HostEnrollsOnceWithAJoinTokenAndIsNoOperator) {
+  auto admin = Login("admin");
+  ASSERT_TRUE(admin);
+  pb::CreateJoinTokenRequest tr;
+  tr.set_tier(0);
+  (*tr.mutable_labels())["env"] = "prod";
+  pb::JoinToken token;
+  grpc::ClientContext c1;
+  auto st = pb::HostService::NewStub(admin)->CreateJoinToken(&c1, tr, &token);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "hk").exit_code, 0);
+  auto host_key = GenerateP256Key();
+  pb::EnrollRequest er;
+  er.set_token(token.token());
+  er.set_hostname("db1");
+  er.set_csr_pem(*CertificateRequestPem(host_key->get()));
+  er.set_ssh_host_public_key(testing::ReadAll(dir_ / "hk.pub"));
+  pb::EnrollResponse enrolled;
+  grpc::ClientContext c2;
+  st = pb::HostService::NewStub(Channel("", ""))->Enroll(&c2, er, &enrolled);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(enrolled.labels().at("env"), "prod");
+  EXPECT_TRUE(ParseCertificateLine(enrolled.ssh_host_certificate()).ok());
+  grpc::ClientContext c3;
+  st = pb::HostService::NewStub(Channel("", ""))->Enroll(&c3, er, &enrolled);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // The host's certificate opens a TLS connection but is refused by operator calls.
+  auto as_host = Channel(*PrivateKeyToPem(host_key->get()), enrolled.certificate_pem());
+  grpc::ClientContext c4;
+  pb::WhoAmIResponse who;
+  EXPECT_EQ(pb::AuthService::NewStub(as_host)->WhoAmI(&c4, {}, &who).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Operators who are not admins cannot create tokens.
+  auto alice = Login("alice");
+  grpc::ClientContext c5;
+  EXPECT_EQ(pb::HostService::NewStub(alice)->CreateJoinToken(&c5, tr, &token).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(Api, CallsWithoutAClientCertificateAreRefused) {
