@@ -439,7 +439,13 @@ struct ApiServices::Impl {
   // Streams the log in 64 KiB chunks, then the signed head.
   class ExportReactor final : public grpc::ServerWriteReactor<pb::AuditChunk> {
    public:
-    explicit ExportReactor(std::vector<pb::AuditChunk> chunks) : chunks_(std::move(chunks)) {
+    // Called once, from a worker thread, with the chunks to send or the error to return.
+    void Start(const absl::Status& st, std::vector<pb::AuditChunk> chunks) {
+      if (!st.ok()) {
+        Finish(ToGrpcStatus(st));
+        return;
+      }
+      chunks_ = std::move(chunks);
       Next();
     }
     void OnWriteDone(bool ok) override {
@@ -468,49 +474,34 @@ struct ApiServices::Impl {
     explicit Audit(Impl& i) : i_(i) {}
     grpc::ServerWriteReactor<pb::AuditChunk>* ExportLog(grpc::CallbackServerContext* ctx,
                                                         const pb::ExportLogRequest*) override {
-      std::vector<pb::AuditChunk> chunks;
-      absl::Status st = [&]() -> absl::Status {
-        ASSIGN_OR_RETURN(Identity who, i_.Authenticate(ctx));
-        if (!i_.c.policy().IsAdmin(who.user)) {
-          return absl::PermissionDeniedError("exporting the audit log is for admins");
-        }
-        ASSIGN_OR_RETURN(uint64_t intent,
-                         i_.c.audit().Append({{"type", "intent"},
-                                              {"call", "AuditService.ExportLog"},
-                                              {"actor", who.user},
-                                              {"peer", ctx->peer()},
-                                              {"args", json::object()}}));
-        ASSIGN_OR_RETURN(auto exported, i_.c.audit().Export());
-        RETURN_IF_ERROR(i_.c.audit()
-                            .Append({{"type", "outcome"},
-                                     {"call", "AuditService.ExportLog"},
-                                     {"intent", intent},
-                                     {"actor", who.user},
-                                     {"code", "OK"},
-                                     {"result", {{"head_seq", exported.second.seq}}}})
-                            .status());
-        const std::string& text = exported.first;
-        constexpr size_t kChunk = 64 * 1024;
-        for (size_t off = 0; off < text.size(); off += kChunk) {
-          chunks.emplace_back().set_data(text.substr(off, kChunk));
-        }
-        pb::AuditChunk& last = chunks.emplace_back();
-        last.set_head_seq(exported.second.seq);
-        last.set_head_hash(exported.second.hash);
-        last.set_head_signature(exported.second.signature.data(), exported.second.signature.size());
-        ASSIGN_OR_RETURN(PublicKey pub, i_.c.keys().GetPublicKey(kAuditKeyLabel));
-        last.set_audit_public_key(FormatAuthorizedKey(pub, "warden-audit"));
-        last.set_last(true);
-        return absl::OkStatus();
-      }();
-      if (!st.ok()) {
-        struct Failed final : public grpc::ServerWriteReactor<pb::AuditChunk> {
-          explicit Failed(grpc::Status s) { Finish(s); }
-          void OnDone() override { delete this; }
+      auto* reactor = new ExportReactor();
+      i_.workers.Submit([this, ctx, reactor] {
+        std::vector<pb::AuditChunk> chunks;
+        auto export_log = [&](const Identity& who) -> absl::StatusOr<json> {
+          if (!i_.c.policy().IsAdmin(who.user)) {
+            return absl::PermissionDeniedError("exporting the audit log is for admins");
+          }
+          ASSIGN_OR_RETURN(auto exported, i_.c.audit().Export());
+          const std::string& text = exported.first;
+          constexpr size_t kChunk = 64 * 1024;
+          for (size_t off = 0; off < text.size(); off += kChunk) {
+            chunks.emplace_back().set_data(text.substr(off, kChunk));
+          }
+          pb::AuditChunk& last = chunks.emplace_back();
+          last.set_head_seq(exported.second.seq);
+          last.set_head_hash(exported.second.hash);
+          last.set_head_signature(exported.second.signature.data(),
+                                  exported.second.signature.size());
+          ASSIGN_OR_RETURN(PublicKey pub, i_.c.keys().GetPublicKey(kAuditKeyLabel));
+          last.set_audit_public_key(FormatAuthorizedKey(pub, "warden-audit"));
+          last.set_last(true);
+          return json{{"head_seq", exported.second.seq}};
         };
-        return new Failed(ToGrpcStatus(st));
-      }
-      return new ExportReactor(std::move(chunks));
+        absl::Status st =
+            i_.Audited(ctx, "AuditService.ExportLog", json::object(), true, export_log);
+        reactor->Start(st, std::move(chunks));
+      });
+      return reactor;
     }
 
    private:

@@ -155,6 +155,21 @@ TEST_F(Api, HostEnrollsOnceWithAJoinTokenAndIsNoOperator) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_F(Api, OnlyAdminsExportTheAuditLogAndTheRefusalIsAudited) {
+  auto alice = Login("alice");
+  ASSERT_TRUE(alice);
+  grpc::ClientContext ctx;
+  auto reader = pb::AuditService::NewStub(alice)->ExportLog(&ctx, {});
+  pb::AuditChunk chunk;
+  while (reader->Read(&chunk)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  auto exported = c_->audit().Export();
+  ASSERT_TRUE(exported.ok());
+  EXPECT_NE(exported->first.find("\"call\":\"AuditService.ExportLog\",\"code\":\"PERMISSION_DENIED\""),
+            std::string::npos);
+}
+
 TEST_F(Api, CallsWithoutAClientCertificateAreRefused) {
   grpc::ClientContext ctx;
   pb::WhoAmIResponse resp;
