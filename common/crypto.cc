@@ -191,4 +191,19 @@ absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key) {
   return std::string(p, static_cast<size_t>(n));
 }
 
+absl::StatusOr<EvpPkeyPtr> VerifiedCertificateRequestKey(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+  if (!req) return absl::InvalidArgumentError("expected a PEM certificate signing request");
+  EvpPkeyPtr key(X509_REQ_get_pubkey(req.get()));
+  if (!key || X509_REQ_verify(req.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the certificate signing request's signature does not verify");
+  }
+  if (!EVP_PKEY_is_a(key.get(), "EC") && !EVP_PKEY_is_a(key.get(), "ED25519")) {
+    return absl::InvalidArgumentError("certificate keys must be ECDSA or Ed25519");
+  }
+  return key;
+}
+
 }  // namespace warden

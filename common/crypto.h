@@ -53,5 +53,8 @@ absl::StatusOr<std::string> CertificateToPem(X509* cert);
 absl::StatusOr<EvpPkeyPtr> GenerateP256Key();
 // A PKCS#10 request for `key`, signed by it (proof of possession), as PEM.
 absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key);
+// The public key of a PEM PKCS#10 request whose self-signature verifies; only ECDSA and Ed25519
+// keys are accepted (every Warden TLS identity is one of those).
+absl::StatusOr<EvpPkeyPtr> VerifiedCertificateRequestKey(std::string_view pem);
 
 }  // namespace warden

@@ -1,7 +1,5 @@
 #include "controller/core/host_registry.h"
 
-#include <openssl/pem.h>
-
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -85,13 +83,7 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
     return absl::InvalidArgumentError("SSH host keys must be Ed25519, ECDSA or RSA");
   }
   RETURN_IF_ERROR(CheckUserKeyAcceptable(host_key));
-  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
-  if (!req) return absl::InvalidArgumentError("enrollment needs a PEM certificate signing request");
-  EvpPkeyPtr key(X509_REQ_get_pubkey(req.get()));
-  if (!key || X509_REQ_verify(req.get(), key.get()) != 1) {
-    return absl::InvalidArgumentError("the certificate signing request's signature does not verify");
-  }
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, VerifiedCertificateRequestKey(csr_pem));
 
   const std::string hash = TokenHash(token);
   const int64_t now = clock_.Now();

@@ -111,16 +111,7 @@ absl::StatusOr<LoginResult> OperatorAuth::Login(std::string_view user, std::stri
                                              row->totp_last_step));
   RETURN_IF_ERROR(store_.SetTotpLastStep(user, step));
 
-  BioPtr bio(BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size())));
-  X509ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
-  if (!req) return absl::InvalidArgumentError("login needs a PEM certificate signing request");
-  EvpPkeyPtr key(X509_REQ_get_pubkey(req.get()));
-  if (!key || X509_REQ_verify(req.get(), key.get()) != 1) {
-    return absl::InvalidArgumentError("the certificate signing request's signature does not verify");
-  }
-  if (!EVP_PKEY_is_a(key.get(), "EC") && !EVP_PKEY_is_a(key.get(), "ED25519")) {
-    return absl::InvalidArgumentError("client keys must be ECDSA or Ed25519");
-  }
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, VerifiedCertificateRequestKey(csr_pem));
   const int64_t now = clock_.Now();
   X509Profile p;
   p.common_name = std::string(user);
