@@ -1,7 +1,6 @@
 #include "controller/core/operator_auth.h"
 
 #include <openssl/kdf.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "common/strings.h"
