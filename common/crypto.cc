@@ -136,6 +136,15 @@ bool ConstantTimeEquals(ByteSpan a, ByteSpan b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+namespace {
+// Everything written to a memory BIO, as a string.
+std::string MemBioText(BIO* bio) {
+  char* p = nullptr;
+  const long n = BIO_get_mem_data(bio, &p);
+  return std::string(p, static_cast<size_t>(n));
+}
+}  // namespace
+
 absl::StatusOr<EvpPkeyPtr> ReadPrivateKeyPem(std::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
@@ -148,9 +157,7 @@ absl::StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key) {
   if (PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return absl::InternalError("cannot write PEM private key: " + OpensslError());
   }
-  char* p = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &p);
-  return std::string(p, static_cast<size_t>(n));
+  return MemBioText(bio.get());
 }
 
 absl::StatusOr<X509Ptr> ReadCertificatePem(std::string_view pem) {
@@ -165,9 +172,7 @@ absl::StatusOr<std::string> CertificateToPem(X509* cert) {
   if (PEM_write_bio_X509(bio.get(), cert) != 1) {
     return absl::InternalError("cannot write PEM certificate: " + OpensslError());
   }
-  char* p = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &p);
-  return std::string(p, static_cast<size_t>(n));
+  return MemBioText(bio.get());
 }
 
 absl::StatusOr<EvpPkeyPtr> GenerateP256Key() {
@@ -186,9 +191,7 @@ absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key) {
   if (PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) {
     return absl::InternalError("cannot encode a certificate request: " + OpensslError());
   }
-  char* p = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &p);
-  return std::string(p, static_cast<size_t>(n));
+  return MemBioText(bio.get());
 }
 
 absl::StatusOr<EvpPkeyPtr> VerifiedCertificateRequestKey(std::string_view pem) {
