@@ -167,6 +167,30 @@ absl::StatusOr<X509Ptr> ReadCertificatePem(std::string_view pem) {
   return cert;
 }
 
+namespace {
+std::string NameEntry(X509_NAME* name, int nid) {
+  int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (idx < 0) return "";
+  ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
+}
+}  // namespace
+
+absl::StatusOr<CertificateSubject> ReadCertificateSubject(std::string_view pem) {
+  ASSIGN_OR_RETURN(X509Ptr cert, ReadCertificatePem(pem));
+  CertificateSubject out;
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  out.common_name = NameEntry(subject, NID_commonName);
+  out.organizational_unit = NameEntry(subject, NID_organizationalUnitName);
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) {
+    return absl::InvalidArgumentError("certificate has an unreadable notAfter");
+  }
+  out.not_after = static_cast<int64_t>(timegm(&tm));
+  return out;
+}
+
 absl::StatusOr<std::string> CertificateToPem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509(bio.get(), cert) != 1) {

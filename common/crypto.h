@@ -50,6 +50,14 @@ absl::StatusOr<EvpPkeyPtr> ReadPrivateKeyPem(std::string_view pem);
 absl::StatusOr<std::string> PrivateKeyToPem(EVP_PKEY* key);
 absl::StatusOr<X509Ptr> ReadCertificatePem(std::string_view pem);
 absl::StatusOr<std::string> CertificateToPem(X509* cert);
+
+// The parts of a client certificate's subject that identify a caller, and its end of validity.
+struct CertificateSubject {
+  std::string common_name;
+  std::string organizational_unit;
+  int64_t not_after = 0;  // unix seconds
+};
+absl::StatusOr<CertificateSubject> ReadCertificateSubject(std::string_view pem);
 absl::StatusOr<EvpPkeyPtr> GenerateP256Key();
 // A PKCS#10 request for `key`, signed by it (proof of possession), as PEM.
 absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key);

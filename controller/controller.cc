@@ -41,6 +41,9 @@ roles:
       default: [permit-pty]
     critical_options:
       source-address: "127.0.0.0/8,::1/128"
+    account:
+      groups: [warden-admins]
+      sudo: "ALL=(ALL) NOPASSWD: ALL"
   tier1-linux-ops:
     tier: 1
     login: "ops-{{user}}"
@@ -51,6 +54,8 @@ roles:
     extensions:
       allowed: [permit-pty]
       default: [permit-pty]
+    account:
+      groups: [warden-ops]
 )";
 
 std::string Resolve(const std::string& base, const std::string& p) {

@@ -99,6 +99,9 @@ void ToProto(int tier, const std::vector<CaKeyRow>& keys, pb::TrustedKeys* out) 
 
 }  // namespace
 
+// Who may make a call: anyone (login, enrollment), an operator, or an enrolled host.
+enum class Caller { kAnonymous, kOperator, kHost };
+
 struct ApiServices::Impl {
   explicit Impl(Controller& c)
       : c(c), workers(kWorkerThreads), auth(*this), access(*this), ca(*this), hosts(*this),
@@ -109,39 +112,38 @@ struct ApiServices::Impl {
   Controller& c;
   WorkerPool workers;
 
-  absl::StatusOr<Identity> Authenticate(grpc::CallbackServerContext* ctx) {
+  absl::StatusOr<Identity> Authenticate(grpc::CallbackServerContext* ctx, Caller caller) {
     auto ac = ctx->auth_context();
     auto pems = ac ? ac->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{};
     if (pems.empty()) {
-      return absl::UnauthenticatedError("no client certificate; run wardenctl login first");
+      return absl::UnauthenticatedError(caller == Caller::kHost
+                                            ? "no client certificate; enroll the host first"
+                                            : "no client certificate; run wardenctl login first");
     }
-    const std::string pem(pems[0].data(), pems[0].size());
+    // The cache key carries the kind of caller: an identity proven for one kind never serves
+    // a call meant for the other.
+    std::string key(pems[0].data(), pems[0].size());
+    key.push_back(static_cast<char>('0' + static_cast<int>(caller)));
     const int64_t now = static_cast<int64_t>(time(nullptr));
     {
       // The TLS layer has verified the chain; parsing the PEM again on every call is the cost
       // this cache saves. Entries are dropped once their certificate has expired.
       std::lock_guard lock(identity_mu);
-      auto it = identities.find(pem);
-      if (it != identities.end() && now < it->second.expires) return it->second.identity;
+      auto it = identities.find(key);
+      if (it != identities.end() && now < it->second.expires) return it->second;
     }
-    ASSIGN_OR_RETURN(Identity id, c.auth().IdentityFromCertificate(pem));
-    ASSIGN_OR_RETURN(X509Ptr cert, ReadCertificatePem(pem));
-    struct tm tm {};
-    ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm);
-    const int64_t expires = static_cast<int64_t>(timegm(&tm));
+    const std::string_view pem(pems[0].data(), pems[0].size());
+    ASSIGN_OR_RETURN(Identity id, caller == Caller::kHost ? c.hosts().IdentityFromCertificate(pem)
+                                                          : c.auth().IdentityFromCertificate(pem));
     std::lock_guard lock(identity_mu);
     if (identities.size() >= kMaxCachedIdentities) identities.clear();
-    identities[pem] = {id, expires};
+    identities[key] = id;
     return id;
   }
 
-  struct CachedIdentity {
-    Identity identity;
-    int64_t expires;
-  };
   static constexpr size_t kMaxCachedIdentities = 4096;
   std::mutex identity_mu;
-  std::unordered_map<std::string, CachedIdentity> identities;
+  std::unordered_map<std::string, Identity> identities;
 
   // Runs one audited call on the worker pool: intent event, `fn`, outcome event, then finishes
   // the reactor. `fn` returns a JSON summary of the result for the outcome event. If either
@@ -149,22 +151,22 @@ struct ApiServices::Impl {
   // gRPC keeps them alive until Finish.
   template <typename Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, std::string_view call,
-                                json args, bool authenticated, Fn&& fn) {
+                                json args, Caller caller, Fn&& fn) {
     auto* reactor = ctx->DefaultReactor();
-    workers.Submit([this, ctx, reactor, call, args = std::move(args), authenticated,
+    workers.Submit([this, ctx, reactor, call, args = std::move(args), caller,
                     fn = std::forward<Fn>(fn)]() mutable {
-      reactor->Finish(ToGrpcStatus(Audited(ctx, call, std::move(args), authenticated, fn)));
+      reactor->Finish(ToGrpcStatus(Audited(ctx, call, std::move(args), caller, fn)));
     });
     return reactor;
   }
 
   template <typename Fn>
   absl::Status Audited(grpc::CallbackServerContext* ctx, std::string_view call, json args,
-                       bool authenticated, Fn& fn) {
+                       Caller caller, Fn& fn) {
     Identity who;
     absl::Status auth_status;
-    if (authenticated) {
-      auto id = Authenticate(ctx);
+    if (caller != Caller::kAnonymous) {
+      auto id = Authenticate(ctx, caller);
       if (id.ok()) {
         who = std::move(*id);
       } else {
@@ -201,7 +203,7 @@ struct ApiServices::Impl {
       json args = {{"user", req->user()},
                    {"password", i_.c.audit().Redact(req->password())},
                    {"otp", i_.c.audit().Redact(req->otp())}};
-      return i_.Run(ctx, "AuthService.Login", std::move(args), false,
+      return i_.Run(ctx, "AuthService.Login", std::move(args), Caller::kAnonymous,
                     [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(LoginResult r, i_.c.auth().Login(req->user(), req->password(),
                                                                         req->otp(), req->csr_pem()));
@@ -213,7 +215,7 @@ struct ApiServices::Impl {
     }
     grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* ctx, const pb::WhoAmIRequest*,
                                      pb::WhoAmIResponse* resp) override {
-      return i_.Run(ctx, "AuthService.WhoAmI", json::object(), true,
+      return i_.Run(ctx, "AuthService.WhoAmI", json::object(), Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       resp->set_user(who.user);
                       for (const auto& g : who.groups) resp->add_groups(g);
@@ -232,7 +234,7 @@ struct ApiServices::Impl {
                                             const pb::CreateRequestRequest* req,
                                             pb::AccessRequest* resp) override {
       json args = {{"role", req->role()}, {"reason", req->reason()}, {"ttl", req->ttl_seconds()}};
-      return i_.Run(ctx, "AccessService.CreateRequest", std::move(args), true,
+      return i_.Run(ctx, "AccessService.CreateRequest", std::move(args), Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, i_.c.access().Create(
                                                           who, req->role(), req->reason(),
@@ -244,7 +246,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* ListRequests(grpc::CallbackServerContext* ctx,
                                            const pb::ListRequestsRequest* req,
                                            pb::ListRequestsResponse* resp) override {
-      return i_.Run(ctx, "AccessService.ListRequests", {{"all", req->all()}}, true,
+      return i_.Run(ctx, "AccessService.ListRequests", {{"all", req->all()}}, Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto list, i_.c.access().List(who, req->all()));
                       for (const auto& v : list) ToProto(v, resp->add_requests());
@@ -254,7 +256,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* GetRequest(grpc::CallbackServerContext* ctx,
                                          const pb::GetRequestRequest* req,
                                          pb::AccessRequest* resp) override {
-      return i_.Run(ctx, "AccessService.GetRequest", {{"id", req->id()}}, true,
+      return i_.Run(ctx, "AccessService.GetRequest", {{"id", req->id()}}, Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, i_.c.access().Get(who, req->id()));
                       ToProto(v, resp);
@@ -274,7 +276,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* CancelRequest(grpc::CallbackServerContext* ctx,
                                             const pb::CancelRequestRequest* req,
                                             pb::AccessRequest* resp) override {
-      return i_.Run(ctx, "AccessService.CancelRequest", {{"id", req->id()}}, true,
+      return i_.Run(ctx, "AccessService.CancelRequest", {{"id", req->id()}}, Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, i_.c.access().Cancel(who, req->id()));
                       ToProto(v, resp);
@@ -284,7 +286,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* ListGrants(grpc::CallbackServerContext* ctx,
                                          const pb::ListGrantsRequest* req,
                                          pb::ListGrantsResponse* resp) override {
-      return i_.Run(ctx, "AccessService.ListGrants", {{"all", req->all()}}, true,
+      return i_.Run(ctx, "AccessService.ListGrants", {{"all", req->all()}}, Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto list, i_.c.access().ListGrants(who, req->all()));
                       for (const auto& g : list) ToProto(g, resp->add_grants());
@@ -295,7 +297,7 @@ struct ApiServices::Impl {
                                           const pb::RevokeGrantRequest* req,
                                           pb::Grant* resp) override {
       return i_.Run(ctx, "AccessService.RevokeGrant", {{"id", req->id()}, {"reason", req->reason()}},
-                    true, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(GrantView g, i_.c.access().Revoke(who, req->id()));
                       ToProto(g, resp);
                       return json{{"grant", g.row.id}, {"certificates", g.certificates}};
@@ -307,7 +309,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* Review(grpc::CallbackServerContext* ctx, std::string_view call,
                                      const pb::ReviewRequest* req, pb::AccessRequest* resp,
                                      ReviewFn fn) {
-      return i_.Run(ctx, call, {{"id", req->id()}, {"comment", req->comment()}}, true,
+      return i_.Run(ctx, call, {{"id", req->id()}, {"comment", req->comment()}}, Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(RequestView v, (i_.c.access().*fn)(who, req->id()));
                       ToProto(v, resp);
@@ -328,7 +330,7 @@ struct ApiServices::Impl {
                    {"source_addresses", req->source_addresses()},
                    {"force_command", req->force_command()},
                    {"extensions", req->extensions()}};
-      return i_.Run(ctx, "CaService.SignUserKey", std::move(args), true,
+      return i_.Run(ctx, "CaService.SignUserKey", std::move(args), Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       SignRequest sr{req->grant_id(), req->public_key(),
                                      {req->source_addresses().begin(), req->source_addresses().end()},
@@ -352,7 +354,7 @@ struct ApiServices::Impl {
                                              const pb::GetTrustedKeysRequest* req,
                                              pb::TrustedKeys* resp) override {
       return i_.Run(ctx, "CaService.GetTrustedKeys", {{"tier", req->tier()}, {"host", req->host_ca()}},
-                    true, [=, this](const Identity&) -> absl::StatusOr<json> {
+                    Caller::kOperator, [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto keys, i_.c.ca().TrustedKeys(
                                                       req->host_ca() ? "host" : "user", req->tier()));
                       ToProto(req->tier(), keys, resp);
@@ -363,7 +365,7 @@ struct ApiServices::Impl {
                                        const pb::RotateCaRequest* req,
                                        pb::TrustedKeys* resp) override {
       return i_.Run(ctx, "CaService.RotateCa", {{"tier", req->tier()}, {"finish", req->finish()}},
-                    true, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(auto keys, i_.c.ca().Rotate(who, req->tier(), req->finish()));
                       ToProto(req->tier(), keys, resp);
                       json fps = json::array();
@@ -373,7 +375,7 @@ struct ApiServices::Impl {
     }
     grpc::ServerUnaryReactor* GetKrl(grpc::CallbackServerContext* ctx, const pb::GetKrlRequest* req,
                                      pb::Krl* resp) override {
-      return i_.Run(ctx, "CaService.GetKrl", {{"if_newer_than", req->if_newer_than()}}, true,
+      return i_.Run(ctx, "CaService.GetKrl", {{"if_newer_than", req->if_newer_than()}}, Caller::kOperator,
                     [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(KrlSnapshot k, i_.c.ca().CurrentKrl());
                       resp->set_version(k.version);
@@ -391,6 +393,135 @@ struct ApiServices::Impl {
     Impl& i_;
   };
 
+  // One host's watch stream: sends the host's state when it is newer than what the host has,
+  // then again after every published change. At most one state is being built or written at a
+  // time; changes arriving meanwhile mark it dirty and are folded into the next one.
+  class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
+   public:
+    WatchReactor(Impl& i, int64_t revision) : i_(i), sent_revision_(revision) {}
+
+    // Called once, from a worker thread, after the caller was authenticated (or not).
+    void Start(const absl::Status& st, std::string host_id) {
+      if (!st.ok()) {
+        std::lock_guard lock(mu_);
+        busy_ = false;
+        done_ = true;
+        FinishOnce(ToGrpcStatus(st));
+        return;
+      }
+      host_id_ = std::move(host_id);
+      // Subscribe without holding mu_: Publish holds the feed's lock while it calls us.
+      const uint64_t sub = i_.c.access().changes().Subscribe([this] {
+        std::lock_guard lock(mu_);
+        Kick();
+      });
+      std::lock_guard lock(mu_);
+      subscription_ = sub;
+      busy_ = false;
+      if (done_) {
+        FinishOnce(grpc::Status::CANCELLED);
+      } else {
+        Kick();
+      }
+    }
+    void OnWriteDone(bool ok) override {
+      std::lock_guard lock(mu_);
+      busy_ = false;
+      if (!ok) done_ = true;
+      if (done_) {
+        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
+      } else if (dirty_) {
+        Kick();
+      }
+    }
+    void OnCancel() override {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      if (!busy_) FinishOnce(grpc::Status::CANCELLED);
+    }
+    void OnDone() override {
+      if (subscription_) i_.c.access().changes().Unsubscribe(subscription_);
+      delete this;
+    }
+
+   private:
+    void Kick() {  // mu_ held
+      if (done_) return;
+      if (busy_) {
+        dirty_ = true;
+        return;
+      }
+      busy_ = true;
+      dirty_ = false;
+      i_.workers.Submit([this] { Build(); });
+    }
+    void Build() {
+      absl::StatusOr<HostState> st = i_.c.hosts().State(host_id_);
+      std::lock_guard lock(mu_);
+      if (!done_ && !st.ok()) done_ = true;
+      if (done_) {
+        busy_ = false;
+        FinishOnce(st.ok() ? grpc::Status::CANCELLED : ToGrpcStatus(st.status()));
+        return;
+      }
+      if (st->revision <= sent_revision_) {
+        busy_ = false;
+        if (dirty_) Kick();
+        return;
+      }
+      sent_revision_ = st->revision;
+      msg_ = ToProto(*st);
+      StartWrite(&msg_);
+    }
+    void FinishOnce(const grpc::Status& status) {  // mu_ held
+      if (finished_) return;
+      finished_ = true;
+      Finish(status);
+    }
+    static pb::HostState ToProto(const HostState& st) {
+      pb::HostState m;
+      m.set_revision(st.revision);
+      m.set_host_id(st.host_id);
+      m.set_tier(st.tier);
+      for (const auto& k : st.trusted_user_ca_keys) m.add_trusted_user_ca_keys(k);
+      m.set_krl(st.krl.blob.data(), st.krl.blob.size());
+      m.set_krl_version(st.krl.version);
+      for (const auto& a : st.accounts) {
+        pb::HostAccount* pa = m.add_accounts();
+        pa->set_login(a.grant.login);
+        pa->set_uid(a.grant.uid);
+        pa->set_gid(a.grant.uid);
+        pa->set_gecos(a.gecos);
+        pa->set_home(a.home);
+        pa->set_shell(a.shell);
+        pa->set_expires_unix(a.grant.end);
+        for (const auto& g : a.groups) pa->add_groups(g);
+        pa->set_sudo_rule(a.sudo_rule);
+        pa->set_grant_id(a.grant.id);
+        pa->set_user(a.grant.user);
+      }
+      for (const auto& g : st.groups) {
+        pb::HostGroup* pg = m.add_groups();
+        pg->set_name(g.name);
+        pg->set_gid(g.gid);
+        for (const auto& member : g.members) pg->add_members(member);
+        pg->set_expires_unix(g.expires);
+      }
+      m.set_server_time_unix(static_cast<int64_t>(time(nullptr)));
+      return m;
+    }
+
+    Impl& i_;
+    std::string host_id_;
+    uint64_t subscription_ = 0;  // written before the first Kick, read in OnDone
+    std::mutex mu_;
+    // busy_: a task (authentication, building a state) or a write is in flight; the reactor
+    // is not finished while it is, so OnDone never deletes it under a running task.
+    bool busy_ = true, dirty_ = false, done_ = false, finished_ = false;
+    int64_t sent_revision_;
+    pb::HostState msg_;
+  };
+
   class Hosts final : public pb::HostService::CallbackService {
    public:
     explicit Hosts(Impl& i) : i_(i) {}
@@ -400,7 +531,7 @@ struct ApiServices::Impl {
       json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()},
                    {"labels", std::map<std::string, std::string>(req->labels().begin(),
                                                                  req->labels().end())}};
-      return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), true,
+      return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(
                           IssuedJoinToken t,
@@ -416,7 +547,7 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const pb::EnrollRequest* req,
                                      pb::EnrollResponse* resp) override {
       json args = {{"token", i_.c.audit().Redact(req->token())}, {"hostname", req->hostname()}};
-      return i_.Run(ctx, "HostService.Enroll", std::move(args), false,
+      return i_.Run(ctx, "HostService.Enroll", std::move(args), Caller::kAnonymous,
                     [=, this](const Identity&) -> absl::StatusOr<json> {
                       ASSIGN_OR_RETURN(Enrollment e,
                                        i_.c.hosts().Enroll(req->token(), req->hostname(),
@@ -430,6 +561,42 @@ struct ApiServices::Impl {
                       resp->set_expires_unix(e.expires);
                       return json{{"host", e.host_id}, {"tier", e.tier}, {"expires", e.expires}};
                     });
+    }
+    grpc::ServerWriteReactor<pb::HostState>* Watch(grpc::CallbackServerContext* ctx,
+                                                   const pb::WatchRequest* req) override {
+      auto* reactor = new WatchReactor(i_, req->revision());
+      i_.workers.Submit([this, ctx, reactor, revision = req->revision()] {
+        std::string host_id;
+        auto open = [&](const Identity& who) -> absl::StatusOr<json> {
+          host_id = who.host_id;
+          return json::object();
+        };
+        absl::Status st = i_.Audited(ctx, "HostService.Watch", {{"revision", revision}},
+                                     Caller::kHost, open);
+        reactor->Start(st, host_id);
+      });
+      return reactor;
+    }
+    grpc::ServerUnaryReactor* RenewCertificate(grpc::CallbackServerContext* ctx,
+                                               const pb::RenewCertificateRequest* req,
+                                               pb::RenewCertificateResponse* resp) override {
+      return i_.Run(ctx, "HostService.RenewCertificate", json::object(), Caller::kHost,
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(Enrollment e,
+                                       i_.c.hosts().Renew(who.host_id, req->csr_pem()));
+                      resp->set_certificate_pem(e.certificate_pem);
+                      resp->set_expires_unix(e.expires);
+                      return json{{"expires", e.expires}};
+                    });
+    }
+    grpc::ServerUnaryReactor* ReportLeaseEnd(grpc::CallbackServerContext* ctx,
+                                             const pb::LeaseEndReport* req,
+                                             pb::LeaseEndAck*) override {
+      json args = {{"grant", req->grant_id()},          {"login", req->login()},
+                   {"reason", req->reason()},           {"processes_killed", req->processes_killed()},
+                   {"home_removed", req->home_removed()}, {"ended", req->ended_unix()}};
+      return i_.Run(ctx, "HostService.ReportLeaseEnd", std::move(args), Caller::kHost,
+                    [](const Identity&) -> absl::StatusOr<json> { return json(nullptr); });
     }
 
    private:
@@ -498,7 +665,7 @@ struct ApiServices::Impl {
           return json{{"head_seq", exported.second.seq}};
         };
         absl::Status st =
-            i_.Audited(ctx, "AuditService.ExportLog", json::object(), true, export_log);
+            i_.Audited(ctx, "AuditService.ExportLog", json::object(), Caller::kOperator, export_log);
         reactor->Start(st, std::move(chunks));
       });
       return reactor;
@@ -519,6 +686,9 @@ ApiServices::ApiServices(Controller& c) : impl_(std::make_unique<Impl>(c)) {}
 ApiServices::~ApiServices() = default;
 
 void ApiServices::Register(grpc::ServerBuilder& builder) {
+  // Hosts hold watch streams for days and ping every 20 s to notice a dead path; accept that.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.RegisterService(&impl_->auth);
   builder.RegisterService(&impl_->access);
   builder.RegisterService(&impl_->ca);

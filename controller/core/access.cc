@@ -25,6 +25,32 @@ std::string RandomId(size_t chars) {
   return s;
 }
 
+uint64_t ChangeFeed::Subscribe(Listener fn) {
+  std::lock_guard lock(mu_);
+  listeners_.emplace(next_, std::move(fn));
+  return next_++;
+}
+
+void ChangeFeed::Unsubscribe(uint64_t id) {
+  std::lock_guard lock(mu_);
+  listeners_.erase(id);
+}
+
+void ChangeFeed::Publish() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, fn] : listeners_) fn();
+}
+
+absl::StatusOr<uint32_t> AccessCore::NextAccountId() {
+  ASSIGN_OR_RETURN(int64_t n, store_.BumpCounter("account_id"));
+  if (n > policy_->account_id_count) {
+    return absl::ResourceExhaustedError(StrCat(
+        "the account id range ", policy_->account_id_first, "+", policy_->account_id_count,
+        " is used up (ids are never reused); extend account_ids in the policy"));
+  }
+  return static_cast<uint32_t>(policy_->account_id_first + n - 1);
+}
+
 absl::StatusOr<RequestView> AccessCore::Load(std::string_view id) {
   ASSIGN_OR_RETURN(std::optional<RequestRow> row, store_.GetRequest(id));
   if (!row) return absl::NotFoundError(StrCat("no access request \"", id, "\""));
@@ -115,6 +141,7 @@ absl::StatusOr<RequestRow> AccessCore::LoadForReview(const Identity& who, std::s
 }
 
 absl::StatusOr<RequestView> AccessCore::Approve(const Identity& who, std::string_view id) {
+  bool granted = false;
   {
     Store::Transaction tx(store_);
     const Role* role = nullptr;
@@ -148,7 +175,13 @@ absl::StatusOr<RequestView> AccessCore::Approve(const Identity& who, std::string
           }
         }
         if (g.login.empty()) return absl::ResourceExhaustedError("cannot allocate a login name");
+        ASSIGN_OR_RETURN(g.uid, NextAccountId());
+        for (const auto& group : role->account_groups) {
+          RETURN_IF_ERROR(store_.GroupGid(group, [this] { return NextAccountId(); }).status());
+        }
         RETURN_IF_ERROR(store_.InsertGrant(g));
+        RETURN_IF_ERROR(store_.BumpCounter(kHostStateCounter).status());
+        granted = true;
         r.state = "approved";
         r.grant_id = g.id;
         r.decided_by = who.user;
@@ -157,6 +190,7 @@ absl::StatusOr<RequestView> AccessCore::Approve(const Identity& who, std::string
     }
     RETURN_IF_ERROR(tx.Commit());
   }
+  if (granted) changes_.Publish();
   return Load(id);
 }
 
@@ -240,8 +274,10 @@ absl::StatusOr<GrantView> AccessCore::Revoke(const Identity& who, std::string_vi
     }
     RETURN_IF_ERROR(store_.RevokeGrant(id, clock_.Now(), who.user));
     RETURN_IF_ERROR(store_.BumpCounter("krl_version").status());
+    RETURN_IF_ERROR(store_.BumpCounter(kHostStateCounter).status());
     RETURN_IF_ERROR(tx.Commit());
   }
+  changes_.Publish();
   return GetGrant(id);
 }
 

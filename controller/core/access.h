@@ -6,7 +6,10 @@
 // expire after the policy's request_ttl.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,12 +33,31 @@ struct GrantView {
   int certificates = 0;
 };
 
+// Tells subscribers (hosts' watch streams) that what hosts must hold has changed: a grant was
+// created or revoked, or a CA key rotated. The durable revision is the store's `host_state`
+// counter, bumped in the same transaction as the change; Publish runs after the commit.
+class ChangeFeed {
+ public:
+  using Listener = std::function<void()>;
+  uint64_t Subscribe(Listener fn);
+  void Unsubscribe(uint64_t id);
+  void Publish();
+
+ private:
+  std::mutex mu_;
+  uint64_t next_ = 1;
+  std::map<uint64_t, Listener> listeners_;
+};
+
+inline constexpr std::string_view kHostStateCounter = "host_state";
+
 class AccessCore {
  public:
   AccessCore(std::shared_ptr<const Policy> policy, Store& store, const Clock& clock)
       : policy_(std::move(policy)), store_(store), clock_(clock) {}
 
   const Policy& policy() const { return *policy_; }
+  ChangeFeed& changes() { return changes_; }
 
   // ttl 0 = the role's max_ttl; a larger ttl is clamped to max_ttl (noted on the request).
   absl::StatusOr<RequestView> Create(const Identity& who, std::string_view role,
@@ -61,9 +83,13 @@ class AccessCore {
   GrantView ViewOf(GrantRow g);
   std::string StateOf(const GrantRow& g) const;
 
+  // The next account id (uid, and gid of groups) from the policy's range; never reused.
+  absl::StatusOr<uint32_t> NextAccountId();
+
   std::shared_ptr<const Policy> policy_;
   Store& store_;
   const Clock& clock_;
+  ChangeFeed changes_;
 };
 
 // Lowercase base32 identifier material ("7k2f..."), for ids and login suffixes.

@@ -182,7 +182,10 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
       return absl::FailedPreconditionError(StrCat("tier ", tier,
                                                         " has no rotation in progress"));
     }
+    Store::Transaction tx(store_);
     for (const auto* r : retiring) RETURN_IF_ERROR(store_.SetCaKeyState(r->label, "retired"));
+    RETURN_IF_ERROR(store_.BumpCounter(kHostStateCounter).status());
+    RETURN_IF_ERROR(tx.Commit());
   } else {
     if (!retiring.empty()) {
       return absl::FailedPreconditionError(StrCat(
@@ -201,9 +204,11 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
     Store::Transaction tx(store_);
     if (active) RETURN_IF_ERROR(store_.SetCaKeyState(active->label, "retiring"));
     RETURN_IF_ERROR(store_.InsertCaKey({"user", tier, label, pub.blob, "active", clock_.Now()}));
+    RETURN_IF_ERROR(store_.BumpCounter(kHostStateCounter).status());
     RETURN_IF_ERROR(tx.Commit());
   }
   issuing_.erase(tier);
+  access_.changes().Publish();
   ASSIGN_OR_RETURN(rows, store_.ListCaKeys("user", tier));
   std::vector<CaKeyRow> out;
   for (auto& r : rows) {

@@ -71,6 +71,105 @@ absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
   return t;
 }
 
+absl::StatusOr<Identity> HostRegistry::IdentityFromCertificate(std::string_view pem) {
+  ASSIGN_OR_RETURN(CertificateSubject subject, ReadCertificateSubject(pem));
+  if (subject.organizational_unit != kHostOu) {
+    return absl::PermissionDeniedError("this call is for enrolled hosts (wardend)");
+  }
+  if (subject.not_after <= clock_.Now()) {
+    return absl::UnauthenticatedError("the host certificate has expired; enroll the host again");
+  }
+  RETURN_IF_ERROR(Host(subject.common_name).status());
+  Identity id;
+  id.user = StrCat("host/", subject.common_name);
+  id.host_id = subject.common_name;
+  id.expires = subject.not_after;
+  return id;
+}
+
+absl::StatusOr<HostRow> HostRegistry::Host(std::string_view host_id) {
+  ASSIGN_OR_RETURN(std::optional<HostRow> h, store_.GetHost(host_id));
+  if (!h) return absl::PermissionDeniedError(StrCat("host ", host_id, " is not enrolled"));
+  return *h;
+}
+
+absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
+  HostState st;
+  std::vector<GrantRow> grants;
+  {
+    // Revision and grants read together, so a host never holds a revision newer than its data.
+    Store::Transaction tx(store_);
+    ASSIGN_OR_RETURN(HostRow h, Host(host_id));
+    st.host_id = h.id;
+    st.tier = h.tier;
+    ASSIGN_OR_RETURN(st.revision, store_.GetCounter(kHostStateCounter));
+    ASSIGN_OR_RETURN(grants, store_.ListLiveGrants(clock_.Now()));
+    const auto labels = nlohmann::json::parse(h.labels).get<std::map<std::string, std::string>>();
+    std::map<std::string, HostGroup> groups;
+    for (auto& g : grants) {
+      auto role = policy_.FindRole(g.role);
+      if (!role.ok() || (*role)->tier != h.tier || !(*role)->SelectsHost(labels)) continue;
+      HostAccount a;
+      a.gecos = StrCat("Warden ", g.user, " ", g.id);
+      a.home = StrCat(kHomeRoot, "/", g.login);
+      a.shell = (*role)->shell;
+      a.sudo_rule = (*role)->sudo_rule;
+      a.groups = (*role)->account_groups;
+      for (const auto& name : a.groups) {
+        HostGroup& hg = groups[name];
+        if (hg.name.empty()) {
+          hg.name = name;
+          ASSIGN_OR_RETURN(hg.gid, store_.GroupGid(name, [] () -> absl::StatusOr<uint32_t> {
+            return absl::InternalError("group has no gid; it is allocated when a grant is made");
+          }));
+        }
+        hg.members.push_back(g.login);
+        hg.expires = std::max(hg.expires, g.end);
+      }
+      a.grant = std::move(g);
+      st.accounts.push_back(std::move(a));
+    }
+    for (auto& [name, g] : groups) st.groups.push_back(std::move(g));
+    RETURN_IF_ERROR(tx.Commit());
+  }
+  ASSIGN_OR_RETURN(std::vector<CaKeyRow> keys, ca_.TrustedKeys("user", st.tier));
+  for (const auto& k : keys) {
+    ASSIGN_OR_RETURN(PublicKey pub, ParsePublicKey(k.public_key));
+    st.trusted_user_ca_keys.push_back(FormatAuthorizedKey(pub, k.label));
+  }
+  ASSIGN_OR_RETURN(st.krl, ca_.CurrentKrl());
+  return st;
+}
+
+absl::Status HostRegistry::IssueClientCertificate(const std::string& hostname, EVP_PKEY* key,
+                                                  Enrollment& e) {
+  const int64_t now = clock_.Now();
+  e.expires = now + kHostCertTtl;
+  X509Profile p;
+  p.common_name = e.host_id;
+  p.organizational_unit = std::string(kHostOu);
+  p.dns_names = {hostname};
+  p.client_auth = true;
+  p.not_before_unix = now - 60;
+  p.not_after_unix = e.expires;
+  ASSIGN_OR_RETURN(X509Ptr cert, IssueX509(keys_, ca_label_, ca_cert_.get(), key, p));
+  ASSIGN_OR_RETURN(e.certificate_pem, CertificateToPem(cert.get()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Enrollment> HostRegistry::Renew(std::string_view host_id,
+                                               std::string_view csr_pem) {
+  ASSIGN_OR_RETURN(HostRow h, Host(host_id));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, VerifiedCertificateRequestKey(csr_pem));
+  Enrollment e;
+  e.host_id = h.id;
+  e.tier = h.tier;
+  e.labels = nlohmann::json::parse(h.labels).get<std::map<std::string, std::string>>();
+  RETURN_IF_ERROR(IssueClientCertificate(h.hostname, key.get(), e));
+  RETURN_IF_ERROR(store_.SetHostCertExpiry(h.id, e.expires));
+  return e;
+}
+
 absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::string_view hostname,
                                                 std::string_view csr_pem,
                                                 std::string_view ssh_host_key) {
@@ -102,17 +201,8 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   e.host_id = "h-" + RandomId(12);
   e.tier = row->tier;
   e.labels = nlohmann::json::parse(row->labels).get<std::map<std::string, std::string>>();
-  e.expires = now + kHostCertTtl;
   // Issue first, consume the token last: a failure on the way leaves the token usable.
-  X509Profile p;
-  p.common_name = e.host_id;
-  p.organizational_unit = std::string(kHostOu);
-  p.dns_names = {std::string(hostname)};
-  p.client_auth = true;
-  p.not_before_unix = now - 60;
-  p.not_after_unix = e.expires;
-  ASSIGN_OR_RETURN(X509Ptr cert, IssueX509(keys_, ca_label_, ca_cert_.get(), key.get(), p));
-  ASSIGN_OR_RETURN(e.certificate_pem, CertificateToPem(cert.get()));
+  RETURN_IF_ERROR(IssueClientCertificate(std::string(hostname), key.get(), e));
   ASSIGN_OR_RETURN(IssuedCertificate host_cert,
                    ca_.SignHostKey(host_key, hostname, e.host_id, kHostCertTtl));
   e.ssh_host_certificate = host_cert.line;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "controller/core/certificate_authority.h"
+#include "controller/core/access.h"
 #include "controller/core/operator_auth.h"
 
 namespace warden {
@@ -32,6 +33,33 @@ struct Enrollment {
   int64_t expires = 0;
 };
 
+// One ephemeral account as a host must hold it.
+struct HostAccount {
+  GrantRow grant;
+  std::string gecos, home, shell, sudo_rule;
+  std::vector<std::string> groups;
+};
+
+struct HostGroup {
+  std::string name;
+  uint32_t gid = 0;
+  std::vector<std::string> members;
+  int64_t expires = 0;  // the last member's lease end
+};
+
+// Everything a host holds, as of `revision` (the store's host_state counter).
+struct HostState {
+  int64_t revision = 0;
+  std::string host_id;
+  int tier = 0;
+  std::vector<std::string> trusted_user_ca_keys;  // authorized_keys lines
+  KrlSnapshot krl;
+  std::vector<HostAccount> accounts;
+  std::vector<HostGroup> groups;
+};
+
+inline constexpr std::string_view kHomeRoot = "/home";
+
 class HostRegistry {
  public:
   HostRegistry(const Policy& policy, Store& store, KeyStore& keys, CertificateAuthority& ca,
@@ -46,7 +74,20 @@ class HostRegistry {
   absl::StatusOr<Enrollment> Enroll(std::string_view token, std::string_view hostname,
                                     std::string_view csr_pem, std::string_view ssh_host_key);
 
+  // The host behind a client certificate (OU=host), if it is still enrolled and unexpired.
+  absl::StatusOr<Identity> IdentityFromCertificate(std::string_view pem);
+  // The enrolled host `host_id` (from its client certificate), or why it cannot be served.
+  absl::StatusOr<HostRow> Host(std::string_view host_id);
+  // What `host_id` must hold now: its tier's trusted user CA keys, the KRL, and the accounts of
+  // the live grants whose role selects it (same tier, labels match).
+  absl::StatusOr<HostState> State(std::string_view host_id);
+  // A fresh client certificate for the key in `csr_pem`, same identity, full lifetime.
+  absl::StatusOr<Enrollment> Renew(std::string_view host_id, std::string_view csr_pem);
+
  private:
+  // Fills e.certificate_pem and e.expires: OU=host, CN=e.host_id, DNS=hostname.
+  absl::Status IssueClientCertificate(const std::string& hostname, EVP_PKEY* key, Enrollment& e);
+
   const Policy& policy_;
   Store& store_;
   KeyStore& keys_;

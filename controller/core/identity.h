@@ -1,14 +1,17 @@
 // Who is calling: established by the API layer from the mTLS client certificate.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace warden {
 
 struct Identity {
-  std::string user;
+  std::string user;  // an operator's name, or "host/HOST_ID" for an enrolled host
   std::vector<std::string> groups;
+  std::string host_id;  // set for hosts only
+  int64_t expires = 0;  // the client certificate's notAfter
 };
 
 }  // namespace warden

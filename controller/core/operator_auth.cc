@@ -34,14 +34,6 @@ bool ValidUserName(std::string_view name) {
   return true;
 }
 
-std::string NameEntry(X509_NAME* name, int nid) {
-  int idx = X509_NAME_get_index_by_NID(name, nid, -1);
-  if (idx < 0) return "";
-  ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                     static_cast<size_t>(ASN1_STRING_length(s)));
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> HashPassword(std::string_view password) {
@@ -124,17 +116,17 @@ absl::StatusOr<LoginResult> OperatorAuth::Login(std::string_view user, std::stri
 }
 
 absl::StatusOr<Identity> OperatorAuth::IdentityFromCertificate(std::string_view pem) const {
-  ASSIGN_OR_RETURN(X509Ptr cert, ReadCertificatePem(pem));
-  X509_NAME* subject = X509_get_subject_name(cert.get());
-  if (NameEntry(subject, NID_organizationalUnitName) != kOperatorOu) {
+  ASSIGN_OR_RETURN(CertificateSubject subject, ReadCertificateSubject(pem));
+  if (subject.organizational_unit != kOperatorOu) {
     return absl::PermissionDeniedError("this call is for operators; the client certificate is not "
                                        "an operator certificate");
   }
-  if (X509_cmp_time(X509_get0_notAfter(cert.get()), nullptr) <= 0) {
+  if (subject.not_after <= static_cast<int64_t>(time(nullptr))) {
     return absl::UnauthenticatedError("your login has expired; run wardenctl login");
   }
   Identity id;
-  id.user = NameEntry(subject, NID_commonName);
+  id.user = subject.common_name;
+  id.expires = subject.not_after;
   id.groups = policy_->GroupsOf(id.user);
   return id;
 }

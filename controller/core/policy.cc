@@ -39,7 +39,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "groups" && key != "roles" && key != "request_ttl" &&
-        key != "operator_cert_ttl" && key != "admins") {
+        key != "operator_cert_ttl" && key != "admins" && key != "account_ids") {
       return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
     }
   }
@@ -56,6 +56,15 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
   if (root["operator_cert_ttl"]) {
     ASSIGN_OR_RETURN(p.operator_cert_ttl,
                      ParseDuration(root["operator_cert_ttl"].as<std::string>()));
+  }
+  if (const YAML::Node& ids = root["account_ids"]) {
+    p.account_id_first = ids["first"].as<int64_t>(p.account_id_first);
+    p.account_id_count = ids["count"].as<int64_t>(p.account_id_count);
+    if (p.account_id_first < 65536 || p.account_id_count < 1 ||
+        p.account_id_first + p.account_id_count > (int64_t{1} << 31)) {
+      return absl::InvalidArgumentError(
+          "account_ids must lie between 65536 and 2^31 with a count of at least 1");
+    }
   }
   for (const auto& g : p.admin_groups) {
     if (!p.groups.count(g)) {
@@ -75,7 +84,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     for (const auto& kv : n) {
       static const std::set<std::string> kKeys = {"tier", "login", "max_ttl", "cert_ttl",
                                                   "requesters", "approvals", "extensions",
-                                                  "critical_options"};
+                                                  "critical_options", "hosts", "account"};
       if (!kKeys.count(kv.first.as<std::string>())) {
         return fail(StrCat("unknown key \"", kv.first.as<std::string>(), "\""));
       }
@@ -136,6 +145,36 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
         }
       }
     }
+    if (n["hosts"]) {
+      if (!n["hosts"].IsMap()) return fail("hosts must be a mapping of labels, e.g. {env: prod}");
+      for (const auto& kv : n["hosts"]) {
+        role.host_labels[kv.first.as<std::string>()] = kv.second.as<std::string>();
+      }
+    }
+    if (const YAML::Node& a = n["account"]) {
+      for (const auto& kv : a) {
+        const std::string k = kv.first.as<std::string>();
+        if (k != "groups" && k != "sudo" && k != "shell") {
+          return fail(StrCat("unknown account key \"", k, "\"; supported: groups, sudo, shell"));
+        }
+      }
+      role.account_groups = StringList(a["groups"], "account.groups");
+      for (const auto& g : role.account_groups) {
+        if (g.empty() || g.size() > 32 || !std::all_of(g.begin(), g.end(), ValidLoginChar)) {
+          return fail(StrCat("account group \"", g,
+                             "\" must be 1-32 lowercase letters, digits, '-' or '_'"));
+        }
+      }
+      role.sudo_rule = a["sudo"].as<std::string>("");
+      if (role.sudo_rule.find_first_of("\n\r\\") != std::string::npos) {
+        return fail("account.sudo must be one line without backslashes");
+      }
+      role.shell = a["shell"].as<std::string>(role.shell);
+      if (role.shell.empty() || role.shell[0] != '/' ||
+          role.shell.find_first_of(":\n") != std::string::npos) {
+        return fail("account.shell must be an absolute path");
+      }
+    }
     auto login = RenderLogin(role, "probe");
     if (!login.ok()) return fail(std::string(login.status().message()));
     p.roles.emplace(role.name, std::move(role));
@@ -144,6 +183,14 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
 }
 
 }  // namespace
+
+bool Role::SelectsHost(const std::map<std::string, std::string>& labels) const {
+  for (const auto& [k, v] : host_labels) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
 
 std::vector<std::string> Policy::GroupsOf(std::string_view user) const {
   std::vector<std::string> out;

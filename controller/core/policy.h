@@ -13,9 +13,15 @@
 //       extensions: {allowed: [permit-pty, permit-port-forwarding], default: [permit-pty]}
 //       critical_options:                  # mandatory; requests may narrow, never drop
 //         source-address: "127.0.0.0/8"
+//       hosts: {env: prod}                 # label selector; absent = every host of the tier
+//       account:                           # the ephemeral account on those hosts
+//         groups: [warden-admins]          # supplementary groups (Warden-managed, gid allocated)
+//         sudo: "ALL=(ALL) NOPASSWD: ALL"  # sudoers rule (user spec without the user); "" = none
+//         shell: /bin/bash
 //   request_ttl: 1h
 //   operator_cert_ttl: 8h
 //   admins: [admins]                       # groups with CA rotation and audit export rights
+//   account_ids: {first: 1879048192, count: 16777216}   # uids/gids of ephemeral accounts
 #pragma once
 
 #include <map>
@@ -40,6 +46,13 @@ struct Role {
   std::set<std::string> default_extensions;
   std::vector<std::string> source_addresses;  // mandatory source-address CIDRs (empty = none)
   std::string force_command;                  // mandatory force-command (empty = none)
+  std::map<std::string, std::string> host_labels;  // hosts whose labels include all of these
+  std::vector<std::string> account_groups;
+  std::string sudo_rule;
+  std::string shell = "/bin/bash";
+
+  // True when a host with `labels` is selected by this role (the tier is checked separately).
+  bool SelectsHost(const std::map<std::string, std::string>& labels) const;
 };
 
 struct Policy {
@@ -48,6 +61,10 @@ struct Policy {
   std::vector<std::string> admin_groups = {"admins"};
   int64_t request_ttl = 3600;
   int64_t operator_cert_ttl = 8 * 3600;
+  // Ephemeral accounts' uids and groups' gids: above systemd's container range
+  // (524288-1879048191), below 2^31. Allocated once each, never reused.
+  int64_t account_id_first = 1879048192;
+  int64_t account_id_count = 16777216;
 
   std::vector<std::string> GroupsOf(std::string_view user) const;
   bool InAnyGroup(std::string_view user, const std::vector<std::string>& groups) const;

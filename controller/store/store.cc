@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE TABLE IF NOT EXISTS grants (
   id TEXT PRIMARY KEY, request_id TEXT NOT NULL, user TEXT NOT NULL, role TEXT NOT NULL,
   login TEXT NOT NULL, tier INTEGER NOT NULL, start INTEGER NOT NULL, end_ INTEGER NOT NULL,
-  revoked_at INTEGER NOT NULL DEFAULT 0, revoked_by TEXT NOT NULL DEFAULT '');
+  revoked_at INTEGER NOT NULL DEFAULT 0, revoked_by TEXT NOT NULL DEFAULT '',
+  uid INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS grants_login ON grants(login);
 CREATE TABLE IF NOT EXISTS certs (
   serial INTEGER PRIMARY KEY, key_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS join_tokens (
 CREATE TABLE IF NOT EXISTS hosts (
   id TEXT PRIMARY KEY, hostname TEXT NOT NULL, tier INTEGER NOT NULL, labels TEXT NOT NULL,
   enrolled INTEGER NOT NULL, cert_expires INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS account_groups (name TEXT PRIMARY KEY, gid INTEGER NOT NULL UNIQUE);
 )sql";
 
 }  // namespace
@@ -287,20 +289,21 @@ absl::StatusOr<std::vector<ApprovalRow>> Store::ListApprovals(std::string_view r
 
 namespace {
 constexpr const char* kGrantCols =
-    "id,request_id,user,role,login,tier,start,end_,revoked_at,revoked_by";
+    "id,request_id,user,role,login,tier,start,end_,revoked_at,revoked_by,uid";
 }
 
 static GrantRow ReadGrant(Store::Stmt& s) {
   return GrantRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3),
-                  s.Text(4), static_cast<int>(s.Int(5)), s.Int(6), s.Int(7), s.Int(8), s.Text(9)};
+                  s.Text(4), static_cast<int>(s.Int(5)), s.Int(6), s.Int(7), s.Int(8), s.Text(9),
+                  static_cast<uint32_t>(s.Int(10))};
 }
 
 absl::Status Store::InsertGrant(const GrantRow& g) {
   LOCKED;
-  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO grants VALUES (?,?,?,?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO grants VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
   return s.Bind(1, g.id).Bind(2, g.request_id).Bind(3, g.user).Bind(4, g.role).Bind(5, g.login)
       .Bind(6, g.tier).Bind(7, g.start).Bind(8, g.end).Bind(9, g.revoked_at)
-      .Bind(10, g.revoked_by).Run();
+      .Bind(10, g.revoked_by).Bind(11, static_cast<int64_t>(g.uid)).Run();
 }
 
 absl::StatusOr<std::optional<GrantRow>> Store::GetGrant(std::string_view id) {
@@ -315,6 +318,21 @@ absl::StatusOr<std::optional<GrantRow>> Store::GetGrant(std::string_view id) {
 absl::StatusOr<std::vector<GrantRow>> Store::ListGrants() {
   LOCKED;
   ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kGrantCols, " FROM grants ORDER BY start, id").c_str()));
+  std::vector<GrantRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadGrant(s));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<GrantRow>> Store::ListLiveGrants(int64_t now) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kGrantCols,
+                                          " FROM grants WHERE revoked_at=0 AND end_>? ORDER BY login")
+                                       .c_str()));
+  s.Bind(1, now);
   std::vector<GrantRow> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
@@ -429,6 +447,37 @@ absl::Status Store::InsertHost(const HostRow& h) {
   ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO hosts VALUES (?,?,?,?,?,?)"));
   return s.Bind(1, h.id).Bind(2, h.hostname).Bind(3, h.tier).Bind(4, h.labels)
       .Bind(5, h.enrolled).Bind(6, h.cert_expires).Run();
+}
+
+absl::StatusOr<std::optional<HostRow>> Store::GetHost(std::string_view id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires "
+                                   "FROM hosts WHERE id=?"));
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<HostRow>();
+  return HostRow{s.Text(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Int(4), s.Int(5)};
+}
+
+absl::Status Store::SetHostCertExpiry(std::string_view id, int64_t expires) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE hosts SET cert_expires=? WHERE id=?"));
+  return s.Bind(1, expires).Bind(2, id).Run();
+}
+
+absl::StatusOr<uint32_t> Store::GroupGid(
+    std::string_view name, const std::function<absl::StatusOr<uint32_t>()>& next_id) {
+  LOCKED;
+  {
+    ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT gid FROM account_groups WHERE name=?"));
+    s.Bind(1, name);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) return static_cast<uint32_t>(s.Int(0));
+  }
+  ASSIGN_OR_RETURN(uint32_t gid, next_id());
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO account_groups VALUES (?,?)"));
+  RETURN_IF_ERROR(s.Bind(1, name).Bind(2, static_cast<int64_t>(gid)).Run());
+  return gid;
 }
 
 absl::StatusOr<int64_t> Store::GetCounter(std::string_view name) {

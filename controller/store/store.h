@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <optional>
@@ -54,6 +55,7 @@ struct GrantRow {
   int64_t end = 0;
   int64_t revoked_at = 0;  // 0 = not revoked
   std::string revoked_by;
+  uint32_t uid = 0;  // of the ephemeral account; its primary group has the same id
 };
 
 struct CertRow {
@@ -130,6 +132,8 @@ class Store {
   absl::Status InsertGrant(const GrantRow& g);
   absl::StatusOr<std::optional<GrantRow>> GetGrant(std::string_view id);
   absl::StatusOr<std::vector<GrantRow>> ListGrants();
+  // Grants neither revoked nor ended at `now`.
+  absl::StatusOr<std::vector<GrantRow>> ListLiveGrants(int64_t now);
   absl::StatusOr<bool> LoginInUse(std::string_view login);
   absl::Status RevokeGrant(std::string_view id, int64_t at, std::string_view by);
 
@@ -148,6 +152,11 @@ class Store {
   // Marks the token used; returns false if it already was (single use, race-free).
   absl::StatusOr<bool> UseJoinToken(std::string_view hash, int64_t at, std::string_view host_id);
   absl::Status InsertHost(const HostRow& h);
+  absl::StatusOr<std::optional<HostRow>> GetHost(std::string_view id);
+  absl::Status SetHostCertExpiry(std::string_view id, int64_t expires);
+
+  // The gid of a Warden-managed group, allocated from `next_id` on first use; never reused.
+  absl::StatusOr<uint32_t> GroupGid(std::string_view name, const std::function<absl::StatusOr<uint32_t>()>& next_id);
 
   absl::StatusOr<int64_t> GetCounter(std::string_view name);
   absl::StatusOr<int64_t> BumpCounter(std::string_view name);

@@ -29,6 +29,10 @@ roles:
       default: [permit-pty]
     critical_options:
       source-address: "10.0.0.0/8"
+    hosts: {env: prod}
+    account:
+      groups: [wheel-ops]
+      sudo: "ALL=(ALL) NOPASSWD: ALL"
   tier1-db:
     tier: 1
     login: "db-{{user}}"
@@ -52,7 +56,12 @@ class CoreFixture : public ::testing::Test {
     ASSERT_TRUE(ca_->CreateInitialKeys(KeyAlgorithm::kEd25519).ok());
   }
 
-  Identity Who(const std::string& user) { return {user, policy_->GroupsOf(user)}; }
+  Identity Who(const std::string& user) {
+    Identity id;
+    id.user = user;
+    id.groups = policy_->GroupsOf(user);
+    return id;
+  }
 
   // alice files a tier-0 request; bob and carol approve it.
   GrantRow ApprovedGrant(int64_t ttl = 1800) {

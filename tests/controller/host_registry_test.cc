@@ -89,13 +89,75 @@ TEST_F(Hosts, OnlyAdminsCreateTokensAndInputIsChecked) {
   EXPECT_TRUE(EnrollWith(t->token).ok());
 }
 
-TEST_F(Hosts, AHostCertificateIsNotAnOperatorIdentity) {
+TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
+  auto enroll = [&](int tier, const std::string& env) {
+    auto t = hosts_->CreateJoinToken(Who("root"), tier, {{"env", env}}, 0);
+    auto e = EnrollWith(t->token);
+    EXPECT_TRUE(e.ok());
+    return e->host_id;
+  };
+  const std::string prod = enroll(0, "prod"), dev = enroll(0, "dev"), tier1 = enroll(1, "prod");
+  const int64_t rev0 = hosts_->State(prod)->revision;
+  const GrantRow g1 = ApprovedGrant(), g2 = ApprovedGrant(3600);
+
+  auto st = hosts_->State(prod);
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  EXPECT_GT(st->revision, rev0);
+  ASSERT_EQ(st->accounts.size(), 2u);
+  EXPECT_EQ(st->trusted_user_ca_keys.size(), 1u);
+  std::set<uint32_t> ids;
+  for (const auto& a : st->accounts) {
+    EXPECT_GE(a.grant.uid, 1879048192u);
+    ids.insert(a.grant.uid);
+    EXPECT_EQ(a.home, "/home/" + a.grant.login);
+    EXPECT_EQ(a.sudo_rule, "ALL=(ALL) NOPASSWD: ALL");
+    EXPECT_EQ(a.groups, std::vector<std::string>{"wheel-ops"});
+  }
+  ASSERT_EQ(st->groups.size(), 1u);
+  EXPECT_EQ(st->groups[0].name, "wheel-ops");
+  EXPECT_EQ(st->groups[0].members.size(), 2u);
+  EXPECT_EQ(st->groups[0].expires, g2.end);
+  ids.insert(st->groups[0].gid);
+  EXPECT_EQ(ids.size(), 3u) << "uids and group ids never collide";
+
+  // Label and tier selection.
+  EXPECT_TRUE(hosts_->State(dev)->accounts.empty());
+  EXPECT_TRUE(hosts_->State(tier1)->accounts.empty());
+
+  // Revocation leaves the state and moves the revision; ids are never handed out again.
+  ASSERT_TRUE(access_->Revoke(Who("bob"), g1.id).ok());
+  st = hosts_->State(prod);
+  ASSERT_EQ(st->accounts.size(), 1u);
+  EXPECT_EQ(st->accounts[0].grant.login, g2.login);
+  const GrantRow g3 = ApprovedGrant(60);
+  EXPECT_GT(g3.uid, std::max(g1.uid, g2.uid));
+  EXPECT_GT(g3.uid, st->groups[0].gid);
+
+  // Ended leases drop out without any further change.
+  clock_.Advance(1801);
+  st = hosts_->State(prod);
+  ASSERT_EQ(st->accounts.size(), 1u);
+  EXPECT_EQ(st->accounts[0].grant.login, g2.login);
+}
+
+TEST_F(Hosts, HostCertificatesIdentifyEnrolledHostsOnly) {
   auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 0);
   auto e = EnrollWith(t->token);
   ASSERT_TRUE(e.ok());
+  auto id = hosts_->IdentityFromCertificate(e->certificate_pem);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(id->host_id, e->host_id);
+  EXPECT_EQ(id->user, "host/" + e->host_id);
   OperatorAuth auth(policy_, *store_, keys_, clock_, "cluster", *ReadCertificatePem(ca_pem_));
-  EXPECT_EQ(auth.IdentityFromCertificate(e->certificate_pem).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  auto login = auth.IdentityFromCertificate(e->certificate_pem);
+  EXPECT_EQ(login.status().code(), absl::StatusCode::kPermissionDenied);
+  // Renewal keeps the identity and restarts the lifetime.
+  clock_.Advance(86400);
+  auto renewed = hosts_->Renew(e->host_id, csr_);
+  ASSERT_TRUE(renewed.ok()) << renewed.status().message();
+  EXPECT_EQ(hosts_->IdentityFromCertificate(renewed->certificate_pem)->host_id, e->host_id);
+  EXPECT_EQ(renewed->expires, e->expires + 86400);
+  EXPECT_EQ(hosts_->State("h-unknown").status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace
