@@ -24,32 +24,10 @@ std::string DefaultHome() {
   return StrCat(home ? home : "/root", "/.warden");
 }
 
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-absl::Status WriteTextFile(const std::string& path, std::string_view data, int mode) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return absl::UnavailableError(StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
-  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = ok && fchmod(fd, static_cast<mode_t>(mode)) == 0 && fsync(fd) == 0;
-  ok = (close(fd) == 0) && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    unlink(tmp.c_str());
-    return absl::UnavailableError(StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<Profile> LoadProfile(const std::string& home) {
   Profile p;
   p.home = home;
-  auto text = ReadTextFile(p.profile_path());
+  auto text = ReadFile(p.profile_path());
   if (!text.ok()) {
     return absl::FailedPreconditionError(StrCat(
         "not logged in (no ", p.profile_path(), "); run: wardenctl login --controller HOST:PORT "
@@ -67,15 +45,15 @@ absl::StatusOr<Profile> LoadProfile(const std::string& home) {
 absl::Status SaveProfile(const Profile& p) {
   mkdir(p.home.c_str(), 0700);
   nlohmann::json j = {{"controller", p.controller}, {"user", p.user}};
-  return WriteTextFile(p.profile_path(), j.dump(2) + "\n", 0600);
+  return WriteFileAtomic(p.profile_path(), j.dump(2) + "\n", 0600);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Profile& p, bool client_cert) {
   grpc::SslCredentialsOptions opts;
-  ASSIGN_OR_RETURN(opts.pem_root_certs, ReadTextFile(p.ca_path()));
+  ASSIGN_OR_RETURN(opts.pem_root_certs, ReadFile(p.ca_path()));
   if (client_cert) {
-    auto key = ReadTextFile(p.key_path());
-    auto cert = ReadTextFile(p.cert_path());
+    auto key = ReadFile(p.key_path());
+    auto cert = ReadFile(p.cert_path());
     if (!key.ok() || !cert.ok()) {
       return absl::FailedPreconditionError("no login certificate; run wardenctl login");
     }

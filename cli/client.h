@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/files.h"
 #include "common/status.h"
 
 namespace warden::cli {
@@ -37,7 +38,5 @@ std::unique_ptr<grpc::ClientContext> CallContext();
 // Turns a failed call into a message with a hint on what to do.
 absl::Status FromGrpc(const grpc::Status& st, const Profile& p);
 
-absl::StatusOr<std::string> ReadTextFile(const std::string& path);
-absl::Status WriteTextFile(const std::string& path, std::string_view data, int mode);
 
 }  // namespace warden::cli

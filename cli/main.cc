@@ -118,13 +118,13 @@ class Cli {
     p.home = g_.home;
     p.controller = controller;
     p.user = user;
-    ASSIGN_OR_RETURN(std::string ca, ReadTextFile(ca_file));
+    ASSIGN_OR_RETURN(std::string ca, ReadFile(ca_file));
     if (!ReadCertificatePem(ca).ok()) {
       return absl::InvalidArgumentError(StrCat(ca_file, " is not a PEM certificate"));
     }
     std::filesystem::create_directories(p.home);
     std::filesystem::permissions(p.home, std::filesystem::perms::owner_all);
-    RETURN_IF_ERROR(WriteTextFile(p.ca_path(), ca, 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(p.ca_path(), ca, 0644));
     std::string password;
     if (const char* env = getenv("WARDEN_PASSWORD"); env && *env) {
       password = env;
@@ -145,9 +145,9 @@ class Cli {
     auto st = pb::AuthService::NewStub(channel)->Login(CallContext().get(), lr, &resp);
     RETURN_IF_ERROR(FromGrpc(st, p));
     ASSIGN_OR_RETURN(std::string key_pem, PrivateKeyToPem(key.get()));
-    RETURN_IF_ERROR(WriteTextFile(p.key_path(), key_pem, 0600));
+    RETURN_IF_ERROR(WriteFileAtomic(p.key_path(), key_pem, 0600));
     OPENSSL_cleanse(key_pem.data(), key_pem.size());
-    RETURN_IF_ERROR(WriteTextFile(p.cert_path(), resp.certificate_pem(), 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(p.cert_path(), resp.certificate_pem(), 0644));
     RETURN_IF_ERROR(SaveProfile(p));
     if (g_.json) {
       std::cout << json{{"user", user}, {"expires", resp.expires_unix()}}.dump() << "\n";
@@ -276,7 +276,7 @@ class Cli {
   // Signs IDENTITY.pub under the grant and writes IDENTITY-cert.pub.
   absl::StatusOr<pb::SignUserKeyResponse> Sign(const SignOptions& o, std::string* cert_path) {
     RETURN_IF_ERROR(Open());
-    ASSIGN_OR_RETURN(std::string pub, ReadTextFile(o.identity + ".pub"));
+    ASSIGN_OR_RETURN(std::string pub, ReadFile(o.identity + ".pub"));
     pb::SignUserKeyRequest req;
     req.set_grant_id(o.grant);
     req.set_public_key(pub);
@@ -286,7 +286,7 @@ class Cli {
     pb::SignUserKeyResponse resp;
     RETURN_IF_ERROR(FromGrpc(ca()->SignUserKey(CallContext().get(), req, &resp), p_));
     *cert_path = o.identity + "-cert.pub";
-    RETURN_IF_ERROR(WriteTextFile(*cert_path, resp.certificate() + "\n", 0644));
+    RETURN_IF_ERROR(WriteFileAtomic(*cert_path, resp.certificate() + "\n", 0644));
     return resp;
   }
 
@@ -386,7 +386,7 @@ class Cli {
     req.set_if_newer_than(if_newer_than);
     pb::Krl resp;
     RETURN_IF_ERROR(FromGrpc(ca()->GetKrl(CallContext().get(), req, &resp), p_));
-    if (!resp.not_modified()) RETURN_IF_ERROR(WriteTextFile(out, resp.krl(), 0644));
+    if (!resp.not_modified()) RETURN_IF_ERROR(WriteFileAtomic(out, resp.krl(), 0644));
     if (g_.json) {
       std::cout << json{{"version", resp.version()}, {"not_modified", resp.not_modified()},
                         {"revoked_certificates", resp.revoked_certificates()}, {"file", out}}
@@ -435,9 +435,9 @@ class Cli {
     std::string text, key_line;
     std::optional<AuditHead> head;
     if (!file.empty()) {
-      ASSIGN_OR_RETURN(text, ReadTextFile(file));
+      ASSIGN_OR_RETURN(text, ReadFile(file));
       if (key_file.empty()) return absl::InvalidArgumentError("--file needs --key (the audit public key)");
-      ASSIGN_OR_RETURN(key_line, ReadTextFile(key_file));
+      ASSIGN_OR_RETURN(key_line, ReadFile(key_file));
     } else {
       RETURN_IF_ERROR(Open());
       auto ctx = CallContext();

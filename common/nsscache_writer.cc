@@ -1,5 +1,7 @@
 #include "common/nsscache_writer.h"
 
+#include "common/files.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,18 +163,8 @@ absl::StatusOr<Bytes> BuildNssCache(std::vector<NssUser> users, std::vector<NssG
 }
 
 absl::Status WriteNssCacheFile(const std::string& path, ByteSpan image) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::UnavailableError(StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
-  bool ok = write(fd, image.data(), image.size()) == static_cast<ssize_t>(image.size()) &&
-            fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    unlink(tmp.c_str());
-    return absl::UnavailableError(StrCat("cannot write ", path, ": ", std::strerror(e)));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomic(path, std::string_view(reinterpret_cast<const char*>(image.data()),
+                                                image.size()), 0644);
 }
 
 }  // namespace warden

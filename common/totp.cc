@@ -90,4 +90,11 @@ absl::StatusOr<uint64_t> VerifyTotp(ByteSpan secret, std::string_view code, uint
   return absl::UnauthenticatedError("wrong password or one-time code");
 }
 
+std::string RandomId(size_t chars) {
+  std::string s = Base32Encode(RandomBytes((chars * 5 + 7) / 8));
+  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  s.resize(chars);
+  return s;
+}
+
 }  // namespace warden

@@ -14,6 +14,9 @@ namespace warden {
 inline constexpr uint64_t kTotpStepSeconds = 30;
 
 std::string Base32Encode(ByteSpan data);
+
+// Lowercase base32 identifier material ("7k2f..."), for ids and login suffixes.
+std::string RandomId(size_t chars);
 absl::StatusOr<Bytes> Base32Decode(std::string_view text);
 
 // The 6-digit code for time step `step` (unix time / 30).

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"
 #include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
 #include "controller/core/host_registry.h"
@@ -77,8 +78,5 @@ class Controller {
 inline constexpr std::string_view kClusterCaLabel = "cluster-ca-1";
 inline constexpr std::string_view kAuditKeyLabel = "audit-1";
 
-absl::StatusOr<std::string> ReadFile(const std::string& path);
-// Writes atomically (temp file, fsync, rename) with the given mode.
-absl::Status WriteFileAtomic(const std::string& path, std::string_view data, int mode);
 
 }  // namespace warden

@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   softhsm2 libsofthsm2 libp11-kit-dev opensc libnss-extrausers
   openssh-server openssh-client oathtool util-linux
+  libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps
 )
 
 missing=()

@@ -18,12 +18,6 @@ bool Printable(std::string_view s) {
 
 }  // namespace
 
-std::string RandomId(size_t chars) {
-  std::string s = Base32Encode(RandomBytes((chars * 5 + 7) / 8));
-  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  s.resize(chars);
-  return s;
-}
 
 uint64_t ChangeFeed::Subscribe(Listener fn) {
   std::lock_guard lock(mu_);

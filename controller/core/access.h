@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/totp.h"
 #include "controller/core/clock.h"
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
@@ -92,7 +93,5 @@ class AccessCore {
   ChangeFeed changes_;
 };
 
-// Lowercase base32 identifier material ("7k2f..."), for ids and login suffixes.
-std::string RandomId(size_t chars);
 
 }  // namespace warden

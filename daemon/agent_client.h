@@ -1,0 +1,14 @@
+// A one-shot client of wardend's local socket (used by `wardend principals` and tests).
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "warden/v1/agent.pb.h"
+
+namespace warden {
+
+absl::StatusOr<v1::AgentResponse> AgentCall(const std::string& socket_path,
+                                            const v1::AgentRequest& req, int timeout_ms = 5000);
+
+}  // namespace warden

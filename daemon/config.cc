@@ -1,0 +1,84 @@
+#include "daemon/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.h"
+#include "common/strings.h"
+
+namespace warden {
+
+std::string HostConfig::StatePath(std::string_view name) const {
+  return StrCat(state_dir, "/", name);
+}
+
+absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
+  HostConfig c;
+  auto text = ReadFile(path);
+  if (!text.ok()) return c;
+  try {
+    YAML::Node root = YAML::Load(*text);
+    if (root.IsNull()) return c;
+    if (!root.IsMap()) return absl::InvalidArgumentError(path + ": must be a YAML mapping");
+    for (const auto& kv : root) {
+      const std::string k = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (k == "state_dir") {
+        c.state_dir = v.as<std::string>();
+        c.nss_cache = c.state_dir + "/nss.cache";
+      } else if (k == "break_glass") {
+        c.break_glass = v.as<std::vector<std::string>>();
+      } else if (k == "kill_grace_ms") {
+        c.kill_grace_ms = v.as<int64_t>();
+      } else {
+        static const std::map<std::string, std::string HostConfig::*> kStrings = {
+            {"nss_cache", &HostConfig::nss_cache},         {"sudoers_file", &HostConfig::sudoers_file},
+            {"agent_socket", &HostConfig::agent_socket},   {"home_root", &HostConfig::home_root},
+            {"principals_user", &HostConfig::principals_user}, {"visudo", &HostConfig::visudo}};
+        auto it = kStrings.find(k);
+        if (it == kStrings.end()) {
+          return absl::InvalidArgumentError(StrCat(path, ": unknown key \"", k, "\""));
+        }
+        c.*(it->second) = v.as<std::string>();
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
+  }
+  // state_dir may come after nss_cache in the file; an explicit nss_cache wins.
+  if (auto again = YAML::Load(*text); again["nss_cache"]) c.nss_cache = again["nss_cache"].as<std::string>();
+  if (c.home_root.empty() || c.home_root[0] != '/' || c.home_root == "/") {
+    return absl::InvalidArgumentError(path + ": home_root must be an absolute directory, not /");
+  }
+  return c;
+}
+
+absl::StatusOr<HostEnrollment> LoadEnrollment(const HostConfig& c) {
+  const std::string path = c.StatePath("enrollment.json");
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::FailedPreconditionError(
+        "this host is not enrolled; run: wardend enroll --controller HOST:PORT --token TOKEN "
+        "--ca-file CA.crt");
+  }
+  try {
+    auto j = nlohmann::json::parse(*text);
+    HostEnrollment e;
+    e.controller = j.at("controller").get<std::string>();
+    e.host_id = j.at("host_id").get<std::string>();
+    e.tier = j.at("tier").get<int>();
+    e.labels = j.value("labels", std::map<std::string, std::string>{});
+    return e;
+  } catch (const nlohmann::json::exception& ex) {
+    return absl::DataLossError(StrCat(path, " is corrupt (", ex.what(), "); enroll again"));
+  }
+}
+
+absl::Status SaveEnrollment(const HostConfig& c, const HostEnrollment& e) {
+  nlohmann::json j = {{"controller", e.controller}, {"host_id", e.host_id}, {"tier", e.tier},
+                      {"labels", e.labels}};
+  return WriteFileAtomic(c.StatePath("enrollment.json"), j.dump(2) + "\n", 0644);
+}
+
+}  // namespace warden

@@ -1,0 +1,45 @@
+// wardend's configuration: /etc/warden/host.yaml (local policy of this host; written by the
+// package, edited by the host's admins) and the enrollment written by `wardend enroll`.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace warden {
+
+inline constexpr const char* kDefaultHostConfig = "/etc/warden/host.yaml";
+
+struct HostConfig {
+  std::string state_dir = "/var/lib/warden";
+  std::string nss_cache = "/var/lib/warden/nss.cache";  // where libnss_warden.so.2 looks
+  std::string sudoers_file = "/etc/sudoers.d/warden";
+  std::string agent_socket = "/run/warden/agent.sock";
+  std::string home_root = "/home";
+  // Local accounts Warden never touches: the PAM module ignores them before asking wardend.
+  std::vector<std::string> break_glass = {"root"};
+  // The user sshd runs AuthorizedPrincipalsCommand as; it may ask about principals only.
+  std::string principals_user = "nobody";
+  int64_t kill_grace_ms = 2000;  // SIGTERM, then SIGKILL after this long
+  std::string visudo = "/usr/sbin/visudo";
+
+  std::string StatePath(std::string_view name) const;
+};
+
+// Missing file = defaults. Unknown keys are errors (a typo must not silently weaken the host).
+absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path);
+
+// What `wardend enroll` learned; state_dir/enrollment.json.
+struct HostEnrollment {
+  std::string controller;  // host:port
+  std::string host_id;
+  int tier = 0;
+  std::map<std::string, std::string> labels;
+};
+
+absl::StatusOr<HostEnrollment> LoadEnrollment(const HostConfig& c);
+absl::Status SaveEnrollment(const HostConfig& c, const HostEnrollment& e);
+
+}  // namespace warden

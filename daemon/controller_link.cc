@@ -1,0 +1,223 @@
+#include "daemon/controller_link.h"
+
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "common/crypto.h"
+#include "common/files.h"
+#include "common/strings.h"
+#include "daemon/log.h"
+#include "warden/v1/host.grpc.pb.h"
+
+namespace warden {
+namespace {
+
+namespace pb = ::warden::v1;
+
+// Renew the host certificate when less than this much of its life is left.
+constexpr int64_t kRenewBefore = 10 * 86400;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           grpc::SslCredentialsOptions opts) {
+  grpc::ChannelArguments args;
+  // Notice a dead path within ~30 s even when nothing is being sent.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(opts), args);
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  std::string h = buf;
+  for (char& ch : h) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  return h;
+}
+
+std::unique_ptr<grpc::ClientContext> Deadline(int seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  return ctx;
+}
+
+}  // namespace
+
+absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostream& out) {
+  ASSIGN_OR_RETURN(std::string ca, ReadFile(o.ca_file));
+  RETURN_IF_ERROR(ReadCertificatePem(ca).status());
+  ASSIGN_OR_RETURN(std::string host_key, ReadFile(o.ssh_host_key));
+  ASSIGN_OR_RETURN(EvpPkeyPtr key, GenerateP256Key());
+  ASSIGN_OR_RETURN(std::string csr, CertificateRequestPem(key.get()));
+  ASSIGN_OR_RETURN(std::string key_pem, PrivateKeyToPem(key.get()));
+
+  grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = ca;
+  auto stub = pb::HostService::NewStub(MakeChannel(o.controller, opts));
+  pb::EnrollRequest req;
+  req.set_token(o.token);
+  req.set_hostname(o.hostname.empty() ? Hostname() : o.hostname);
+  req.set_csr_pem(csr);
+  req.set_ssh_host_public_key(host_key);
+  pb::EnrollResponse resp;
+  grpc::Status st = stub->Enroll(Deadline(15).get(), req, &resp);
+  if (!st.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(st.error_code()),
+                        StrCat("enrollment with ", o.controller, " failed: ", st.error_message()));
+  }
+  mkdir(c.state_dir.c_str(), 0755);
+  absl::Status wrote = WriteFileAtomic(c.StatePath("host.key"), key_pem, 0600);
+  OPENSSL_cleanse(key_pem.data(), key_pem.size());
+  RETURN_IF_ERROR(wrote);
+  RETURN_IF_ERROR(WriteFileAtomic(c.StatePath("host.crt"), resp.certificate_pem(), 0644));
+  RETURN_IF_ERROR(WriteFileAtomic(c.StatePath("ca.crt"), ca, 0644));
+  RETURN_IF_ERROR(
+      WriteFileAtomic(c.StatePath("ssh_host_key-cert.pub"), resp.ssh_host_certificate(), 0644));
+  for (const char* name : {"trusted_user_ca_keys", "revoked_keys.krl"}) {
+    if (access(c.StatePath(name).c_str(), F_OK) != 0) {
+      RETURN_IF_ERROR(WriteFileAtomic(c.StatePath(name), "", 0644));
+    }
+  }
+  HostEnrollment e;
+  e.controller = o.controller;
+  e.host_id = resp.host_id();
+  e.tier = resp.tier();
+  e.labels = {resp.labels().begin(), resp.labels().end()};
+  RETURN_IF_ERROR(SaveEnrollment(c, e));
+  out << "enrolled as " << e.host_id << " (tier " << e.tier << ")";
+  for (const auto& [k, v] : e.labels) out << " " << k << "=" << v;
+  out << "\nSSH host certificate: " << c.StatePath("ssh_host_key-cert.pub") << "\n";
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> ControllerLink::Channel() {
+  std::lock_guard lock(mu_);
+  if (channel_) return channel_;
+  const HostConfig& c = agent_.config();
+  grpc::SslCredentialsOptions opts;
+  auto ca = ReadFile(c.StatePath("ca.crt"));
+  auto key = ReadFile(c.StatePath("host.key"));
+  auto cert = ReadFile(c.StatePath("host.crt"));
+  if (!ca.ok() || !key.ok() || !cert.ok()) return nullptr;
+  opts.pem_root_certs = *ca;
+  opts.pem_private_key = *key;
+  opts.pem_cert_chain = *cert;
+  channel_ = MakeChannel(enrollment_.controller, opts);
+  return channel_;
+}
+
+void ControllerLink::RenewIfDue() {
+  const HostConfig& c = agent_.config();
+  auto cert = ReadFile(c.StatePath("host.crt"));
+  if (!cert.ok()) return;
+  auto subject = ReadCertificateSubject(*cert);
+  if (!subject.ok() || subject->not_after - static_cast<int64_t>(time(nullptr)) > kRenewBefore) {
+    return;
+  }
+  auto key = GenerateP256Key();
+  if (!key.ok()) return;
+  auto csr = CertificateRequestPem(key->get());
+  auto key_pem = PrivateKeyToPem(key->get());
+  if (!csr.ok() || !key_pem.ok()) return;
+  pb::RenewCertificateRequest req;
+  req.set_csr_pem(*csr);
+  pb::RenewCertificateResponse resp;
+  grpc::Status st = pb::HostService::NewStub(Channel())->RenewCertificate(Deadline(15).get(), req, &resp);
+  if (!st.ok()) {
+    LogLine(LOG_WARNING, StrCat("host certificate renewal failed: ", st.error_message()));
+    return;
+  }
+  const bool stored = WriteFileAtomic(c.StatePath("host.key"), *key_pem, 0600).ok() &&
+                      WriteFileAtomic(c.StatePath("host.crt"), resp.certificate_pem(), 0644).ok();
+  OPENSSL_cleanse(key_pem->data(), key_pem->size());
+  if (!stored) {
+    LogLine(LOG_ERR, "cannot store the renewed host certificate");
+    return;
+  }
+  LogLine(LOG_NOTICE, StrCat("host certificate renewed until ", resp.expires_unix()));
+  std::lock_guard lock(mu_);
+  channel_.reset();  // the next connection presents the new certificate
+}
+
+void ControllerLink::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (watch_ctx_) watch_ctx_->TryCancel();
+}
+
+void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
+  std::mt19937_64 rng(std::random_device{}());
+  int64_t backoff_ms = 250;
+  while (!stop) {
+    RenewIfDue();
+    auto channel = Channel();
+    grpc::Status st(grpc::StatusCode::FAILED_PRECONDITION, "host key or certificate missing");
+    bool received = false;
+    if (channel) {
+      grpc::ClientContext ctx;
+      {
+        std::lock_guard lock(mu_);
+        if (cancelled_) return;
+        watch_ctx_ = &ctx;
+      }
+      pb::WatchRequest req;
+      req.set_revision(agent_.revision());
+      auto reader = pb::HostService::NewStub(channel)->Watch(&ctx, req);
+      pb::HostState state;
+      while (reader->Read(&state)) {
+        if (!received) LogLine(LOG_INFO, StrCat("connected to ", enrollment_.controller));
+        received = true;
+        backoff_ms = 250;
+        absl::Status applied = agent_.Apply(state);
+        if (!applied.ok()) {
+          LogLine(LOG_ERR, StrCat("cannot apply revision ", state.revision(), ": ", applied.message()));
+        }
+      }
+      st = reader->Finish();
+      std::lock_guard lock(mu_);
+      watch_ctx_ = nullptr;
+    }
+    if (stop) return;
+    LogLine(received ? LOG_WARNING : LOG_INFO,
+            StrCat("watch stream to ", enrollment_.controller, " ended: ", st.error_message(),
+                   "; retrying in ", backoff_ms, " ms"));
+    // Full jitter around the current backoff, capped at 30 s.
+    const int64_t wait = backoff_ms / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff_ms / 2 + 1));
+    for (int64_t waited = 0; waited < wait && !stop; waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, 30000);
+  }
+}
+
+void ControllerLink::RunReports(const std::atomic<bool>& stop) {
+  while (!stop) {
+    for (const EndedAccount& e : agent_.PendingReports()) {
+      auto channel = Channel();
+      if (!channel) break;
+      pb::LeaseEndReport req;
+      req.set_grant_id(e.account.grant_id);
+      req.set_login(e.account.login);
+      req.set_reason(e.reason);
+      req.set_processes_killed(e.processes_killed);
+      req.set_home_removed(e.home_removed);
+      req.set_ended_unix(e.ended);
+      pb::LeaseEndAck ack;
+      grpc::Status st = pb::HostService::NewStub(channel)->ReportLeaseEnd(Deadline(5).get(), req, &ack);
+      if (!st.ok()) break;  // retried next round
+      agent_.MarkReported(e.account.login);
+    }
+    for (int i = 0; i < 20 && !stop; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace warden

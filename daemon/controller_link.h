@@ -1,0 +1,53 @@
+// wardend <-> controller: enrollment, the long-lived watch stream (reconnects with backoff and
+// resumes from the last applied revision), lease-end reports and client certificate renewal.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "common/status.h"
+#include "daemon/host_agent.h"
+
+namespace warden {
+
+struct EnrollOptions {
+  std::string controller;  // host:port
+  std::string token;
+  std::string ca_file;      // the controller's cluster CA certificate
+  std::string hostname;     // empty = this machine's name
+  std::string ssh_host_key = "/etc/ssh/ssh_host_ed25519_key.pub";
+};
+
+// Generates the host's key, enrolls with the join token and writes key, certificates and the
+// enrollment record into the state directory (plus an empty KRL and CA key file, so an sshd
+// configured by configure-host starts before the first sync).
+absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostream& out);
+
+class ControllerLink {
+ public:
+  ControllerLink(HostAgent& agent, HostEnrollment enrollment)
+      : agent_(agent), enrollment_(std::move(enrollment)) {}
+  // The watch loop; returns when `stop` is set (call Cancel to interrupt a blocked read).
+  void RunWatch(const std::atomic<bool>& stop);
+  // Sends pending lease-end reports every second until `stop`.
+  void RunReports(const std::atomic<bool>& stop);
+  void Cancel();
+
+ private:
+  std::shared_ptr<grpc::Channel> Channel();
+  void RenewIfDue();
+
+  HostAgent& agent_;
+  const HostEnrollment enrollment_;
+  std::mutex mu_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_
+  bool cancelled_ = false;
+};
+
+}  // namespace warden

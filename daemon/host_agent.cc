@@ -1,0 +1,257 @@
+#include "daemon/host_agent.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/strings.h"
+#include "common/totp.h"
+#include "daemon/enforcer.h"
+#include "daemon/log.h"
+
+namespace warden {
+namespace {
+
+// How long an ended account's tombstone is kept after it was reported: while it is, a login
+// attempt gets "lease ended" instead of "unknown user".
+constexpr int64_t kTombstoneSeconds = 86400;
+
+std::string TimeText(int64_t t) {
+  char buf[32];
+  const time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
+  return buf;
+}
+
+}  // namespace
+
+HostAgent::HostAgent(HostConfig config, LocalState state, WallClock clock)
+    : config_(std::move(config)), clock_(std::move(clock)), state_(std::move(state)) {
+  if (passwd* pw = getpwnam(config_.principals_user.c_str())) principals_uid_ = pw->pw_uid;
+}
+
+void HostAgent::Log(int priority, const std::string& msg) { LogLine(priority, msg); }
+
+int64_t HostAgent::revision() {
+  std::lock_guard lock(mu_);
+  return state_.revision;
+}
+
+absl::Status HostAgent::Apply(const v1::HostState& st) {
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_();
+    const size_t ended_before = state_.ended.size();
+    RETURN_IF_ERROR(ApplyHostState(config_, st, now, state_));
+    for (size_t i = ended_before; i < state_.ended.size(); i++) {
+      Log(LOG_NOTICE, StrCat("account ", state_.ended[i].account.login, " revoked by the controller"));
+    }
+    absl::Status files = WriteAccountFiles(config_, state_, now);
+    if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
+    RETURN_IF_ERROR(SaveLocalState(config_, state_));
+    Log(LOG_INFO, StrCat("applied revision ", st.revision(), ": ", state_.accounts.size(),
+                         " account(s)"));
+    wake_ = true;
+  }
+  cv_.notify_all();
+  return absl::OkStatus();
+}
+
+int64_t HostAgent::Enforce() {
+  std::vector<EndedAccount> to_clean;
+  {
+    std::lock_guard lock(mu_);
+    const int64_t now = clock_();
+    if (ExpireAccounts(state_, now) > 0) {
+      absl::Status files = WriteAccountFiles(config_, state_, now);
+      if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
+    }
+    for (const auto& e : state_.ended) {
+      if (!e.cleaned) to_clean.push_back(e);
+    }
+    std::erase_if(state_.ended, [&](const EndedAccount& e) {
+      return e.reported && e.ended + kTombstoneSeconds < now;
+    });
+    absl::Status saved = SaveLocalState(config_, state_);
+    if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
+  }
+  for (const auto& e : to_clean) {
+    // Outside the lock: killing waits for the grace period.
+    const int killed = KillUidProcesses(e.account.uid, config_.kill_grace_ms);
+    auto removed = RemoveHome(e.account.home, e.account.uid);
+    if (!removed.ok()) Log(LOG_WARNING, std::string(removed.status().message()));
+    Log(LOG_NOTICE, StrCat("lease of ", e.account.login, " (uid ", e.account.uid, ", grant ",
+                           e.account.grant_id, ") ended: ", e.reason, "; ", killed,
+                           " process(es) killed, home ",
+                           removed.ok() && *removed ? "removed" : "absent"));
+    std::lock_guard lock(mu_);
+    for (auto& x : state_.ended) {
+      if (x.account.login != e.account.login) continue;
+      x.cleaned = true;
+      x.processes_killed = killed;
+      x.home_removed = removed.ok() && *removed;
+    }
+    for (auto& [conn, s] : sessions_) {
+      if (s.user == e.account.login) s.user += " (ended)";
+    }
+    absl::Status saved = SaveLocalState(config_, state_);
+    if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
+  }
+  std::lock_guard lock(mu_);
+  return state_.NextExpiry().value_or(0);
+}
+
+void HostAgent::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void HostAgent::RunEnforcer(const std::atomic<bool>& stop) {
+  while (!stop) {
+    const int64_t next = Enforce();
+    std::unique_lock lock(mu_);
+    // Lease ends are whole seconds: wake at the first instant of that second, and at least
+    // every 5 s so a stop request or a clock jump is noticed.
+    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+    if (next) deadline = std::min(deadline, std::chrono::system_clock::time_point(std::chrono::seconds(next)));
+    cv_.wait_until(lock, deadline, [&] { return wake_ || stop; });
+    wake_ = false;
+  }
+}
+
+v1::AgentResponse HostAgent::Verdict(const std::string& user, const LocalAccount** account) {
+  v1::AgentResponse r;
+  *account = nullptr;
+  if (std::find(config_.break_glass.begin(), config_.break_glass.end(), user) !=
+      config_.break_glass.end()) {
+    r.set_verdict(v1::AgentResponse::NOT_MANAGED);
+    return r;
+  }
+  const int64_t now = clock_();
+  if (const LocalAccount* a = state_.FindAccount(user)) {
+    if (a->expires > now) {
+      r.set_verdict(v1::AgentResponse::ALLOW);
+      *account = a;
+      return r;
+    }
+    r.set_verdict(v1::AgentResponse::DENY);
+    r.set_message(StrCat("Warden: the lease of ", user, " ended at ", TimeText(a->expires)));
+    return r;
+  }
+  if (const EndedAccount* e = state_.FindEnded(user)) {
+    r.set_verdict(v1::AgentResponse::DENY);
+    r.set_message(StrCat("Warden: the lease of ", user, " has ended (", e->reason, " at ",
+                         TimeText(e->ended), ")"));
+    return r;
+  }
+  r.set_verdict(v1::AgentResponse::NOT_MANAGED);
+  return r;
+}
+
+v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& peer, int conn) {
+  v1::AgentResponse r;
+  const bool root = peer.uid == 0;
+  if (!root && !(req.has_principals() && peer.uid == principals_uid_)) {
+    r.set_verdict(v1::AgentResponse::DENY);
+    r.set_message(StrCat("Warden: uid ", peer.uid, " may not make this call"));
+    return r;
+  }
+  std::lock_guard lock(mu_);
+  const LocalAccount* account = nullptr;
+  switch (req.call_case()) {
+    case v1::AgentRequest::kAccount:
+      r = Verdict(req.account().user(), &account);
+      if (r.verdict() == v1::AgentResponse::DENY) {
+        Log(LOG_NOTICE, StrCat("refused ", req.account().user(), " (", req.account().service(),
+                               " from ", req.account().rhost(), "): ", r.message()));
+      }
+      return r;
+    case v1::AgentRequest::kPrincipals:
+      r = Verdict(req.principals().user(), &account);
+      if (account) r.add_principals(account->login);
+      return r;
+    case v1::AgentRequest::kSessionOpen: {
+      const auto& o = req.session_open();
+      r = Verdict(o.user(), &account);
+      if (!account) {
+        if (r.verdict() == v1::AgentResponse::DENY) {
+          // sshd goes on after a failed pam_open_session; end the connection from here.
+          Log(LOG_WARNING, StrCat("session of ", o.user(), " refused; ending pid ", peer.pid));
+          if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
+        }
+        return r;
+      }
+      absl::Status home = CreateHome(account->home, account->uid, account->gid);
+      if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
+      HostSession s;
+      s.id = "s-" + RandomId(12);
+      s.user = o.user();
+      s.service = o.service();
+      s.tty = o.tty();
+      s.rhost = o.rhost();
+      s.pid = o.pid() ? o.pid() : peer.pid;
+      s.opened = clock_();
+      r.set_session_id(s.id);
+      Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,
+                           " from ", s.rhost.empty() ? "local" : s.rhost, " via ", s.service));
+      sessions_[conn] = std::move(s);
+      return r;
+    }
+    case v1::AgentRequest::kSessionClose: {
+      auto it = sessions_.find(conn);
+      if (it != sessions_.end() && it->second.id == req.session_close().session_id()) {
+        Log(LOG_INFO, StrCat("session ", it->second.id, " closed"));
+        sessions_.erase(it);
+      }
+      r.set_verdict(v1::AgentResponse::ALLOW);
+      return r;
+    }
+    case v1::AgentRequest::CALL_NOT_SET:
+      break;
+  }
+  r.set_verdict(v1::AgentResponse::DENY);
+  r.set_message("Warden: empty or unknown request");
+  return r;
+}
+
+void HostAgent::ConnectionClosed(int conn) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(conn);
+  if (it == sessions_.end()) return;
+  Log(LOG_INFO, StrCat("session ", it->second.id, " ended (connection closed)"));
+  sessions_.erase(it);
+}
+
+std::vector<HostSession> HostAgent::Sessions() {
+  std::lock_guard lock(mu_);
+  std::vector<HostSession> out;
+  for (const auto& [c, s] : sessions_) out.push_back(s);
+  return out;
+}
+
+std::vector<EndedAccount> HostAgent::PendingReports() {
+  std::lock_guard lock(mu_);
+  std::vector<EndedAccount> out;
+  for (const auto& e : state_.ended) {
+    if (e.cleaned && !e.reported) out.push_back(e);
+  }
+  return out;
+}
+
+void HostAgent::MarkReported(const std::string& login) {
+  std::lock_guard lock(mu_);
+  for (auto& e : state_.ended) {
+    if (e.account.login == login) e.reported = true;
+  }
+  absl::Status saved = SaveLocalState(config_, state_);
+  if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
+}
+
+}  // namespace warden

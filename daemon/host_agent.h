@@ -1,0 +1,73 @@
+// The heart of wardend: the local state behind one mutex, the rules the PAM module and sshd ask
+// about (is this account's lease valid here?), the session registry, and lease-end enforcement,
+// which runs from the host's own clock whether or not the controller is reachable.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/local_state.h"
+#include "warden/v1/agent.pb.h"
+
+namespace warden {
+
+using WallClock = std::function<int64_t()>;
+
+struct HostSession {
+  std::string id, user, service, tty, rhost;
+  int32_t pid = 0;
+  int64_t opened = 0;
+};
+
+class HostAgent {
+ public:
+  HostAgent(HostConfig config, LocalState state, WallClock clock);
+
+  const HostConfig& config() const { return config_; }
+  int64_t revision();
+
+  // A HostState from the controller: files rewritten, revoked accounts queued for cleanup.
+  absl::Status Apply(const v1::HostState& st);
+
+  // Ends expired leases and cleans up ended accounts (processes, home). Returns the time of the
+  // next lease end, or 0 if there is none.
+  int64_t Enforce();
+  // Runs Enforce whenever a lease ends or Wake is called, until `stop`.
+  void RunEnforcer(const std::atomic<bool>& stop);
+  void Wake();
+
+  // One call from the local socket. `peer` is the caller's SO_PEERCRED; `conn` identifies the
+  // connection (a session lives as long as its connection).
+  v1::AgentResponse Handle(const v1::AgentRequest& req, const ucred& peer, int conn);
+  // The connection `conn` closed: the session opened on it (if any) has ended.
+  void ConnectionClosed(int conn);
+  std::vector<HostSession> Sessions();
+
+  // Ended accounts not yet reported to the controller; MarkReported after it acknowledged.
+  std::vector<EndedAccount> PendingReports();
+  void MarkReported(const std::string& login);
+
+ private:
+  // The verdict for `user` now; mu_ held.
+  v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
+  void Log(int priority, const std::string& msg);
+
+  const HostConfig config_;
+  WallClock clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  LocalState state_;
+  std::map<int, HostSession> sessions_;  // by connection
+  uid_t principals_uid_ = static_cast<uid_t>(-1);
+};
+
+}  // namespace warden

@@ -1,0 +1,74 @@
+// What this host holds, and the rules that turn the controller's HostState into files: the NSS
+// cache, the sudoers drop-in, TrustedUserCAKeys and the KRL. Persisted in state_dir/state.json
+// so that a restart forgets nothing and leases end on time with the controller unreachable.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "daemon/config.h"
+#include "warden/v1/host.pb.h"
+
+namespace warden {
+
+struct LocalAccount {
+  std::string login, gecos, home, shell, sudo_rule, grant_id, user;
+  uint32_t uid = 0, gid = 0;
+  int64_t expires = 0;
+  std::vector<std::string> groups;
+};
+
+struct LocalGroup {
+  std::string name;
+  uint32_t gid = 0;
+  std::vector<std::string> members;
+};
+
+// An account that has left the host (or is leaving): cleanup and the report to the controller
+// are retried until done, across restarts.
+struct EndedAccount {
+  LocalAccount account;
+  std::string reason;  // expired, revoked
+  int64_t ended = 0;
+  bool cleaned = false;
+  int processes_killed = 0;
+  bool home_removed = false;
+  bool reported = false;
+};
+
+struct LocalState {
+  int64_t revision = 0;    // of the last HostState applied
+  uint64_t generation = 0; // of the NSS cache, bumped on every write
+  std::vector<LocalAccount> accounts;
+  std::vector<LocalGroup> groups;
+  std::vector<EndedAccount> ended;
+
+  const LocalAccount* FindAccount(std::string_view login) const;
+  const EndedAccount* FindEnded(std::string_view login) const;
+  // The earliest lease end among live accounts (nullopt: none).
+  std::optional<int64_t> NextExpiry() const;
+};
+
+absl::StatusOr<LocalState> LoadLocalState(const HostConfig& c);
+absl::Status SaveLocalState(const HostConfig& c, const LocalState& s);
+
+// Takes in a HostState from the controller: accounts that vanished from it were revoked and
+// move to `ended` (reason "revoked"); trusted CA keys and the KRL are written. Validates first:
+// a malformed state changes nothing.
+absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_t now,
+                            LocalState& s);
+
+// Moves accounts whose lease has ended at `now` to `ended` (reason "expired"). Returns how many.
+int ExpireAccounts(LocalState& s, int64_t now);
+
+// Writes the NSS cache and the sudoers drop-in for the live accounts. The sudoers file is
+// checked with visudo before it replaces the old one.
+absl::Status WriteAccountFiles(const HostConfig& c, LocalState& s, int64_t now);
+
+// Text of the sudoers drop-in for `accounts`.
+std::string SudoersText(const std::vector<LocalAccount>& accounts);
+
+}  // namespace warden

@@ -1,0 +1,126 @@
+// wardend: the Warden host agent. See daemon/*.h and docs/host-agent.md.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "common/grpc_tls.h"
+#include "common/strings.h"
+#include "daemon/agent_client.h"
+#include "daemon/agent_server.h"
+#include "daemon/configure_host.h"
+#include "daemon/controller_link.h"
+#include "daemon/log.h"
+
+namespace warden {
+namespace {
+
+int Fail(const absl::Status& st) {
+  std::cerr << "wardend: " << st.message() << "\n";
+  return 1;
+}
+
+int64_t WallNow() { return static_cast<int64_t>(time(nullptr)); }
+
+int Run(const HostConfig& c) {
+  auto enrollment = LoadEnrollment(c);
+  if (!enrollment.ok()) return Fail(enrollment.status());
+  auto state = LoadLocalState(c);
+  if (!state.ok()) return Fail(state.status());
+  HostAgent agent(c, std::move(*state), WallNow);
+  // Signals go to the main thread only, which waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  // Leases that ended while wardend was down end now, before anyone can ask.
+  agent.Enforce();
+  AgentServer server(agent);
+  if (absl::Status st = server.Listen(c.agent_socket); !st.ok()) return Fail(st);
+  std::atomic<bool> stop{false};
+  ControllerLink link(agent, *enrollment);
+  std::thread agent_thread([&] { server.Run(stop); });
+  std::thread enforcer([&] { agent.RunEnforcer(stop); });
+  std::thread watch([&] { link.RunWatch(stop); });
+  std::thread reports([&] { link.RunReports(stop); });
+  LogLine(LOG_INFO, StrCat("host ", enrollment->host_id, " (tier ", enrollment->tier,
+                           ") serving ", c.agent_socket, "; controller ", enrollment->controller));
+  sd_notify(0, "READY=1");
+  int sig = 0;
+  sigwait(&signals, &sig);
+  LogLine(LOG_INFO, StrCat("stopping on signal ", sig));
+  sd_notify(0, "STOPPING=1");
+  stop = true;
+  link.Cancel();
+  agent.Wake();
+  watch.join();
+  reports.join();
+  enforcer.join();
+  agent_thread.join();
+  return 0;
+}
+
+int Principals(const HostConfig& c, const std::string& user) {
+  v1::AgentRequest req;
+  req.mutable_principals()->set_user(user);
+  auto resp = AgentCall(c.agent_socket, req);
+  if (!resp.ok()) return Fail(resp.status());  // no principals: sshd refuses the certificate
+  for (const auto& p : resp->principals()) std::cout << p << "\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace warden
+
+int main(int argc, char** argv) {
+  using namespace warden;
+  RestrictGrpcToTls13();
+  CLI::App app{"wardend: Warden host agent"};
+  app.require_subcommand(1);
+  std::string config_path = kDefaultHostConfig;
+  app.add_option("--config", config_path, "host configuration")->capture_default_str();
+
+  EnrollOptions eo;
+  auto* enroll = app.add_subcommand("enroll", "enroll this host with a single-use join token");
+  enroll->add_option("--controller", eo.controller, "HOST:PORT")->required();
+  enroll->add_option("--token", eo.token, "join token (wardenctl host token create)")->required();
+  enroll->add_option("--ca-file", eo.ca_file, "the controller's CA certificate")->required();
+  enroll->add_option("--hostname", eo.hostname, "name in the SSH host certificate");
+  enroll->add_option("--ssh-host-key", eo.ssh_host_key, "public host key to certify")
+      ->capture_default_str();
+
+  auto* run = app.add_subcommand("run", "keep this host in sync and serve the PAM module");
+
+  std::string user;
+  auto* principals = app.add_subcommand(
+      "principals", "sshd AuthorizedPrincipalsCommand: print USER if its lease is valid here");
+  principals->add_option("user", user)->required();
+
+  ConfigureOptions co;
+  bool revert = false;
+  auto* configure = app.add_subcommand("configure-host", "wire nsswitch, sshd and PAM to Warden");
+  configure->add_flag("--revert", revert, "restore the files saved by the first run");
+  configure->add_option("--etc", co.etc, "configuration root")->capture_default_str();
+  configure->add_option("--wardend", co.wardend, "wardend path for sshd")->capture_default_str();
+  configure->add_option("--pam-module", co.pam_module, "pam_warden.so name or path")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  auto config = LoadHostConfig(config_path);
+  if (!config.ok()) return Fail(config.status());
+  if (*enroll) {
+    absl::Status st = EnrollHost(*config, eo, std::cout);
+    return st.ok() ? 0 : Fail(st);
+  }
+  if (*run) return Run(*config);
+  if (*principals) return Principals(*config, user);
+  co.config_path = config_path;
+  absl::Status st = revert ? RevertHost(*config, co, std::cout) : ConfigureHost(*config, co, std::cout);
+  return st.ok() ? 0 : Fail(st);
+}
