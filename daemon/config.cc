@@ -1,5 +1,6 @@
 #include "daemon/config.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
@@ -16,7 +17,11 @@ std::string HostConfig::StatePath(std::string_view name) const {
 absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
   HostConfig c;
   auto text = ReadFile(path);
-  if (!text.ok()) return c;
+  // The packaged default may be absent (defaults apply); a file named on the command line may not.
+  if (!text.ok()) {
+    if (path == kDefaultHostConfig && access(path.c_str(), F_OK) != 0) return c;
+    return text.status();
+  }
   try {
     YAML::Node root = YAML::Load(*text);
     if (root.IsNull()) return c;

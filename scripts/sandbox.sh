@@ -169,3 +169,123 @@ ssh_as() {
 refresh_krl() {
   wctl alice krl -o "$WARDEN_SANDBOX/$1/revoked.krl"
 }
+
+# host_start NAME TIER LABELS: an enrolled Warden host. wardend runs with its state, agent socket
+# and config under a root-owned 0755 directory in /run (sshd runs AuthorizedPrincipalsCommand as
+# nobody and insists that the command's path has no group/world-writable component), homes under
+# a 0755 directory, and configure-host edits copies of nsswitch.conf, sshd_config and pam.d/sshd.
+# Then a real sshd runs in a private mount namespace where those copies, a private ld.so.cache
+# (finding libnss_warden.so.2 in the build), /etc/sudoers.d and the login records are bind-mounted.
+# Root logs in with a plain key: the break-glass account.
+host_start() {
+  local name=$1 tier=$2 labels=$3
+  local d token
+  d=$(mktemp -d /run/warden-host.XXXXXX)
+  chmod 755 "$d"
+  SANDBOX_DIRS+=("$d")
+  eval "HOST_DIR_${name//-/_}=$d"
+  mkdir -p "$d/bin" "$d/etc/ssh" "$d/etc/pam.d" "$d/sudoers.d" "$d/home" "$d/log"
+  chmod 755 "$d/home"
+  cp "$WARDEN_BIN/daemon/wardend" "$d/bin/wardend"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+  cat >"$d/host.yaml" <<CFG
+state_dir: $d/state
+sudoers_file: $d/sudoers.d/warden
+agent_socket: $d/agent.sock
+home_root: $d/home
+break_glass: [root]
+kill_grace_ms: 500
+CFG
+  token=$(wctl admin --json host token create --tier "$tier" --labels "$labels" --ttl 10m | json_field token)
+  "$d/bin/wardend" --config "$d/host.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
+    --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname "$name" \
+    --ssh-host-key "$d/host_key.pub" >"$d/enroll.out"
+  cp /etc/nsswitch.conf "$d/etc/nsswitch.conf"
+  cp /etc/pam.d/sshd "$d/etc/pam.d/sshd"
+  new_key "root-$name"
+  cp "$WARDEN_SANDBOX/root-$name.pub" "$d/root_authorized_keys"
+  HOST_SSHD_PORT=$(free_port)
+  cat >"$d/etc/ssh/sshd_config" <<CFG
+ListenAddress 127.0.0.1:$HOST_SSHD_PORT
+HostKey $d/host_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/root_authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+UsePAM yes
+StrictModes no
+LogLevel DEBUG2
+CFG
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" --wardend "$d/bin/wardend" \
+    --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >"$d/configure.out"
+  printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$WARDEN_BIN/nss_module" >"$d/ld.so.conf"
+  ldconfig -C "$d/ld.so.cache" -f "$d/ld.so.conf"
+  : >"$d/log/lastlog"
+  : >"$d/log/wtmp"
+  : >"$d/log/btmp"
+  wardend_start "$name"
+  setsid unshare -m sh -c "$(host_ns_mounts "$d") exec /usr/sbin/sshd -D -e -f '$d/etc/ssh/sshd_config'" \
+    >"$d/sshd.log" 2>&1 &
+  SANDBOX_PIDS+=("$!")
+  local i
+  for i in $(seq 1 100); do
+    grep -q "Server listening" "$d/sshd.log" 2>/dev/null && break
+    sleep 0.05
+  done
+  grep -q "Server listening" "$d/sshd.log" || { cat "$d/sshd.log" >&2; return 1; }
+  eval "SSHD_PORT_${name//-/_}=$HOST_SSHD_PORT"
+}
+
+# host_ns_mounts DIR: the bind mounts that make a mount namespace see host DIR's configuration.
+# libnss_warden.so.2 reads /var/lib/warden/nss.cache; that directory may not exist on this machine
+# and is not created on it: inside the namespace /var/lib becomes a tmpfs holding bind mounts of
+# every original entry plus warden -> DIR/state.
+host_ns_mounts() {
+  local d=$1
+  mkdir -p "$d/varlib.orig"
+  printf '%s ' "mount --bind /var/lib '$d/varlib.orig' && mount -t tmpfs -o mode=755 tmpfs /var/lib &&" \
+    "for e in '$d'/varlib.orig/*; do b=\${e##*/};" \
+    "if [ -L \"\$e\" ]; then ln -s \"\$(readlink \"\$e\")\" \"/var/lib/\$b\"; continue; fi;" \
+    "if [ -d \"\$e\" ]; then mkdir \"/var/lib/\$b\"; else touch \"/var/lib/\$b\"; fi;" \
+    "mount --bind \"\$e\" \"/var/lib/\$b\"; done &&" \
+    "mkdir /var/lib/warden && mount --bind '$d/state' /var/lib/warden &&" \
+    "mount --bind '$d/etc/nsswitch.conf' /etc/nsswitch.conf &&" \
+    "mount --bind '$d/ld.so.cache' /etc/ld.so.cache &&" \
+    "mount --bind '$d/etc/pam.d/sshd' /etc/pam.d/sshd &&" \
+    "mount --bind '$d/sudoers.d' /etc/sudoers.d &&" \
+    "mount --bind '$d/log/lastlog' /var/log/lastlog &&" \
+    "mount --bind '$d/log/wtmp' /var/log/wtmp &&" \
+    "mount --bind '$d/log/btmp' /var/log/btmp &&"
+}
+
+# in_host NAME CMD...: runs CMD in a mount namespace that sees host NAME's configuration.
+in_host() {
+  local var="HOST_DIR_${1//-/_}"
+  local d=${!var}
+  shift
+  unshare -m sh -c "$(host_ns_mounts "$d") exec \"\$@\"" sh "$@"
+}
+
+# wardend_start NAME / wardend_stop NAME
+wardend_start() {
+  local var="HOST_DIR_${1//-/_}"
+  local d=${!var}
+  setsid "$d/bin/wardend" --config "$d/host.yaml" run >>"$d/wardend.log" 2>&1 &
+  eval "WARDEND_PID_${1//-/_}=$!"
+  SANDBOX_PIDS+=("$!")
+  local i
+  for i in $(seq 1 100); do
+    [ -S "$d/agent.sock" ] && return 0
+    sleep 0.05
+  done
+  cat "$d/wardend.log" >&2
+  return 1
+}
+
+wardend_stop() {
+  local var="WARDEND_PID_${1//-/_}"
+  kill -TERM "${!var}" 2>/dev/null || true
+  wait "${!var}" 2>/dev/null || true
+}

@@ -1,0 +1,284 @@
+/* pam_warden.so: account and session for Warden's ephemeral accounts. Thin: every decision is
+ * wardend's, asked over /run/warden/agent.sock. Links only libc and libpam (no threads, no
+ * global constructors, no network).
+ *
+ *   account  requisite pam_warden.so [config=/etc/warden/host.yaml] [socket=PATH] [debug]
+ *   session  required  pam_warden.so [same options]
+ *
+ * account: break-glass users (host.yaml) -> PAM_IGNORE without asking anyone; otherwise wardend
+ * says ALLOW (PAM_SUCCESS), DENY (PAM_PERM_DENIED, with its reason on the conversation) or
+ * NOT_MANAGED (PAM_IGNORE). If wardend cannot be reached, a user present in Warden's NSS cache is
+ * refused (fail closed) and anyone else is ignored.
+ * session: open registers the session and keeps the connection for the session's lifetime (its
+ * end tells wardend the session ended); close sends the session's close and drops it. */
+#define PAM_SM_ACCOUNT
+#define PAM_SM_SESSION
+
+#include <errno.h>
+#include <fcntl.h>
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/agent_wire.h"
+#include "common/nsscache.h"
+
+#define MAX_BREAK_GLASS 64
+#define NAME_LEN 64
+#define PATH_LEN 256
+#define TIMEOUT_MS 5000
+#define DATA_KEY "warden_session"
+#define EXPORT __attribute__((visibility("default")))
+
+struct opts {
+  char config[PATH_LEN];
+  char socket[PATH_LEN];
+  char nss_cache[PATH_LEN];
+  char break_glass[MAX_BREAK_GLASS][NAME_LEN];
+  int n_break_glass;
+  int debug;
+};
+
+struct session {
+  int fd;
+  char id[64];
+};
+
+static void copy(char* dst, size_t cap, const char* src) {
+  snprintf(dst, cap, "%s", src);
+}
+
+static char* trim(char* s) {
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = '\0';
+  if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+    s[n - 1] = '\0';
+    s++;
+  }
+  return s;
+}
+
+static void add_break_glass(struct opts* o, char* name) {
+  name = trim(name);
+  if (*name && o->n_break_glass < MAX_BREAK_GLASS) {
+    copy(o->break_glass[o->n_break_glass++], NAME_LEN, name);
+  }
+}
+
+/* The few keys of host.yaml the module needs: break_glass (flow or block list), agent_socket,
+ * state_dir and nss_cache. Anything else is wardend's business. */
+static void read_config(struct opts* o) {
+  FILE* f = fopen(o->config, "re");
+  if (!f) return;
+  char line[1024];
+  int in_list = 0, nss_explicit = 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    char* hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char* t = trim(line);
+    if (!*t) continue;
+    if (in_list && t[0] == '-') {
+      add_break_glass(o, t + 1);
+      continue;
+    }
+    in_list = 0;
+    char* colon = strchr(t, ':');
+    if (!colon) continue;
+    *colon = '\0';
+    char* key = trim(t);
+    char* value = trim(colon + 1);
+    if (strcmp(key, "break_glass") == 0) {
+      o->n_break_glass = 0;
+      if (!*value) {
+        in_list = 1;
+      } else if (value[0] == '[') {
+        value++;
+        char* close = strchr(value, ']');
+        if (close) *close = '\0';
+        for (char* save = NULL, *tok = strtok_r(value, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+          add_break_glass(o, tok);
+        }
+      }
+    } else if (strcmp(key, "agent_socket") == 0) {
+      copy(o->socket, PATH_LEN, value);
+    } else if (strcmp(key, "nss_cache") == 0) {
+      copy(o->nss_cache, PATH_LEN, value);
+      nss_explicit = 1;
+    } else if (strcmp(key, "state_dir") == 0 && !nss_explicit) {
+      snprintf(o->nss_cache, PATH_LEN, "%s/nss.cache", value);
+    }
+  }
+  fclose(f);
+}
+
+static void load_opts(int argc, const char** argv, struct opts* o) {
+  memset(o, 0, sizeof *o);
+  copy(o->config, PATH_LEN, "/etc/warden/host.yaml");
+  copy(o->socket, PATH_LEN, "/run/warden/agent.sock");
+  copy(o->nss_cache, PATH_LEN, WARDEN_NSS_DEFAULT_PATH);
+  copy(o->break_glass[0], NAME_LEN, "root");
+  o->n_break_glass = 1;
+  for (int i = 0; i < argc; i++) {
+    if (strncmp(argv[i], "config=", 7) == 0) copy(o->config, PATH_LEN, argv[i] + 7);
+  }
+  read_config(o);
+  for (int i = 0; i < argc; i++) {
+    if (strncmp(argv[i], "socket=", 7) == 0) copy(o->socket, PATH_LEN, argv[i] + 7);
+    if (strcmp(argv[i], "debug") == 0) o->debug = 1;
+  }
+}
+
+static int is_break_glass(const struct opts* o, const char* user) {
+  for (int i = 0; i < o->n_break_glass; i++) {
+    if (strcmp(o->break_glass[i], user) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Whether `user` is a Warden account according to the NSS cache (used only when wardend cannot
+ * be asked). */
+static int in_cache(const struct opts* o, const char* user) {
+  int fd = open(o->nss_cache, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st;
+  int found = 0;
+  if (fstat(fd, &st) == 0 && st.st_size > 0) {
+    void* base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (base != MAP_FAILED) {
+      struct warden_nss_cache cache;
+      found = warden_nss_cache_open(base, (size_t)st.st_size, &cache) == 0 &&
+              warden_nss_user_by_name(&cache, user, (int64_t)time(NULL)) != NULL;
+      munmap(base, (size_t)st.st_size);
+    }
+  }
+  close(fd);
+  return found;
+}
+
+static void tell(pam_handle_t* pamh, int flags, const char* msg) {
+  if (!(flags & PAM_SILENT) && msg && *msg) pam_prompt(pamh, PAM_ERROR_MSG, NULL, "%s", msg);
+}
+
+static const char* item(pam_handle_t* pamh, int type) {
+  const void* v = NULL;
+  return pam_get_item(pamh, type, &v) == PAM_SUCCESS && v ? (const char*)v : "";
+}
+
+/* wardend could not be asked: refuse Warden accounts, ignore everyone else. */
+static int unreachable(pam_handle_t* pamh, int flags, const struct opts* o, const char* user,
+                       int refuse) {
+  if (!in_cache(o, user)) return PAM_IGNORE;
+  pam_syslog(pamh, LOG_ERR, "wardend unreachable at %s; refusing Warden account %s", o->socket, user);
+  tell(pamh, flags,
+       "Warden: the host agent (wardend) is not reachable, so Warden accounts cannot log in. "
+       "Break-glass accounts still can.");
+  return refuse;
+}
+
+static int ask(const struct opts* o, const uint8_t* frame, size_t len, int* fd_out,
+               struct warden_agent_reply* reply) {
+  int fd = warden_agent_connect(o->socket);
+  if (fd < 0) return -1;
+  if (len == 0 || warden_agent_roundtrip(fd, frame, len, TIMEOUT_MS, reply) != 0) {
+    close(fd);
+    return -1;
+  }
+  if (fd_out) {
+    *fd_out = fd;
+  } else {
+    close(fd);
+  }
+  return 0;
+}
+
+EXPORT int pam_sm_acct_mgmt(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  struct opts o;
+  load_opts(argc, argv, &o);
+  const char* user = NULL;
+  if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) return PAM_USER_UNKNOWN;
+  if (is_break_glass(&o, user)) return PAM_IGNORE;
+  uint8_t frame[2048];
+  size_t len = warden_agent_encode_account(frame, sizeof frame, user, item(pamh, PAM_SERVICE),
+                                           item(pamh, PAM_RHOST));
+  struct warden_agent_reply reply;
+  if (ask(&o, frame, len, NULL, &reply) != 0) return unreachable(pamh, flags, &o, user, PAM_PERM_DENIED);
+  if (o.debug) pam_syslog(pamh, LOG_DEBUG, "account %s: verdict %d", user, reply.verdict);
+  switch (reply.verdict) {
+    case WARDEN_VERDICT_ALLOW:
+      return PAM_SUCCESS;
+    case WARDEN_VERDICT_NOT_MANAGED:
+      return PAM_IGNORE;
+    default:
+      pam_syslog(pamh, LOG_NOTICE, "refused %s: %s", user, reply.message);
+      tell(pamh, flags, reply.message);
+      return PAM_PERM_DENIED;
+  }
+}
+
+static void cleanup_session(pam_handle_t* pamh, void* data, int error_status) {
+  (void)pamh;
+  (void)error_status;
+  struct session* s = data;
+  if (s->fd >= 0) close(s->fd);
+  free(s);
+}
+
+EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  struct opts o;
+  load_opts(argc, argv, &o);
+  const char* user = NULL;
+  if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) return PAM_SESSION_ERR;
+  if (is_break_glass(&o, user)) return PAM_IGNORE;
+  uint8_t frame[2048];
+  size_t len = warden_agent_encode_session_open(frame, sizeof frame, user, item(pamh, PAM_SERVICE),
+                                                item(pamh, PAM_TTY), (int32_t)getpid(),
+                                                item(pamh, PAM_RHOST));
+  struct warden_agent_reply reply;
+  int fd = -1;
+  if (ask(&o, frame, len, &fd, &reply) != 0) return unreachable(pamh, flags, &o, user, PAM_SESSION_ERR);
+  if (reply.verdict == WARDEN_VERDICT_ALLOW && reply.session_id[0]) {
+    struct session* s = calloc(1, sizeof *s);
+    if (!s) {
+      close(fd);
+      return PAM_BUF_ERR;
+    }
+    s->fd = fd;
+    copy(s->id, sizeof s->id, reply.session_id);
+    if (pam_set_data(pamh, DATA_KEY, s, cleanup_session) != PAM_SUCCESS) {
+      cleanup_session(pamh, s, 0);
+      return PAM_SESSION_ERR;
+    }
+    pam_syslog(pamh, LOG_INFO, "session %s opened for %s", reply.session_id, user);
+    return PAM_SUCCESS;
+  }
+  close(fd);
+  if (reply.verdict == WARDEN_VERDICT_NOT_MANAGED) return PAM_IGNORE;
+  pam_syslog(pamh, LOG_NOTICE, "session refused for %s: %s", user, reply.message);
+  tell(pamh, flags, reply.message);
+  return PAM_SESSION_ERR;
+}
+
+EXPORT int pam_sm_close_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  (void)flags;
+  (void)argc;
+  (void)argv;
+  const void* data = NULL;
+  if (pam_get_data(pamh, DATA_KEY, &data) != PAM_SUCCESS || !data) return PAM_IGNORE;
+  const struct session* s = data;
+  uint8_t frame[256];
+  size_t len = warden_agent_encode_session_close(frame, sizeof frame, s->id);
+  struct warden_agent_reply reply;
+  if (len) warden_agent_roundtrip(s->fd, frame, len, TIMEOUT_MS, &reply);
+  /* Replacing the data runs cleanup_session, which closes the connection. */
+  pam_set_data(pamh, DATA_KEY, NULL, NULL);
+  return PAM_SUCCESS;
+}
