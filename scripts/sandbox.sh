@@ -218,6 +218,7 @@ UsePAM yes
 StrictModes no
 LogLevel DEBUG2
 CFG
+  cp -a "$d/etc" "$d/etc.orig"
   "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" --wardend "$d/bin/wardend" \
     --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >"$d/configure.out"
   printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$WARDEN_BIN/nss_module" >"$d/ld.so.conf"

@@ -9,7 +9,8 @@ trap sandbox_cleanup EXIT
 
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log; do
+  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log /run/warden-host.*/wardend.log \
+    /run/warden-host.*/sshd.log; do
     [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
   done
   exit 1
@@ -246,6 +247,160 @@ e2e_bad_input() {
   expect_fail "CA rotation is for admins" wctl alice ca rotate --tier 0
   expect_out "retiring" wctl admin --json ca rotate --tier 0
   expect_out "active" wctl admin --json ca rotate --tier 0 --finish
+}
+
+# --- host side: wardend, libnss_warden, pam_warden through a real sshd -------------------------
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
+wait_for() {
+  local deadline=$(($(date +%s%N) + $1 * 1000000000))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
+}
+
+resolves() { in_host h1 getent passwd "$1"; }
+gone() { ! in_host h1 getent passwd "$1"; }
+no_processes() { ! pgrep -u "$1" >/dev/null; }
+
+# host_grant TTL: a tier-0 grant, its account resolving on h1 and a certificate for key "op".
+host_grant() {
+  G=$(grant_for tier0-linux-admin "$1")
+  LOGIN=$(wctl alice --json grants | python3 -c 'import json,sys
+print([g["login"] for g in json.load(sys.stdin) if g["id"]==sys.argv[1]][0])' "$G")
+  wait_for 5 resolves "$LOGIN" || fail "$LOGIN does not resolve on h1"
+  ACCOUNT_UID=$(in_host h1 id -u "$LOGIN")
+  new_key op
+  wctl alice cert sign --grant "$G" -i "$WARDEN_SANDBOX/op" >/dev/null
+}
+
+# start_background_job: a process of the account that outlives its ssh connection.
+start_background_job() {
+  ssh_as h1 op "$LOGIN" 'setsid sleep 1000 </dev/null >/dev/null 2>&1 &'
+  wait_for 5 pgrep -u "$ACCOUNT_UID" sleep || fail "background job of $LOGIN did not start"
+}
+
+# expect_ended: the account is gone from NSS, its processes and home are gone, and it cannot log in.
+expect_ended() {
+  local home_dir
+  home_dir=$HOST_DIR_h1/home/$LOGIN
+  wait_for 5 gone "$LOGIN" || fail "$LOGIN still resolves"
+  echo "  ok: getent passwd $LOGIN is empty"
+  wait_for 5 no_processes "$ACCOUNT_UID" || fail "processes of uid $ACCOUNT_UID survive: $(pgrep -a -u "$ACCOUNT_UID")"
+  echo "  ok: no process of uid $ACCOUNT_UID"
+  wait_for 5 test ! -e "$home_dir" || fail "$home_dir still exists"
+  echo "  ok: home removed"
+  grep -q "^$LOGIN " "$HOST_DIR_h1/sudoers.d/warden" && fail "sudo rule of $LOGIN is still there"
+  echo "  ok: sudo rule removed"
+  expect_fail "Permission denied" ssh_as h1 op "$LOGIN" true
+}
+
+e2e_host_lease() {
+  setup
+  host_start h1 0 env=prod
+  expect_out "enrolled as h-" cat "$HOST_DIR_h1/enroll.out"
+  # Long enough for the checks below; the expiry is then awaited.
+  host_grant 25s
+  local end
+  end=$(wctl alice --json grants | python3 -c 'import json,sys
+print([g["end"] for g in json.load(sys.stdin) if g["id"]==sys.argv[1]][0])' "$G")
+  expect_out "uid=$ACCOUNT_UID($LOGIN) gid=$ACCOUNT_UID($LOGIN) groups=$ACCOUNT_UID($LOGIN)," in_host h1 id "$LOGIN"
+  expect_out "(warden-admins)" in_host h1 id "$LOGIN"
+  [ "$ACCOUNT_UID" -ge 1879048192 ] || fail "uid $ACCOUNT_UID is inside systemd's ranges"
+  expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
+  expect_out "drwx------ $LOGIN $LOGIN" ssh_as h1 op "$LOGIN" 'stat -c "%A %U %G" "$HOME"'
+  expect_out "sudo-ok" ssh_as h1 op "$LOGIN" 'sudo -n true && echo sudo-ok'
+  expect_out "$LOGIN ALL=(ALL) NOPASSWD: ALL" cat "$HOST_DIR_h1/sudoers.d/warden"
+  start_background_job
+  local now
+  now=$(date +%s)
+  [ "$now" -lt "$end" ] || fail "the lease ended before the checks finished"
+  sleep $((end - now))
+  expect_ended
+  # The controller learns how it ended.
+  wait_for 5 grep -q "\"login\":\"$LOGIN\".*HostService.ReportLeaseEnd" "$WARDEN_SANDBOX/controller/audit/audit.log" ||
+    fail "no lease-end report in the audit log"
+  echo "  ok: lease end reported to the controller"
+  # A restart remembers: the account does not come back.
+  wardend_stop h1
+  wardend_start h1
+  expect_fail "Permission denied" ssh_as h1 op "$LOGIN" true
+}
+
+e2e_host_controller_down() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 8s
+  start_background_job
+  controller_stop
+  echo "  controller stopped; waiting for the lease to end on the host's own clock"
+  sleep 8
+  expect_ended
+}
+
+e2e_host_wardend_down() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
+  wardend_stop h1
+  expect_fail "Permission denied" ssh_as h1 op "$LOGIN" true
+  # pam_warden alone (the principals command aside) refuses the managed account with a reason...
+  expect_fail "host agent (wardend) is not reachable" in_host h1 pamtester sshd "$LOGIN" acct_mgmt
+  # ...and the break-glass account still gets in.
+  expect_out "break-glass-ok" ssh_as h1 "root-h1" root 'echo break-glass-ok'
+  wardend_start h1
+  expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
+}
+
+e2e_host_revoke() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
+  start_background_job
+  wctl bob revoke "$G" >/dev/null
+  expect_ended
+  expect_out "revoked by the controller" cat "$HOST_DIR_h1/wardend.log"
+}
+
+e2e_host_selectors() {
+  setup
+  host_start h1 0 env=prod
+  host_start h2 1 env=prod
+  host_grant 10m
+  # A tier-0 account never appears on a tier-1 host.
+  sleep 0.5
+  in_host h2 getent passwd "$LOGIN" && fail "$LOGIN resolves on the tier-1 host"
+  echo "  ok: $LOGIN does not resolve on the tier-1 host"
+  # A malformed or unknown token enrolls nothing.
+  expect_fail "join token not recognised" "$HOST_DIR_h1/bin/wardend" --config "$HOST_DIR_h1/host.yaml" \
+    enroll --controller "$CONTROLLER_ADDR" --token wjt_nope --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" \
+    --ssh-host-key "$HOST_DIR_h1/host_key.pub"
+}
+
+e2e_host_configure() {
+  setup
+  host_start h1 0 env=prod
+  local d=$HOST_DIR_h1 f
+  # configure-host ran once in host_start; a second run changes nothing.
+  for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do cp "$d/etc/$f" "$d/$(basename "$f").first"; done
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" --wardend "$d/bin/wardend" \
+    --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >/dev/null
+  for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do
+    cmp "$d/etc/$f" "$d/$(basename "$f").first" || fail "second configure-host changed $f"
+  done
+  echo "  ok: configure-host is idempotent"
+  expect_out "passwd:         files warden systemd" cat "$d/etc/nsswitch.conf"
+  expect_out "AuthorizedPrincipalsCommand $d/bin/wardend --config $d/host.yaml principals %u" cat "$d/etc/ssh/sshd_config"
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --revert --etc "$d/etc" >/dev/null
+  for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do
+    cmp "$d/etc/$f" "$d/etc.orig/$f" || fail "revert did not restore $f"
+  done
+  echo "  ok: --revert restored the exact files"
+  expect_fail "has not been run" "$d/bin/wardend" --config "$d/host.yaml" configure-host --revert --etc "$d/etc"
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
