@@ -20,7 +20,7 @@
 namespace warden {
 namespace {
 
-// Pids whose real, effective or saved uid is `uid`.
+// Live (not zombie) pids whose real, effective or saved uid is `uid`.
 std::vector<pid_t> ProcessesOf(uint32_t uid) {
   std::vector<pid_t> out;
   DIR* d = opendir("/proc");
@@ -32,6 +32,8 @@ std::vector<pid_t> ProcessesOf(uint32_t uid) {
     std::ifstream status(StrCat("/proc/", e->d_name, "/status"));
     std::string line;
     while (std::getline(status, line)) {
+      // A zombie is already dead; only its parent's wait() removes it.
+      if (line.rfind("State:", 0) == 0 && line.find('Z') != std::string::npos) break;
       if (line.rfind("Uid:", 0) != 0) continue;
       auto fields = StrSplit(line.substr(4), '\t', true);
       for (size_t i = 0; i < fields.size() && i < 3; i++) {

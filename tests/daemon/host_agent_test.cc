@@ -1,0 +1,277 @@
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/agent_wire.h"
+#include "common/nsscache.h"
+#include "daemon/agent_client.h"
+#include "daemon/configure_host.h"
+#include "daemon/enforcer.h"
+#include "tests/daemon/fixture.h"
+
+namespace warden {
+namespace {
+
+using testing::kNow;
+using testing::StateWith;
+
+class Agent : public testing::AgentFixture {
+ protected:
+  v1::AgentResponse Check(const std::string& user) {
+    v1::AgentRequest req;
+    req.mutable_account()->set_user(user);
+    auto r = AgentCall(config_.agent_socket, req);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? *r : v1::AgentResponse();
+  }
+  // Looks `name` up in the NSS cache file the way libnss_warden.so.2 does.
+  bool InCache(const std::string& name) {
+    std::string image = testing::ReadAll(config_.nss_cache);
+    std::vector<uint64_t> aligned(image.size() / 8 + 1);
+    memcpy(aligned.data(), image.data(), image.size());
+    warden_nss_cache cache;
+    if (warden_nss_cache_open(aligned.data(), image.size(), &cache) != 0) return false;
+    return warden_nss_user_by_name(&cache, name.c_str(), now_) != nullptr;
+  }
+};
+
+TEST_F(Agent, LeaseDecidesTheVerdictAndExpiryRemovesEverything) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 60)).ok());
+  EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::ALLOW);
+  EXPECT_EQ(Check("someone-else").verdict(), v1::AgentResponse::NOT_MANAGED);
+  EXPECT_EQ(Check("rescue").verdict(), v1::AgentResponse::NOT_MANAGED);
+  EXPECT_TRUE(InCache("adm-alice-7k2f"));
+  EXPECT_NE(testing::ReadAll(config_.sudoers_file).find("adm-alice-7k2f ALL=(ALL) NOPASSWD: ALL"),
+            std::string::npos);
+  EXPECT_NE(testing::ReadAll(config_.StatePath("trusted_user_ca_keys")).find("user-ca-0-1"),
+            std::string::npos);
+
+  // The session creates the home (never the path the controller sent).
+  v1::AgentRequest open;
+  open.mutable_session_open()->set_user("adm-alice-7k2f");
+  open.mutable_session_open()->set_tty("/dev/pts/3");
+  auto opened = AgentCall(config_.agent_socket, open);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_FALSE(opened->session_id().empty());
+  struct stat st {};
+  ASSERT_EQ(stat((dir_ / "home/adm-alice-7k2f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, 1879048192u);
+  EXPECT_NE(access("/ignored", F_OK), 0);
+
+  now_ = kNow + 60;
+  agent_->Enforce();
+  auto r = Check("adm-alice-7k2f");
+  EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
+  EXPECT_NE(r.message().find("has ended (expired"), std::string::npos) << r.message();
+  EXPECT_FALSE(InCache("adm-alice-7k2f"));
+  EXPECT_EQ(testing::ReadAll(config_.sudoers_file).find("adm-alice-7k2f"), std::string::npos);
+  EXPECT_NE(stat((dir_ / "home/adm-alice-7k2f").c_str(), &st), 0);
+  auto pending = agent_->PendingReports();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].reason, "expired");
+  EXPECT_TRUE(pending[0].home_removed);
+
+  // A lagging controller cannot bring an ended lease back.
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 3600, 2)).ok());
+  EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::DENY);
+}
+
+TEST_F(Agent, StateSurvivesARestartAndRevocationEndsTheLease) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-bob-aaaa", kNow + 600, 5)).ok());
+  auto reloaded = LoadLocalState(config_);
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(reloaded->revision, 5);
+  ASSERT_EQ(reloaded->accounts.size(), 1u);
+  EXPECT_EQ(reloaded->accounts[0].home, dir_ / "home/adm-bob-aaaa");
+
+  ASSERT_TRUE(agent_->Apply(StateWith("", 0, 6)).ok());  // the grant was revoked
+  agent_->Enforce();
+  auto r = Check("adm-bob-aaaa");
+  EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
+  EXPECT_NE(r.message().find("revoked"), std::string::npos);
+  EXPECT_EQ(agent_->PendingReports().at(0).reason, "revoked");
+}
+
+TEST_F(Agent, MalformedStatesFromTheControllerChangeNothing) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  const std::string cache = testing::ReadAll(config_.nss_cache);
+  for (auto bad : {StateWith("adm-root", kNow + 600, 2, 0),      // uid 0
+                   StateWith("Bad:Name", kNow + 600, 2),         // not a login
+                   StateWith("adm-x", kNow + 600, 2, 1000)}) {   // a system-range uid
+    EXPECT_FALSE(agent_->Apply(bad).ok());
+  }
+  auto bad_rule = StateWith("adm-y", kNow + 600, 2);
+  bad_rule.mutable_accounts(0)->set_sudo_rule("ALL\nroot ALL=(ALL) ALL");
+  EXPECT_FALSE(agent_->Apply(bad_rule).ok());
+  EXPECT_EQ(testing::ReadAll(config_.nss_cache), cache);
+  EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::ALLOW);
+}
+
+TEST_F(Agent, VisudoRejectionKeepsThePreviousSudoers) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  const std::string before = testing::ReadAll(config_.sudoers_file);
+  auto st = StateWith("adm-carol-bbbb", kNow + 600, 2, 1879048300);
+  st.mutable_accounts(0)->set_sudo_rule("ALL=(ALL NOPASSWD: ALL");  // unbalanced: visudo refuses
+  ASSERT_TRUE(agent_->Apply(st).ok());  // the account itself still arrives
+  EXPECT_EQ(testing::ReadAll(config_.sudoers_file), before);
+  EXPECT_EQ(access((dir_ / "sudoers.d/.warden-candidate").c_str(), F_OK), -1);
+}
+
+TEST_F(Agent, SocketRefusesOversizedMalformedAndSlowRequests) {
+  auto raw = [&](const std::string& bytes, bool wait_eof) {
+    int fd = warden_agent_connect(config_.agent_socket.c_str());
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+    std::string got;
+    char buf[512];
+    ssize_t n;
+    while (wait_eof && (n = recv(fd, buf, sizeof buf, 0)) > 0) got.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return got;
+  };
+  // 16 MiB announced: closed without a reply.
+  EXPECT_EQ(raw(std::string("\x01\x00\x00\x00", 4), true), "");
+  // Garbage body: a DENY reply, then closed.
+  std::string reply = raw(std::string("\x00\x00\x00\x03\xff\xff\xff", 7), true);
+  ASSERT_GE(reply.size(), 4u);
+  warden_agent_reply r;
+  ASSERT_EQ(warden_agent_decode_reply(reinterpret_cast<const uint8_t*>(reply.data()) + 4,
+                                      reply.size() - 4, &r), 0);
+  EXPECT_EQ(r.verdict, WARDEN_VERDICT_DENY);
+  EXPECT_STREQ(r.message, "Warden: malformed request");
+  // Truncated request: closed at the deadline, and the server keeps serving others meanwhile.
+  int slow = warden_agent_connect(config_.agent_socket.c_str());
+  ASSERT_EQ(send(slow, "\x00\x00\x00\x10" "ab", 6, MSG_NOSIGNAL), 6);
+  EXPECT_EQ(Check("anyone").verdict(), v1::AgentResponse::NOT_MANAGED);
+  char c;
+  EXPECT_EQ(recv(slow, &c, 1, 0), 0);  // EOF after kRequestDeadlineMs
+  close(slow);
+}
+
+TEST_F(Agent, OnlyRootAndThePrincipalsUserMayAsk) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  chmod(dir_.path().c_str(), 0755);
+  auto as_nobody = [&](const v1::AgentRequest& req) {
+    int pipefd[2];
+    EXPECT_EQ(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0) _exit(2);
+      auto r = AgentCall(config_.agent_socket, req);
+      std::string out = r.ok() ? r->SerializeAsString() : "";
+      if (write(pipefd[1], out.data(), out.size()) < 0) _exit(3);
+      _exit(r.ok() ? 0 : 1);
+    }
+    close(pipefd[1]);
+    std::string out;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    v1::AgentResponse resp;
+    resp.ParseFromString(out);
+    return resp;
+  };
+  v1::AgentRequest principals;
+  principals.mutable_principals()->set_user("adm-alice-7k2f");
+  auto p = as_nobody(principals);
+  ASSERT_EQ(p.principals_size(), 1);
+  EXPECT_EQ(p.principals(0), "adm-alice-7k2f");
+  v1::AgentRequest open;
+  open.mutable_session_open()->set_user("adm-alice-7k2f");
+  auto refused = as_nobody(open);
+  EXPECT_EQ(refused.verdict(), v1::AgentResponse::DENY);
+  EXPECT_NE(refused.message().find("may not make this call"), std::string::npos);
+}
+
+TEST(AgentWire, TheCEncodingIsWhatProtobufReads) {
+  uint8_t buf[1024];
+  size_t n = warden_agent_encode_session_open(buf, sizeof buf, "adm-alice-7k2f", "sshd",
+                                              "/dev/pts/3", 4242, "10.1.2.3");
+  ASSERT_GT(n, 4u);
+  EXPECT_EQ((size_t{buf[2]} << 8 | buf[3]) + 4, n);
+  v1::AgentRequest req;
+  ASSERT_TRUE(req.ParseFromArray(buf + 4, static_cast<int>(n - 4)));
+  EXPECT_EQ(req.session_open().user(), "adm-alice-7k2f");
+  EXPECT_EQ(req.session_open().service(), "sshd");
+  EXPECT_EQ(req.session_open().tty(), "/dev/pts/3");
+  EXPECT_EQ(req.session_open().pid(), 4242);
+  EXPECT_EQ(req.session_open().rhost(), "10.1.2.3");
+
+  n = warden_agent_encode_account(buf, sizeof buf, "u", nullptr, "h");
+  ASSERT_TRUE(req.ParseFromArray(buf + 4, static_cast<int>(n - 4)));
+  EXPECT_EQ(req.account().user(), "u");
+  EXPECT_EQ(req.account().rhost(), "h");
+  n = warden_agent_encode_session_close(buf, sizeof buf, "s-1");
+  ASSERT_TRUE(req.ParseFromArray(buf + 4, static_cast<int>(n - 4)));
+  EXPECT_EQ(req.session_close().session_id(), "s-1");
+  // Too small a buffer: nothing, never a partial frame.
+  EXPECT_EQ(warden_agent_encode_account(buf, 8, "adm-alice-7k2f", "sshd", ""), 0u);
+
+  v1::AgentResponse resp;
+  resp.set_verdict(v1::AgentResponse::DENY);
+  resp.set_message(std::string("lease\x1b[31m ended") + std::string(600, 'x'));
+  resp.set_session_id("s-abc");
+  resp.add_principals("p");
+  const std::string body = resp.SerializeAsString();
+  warden_agent_reply r;
+  ASSERT_EQ(warden_agent_decode_reply(reinterpret_cast<const uint8_t*>(body.data()), body.size(), &r), 0);
+  EXPECT_EQ(r.verdict, WARDEN_VERDICT_DENY);
+  EXPECT_EQ(std::string(r.message).substr(0, 15), "lease?[31m ende");  // no escape sequences
+  EXPECT_EQ(strlen(r.message), sizeof r.message - 1);
+  EXPECT_STREQ(r.session_id, "s-abc");
+  EXPECT_EQ(warden_agent_decode_reply(reinterpret_cast<const uint8_t*>(body.data()), body.size() - 1, &r), -1);
+}
+
+TEST(ConfigureHost, EditsAreIdempotentAndKeepTheRest) {
+  const std::string nss = "# c\npasswd:         files systemd\ngroup: files\nshadow: files\n";
+  const std::string once = EditNsswitch(nss);
+  EXPECT_EQ(once, "# c\npasswd:         files warden systemd\ngroup: files warden\nshadow: files\n");
+  EXPECT_EQ(EditNsswitch(once), once);
+  const std::string sshd = "Port 22\nMatch User x\n  X11Forwarding no\n";
+  const std::string a = WithManagedBlock(sshd, "RevokedKeys /k\n");
+  EXPECT_EQ(a.find("RevokedKeys /k"), a.find('\n') + 1) << "the block comes first";
+  EXPECT_EQ(WithManagedBlock(a, "RevokedKeys /k\n"), a);
+  EXPECT_NE(a.find(sshd), std::string::npos);
+}
+
+TEST(Enforcer, KillsEveryProcessOfTheUidAndRemovesOnlyItsHome) {
+  testing::TempDir dir;
+  const uint32_t uid = 1879999999;
+  pid_t child = fork();
+  if (child == 0) {
+    signal(SIGTERM, SIG_IGN);  // must take the SIGKILL
+    if (setuid(uid) != 0) _exit(2);
+    pause();
+    _exit(0);
+  }
+  usleep(100000);
+  EXPECT_GE(KillUidProcesses(uid, 200), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+  const std::string home = dir / "home";
+  ASSERT_TRUE(CreateHome(home, uid, uid).ok());
+  ASSERT_EQ(symlink("/etc", (home + "/etc-link").c_str()), 0);
+  testing::WriteAll(home + "/file", "x");
+  EXPECT_FALSE(RemoveHome(home, uid + 1).ok()) << "someone else's directory is left alone";
+  auto removed = RemoveHome(home, uid);
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_TRUE(*removed);
+  EXPECT_EQ(access(home.c_str(), F_OK), -1);
+  EXPECT_EQ(access("/etc/passwd", F_OK), 0) << "symlinks are removed, never followed";
+  EXPECT_FALSE(*RemoveHome(home, uid));
+}
+
+}  // namespace
+}  // namespace warden
