@@ -13,7 +13,8 @@ for t in ed25519 ecdsa rsa; do ssh-keygen -q -t "$t" -N '' -f "$work/$t"; done
 ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 "$work/ecdsa.pub"
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
-mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache"
+mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
+  "$work/agent_wire"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -55,9 +56,11 @@ cut -d' ' -f2 "$work/ecdsa-cert.pub" | base64 -d >"$work/certificate/cert"
 cp "$work/ecdsa-cert.pub" "$work/certificate/line"
 cp "$work/seed.krl" "$work/krl/seed"
 printf '{"seq":1,"prev":"%064d","type":"intent"}\n' 0 >"$work/audit_log/seed"
+# An AgentResponse: verdict DENY, message "lease ended", session id "s-1", one principal.
+printf '\x08\x02\x12\x0blease ended\x1a\x03s-1\x22\x01p' >"$work/agent_wire/seed"
 
 status=0
-for f in public_key certificate krl audit_log nsscache; do
+for f in public_key certificate krl audit_log nsscache agent_wire; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
