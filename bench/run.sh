@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 ./build/default/bench/issuance_bench "${1:-5}"
 echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
+echo
+./bench/host_bench.sh 50 10

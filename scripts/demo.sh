@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The Warden demo: an operator gets a 30-minute OpenSSH certificate after two peers approve, logs
-# in to a real sshd with it, and loses access the moment the grant is revoked. Everything runs on
-# loopback in throwaway directories; nothing on the system is changed. Safe to run again.
+# The Warden demo: a host enrolls with the controller; an operator gets a 30-minute grant after two
+# peers approve; an ephemeral account appears on the host only for that grant; she logs in with an
+# OpenSSH certificate and uses sudo; the grant is revoked and the account, its processes, home and
+# sudo rule vanish at once. Everything runs on loopback in throwaway directories and private mount
+# namespaces; nothing on the system is changed. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -22,45 +24,59 @@ say "listening on $CONTROLLER_ADDR (gRPC, mutual TLS 1.3)"
 step "2. alice (operator), bob and carol (approvers) log in with password + TOTP"
 for u in alice bob carol admin; do login "$u" | sed 's/^/   /'; done
 
-step "3. alice asks for tier0-linux-admin for 30 minutes"
+step "3. A tier-0 host enrolls with a single-use join token and runs wardend"
+host_start db1 0 env=prod
+sed 's/^/   /' "$HOST_DIR_db1/enroll.out"
+say "wardend configure-host edited (copies of) nsswitch.conf, sshd_config and pam.d/sshd:"
+sed -n '/BEGIN warden/,/END warden/p' "$HOST_DIR_db1/etc/ssh/sshd_config" | sed 's/^/     /'
+say "sshd on 127.0.0.1:$SSHD_PORT_db1 in a private mount namespace with libnss_warden and pam_warden"
+
+step "4. alice asks for tier0-linux-admin for 30 minutes"
 rid=$(wctl alice --json request --role tier0-linux-admin --reason "CHG-1234: rotate db1 TLS" --ttl 30m | json_field id)
 wctl alice requests | sed 's/^/   /'
 
-step "4. alice tries to approve her own request"
+step "5. alice tries to approve her own request"
 wctl alice approve "$rid" 2>&1 | sed 's/^/   /' || true
 
-step "5. bob approves: one approval is not enough"
+step "6. bob approves: one approval is not enough"
 wctl bob approve "$rid" | head -1 | sed 's/^/   /'
 
-step "6. carol approves: quorum reached, the request becomes a grant"
+step "7. carol approves: quorum reached, the request becomes a grant"
 wctl carol approve "$rid" | head -1 | sed 's/^/   /'
 wctl alice grants | sed 's/^/   /'
 grant=$(wctl alice --json grants | json_field id)
 login=$(wctl alice --json grants | json_field login)
 
-step "7. alice has her key signed under the grant"
+step "8. Within moments the ephemeral account exists on db1 (and nowhere else)"
+for _ in $(seq 50); do in_host db1 getent passwd "$login" >/dev/null && break; sleep 0.1; done
+say "\$ getent passwd $login; id $login; cat /etc/sudoers.d/warden"
+in_host db1 getent passwd "$login" | sed 's/^/   /'
+in_host db1 id "$login" | sed 's/^/   /'
+grep -v '^#' "$HOST_DIR_db1/sudoers.d/warden" | sed 's/^/   /'
+
+step "9. alice has her key signed under the grant and logs in"
 new_key alice
 wctl alice cert sign --grant "$grant" -i "$WARDEN_SANDBOX/alice" | sed 's/^/   /'
-ssh-keygen -L -f "$WARDEN_SANDBOX/alice-cert.pub" | sed -n '2,14p' | sed 's/^/   /'
+say "\$ ssh $login@db1 'id -un; echo \$HOME; sudo -n id -un'"
+ssh_as db1 alice "$login" 'id -un; echo $HOME; sudo -n id -un' | sed 's/^/   /'
+ssh_as db1 alice "$login" 'setsid sleep 3600 </dev/null >/dev/null 2>&1 &'
+say "(and leaves a background job running)"
 
-step "8. A host of tier 0: sshd trusts only tier-0 CA keys and checks Warden's KRL"
-sshd_start host1 0 "$login"
-say "sshd on 127.0.0.1:$SSHD_PORT_host1 (private mount namespace; $login exists only there)"
-say "TrustedUserCAKeys: $(cut -d' ' -f1,3 "$WARDEN_SANDBOX/host1/trusted_user_ca_keys")"
-
-step "9. alice logs in with her certificate"
-say "\$ ssh $login@127.0.0.1 'id; hostname'"
-ssh_as host1 alice "$login" 'id; hostname' | sed 's/^/   /'
-
-step "10. bob revokes the grant; the host fetches the new KRL"
+step "10. bob revokes the grant: the host ends the lease at once"
 wctl bob revoke "$grant" --reason "demo: change finished" | sed 's/^/   /'
-refresh_krl host1 | sed 's/^/   /'
-ssh-keygen -Q -f "$WARDEN_SANDBOX/host1/revoked.krl" "$WARDEN_SANDBOX/alice-cert.pub" 2>&1 | sed 's/^/   ssh-keygen -Q: /' || true
+for _ in $(seq 50); do in_host db1 getent passwd "$login" >/dev/null || break; sleep 0.1; done
+sleep 1
+grep "lease of $login" "$HOST_DIR_db1/wardend.log" | sed 's/^.*wardend: /   wardend: /'
+in_host db1 getent passwd "$login" >/dev/null && { say "UNEXPECTED: account still resolves"; exit 1; }
+say "getent passwd $login: (nothing)"
+[ -e "$HOST_DIR_db1/home/$login" ] && { say "UNEXPECTED: home still exists"; exit 1; }
+say "home directory: removed; sudo rule: removed"
 
 step "11. The same login is now refused"
-if ssh_as host1 alice "$login" true 2>&1 | sed 's/^/   /'; then
+if ssh_as db1 alice "$login" true 2>&1 | sed 's/^/   /'; then
   say "UNEXPECTED: login still works" && exit 1
 fi
+say "the break-glass account still works: $(ssh_as db1 root-db1 root 'echo root ok')"
 
 step "12. The audit log proves who did what"
 wctl admin audit verify | sed 's/^/   /'
@@ -73,4 +89,4 @@ for line in open(sys.argv[1]):
         print(f"   #{e['seq']:<3} {e.get('actor', '-'):<6} {e['call']:<30} {e['code']}")
 PY
 
-printf '\n\033[1mDemo complete.\033[0m Grant -> certificate -> login -> revoke -> refused, all audited.\n'
+printf '\n\033[1mDemo complete.\033[0m Enroll -> grant -> account appears -> login + sudo -> revoke -> account, processes, home gone; all audited.\n'

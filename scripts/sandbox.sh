@@ -202,14 +202,23 @@ CFG
     --ssh-host-key "$d/host_key.pub" >"$d/enroll.out"
   cp /etc/nsswitch.conf "$d/etc/nsswitch.conf"
   cp /etc/pam.d/sshd "$d/etc/pam.d/sshd"
-  new_key "root-$name"
-  cp "$WARDEN_SANDBOX/root-$name.pub" "$d/root_authorized_keys"
+  # Two local (unmanaged) accounts log in with plain keys: root, the break-glass account, and
+  # localops, an ordinary local user whose logins pass through pam_warden as "not managed".
+  mkdir -p "$d/authorized_keys" "$d/home/localops"
+  cp /etc/passwd "$d/passwd"
+  echo "localops:*:61900:61900:local operator:$d/home/localops:/bin/sh" >>"$d/passwd"
+  chown 61900:61900 "$d/home/localops"
+  local u
+  for u in root localops; do
+    new_key "$u-$name"
+    cp "$WARDEN_SANDBOX/$u-$name.pub" "$d/authorized_keys/$u"
+  done
   HOST_SSHD_PORT=$(free_port)
   cat >"$d/etc/ssh/sshd_config" <<CFG
 ListenAddress 127.0.0.1:$HOST_SSHD_PORT
 HostKey $d/host_key
 PidFile $d/sshd.pid
-AuthorizedKeysFile $d/root_authorized_keys
+AuthorizedKeysFile $d/authorized_keys/%u
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PubkeyAuthentication yes
@@ -252,6 +261,7 @@ host_ns_mounts() {
     "if [ -d \"\$e\" ]; then mkdir \"/var/lib/\$b\"; else touch \"/var/lib/\$b\"; fi;" \
     "mount --bind \"\$e\" \"/var/lib/\$b\"; done &&" \
     "mkdir /var/lib/warden && mount --bind '$d/state' /var/lib/warden &&" \
+    "mount --bind '$d/passwd' /etc/passwd &&" \
     "mount --bind '$d/etc/nsswitch.conf' /etc/nsswitch.conf &&" \
     "mount --bind '$d/ld.so.cache' /etc/ld.so.cache &&" \
     "mount --bind '$d/etc/pam.d/sshd' /etc/pam.d/sshd &&" \

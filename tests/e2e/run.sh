@@ -349,8 +349,10 @@ e2e_host_wardend_down() {
   expect_fail "Permission denied" ssh_as h1 op "$LOGIN" true
   # pam_warden alone (the principals command aside) refuses the managed account with a reason...
   expect_fail "host agent (wardend) is not reachable" in_host h1 pamtester sshd "$LOGIN" acct_mgmt
-  # ...and the break-glass account still gets in.
+  # ...and the break-glass account still gets in; an ordinary local account is not Warden's
+  # business either way.
   expect_out "break-glass-ok" ssh_as h1 "root-h1" root 'echo break-glass-ok'
+  expect_out "local-ok" ssh_as h1 "localops-h1" localops 'echo local-ok'
   wardend_start h1
   expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
 }
