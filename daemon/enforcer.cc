@@ -35,7 +35,8 @@ std::vector<pid_t> ProcessesOf(uint32_t uid) {
       // A zombie is already dead; only its parent's wait() removes it.
       if (line.rfind("State:", 0) == 0 && line.find('Z') != std::string::npos) break;
       if (line.rfind("Uid:", 0) != 0) continue;
-      auto fields = StrSplit(line.substr(4), '\t', true);
+      const std::string ids = line.substr(4);
+      auto fields = StrSplit(ids, '\t', true);
       for (size_t i = 0; i < fields.size() && i < 3; i++) {
         uint32_t v = 0;
         if (ParseInt(StripSpaces(fields[i]), &v) && v == uid) {
