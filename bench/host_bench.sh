@@ -63,7 +63,7 @@ if mode == "appear":
             print(time.time_ns(), new[0]); break
         time.sleep(0.002)
 else:
-    cmd = [sys.argv[3], "--config", sys.argv[4], "principals", arg]
+    cmd = [sys.argv[3], "--config", sys.argv[4], arg]
     while subprocess.run(cmd, capture_output=True, text=True).stdout.strip():
         time.sleep(0.002)
     print(time.time_ns())
@@ -82,7 +82,7 @@ for _ in $(seq "$grants"); do
   wait $!
   read -r seen name <"$WARDEN_SANDBOX/probe.out"
   echo $((seen - t)) >>"$WARDEN_SANDBOX/appear.ns"
-  probe vanish "$name" "$d/bin/wardend" "$d/host.yaml" >"$WARDEN_SANDBOX/probe.out" &
+  probe vanish "$name" "$d/bin/warden-principals" "$d/host.yaml" >"$WARDEN_SANDBOX/probe.out" &
   sleep 0.3
   t=$(now_ns)
   wctl bob revoke "$gid" >/dev/null

@@ -124,6 +124,14 @@ size_t warden_agent_encode_session_close(uint8_t* buf, size_t cap, const char* s
   return finish(&o);
 }
 
+size_t warden_agent_encode_principals(uint8_t* buf, size_t cap, const char* user) {
+  struct out o;
+  size_t sub = string_field_size(1, user);
+  if (begin(&o, buf, cap, 4, sub) != 0) return 0;
+  put_string(&o, 1, user);
+  return finish(&o);
+}
+
 static int get_varint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
   uint64_t r = 0;
   for (int shift = 0; shift < 64; shift += 7) {
@@ -169,6 +177,7 @@ int warden_agent_decode_reply(const uint8_t* body, size_t len, struct warden_age
         if (get_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return -1;
         if (field == 2) copy_text(out->message, sizeof out->message, p, (size_t)v);
         if (field == 3) copy_text(out->session_id, sizeof out->session_id, p, (size_t)v);
+        if (field == 4 && !out->principal[0]) copy_text(out->principal, sizeof out->principal, p, (size_t)v);
         p += v;
         break;
       case 5:

@@ -25,6 +25,7 @@ struct warden_agent_reply {
   int verdict;
   char message[512];   /* truncated if longer, always NUL-terminated */
   char session_id[64];
+  char principal[64];  /* the first of `principals`, if any */
 };
 
 /* Each encoder writes one whole frame (length prefix included) into buf and returns its size,
@@ -35,6 +36,7 @@ size_t warden_agent_encode_session_open(uint8_t* buf, size_t cap, const char* us
                                         const char* service, const char* tty, int32_t pid,
                                         const char* rhost);
 size_t warden_agent_encode_session_close(uint8_t* buf, size_t cap, const char* session_id);
+size_t warden_agent_encode_principals(uint8_t* buf, size_t cap, const char* user);
 
 /* Decodes an AgentResponse body (without the length prefix). Returns 0, or -1 if malformed. */
 int warden_agent_decode_reply(const uint8_t* body, size_t len, struct warden_agent_reply* out);

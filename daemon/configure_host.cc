@@ -91,8 +91,8 @@ absl::Status ConfigureHost(const HostConfig& c, const ConfigureOptions& o, std::
   ASSIGN_OR_RETURN(std::string sshd_text, ReadFile(sshd));
   std::string block = StrCat("TrustedUserCAKeys ", c.StatePath("trusted_user_ca_keys"), "\n",
                              "RevokedKeys ", c.StatePath("revoked_keys.krl"), "\n",
-                             "AuthorizedPrincipalsCommand ", o.wardend, " --config ",
-                             o.config_path, " principals %u\n",
+                             "AuthorizedPrincipalsCommand ", o.principals_command, " --config ",
+                             o.config_path, " %u\n",
                              "AuthorizedPrincipalsCommandUser ", c.principals_user, "\n");
   if (access(c.StatePath("ssh_host_key-cert.pub").c_str(), F_OK) == 0) {
     block += StrCat("HostCertificate ", c.StatePath("ssh_host_key-cert.pub"), "\n");

@@ -12,7 +12,7 @@ namespace warden {
 
 struct ConfigureOptions {
   std::string etc = "/etc";                      // tests point this at a copy
-  std::string wardend = "/usr/sbin/wardend";     // for AuthorizedPrincipalsCommand
+  std::string principals_command = "/usr/lib/warden/warden-principals";
   std::string pam_module = "pam_warden.so";      // name or absolute path in pam.d/sshd
   std::string config_path = kDefaultHostConfig;  // passed to the principals command and PAM
 };

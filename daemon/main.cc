@@ -9,7 +9,6 @@
 
 #include "common/grpc_tls.h"
 #include "common/strings.h"
-#include "daemon/agent_client.h"
 #include "daemon/agent_server.h"
 #include "daemon/configure_host.h"
 #include "daemon/controller_link.h"
@@ -66,15 +65,6 @@ int Run(const HostConfig& c) {
   return 0;
 }
 
-int Principals(const HostConfig& c, const std::string& user) {
-  v1::AgentRequest req;
-  req.mutable_principals()->set_user(user);
-  auto resp = AgentCall(c.agent_socket, req);
-  if (!resp.ok()) return Fail(resp.status());  // no principals: sshd refuses the certificate
-  for (const auto& p : resp->principals()) std::cout << p << "\n";
-  return 0;
-}
-
 }  // namespace
 }  // namespace warden
 
@@ -97,17 +87,13 @@ int main(int argc, char** argv) {
 
   auto* run = app.add_subcommand("run", "keep this host in sync and serve the PAM module");
 
-  std::string user;
-  auto* principals = app.add_subcommand(
-      "principals", "sshd AuthorizedPrincipalsCommand: print USER if its lease is valid here");
-  principals->add_option("user", user)->required();
-
   ConfigureOptions co;
   bool revert = false;
   auto* configure = app.add_subcommand("configure-host", "wire nsswitch, sshd and PAM to Warden");
   configure->add_flag("--revert", revert, "restore the files saved by the first run");
   configure->add_option("--etc", co.etc, "configuration root")->capture_default_str();
-  configure->add_option("--wardend", co.wardend, "wardend path for sshd")->capture_default_str();
+  configure->add_option("--principals-command", co.principals_command,
+                        "warden-principals path for sshd")->capture_default_str();
   configure->add_option("--pam-module", co.pam_module, "pam_warden.so name or path")
       ->capture_default_str();
 
@@ -119,7 +105,6 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : Fail(st);
   }
   if (*run) return Run(*config);
-  if (*principals) return Principals(*config, user);
   co.config_path = config_path;
   absl::Status st = revert ? RevertHost(*config, co, std::cout) : ConfigureHost(*config, co, std::cout);
   return st.ok() ? 0 : Fail(st);

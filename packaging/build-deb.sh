@@ -22,7 +22,7 @@ if [ -z "${WARDEN_PACKAGE_BUILD_DIR:-}" ]; then
   export CFLAGS="$CFLAGS $CPPFLAGS" CXXFLAGS="$CXXFLAGS $CPPFLAGS"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARDEN_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" --target wardend pam_warden nss_warden >/dev/null
+cmake --build "$build" --target wardend warden-principals pam_warden nss_warden >/dev/null
 rm -rf "$stage"
 DESTDIR=$stage cmake --install "$build" --component host --prefix /usr >/dev/null
 
@@ -36,7 +36,7 @@ printf 'warden (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- Warden de
   gzip -9n >"$doc/changelog.gz"
 install -d "$stage/usr/share/man/man8"
 gzip -9n -c "$src/wardend.8" >"$stage/usr/share/man/man8/wardend.8.gz"
-for f in usr/sbin/wardend "lib/$multiarch/security/pam_warden.so" "lib/$multiarch/libnss_warden.so.2"; do
+for f in usr/sbin/wardend usr/lib/warden/warden-principals "lib/$multiarch/security/pam_warden.so" "lib/$multiarch/libnss_warden.so.2"; do
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/$f"
 done
 chmod 0644 "$stage/lib/$multiarch/libnss_warden.so.2" "$stage/lib/$multiarch/security/pam_warden.so"
@@ -46,7 +46,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/debian"
 printf 'Source: warden\n\nPackage: warden-host\nArchitecture: any\n' >"$tmp/debian/control"
-depends=$(cd "$tmp" && dpkg-shlibdeps -O "$stage/usr/sbin/wardend" \
+depends=$(cd "$tmp" && dpkg-shlibdeps -O "$stage/usr/sbin/wardend" "$stage/usr/lib/warden/warden-principals" \
   "$stage/lib/$multiarch/security/pam_warden.so" "$stage/lib/$multiarch/libnss_warden.so.2" 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 

@@ -28,21 +28,15 @@
 #include <unistd.h>
 
 #include "common/agent_wire.h"
+#include "common/host_conf.h"
 #include "common/nsscache.h"
 
-#define MAX_BREAK_GLASS 64
-#define NAME_LEN 64
-#define PATH_LEN 256
 #define TIMEOUT_MS 5000
 #define DATA_KEY "warden_session"
 #define EXPORT __attribute__((visibility("default")))
 
 struct opts {
-  char config[PATH_LEN];
-  char socket[PATH_LEN];
-  char nss_cache[PATH_LEN];
-  char break_glass[MAX_BREAK_GLASS][NAME_LEN];
-  int n_break_glass;
+  struct warden_host_conf conf;
   int debug;
 };
 
@@ -51,103 +45,25 @@ struct session {
   char id[64];
 };
 
-static void copy(char* dst, size_t cap, const char* src) {
-  snprintf(dst, cap, "%s", src);
-}
-
-static char* trim(char* s) {
-  while (*s == ' ' || *s == '\t') s++;
-  size_t n = strlen(s);
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = '\0';
-  if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
-    s[n - 1] = '\0';
-    s++;
-  }
-  return s;
-}
-
-static void add_break_glass(struct opts* o, char* name) {
-  name = trim(name);
-  if (*name && o->n_break_glass < MAX_BREAK_GLASS) {
-    copy(o->break_glass[o->n_break_glass++], NAME_LEN, name);
-  }
-}
-
-/* The few keys of host.yaml the module needs: break_glass (flow or block list), agent_socket,
- * state_dir and nss_cache. Anything else is wardend's business. */
-static void read_config(struct opts* o) {
-  FILE* f = fopen(o->config, "re");
-  if (!f) return;
-  char line[1024];
-  int in_list = 0, nss_explicit = 0;
-  while (fgets(line, sizeof line, f)) {
-    line[strcspn(line, "\n")] = '\0';
-    char* hash = strchr(line, '#');
-    if (hash) *hash = '\0';
-    char* t = trim(line);
-    if (!*t) continue;
-    if (in_list && t[0] == '-') {
-      add_break_glass(o, t + 1);
-      continue;
-    }
-    in_list = 0;
-    char* colon = strchr(t, ':');
-    if (!colon) continue;
-    *colon = '\0';
-    char* key = trim(t);
-    char* value = trim(colon + 1);
-    if (strcmp(key, "break_glass") == 0) {
-      o->n_break_glass = 0;
-      if (!*value) {
-        in_list = 1;
-      } else if (value[0] == '[') {
-        value++;
-        char* close = strchr(value, ']');
-        if (close) *close = '\0';
-        for (char* save = NULL, *tok = strtok_r(value, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-          add_break_glass(o, tok);
-        }
-      }
-    } else if (strcmp(key, "agent_socket") == 0) {
-      copy(o->socket, PATH_LEN, value);
-    } else if (strcmp(key, "nss_cache") == 0) {
-      copy(o->nss_cache, PATH_LEN, value);
-      nss_explicit = 1;
-    } else if (strcmp(key, "state_dir") == 0 && !nss_explicit) {
-      snprintf(o->nss_cache, PATH_LEN, "%s/nss.cache", value);
-    }
-  }
-  fclose(f);
-}
-
 static void load_opts(int argc, const char** argv, struct opts* o) {
-  memset(o, 0, sizeof *o);
-  copy(o->config, PATH_LEN, "/etc/warden/host.yaml");
-  copy(o->socket, PATH_LEN, "/run/warden/agent.sock");
-  copy(o->nss_cache, PATH_LEN, WARDEN_NSS_DEFAULT_PATH);
-  copy(o->break_glass[0], NAME_LEN, "root");
-  o->n_break_glass = 1;
+  const char* config = WARDEN_HOST_CONF_DEFAULT;
+  o->debug = 0;
   for (int i = 0; i < argc; i++) {
-    if (strncmp(argv[i], "config=", 7) == 0) copy(o->config, PATH_LEN, argv[i] + 7);
+    if (strncmp(argv[i], "config=", 7) == 0) config = argv[i] + 7;
   }
-  read_config(o);
+  warden_host_conf_load(config, &o->conf);
   for (int i = 0; i < argc; i++) {
-    if (strncmp(argv[i], "socket=", 7) == 0) copy(o->socket, PATH_LEN, argv[i] + 7);
+    if (strncmp(argv[i], "socket=", 7) == 0) {
+      snprintf(o->conf.socket, sizeof o->conf.socket, "%s", argv[i] + 7);
+    }
     if (strcmp(argv[i], "debug") == 0) o->debug = 1;
   }
-}
-
-static int is_break_glass(const struct opts* o, const char* user) {
-  for (int i = 0; i < o->n_break_glass; i++) {
-    if (strcmp(o->break_glass[i], user) == 0) return 1;
-  }
-  return 0;
 }
 
 /* Whether `user` is a Warden account according to the NSS cache (used only when wardend cannot
  * be asked). */
 static int in_cache(const struct opts* o, const char* user) {
-  int fd = open(o->nss_cache, O_RDONLY | O_CLOEXEC);
+  int fd = open(o->conf.nss_cache, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   struct stat st;
   int found = 0;
@@ -177,7 +93,7 @@ static const char* item(pam_handle_t* pamh, int type) {
 static int unreachable(pam_handle_t* pamh, int flags, const struct opts* o, const char* user,
                        int refuse) {
   if (!in_cache(o, user)) return PAM_IGNORE;
-  pam_syslog(pamh, LOG_ERR, "wardend unreachable at %s; refusing Warden account %s", o->socket, user);
+  pam_syslog(pamh, LOG_ERR, "wardend unreachable at %s; refusing Warden account %s", o->conf.socket, user);
   tell(pamh, flags,
        "Warden: the host agent (wardend) is not reachable, so Warden accounts cannot log in. "
        "Break-glass accounts still can.");
@@ -186,7 +102,7 @@ static int unreachable(pam_handle_t* pamh, int flags, const struct opts* o, cons
 
 static int ask(const struct opts* o, const uint8_t* frame, size_t len, int* fd_out,
                struct warden_agent_reply* reply) {
-  int fd = warden_agent_connect(o->socket);
+  int fd = warden_agent_connect(o->conf.socket);
   if (fd < 0) return -1;
   if (len == 0 || warden_agent_roundtrip(fd, frame, len, TIMEOUT_MS, reply) != 0) {
     close(fd);
@@ -205,7 +121,7 @@ EXPORT int pam_sm_acct_mgmt(pam_handle_t* pamh, int flags, int argc, const char*
   load_opts(argc, argv, &o);
   const char* user = NULL;
   if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) return PAM_USER_UNKNOWN;
-  if (is_break_glass(&o, user)) return PAM_IGNORE;
+  if (warden_host_conf_is_break_glass(&o.conf, user)) return PAM_IGNORE;
   uint8_t frame[2048];
   size_t len = warden_agent_encode_account(frame, sizeof frame, user, item(pamh, PAM_SERVICE),
                                            item(pamh, PAM_RHOST));
@@ -237,7 +153,7 @@ EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, const ch
   load_opts(argc, argv, &o);
   const char* user = NULL;
   if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) return PAM_SESSION_ERR;
-  if (is_break_glass(&o, user)) return PAM_IGNORE;
+  if (warden_host_conf_is_break_glass(&o.conf, user)) return PAM_IGNORE;
   uint8_t frame[2048];
   size_t len = warden_agent_encode_session_open(frame, sizeof frame, user, item(pamh, PAM_SERVICE),
                                                 item(pamh, PAM_TTY), (int32_t)getpid(),
@@ -252,7 +168,7 @@ EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, const ch
       return PAM_BUF_ERR;
     }
     s->fd = fd;
-    copy(s->id, sizeof s->id, reply.session_id);
+    snprintf(s->id, sizeof s->id, "%s", reply.session_id);
     if (pam_set_data(pamh, DATA_KEY, s, cleanup_session) != PAM_SUCCESS) {
       cleanup_session(pamh, s, 0);
       return PAM_SESSION_ERR;

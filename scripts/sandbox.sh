@@ -186,7 +186,7 @@ host_start() {
   eval "HOST_DIR_${name//-/_}=$d"
   mkdir -p "$d/bin" "$d/etc/ssh" "$d/etc/pam.d" "$d/sudoers.d" "$d/home" "$d/log"
   chmod 755 "$d/home"
-  cp "$WARDEN_BIN/daemon/wardend" "$d/bin/wardend"
+  cp "$WARDEN_BIN/daemon/wardend" "$WARDEN_BIN/daemon/warden-principals" "$d/bin/"
   ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
   cat >"$d/host.yaml" <<CFG
 state_dir: $d/state
@@ -228,7 +228,8 @@ StrictModes no
 LogLevel DEBUG2
 CFG
   cp -a "$d/etc" "$d/etc.orig"
-  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" --wardend "$d/bin/wardend" \
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" \
+    --principals-command "$d/bin/warden-principals" \
     --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >"$d/configure.out"
   printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$WARDEN_BIN/nss_module" >"$d/ld.so.conf"
   ldconfig -C "$d/ld.so.cache" -f "$d/ld.so.conf"

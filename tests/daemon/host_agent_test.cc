@@ -8,7 +8,7 @@
 
 #include "common/agent_wire.h"
 #include "common/nsscache.h"
-#include "daemon/agent_client.h"
+#include "tests/daemon/agent_client.h"
 #include "daemon/configure_host.h"
 #include "daemon/enforcer.h"
 #include "tests/daemon/fixture.h"

@@ -389,14 +389,15 @@ e2e_host_configure() {
   local d=$HOST_DIR_h1 f
   # configure-host ran once in host_start; a second run changes nothing.
   for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do cp "$d/etc/$f" "$d/$(basename "$f").first"; done
-  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" --wardend "$d/bin/wardend" \
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" \
+    --principals-command "$d/bin/warden-principals" \
     --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >/dev/null
   for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do
     cmp "$d/etc/$f" "$d/$(basename "$f").first" || fail "second configure-host changed $f"
   done
   echo "  ok: configure-host is idempotent"
   expect_out "passwd:         files warden systemd" cat "$d/etc/nsswitch.conf"
-  expect_out "AuthorizedPrincipalsCommand $d/bin/wardend --config $d/host.yaml principals %u" cat "$d/etc/ssh/sshd_config"
+  expect_out "AuthorizedPrincipalsCommand $d/bin/warden-principals --config $d/host.yaml %u" cat "$d/etc/ssh/sshd_config"
   "$d/bin/wardend" --config "$d/host.yaml" configure-host --revert --etc "$d/etc" >/dev/null
   for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do
     cmp "$d/etc/$f" "$d/etc.orig/$f" || fail "revert did not restore $f"

@@ -6,7 +6,7 @@ out=$(mktemp -d /tmp/warden-deb.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 deb=$("$root/packaging/build-deb.sh" "$out" 2>/dev/null)
 contents=$(dpkg-deb -c "$deb")
-for f in ./usr/sbin/wardend ./lib/x86_64-linux-gnu/libnss_warden.so.2 \
+for f in ./usr/sbin/wardend ./usr/lib/warden/warden-principals ./lib/x86_64-linux-gnu/libnss_warden.so.2 \
   ./lib/x86_64-linux-gnu/security/pam_warden.so ./lib/systemd/system/wardend.service \
   ./etc/warden/host.yaml ./usr/share/man/man8/wardend.8.gz; do
   grep -q " $f\$" <<<"$contents" || { echo "FAIL: $f missing from $deb"; exit 1; }

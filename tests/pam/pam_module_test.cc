@@ -158,5 +158,29 @@ TEST(PamModule, LinksOnlyLibcAndLibpamAndExportsOnlyTheHooks) {
   EXPECT_EQ(hooks, 3);
 }
 
+TEST(PrincipalsCommand, LinksOnlyLibc) {
+  auto r = testing::RunCommand(std::string("readelf -d ") + WARDEN_PRINCIPALS_PATH);
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("[libc.so.6]"), std::string::npos);
+  EXPECT_EQ(r.output.find("libstdc++"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("libpam"), std::string::npos) << r.output;
+}
+
+TEST_F(Pam, PrincipalsCommandVouchesOnlyForValidLeases) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", now_ + 600)).ok());
+  const std::string cmd = std::string(WARDEN_PRINCIPALS_PATH) + " --config " + (dir_ / "host.yaml");
+  auto ok = testing::RunCommand(cmd + " adm-alice-7k2f");
+  EXPECT_EQ(ok.exit_code, 0);
+  EXPECT_EQ(ok.output, "adm-alice-7k2f\n");
+  auto other = testing::RunCommand(cmd + " someone-else");
+  EXPECT_EQ(other.exit_code, 0);
+  EXPECT_EQ(other.output, "");
+  StopDaemon();
+  auto down = testing::RunCommand(cmd + " adm-alice-7k2f 2>&1");
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.output.find("wardend is not reachable"), std::string::npos) << down.output;
+  EXPECT_EQ(down.output.find("adm-alice-7k2f\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace warden

@@ -1,4 +1,5 @@
-// A one-shot client of wardend's local socket (used by `wardend principals` and tests).
+// A one-shot client of wardend's local socket, for tests (the real clients are C: pam_warden.so
+// and warden-principals).
 #pragma once
 
 #include <string>

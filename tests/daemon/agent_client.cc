@@ -1,4 +1,4 @@
-#include "daemon/agent_client.h"
+#include "tests/daemon/agent_client.h"
 
 #include <poll.h>
 #include <sys/socket.h>
