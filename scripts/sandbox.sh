@@ -231,7 +231,11 @@ CFG
   "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" \
     --principals-command "$d/bin/warden-principals" \
     --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >"$d/configure.out"
-  printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$WARDEN_BIN/nss_module" >"$d/ld.so.conf"
+  # The NSS module is loaded by every process, the account's own included: it must sit where
+  # that uid can read it (a build tree under a 0700 directory would not do).
+  mkdir -p "$d/lib"
+  cp "$WARDEN_BIN/nss_module/libnss_warden.so.2" "$d/lib/"
+  printf '%s\ninclude /etc/ld.so.conf.d/*.conf\n' "$d/lib" >"$d/ld.so.conf"
   ldconfig -C "$d/ld.so.cache" -f "$d/ld.so.conf"
   : >"$d/log/lastlog"
   : >"$d/log/wtmp"

@@ -265,12 +265,13 @@ resolves() { in_host h1 getent passwd "$1"; }
 gone() { ! in_host h1 getent passwd "$1"; }
 no_processes() { ! pgrep -u "$1" >/dev/null; }
 
-# host_grant TTL: a tier-0 grant, its account resolving on h1 and a certificate for key "op".
+# host_grant TTL [WAIT]: a tier-0 grant, its account resolving on h1 within WAIT seconds (5), and
+# a certificate for key "op".
 host_grant() {
   G=$(grant_for tier0-linux-admin "$1")
   LOGIN=$(wctl alice --json grants | python3 -c 'import json,sys
 print([g["login"] for g in json.load(sys.stdin) if g["id"]==sys.argv[1]][0])' "$G")
-  wait_for 5 resolves "$LOGIN" || fail "$LOGIN does not resolve on h1"
+  wait_for "${2:-5}" resolves "$LOGIN" || fail "$LOGIN does not resolve on h1"
   ACCOUNT_UID=$(in_host h1 id -u "$LOGIN")
   new_key op
   wctl alice cert sign --grant "$G" -i "$WARDEN_SANDBOX/op" >/dev/null
@@ -338,6 +339,12 @@ e2e_host_controller_down() {
   echo "  controller stopped; waiting for the lease to end on the host's own clock"
   sleep 8
   expect_ended
+  # The controller comes back: wardend reconnects (backoff) and resumes; a new grant arrives.
+  controller_start
+  host_grant 10m 30
+  expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
+  [ "$(grep -c "connected to" "$HOST_DIR_h1/wardend.log")" -ge 2 ] || fail "wardend did not reconnect"
+  echo "  ok: wardend reconnected and resumed"
 }
 
 e2e_host_wardend_down() {
