@@ -1,6 +1,8 @@
 #include "daemon/config.h"
 
 #include <unistd.h>
+
+#include <algorithm>
 #include <yaml-cpp/yaml.h>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +38,8 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         c.break_glass = v.as<std::vector<std::string>>();
       } else if (k == "kill_grace_ms") {
         c.kill_grace_ms = v.as<int64_t>();
+      } else if (k == "reconnect_max_ms") {
+        c.reconnect_max_ms = std::max<int64_t>(250, v.as<int64_t>());
       } else {
         static const std::map<std::string, std::string HostConfig::*> kStrings = {
             {"nss_cache", &HostConfig::nss_cache},         {"sudoers_file", &HostConfig::sudoers_file},

@@ -23,6 +23,8 @@ struct HostConfig {
   // The user sshd runs AuthorizedPrincipalsCommand as; it may ask about principals only.
   std::string principals_user = "nobody";
   int64_t kill_grace_ms = 2000;  // SIGTERM, then SIGKILL after this long
+  // Reconnection backoff to the controller doubles from 250 ms up to this (with jitter).
+  int64_t reconnect_max_ms = 30000;
   std::string visudo = "/usr/sbin/visudo";
 
   std::string StatePath(std::string_view name) const;

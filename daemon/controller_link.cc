@@ -31,6 +31,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetMaxReceiveMessageSize(64 << 20);
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(opts), args);
@@ -187,15 +188,21 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
       watch_ctx_ = nullptr;
     }
     if (stop) return;
+    {
+      // A fresh channel for the next attempt: gRPC's own reconnect backoff would otherwise keep
+      // failing calls fast for a while after the controller is back; ours governs instead.
+      std::lock_guard lock(mu_);
+      channel_.reset();
+    }
     LogLine(received ? LOG_WARNING : LOG_INFO,
             StrCat("watch stream to ", enrollment_.controller, " ended: ", st.error_message(),
                    "; retrying in ", backoff_ms, " ms"));
-    // Full jitter around the current backoff, capped at 30 s.
+    // Jitter between half and all of the current backoff; the cap is reconnect_max_ms.
     const int64_t wait = backoff_ms / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff_ms / 2 + 1));
     for (int64_t waited = 0; waited < wait && !stop; waited += 50) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, 30000);
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, agent_.config().reconnect_max_ms);
   }
 }
 

@@ -195,6 +195,7 @@ agent_socket: $d/agent.sock
 home_root: $d/home
 break_glass: [root]
 kill_grace_ms: 500
+reconnect_max_ms: 2000
 CFG
   token=$(wctl admin --json host token create --tier "$tier" --labels "$labels" --ttl 10m | json_field token)
   "$d/bin/wardend" --config "$d/host.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \

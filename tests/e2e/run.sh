@@ -341,7 +341,7 @@ e2e_host_controller_down() {
   expect_ended
   # The controller comes back: wardend reconnects (backoff) and resumes; a new grant arrives.
   controller_start
-  host_grant 10m 30
+  host_grant 10m 10
   expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
   [ "$(grep -c "connected to" "$HOST_DIR_h1/wardend.log")" -ge 2 ] || fail "wardend did not reconnect"
   echo "  ok: wardend reconnected and resumed"
@@ -360,7 +360,16 @@ e2e_host_wardend_down() {
   # business either way.
   expect_out "break-glass-ok" ssh_as h1 "root-h1" root 'echo break-glass-ok'
   expect_out "local-ok" ssh_as h1 "localops-h1" localops 'echo local-ok'
-  wardend_start h1
+  # Restarted the way systemd runs it: readiness over NOTIFY_SOCKET, priorities for journald.
+  python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(20)
+print(s.recv(256).decode())' "$HOST_DIR_h1/notify.sock" >"$HOST_DIR_h1/notify.out" &
+  local listener=$!
+  wait_for 5 test -S "$HOST_DIR_h1/notify.sock"
+  NOTIFY_SOCKET=$HOST_DIR_h1/notify.sock JOURNAL_STREAM=8:1 wardend_start h1
+  wait "$listener"
+  expect_out "READY=1" cat "$HOST_DIR_h1/notify.out"
+  expect_out "<6>host h-" cat "$HOST_DIR_h1/wardend.log"
   expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un
 }
 
