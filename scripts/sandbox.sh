@@ -142,8 +142,15 @@ UsePAM no
 StrictModes no
 LogLevel DEBUG2
 CFG
-  setsid unshare -m sh -c "mount --bind '$d/passwd' /etc/passwd && exec /usr/sbin/sshd -D -e -f '$d/sshd_config'" \
-    >"$d/sshd.log" 2>&1 &
+  sshd_in_namespace "$name" "$d" "$SSHD_PORT" "mount --bind '$d/passwd' /etc/passwd &&" "$d/sshd_config"
+}
+
+# sshd_in_namespace NAME DIR PORT MOUNTS CONFIG: runs sshd with CONFIG in a new mount namespace
+# after the shell commands MOUNTS, logging to DIR/sshd.log; waits until it listens and records
+# PORT as SSHD_PORT_NAME for ssh_as.
+sshd_in_namespace() {
+  local name=$1 d=$2 port=$3 mounts=$4 config=$5
+  setsid unshare -m sh -c "$mounts exec /usr/sbin/sshd -D -e -f '$config'" >"$d/sshd.log" 2>&1 &
   SANDBOX_PIDS+=("$!")
   local i
   for i in $(seq 1 100); do
@@ -151,7 +158,7 @@ CFG
     sleep 0.05
   done
   grep -q "Server listening" "$d/sshd.log" || { cat "$d/sshd.log" >&2; return 1; }
-  eval "SSHD_PORT_${name//-/_}=$SSHD_PORT"
+  eval "SSHD_PORT_${name//-/_}=$port"
 }
 
 # ssh_as NAME KEY LOGIN CMD: logs in to sshd NAME with KEY and KEY-cert.pub.
@@ -242,16 +249,7 @@ CFG
   : >"$d/log/wtmp"
   : >"$d/log/btmp"
   wardend_start "$name"
-  setsid unshare -m sh -c "$(host_ns_mounts "$d") exec /usr/sbin/sshd -D -e -f '$d/etc/ssh/sshd_config'" \
-    >"$d/sshd.log" 2>&1 &
-  SANDBOX_PIDS+=("$!")
-  local i
-  for i in $(seq 1 100); do
-    grep -q "Server listening" "$d/sshd.log" 2>/dev/null && break
-    sleep 0.05
-  done
-  grep -q "Server listening" "$d/sshd.log" || { cat "$d/sshd.log" >&2; return 1; }
-  eval "SSHD_PORT_${name//-/_}=$HOST_SSHD_PORT"
+  sshd_in_namespace "$name" "$d" "$HOST_SSHD_PORT" "$(host_ns_mounts "$d")" "$d/etc/ssh/sshd_config"
 }
 
 # host_ns_mounts DIR: the bind mounts that make a mount namespace see host DIR's configuration.

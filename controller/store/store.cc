@@ -298,6 +298,16 @@ static GrantRow ReadGrant(Store::Stmt& s) {
                   static_cast<uint32_t>(s.Int(10))};
 }
 
+static absl::StatusOr<std::vector<GrantRow>> ReadGrants(Store::Stmt& s) {
+  std::vector<GrantRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadGrant(s));
+  }
+  return out;
+}
+
 absl::Status Store::InsertGrant(const GrantRow& g) {
   LOCKED;
   ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO grants VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
@@ -318,13 +328,7 @@ absl::StatusOr<std::optional<GrantRow>> Store::GetGrant(std::string_view id) {
 absl::StatusOr<std::vector<GrantRow>> Store::ListGrants() {
   LOCKED;
   ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kGrantCols, " FROM grants ORDER BY start, id").c_str()));
-  std::vector<GrantRow> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadGrant(s));
-  }
-  return out;
+  return ReadGrants(s);
 }
 
 absl::StatusOr<std::vector<GrantRow>> Store::ListLiveGrants(int64_t now) {
@@ -333,13 +337,7 @@ absl::StatusOr<std::vector<GrantRow>> Store::ListLiveGrants(int64_t now) {
                                           " FROM grants WHERE revoked_at=0 AND end_>? ORDER BY login")
                                        .c_str()));
   s.Bind(1, now);
-  std::vector<GrantRow> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadGrant(s));
-  }
-  return out;
+  return ReadGrants(s);
 }
 
 absl::StatusOr<bool> Store::LoginInUse(std::string_view login) {
