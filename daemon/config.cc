@@ -28,12 +28,14 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
     YAML::Node root = YAML::Load(*text);
     if (root.IsNull()) return c;
     if (!root.IsMap()) return absl::InvalidArgumentError(path + ": must be a YAML mapping");
+    // An explicit nss_cache wins over the default derived from state_dir, in either order.
+    const bool nss_explicit = static_cast<bool>(root["nss_cache"]);
     for (const auto& kv : root) {
       const std::string k = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
       if (k == "state_dir") {
         c.state_dir = v.as<std::string>();
-        c.nss_cache = c.state_dir + "/nss.cache";
+        if (!nss_explicit) c.nss_cache = c.state_dir + "/nss.cache";
       } else if (k == "break_glass") {
         c.break_glass = v.as<std::vector<std::string>>();
       } else if (k == "kill_grace_ms") {
@@ -55,8 +57,6 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
   }
-  // state_dir may come after nss_cache in the file; an explicit nss_cache wins.
-  if (auto again = YAML::Load(*text); again["nss_cache"]) c.nss_cache = again["nss_cache"].as<std::string>();
   if (c.home_root.empty() || c.home_root[0] != '/' || c.home_root == "/") {
     return absl::InvalidArgumentError(path + ": home_root must be an absolute directory, not /");
   }

@@ -66,18 +66,22 @@ int64_t HostAgent::Enforce() {
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_();
-    if (ExpireAccounts(state_, now) > 0) {
+    const bool expired = ExpireAccounts(state_, now) > 0;
+    if (expired) {
       absl::Status files = WriteAccountFiles(config_, state_, now);
       if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
     }
     for (const auto& e : state_.ended) {
       if (!e.cleaned) to_clean.push_back(e);
     }
-    std::erase_if(state_.ended, [&](const EndedAccount& e) {
+    const size_t pruned = std::erase_if(state_.ended, [&](const EndedAccount& e) {
       return e.reported && e.ended + kTombstoneSeconds < now;
     });
-    absl::Status saved = SaveLocalState(config_, state_);
-    if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
+    // This runs every few seconds; the state file is rewritten only when something changed.
+    if (expired || pruned > 0) {
+      absl::Status saved = SaveLocalState(config_, state_);
+      if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
+    }
   }
   for (const auto& e : to_clean) {
     // Outside the lock: killing waits for the grace period.
@@ -94,9 +98,6 @@ int64_t HostAgent::Enforce() {
       x.cleaned = true;
       x.processes_killed = killed;
       x.home_removed = removed.ok() && *removed;
-    }
-    for (auto& [conn, s] : sessions_) {
-      if (s.user == e.account.login) s.user += " (ended)";
     }
     absl::Status saved = SaveLocalState(config_, state_);
     if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
