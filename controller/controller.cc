@@ -248,6 +248,9 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   ASSIGN_OR_RETURN(X509Ptr host_ca_cert, ReadCertificatePem(c->ca_pem_));
   c->hosts_ = std::make_unique<HostRegistry>(*c->policy_, *c->store_, *c->keys_, *c->ca_, clock,
                                              std::string(kClusterCaLabel), std::move(host_ca_cert));
+  // Recordings are sealed with the audit key: both are the controller's evidence.
+  c->recordings_ = std::make_unique<RecordingArchive>(*c->policy_, *c->store_, *c->keys_,
+                                                      *c->audit_, std::string(kAuditKeyLabel));
   return c;
 }
 

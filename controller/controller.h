@@ -12,6 +12,7 @@
 #include "controller/core/certificate_authority.h"
 #include "controller/core/host_registry.h"
 #include "controller/core/operator_auth.h"
+#include "controller/core/recordings.h"
 #include "controller/keys/pkcs11_keystore.h"
 
 namespace warden {
@@ -54,6 +55,7 @@ class Controller {
   CertificateAuthority& ca() { return *ca_; }
   OperatorAuth& auth() { return *auth_; }
   HostRegistry& hosts() { return *hosts_; }
+  RecordingArchive& recordings() { return *recordings_; }
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -71,6 +73,7 @@ class Controller {
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<OperatorAuth> auth_;
   std::unique_ptr<HostRegistry> hosts_;
+  std::unique_ptr<RecordingArchive> recordings_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

@@ -15,6 +15,7 @@
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
 #include "warden/v1/host.grpc.pb.h"
+#include "warden/v1/recording.grpc.pb.h"
 
 namespace warden {
 
@@ -105,7 +106,7 @@ enum class Caller { kAnonymous, kOperator, kHost };
 struct ApiServices::Impl {
   explicit Impl(Controller& c)
       : c(c), workers(kWorkerThreads), auth(*this), access(*this), ca(*this), hosts(*this),
-        audit(*this) {}
+        audit(*this), recordings(*this) {}
 
   // Enough threads to keep every PKCS#11 session busy while others wait on SQLite or the log.
   static constexpr int kWorkerThreads = 8;
@@ -497,6 +498,7 @@ struct ApiServices::Impl {
         pa->set_expires_unix(a.grant.end);
         for (const auto& g : a.groups) pa->add_groups(g);
         pa->set_sudo_rule(a.sudo_rule);
+        pa->set_recording_input(a.recording_input);
         pa->set_grant_id(a.grant.id);
         pa->set_user(a.grant.user);
       }
@@ -675,11 +677,185 @@ struct ApiServices::Impl {
     Impl& i_;
   };
 
+  // A host's recording upload: read a chunk, make it durable on a worker, acknowledge it, read
+  // the next. One chunk in flight per stream, so acks come back in order.
+  class UploadReactor final : public grpc::ServerBidiReactor<pb::RecordingChunk, pb::UploadAck> {
+   public:
+    UploadReactor(Impl& i, grpc::CallbackServerContext* ctx) : i_(i) {
+      i_.workers.Submit([this, ctx] {
+        auto open = [this](const Identity& who) -> absl::StatusOr<json> {
+          host_ = who;
+          return json{{"host", who.host_id}};
+        };
+        absl::Status st =
+            i_.Audited(ctx, "RecordingService.Upload", json::object(), Caller::kHost, open);
+        if (st.ok()) {
+          StartRead(&chunk_);
+        } else {
+          Finish(ToGrpcStatus(st));
+        }
+      });
+    }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status::OK);  // the host closed its side
+        return;
+      }
+      i_.workers.Submit([this] {
+        absl::StatusOr<uint64_t> seq = i_.c.recordings().Accept(host_, chunk_);
+        if (!seq.ok()) {
+          Finish(ToGrpcStatus(seq.status()));
+          return;
+        }
+        ack_.set_session_id(chunk_.session_id());
+        ack_.set_seq(*seq);
+        StartWrite(&ack_);
+      });
+    }
+    void OnWriteDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
+        return;
+      }
+      StartRead(&chunk_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    Impl& i_;
+    Identity host_;
+    pb::RecordingChunk chunk_;
+    pb::UploadAck ack_;
+  };
+
+  // Sends a prepared list of chunks, then OK (or the error found while preparing).
+  class ChunkReactor final : public grpc::ServerWriteReactor<pb::RecordingChunk> {
+   public:
+    void Start(const absl::Status& st, std::vector<pb::RecordingChunk> chunks) {
+      if (!st.ok()) {
+        Finish(ToGrpcStatus(st));
+        return;
+      }
+      chunks_ = std::move(chunks);
+      Next();
+    }
+    void OnWriteDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
+        return;
+      }
+      Next();
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void Next() {
+      if (next_ < chunks_.size()) {
+        StartWrite(&chunks_[next_++]);
+      } else {
+        Finish(grpc::Status::OK);
+      }
+    }
+    std::vector<pb::RecordingChunk> chunks_;
+    size_t next_ = 0;
+  };
+
+  static void SummaryToProto(const RecordingRow& r, pb::SessionSummary* out) {
+    out->set_session_id(r.session_id);
+    pb::SessionInfo* s = out->mutable_session();
+    s->set_user(r.user);
+    s->set_service(r.service);
+    s->set_tty(r.tty);
+    s->set_rhost(r.rhost);
+    s->set_started_unix_ns(r.started_ns);
+    s->set_host_id(r.host_id);
+    out->set_ended_unix_ns(r.ended_ns);
+    out->set_chunks(r.chunks);
+    out->set_lost_bytes(r.lost_bytes);
+    out->set_sealed(!r.seal.empty());
+  }
+
+  class Recordings final : public pb::RecordingService::CallbackService {
+   public:
+    explicit Recordings(Impl& i) : i_(i) {}
+    grpc::ServerBidiReactor<pb::RecordingChunk, pb::UploadAck>* Upload(
+        grpc::CallbackServerContext* ctx) override {
+      return new UploadReactor(i_, ctx);
+    }
+    grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
+                                           const pb::ListSessionsRequest* req,
+                                           pb::ListSessionsResponse* resp) override {
+      json args = {{"user", req->user()}, {"host", req->host_id()}, {"command", req->command()},
+                   {"since", req->since_unix()}, {"until", req->until_unix()}};
+      return i_.Run(ctx, "RecordingService.ListSessions", std::move(args), Caller::kOperator,
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      RecordingFilter f{req->user(), req->host_id(), req->command(),
+                                        req->since_unix() * 1000000000,
+                                        req->until_unix() * 1000000000};
+                      ASSIGN_OR_RETURN(auto rows, i_.c.recordings().List(who, f));
+                      for (const auto& r : rows) SummaryToProto(r, resp->add_sessions());
+                      return json{{"count", rows.size()}};
+                    });
+    }
+    grpc::ServerWriteReactor<pb::RecordingChunk>* GetRecording(
+        grpc::CallbackServerContext* ctx, const pb::GetRecordingRequest* req) override {
+      auto* reactor = new ChunkReactor();
+      i_.workers.Submit([this, ctx, req, reactor] {
+        std::vector<pb::RecordingChunk> chunks;
+        auto read = [&](const Identity& who) -> absl::StatusOr<json> {
+          ASSIGN_OR_RETURN(RecordingRow rec, i_.c.recordings().Get(who, req->session_id()));
+          RETURN_IF_ERROR(i_.c.recordings().Read(
+              who, req->session_id(), [&](const RecordingChunkRow& row) {
+                pb::RecordingChunk& c = chunks.emplace_back();
+                c.set_session_id(req->session_id());
+                c.set_seq(row.seq);
+                c.set_events_zstd(row.data.data(), row.data.size());
+                c.set_chain_hash(row.hash.data(), row.hash.size());
+                return absl::OkStatus();
+              }));
+          if (!chunks.empty()) {
+            pb::RecordingChunk& first = chunks.front();
+            pb::SessionSummary summary;
+            SummaryToProto(rec, &summary);
+            *first.mutable_session() = summary.session();
+            pb::RecordingChunk& last = chunks.back();
+            last.set_final(rec.ended_ns != 0);
+            last.set_ended_unix_ns(rec.ended_ns);
+            last.set_lost_bytes(rec.lost_bytes);
+          }
+          return json{{"chunks", chunks.size()}};
+        };
+        absl::Status st = i_.Audited(ctx, "RecordingService.GetRecording",
+                                     {{"session", req->session_id()}}, Caller::kOperator, read);
+        reactor->Start(st, std::move(chunks));
+      });
+      return reactor;
+    }
+    grpc::ServerUnaryReactor* VerifyRecording(grpc::CallbackServerContext* ctx,
+                                              const pb::GetRecordingRequest* req,
+                                              pb::VerifyRecordingResponse* resp) override {
+      return i_.Run(ctx, "RecordingService.VerifyRecording", {{"session", req->session_id()}},
+                    Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(VerifyResult r,
+                                       i_.c.recordings().Verify(who, req->session_id()));
+                      resp->set_ok(r.ok);
+                      resp->set_message(r.message);
+                      resp->set_chunks(r.chunks);
+                      resp->set_sealed(r.sealed);
+                      return json{{"ok", r.ok}, {"message", r.message}};
+                    });
+    }
+
+   private:
+    Impl& i_;
+  };
+
   Auth auth;
   Access access;
   Ca ca;
   Hosts hosts;
   Audit audit;
+  Recordings recordings;
 };
 
 ApiServices::ApiServices(Controller& c) : impl_(std::make_unique<Impl>(c)) {}
@@ -694,6 +870,7 @@ void ApiServices::Register(grpc::ServerBuilder& builder) {
   builder.RegisterService(&impl_->ca);
   builder.RegisterService(&impl_->hosts);
   builder.RegisterService(&impl_->audit);
+  builder.RegisterService(&impl_->recordings);
 }
 
 }  // namespace warden

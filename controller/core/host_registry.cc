@@ -114,6 +114,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       a.home = StrCat(kHomeRoot, "/", g.login);
       a.shell = (*role)->shell;
       a.sudo_rule = (*role)->sudo_rule;
+      a.recording_input = (*role)->recording_input;
       a.groups = (*role)->account_groups;
       for (const auto& name : a.groups) {
         HostGroup& hg = groups[name];

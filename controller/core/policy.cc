@@ -39,7 +39,8 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "groups" && key != "roles" && key != "request_ttl" &&
-        key != "operator_cert_ttl" && key != "admins" && key != "account_ids") {
+        key != "operator_cert_ttl" && key != "admins" && key != "account_ids" &&
+        key != "recording_viewers") {
       return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
     }
   }
@@ -50,6 +51,14 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     }
   }
   if (root["admins"]) p.admin_groups = StringList(root["admins"], "admins");
+  p.recording_viewer_groups = root["recording_viewers"]
+                                  ? StringList(root["recording_viewers"], "recording_viewers")
+                                  : p.admin_groups;
+  for (const auto& g : p.recording_viewer_groups) {
+    if (!root["groups"] || !root["groups"][g]) {
+      return absl::InvalidArgumentError(StrCat("recording_viewers names unknown group \"", g, "\""));
+    }
+  }
   if (root["request_ttl"]) {
     ASSIGN_OR_RETURN(p.request_ttl, ParseDuration(root["request_ttl"].as<std::string>()));
   }
@@ -84,7 +93,8 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     for (const auto& kv : n) {
       static const std::set<std::string> kKeys = {"tier", "login", "max_ttl", "cert_ttl",
                                                   "requesters", "approvals", "extensions",
-                                                  "critical_options", "hosts", "account"};
+                                                  "critical_options", "hosts", "account",
+                                                  "recording"};
       if (!kKeys.count(kv.first.as<std::string>())) {
         return fail(StrCat("unknown key \"", kv.first.as<std::string>(), "\""));
       }
@@ -174,6 +184,17 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
           role.shell.find_first_of(":\n") != std::string::npos) {
         return fail("account.shell must be an absolute path");
       }
+    }
+    if (const YAML::Node& rec = n["recording"]) {
+      for (const auto& kv : rec) {
+        if (kv.first.as<std::string>() != "input")
+          return fail(StrCat("unknown recording key \"", kv.first.as<std::string>(),
+                             "\"; supported: input"));
+      }
+      role.recording_input = rec["input"].as<std::string>(role.recording_input);
+      if (role.recording_input != "redact" && role.recording_input != "all" &&
+          role.recording_input != "off")
+        return fail("recording.input must be redact, all or off");
     }
     auto login = RenderLogin(role, "probe");
     if (!login.ok()) return fail(std::string(login.status().message()));

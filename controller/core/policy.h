@@ -18,9 +18,12 @@
 //         groups: [warden-admins]          # supplementary groups (Warden-managed, gid allocated)
 //         sudo: "ALL=(ALL) NOPASSWD: ALL"  # sudoers rule (user spec without the user); "" = none
 //         shell: /bin/bash
+//       recording: {input: redact}         # keystrokes: redact (password prompts), all, off
 //   request_ttl: 1h
 //   operator_cert_ttl: 8h
 //   admins: [admins]                       # groups with CA rotation and audit export rights
+//   recording_viewers: [auditors]          # groups that may list, replay and verify recordings
+//                                          # (default: the admins groups)
 //   account_ids: {first: 1879048192, count: 16777216}   # uids/gids of ephemeral accounts
 #pragma once
 
@@ -50,6 +53,7 @@ struct Role {
   std::vector<std::string> account_groups;
   std::string sudo_rule;
   std::string shell = "/bin/bash";
+  std::string recording_input = "redact";  // redact, all, off
 
   // True when a host with `labels` is selected by this role (the tier is checked separately).
   bool SelectsHost(const std::map<std::string, std::string>& labels) const;
@@ -59,6 +63,7 @@ struct Policy {
   std::map<std::string, std::set<std::string>> groups;  // group -> members
   std::map<std::string, Role> roles;
   std::vector<std::string> admin_groups = {"admins"};
+  std::vector<std::string> recording_viewer_groups = {"admins"};
   int64_t request_ttl = 3600;
   int64_t operator_cert_ttl = 8 * 3600;
   // Ephemeral accounts' uids and groups' gids: above systemd's container range

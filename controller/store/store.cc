@@ -95,6 +95,17 @@ CREATE TABLE IF NOT EXISTS hosts (
   id TEXT PRIMARY KEY, hostname TEXT NOT NULL, tier INTEGER NOT NULL, labels TEXT NOT NULL,
   enrolled INTEGER NOT NULL, cert_expires INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS account_groups (name TEXT PRIMARY KEY, gid INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS recordings (
+  session_id TEXT PRIMARY KEY, host_id TEXT NOT NULL, user TEXT NOT NULL, service TEXT NOT NULL,
+  tty TEXT NOT NULL, rhost TEXT NOT NULL, started_ns INTEGER NOT NULL,
+  ended_ns INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0, last_hash BLOB NOT NULL,
+  lost_bytes INTEGER NOT NULL DEFAULT 0, seal BLOB NOT NULL DEFAULT x'');
+CREATE TABLE IF NOT EXISTS recording_chunks (
+  session_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, hash BLOB NOT NULL,
+  PRIMARY KEY (session_id, seq));
+CREATE TABLE IF NOT EXISTS recording_commands (
+  session_id TEXT NOT NULL, seq INTEGER NOT NULL, argv TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS recording_commands_session ON recording_commands(session_id);
 )sql";
 
 }  // namespace
@@ -491,6 +502,114 @@ absl::StatusOr<int64_t> Store::BumpCounter(std::string_view name) {
   ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO counters VALUES (?,1) ON CONFLICT(name) DO UPDATE SET value=value+1"));
   RETURN_IF_ERROR(s.Bind(1, name).Run());
   return GetCounter(name);
+}
+
+}  // namespace warden
+
+namespace warden {
+
+namespace {
+constexpr const char* kRecordingCols =
+    "session_id,host_id,user,service,tty,rhost,started_ns,ended_ns,chunks,last_hash,lost_bytes,seal";
+
+RecordingRow ReadRecording(Store::Stmt& s) {
+  return RecordingRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5),
+                      s.Int(6), s.Int(7), static_cast<uint64_t>(s.Int(8)), s.Blob(9),
+                      static_cast<uint64_t>(s.Int(10)), s.Blob(11)};
+}
+}  // namespace
+
+absl::Status Store::InsertRecording(const RecordingRow& r) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("INSERT INTO recordings (", kRecordingCols,
+                                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)").c_str()));
+  return s.Bind(1, r.session_id).Bind(2, r.host_id).Bind(3, r.user).Bind(4, r.service)
+      .Bind(5, r.tty).Bind(6, r.rhost).Bind(7, r.started_ns).Bind(8, r.ended_ns)
+      .Bind(9, static_cast<int64_t>(r.chunks)).BindBlob(10, r.last_hash)
+      .Bind(11, static_cast<int64_t>(r.lost_bytes)).BindBlob(12, r.seal).Run();
+}
+
+absl::StatusOr<std::optional<RecordingRow>> Store::GetRecording(std::string_view session_id) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kRecordingCols,
+                                          " FROM recordings WHERE session_id=?").c_str()));
+  s.Bind(1, session_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<RecordingRow>();
+  return ReadRecording(s);
+}
+
+absl::Status Store::AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
+                                         const std::vector<std::string>& commands) {
+  Transaction tx(*this);
+  {
+    ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO recording_chunks VALUES (?,?,?,?)"));
+    RETURN_IF_ERROR(s.Bind(1, session_id).Bind(2, static_cast<int64_t>(c.seq))
+                        .BindBlob(3, c.data).BindBlob(4, c.hash).Run());
+  }
+  for (const std::string& argv : commands) {
+    ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO recording_commands VALUES (?,?,?)"));
+    RETURN_IF_ERROR(s.Bind(1, session_id).Bind(2, static_cast<int64_t>(c.seq)).Bind(3, argv).Run());
+  }
+  {
+    ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE recordings SET chunks=?, last_hash=? WHERE session_id=?"));
+    RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(c.seq)).BindBlob(2, c.hash)
+                        .Bind(3, session_id).Run());
+  }
+  return tx.Commit();
+}
+
+absl::Status Store::SealRecording(std::string_view session_id, int64_t ended_ns,
+                                  uint64_t lost_bytes, ByteSpan seal) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE recordings SET ended_ns=?, lost_bytes=?, seal=? "
+                                   "WHERE session_id=?"));
+  return s.Bind(1, ended_ns).Bind(2, static_cast<int64_t>(lost_bytes)).BindBlob(3, seal)
+      .Bind(4, session_id).Run();
+}
+
+absl::StatusOr<std::vector<RecordingRow>> Store::ListRecordings(const RecordingFilter& f) {
+  LOCKED;
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      Prepare(StrCat("SELECT ", kRecordingCols, " FROM recordings r WHERE (?1='' OR user=?1) "
+                     "AND (?2='' OR host_id=?2) AND (?3=0 OR started_ns>=?3) "
+                     "AND (?4=0 OR started_ns<=?4) AND (?5='' OR EXISTS (SELECT 1 FROM "
+                     "recording_commands c WHERE c.session_id=r.session_id AND "
+                     "instr(c.argv, ?5) > 0)) ORDER BY started_ns")
+                  .c_str()));
+  s.Bind(1, f.user).Bind(2, f.host_id).Bind(3, f.since_ns).Bind(4, f.until_ns).Bind(5, f.command);
+  std::vector<RecordingRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadRecording(s));
+  }
+  return out;
+}
+
+absl::Status Store::ForEachRecordingChunk(
+    std::string_view session_id, const std::function<absl::Status(const RecordingChunkRow&)>& fn) {
+  // Read in pages so that the store's lock is not held while `fn` runs (it may write to a
+  // network stream).
+  uint64_t next = 1;
+  while (true) {
+    std::vector<RecordingChunkRow> page;
+    {
+      LOCKED;
+      ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT seq,data,hash FROM recording_chunks WHERE "
+                                       "session_id=? AND seq>=? ORDER BY seq LIMIT 64"));
+      s.Bind(1, session_id).Bind(2, static_cast<int64_t>(next));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        page.push_back({static_cast<uint64_t>(s.Int(0)), s.Blob(1), s.Blob(2)});
+      }
+    }
+    if (page.empty()) return absl::OkStatus();
+    for (const auto& c : page) RETURN_IF_ERROR(fn(c));
+    next = page.back().seq + 1;
+  }
 }
 
 }  // namespace warden

@@ -97,6 +97,29 @@ struct HostRow {
   int64_t cert_expires = 0;
 };
 
+struct RecordingRow {
+  std::string session_id;
+  std::string host_id;
+  std::string user, service, tty, rhost;
+  int64_t started_ns = 0;
+  int64_t ended_ns = 0;  // 0 while the session is live
+  uint64_t chunks = 0;
+  Bytes last_hash;       // the chain value after the last stored chunk
+  uint64_t lost_bytes = 0;
+  Bytes seal;            // SSH signature over SealMessage(); empty until sealed
+};
+
+struct RecordingChunkRow {
+  uint64_t seq = 0;
+  Bytes data;  // events, zstd
+  Bytes hash;  // chain value after this chunk
+};
+
+struct RecordingFilter {
+  std::string user, host_id, command;
+  int64_t since_ns = 0, until_ns = 0;  // 0 = unbounded
+};
+
 class Store {
  public:
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
@@ -158,6 +181,18 @@ class Store {
   // The gid of a Warden-managed group, allocated from `next_id` on first use; never reused.
   absl::StatusOr<uint32_t> GroupGid(std::string_view name, const std::function<absl::StatusOr<uint32_t>()>& next_id);
 
+  absl::Status InsertRecording(const RecordingRow& r);
+  absl::StatusOr<std::optional<RecordingRow>> GetRecording(std::string_view session_id);
+  // Stores chunk `c` as the next of `session_id` with the commands it ran, and moves the
+  // recording's head; one transaction.
+  absl::Status AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
+                                    const std::vector<std::string>& commands);
+  absl::Status SealRecording(std::string_view session_id, int64_t ended_ns, uint64_t lost_bytes,
+                             ByteSpan seal);
+  absl::StatusOr<std::vector<RecordingRow>> ListRecordings(const RecordingFilter& f);
+  // Calls `fn` for every chunk of a session in order; stops at the first error it returns.
+  absl::Status ForEachRecordingChunk(std::string_view session_id,
+                                     const std::function<absl::Status(const RecordingChunkRow&)>& fn);
   absl::StatusOr<int64_t> GetCounter(std::string_view name);
   absl::StatusOr<int64_t> BumpCounter(std::string_view name);
 

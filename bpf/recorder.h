@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The structures shared by recorder.bpf.c and wardend (daemon/recorder.cc).  No includes: the BPF
+ * side sees the kernel's types through vmlinux.h, user space through <linux/types.h>.
+ *
+ * Events leave the kernel through one ring buffer.  Every event starts with struct rec_hdr; data
+ * events (screen output, keystrokes) are followed by `len` bytes, a redacted keystroke event by
+ * none (its `len` says how many bytes were withheld).  `lost` is the session's cumulative count of
+ * bytes that could not be put into the ring buffer before this event was emitted: user space turns
+ * every increase into an explicit gap in the recording, at the place it happened.
+ */
+#ifndef WARDEN_BPF_RECORDER_H
+#define WARDEN_BPF_RECORDER_H
+
+#define REC_CHUNK	16384	/* data bytes per event; sshd reads a pty at most 16 KiB at a time */
+#define REC_MAX_CHUNKS	16	/* per system call; bytes beyond 256 KiB are counted as lost */
+#define REC_ARGV_MAX	1024
+#define REC_PATH_MAX	256
+#define REC_CWD_DEPTH	12
+#define REC_NAME_MAX	64
+
+#define REC_PTMX_RDEV	((5U << 20) | 2U)	/* MKDEV(5, 2) in the kernel's dev_t encoding */
+
+enum rec_type {
+	REC_OUTPUT = 1,		/* read from the pty master: what the terminal showed */
+	REC_INPUT = 2,		/* written to the pty master: what was typed */
+	REC_INPUT_REDACTED = 3,	/* typed while the terminal was canonical without echo */
+	REC_RESIZE = 4,		/* TIOCSWINSZ on the master */
+	REC_EXEC = 5,		/* an exec in the session's process tree */
+};
+
+enum rec_input_mode {
+	REC_INPUT_REDACT_SECRETS = 0,	/* default: password prompts become a marker */
+	REC_INPUT_ALL = 1,
+	REC_INPUT_OFF = 2,
+};
+
+/* Value of the `sessions` map, keyed by the 64-bit session number wardend assigns. */
+struct rec_session {
+	__u64 lost_bytes;	/* bytes dropped because the ring buffer was full or a write was too big */
+	__u64 lost_events;
+	__s32 pts;		/* the pty this session's terminal is on, -1 until its first I/O */
+	__u32 input_mode;	/* enum rec_input_mode */
+};
+
+struct rec_hdr {
+	__u64 session;
+	__u64 ts_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 lost;
+	__u32 type;		/* enum rec_type */
+	__u32 len;		/* payload bytes (data events) or withheld bytes (redacted) */
+	__u32 pid;
+	__u32 pad;
+};
+
+struct rec_data {
+	struct rec_hdr hdr;
+	__u8 data[REC_CHUNK];
+};
+
+struct rec_resize {
+	struct rec_hdr hdr;
+	__u16 rows;
+	__u16 cols;
+	__u32 pad;
+};
+
+struct rec_exec {
+	struct rec_hdr hdr;
+	__u32 uid;
+	__u32 argv_len;		/* bytes of argv, NUL-separated */
+	__u32 cwd_depth;	/* components in cwd[], innermost first */
+	__u32 pad;
+	char filename[REC_PATH_MAX];
+	char argv[REC_ARGV_MAX];
+	char cwd[REC_CWD_DEPTH][REC_NAME_MAX];
+};
+
+#endif /* WARDEN_BPF_RECORDER_H */

@@ -1,0 +1,62 @@
+#include "common/recording.h"
+
+#include <zstd.h>
+
+#include <memory>
+
+#include "common/crypto.h"
+#include "common/strings.h"
+
+namespace warden {
+
+absl::StatusOr<Bytes> CompressEvents(const v1::RecordingEvents& events) {
+  std::string raw;
+  if (!events.SerializeToString(&raw)) return absl::InternalError("cannot serialise events");
+  Bytes out(ZSTD_compressBound(raw.size()));
+  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 3);
+  if (ZSTD_isError(n)) return absl::InternalError(StrCat("zstd: ", ZSTD_getErrorName(n)));
+  out.resize(n);
+  return out;
+}
+
+absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data) {
+  if (data.size() > kMaxChunkCompressed)
+    return absl::InvalidArgumentError(
+        StrCat("recording chunk of ", data.size(), " bytes exceeds ", kMaxChunkCompressed));
+  size_t frame = ZSTD_findFrameCompressedSize(data.data(), data.size());
+  if (ZSTD_isError(frame) || frame != data.size())
+    return absl::InvalidArgumentError("recording chunk is not exactly one zstd frame");
+  unsigned long long size = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR)
+    return absl::InvalidArgumentError("recording chunk does not declare its size");
+  if (size > kMaxChunkRaw)
+    return absl::InvalidArgumentError(
+        StrCat("recording chunk expands to ", size, " bytes; the limit is ", kMaxChunkRaw));
+  std::string raw(size, '\0');
+  size_t n = ZSTD_decompress(raw.data(), raw.size(), data.data(), data.size());
+  if (ZSTD_isError(n) || n != size)
+    return absl::InvalidArgumentError("recording chunk is corrupt (zstd)");
+  v1::RecordingEvents events;
+  if (!events.ParseFromString(raw))
+    return absl::InvalidArgumentError("recording chunk does not hold recording events");
+  return events;
+}
+
+Bytes ChainStart(std::string_view session_id) {
+  return Sha256(AsBytes(StrCat("warden-recording-v1", session_id)));
+}
+
+Bytes ChainNext(ByteSpan prev, uint64_t seq, std::string_view events_zstd) {
+  Bytes m(prev.begin(), prev.end());
+  for (int i = 7; i >= 0; --i) m.push_back(static_cast<uint8_t>(seq >> (8 * i)));
+  m.insert(m.end(), events_zstd.begin(), events_zstd.end());
+  return Sha256(m);
+}
+
+std::string SealMessage(std::string_view session_id, uint64_t chunks, ByteSpan last_hash,
+                        int64_t ended_unix_ns, uint64_t lost_bytes) {
+  return StrCat("warden-recording-seal-v1\n", session_id, "\n", chunks, "\n", HexEncode(last_hash),
+                "\n", ended_unix_ns, "\n", lost_bytes, "\n");
+}
+
+}  // namespace warden
