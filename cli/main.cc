@@ -5,11 +5,14 @@
 #include <CLI/CLI.hpp>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
 #include "cli/client.h"
+#include "cli/replay.h"
 #include "common/audit_chain.h"
 #include "common/crypto.h"
 #include "common/sshcert.h"
@@ -19,6 +22,7 @@
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
 #include "warden/v1/host.grpc.pb.h"
+#include "warden/v1/recording.grpc.pb.h"
 
 namespace pb = ::warden::v1;
 using nlohmann::json;
@@ -472,6 +476,127 @@ class Cli {
     return absl::OkStatus();
   }
 
+  struct SessionFilter {
+    std::string user, host, command, since, until;
+  };
+
+  absl::Status Sessions(const SessionFilter& f) {
+    RETURN_IF_ERROR(Open());
+    pb::ListSessionsRequest req;
+    req.set_user(f.user);
+    req.set_host_id(f.host);
+    req.set_command(f.command);
+    const int64_t now = time(nullptr);
+    if (!f.since.empty()) {
+      ASSIGN_OR_RETURN(int64_t ago, ParseDurationArg(f.since));
+      req.set_since_unix(now - ago);
+    }
+    if (!f.until.empty()) {
+      ASSIGN_OR_RETURN(int64_t ago, ParseDurationArg(f.until));
+      req.set_until_unix(now - ago);
+    }
+    pb::ListSessionsResponse resp;
+    RETURN_IF_ERROR(FromGrpc(recordings()->ListSessions(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      json arr = json::array();
+      for (const auto& s : resp.sessions()) {
+        arr.push_back({{"id", s.session_id()}, {"user", s.session().user()},
+                       {"host", s.session().host_id()}, {"tty", s.session().tty()},
+                       {"rhost", s.session().rhost()}, {"started_ns", s.session().started_unix_ns()},
+                       {"ended_ns", s.ended_unix_ns()}, {"chunks", s.chunks()},
+                       {"lost_bytes", s.lost_bytes()}, {"sealed", s.sealed()}});
+      }
+      std::cout << arr.dump() << "\n";
+      return absl::OkStatus();
+    }
+    if (resp.sessions().empty()) std::cout << "no recorded sessions match\n";
+    for (const auto& s : resp.sessions()) {
+      const int64_t start = s.session().started_unix_ns() / 1'000'000'000;
+      std::cout << s.session_id() << "  " << s.session().user() << "@" << s.session().host_id()
+                << "  from " << (s.session().rhost().empty() ? "local" : s.session().rhost())
+                << "  " << When(start) << "  ";
+      if (s.ended_unix_ns() == 0) {
+        std::cout << "live";
+      } else {
+        std::cout << In(s.ended_unix_ns() / 1'000'000'000 - start) << (s.sealed() ? "  sealed" : "");
+      }
+      std::cout << "  " << s.chunks() << " chunks";
+      if (s.lost_bytes() > 0) std::cout << "  " << s.lost_bytes() << " bytes LOST";
+      std::cout << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<pb::RecordingChunk>> FetchRecording(const std::string& id) {
+    RETURN_IF_ERROR(Open());
+    pb::GetRecordingRequest req;
+    req.set_session_id(id);
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    auto reader = recordings()->GetRecording(ctx.get(), req);
+    std::vector<pb::RecordingChunk> chunks;
+    pb::RecordingChunk c;
+    while (reader->Read(&c)) chunks.push_back(std::move(c));
+    RETURN_IF_ERROR(FromGrpc(reader->Finish(), p_));
+    return chunks;
+  }
+
+  absl::Status Export(const std::string& id, const std::string& format, const std::string& out) {
+    ASSIGN_OR_RETURN(std::vector<pb::RecordingChunk> chunks, FetchRecording(id));
+    std::ofstream file;
+    if (!out.empty() && out != "-") {
+      file.open(out, std::ios::binary | std::ios::trunc);
+      if (!file) return absl::UnavailableError(StrCat("cannot write ", out, ": ", strerror(errno)));
+    }
+    std::ostream& os = file.is_open() ? file : std::cout;
+    std::unique_ptr<ReplayWriter> w;
+    if (format == "asciicast") {
+      pb::SessionSummary s;
+      s.set_session_id(id);
+      if (!chunks.empty()) *s.mutable_session() = chunks.front().session();
+      const pb::Resize size = FirstSize(chunks);
+      w = AsciicastWriter(os, s, size.cols(), size.rows());
+    } else if (format == "text") {
+      w = TextWriter(os);
+    } else if (format == "commands") {
+      w = CommandsWriter(os);
+    } else {
+      return absl::InvalidArgumentError(
+          StrCat("unknown format \"", format, "\"; use asciicast, text or commands"));
+    }
+    RETURN_IF_ERROR(Replay(chunks, *w));
+    os.flush();
+    if (!os) return absl::UnavailableError(StrCat("cannot write ", out.empty() ? "stdout" : out));
+    return absl::OkStatus();
+  }
+
+  absl::Status Play(const std::string& id, const PlayOptions& o) {
+    if (o.speed <= 0) return absl::InvalidArgumentError("--speed must be above 0");
+    ASSIGN_OR_RETURN(std::vector<pb::RecordingChunk> chunks, FetchRecording(id));
+    auto w = Player(std::cout, o, [](double s) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(s));
+    });
+    RETURN_IF_ERROR(Replay(chunks, *w));
+    std::cout << "\r\n[wardenctl: end of " << id << "]\r\n";
+    return absl::OkStatus();
+  }
+
+  absl::Status RecordingVerify(const std::string& id) {
+    RETURN_IF_ERROR(Open());
+    pb::GetRecordingRequest req;
+    req.set_session_id(id);
+    pb::VerifyRecordingResponse resp;
+    RETURN_IF_ERROR(FromGrpc(recordings()->VerifyRecording(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      std::cout << json{{"ok", resp.ok()}, {"message", resp.message()}, {"chunks", resp.chunks()},
+                        {"sealed", resp.sealed()}}.dump() << "\n";
+    } else {
+      std::cout << (resp.ok() ? "OK: " : "FAILED: ") << resp.message() << "\n";
+    }
+    if (!resp.ok()) return absl::DataLossError(StrCat("recording ", id, " failed verification"));
+    return absl::OkStatus();
+  }
+
  private:
   absl::Status Open() {
     if (ch_) return absl::OkStatus();
@@ -481,6 +606,9 @@ class Cli {
   }
   std::unique_ptr<pb::AccessService::Stub> access() { return pb::AccessService::NewStub(ch_); }
   std::unique_ptr<pb::CaService::Stub> ca() { return pb::CaService::NewStub(ch_); }
+  std::unique_ptr<pb::RecordingService::Stub> recordings() {
+    return pb::RecordingService::NewStub(ch_);
+  }
 
   absl::StatusOr<int64_t> ParseDurationArg(const std::string& s) {
     int64_t total = 0, n = 0;
@@ -671,6 +799,35 @@ int main(int argc, char** argv) {
   verify->add_option("--file", file, "verify a local copy instead of exporting from the controller");
   verify->add_option("--key", key_file, "audit public key (with --file)");
   verify->callback([&] { st = cli.AuditVerify(file, key_file); });
+
+  Cli::SessionFilter sf;
+  auto* sessions = app.add_subcommand("sessions", "list recorded sessions (recording viewers)");
+  sessions->add_option("--user", sf.user, "only this login");
+  sessions->add_option("--host", sf.host, "only this host id");
+  sessions->add_option("--command", sf.command, "only sessions that ran a command containing this");
+  sessions->add_option("--since", sf.since, "started at most this long ago, e.g. 2h");
+  sessions->add_option("--until", sf.until, "started at least this long ago");
+  sessions->callback([&] { st = cli.Sessions(sf); });
+
+  std::string format = "asciicast", export_out;
+  auto* recs = app.add_subcommand("recordings", "session recordings");
+  recs->require_subcommand(1);
+  auto* rec_export = recs->add_subcommand("export", "write a recording as asciicast v2, text or commands");
+  rec_export->add_option("id", id, "session id")->required();
+  rec_export->add_option("--format", format, "asciicast, text or commands")->capture_default_str();
+  rec_export->add_option("-o,--output", export_out, "file (default: stdout)");
+  rec_export->callback([&] { st = cli.Export(id, format, export_out); });
+  auto* rec_verify = recs->add_subcommand("verify", "check a recording's hash chain and signed seal");
+  rec_verify->add_option("id", id, "session id")->required();
+  rec_verify->callback([&] { st = cli.RecordingVerify(id); });
+
+  PlayOptions po;
+  auto* play = app.add_subcommand("play", "replay a recorded session in this terminal");
+  play->add_option("id", id, "session id")->required();
+  play->add_option("--speed", po.speed, "playback speed factor")->capture_default_str();
+  play->add_option("--max-idle", po.max_idle_s, "seconds: shorten every pause to at most this");
+  play->add_option("--from", po.from_s, "seconds: jump here (what came before is drawn at once)");
+  play->callback([&] { st = cli.Play(id, po); });
 
   CLI11_PARSE(app, argc, argv);
   if (!st.ok()) {

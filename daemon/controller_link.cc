@@ -13,6 +13,7 @@
 #include "common/strings.h"
 #include "daemon/log.h"
 #include "warden/v1/host.grpc.pb.h"
+#include "warden/v1/recording.grpc.pb.h"
 
 namespace warden {
 namespace {
@@ -152,6 +153,71 @@ void ControllerLink::Cancel() {
   std::lock_guard lock(mu_);
   cancelled_ = true;
   if (watch_ctx_) watch_ctx_->TryCancel();
+  if (upload_ctx_) upload_ctx_->TryCancel();
+}
+
+void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop) {
+  int64_t backoff_ms = 250;
+  while (!stop) {
+    if (spool.Idle()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    auto channel = Channel();
+    grpc::Status st(grpc::StatusCode::FAILED_PRECONDITION, "host key or certificate missing");
+    uint64_t acked = 0;
+    if (channel) {
+      grpc::ClientContext ctx;
+      {
+        std::lock_guard lock(mu_);
+        if (cancelled_) return;
+        upload_ctx_ = &ctx;
+      }
+      auto stream = pb::RecordingService::NewStub(channel)->Upload(&ctx);
+      spool.Rewind();
+      std::atomic<bool> broken{false};
+      std::thread reader([&] {
+        pb::UploadAck ack;
+        while (stream->Read(&ack)) {
+          spool.Ack(ack.session_id(), ack.seq());
+          ++acked;
+        }
+        broken = true;
+        spool.Wake();
+      });
+      // An idle stream is closed after a while; the next session opens a new one.
+      int idle_rounds = 0;
+      while (!stop && !broken && idle_rounds < 100) {
+        std::vector<pb::RecordingChunk> chunks = spool.Next(100);
+        idle_rounds = chunks.empty() && spool.Idle() ? idle_rounds + 1 : 0;
+        for (const pb::RecordingChunk& c : chunks) {
+          if (!stream->Write(c)) {
+            broken = true;
+            break;
+          }
+        }
+      }
+      if (!broken) stream->WritesDone();
+      reader.join();
+      st = stream->Finish();
+      std::lock_guard lock(mu_);
+      upload_ctx_ = nullptr;
+    }
+    if (stop) return;
+    if (st.ok()) {
+      backoff_ms = 250;
+      continue;
+    }
+    if (acked > 0) backoff_ms = 250;
+    LogLine(LOG_WARNING, StrCat("recording upload to ", enrollment_.controller, " ended: ",
+                                st.error_message(), " (", spool.unacked_bytes(),
+                                " bytes unacknowledged, kept in memory); retrying in ", backoff_ms,
+                                " ms"));
+    for (int64_t waited = 0; waited < backoff_ms && !stop; waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, agent_.config().reconnect_max_ms);
+  }
 }
 
 void ControllerLink::RunWatch(const std::atomic<bool>& stop) {

@@ -1,5 +1,6 @@
 // wardend <-> controller: enrollment, the long-lived watch stream (reconnects with backoff and
-// resumes from the last applied revision), lease-end reports and client certificate renewal.
+// resumes from the last applied revision), lease-end reports, the recording upload and client
+// certificate renewal.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +13,7 @@
 
 #include "common/status.h"
 #include "daemon/host_agent.h"
+#include "daemon/session_recording.h"
 
 namespace warden {
 
@@ -36,6 +38,9 @@ class ControllerLink {
   void RunWatch(const std::atomic<bool>& stop);
   // Sends pending lease-end reports every second until `stop`.
   void RunReports(const std::atomic<bool>& stop);
+  // Streams the spool's chunks to the controller while there are any; after a reconnect sends
+  // every unacknowledged chunk again.
+  void RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop);
   void Cancel();
 
  private:
@@ -47,6 +52,7 @@ class ControllerLink {
   std::mutex mu_;
   std::shared_ptr<grpc::Channel> channel_;
   grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_
+  grpc::ClientContext* upload_ctx_ = nullptr;  // guarded by mu_
   bool cancelled_ = false;
 };
 

@@ -199,6 +199,15 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
       s.rhost = o.rhost();
       s.pid = o.pid() ? o.pid() : peer.pid;
       s.opened = clock_();
+      if (observer_) {
+        if (absl::Status st = observer_->SessionOpened(s, *account, peer.pid); !st.ok()) {
+          Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", st.message()));
+          r.set_verdict(v1::AgentResponse::DENY);
+          r.set_message(StrCat("Warden: this session must be recorded and cannot be: ", st.message()));
+          if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
+          return r;
+        }
+      }
       r.set_session_id(s.id);
       Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,
                            " from ", s.rhost.empty() ? "local" : s.rhost, " via ", s.service));
@@ -209,6 +218,7 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
       auto it = sessions_.find(conn);
       if (it != sessions_.end() && it->second.id == req.session_close().session_id()) {
         Log(LOG_INFO, StrCat("session ", it->second.id, " closed"));
+        if (observer_) observer_->SessionEnded(it->second);
         sessions_.erase(it);
       }
       r.set_verdict(v1::AgentResponse::ALLOW);
@@ -227,6 +237,7 @@ void HostAgent::ConnectionClosed(int conn) {
   auto it = sessions_.find(conn);
   if (it == sessions_.end()) return;
   Log(LOG_INFO, StrCat("session ", it->second.id, " ended (connection closed)"));
+  if (observer_) observer_->SessionEnded(it->second);
   sessions_.erase(it);
 }
 

@@ -27,11 +27,25 @@ struct HostSession {
   int64_t opened = 0;
 };
 
+// Told about every session of a Warden account (the session recorder). Called with the agent's
+// lock held: must not call back into the agent.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // `root` is the process that opened the session (from SO_PEERCRED). An error refuses the
+  // session: a session that policy says is recorded never runs unrecorded.
+  virtual absl::Status SessionOpened(const HostSession& s, const LocalAccount& account,
+                                     pid_t root) = 0;
+  virtual void SessionEnded(const HostSession& s) = 0;
+};
+
 class HostAgent {
  public:
   HostAgent(HostConfig config, LocalState state, WallClock clock);
 
   const HostConfig& config() const { return config_; }
+  // REQUIRES: called before the agent serves requests; `observer` outlives the agent's use.
+  void SetSessionObserver(SessionObserver* observer) { observer_ = observer; }
   int64_t revision();
 
   // A HostState from the controller: files rewritten, revoked accounts queued for cleanup.
@@ -68,6 +82,7 @@ class HostAgent {
   LocalState state_;
   std::map<int, HostSession> sessions_;  // by connection
   uid_t principals_uid_ = static_cast<uid_t>(-1);
+  SessionObserver* observer_ = nullptr;
 };
 
 }  // namespace warden

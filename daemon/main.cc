@@ -13,6 +13,8 @@
 #include "daemon/configure_host.h"
 #include "daemon/controller_link.h"
 #include "daemon/log.h"
+#include "daemon/recorder.h"
+#include "daemon/session_recording.h"
 
 namespace warden {
 namespace {
@@ -42,12 +44,31 @@ int Run(const HostConfig& c) {
   agent.Enforce();
   AgentServer server(agent);
   if (absl::Status st = server.Listen(c.agent_socket); !st.ok()) return Fail(st);
+  // Session recording: if the kernel capture cannot be loaded, wardend still serves (break-glass
+  // and unrecorded roles keep working) but refuses every session that must be recorded.
+  RecordingSpool spool;
+  SessionRecorder* sink = nullptr;
+  auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, uint64_t lost,
+                                         v1::RecordingEvent ev) {
+    sink->OnEvent(key, mono_ns, lost, std::move(ev));
+  });
+  std::string why;
+  if (!recorder.ok()) {
+    why = std::string(recorder.status().message());
+    LogLine(LOG_CRIT, StrCat("session recording unavailable, recorded sessions will be refused: ", why));
+  }
+  SessionRecorder session_recorder(spool, recorder.ok() ? recorder->get() : nullptr, why);
+  sink = &session_recorder;
+  agent.SetSessionObserver(&session_recorder);
+
   std::atomic<bool> stop{false};
   ControllerLink link(agent, *enrollment);
   std::thread agent_thread([&] { server.Run(stop); });
   std::thread enforcer([&] { agent.RunEnforcer(stop); });
   std::thread watch([&] { link.RunWatch(stop); });
   std::thread reports([&] { link.RunReports(stop); });
+  std::thread capture([&] { session_recorder.RunCapture(stop); });
+  std::thread upload([&] { link.RunRecordings(spool, stop); });
   LogLine(LOG_INFO, StrCat("host ", enrollment->host_id, " (tier ", enrollment->tier,
                            ") serving ", c.agent_socket, "; controller ", enrollment->controller));
   sd_notify(0, "READY=1");
@@ -60,6 +81,9 @@ int Run(const HostConfig& c) {
   agent.Wake();
   watch.join();
   reports.join();
+  capture.join();
+  spool.Wake();
+  upload.join();
   enforcer.join();
   agent_thread.join();
   return 0;

@@ -27,7 +27,10 @@ class Store::Stmt {
     return *this;
   }
   Stmt& BindBlob(int i, ByteSpan v) {
-    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    // An empty blob, not NULL (which a null data pointer would bind).
+    static const uint8_t kEmpty = 0;
+    sqlite3_bind_blob(s_, i, v.empty() ? &kEmpty : v.data(), static_cast<int>(v.size()),
+                      SQLITE_TRANSIENT);
     return *this;
   }
   // Returns true while there is a row.

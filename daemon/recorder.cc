@@ -1,0 +1,205 @@
+#include "daemon/recorder.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <vector>
+
+extern "C" {
+#include <linux/types.h>
+#include "bpf/recorder.h"
+}
+#include "recorder.skel.h"
+
+#include "common/strings.h"
+
+namespace warden {
+
+absl::StatusOr<InputMode> ParseInputMode(std::string_view s) {
+  if (s.empty() || s == "redact") return InputMode::kRedactSecrets;
+  if (s == "all") return InputMode::kAll;
+  if (s == "off") return InputMode::kOff;
+  return absl::InvalidArgumentError(StrCat("unknown recording input mode \"", s, "\""));
+}
+
+namespace {
+
+// Every descendant of `root` (and root itself) as /proc shows them now.
+std::vector<pid_t> ProcessTree(pid_t root) {
+  std::multimap<pid_t, pid_t> children;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      int64_t pid = 0;
+      if (!ParseInt(e->d_name, &pid)) continue;
+      std::ifstream stat(StrCat("/proc/", pid, "/stat"));
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses; ppid follows the last ')'.
+      size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      int64_t ppid = 0;
+      const std::string rest = line.substr(close + 2);
+      auto fields = StrSplit(rest, ' ', false);
+      if (fields.size() < 2 || !ParseInt(fields[1], &ppid)) continue;
+      children.emplace(static_cast<pid_t>(ppid), static_cast<pid_t>(pid));
+    }
+    closedir(d);
+  }
+  std::vector<pid_t> out = {root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto [b, e] = children.equal_range(out[i]);
+    for (auto it = b; it != e; ++it) out.push_back(it->second);
+  }
+  return out;
+}
+
+v1::RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t payload_len) {
+  v1::RecordingEvent ev;
+  switch (h->type) {
+    case REC_OUTPUT:
+      ev.set_output(payload, payload_len);
+      break;
+    case REC_INPUT:
+      ev.set_input(payload, payload_len);
+      break;
+    case REC_INPUT_REDACTED:
+      ev.set_input_redacted(h->len);
+      break;
+    case REC_RESIZE: {
+      auto* r = reinterpret_cast<const rec_resize*>(h);
+      ev.mutable_resize()->set_rows(r->rows);
+      ev.mutable_resize()->set_cols(r->cols);
+      break;
+    }
+    case REC_EXEC: {
+      auto* x = reinterpret_cast<const rec_exec*>(h);
+      v1::Exec* e = ev.mutable_exec();
+      e->set_pid(static_cast<int32_t>(h->pid));
+      e->set_uid(x->uid);
+      e->set_filename(std::string(x->filename, strnlen(x->filename, sizeof(x->filename))));
+      const size_t n = std::min<size_t>(x->argv_len, sizeof(x->argv));
+      for (size_t start = 0; start < n;) {
+        size_t end = start;
+        while (end < n && x->argv[end] != '\0') ++end;
+        e->add_argv(std::string(x->argv + start, end - start));
+        start = end + 1;
+      }
+      std::string cwd;
+      for (uint32_t i = std::min<uint32_t>(x->cwd_depth, REC_CWD_DEPTH); i-- > 0;) {
+        cwd += '/';
+        cwd.append(x->cwd[i], strnlen(x->cwd[i], REC_NAME_MAX));
+      }
+      e->set_cwd(cwd.empty() ? "/" : cwd);
+      break;
+    }
+  }
+  return ev;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Load(CapturedEvent sink) {
+  std::unique_ptr<Recorder> r(new Recorder(std::move(sink)));
+  r->skel_ = recorder_bpf__open();
+  if (!r->skel_) return absl::UnavailableError(StrCat("cannot open the BPF recorder: ", strerror(errno)));
+  if (int err = recorder_bpf__load(r->skel_); err != 0)
+    return absl::UnavailableError(
+        StrCat("cannot load the BPF recorder (needs root, BTF and tracepoints): ", strerror(-err)));
+  r->ring_ = ring_buffer__new(bpf_map__fd(r->skel_->maps.events), &Recorder::OnRecord, r.get(), nullptr);
+  if (!r->ring_) return absl::UnavailableError("cannot map the recorder's ring buffer");
+  return r;
+}
+
+Recorder::~Recorder() {
+  if (ring_) ring_buffer__free(ring_);
+  if (skel_) recorder_bpf__destroy(skel_);
+}
+
+absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
+  std::lock_guard lock(mu_);
+  if (sessions_.empty()) {
+    // Fork tracking first, so that no child forked while we walk /proc escapes.
+    if (int err = recorder_bpf__attach(skel_); err != 0)
+      return absl::UnavailableError(StrCat("cannot attach the BPF recorder: ", strerror(-err)));
+  }
+  rec_session value{};
+  value.pts = -1;
+  value.input_mode = static_cast<__u32>(mode);
+  auto fail = [&](const char* what) {
+    int err = errno;
+    if (sessions_.empty()) recorder_bpf__detach(skel_);
+    return absl::UnavailableError(StrCat("cannot register session for recording (", what, "): ",
+                                         strerror(err)));
+  };
+  if (bpf_map__update_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value),
+                           BPF_ANY) != 0)
+    return fail("sessions map");
+  for (pid_t pid : ProcessTree(root)) {
+    __u32 key = static_cast<__u32>(pid);
+    if (bpf_map__update_elem(skel_->maps.tasks, &key, sizeof(key), &session, sizeof(session),
+                             BPF_ANY) != 0)
+      return fail("tasks map");
+  }
+  sessions_.insert(session);
+  return absl::OkStatus();
+}
+
+uint64_t Recorder::End(uint64_t session) {
+  std::lock_guard lock(mu_);
+  if (!sessions_.erase(session)) return 0;
+  rec_session value{};
+  bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value), 0);
+  bpf_map__delete_elem(skel_->maps.sessions, &session, sizeof(session), 0);
+  // Forget the session's processes that are still alive.
+  std::vector<__u32> stale;
+  __u32 key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map__get_next_key(skel_->maps.tasks, prev, &next, sizeof(next)) == 0) {
+    uint64_t owner = 0;
+    if (bpf_map__lookup_elem(skel_->maps.tasks, &next, sizeof(next), &owner, sizeof(owner), 0) == 0 &&
+        owner == session)
+      stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (__u32 pid : stale) bpf_map__delete_elem(skel_->maps.tasks, &pid, sizeof(pid), 0);
+  if (sessions_.empty()) recorder_bpf__detach(skel_);
+  return value.lost_bytes;
+}
+
+bool Recorder::attached() {
+  std::lock_guard lock(mu_);
+  return !sessions_.empty();
+}
+
+int Recorder::Poll(int timeout_ms) {
+  // The programs wake us only once a quarter of a megabyte is waiting (a wakeup per keystroke
+  // would cost more than the capture); below that, records are collected when the wait ends.
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  if (n < 0) return n;
+  int more = ring_buffer__consume(ring_);
+  return more < 0 ? more : n + more;
+}
+
+int Recorder::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<Recorder*>(ctx);
+  if (size < sizeof(rec_hdr)) return 0;
+  auto* h = static_cast<const rec_hdr*>(data);
+  size_t payload = 0;
+  if (h->type == REC_OUTPUT || h->type == REC_INPUT) {
+    payload = std::min<size_t>(h->len, size - sizeof(rec_hdr));
+  } else if ((h->type == REC_RESIZE && size < sizeof(rec_resize)) ||
+             (h->type == REC_EXEC && size < sizeof(rec_exec))) {
+    return 0;
+  }
+  self->sink_(h->session, h->ts_ns, h->lost,
+              Decode(h, static_cast<const uint8_t*>(data) + sizeof(rec_hdr), payload));
+  return 0;
+}
+
+}  // namespace warden

@@ -1,0 +1,120 @@
+// wardend's half of session recording: a recorded session's events become sequenced, compressed
+// chunks held in memory (never on the host's disk) until the controller acknowledges them.
+//
+//   RecordingSpool   events -> chunks; unacknowledged chunks, resend after a reconnect, the
+//                    per-host memory bound (beyond it a chunk's data becomes a gap marker).
+//   SessionRecorder  the SessionObserver that starts and stops the kernel capture for each
+//                    session of a Warden account and feeds the spool from the ring buffer.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/host_agent.h"
+#include "daemon/recorder.h"
+#include "warden/v1/recording.pb.h"
+
+namespace warden {
+
+struct SpoolLimits {
+  size_t chunk_raw_bytes = 256 << 10;  // cut a chunk once this much data is pending
+  int64_t chunk_interval_ns = 200'000'000;  // ... or its oldest event is this old
+  size_t max_unacked_bytes = 64 << 20;  // per host, compressed
+};
+
+class RecordingSpool {
+ public:
+  explicit RecordingSpool(SpoolLimits limits = {}) : limits_(limits) {}
+
+  void Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns);
+  // `lost` is the session's cumulative lost-byte count before this event; an increase is
+  // recorded as a gap in front of it.
+  void Add(const std::string& id, int64_t mono_ns, uint64_t lost, v1::RecordingEvent ev);
+  // Queues the session's last chunk, final, with its total lost bytes.
+  void Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns, uint64_t lost);
+  // Cuts chunks for sessions whose pending events are due at `mono_ns`.
+  void Flush(int64_t mono_ns);
+
+  // The uploader's side. Next() waits up to `timeout_ms` for chunks not yet sent on the current
+  // connection and returns them in order; Rewind() makes every unacknowledged chunk unsent (a new
+  // connection); Ack() releases a chunk.
+  std::vector<v1::RecordingChunk> Next(int timeout_ms);
+  void Rewind();
+  void Ack(const std::string& id, uint64_t seq);
+  bool Idle();  // no open session and nothing unacknowledged
+  void Wake();
+
+  size_t unacked_bytes();
+  uint64_t dropped_bytes();  // data replaced by gap markers because the bound was reached
+
+ private:
+  struct Session {
+    v1::SessionInfo info;
+    int64_t start_mono_ns = 0;
+    uint64_t seq = 0;
+    uint64_t lost_seen = 0;
+    uint64_t dropped = 0;  // bytes replaced by gaps here (memory bound)
+    v1::RecordingEvents pending;
+    size_t pending_raw = 0;
+    int64_t oldest_mono_ns = 0;
+    bool closed = false;
+  };
+  struct Queued {
+    v1::RecordingChunk chunk;
+    bool sent = false;
+  };
+  // REQUIRES: mu_ held.
+  void CutLocked(const std::string& id, Session& s, bool final, int64_t ended_unix_ns, uint64_t lost);
+
+  const SpoolLimits limits_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, Session> sessions_;
+  std::deque<Queued> queue_;  // unacknowledged, in the order cut
+  size_t queued_bytes_ = 0;
+  uint64_t dropped_bytes_ = 0;
+};
+
+class SessionRecorder : public SessionObserver {
+ public:
+  // `recorder` null: the kernel capture could not be loaded (`why`); every session that must be
+  // recorded is then refused.
+  SessionRecorder(RecordingSpool& spool, Recorder* recorder, std::string why)
+      : spool_(spool), recorder_(recorder), why_(std::move(why)) {}
+
+  absl::Status SessionOpened(const HostSession& s, const LocalAccount& account, pid_t root) override;
+  void SessionEnded(const HostSession& s) override;
+
+  // The ring-buffer sink (Recorder::Load's CapturedEvent).
+  void OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1::RecordingEvent ev);
+  // Drains the ring buffer and cuts chunks until `stop`.
+  void RunCapture(const std::atomic<bool>& stop);
+
+ private:
+  struct Ending {
+    std::string id;
+    uint64_t key = 0;
+    int64_t ended_unix_ns = 0;
+    uint64_t lost = 0;
+    uint64_t after_poll = 0;  // finish once the ring buffer has been drained past the end
+  };
+
+  RecordingSpool& spool_;
+  Recorder* const recorder_;
+  const std::string why_;
+  std::mutex mu_;
+  uint64_t next_key_ = 1;
+  std::map<uint64_t, std::string> ids_;     // kernel session number -> session id
+  std::map<std::string, uint64_t> keys_;    // session id -> kernel session number
+  std::vector<Ending> ending_;
+  uint64_t polls_ = 0;
+};
+
+int64_t MonotonicNs();
+
+}  // namespace warden
