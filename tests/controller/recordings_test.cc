@@ -1,0 +1,189 @@
+#include "controller/core/recordings.h"
+
+#include <sqlite3.h>
+
+#include "common/crypto.h"
+#include "common/recording.h"
+#include "common/strings.h"
+#include "tests/controller/fixture.h"
+
+namespace warden::testing {
+namespace {
+
+class RecordingArchiveTest : public CoreFixture {
+ protected:
+  void SetUp() override {
+    CoreFixture::SetUp();
+    ASSERT_TRUE(keys_.Generate("audit-1", KeyAlgorithm::kEd25519).ok());
+    AuditLog::Options o;
+    o.path = dir_ / "audit.log";
+    o.key_label = "audit-1";
+    o.hmac_key = SecretBytes(AsBytes("k"));
+    audit_ = std::make_unique<AuditLog>(std::move(o), keys_, clock_);
+    ASSERT_TRUE(audit_->Open().ok());
+    archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "audit-1");
+    host_.user = "host/h-1";
+    host_.host_id = "h-1";
+  }
+
+  v1::RecordingChunk Chunk(uint64_t seq, const std::string& output, bool final = false) {
+    v1::RecordingChunk c;
+    c.set_session_id("s-1");
+    c.set_seq(seq);
+    v1::RecordingEvents events;
+    auto* ev = events.add_events();
+    ev->set_offset_ns(static_cast<int64_t>(seq) * 1000);
+    ev->set_output(output);
+    auto* x = events.add_events();
+    x->mutable_exec()->add_argv("systemctl");
+    x->mutable_exec()->add_argv(StrCat("restart-", seq));
+    auto packed = CompressEvents(events);
+    EXPECT_TRUE(packed.ok());
+    c.set_events_zstd(packed->data(), packed->size());
+    if (seq == 1) {
+      c.mutable_session()->set_user("adm-alice");
+      c.mutable_session()->set_started_unix_ns(1'800'000'000'000'000'000);
+    }
+    if (final) {
+      c.set_final(true);
+      c.set_ended_unix_ns(1'800'000'060'000'000'000);
+    }
+    return c;
+  }
+
+  std::vector<std::string> Outputs() {
+    std::vector<std::string> out;
+    EXPECT_TRUE(archive_->Read(Who("root"), "s-1", [&](const RecordingChunkRow& row) {
+      auto events = DecompressEvents(std::string_view(
+          reinterpret_cast<const char*>(row.data.data()), row.data.size()));
+      EXPECT_TRUE(events.ok());
+      out.push_back(events->events(0).output());
+      return absl::OkStatus();
+    }).ok());
+    return out;
+  }
+
+  void Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "warden.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<RecordingArchive> archive_;
+  Identity host_;
+};
+
+TEST_F(RecordingArchiveTest, ChunksAreStoredInOrderAndResendsAreAcknowledgedOnce) {
+  ASSERT_EQ(*archive_->Accept(host_, Chunk(1, "one")), 1u);
+  ASSERT_EQ(*archive_->Accept(host_, Chunk(2, "two")), 2u);
+  // A reconnect resends chunk 2: acknowledged again, stored once.
+  ASSERT_EQ(*archive_->Accept(host_, Chunk(2, "two")), 2u);
+  auto gap = archive_->Accept(host_, Chunk(4, "four"));
+  ASSERT_FALSE(gap.ok());
+  EXPECT_NE(gap.status().message().find("out of order, expected 3"), std::string::npos);
+  ASSERT_EQ(*archive_->Accept(host_, Chunk(3, "three", true)), 3u);
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{"one", "two", "three"}));
+  auto v = archive_->Verify(Who("root"), "s-1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->message;
+  EXPECT_TRUE(v->sealed);
+  EXPECT_EQ(v->chunks, 3u);
+  auto after_seal = archive_->Accept(host_, Chunk(4, "four"));
+  ASSERT_FALSE(after_seal.ok());
+  EXPECT_NE(after_seal.status().message().find("already sealed"), std::string::npos);
+}
+
+TEST_F(RecordingArchiveTest, SearchByCommandFindsTheSession) {
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "x")).ok());
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "y")).ok());
+  RecordingFilter f;
+  f.command = "restart-2";
+  auto hit = archive_->List(Who("root"), f);
+  ASSERT_TRUE(hit.ok());
+  ASSERT_EQ(hit->size(), 1u);
+  EXPECT_EQ(hit->front().user, "adm-alice");
+  f.command = "rm -rf";
+  EXPECT_TRUE(archive_->List(Who("root"), f)->empty());
+}
+
+TEST_F(RecordingArchiveTest, BadChunksAreRefusedWithAReasonAndNothingIsStored) {
+  Identity other = host_;
+  other.host_id = "h-2";
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
+  auto foreign = archive_->Accept(other, Chunk(2, "two"));
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.status().message().find("belongs to another host"), std::string::npos);
+
+  v1::RecordingChunk garbage = Chunk(2, "two");
+  garbage.set_events_zstd("not zstd at all");
+  auto bad = archive_->Accept(host_, garbage);
+  ASSERT_FALSE(bad.ok());
+
+  v1::RecordingChunk truncated = Chunk(2, "two");
+  truncated.mutable_events_zstd()->resize(truncated.events_zstd().size() - 3);
+  EXPECT_FALSE(archive_->Accept(host_, truncated).ok());
+
+  v1::RecordingChunk anonymous = Chunk(1, "one");
+  anonymous.set_session_id("s-2");
+  anonymous.clear_session();
+  auto no_info = archive_->Accept(host_, anonymous);
+  ASSERT_FALSE(no_info.ok());
+  EXPECT_NE(no_info.status().message().find("must describe it"), std::string::npos);
+
+  Identity operator_id = Who("alice");
+  EXPECT_EQ(archive_->Accept(operator_id, Chunk(2, "two")).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{"one"}));
+}
+
+TEST_F(RecordingArchiveTest, OnlyRecordingViewersSeeRecordings) {
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
+  auto denied = archive_->Get(Who("alice"), "s-1");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(denied.status().message().find("recording viewer groups: admins"), std::string::npos);
+  EXPECT_FALSE(archive_->Verify(Who("alice"), "s-1").ok());
+  EXPECT_EQ(archive_->Get(Who("root"), "s-9").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Someone with write access to the database edits what a chunk says, or drops one: verify says
+// which chunk, and an edit that also rewrites the hashes still breaks the signed seal.
+TEST_F(RecordingArchiveTest, VerifyFindsTampering) {
+  for (uint64_t i = 1; i <= 3; i++) ASSERT_TRUE(archive_->Accept(host_, Chunk(i, "data", i == 3)).ok());
+  v1::RecordingChunk forged = Chunk(2, "innocent");
+  Sql(StrCat("UPDATE recording_chunks SET data=x'", HexEncode(AsBytes(forged.events_zstd())),
+             "' WHERE seq=2"));
+  auto v = archive_->Verify(Who("root"), "s-1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->message, "chunk 2 was altered: its hash does not chain");
+
+  Sql("DELETE FROM recording_chunks WHERE seq=2");
+  v = archive_->Verify(Who("root"), "s-1");
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->message, "chunk 2 is missing");
+}
+
+TEST_F(RecordingArchiveTest, ARewrittenChainDoesNotMatchTheSignedSeal) {
+  v1::RecordingChunk one = Chunk(1, "data");
+  ASSERT_TRUE(archive_->Accept(host_, one).ok());
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "rm -rf /srv", true)).ok());
+  // The forger recomputes every hash after replacing chunk 2.
+  v1::RecordingChunk forged = Chunk(2, "ls");
+  Bytes h1 = ChainNext(ChainStart("s-1"), 1, one.events_zstd());
+  Bytes h2 = ChainNext(h1, 2, forged.events_zstd());
+  Sql(StrCat("UPDATE recording_chunks SET data=x'", HexEncode(AsBytes(forged.events_zstd())),
+             "', hash=x'", HexEncode(h2), "' WHERE seq=2"));
+  Sql(StrCat("UPDATE recordings SET last_hash=x'", HexEncode(h2), "'"));
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{"data", "ls"}));
+  auto v = archive_->Verify(Who("root"), "s-1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok);
+  EXPECT_EQ(v->message, "the end record's signature does not verify");
+}
+
+}  // namespace
+}  // namespace warden::testing

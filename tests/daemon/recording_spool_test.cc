@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include "common/recording.h"
+#include "common/strings.h"
+#include "daemon/session_recording.h"
+
+namespace warden {
+namespace {
+
+v1::RecordingEvent Output(const std::string& data) {
+  v1::RecordingEvent ev;
+  ev.set_output(data);
+  return ev;
+}
+
+v1::RecordingEvents Events(const v1::RecordingChunk& c) {
+  auto events = DecompressEvents(c.events_zstd());
+  EXPECT_TRUE(events.ok()) << events.status().message();
+  return events.ok() ? *events : v1::RecordingEvents();
+}
+
+v1::SessionInfo Info() {
+  v1::SessionInfo info;
+  info.set_user("adm-alice");
+  info.set_tty("pts/3");
+  return info;
+}
+
+TEST(RecordingSpoolTest, EventsBecomeSequencedChunksWithTheSessionOnTheFirst) {
+  RecordingSpool spool;
+  spool.Open("s-1", Info(), 1000);
+  spool.Add("s-1", 1500, 0, Output("hello"));
+  EXPECT_TRUE(spool.Next(0).empty()) << "cut before the interval elapsed";
+  spool.Flush(1500 + 200'000'000);
+  spool.Add("s-1", 300'000'000, 0, Output(" world"));
+  spool.Close("s-1", 400'000'000, 1'800'000'000'000'000'000, 0);
+  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].seq(), 1u);
+  EXPECT_EQ(chunks[0].session().user(), "adm-alice");
+  EXPECT_EQ(Events(chunks[0]).events(0).output(), "hello");
+  EXPECT_EQ(Events(chunks[0]).events(0).offset_ns(), 500);
+  EXPECT_EQ(chunks[1].seq(), 2u);
+  EXPECT_FALSE(chunks[1].has_session());
+  EXPECT_TRUE(chunks[1].final());
+  EXPECT_EQ(chunks[1].ended_unix_ns(), 1'800'000'000'000'000'000);
+  EXPECT_TRUE(spool.Next(0).empty()) << "sent chunks are not sent twice on one connection";
+  EXPECT_FALSE(spool.Idle());
+}
+
+TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
+  RecordingSpool spool;
+  spool.Open("s-1", Info(), 0);
+  for (int i = 0; i < 3; i++) {
+    spool.Add("s-1", i, 0, Output(std::string(1, static_cast<char>('a' + i))));
+    spool.Flush(int64_t{1} << 40);
+  }
+  ASSERT_EQ(spool.Next(0).size(), 3u);
+  spool.Ack("s-1", 1);
+  spool.Ack("s-1", 2);
+  spool.Rewind();
+  std::vector<v1::RecordingChunk> again = spool.Next(0);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].seq(), 3u);
+  EXPECT_EQ(Events(again[0]).events(0).output(), "c");
+  spool.Ack("s-1", 3);
+  spool.Close("s-1", 10, 10, 0);
+  spool.Rewind();
+  ASSERT_EQ(spool.Next(0).size(), 1u);
+  spool.Ack("s-1", 4);
+  EXPECT_TRUE(spool.Idle());
+  EXPECT_EQ(spool.unacked_bytes(), 0u);
+}
+
+TEST(RecordingSpoolTest, KernelLossBecomesAGapAtThePlaceItHappened) {
+  RecordingSpool spool;
+  spool.Open("s-1", Info(), 0);
+  spool.Add("s-1", 10, 0, Output("before"));
+  spool.Add("s-1", 20, 4096, Output("after"));
+  spool.Close("s-1", 30, 40, 4096 + 100);
+  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  ASSERT_EQ(chunks.size(), 1u);
+  v1::RecordingEvents ev = Events(chunks[0]);
+  ASSERT_EQ(ev.events_size(), 4);
+  EXPECT_EQ(ev.events(0).output(), "before");
+  EXPECT_EQ(ev.events(1).gap(), 4096u);
+  EXPECT_EQ(ev.events(1).offset_ns(), 20);
+  EXPECT_EQ(ev.events(2).output(), "after");
+  EXPECT_EQ(ev.events(3).gap(), 100u) << "loss after the last event still shows";
+  EXPECT_EQ(chunks[0].lost_bytes(), 4196u);
+}
+
+TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) {
+  SpoolLimits limits;
+  limits.max_unacked_bytes = 64 << 10;
+  RecordingSpool spool(limits);
+  spool.Open("s-1", Info(), 0);
+  // Incompressible output well past the bound, with nobody acknowledging.
+  std::string noise(32 << 10, '\0');
+  uint64_t x = 88172645463325252ull;
+  uint64_t total = 0;
+  for (int i = 0; i < 8; i++) {
+    for (char& c : noise) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      c = static_cast<char>(x);
+    }
+    spool.Add("s-1", i, 0, Output(noise));
+    total += noise.size();
+    v1::RecordingEvent exec;
+    exec.mutable_exec()->add_argv(StrCat("step-", i));
+    spool.Add("s-1", i, 0, exec);
+    spool.Flush(int64_t{1} << 40);
+  }
+  spool.Close("s-1", 100, 100, 0);
+  EXPECT_LE(spool.unacked_bytes(), limits.max_unacked_bytes);
+  EXPECT_GT(spool.dropped_bytes(), 0u);
+  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  ASSERT_EQ(chunks.size(), 9u) << "every sequence number is still sent";
+  uint64_t kept = 0, gaps = 0;
+  int execs = 0;
+  for (const auto& c : chunks) {
+    const v1::RecordingEvents events = Events(c);
+    for (const auto& ev : events.events()) {
+      kept += ev.output().size();
+      gaps += ev.gap();
+      execs += ev.has_exec();
+    }
+  }
+  EXPECT_EQ(kept + gaps, total) << "every byte is either kept or accounted as a gap";
+  EXPECT_EQ(execs, 8);
+  EXPECT_EQ(chunks.back().lost_bytes(), gaps);
+}
+
+}  // namespace
+}  // namespace warden
