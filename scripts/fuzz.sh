@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target for N seconds (default 20), seeded with real OpenSSH output.
-# Usage: scripts/fuzz.sh [SECONDS]   (after scripts/build.sh fuzz)
+# Usage: scripts/fuzz.sh [SECONDS]   (after scripts/build.sh fuzz; FUZZ_ONLY="krl ..." for a few)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -14,7 +14,7 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire"
+  "$work/agent_wire" "$work/recording_chunk"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -59,8 +59,12 @@ printf '{"seq":1,"prev":"%064d","type":"intent"}\n' 0 >"$work/audit_log/seed"
 # An AgentResponse: verdict DENY, message "lease ended", session id "s-1", one principal.
 printf '\x08\x02\x12\x0blease ended\x1a\x03s-1\x22\x01p' >"$work/agent_wire/seed"
 
+# A recording chunk: RecordingEvents{output "hi" at 5 ns; exec /bin/ls ls} as one zstd frame.
+printf '\x0a\x06\x08\x05\x12\x02hi\x0a\x0f\x32\x0d\x1a\x07/bin/ls\x22\x02ls' >"$work/events"
+zstd -q -c "$work/events" >"$work/recording_chunk/seed"
+
 status=0
-for f in public_key certificate krl audit_log nsscache agent_wire; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
