@@ -560,9 +560,11 @@ class Cli {
       w = TextWriter(os);
     } else if (format == "commands") {
       w = CommandsWriter(os);
+    } else if (format == "raw") {
+      w = RawWriter(os);
     } else {
       return absl::InvalidArgumentError(
-          StrCat("unknown format \"", format, "\"; use asciicast, text or commands"));
+          StrCat("unknown format \"", format, "\"; use asciicast, text, raw or commands"));
     }
     RETURN_IF_ERROR(Replay(chunks, *w));
     os.flush();
@@ -812,9 +814,9 @@ int main(int argc, char** argv) {
   std::string format = "asciicast", export_out;
   auto* recs = app.add_subcommand("recordings", "session recordings");
   recs->require_subcommand(1);
-  auto* rec_export = recs->add_subcommand("export", "write a recording as asciicast v2, text or commands");
+  auto* rec_export = recs->add_subcommand("export", "write a recording as asciicast v2, text, raw or commands");
   rec_export->add_option("id", id, "session id")->required();
-  rec_export->add_option("--format", format, "asciicast, text or commands")->capture_default_str();
+  rec_export->add_option("--format", format, "asciicast, text, raw (the terminal's bytes) or commands")->capture_default_str();
   rec_export->add_option("-o,--output", export_out, "file (default: stdout)");
   rec_export->callback([&] { st = cli.Export(id, format, export_out); });
   auto* rec_verify = recs->add_subcommand("verify", "check a recording's hash chain and signed seal");

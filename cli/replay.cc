@@ -136,6 +136,17 @@ class Text : public ReplayWriter {
   State state_ = State::kText;
 };
 
+class Raw : public ReplayWriter {
+ public:
+  explicit Raw(std::ostream& out) : out_(out) {}
+  void Event(const v1::RecordingEvent& ev) override {
+    if (ev.has_output()) out_ << ev.output();
+  }
+
+ private:
+  std::ostream& out_;
+};
+
 class Commands : public ReplayWriter {
  public:
   explicit Commands(std::ostream& out) : out_(out) {}
@@ -207,6 +218,7 @@ std::unique_ptr<ReplayWriter> AsciicastWriter(std::ostream& out, const v1::Sessi
   return std::make_unique<Asciicast>(out, s, cols, rows);
 }
 std::unique_ptr<ReplayWriter> TextWriter(std::ostream& out) { return std::make_unique<Text>(out); }
+std::unique_ptr<ReplayWriter> RawWriter(std::ostream& out) { return std::make_unique<Raw>(out); }
 std::unique_ptr<ReplayWriter> CommandsWriter(std::ostream& out) {
   return std::make_unique<Commands>(out);
 }

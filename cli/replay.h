@@ -40,6 +40,8 @@ std::unique_ptr<ReplayWriter> AsciicastWriter(std::ostream& out, const v1::Sessi
                                               uint32_t cols, uint32_t rows);
 // The screen as text: terminal control sequences removed, CR LF as LF, gaps marked inline.
 std::unique_ptr<ReplayWriter> TextWriter(std::ostream& out);
+// Exactly the bytes the terminal received, as `script` would have saved them.
+std::unique_ptr<ReplayWriter> RawWriter(std::ostream& out);
 // One line per program run: offset, pid, uid, working directory, argv.
 std::unique_ptr<ReplayWriter> CommandsWriter(std::ostream& out);
 

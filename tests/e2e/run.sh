@@ -5,7 +5,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/sandbox.sh
 source "$here/../../scripts/sandbox.sh"
-trap sandbox_cleanup EXIT
+# Interactive sessions run in a private tmux server.
+tm() { tmux -L "warden-e2e-$$" "$@"; }
+trap 'tm kill-server 2>/dev/null || true; sandbox_cleanup' EXIT
 
 fail() {
   echo "FAIL: $*" >&2
@@ -420,6 +422,155 @@ e2e_host_configure() {
   done
   echo "  ok: --revert restored the exact files"
   expect_fail "has not been run" "$d/bin/wardend" --config "$d/host.yaml" configure-host --revert --etc "$d/etc"
+}
+
+# --- session recording: wardend's BPF capture -> controller -> wardenctl ----------------------
+
+# ssh_line: the ssh command line of $LOGIN (key "op") to h1 with a pty.
+ssh_line() {
+  echo "ssh -tt -i $WARDEN_SANDBOX/op -o CertificateFile=$WARDEN_SANDBOX/op-cert.pub" \
+    "-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
+    "-o LogLevel=ERROR -p $SSHD_PORT_h1 $LOGIN@127.0.0.1"
+}
+
+pane_has() { tm capture-pane -p -t "$1" | grep -qF -- "$2"; }
+
+# tmux_ssh NAME: an interactive login of $LOGIN on h1 in a 100x30 terminal; everything the client
+# receives is also kept in $WARDEN_SANDBOX/NAME.client.
+tmux_ssh() {
+  tm new-session -d -s "$1" -x 100 -y 30 \
+    "$(ssh_line) | tee $WARDEN_SANDBOX/$1.client; sleep 600"
+  wait_for 10 pane_has "$1" "$LOGIN@" || fail "no shell prompt in $1: $(tm capture-pane -p -t "$1")"
+}
+
+# type_line NAME TEXT SHOWN: types TEXT and Enter, waits until SHOWN is on the screen.
+type_line() {
+  tm send-keys -t "$1" "$2" Enter
+  wait_for 10 pane_has "$1" "$3" || fail "\"$3\" not shown after typing \"$2\": $(tm capture-pane -p -t "$1")"
+}
+
+# sealed_session: waits until the only recorded session is sealed; prints its id.
+sealed_session() {
+  local i
+  for i in $(seq 100); do
+    if wctl admin --json sessions | python3 -c 'import json,sys
+s=json.load(sys.stdin); sys.exit(0 if s and s[-1]["sealed"] else 1)'; then
+      wctl admin --json sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])'
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "no sealed recording: $(wctl admin sessions)"
+}
+
+e2e_recording_session() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  touch "$WARDEN_SANDBOX/before"
+  tmux_ssh rec
+  type_line rec 'echo token-$((123456*1000+789))' 'token-123456789'
+  type_line rec 'read -s -p "pw: " P; echo; echo got-${#P}' 'pw:'
+  tm send-keys -t rec 'hunter2-secret' Enter
+  wait_for 10 pane_has rec 'got-14' || fail "read -s did not finish"
+  type_line rec 'printf "caf\303\251 %s\n" ok' 'café ok'
+  type_line rec 'ls -d /etc/ssh' '/etc/ssh'
+  # The operator's window grows: ssh sends window-change, sshd sets the pty's size.
+  tm resize-window -t rec -x 120 -y 40
+  type_line rec 'stty size' '40 120'
+  # A pause: what came before goes up as its own chunk.
+  type_line rec 'sleep 0.5; echo slept' 'slept'
+  type_line rec exit 'logout'
+  local sid
+  sid=$(sealed_session)
+  echo "  ok: session $sid recorded and sealed"
+  # Byte for byte what the client received.
+  wctl admin recordings export "$sid" --format raw -o "$WARDEN_SANDBOX/rec.raw"
+  cmp "$WARDEN_SANDBOX/rec.raw" "$WARDEN_SANDBOX/rec.client" ||
+    fail "the replay differs from what the client saw"
+  echo "  ok: replay is byte-identical to the client's stream ($(wc -c <"$WARDEN_SANDBOX/rec.raw") bytes)"
+  wctl admin recordings export "$sid" --format text >"$WARDEN_SANDBOX/rec.txt"
+  wctl admin recordings export "$sid" -o "$WARDEN_SANDBOX/rec.cast"
+  expect_out "token-123456789" cat "$WARDEN_SANDBOX/rec.txt"
+  expect_out '$ echo token-$((123456*1000+789))' cat "$WARDEN_SANDBOX/rec.txt"
+  expect_out "café ok" cat "$WARDEN_SANDBOX/rec.txt"
+  expect_out '"i","echo token-$((123456*1000+789))\r"' cat "$WARDEN_SANDBOX/rec.cast"
+  expect_out '"m","input redacted (15 bytes)"' cat "$WARDEN_SANDBOX/rec.cast"
+  expect_out '"r","120x40"' cat "$WARDEN_SANDBOX/rec.cast"
+  expect_out '"width":100' head -1 "$WARDEN_SANDBOX/rec.cast"
+  python3 -c 'import json,sys
+lines=open(sys.argv[1]).read().splitlines()
+h=json.loads(lines[0]); assert h["version"]==2 and h["height"]==30, h
+for l in lines[1:]:
+    t,code,data=json.loads(l); assert code in "oimr", l' "$WARDEN_SANDBOX/rec.cast" || fail "not asciicast v2"
+  echo "  ok: asciicast v2"
+  grep -q hunter2 "$WARDEN_SANDBOX/rec.raw" "$WARDEN_SANDBOX/rec.cast" "$WARDEN_SANDBOX/rec.txt" &&
+    fail "the password typed at read -s is in the recording"
+  echo "  ok: the password typed at read -s is not in the recording"
+  expect_out "ls -d /etc/ssh" wctl admin recordings export "$sid" --format commands
+  expect_out "$sid" wctl admin sessions --command "ls -d /etc/ssh" --user "$LOGIN"
+  expect_out "no recorded sessions match" wctl admin sessions --command "rm -rf"
+  expect_fail "may not view recordings" wctl alice sessions
+  expect_out "[wardenctl: end of $sid]" wctl admin play "$sid" --speed 50 --max-idle 0.01
+  expect_out "OK: intact: " wctl admin recordings verify "$sid"
+  # Never on the host's disk: no file written during the session holds what the screen showed
+  # (the controller's store and the client's copy live in the sandbox, "off-host").
+  local written
+  written=$(find / /run -xdev -type f -newer "$WARDEN_SANDBOX/before" -not -path "$WARDEN_SANDBOX/*" \
+    -not -path '/proc/*' -not -path '/sys/*' -print0 2>/dev/null |
+    xargs -0 -r grep -l 'token-123456789' 2>/dev/null || true)
+  [ -z "$written" ] || fail "the session's output was written on the host: $written"
+  echo "  ok: nothing the session showed was written to the host's disk"
+  # Tampering with a stored chunk is found: chunk 2 is replaced by (the valid) chunk 1.
+  python3 -c 'import sqlite3,sys
+db=sqlite3.connect(sys.argv[1])
+db.execute("UPDATE recording_chunks SET data=(SELECT data FROM recording_chunks WHERE seq=1) WHERE seq=2")
+db.commit()' \
+    "$WARDEN_SANDBOX/controller/warden.db"
+  expect_fail "chunk 2 was altered" wctl admin recordings verify "$sid"
+}
+
+e2e_recording_controller_restart() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  tmux_ssh rec
+  type_line rec 'echo before-$((1+1))' 'before-2'
+  kill -KILL "$CONTROLLER_PID"
+  wait "$CONTROLLER_PID" 2>/dev/null || true
+  echo "  controller killed mid-session"
+  type_line rec 'for i in $(seq 1 2000); do echo while-down-$i; done' 'while-down-2000'
+  wait_for 10 grep -q "unacknowledged, kept in memory" "$HOST_DIR_h1/wardend.log" ||
+    fail "wardend did not notice the controller was gone"
+  controller_start
+  type_line rec 'echo after-$((2+2))' 'after-4'
+  type_line rec exit 'logout'
+  local sid
+  sid=$(sealed_session)
+  wctl admin recordings export "$sid" --format raw -o "$WARDEN_SANDBOX/rec.raw"
+  cmp "$WARDEN_SANDBOX/rec.raw" "$WARDEN_SANDBOX/rec.client" ||
+    fail "chunks were lost across the controller restart"
+  echo "  ok: every byte of the session arrived across the restart"
+  expect_out "while-down-1999" wctl admin recordings export "$sid" --format text
+  expect_out "OK: intact: " wctl admin recordings verify "$sid"
+  wctl admin --json sessions | grep -q '"lost_bytes":0' || fail "loss reported: $(wctl admin sessions)"
+}
+
+e2e_recording_flood() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  # 1 GiB through the pty as fast as sshd can move it.
+  $(ssh_line) 'head -c 1073741824 /dev/zero' </dev/null >"$WARDEN_SANDBOX/flood.client"
+  local sid got lost
+  sid=$(sealed_session)
+  got=$(wctl admin recordings export "$sid" --format raw | wc -c)
+  lost=$(wctl admin --json sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["lost_bytes"])')
+  echo "  client received $(wc -c <"$WARDEN_SANDBOX/flood.client") bytes; recorded $got, lost $lost"
+  [ $((got + lost)) -eq "$(wc -c <"$WARDEN_SANDBOX/flood.client")" ] ||
+    fail "recorded ($got) + lost ($lost) != received"
+  echo "  ok: loss accounted exactly"
+  expect_out "OK: intact: " wctl admin recordings verify "$sid"
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
