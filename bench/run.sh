@@ -9,3 +9,8 @@ echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
 echo
 ./bench/host_bench.sh 50 10
+echo
+# Session recording (BPF, needs root). The compiler run is one of this project's own files.
+./build/default/bench/recording_bench 512 \
+  "c++ -std=c++20 -O2 -I$PWD -I$PWD/build/default/proto/gen -c $PWD/cli/replay.cc -o /dev/null" 2>&1 |
+  grep -v ' wardend: recording'

@@ -12,8 +12,13 @@ namespace warden {
 absl::StatusOr<Bytes> CompressEvents(const v1::RecordingEvents& events) {
   std::string raw;
   if (!events.SerializeToString(&raw)) return absl::InternalError("cannot serialise events");
+  // Level 1: the recorder compresses a whole terminal flood as it happens, on the host. One
+  // context per thread, reused: a fresh one per chunk costs more than a small chunk's data.
+  thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(),
+                                                                       ZSTD_freeCCtx);
+  if (!cctx) return absl::ResourceExhaustedError("zstd: no memory for a compression context");
   Bytes out(ZSTD_compressBound(raw.size()));
-  size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 3);
+  size_t n = ZSTD_compressCCtx(cctx.get(), out.data(), out.size(), raw.data(), raw.size(), 1);
   if (ZSTD_isError(n)) return absl::InternalError(StrCat("zstd: ", ZSTD_getErrorName(n)));
   out.resize(n);
   return out;
