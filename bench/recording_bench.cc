@@ -134,7 +134,7 @@ TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& be
 // and counts what the controller would store.
 class Warden {
  public:
-  explicit Warden(Recorder* recorder) : sessions_(spool_, recorder, "") {
+  explicit Warden(Recorder* recorder) : sessions_(spool_, recorder, "", [] { return true; }) {
     capture_ = std::thread([this] {
       sessions_.RunCapture(stop_);
       rusage ru{};

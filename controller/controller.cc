@@ -44,6 +44,7 @@ roles:
     account:
       groups: [warden-admins]
       sudo: "ALL=(ALL) NOPASSWD: ALL"
+    recording: {mode: strict}
   tier1-linux-ops:
     tier: 1
     login: "ops-{{user}}"

@@ -42,6 +42,11 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         c.kill_grace_ms = v.as<int64_t>();
       } else if (k == "reconnect_max_ms") {
         c.reconnect_max_ms = std::max<int64_t>(250, v.as<int64_t>());
+      } else if (k == "recording_buffer_mb") {
+        c.recording_buffer_mb = v.as<int64_t>();
+        if (c.recording_buffer_mb < 1 || c.recording_buffer_mb > 4096)
+          return absl::InvalidArgumentError(
+              StrCat(path, ": recording_buffer_mb must be between 1 and 4096"));
       } else {
         static const std::map<std::string, std::string HostConfig::*> kStrings = {
             {"nss_cache", &HostConfig::nss_cache},         {"sudoers_file", &HostConfig::sudoers_file},

@@ -25,6 +25,9 @@ struct HostConfig {
   int64_t kill_grace_ms = 2000;  // SIGTERM, then SIGKILL after this long
   // Reconnection backoff to the controller doubles from 250 ms up to this (with jitter).
   int64_t reconnect_max_ms = 30000;
+  // Recording chunks the controller has not acknowledged yet, in memory only (never on disk).
+  // Beyond this a best-effort session's data becomes a gap; a strict session is ended.
+  int64_t recording_buffer_mb = 64;
   std::string visudo = "/usr/sbin/visudo";
 
   std::string StatePath(std::string_view name) const;

@@ -238,9 +238,13 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
       pb::WatchRequest req;
       req.set_revision(agent_.revision());
       auto reader = pb::HostService::NewStub(channel)->Watch(&ctx, req);
+      reader->WaitForInitialMetadata();
+      if (ctx.GetServerInitialMetadata().count("warden-watch-accepted")) {
+        LogLine(LOG_INFO, StrCat("connected to ", enrollment_.controller));
+        connected_ = true;
+      }
       pb::HostState state;
       while (reader->Read(&state)) {
-        if (!received) LogLine(LOG_INFO, StrCat("connected to ", enrollment_.controller));
         received = true;
         backoff_ms = 250;
         absl::Status applied = agent_.Apply(state);
@@ -248,6 +252,7 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
           LogLine(LOG_ERR, StrCat("cannot apply revision ", state.revision(), ": ", applied.message()));
         }
       }
+      connected_ = false;
       st = reader->Finish();
       std::lock_guard lock(mu_);
       watch_ctx_ = nullptr;

@@ -42,6 +42,8 @@ class ControllerLink {
   // every unacknowledged chunk again.
   void RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop);
   void Cancel();
+  // The watch stream is up: the controller answered and has not gone away since.
+  bool connected() const { return connected_; }
 
  private:
   std::shared_ptr<grpc::Channel> Channel();
@@ -54,6 +56,7 @@ class ControllerLink {
   grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_
   grpc::ClientContext* upload_ctx_ = nullptr;  // guarded by mu_
   bool cancelled_ = false;
+  std::atomic<bool> connected_{false};
 };
 
 }  // namespace warden

@@ -38,7 +38,8 @@ json AccountJson(const LocalAccount& a) {
   return {{"login", a.login}, {"uid", a.uid},         {"gid", a.gid},
           {"gecos", a.gecos}, {"home", a.home},       {"shell", a.shell},
           {"sudo", a.sudo_rule}, {"grant", a.grant_id}, {"user", a.user},
-          {"expires", a.expires}, {"groups", a.groups}, {"recording_input", a.recording_input}};
+          {"expires", a.expires}, {"groups", a.groups}, {"recording_input", a.recording_input},
+          {"recording_strict", a.recording_strict}};
 }
 
 LocalAccount AccountFromJson(const json& j) {
@@ -55,6 +56,7 @@ LocalAccount AccountFromJson(const json& j) {
   a.expires = j.at("expires");
   a.groups = j.at("groups").get<std::vector<std::string>>();
   a.recording_input = j.value("recording_input", "redact");
+  a.recording_strict = j.value("recording_strict", false);
   return a;
 }
 
@@ -164,7 +166,9 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     if (!CleanField(a.gecos()) || !CleanField(a.shell()) || a.shell().empty() ||
         a.shell()[0] != '/' || a.sudo_rule().find_first_of("\n\r") != std::string::npos ||
         (!a.recording_input().empty() && a.recording_input() != "redact" &&
-         a.recording_input() != "all" && a.recording_input() != "off")) {
+         a.recording_input() != "all" && a.recording_input() != "off") ||
+        (!a.recording_mode().empty() && a.recording_mode() != "best_effort" &&
+         a.recording_mode() != "strict")) {
       return absl::InvalidArgumentError(StrCat("controller sent a malformed account ", a.login()));
     }
     // A lease that has ended here never comes back, whatever a lagging controller says.
@@ -179,6 +183,7 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     l.shell = a.shell();
     l.sudo_rule = a.sudo_rule();
     if (!a.recording_input().empty()) l.recording_input = a.recording_input();
+    l.recording_strict = a.recording_mode() == "strict";
     l.grant_id = a.grant_id();
     l.user = a.user();
     l.expires = a.expires_unix();

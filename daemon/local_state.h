@@ -17,6 +17,7 @@ namespace warden {
 struct LocalAccount {
   std::string login, gecos, home, shell, sudo_rule, grant_id, user;
   std::string recording_input = "redact";  // redact, all, off
+  bool recording_strict = false;  // no session unless it can be delivered to the controller
   uint32_t uid = 0, gid = 0;
   int64_t expires = 0;
   std::vector<std::string> groups;

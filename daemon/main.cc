@@ -46,7 +46,9 @@ int Run(const HostConfig& c) {
   if (absl::Status st = server.Listen(c.agent_socket); !st.ok()) return Fail(st);
   // Session recording: if the kernel capture cannot be loaded, wardend still serves (break-glass
   // and unrecorded roles keep working) but refuses every session that must be recorded.
-  RecordingSpool spool;
+  SpoolLimits limits;
+  limits.max_unacked_bytes = static_cast<size_t>(c.recording_buffer_mb) << 20;
+  RecordingSpool spool(limits);
   SessionRecorder* sink = nullptr;
   auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, uint64_t lost,
                                          v1::RecordingEvent ev) {
@@ -57,12 +59,13 @@ int Run(const HostConfig& c) {
     why = std::string(recorder.status().message());
     LogLine(LOG_CRIT, StrCat("session recording unavailable, recorded sessions will be refused: ", why));
   }
-  SessionRecorder session_recorder(spool, recorder.ok() ? recorder->get() : nullptr, why);
+  ControllerLink link(agent, *enrollment);
+  SessionRecorder session_recorder(spool, recorder.ok() ? recorder->get() : nullptr, why,
+                                   [&link] { return link.connected(); });
   sink = &session_recorder;
   agent.SetSessionObserver(&session_recorder);
 
   std::atomic<bool> stop{false};
-  ControllerLink link(agent, *enrollment);
   std::thread agent_thread([&] { server.Run(stop); });
   std::thread enforcer([&] { agent.RunEnforcer(stop); });
   std::thread watch([&] { link.RunWatch(stop); });

@@ -172,6 +172,15 @@ uint64_t Recorder::End(uint64_t session) {
   return value.lost_bytes;
 }
 
+int Recorder::Pts(uint64_t session) {
+  rec_session value{};
+  value.pts = -1;
+  if (bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value),
+                           0) != 0)
+    return -1;
+  return value.pts;
+}
+
 bool Recorder::attached() {
   std::lock_guard lock(mu_);
   return !sessions_.empty();

@@ -43,6 +43,8 @@ class Recorder {
   // the sink.
   int Poll(int timeout_ms);
   bool attached();
+  // The pty index the session's terminal is on (/dev/pts/N), or -1 before its first I/O.
+  int Pts(uint64_t session);
 
  private:
   explicit Recorder(CapturedEvent sink) : sink_(std::move(sink)) {}

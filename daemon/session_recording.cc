@@ -1,8 +1,15 @@
 #include "daemon/session_recording.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "common/recording.h"
@@ -56,15 +63,78 @@ uint64_t StripData(v1::RecordingEvents& events) {
   return dropped;
 }
 
+// Every process whose controlling terminal is the device `rdev`.
+std::vector<pid_t> ProcessesOnTerminal(dev_t rdev) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    int64_t pid = 0;
+    if (!ParseInt(e->d_name, &pid)) continue;
+    std::ifstream stat(StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    // After "pid (comm) ": state ppid pgrp session tty_nr ...
+    const std::string rest = line.substr(close + 2);
+    auto fields = StrSplit(rest, ' ', false);
+    int64_t tty = 0;
+    if (fields.size() < 5 || !ParseInt(fields[4], &tty)) continue;
+    const dev_t dev = makedev((static_cast<uint64_t>(tty) >> 8) & 0xfff,
+                              (static_cast<uint64_t>(tty) & 0xff) | ((static_cast<uint64_t>(tty) >> 12) & 0xfff00));
+    if (dev == rdev) out.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(d);
+  return out;
+}
+
+// The processes on the session's terminal are stopped for good and the operator is told why on
+// that terminal, which is then let go: sshd sees its shell gone and the terminal closed, sends
+// what is left (the message included) and closes the connection. Should the process that opened
+// the session (sshd's monitor) still be there after a grace period, it is told to end.
+void EndSessionWithMessage(pid_t root, int pts) {
+  const std::string path = StrCat("/dev/pts/", pts);
+  int fd = pts >= 0 ? open(path.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : -1;
+  struct stat st {};
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    for (pid_t pid : ProcessesOnTerminal(st.st_rdev)) {
+      if (pid != root) kill(pid, SIGKILL);
+    }
+    const std::string msg =
+        "\r\nWarden: this session is being ended: its recording cannot be delivered to the "
+        "controller (recording: strict).\r\n";
+    size_t sent = 0;
+    // The terminal may still hold a screenful of output the operator's client has not taken yet.
+    for (int i = 0; i < 200 && sent < msg.size(); i++) {
+      ssize_t n = write(fd, msg.data() + sent, msg.size() - sent);
+      if (n > 0) sent += static_cast<size_t>(n);
+      if (sent < msg.size()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  if (fd >= 0) close(fd);
+  for (int i = 0; i < 100 && root > 1 && kill(root, 0) == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (root > 1 && kill(root, 0) == 0) kill(root, SIGTERM);
+}
+
 }  // namespace
 
 int64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
 
-void RecordingSpool::Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns) {
+void RecordingSpool::Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns,
+                          bool strict) {
   std::lock_guard lock(mu_);
   Session& s = sessions_[id];
   s.info = std::move(info);
   s.start_mono_ns = start_mono_ns;
+  s.strict = strict;
+}
+
+std::vector<std::string> RecordingSpool::TakeOverflowed() {
+  std::lock_guard lock(mu_);
+  return std::exchange(overflowed_, {});
 }
 
 void RecordingSpool::Add(const std::string& id, int64_t mono_ns, uint64_t lost,
@@ -122,7 +192,18 @@ void RecordingSpool::CutLocked(const std::string& id, Session& s, bool final, in
   c.set_seq(++s.seq);
   if (s.seq == 1) *c.mutable_session() = s.info;
   auto packed = CompressEvents(s.pending);
-  if (!packed.ok() || queued_bytes_ + packed->size() > limits_.max_unacked_bytes) {
+  const bool over = packed.ok() && queued_bytes_ + packed->size() > limits_.max_unacked_bytes;
+  if (over && s.strict) {
+    // Strict: nothing is given up; the session is ended instead (TakeOverflowed). What it
+    // produces until then is still queued.
+    if (!s.overflowed) {
+      s.overflowed = true;
+      overflowed_.push_back(id);
+      LogLine(LOG_ALERT, StrCat("recording of session ", id, " cannot be delivered (",
+                                queued_bytes_ >> 20, " MiB unacknowledged by the controller); "
+                                "strict recording: ending the session"));
+    }
+  } else if (!packed.ok() || over) {
     // The controller is not keeping up (or away) and the host's memory bound is reached: keep
     // the sequence and the timeline, give up the data, say so.
     const uint64_t n = StripData(s.pending);
@@ -201,6 +282,10 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
                                             pid_t root) {
   ASSIGN_OR_RETURN(InputMode mode, ParseInputMode(account.recording_input));
   if (!recorder_) return absl::UnavailableError(why_);
+  if (account.recording_strict && !controller_up_())
+    return absl::UnavailableError(
+        "the controller is unreachable, and this role's sessions are recorded off-host or not at "
+        "all (recording: strict)");
   std::lock_guard lock(mu_);
   const uint64_t key = next_key_++;
   v1::SessionInfo info;
@@ -209,13 +294,14 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
   info.set_tty(s.tty);
   info.set_rhost(s.rhost);
   info.set_started_unix_ns(ClockNs(CLOCK_REALTIME));
-  spool_.Open(s.id, std::move(info), MonotonicNs());
+  spool_.Open(s.id, std::move(info), MonotonicNs(), account.recording_strict);
   if (absl::Status st = recorder_->Begin(key, root, mode); !st.ok()) {
     spool_.Close(s.id, MonotonicNs(), ClockNs(CLOCK_REALTIME), 0);
     return st;
   }
   ids_[key] = s.id;
   keys_[s.id] = key;
+  roots_[s.id] = root;
   LogLine(LOG_INFO, StrCat("recording session ", s.id, " (process ", root, ", input ",
                            account.recording_input, ")"));
   return absl::OkStatus();
@@ -233,7 +319,24 @@ void SessionRecorder::SessionEnded(const HostSession& s) {
   // Records already in the ring buffer still belong to it: finish after two more drains.
   e.after_poll = polls_ + 2;
   keys_.erase(it);
+  roots_.erase(s.id);
   ending_.push_back(std::move(e));
+}
+
+void SessionRecorder::Terminate(const std::string& id) {
+  pid_t root = 0;
+  int pts = -1;
+  {
+    std::lock_guard lock(mu_);
+    auto k = keys_.find(id);
+    auto r = roots_.find(id);
+    if (k == keys_.end() || r == roots_.end()) return;
+    root = r->second;
+    pts = recorder_->Pts(k->second);
+  }
+  LogLine(LOG_ALERT, StrCat("session ", id, " ended: recording undeliverable (strict)"));
+  // Off the capture thread: the terminal needs a moment to drain.
+  std::thread([root, pts] { EndSessionWithMessage(root, pts); }).detach();
 }
 
 void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1::RecordingEvent ev) {
@@ -273,6 +376,7 @@ void SessionRecorder::RunCapture(const std::atomic<bool>& stop) {
       LogLine(LOG_INFO, StrCat("recording of session ", e.id, " complete"));
     }
     spool_.Flush(MonotonicNs());
+    for (const std::string& id : spool_.TakeOverflowed()) Terminate(id);
   }
 }
 

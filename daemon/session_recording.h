@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,7 +32,9 @@ class RecordingSpool {
  public:
   explicit RecordingSpool(SpoolLimits limits = {}) : limits_(limits) {}
 
-  void Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns);
+  // `strict`: when the memory bound is reached the session's data is kept and the session is
+  // reported by TakeOverflowed (to be ended) instead of turning into a gap.
+  void Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns, bool strict = false);
   // `lost` is the session's cumulative lost-byte count before this event; an increase is
   // recorded as a gap in front of it.
   void Add(const std::string& id, int64_t mono_ns, uint64_t lost, v1::RecordingEvent ev);
@@ -39,6 +42,8 @@ class RecordingSpool {
   void Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns, uint64_t lost);
   // Cuts chunks for sessions whose pending events are due at `mono_ns`.
   void Flush(int64_t mono_ns);
+  // Strict sessions that reached the memory bound since the last call.
+  std::vector<std::string> TakeOverflowed();
 
   // The uploader's side. Next() waits up to `timeout_ms` for chunks not yet sent on the current
   // connection and returns them in order; Rewind() makes every unacknowledged chunk unsent (a new
@@ -63,6 +68,8 @@ class RecordingSpool {
     size_t pending_raw = 0;
     int64_t oldest_mono_ns = 0;
     bool closed = false;
+    bool strict = false;
+    bool overflowed = false;
   };
   struct Queued {
     v1::RecordingChunk chunk;
@@ -78,14 +85,18 @@ class RecordingSpool {
   std::deque<Queued> queue_;  // unacknowledged, in the order cut
   size_t queued_bytes_ = 0;
   uint64_t dropped_bytes_ = 0;
+  std::vector<std::string> overflowed_;
 };
 
 class SessionRecorder : public SessionObserver {
  public:
   // `recorder` null: the kernel capture could not be loaded (`why`); every session that must be
-  // recorded is then refused.
-  SessionRecorder(RecordingSpool& spool, Recorder* recorder, std::string why)
-      : spool_(spool), recorder_(recorder), why_(std::move(why)) {}
+  // recorded is then refused. `controller_up` says whether the controller is reachable now
+  // (a strict session does not start without it).
+  SessionRecorder(RecordingSpool& spool, Recorder* recorder, std::string why,
+                  std::function<bool()> controller_up)
+      : spool_(spool), recorder_(recorder), why_(std::move(why)),
+        controller_up_(std::move(controller_up)) {}
 
   absl::Status SessionOpened(const HostSession& s, const LocalAccount& account, pid_t root) override;
   void SessionEnded(const HostSession& s) override;
@@ -104,13 +115,20 @@ class SessionRecorder : public SessionObserver {
     uint64_t after_poll = 0;  // finish once the ring buffer has been drained past the end
   };
 
+  // Ends a strict session whose recording cannot be delivered: the processes on its terminal are
+  // killed and a message is written to it; sshd then closes the connection (if the process that
+  // opened the session is still there 10 s later, it gets SIGTERM).
+  void Terminate(const std::string& id);
+
   RecordingSpool& spool_;
   Recorder* const recorder_;
   const std::string why_;
+  const std::function<bool()> controller_up_;
   std::mutex mu_;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::string> ids_;     // kernel session number -> session id
   std::map<std::string, uint64_t> keys_;    // session id -> kernel session number
+  std::map<std::string, pid_t> roots_;      // session id -> the process that opened it
   std::vector<Ending> ending_;
   uint64_t polls_ = 0;
 };

@@ -402,7 +402,7 @@ struct ApiServices::Impl {
     WatchReactor(Impl& i, int64_t revision) : i_(i), sent_revision_(revision) {}
 
     // Called once, from a worker thread, after the caller was authenticated (or not).
-    void Start(const absl::Status& st, std::string host_id) {
+    void Start(grpc::CallbackServerContext* ctx, const absl::Status& st, std::string host_id) {
       if (!st.ok()) {
         std::lock_guard lock(mu_);
         busy_ = false;
@@ -422,6 +422,10 @@ struct ApiServices::Impl {
       if (done_) {
         FinishOnce(grpc::Status::CANCELLED);
       } else {
+        // Tells the host at once that it is connected and accepted, even when it is up to date
+        // and no state follows (its strict-recording sessions depend on knowing).
+        ctx->AddInitialMetadata("warden-watch-accepted", "1");
+        StartSendInitialMetadata();
         Kick();
       }
     }
@@ -499,6 +503,7 @@ struct ApiServices::Impl {
         for (const auto& g : a.groups) pa->add_groups(g);
         pa->set_sudo_rule(a.sudo_rule);
         pa->set_recording_input(a.recording_input);
+        pa->set_recording_mode(a.recording_mode);
         pa->set_grant_id(a.grant.id);
         pa->set_user(a.grant.user);
       }
@@ -575,7 +580,7 @@ struct ApiServices::Impl {
         };
         absl::Status st = i_.Audited(ctx, "HostService.Watch", {{"revision", revision}},
                                      Caller::kHost, open);
-        reactor->Start(st, host_id);
+        reactor->Start(ctx, st, host_id);
       });
       return reactor;
     }

@@ -115,6 +115,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       a.shell = (*role)->shell;
       a.sudo_rule = (*role)->sudo_rule;
       a.recording_input = (*role)->recording_input;
+      a.recording_mode = (*role)->recording_mode;
       a.groups = (*role)->account_groups;
       for (const auto& name : a.groups) {
         HostGroup& hg = groups[name];

@@ -36,7 +36,7 @@ struct Enrollment {
 // One ephemeral account as a host must hold it.
 struct HostAccount {
   GrantRow grant;
-  std::string gecos, home, shell, sudo_rule, recording_input;
+  std::string gecos, home, shell, sudo_rule, recording_input, recording_mode;
   std::vector<std::string> groups;
 };
 

@@ -187,10 +187,13 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     }
     if (const YAML::Node& rec = n["recording"]) {
       for (const auto& kv : rec) {
-        if (kv.first.as<std::string>() != "input")
-          return fail(StrCat("unknown recording key \"", kv.first.as<std::string>(),
-                             "\"; supported: input"));
+        const std::string key = kv.first.as<std::string>();
+        if (key != "input" && key != "mode")
+          return fail(StrCat("unknown recording key \"", key, "\"; supported: input, mode"));
       }
+      role.recording_mode = rec["mode"].as<std::string>(role.recording_mode);
+      if (role.recording_mode != "best_effort" && role.recording_mode != "strict")
+        return fail("recording.mode must be strict or best_effort");
       role.recording_input = rec["input"].as<std::string>(role.recording_input);
       if (role.recording_input != "redact" && role.recording_input != "all" &&
           role.recording_input != "off")

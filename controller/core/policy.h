@@ -54,6 +54,7 @@ struct Role {
   std::string sudo_rule;
   std::string shell = "/bin/bash";
   std::string recording_input = "redact";  // redact, all, off
+  std::string recording_mode = "best_effort";  // best_effort, strict
 
   // True when a host with `labels` is selected by this role (the tier is checked separately).
   bool SelectsHost(const std::map<std::string, std::string>& labels) const;

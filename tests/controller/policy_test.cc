@@ -59,6 +59,43 @@ roles:
   EXPECT_FALSE(ParsePolicy("roles: [unclosed").ok());
 }
 
+TEST(Policy, RecordingSettings) {
+  auto p = ParsePolicy(R"(
+groups: {a: [x], admins: [x], auditors: [y]}
+recording_viewers: [auditors]
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]},
+       recording: {input: all, mode: strict}}
+  r2: {tier: 0, login: "ops-{{user}}", approvals: {count: 1, groups: [a]}}
+)");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->recording_viewer_groups, std::vector<std::string>{"auditors"});
+  EXPECT_EQ(p->roles.at("r1").recording_input, "all");
+  EXPECT_EQ(p->roles.at("r1").recording_mode, "strict");
+  EXPECT_EQ(p->roles.at("r2").recording_input, "redact");
+  EXPECT_EQ(p->roles.at("r2").recording_mode, "best_effort");
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {"{mode: sometimes}", "recording.mode must be strict or best_effort"},
+           {"{input: keys}", "recording.input must be redact, all or off"},
+           {"{moderators: 2}", "unknown recording key \"moderators\""}}) {
+    auto bad = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}, recording: )" +
+                           yaml + "}\n");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+  }
+  auto viewers = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+recording_viewers: [nobody-here]
+roles: {}
+)");
+  ASSERT_FALSE(viewers.ok());
+  EXPECT_NE(viewers.status().message().find("recording_viewers names unknown group \"nobody-here\""),
+            std::string::npos);
+}
+
 TEST(Duration, ParsesAndFormats) {
   EXPECT_EQ(*ParseDuration("90s"), 90);
   EXPECT_EQ(*ParseDuration("30m"), 1800);

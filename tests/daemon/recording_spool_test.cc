@@ -131,5 +131,29 @@ TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) 
   EXPECT_EQ(chunks.back().lost_bytes(), gaps);
 }
 
+TEST(RecordingSpoolTest, AStrictSessionAtTheBoundIsReportedAndKeepsItsData) {
+  SpoolLimits limits;
+  limits.max_unacked_bytes = 16 << 10;
+  RecordingSpool spool(limits);
+  spool.Open("strict", Info(), 0, /*strict=*/true);
+  std::string noise(32 << 10, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  EXPECT_TRUE(spool.TakeOverflowed().empty());
+  spool.Add("strict", 1, 0, Output(noise));
+  spool.Flush(int64_t{1} << 40);
+  spool.Add("strict", 2, 0, Output(noise));
+  spool.Flush(int64_t{1} << 40);
+  EXPECT_EQ(spool.TakeOverflowed(), std::vector<std::string>{"strict"});
+  EXPECT_TRUE(spool.TakeOverflowed().empty()) << "reported once";
+  EXPECT_EQ(spool.dropped_bytes(), 0u);
+  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(Events(chunks[1]).events(0).output(), noise);
+}
+
 }  // namespace
 }  // namespace warden

@@ -13,7 +13,7 @@ fail() {
   echo "FAIL: $*" >&2
   for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log /run/warden-host.*/wardend.log \
     /run/warden-host.*/sshd.log; do
-    [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }
+    [ -f "$f" ] && { echo "--- $f" >&2; grep -v "; retrying in" "$f" | tail -20 >&2; }
   done
   exit 1
 }
@@ -570,6 +570,48 @@ e2e_recording_flood() {
   [ $((got + lost)) -eq "$(wc -c <"$WARDEN_SANDBOX/flood.client")" ] ||
     fail "recorded ($got) + lost ($lost) != received"
   echo "  ok: loss accounted exactly"
+  expect_out "OK: intact: " wctl admin recordings verify "$sid"
+}
+
+e2e_recording_strict() {
+  setup
+  host_start h1 0 env=prod
+  # A small buffer, so that a session outruns it while the controller is away.
+  echo "recording_buffer_mb: 1" >>"$HOST_DIR_h1/host.yaml"
+  wardend_stop h1
+  wardend_start h1
+  host_grant 10m
+  watch_up() { [ "$(grep -c "connected to" "$HOST_DIR_h1/wardend.log")" -ge "$1" ]; }
+  wait_for 10 watch_up 1 || fail "wardend is not connected"
+  # tier0-linux-admin has recording: {mode: strict}. With the controller away its logins are
+  # refused, with the reason in wardend's log; the break-glass account still gets in.
+  controller_stop
+  expect_fail "" ssh_as h1 op "$LOGIN" true
+  expect_out "the controller is unreachable, and this role's sessions are recorded off-host or not at all" \
+    cat "$HOST_DIR_h1/wardend.log"
+  expect_out "break-glass-ok" ssh_as h1 "root-h1" root 'echo break-glass-ok'
+  local before
+  before=$(grep -c "connected to" "$HOST_DIR_h1/wardend.log")
+  controller_start
+  wait_for 15 watch_up $((before + 1)) || fail "wardend did not reconnect"
+  tmux_ssh strict
+  type_line strict 'echo in-$((3*3))' 'in-9'
+  # The controller dies mid-session and the session outruns the host's buffer: it is ended, with
+  # a message on the operator's terminal.
+  kill -KILL "$CONTROLLER_PID"
+  wait "$CONTROLLER_PID" 2>/dev/null || true
+  tm send-keys -t strict 'head -c 3000000 /dev/urandom | base64' Enter
+  wait_for 30 pane_has strict "Warden: this session is being ended" ||
+    fail "no message on the terminal: $(tm capture-pane -p -t strict | tail -5)"
+  ssh_gone() { ! pgrep -f "^ssh -tt .*$LOGIN@127.0.0.1" >/dev/null; }
+  wait_for 15 ssh_gone || fail "the session was not ended"
+  echo "  ok: the session was ended with a message on its terminal"
+  expect_out "ended: recording undeliverable (strict)" cat "$HOST_DIR_h1/wardend.log"
+  # Back: everything captured until the end arrives, sealed, and verifies.
+  controller_start
+  local sid
+  sid=$(sealed_session)
+  expect_out "Warden: this session is being ended" wctl admin recordings export "$sid" --format text
   expect_out "OK: intact: " wctl admin recordings verify "$sid"
 }
 
