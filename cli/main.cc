@@ -518,7 +518,8 @@ class Cli {
       if (s.ended_unix_ns() == 0) {
         std::cout << "live";
       } else {
-        std::cout << In(s.ended_unix_ns() / 1'000'000'000 - start) << (s.sealed() ? "  sealed" : "");
+        const int64_t took = s.ended_unix_ns() / 1'000'000'000 - start;
+        std::cout << (took < 1 ? "<1s" : In(took)) << (s.sealed() ? "  sealed" : "");
       }
       std::cout << "  " << s.chunks() << " chunks";
       if (s.lost_bytes() > 0) std::cout << "  " << s.lost_bytes() << " bytes LOST";

@@ -62,7 +62,27 @@ ssh_as db1 alice "$login" 'id -un; echo $HOME; sudo -n id -un' | sed 's/^/   /'
 ssh_as db1 alice "$login" 'setsid sleep 3600 </dev/null >/dev/null 2>&1 &'
 say "(and leaves a background job running)"
 
-step "10. bob revokes the grant: the host ends the lease at once"
+step "10. Her sessions were recorded in the kernel (eBPF) and streamed to the controller"
+say "\$ ssh -t $login@db1 'sudo -n systemctl --version | head -1; ls /etc/ssh | head -3'"
+ssh -tt -i "$WARDEN_SANDBOX/alice" -o CertificateFile="$WARDEN_SANDBOX/alice-cert.pub" \
+  -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+  -p "$SSHD_PORT_db1" "$login@127.0.0.1" 'sudo -n systemctl --version | head -1; ls /etc/ssh | head -3' \
+  </dev/null | sed 's/^/   /'
+for _ in $(seq 50); do
+  [ "$(wctl admin --json sessions | python3 -c 'import json,sys; print(sum(s["sealed"] for s in json.load(sys.stdin)))')" -ge 3 ] && break
+  sleep 0.1
+done
+say "\$ wardenctl sessions   (as admin, a recording viewer)"
+wctl admin sessions | sed 's/^/   /'
+sid=$(wctl admin --json sessions --command systemctl | json_field id)
+say "\$ wardenctl sessions --command systemctl; wardenctl recordings export $sid --format commands"
+wctl admin recordings export "$sid" --format commands | grep -v motd | sed 's/^/   /'
+say "\$ wardenctl recordings export $sid --format text"
+wctl admin recordings export "$sid" --format text | sed 's/^/   /'
+say "\$ wardenctl recordings verify $sid"
+wctl admin recordings verify "$sid" | sed 's/^/   /'
+
+step "11. bob revokes the grant: the host ends the lease at once"
 wctl bob revoke "$grant" --reason "demo: change finished" | sed 's/^/   /'
 for _ in $(seq 50); do in_host db1 getent passwd "$login" >/dev/null || break; sleep 0.1; done
 sleep 1
@@ -72,13 +92,13 @@ say "getent passwd $login: (nothing)"
 [ -e "$HOST_DIR_db1/home/$login" ] && { say "UNEXPECTED: home still exists"; exit 1; }
 say "home directory: removed; sudo rule: removed"
 
-step "11. The same login is now refused"
+step "12. The same login is now refused"
 if ssh_as db1 alice "$login" true 2>&1 | sed 's/^/   /'; then
   say "UNEXPECTED: login still works" && exit 1
 fi
 say "the break-glass account still works: $(ssh_as db1 root-db1 root 'echo root ok' 2>/dev/null)"
 
-step "12. The audit log proves who did what"
+step "13. The audit log proves who did what"
 wctl admin audit verify | sed 's/^/   /'
 say "events of this run:"
 python3 - "$WARDEN_SANDBOX/controller/audit/audit.log" <<'PY'
@@ -89,4 +109,4 @@ for line in open(sys.argv[1]):
         print(f"   #{e['seq']:<3} {e.get('actor', '-'):<6} {e['call']:<30} {e['code']}")
 PY
 
-printf '\n\033[1mDemo complete.\033[0m Enroll -> grant -> account appears -> login + sudo -> revoke -> account, processes, home gone; all audited.\n'
+printf '\n\033[1mDemo complete.\033[0m Enroll -> grant -> account appears -> login + sudo, recorded -> revoke -> account, processes, home gone; all audited.\n'
