@@ -15,6 +15,7 @@
 #include "cli/replay.h"
 #include "common/audit_chain.h"
 #include "common/crypto.h"
+#include "common/recording.h"
 #include "common/sshcert.h"
 #include "common/grpc_tls.h"
 #include "warden/v1/access.grpc.pb.h"
@@ -584,6 +585,30 @@ class Cli {
     return absl::OkStatus();
   }
 
+  // Watches a session as it happens: what the screen showed so far at once, then live, until it
+  // ends (or Ctrl-C).
+  absl::Status Join(const std::string& id) {
+    RETURN_IF_ERROR(Open());
+    pb::GetRecordingRequest req;
+    req.set_session_id(id);
+    req.set_follow(true);
+    grpc::ClientContext ctx;
+    auto reader = recordings()->GetRecording(&ctx, req);
+    pb::RecordingChunk c;
+    bool ended = false;
+    auto w = RawWriter(std::cout);
+    while (reader->Read(&c)) {
+      auto events = DecompressEvents(c.events_zstd());
+      if (!events.ok()) return absl::DataLossError(StrCat("chunk ", c.seq(), ": ", events.status().message()));
+      for (const pb::RecordingEvent& ev : events->events()) w->Event(ev);
+      std::cout.flush();
+      ended = ended || c.final();
+    }
+    RETURN_IF_ERROR(FromGrpc(reader->Finish(), p_));
+    std::cout << "\r\n[wardenctl: " << (ended ? "the session has ended" : "stream closed") << "]\r\n";
+    return absl::OkStatus();
+  }
+
   absl::Status RecordingVerify(const std::string& id) {
     RETURN_IF_ERROR(Open());
     pb::GetRecordingRequest req;
@@ -823,6 +848,10 @@ int main(int argc, char** argv) {
   auto* rec_verify = recs->add_subcommand("verify", "check a recording's hash chain and signed seal");
   rec_verify->add_option("id", id, "session id")->required();
   rec_verify->callback([&] { st = cli.RecordingVerify(id); });
+
+  auto* join = app.add_subcommand("join", "watch a session live (its screen so far, then as it happens)");
+  join->add_option("id", id, "session id")->required();
+  join->callback([&] { st = cli.Join(id); });
 
   PlayOptions po;
   auto* play = app.add_subcommand("play", "replay a recorded session in this terminal");

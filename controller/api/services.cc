@@ -6,6 +6,7 @@
 #include "controller/api/worker_pool.h"
 
 #include <ctime>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 
@@ -734,35 +735,85 @@ struct ApiServices::Impl {
   };
 
   // Sends a prepared list of chunks, then OK (or the error found while preparing).
+  // Writes a recording's stored chunks; when following a live session, then every chunk the
+  // archive accepts for it, until the final one.
   class ChunkReactor final : public grpc::ServerWriteReactor<pb::RecordingChunk> {
    public:
-    void Start(const absl::Status& st, std::vector<pb::RecordingChunk> chunks) {
+    explicit ChunkReactor(RecordingArchive& archive) : archive_(archive) {}
+    // From a worker: the stored chunks, and whether to keep following (`watch` is the archive
+    // subscription that has been feeding Live since before the chunks were read).
+    void Start(const absl::Status& st, std::vector<pb::RecordingChunk> chunks, bool follow,
+               uint64_t watch) {
+      std::lock_guard lock(mu_);
+      watch_ = watch;
       if (!st.ok()) {
-        Finish(ToGrpcStatus(st));
+        FinishOnce(ToGrpcStatus(st));
         return;
       }
-      chunks_ = std::move(chunks);
+      follow_ = follow && (chunks.empty() || !chunks.back().final());
+      const uint64_t stored = chunks.empty() ? 0 : chunks.back().seq();
+      std::deque<pb::RecordingChunk> live = std::move(queue_);
+      queue_.assign(std::make_move_iterator(chunks.begin()), std::make_move_iterator(chunks.end()));
+      for (auto& c : live) {
+        if (c.seq() > stored) queue_.push_back(std::move(c));
+      }
+      started_ = true;
       Next();
+    }
+    void Live(const pb::RecordingChunk& c) {
+      std::lock_guard lock(mu_);
+      queue_.push_back(c);
+      if (started_) Next();
     }
     void OnWriteDone(bool ok) override {
+      std::lock_guard lock(mu_);
+      writing_ = false;
       if (!ok) {
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
+        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
         return;
       }
       Next();
     }
-    void OnDone() override { delete this; }
+    void OnCancel() override {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+      if (!writing_) FinishOnce(grpc::Status::CANCELLED);
+    }
+    void OnDone() override {
+      if (watch_) archive_.Unwatch(watch_);
+      delete this;
+    }
 
    private:
-    void Next() {
-      if (next_ < chunks_.size()) {
-        StartWrite(&chunks_[next_++]);
-      } else {
-        Finish(grpc::Status::OK);
+    void Next() {  // mu_ held
+      if (writing_ || finished_) return;
+      if (cancelled_) {
+        FinishOnce(grpc::Status::CANCELLED);
+        return;
       }
+      if (!queue_.empty()) {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        if (current_.final()) follow_ = false;
+        writing_ = true;
+        StartWrite(&current_);
+        return;
+      }
+      if (!follow_) FinishOnce(grpc::Status::OK);
     }
-    std::vector<pb::RecordingChunk> chunks_;
-    size_t next_ = 0;
+    void FinishOnce(const grpc::Status& st) {  // mu_ held
+      if (finished_) return;
+      finished_ = true;
+      Finish(st);
+    }
+
+    RecordingArchive& archive_;
+    std::mutex mu_;
+    std::deque<pb::RecordingChunk> queue_;
+    pb::RecordingChunk current_;
+    uint64_t watch_ = 0;
+    bool started_ = false, follow_ = false, writing_ = false, cancelled_ = false,
+         finished_ = false;
   };
 
   static void SummaryToProto(const RecordingRow& r, pb::SessionSummary* out) {
@@ -804,10 +855,17 @@ struct ApiServices::Impl {
     }
     grpc::ServerWriteReactor<pb::RecordingChunk>* GetRecording(
         grpc::CallbackServerContext* ctx, const pb::GetRecordingRequest* req) override {
-      auto* reactor = new ChunkReactor();
+      auto* reactor = new ChunkReactor(i_.c.recordings());
       i_.workers.Submit([this, ctx, req, reactor] {
         std::vector<pb::RecordingChunk> chunks;
+        uint64_t watch = 0;
         auto read = [&](const Identity& who) -> absl::StatusOr<json> {
+          if (req->follow()) {
+            // Subscribed before reading, so that no chunk falls between the two.
+            ASSIGN_OR_RETURN(watch, i_.c.recordings().Watch(
+                                        who, req->session_id(),
+                                        [reactor](const pb::RecordingChunk& c) { reactor->Live(c); }));
+          }
           ASSIGN_OR_RETURN(RecordingRow rec, i_.c.recordings().Get(who, req->session_id()));
           RETURN_IF_ERROR(i_.c.recordings().Read(
               who, req->session_id(), [&](const RecordingChunkRow& row) {
@@ -831,8 +889,9 @@ struct ApiServices::Impl {
           return json{{"chunks", chunks.size()}};
         };
         absl::Status st = i_.Audited(ctx, "RecordingService.GetRecording",
-                                     {{"session", req->session_id()}}, Caller::kOperator, read);
-        reactor->Start(st, std::move(chunks));
+                                     {{"session", req->session_id()}, {"follow", req->follow()}},
+                                     Caller::kOperator, read);
+        reactor->Start(st, std::move(chunks), req->follow(), watch);
       });
       return reactor;
     }

@@ -75,7 +75,27 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
                    {"host", host.host_id}, {"chunks", c.seq()}, {"lost_bytes", c.lost_bytes()}})
         .IgnoreError();
   }
+  for (auto& [id, w] : watchers_) {
+    if (w.session_id != c.session_id()) continue;
+    v1::RecordingChunk out = c;
+    out.set_chain_hash(row.hash.data(), row.hash.size());
+    w.fn(out);
+  }
   return c.seq();
+}
+
+absl::StatusOr<uint64_t> RecordingArchive::Watch(const Identity& who, std::string_view session_id,
+                                                 ChunkWatcher fn) {
+  ASSIGN_OR_RETURN(RecordingRow rec, Get(who, session_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t id = next_watcher_++;
+  watchers_[id] = Watcher{rec.session_id, std::move(fn)};
+  return id;
+}
+
+void RecordingArchive::Unwatch(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  watchers_.erase(id);
 }
 
 absl::Status RecordingArchive::CheckViewer(const Identity& who) const {

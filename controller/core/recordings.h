@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -44,6 +45,13 @@ class RecordingArchive {
                     const std::function<absl::Status(const RecordingChunkRow&)>& fn);
   absl::StatusOr<VerifyResult> Verify(const Identity& who, std::string_view session_id);
 
+  // Live viewing: `fn` sees every chunk of the session as soon as it is durable (the final one
+  // included), called with the archive's lock held: it must only queue. Returns an id for Unwatch;
+  // no call is running or will be made once Unwatch returns.
+  using ChunkWatcher = std::function<void(const v1::RecordingChunk&)>;
+  absl::StatusOr<uint64_t> Watch(const Identity& who, std::string_view session_id, ChunkWatcher fn);
+  void Unwatch(uint64_t id);
+
  private:
   absl::Status CheckViewer(const Identity& who) const;
 
@@ -52,7 +60,13 @@ class RecordingArchive {
   KeyStore& keys_;
   AuditLog& audit_;
   const std::string seal_key_label_;
-  std::mutex mu_;  // serialises Accept: one writer per session's chain
+  std::mutex mu_;  // serialises Accept: one writer per session's chain; guards watchers_
+  struct Watcher {
+    std::string session_id;
+    ChunkWatcher fn;
+  };
+  std::map<uint64_t, Watcher> watchers_;
+  uint64_t next_watcher_ = 1;
 };
 
 }  // namespace warden

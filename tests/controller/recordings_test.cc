@@ -96,6 +96,23 @@ TEST_F(RecordingArchiveTest, ChunksAreStoredInOrderAndResendsAreAcknowledgedOnce
   EXPECT_NE(after_seal.status().message().find("already sealed"), std::string::npos);
 }
 
+TEST_F(RecordingArchiveTest, WatchersSeeChunksAsTheyAreStoredUntilUnwatched) {
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
+  EXPECT_EQ(archive_->Watch(Who("alice"), "s-1", [](const v1::RecordingChunk&) {}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  std::vector<uint64_t> seen;
+  auto id = archive_->Watch(Who("root"), "s-1", [&](const v1::RecordingChunk& c) {
+    seen.push_back(c.seq());
+    EXPECT_EQ(c.chain_hash().size(), 32u);
+  });
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "two")).ok());
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "two")).ok()) << "a resend is not news";
+  archive_->Unwatch(*id);
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(3, "three", true)).ok());
+  EXPECT_EQ(seen, std::vector<uint64_t>{2});
+}
+
 TEST_F(RecordingArchiveTest, SearchByCommandFindsTheSession) {
   ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "x")).ok());
   ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "y")).ok());

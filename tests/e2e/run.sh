@@ -478,6 +478,8 @@ e2e_recording_session() {
   # The operator's window grows: ssh sends window-change, sshd sets the pty's size.
   tm resize-window -t rec -x 120 -y 40
   type_line rec 'stty size' '40 120'
+  # A full-screen program (alternate screen, cursor addressing) replays byte for byte too.
+  type_line rec 'top -d 0.2 -n 3; echo top-$((40+2))' 'top-42'
   # A pause: what came before goes up as its own chunk.
   type_line rec 'sleep 0.5; echo slept' 'slept'
   type_line rec exit 'logout'
@@ -613,6 +615,33 @@ e2e_recording_strict() {
   sid=$(sealed_session)
   expect_out "Warden: this session is being ended" wctl admin recordings export "$sid" --format text
   expect_out "OK: intact: " wctl admin recordings verify "$sid"
+}
+
+e2e_recording_join() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  tmux_ssh live
+  type_line live 'echo first-$((2*21))' 'first-42'
+  live_session() { wctl admin --json sessions | python3 -c 'import json,sys
+s=[x for x in json.load(sys.stdin) if x["ended_ns"]==0]; print(s[0]["id"]) if s else sys.exit(1)'; }
+  wait_for 10 live_session || fail "the live session is not listed"
+  local sid joiner
+  sid=$(live_session)
+  wctl admin join "$sid" >"$WARDEN_SANDBOX/join.out" 2>&1 &
+  joiner=$!
+  wait_for 10 grep -q "first-42" "$WARDEN_SANDBOX/join.out" || fail "join did not show the session so far"
+  echo "  ok: join shows what the screen showed so far"
+  type_line live 'echo second-$((3*33))' 'second-99'
+  wait_for 10 grep -q "second-99" "$WARDEN_SANDBOX/join.out" || fail "join does not follow the session"
+  kill -0 "$joiner" 2>/dev/null || fail "join ended while the session is open"
+  echo "  ok: join follows the session as it happens"
+  type_line live exit 'logout'
+  wait_for 10 grep -q "the session has ended" "$WARDEN_SANDBOX/join.out" || fail "join did not see the end"
+  wait "$joiner" || fail "join exited with an error: $(tail -2 "$WARDEN_SANDBOX/join.out")"
+  echo "  ok: join ends with the session"
+  expect_fail "may not view recordings" wctl alice join "$sid"
+  expect_out '"follow":true' grep "RecordingService.GetRecording" "$WARDEN_SANDBOX/controller/audit/audit.log"
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
