@@ -35,6 +35,7 @@
 #include "common/recording.h"
 #include "daemon/session_recording.h"
 #include "floor.skel.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -59,7 +60,8 @@ struct TermResult {
 };
 
 // Runs `cmd` under sh on a new pty held by a forked terminal process, which reads until the slave
-// side is closed and types `input` line by line at a root shell's "# " prompt. `before` sees the terminal's pid before it starts.
+// side is closed and types `input` line by line at a root shell's "# " prompt. `before` sees the
+// terminal's pid before it starts.
 TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& before,
                     const std::string& input = "") {
   int go[2], result[2];
@@ -68,23 +70,9 @@ TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& be
   if (term == 0) {
     char b;
     if (read(go[0], &b, 1) != 1) _exit(1);
-    int master = posix_openpt(O_RDWR | O_NOCTTY);
-    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) _exit(2);
-    winsize ws{};
-    ws.ws_row = 50;
-    ws.ws_col = 200;
-    ioctl(master, TIOCSWINSZ, &ws);
-    std::string slave = ptsname(master);
-    pid_t shell = fork();
-    if (shell == 0) {
-      setsid();
-      int fd = open(slave.c_str(), O_RDWR);
-      ioctl(fd, TIOCSCTTY, 0);
-      dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
-      close(fd);
-      execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
-      _exit(127);
-    }
+    const warden::testing::PtyChild pty = warden::testing::SpawnOnPty({"/bin/sh", "-c", cmd}, 50, 200);
+    if (pty.pid < 0) _exit(2);
+    const int master = pty.master;
     // Input is typed a line at a time, each when the shell shows its prompt again.
     uint64_t received = 0;
     size_t typed = 0;
@@ -109,7 +97,7 @@ TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& be
         tail.assign(buf + std::max<ssize_t>(0, n - 2), buf + n);
       }
     }
-    waitpid(shell, nullptr, 0);
+    waitpid(pty.pid, nullptr, 0);
     if (write(result[1], &received, sizeof received) != sizeof received) _exit(3);
     _exit(0);
   }

@@ -2,11 +2,9 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <dirent.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <vector>
 
@@ -17,6 +15,7 @@ extern "C" {
 #include "recorder.skel.h"
 
 #include "common/strings.h"
+#include "daemon/procfs.h"
 
 namespace warden {
 
@@ -32,24 +31,7 @@ namespace {
 // Every descendant of `root` (and root itself) as /proc shows them now.
 std::vector<pid_t> ProcessTree(pid_t root) {
   std::multimap<pid_t, pid_t> children;
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      int64_t pid = 0;
-      if (!ParseInt(e->d_name, &pid)) continue;
-      std::ifstream stat(StrCat("/proc/", pid, "/stat"));
-      std::string line;
-      if (!std::getline(stat, line)) continue;
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses; ppid follows the last ')'.
-      size_t close = line.rfind(')');
-      if (close == std::string::npos) continue;
-      int64_t ppid = 0;
-      const std::string rest = line.substr(close + 2);
-      auto fields = StrSplit(rest, ' ', false);
-      if (fields.size() < 2 || !ParseInt(fields[1], &ppid)) continue;
-      children.emplace(static_cast<pid_t>(ppid), static_cast<pid_t>(pid));
-    }
-    closedir(d);
-  }
+  for (const ProcessInfo& p : ListProcesses()) children.emplace(p.ppid, p.pid);
   std::vector<pid_t> out = {root};
   for (size_t i = 0; i < out.size(); ++i) {
     auto [b, e] = children.equal_range(out[i]);

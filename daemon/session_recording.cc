@@ -1,20 +1,18 @@
 #include "daemon/session_recording.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <thread>
 
 #include "common/recording.h"
 #include "common/strings.h"
 #include "daemon/log.h"
+#include "daemon/procfs.h"
 
 namespace warden {
 namespace {
@@ -63,32 +61,6 @@ uint64_t StripData(v1::RecordingEvents& events) {
   return dropped;
 }
 
-// Every process whose controlling terminal is the device `rdev`.
-std::vector<pid_t> ProcessesOnTerminal(dev_t rdev) {
-  std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    int64_t pid = 0;
-    if (!ParseInt(e->d_name, &pid)) continue;
-    std::ifstream stat(StrCat("/proc/", pid, "/stat"));
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    // After "pid (comm) ": state ppid pgrp session tty_nr ...
-    const std::string rest = line.substr(close + 2);
-    auto fields = StrSplit(rest, ' ', false);
-    int64_t tty = 0;
-    if (fields.size() < 5 || !ParseInt(fields[4], &tty)) continue;
-    const dev_t dev = makedev((static_cast<uint64_t>(tty) >> 8) & 0xfff,
-                              (static_cast<uint64_t>(tty) & 0xff) | ((static_cast<uint64_t>(tty) >> 12) & 0xfff00));
-    if (dev == rdev) out.push_back(static_cast<pid_t>(pid));
-  }
-  closedir(d);
-  return out;
-}
-
 // The processes on the session's terminal are stopped for good and the operator is told why on
 // that terminal, which is then let go: sshd sees its shell gone and the terminal closed, sends
 // what is left (the message included) and closes the connection. Should the process that opened
@@ -98,8 +70,8 @@ void EndSessionWithMessage(pid_t root, int pts) {
   int fd = pts >= 0 ? open(path.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : -1;
   struct stat st {};
   if (fd >= 0 && fstat(fd, &st) == 0) {
-    for (pid_t pid : ProcessesOnTerminal(st.st_rdev)) {
-      if (pid != root) kill(pid, SIGKILL);
+    for (const ProcessInfo& p : ListProcesses()) {
+      if (p.tty == st.st_rdev && p.pid != root) kill(p.pid, SIGKILL);
     }
     const std::string msg =
         "\r\nWarden: this session is being ended: its recording cannot be delivered to the "

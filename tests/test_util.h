@@ -1,6 +1,8 @@
 // Helpers shared by the tests: temporary directories and running real tools.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,8 +12,50 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace warden::testing {
+
+// What sshd does for a session: a new pty of rows x cols, and `argv` started on its slave side
+// as a session leader with the pty as its controlling terminal. Returns the master and the
+// child's pid (-1s on failure).
+struct PtyChild {
+  int master = -1;
+  pid_t pid = -1;
+};
+inline PtyChild SpawnOnPty(const std::vector<std::string>& argv, unsigned short rows,
+                           unsigned short cols) {
+  PtyChild p;
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return p;
+  winsize ws{};
+  ws.ws_row = rows;
+  ws.ws_col = cols;
+  ioctl(master, TIOCSWINSZ, &ws);
+  const std::string slave = ptsname(master);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    int fd = open(slave.c_str(), O_RDWR);
+    if (fd < 0) _exit(126);
+    ioctl(fd, TIOCSCTTY, 0);
+    dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
+    if (fd > 2) close(fd);
+    close(master);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  if (pid < 0) {
+    close(master);
+    return p;
+  }
+  p.master = master;
+  p.pid = pid;
+  return p;
+}
 
 class TempDir {
  public:

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/test_util.h"
+
 namespace warden {
 namespace {
 
@@ -41,23 +43,9 @@ pid_t Terminal(int go, const std::string& name) {
   if (pid != 0) return pid;
   char b;
   if (read(go, &b, 1) != 1) _exit(10);
-  int master = posix_openpt(O_RDWR | O_NOCTTY);
-  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) _exit(11);
-  winsize ws{};
-  ws.ws_row = 30;
-  ws.ws_col = 100;
-  ioctl(master, TIOCSWINSZ, &ws);
-  std::string slave = ptsname(master);
-  pid_t shell = fork();
-  if (shell == 0) {
-    setsid();
-    int fd = open(slave.c_str(), O_RDWR);
-    if (fd < 0) _exit(12);
-    ioctl(fd, TIOCSCTTY, 0);
-    dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
-    execl("/bin/bash", "bash", "--norc", "-c", kScript, nullptr);
-    _exit(13);
-  }
+  const testing::PtyChild shell = testing::SpawnOnPty({"/bin/bash", "--norc", "-c", kScript}, 30, 100);
+  if (shell.pid < 0) _exit(11);
+  const int master = shell.master;
   std::string seen;
   if (!ReadUntil(master, "name: ", seen)) _exit(14);
   std::string line = name + "\n";
@@ -66,7 +54,7 @@ pid_t Terminal(int go, const std::string& name) {
   if (write(master, "hunter2\n", 8) != 8) _exit(17);
   if (!ReadUntil(master, "got-7", seen)) _exit(18);
   int status = 0;
-  waitpid(shell, &status, 0);
+  waitpid(shell.pid, &status, 0);
   _exit(0);
 }
 
