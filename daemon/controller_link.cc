@@ -149,6 +149,17 @@ void ControllerLink::RenewIfDue() {
   channel_.reset();  // the next connection presents the new certificate
 }
 
+void ControllerLink::SetConnected(bool up) {
+  std::lock_guard lock(connected_mu_);
+  connected_ = up;
+  connected_cv_.notify_all();
+}
+
+bool ControllerLink::WaitConnected(int timeout_ms) {
+  std::unique_lock lock(connected_mu_);
+  return connected_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return connected_; });
+}
+
 void ControllerLink::Cancel() {
   std::lock_guard lock(mu_);
   cancelled_ = true;
@@ -241,7 +252,7 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
       reader->WaitForInitialMetadata();
       if (ctx.GetServerInitialMetadata().count("warden-watch-accepted")) {
         LogLine(LOG_INFO, StrCat("connected to ", enrollment_.controller));
-        connected_ = true;
+        SetConnected(true);
       }
       pb::HostState state;
       while (reader->Read(&state)) {
@@ -252,7 +263,7 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
           LogLine(LOG_ERR, StrCat("cannot apply revision ", state.revision(), ": ", applied.message()));
         }
       }
-      connected_ = false;
+      SetConnected(false);
       st = reader->Finish();
       std::lock_guard lock(mu_);
       watch_ctx_ = nullptr;

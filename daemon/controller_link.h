@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -42,8 +43,10 @@ class ControllerLink {
   // every unacknowledged chunk again.
   void RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop);
   void Cancel();
-  // The watch stream is up: the controller answered and has not gone away since.
-  bool connected() const { return connected_; }
+  // Whether the watch stream is up (the controller accepted this host and has not gone away
+  // since), waiting up to `timeout_ms` for it when it is not: just after wardend starts or while
+  // it reconnects.
+  bool WaitConnected(int timeout_ms);
 
  private:
   std::shared_ptr<grpc::Channel> Channel();
@@ -56,7 +59,10 @@ class ControllerLink {
   grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_
   grpc::ClientContext* upload_ctx_ = nullptr;  // guarded by mu_
   bool cancelled_ = false;
-  std::atomic<bool> connected_{false};
+  std::mutex connected_mu_;
+  std::condition_variable connected_cv_;
+  bool connected_ = false;  // guarded by connected_mu_
+  void SetConnected(bool up);
 };
 
 }  // namespace warden

@@ -61,7 +61,7 @@ int Run(const HostConfig& c) {
   }
   ControllerLink link(agent, *enrollment);
   SessionRecorder session_recorder(spool, recorder.ok() ? recorder->get() : nullptr, why,
-                                   [&link] { return link.connected(); });
+                                   [&link] { return link.WaitConnected(3000); });
   sink = &session_recorder;
   agent.SetSessionObserver(&session_recorder);
 

@@ -61,18 +61,20 @@ uint64_t StripData(v1::RecordingEvents& events) {
   return dropped;
 }
 
-// The processes on the session's terminal are stopped for good and the operator is told why on
-// that terminal, which is then let go: sshd sees its shell gone and the terminal closed, sends
-// what is left (the message included) and closes the connection. Should the process that opened
-// the session (sshd's monitor) still be there after a grace period, it is told to end.
+// The processes on the session's terminal are stopped, the operator is told why on that
+// terminal, and once sshd has had time to pass the message on they are killed: sshd sees the
+// shell gone and closes the connection. Should the process that opened the session (sshd's
+// monitor) still be there after a grace period, it is told to end.
 void EndSessionWithMessage(pid_t root, int pts) {
   const std::string path = StrCat("/dev/pts/", pts);
   int fd = pts >= 0 ? open(path.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : -1;
   struct stat st {};
   if (fd >= 0 && fstat(fd, &st) == 0) {
+    std::vector<pid_t> on_terminal;
     for (const ProcessInfo& p : ListProcesses()) {
-      if (p.tty == st.st_rdev && p.pid != root) kill(p.pid, SIGKILL);
+      if (p.tty == st.st_rdev && p.pid != root) on_terminal.push_back(p.pid);
     }
+    for (pid_t pid : on_terminal) kill(pid, SIGSTOP);
     const std::string msg =
         "\r\nWarden: this session is being ended: its recording cannot be delivered to the "
         "controller (recording: strict).\r\n";
@@ -83,6 +85,8 @@ void EndSessionWithMessage(pid_t root, int pts) {
       if (n > 0) sent += static_cast<size_t>(n);
       if (sent < msg.size()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    for (pid_t pid : on_terminal) kill(pid, SIGKILL);
   }
   if (fd >= 0) close(fd);
   for (int i = 0; i < 100 && root > 1 && kill(root, 0) == 0; i++) {

@@ -91,8 +91,8 @@ class RecordingSpool {
 class SessionRecorder : public SessionObserver {
  public:
   // `recorder` null: the kernel capture could not be loaded (`why`); every session that must be
-  // recorded is then refused. `controller_up` says whether the controller is reachable now
-  // (a strict session does not start without it).
+  // recorded is then refused. `controller_up` says whether the controller is reachable (it may
+  // wait a moment for a connection in progress); a strict session does not start without it.
   SessionRecorder(RecordingSpool& spool, Recorder* recorder, std::string why,
                   std::function<bool()> controller_up)
       : spool_(spool), recorder_(recorder), why_(std::move(why)),
