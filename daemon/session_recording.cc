@@ -121,14 +121,7 @@ void RecordingSpool::Add(const std::string& id, int64_t mono_ns, uint64_t lost,
   Session& s = it->second;
   const int64_t offset = std::max<int64_t>(0, mono_ns - s.start_mono_ns);
   if (s.pending.events_size() == 0) s.oldest_mono_ns = mono_ns;
-  if (lost > s.lost_seen) {
-    v1::RecordingEvent* gap = s.pending.add_events();
-    gap->set_offset_ns(offset);
-    gap->set_gap(lost - s.lost_seen);
-    s.lost_seen = lost;
-    LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->gap(),
-                              " bytes lost in the kernel (ring buffer full); marked as a gap"));
-  }
+  MarkLossLocked(id, s, offset, lost);
   ev.set_offset_ns(offset);
   s.pending_raw += RawSize(ev);
   *s.pending.add_events() = std::move(ev);
@@ -141,14 +134,20 @@ void RecordingSpool::Close(const std::string& id, int64_t mono_ns, int64_t ended
   auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second.closed) return;
   Session& s = it->second;
-  if (lost > s.lost_seen) {
-    v1::RecordingEvent* gap = s.pending.add_events();
-    gap->set_offset_ns(std::max<int64_t>(0, mono_ns - s.start_mono_ns));
-    gap->set_gap(lost - s.lost_seen);
-    s.lost_seen = lost;
-  }
+  MarkLossLocked(id, s, std::max<int64_t>(0, mono_ns - s.start_mono_ns), lost);
   CutLocked(id, s, true, ended_unix_ns, lost);
   sessions_.erase(it);
+}
+
+void RecordingSpool::MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns,
+                                    uint64_t lost) {
+  if (lost <= s.lost_seen) return;
+  v1::RecordingEvent* gap = s.pending.add_events();
+  gap->set_offset_ns(offset_ns);
+  gap->set_gap(lost - s.lost_seen);
+  s.lost_seen = lost;
+  LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->gap(),
+                            " bytes lost in the kernel (ring buffer full); marked as a gap"));
 }
 
 void RecordingSpool::Flush(int64_t mono_ns) {

@@ -75,6 +75,8 @@ class RecordingSpool {
     v1::RecordingChunk chunk;
     bool sent = false;
   };
+  // REQUIRES: mu_ held. A gap event for the kernel's losses since the last one, if any.
+  void MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns, uint64_t lost);
   // REQUIRES: mu_ held.
   void CutLocked(const std::string& id, Session& s, bool final, int64_t ended_unix_ns, uint64_t lost);
 

@@ -10,11 +10,7 @@ namespace warden {
 namespace {
 
 std::string JoinArgv(const v1::Exec& e) {
-  std::string out;
-  for (const auto& a : e.argv()) {
-    if (!out.empty()) out += ' ';
-    out += a;
-  }
+  std::string out = StrJoin(e.argv(), " ");
   return out.empty() ? e.filename() : out;
 }
 
