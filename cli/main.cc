@@ -478,7 +478,7 @@ class Cli {
   }
 
   struct SessionFilter {
-    std::string user, host, command, since, until;
+    std::string user, host, command, grant, since, until;
   };
 
   absl::Status Sessions(const SessionFilter& f) {
@@ -487,6 +487,7 @@ class Cli {
     req.set_user(f.user);
     req.set_host_id(f.host);
     req.set_command(f.command);
+    req.set_grant_id(f.grant);
     const int64_t now = time(nullptr);
     if (!f.since.empty()) {
       ASSIGN_OR_RETURN(int64_t ago, ParseDurationArg(f.since));
@@ -505,7 +506,10 @@ class Cli {
                        {"host", s.session().host_id()}, {"tty", s.session().tty()},
                        {"rhost", s.session().rhost()}, {"started_ns", s.session().started_unix_ns()},
                        {"ended_ns", s.ended_unix_ns()}, {"chunks", s.chunks()},
-                       {"lost_bytes", s.lost_bytes()}, {"sealed", s.sealed()}});
+                       {"lost_bytes", s.lost_bytes()}, {"sealed", s.sealed()},
+                       {"grant", s.session().grant_id()},
+                       {"moderators_required", s.moderators_required()},
+                       {"moderators", s.moderators()}});
       }
       std::cout << arr.dump() << "\n";
       return absl::OkStatus();
@@ -518,6 +522,11 @@ class Cli {
                 << "  " << When(start) << "  ";
       if (s.ended_unix_ns() == 0) {
         std::cout << "live";
+        if (s.moderators_required() > 0) {
+          std::cout << (s.moderators() < s.moderators_required() ? "  WAITING FOR MODERATORS "
+                                                                   : "  moderated ")
+                    << s.moderators() << "/" << s.moderators_required();
+        }
       } else {
         const int64_t took = s.ended_unix_ns() / 1'000'000'000 - start;
         std::cout << (took < 1 ? "<1s" : In(took)) << (s.sealed() ? "  sealed" : "");
@@ -586,27 +595,85 @@ class Cli {
   }
 
   // Watches a session as it happens: what the screen showed so far at once, then live, until it
-  // ends (or Ctrl-C).
-  absl::Status Join(const std::string& id) {
+  // ends (or Ctrl-C). A moderator counts toward the role's four-eyes quorum while watching, and
+  // from a terminal presses t to end the session or q to leave.
+  absl::Status Join(const std::string& id, const std::string& mode) {
+    if (mode != "observer" && mode != "moderator")
+      return absl::InvalidArgumentError(StrCat("unknown mode \"", mode, "\"; use observer or moderator"));
+    const bool moderator = mode == "moderator";
     RETURN_IF_ERROR(Open());
     pb::GetRecordingRequest req;
     req.set_session_id(id);
     req.set_follow(true);
+    req.set_moderator(moderator);
     grpc::ClientContext ctx;
     auto reader = recordings()->GetRecording(&ctx, req);
+    std::atomic<bool> done{false}, left{false};
+    std::thread keys;
+    termios saved{};
+    const bool keyboard = moderator && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (keyboard) {
+      termios raw = saved;
+      raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+      raw.c_cc[VMIN] = 0;
+      raw.c_cc[VTIME] = 2;  // reads return every 0.2 s, so the thread notices the end
+      tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+      keys = std::thread([&] {
+        while (!done) {
+          char k = 0;
+          if (read(STDIN_FILENO, &k, 1) != 1) continue;
+          if (k == 't') {
+            absl::Status st = Terminate(id, "ended by a moderator from wardenctl join");
+            std::cerr << "\r\n[wardenctl: " << (st.ok() ? "ending the session" : std::string(st.message()))
+                      << "]\r\n";
+          } else if (k == 'q') {
+            left = true;
+            ctx.TryCancel();
+            return;
+          }
+        }
+      });
+    }
     pb::RecordingChunk c;
     bool ended = false;
+    absl::Status bad;
     auto w = RawWriter(std::cout);
+    bool first = true;
     while (reader->Read(&c)) {
+      if (first && moderator) {
+        std::cerr << "[wardenctl: watching " << id << " as a moderator"
+                  << (keyboard ? "; press t to end the session, q to leave" : "") << "]\r\n";
+      }
+      first = false;
       auto events = DecompressEvents(c.events_zstd());
-      if (!events.ok()) return absl::DataLossError(StrCat("chunk ", c.seq(), ": ", events.status().message()));
+      if (!events.ok()) {
+        bad = absl::DataLossError(StrCat("chunk ", c.seq(), ": ", events.status().message()));
+        ctx.TryCancel();
+        break;
+      }
       for (const pb::RecordingEvent& ev : events->events()) w->Event(ev);
       std::cout.flush();
       ended = ended || c.final();
     }
-    RETURN_IF_ERROR(FromGrpc(reader->Finish(), p_));
-    std::cout << "\r\n[wardenctl: " << (ended ? "the session has ended" : "stream closed") << "]\r\n";
+    grpc::Status finished = reader->Finish();
+    done = true;
+    if (keys.joinable()) keys.join();
+    if (keyboard) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    RETURN_IF_ERROR(bad);
+    if (!left) RETURN_IF_ERROR(FromGrpc(finished, p_));
+    std::cout << "\r\n[wardenctl: "
+              << (left ? "left the session" : ended ? "the session has ended" : "stream closed")
+              << "]\r\n";
     return absl::OkStatus();
+  }
+
+  absl::Status Terminate(const std::string& id, const std::string& reason) {
+    RETURN_IF_ERROR(Open());
+    pb::TerminateSessionRequest req;
+    req.set_session_id(id);
+    req.set_reason(reason);
+    pb::TerminateSessionResponse resp;
+    return FromGrpc(recordings()->TerminateSession(CallContext().get(), req, &resp), p_);
   }
 
   absl::Status RecordingVerify(const std::string& id) {
@@ -833,6 +900,7 @@ int main(int argc, char** argv) {
   sessions->add_option("--user", sf.user, "only this login");
   sessions->add_option("--host", sf.host, "only this host id");
   sessions->add_option("--command", sf.command, "only sessions that ran a command containing this");
+  sessions->add_option("--grant", sf.grant, "only sessions of this grant");
   sessions->add_option("--since", sf.since, "started at most this long ago, e.g. 2h");
   sessions->add_option("--until", sf.until, "started at least this long ago");
   sessions->callback([&] { st = cli.Sessions(sf); });
@@ -849,9 +917,18 @@ int main(int argc, char** argv) {
   rec_verify->add_option("id", id, "session id")->required();
   rec_verify->callback([&] { st = cli.RecordingVerify(id); });
 
+  std::string join_mode = "observer";
   auto* join = app.add_subcommand("join", "watch a session live (its screen so far, then as it happens)");
   join->add_option("id", id, "session id")->required();
-  join->callback([&] { st = cli.Join(id); });
+  join->add_option("--mode", join_mode,
+                   "observer, or moderator: counts toward the role's four-eyes quorum and may end "
+                   "the session (t)")
+      ->capture_default_str();
+  join->callback([&] { st = cli.Join(id, join_mode); });
+  auto* terminate = app.add_subcommand("terminate", "end a live session now (its moderators)");
+  terminate->add_option("id", id, "session id")->required();
+  terminate->add_option("--reason", reason, "shown on the operator's terminal and audited");
+  terminate->callback([&] { st = cli.Terminate(id, reason); });
 
   PlayOptions po;
   auto* play = app.add_subcommand("play", "replay a recorded session in this terminal");

@@ -167,7 +167,7 @@ int warden_agent_decode_reply(const uint8_t* body, size_t len, struct warden_age
     switch (type) {
       case 0:
         if (get_varint(&p, end, &v) != 0) return -1;
-        if (field == 1) out->verdict = v <= 3 ? (int)v : WARDEN_VERDICT_UNSPECIFIED;
+        if (field == 1) out->verdict = v <= 4 ? (int)v : WARDEN_VERDICT_UNSPECIFIED;
         break;
       case 1:
         if ((size_t)(end - p) < 8) return -1;
@@ -238,17 +238,23 @@ static int transfer(int fd, uint8_t* buf, size_t n, int writing, int64_t deadlin
   return 0;
 }
 
-int warden_agent_roundtrip(int fd, const uint8_t* frame, size_t frame_len, int timeout_ms,
-                           struct warden_agent_reply* out) {
-  const int64_t deadline = now_ms() + timeout_ms;
+static int read_reply(int fd, int64_t deadline, struct warden_agent_reply* out) {
   uint8_t len[4];
-  if (transfer(fd, (uint8_t*)frame, frame_len, 1, deadline) != 0 ||
-      transfer(fd, len, 4, 0, deadline) != 0) {
-    return -1;
-  }
+  if (transfer(fd, len, 4, 0, deadline) != 0) return -1;
   uint32_t n = ((uint32_t)len[0] << 24) | ((uint32_t)len[1] << 16) | ((uint32_t)len[2] << 8) | len[3];
   if (n > 4096) return -1; /* replies are small; anything else is not wardend */
   uint8_t body[4096];
   if (transfer(fd, body, n, 0, deadline) != 0) return -1;
   return warden_agent_decode_reply(body, n, out);
+}
+
+int warden_agent_roundtrip(int fd, const uint8_t* frame, size_t frame_len, int timeout_ms,
+                           struct warden_agent_reply* out) {
+  const int64_t deadline = now_ms() + timeout_ms;
+  if (transfer(fd, (uint8_t*)frame, frame_len, 1, deadline) != 0) return -1;
+  return read_reply(fd, deadline, out);
+}
+
+int warden_agent_read_reply(int fd, int timeout_ms, struct warden_agent_reply* out) {
+  return read_reply(fd, now_ms() + timeout_ms, out);
 }

@@ -19,6 +19,7 @@ enum warden_agent_verdict {
   WARDEN_VERDICT_ALLOW = 1,
   WARDEN_VERDICT_DENY = 2,
   WARDEN_VERDICT_NOT_MANAGED = 3,
+  WARDEN_VERDICT_HOLD = 4, /* session registered; a second reply (ALLOW or DENY) follows */
 };
 
 struct warden_agent_reply {
@@ -47,6 +48,8 @@ int warden_agent_connect(const char* path);
  * timeout, EOF, an oversized or malformed reply. */
 int warden_agent_roundtrip(int fd, const uint8_t* frame, size_t frame_len, int timeout_ms,
                            struct warden_agent_reply* out);
+/* Reads one more reply frame within `timeout_ms` (after a HOLD). Returns 0 or -1 as above. */
+int warden_agent_read_reply(int fd, int timeout_ms, struct warden_agent_reply* out);
 
 #ifdef __cplusplus
 }

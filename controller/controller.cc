@@ -45,6 +45,21 @@ roles:
       groups: [warden-admins]
       sudo: "ALL=(ALL) NOPASSWD: ALL"
     recording: {mode: strict}
+  tier0-moderated-admin:          # four-eyes: a session starts only while an approver watches it
+    tier: 0
+    login: "fix-{{user}}"
+    max_ttl: 2h
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions:
+      allowed: [permit-pty]
+      default: [permit-pty]
+    critical_options:
+      source-address: "127.0.0.0/8,::1/128"
+    account:
+      groups: [warden-admins]
+      sudo: "ALL=(ALL) NOPASSWD: ALL"
+    require_moderator: {count: 1, groups: [approvers], on_leave: terminate, wait: 10m}
   tier1-linux-ops:
     tier: 1
     login: "ops-{{user}}"

@@ -96,6 +96,7 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
   while (!stop) {
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
+    fds.push_back({agent_.notify_fd(), POLLIN, 0});
     for (const auto& [fd, c] : conns) fds.push_back({fd, POLLIN, 0});
     const int n = poll(fds.data(), fds.size(), 200);
     if (n < 0 && errno != EINTR) {
@@ -103,6 +104,10 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
       return;
     }
     const int64_t now = NowMs();
+    // Replies to sessions that were held for moderators (before any descriptor is reused).
+    for (auto& [fd, resp] : agent_.TakeReplies()) {
+      if (conns.count(fd) && !SendFrame(fd, resp.SerializeAsString())) drop(fd);
+    }
     if (fds[0].revents & POLLIN) {
       while (true) {
         int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -117,8 +122,9 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
         conns.emplace(fd, std::move(c));
       }
     }
-    for (size_t i = 1; i < fds.size(); i++) {
+    for (size_t i = 2; i < fds.size(); i++) {
       const int fd = fds[i].fd;
+      if (!conns.count(fd)) continue;  // dropped above
       Conn& c = conns[fd];
       if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
         char buf[4096];

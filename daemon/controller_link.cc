@@ -190,9 +190,15 @@ void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool
       std::thread reader([&] {
         pb::UploadAck ack;
         while (stream->Read(&ack)) {
+          if (ack.has_control()) {
+            agent_.Moderate(ack.session_id(), ack.control());
+            continue;
+          }
           spool.Ack(ack.session_id(), ack.seq());
           ++acked;
         }
+        // Moderators watch through this stream's controller: without it, nobody watches.
+        agent_.ModeratorsLost();
         broken = true;
         spool.Wake();
       });

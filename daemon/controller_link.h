@@ -40,7 +40,8 @@ class ControllerLink {
   // Sends pending lease-end reports every second until `stop`.
   void RunReports(const std::atomic<bool>& stop);
   // Streams the spool's chunks to the controller while there are any; after a reconnect sends
-  // every unacknowledged chunk again.
+  // every unacknowledged chunk again. The controller's word on live sessions (moderators,
+  // terminations) arriving on the same stream goes to the agent.
   void RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop);
   void Cancel();
   // Whether the watch stream is up (the controller accepted this host and has not gone away

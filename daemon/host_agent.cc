@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,11 +28,18 @@ std::string TimeText(int64_t t) {
   return buf;
 }
 
+std::string Moderators(uint32_t n) { return n == 1 ? "1 moderator" : StrCat(n, " moderators"); }
+
 }  // namespace
 
 HostAgent::HostAgent(HostConfig config, LocalState state, WallClock clock)
-    : config_(std::move(config)), clock_(std::move(clock)), state_(std::move(state)) {
+    : config_(std::move(config)), clock_(std::move(clock)), state_(std::move(state)),
+      notify_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (passwd* pw = getpwnam(config_.principals_user.c_str())) principals_uid_ = pw->pw_uid;
+}
+
+HostAgent::~HostAgent() {
+  if (notify_fd_ >= 0) close(notify_fd_);
 }
 
 void HostAgent::Log(int priority, const std::string& msg) { LogLine(priority, msg); }
@@ -103,6 +111,7 @@ int64_t HostAgent::Enforce() {
     if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
   }
   std::lock_guard lock(mu_);
+  EnforceModerationLocked(clock_());
   return state_.NextExpiry().value_or(0);
 }
 
@@ -198,7 +207,21 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
       s.tty = o.tty();
       s.rhost = o.rhost();
       s.pid = o.pid() ? o.pid() : peer.pid;
+      s.root = peer.pid;
+      s.grant_id = account->grant_id;
       s.opened = clock_();
+      if (account->moderators_required > 0) {
+        if (!observer_) {
+          r.set_verdict(v1::AgentResponse::DENY);
+          r.set_message("Warden: this session needs moderators, and sessions are not recorded here");
+          return r;
+        }
+        s.moderation = HostSession::Moderation::kHeld;
+        s.moderators_required = account->moderators_required;
+        s.pause_on_leave = account->moderator_pause;
+        s.moderator_wait = account->moderator_wait;
+        s.waiting_since = s.opened;
+      }
       if (observer_) {
         if (absl::Status st = observer_->SessionOpened(s, *account, peer.pid); !st.ok()) {
           Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", st.message()));
@@ -211,6 +234,14 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
       r.set_session_id(s.id);
       Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,
                            " from ", s.rhost.empty() ? "local" : s.rhost, " via ", s.service));
+      if (s.moderation == HostSession::Moderation::kHeld) {
+        r.set_verdict(v1::AgentResponse::HOLD);
+        r.set_message(StrCat("Warden: session ", s.id, " starts once ",
+                             Moderators(s.moderators_required),
+                             " of its role watch it (wardenctl join ", s.id,
+                             " --mode moderator); waiting up to ", s.moderator_wait, " s"));
+        Log(LOG_NOTICE, StrCat("session ", s.id, " waits for ", Moderators(s.moderators_required)));
+      }
       sessions_[conn] = std::move(s);
       return r;
     }
@@ -234,6 +265,8 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
 
 void HostAgent::ConnectionClosed(int conn) {
   std::lock_guard lock(mu_);
+  // A reply not yet sent must not reach a later connection that reuses the descriptor.
+  std::erase_if(replies_, [&](const auto& r) { return r.first == conn; });
   auto it = sessions_.find(conn);
   if (it == sessions_.end()) return;
   Log(LOG_INFO, StrCat("session ", it->second.id, " ended (connection closed)"));
@@ -246,6 +279,132 @@ std::vector<HostSession> HostAgent::Sessions() {
   std::vector<HostSession> out;
   for (const auto& [c, s] : sessions_) out.push_back(s);
   return out;
+}
+
+void HostAgent::Moderate(const std::string& session_id, const v1::SessionControl& c) {
+  std::lock_guard lock(mu_);
+  for (auto& [conn, s] : sessions_) {
+    if (s.id == session_id) {
+      ModerateLocked(conn, s, c);
+      return;
+    }
+  }
+}
+
+void HostAgent::ModeratorsLost() {
+  std::lock_guard lock(mu_);
+  std::vector<int> conns;
+  for (const auto& [conn, s] : sessions_) {
+    if (s.moderators > 0) conns.push_back(conn);
+  }
+  v1::SessionControl none;
+  for (int conn : conns) {
+    auto it = sessions_.find(conn);
+    if (it != sessions_.end()) ModerateLocked(conn, it->second, none);
+  }
+}
+
+void HostAgent::ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c) {
+  using M = HostSession::Moderation;
+  if (!c.terminated_by().empty()) {
+    const std::string why =
+        StrCat("Warden: moderator ", c.terminated_by(), " ended this session",
+               c.reason().empty() ? "" : StrCat(": ", c.reason()));
+    Log(LOG_NOTICE, StrCat("session ", s.id, " terminated by moderator ", c.terminated_by(),
+                           c.reason().empty() ? "" : StrCat(" (", c.reason(), ")")));
+    if (s.moderation == M::kHeld) {
+      RefuseHeldLocked(conn, why);
+    } else if (s.moderation != M::kEnding && observer_) {
+      s.moderation = M::kEnding;
+      observer_->EndSession(s, why);
+    }
+    return;
+  }
+  const uint32_t before = s.moderators;
+  s.moderators = c.moderators();
+  if (s.moderators_required == 0 || s.moderators == before) return;
+  Log(LOG_INFO, StrCat("session ", s.id, ": ", Moderators(s.moderators), " watching (",
+                       s.moderators_required, " required)"));
+  const bool enough = s.moderators >= s.moderators_required;
+  if (s.moderation == M::kHeld && enough) {
+    s.moderation = M::kRunning;
+    v1::AgentResponse r;
+    r.set_verdict(v1::AgentResponse::ALLOW);
+    r.set_session_id(s.id);
+    ReplyLocked(conn, std::move(r));
+    Log(LOG_NOTICE, StrCat("session ", s.id, " starts: ", Moderators(s.moderators), " watching"));
+  } else if (s.moderation == M::kRunning && !enough) {
+    if (s.pause_on_leave) {
+      s.moderation = M::kPaused;
+      s.waiting_since = clock_();
+      observer_->PauseSession(
+          s, StrCat("Warden: this session is paused: fewer than ", Moderators(s.moderators_required),
+                    " watch it. It resumes when enough return (waiting up to ", s.moderator_wait,
+                    " s)."));
+      Log(LOG_NOTICE, StrCat("session ", s.id, " paused: its moderators left"));
+    } else {
+      s.moderation = M::kEnding;
+      observer_->EndSession(s, "Warden: this session is being ended: its moderator left (four-eyes).");
+      Log(LOG_NOTICE, StrCat("session ", s.id, " ended: its moderators left"));
+    }
+  } else if (s.moderation == M::kPaused && enough) {
+    s.moderation = M::kRunning;
+    observer_->ResumeSession(s, "Warden: a moderator is watching again; the session resumes.");
+    Log(LOG_NOTICE, StrCat("session ", s.id, " resumed"));
+  }
+}
+
+void HostAgent::ReplyLocked(int conn, v1::AgentResponse r) {
+  replies_.emplace_back(conn, std::move(r));
+  const uint64_t one = 1;
+  if (write(notify_fd_, &one, sizeof one) < 0) Log(LOG_ERR, "agent: cannot wake the socket loop");
+}
+
+void HostAgent::RefuseHeldLocked(int conn, const std::string& why) {
+  auto it = sessions_.find(conn);
+  if (it == sessions_.end()) return;
+  v1::AgentResponse r;
+  r.set_verdict(v1::AgentResponse::DENY);
+  r.set_message(why);
+  ReplyLocked(conn, std::move(r));
+  if (observer_) observer_->SessionEnded(it->second);
+  // As for any refused session: sshd would go on without PAM's session, so its monitor ends.
+  const pid_t root = it->second.root;
+  if (root > 1 && root != getpid()) kill(root, SIGTERM);
+  sessions_.erase(it);
+}
+
+void HostAgent::EnforceModerationLocked(int64_t now) {
+  using M = HostSession::Moderation;
+  std::vector<int> refuse;
+  for (auto& [conn, s] : sessions_) {
+    if ((s.moderation != M::kHeld && s.moderation != M::kPaused) ||
+        now - s.waiting_since < s.moderator_wait)
+      continue;
+    if (s.moderation == M::kHeld) {
+      refuse.push_back(conn);
+      continue;
+    }
+    s.moderation = M::kEnding;
+    Log(LOG_NOTICE, StrCat("session ", s.id, " ended: no moderator returned within ",
+                           s.moderator_wait, " s"));
+    observer_->EndSession(s, StrCat("Warden: this session is being ended: no moderator returned within ",
+                                    s.moderator_wait, " s."));
+  }
+  for (int conn : refuse) {
+    Log(LOG_NOTICE, StrCat("session ", sessions_[conn].id, " not started: no moderator joined within ",
+                           sessions_[conn].moderator_wait, " s"));
+    RefuseHeldLocked(conn, StrCat("Warden: no moderator joined within ",
+                                  sessions_[conn].moderator_wait, " s; the session was not started"));
+  }
+}
+
+std::vector<std::pair<int, v1::AgentResponse>> HostAgent::TakeReplies() {
+  std::lock_guard lock(mu_);
+  uint64_t n;
+  while (read(notify_fd_, &n, sizeof n) > 0) {
+  }
+  return std::exchange(replies_, {});
 }
 
 std::vector<EndedAccount> HostAgent::PendingReports() {

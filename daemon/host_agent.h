@@ -16,19 +16,30 @@
 #include "daemon/config.h"
 #include "daemon/local_state.h"
 #include "warden/v1/agent.pb.h"
+#include "warden/v1/recording.pb.h"
 
 namespace warden {
 
 using WallClock = std::function<int64_t()>;
 
 struct HostSession {
-  std::string id, user, service, tty, rhost;
+  std::string id, user, service, tty, rhost, grant_id;
   int32_t pid = 0;
+  pid_t root = 0;  // the process that opened the session (SO_PEERCRED): sshd's monitor
   int64_t opened = 0;
+  // Four-eyes (the account's role requires moderators): held at its start until enough
+  // moderators watch, then running; when fewer remain, paused or ended.
+  enum class Moderation { kNone, kHeld, kRunning, kPaused, kEnding };
+  Moderation moderation = Moderation::kNone;
+  uint32_t moderators_required = 0, moderators = 0;
+  bool pause_on_leave = false;
+  int64_t moderator_wait = 0;
+  int64_t waiting_since = 0;  // held or paused since (wall clock, s)
 };
 
-// Told about every session of a Warden account (the session recorder). Called with the agent's
-// lock held: must not call back into the agent.
+// Told about every session of a Warden account (the session recorder), and asked to act on the
+// session's processes. Called with the agent's lock held: must not call back into the agent and
+// must not block.
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
@@ -37,11 +48,19 @@ class SessionObserver {
   virtual absl::Status SessionOpened(const HostSession& s, const LocalAccount& account,
                                      pid_t root) = 0;
   virtual void SessionEnded(const HostSession& s) = 0;
+  // Ends the running session (its processes), telling the operator `why` on its terminal.
+  virtual void EndSession(const HostSession& s, const std::string& why) = 0;
+  // Stops / continues the processes on the session's terminal, telling the operator `why`.
+  virtual void PauseSession(const HostSession& s, const std::string& why) = 0;
+  virtual void ResumeSession(const HostSession& s, const std::string& why) = 0;
 };
 
 class HostAgent {
  public:
   HostAgent(HostConfig config, LocalState state, WallClock clock);
+  ~HostAgent();
+  HostAgent(const HostAgent&) = delete;
+  HostAgent& operator=(const HostAgent&) = delete;
 
   const HostConfig& config() const { return config_; }
   // REQUIRES: called before the agent serves requests; `observer` outlives the agent's use.
@@ -65,6 +84,15 @@ class HostAgent {
   void ConnectionClosed(int conn);
   std::vector<HostSession> Sessions();
 
+  // The controller's word on a live session (moderators watching, or a moderator's terminate).
+  void Moderate(const std::string& session_id, const v1::SessionControl& c);
+  // The stream that carries that word is gone: nobody can be watching any session.
+  void ModeratorsLost();
+  // Late replies to held sessions (the second AgentResponse after HOLD), by connection. The
+  // agent socket polls notify_fd(), readable while there are any.
+  std::vector<std::pair<int, v1::AgentResponse>> TakeReplies();
+  int notify_fd() const { return notify_fd_; }
+
   // Ended accounts not yet reported to the controller; MarkReported after it acknowledged.
   std::vector<EndedAccount> PendingReports();
   void MarkReported(const std::string& login);
@@ -73,6 +101,13 @@ class HostAgent {
   // The verdict for `user` now; mu_ held.
   v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
   void Log(int priority, const std::string& msg);
+  // REQUIRES: mu_ held.
+  void ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c);
+  void ReplyLocked(int conn, v1::AgentResponse r);
+  // A held session that will not start: refused, its opener ended. Erases it.
+  void RefuseHeldLocked(int conn, const std::string& why);
+  // Ends expired waits for moderators; mu_ held.
+  void EnforceModerationLocked(int64_t now);
 
   const HostConfig config_;
   WallClock clock_;
@@ -83,6 +118,8 @@ class HostAgent {
   std::map<int, HostSession> sessions_;  // by connection
   uid_t principals_uid_ = static_cast<uid_t>(-1);
   SessionObserver* observer_ = nullptr;
+  std::vector<std::pair<int, v1::AgentResponse>> replies_;
+  int notify_fd_ = -1;  // eventfd
 };
 
 }  // namespace warden

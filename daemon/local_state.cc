@@ -39,7 +39,8 @@ json AccountJson(const LocalAccount& a) {
           {"gecos", a.gecos}, {"home", a.home},       {"shell", a.shell},
           {"sudo", a.sudo_rule}, {"grant", a.grant_id}, {"user", a.user},
           {"expires", a.expires}, {"groups", a.groups}, {"recording_input", a.recording_input},
-          {"recording_strict", a.recording_strict}};
+          {"recording_strict", a.recording_strict}, {"moderators_required", a.moderators_required},
+          {"moderator_pause", a.moderator_pause}, {"moderator_wait", a.moderator_wait}};
 }
 
 LocalAccount AccountFromJson(const json& j) {
@@ -57,6 +58,9 @@ LocalAccount AccountFromJson(const json& j) {
   a.groups = j.at("groups").get<std::vector<std::string>>();
   a.recording_input = j.value("recording_input", "redact");
   a.recording_strict = j.value("recording_strict", false);
+  a.moderators_required = j.value("moderators_required", 0u);
+  a.moderator_pause = j.value("moderator_pause", false);
+  a.moderator_wait = j.value("moderator_wait", int64_t{0});
   return a;
 }
 
@@ -168,7 +172,11 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
         (!a.recording_input().empty() && a.recording_input() != "redact" &&
          a.recording_input() != "all" && a.recording_input() != "off") ||
         (!a.recording_mode().empty() && a.recording_mode() != "best_effort" &&
-         a.recording_mode() != "strict")) {
+         a.recording_mode() != "strict") ||
+        a.moderators_required() > 16 ||
+        (a.moderators_required() > 0 &&
+         ((a.moderator_on_leave() != "terminate" && a.moderator_on_leave() != "pause") ||
+          a.moderator_wait_seconds() < 1))) {
       return absl::InvalidArgumentError(StrCat("controller sent a malformed account ", a.login()));
     }
     // A lease that has ended here never comes back, whatever a lagging controller says.
@@ -184,6 +192,9 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     l.sudo_rule = a.sudo_rule();
     if (!a.recording_input().empty()) l.recording_input = a.recording_input();
     l.recording_strict = a.recording_mode() == "strict";
+    l.moderators_required = a.moderators_required();
+    l.moderator_pause = a.moderator_on_leave() == "pause";
+    l.moderator_wait = a.moderator_wait_seconds();
     l.grant_id = a.grant_id();
     l.user = a.user();
     l.expires = a.expires_unix();

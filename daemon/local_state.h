@@ -18,6 +18,10 @@ struct LocalAccount {
   std::string login, gecos, home, shell, sudo_rule, grant_id, user;
   std::string recording_input = "redact";  // redact, all, off
   bool recording_strict = false;  // no session unless it can be delivered to the controller
+  // Four-eyes (HostAccount.moderators_required): 0 = none.
+  uint32_t moderators_required = 0;
+  bool moderator_pause = false;   // on_leave: pause (else terminate)
+  int64_t moderator_wait = 0;     // seconds
   uint32_t uid = 0, gid = 0;
   int64_t expires = 0;
   std::vector<std::string> groups;

@@ -6,7 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "common/recording.h"
@@ -61,38 +63,81 @@ uint64_t StripData(v1::RecordingEvents& events) {
   return dropped;
 }
 
+// The processes on terminal `fd` other than `root`, parents before children.
+std::vector<pid_t> ProcessesOnTerminal(int fd, pid_t root) {
+  struct stat st {};
+  if (fd < 0 || fstat(fd, &st) != 0) return {};
+  std::vector<ProcessInfo> all = ListProcesses();
+  std::map<pid_t, pid_t> parent;
+  for (const ProcessInfo& p : all) parent[p.pid] = p.ppid;
+  auto depth = [&](pid_t pid) {
+    int d = 0;
+    for (auto it = parent.find(pid); it != parent.end() && d < 4096; it = parent.find(it->second)) ++d;
+    return d;
+  };
+  std::vector<std::pair<int, pid_t>> on;
+  for (const ProcessInfo& p : all) {
+    if (p.tty == st.st_rdev && p.pid != root) on.emplace_back(depth(p.pid), p.pid);
+  }
+  std::sort(on.begin(), on.end());
+  std::vector<pid_t> out;
+  for (const auto& [d, pid] : on) out.push_back(pid);
+  return out;
+}
+
+int OpenTerminal(int pts) {
+  if (pts < 0) return -1;
+  return open(StrCat("/dev/pts/", pts).c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+}
+
+// Writes `msg` on its own lines; the terminal may still hold a screenful of output the operator's
+// client has not taken yet, so this waits up to 10 s for room.
+void WriteToTerminal(int fd, const std::string& text) {
+  const std::string msg = StrCat("\r\n", text, "\r\n");
+  size_t sent = 0;
+  for (int i = 0; i < 200 && sent < msg.size(); i++) {
+    ssize_t n = write(fd, msg.data() + sent, msg.size() - sent);
+    if (n > 0) sent += static_cast<size_t>(n);
+    if (sent < msg.size()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 // The processes on the session's terminal are stopped, the operator is told why on that
 // terminal, and once sshd has had time to pass the message on they are killed: sshd sees the
 // shell gone and closes the connection. Should the process that opened the session (sshd's
-// monitor) still be there after a grace period, it is told to end.
-void EndSessionWithMessage(pid_t root, int pts) {
-  const std::string path = StrCat("/dev/pts/", pts);
-  int fd = pts >= 0 ? open(path.c_str(), O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC) : -1;
-  struct stat st {};
-  if (fd >= 0 && fstat(fd, &st) == 0) {
-    std::vector<pid_t> on_terminal;
-    for (const ProcessInfo& p : ListProcesses()) {
-      if (p.tty == st.st_rdev && p.pid != root) on_terminal.push_back(p.pid);
-    }
+// monitor) still be there after a grace period (at once for a session without a terminal), it is
+// told to end.
+void EndSessionWithMessage(pid_t root, int pts, const std::string& why) {
+  const int fd = OpenTerminal(pts);
+  if (fd >= 0) {
+    const std::vector<pid_t> on_terminal = ProcessesOnTerminal(fd, root);
     for (pid_t pid : on_terminal) kill(pid, SIGSTOP);
-    const std::string msg =
-        "\r\nWarden: this session is being ended: its recording cannot be delivered to the "
-        "controller (recording: strict).\r\n";
-    size_t sent = 0;
-    // The terminal may still hold a screenful of output the operator's client has not taken yet.
-    for (int i = 0; i < 200 && sent < msg.size(); i++) {
-      ssize_t n = write(fd, msg.data() + sent, msg.size() - sent);
-      if (n > 0) sent += static_cast<size_t>(n);
-      if (sent < msg.size()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    WriteToTerminal(fd, why);
     std::this_thread::sleep_for(std::chrono::seconds(2));
     for (pid_t pid : on_terminal) kill(pid, SIGKILL);
-  }
-  if (fd >= 0) close(fd);
-  for (int i = 0; i < 100 && root > 1 && kill(root, 0) == 0; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    close(fd);
+    for (int i = 0; i < 100 && root > 1 && kill(root, 0) == 0; i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
   if (root > 1 && kill(root, 0) == 0) kill(root, SIGTERM);
+}
+
+// Pause: the processes on the terminal stop (parents first, so that a shell never sees its
+// foreground job stop), then the operator is told why. Resume: told, then continued (children
+// first).
+void PauseTerminal(pid_t root, int pts, const std::string& why, bool pause) {
+  const int fd = OpenTerminal(pts);
+  if (fd < 0) return;
+  std::vector<pid_t> procs = ProcessesOnTerminal(fd, root);
+  if (pause) {
+    for (pid_t pid : procs) kill(pid, SIGSTOP);
+    WriteToTerminal(fd, why);
+  } else {
+    WriteToTerminal(fd, why);
+    for (auto it = procs.rbegin(); it != procs.rend(); ++it) kill(*it, SIGCONT);
+  }
+  close(fd);
 }
 
 }  // namespace
@@ -106,6 +151,9 @@ void RecordingSpool::Open(const std::string& id, v1::SessionInfo info, int64_t s
   s.info = std::move(info);
   s.start_mono_ns = start_mono_ns;
   s.strict = strict;
+  // The first chunk announces the session to the controller at once, before any output: it is
+  // listed as live and can be joined (a four-eyes session waits for that).
+  CutLocked(id, s, false, 0, 0);
 }
 
 std::vector<std::string> RecordingSpool::TakeOverflowed() {
@@ -268,6 +316,7 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
   info.set_service(s.service);
   info.set_tty(s.tty);
   info.set_rhost(s.rhost);
+  info.set_grant_id(s.grant_id);
   info.set_started_unix_ns(ClockNs(CLOCK_REALTIME));
   spool_.Open(s.id, std::move(info), MonotonicNs(), account.recording_strict);
   if (absl::Status st = recorder_->Begin(key, root, mode); !st.ok()) {
@@ -298,20 +347,48 @@ void SessionRecorder::SessionEnded(const HostSession& s) {
   ending_.push_back(std::move(e));
 }
 
+bool SessionRecorder::Terminal(const std::string& id, pid_t* root, int* pts) {
+  std::lock_guard lock(mu_);
+  auto k = keys_.find(id);
+  auto r = roots_.find(id);
+  if (k == keys_.end() || r == roots_.end()) return false;
+  *root = r->second;
+  *pts = recorder_->Pts(k->second);
+  return true;
+}
+
 void SessionRecorder::Terminate(const std::string& id) {
   pid_t root = 0;
   int pts = -1;
-  {
-    std::lock_guard lock(mu_);
-    auto k = keys_.find(id);
-    auto r = roots_.find(id);
-    if (k == keys_.end() || r == roots_.end()) return;
-    root = r->second;
-    pts = recorder_->Pts(k->second);
-  }
+  if (!Terminal(id, &root, &pts)) return;
   LogLine(LOG_ALERT, StrCat("session ", id, " ended: recording undeliverable (strict)"));
   // Off the capture thread: the terminal needs a moment to drain.
-  std::thread([root, pts] { EndSessionWithMessage(root, pts); }).detach();
+  std::thread([root, pts] {
+    EndSessionWithMessage(root, pts,
+                          "Warden: this session is being ended: its recording cannot be delivered "
+                          "to the controller (recording: strict).");
+  }).detach();
+}
+
+void SessionRecorder::EndSession(const HostSession& s, const std::string& why) {
+  pid_t root = 0;
+  int pts = -1;
+  if (!Terminal(s.id, &root, &pts)) return;
+  std::thread([root, pts, why] { EndSessionWithMessage(root, pts, why); }).detach();
+}
+
+void SessionRecorder::PauseSession(const HostSession& s, const std::string& why) {
+  pid_t root = 0;
+  int pts = -1;
+  if (!Terminal(s.id, &root, &pts)) return;
+  std::thread([root, pts, why] { PauseTerminal(root, pts, why, true); }).detach();
+}
+
+void SessionRecorder::ResumeSession(const HostSession& s, const std::string& why) {
+  pid_t root = 0;
+  int pts = -1;
+  if (!Terminal(s.id, &root, &pts)) return;
+  std::thread([root, pts, why] { PauseTerminal(root, pts, why, false); }).detach();
 }
 
 void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1::RecordingEvent ev) {

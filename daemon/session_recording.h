@@ -102,6 +102,9 @@ class SessionRecorder : public SessionObserver {
 
   absl::Status SessionOpened(const HostSession& s, const LocalAccount& account, pid_t root) override;
   void SessionEnded(const HostSession& s) override;
+  void EndSession(const HostSession& s, const std::string& why) override;
+  void PauseSession(const HostSession& s, const std::string& why) override;
+  void ResumeSession(const HostSession& s, const std::string& why) override;
 
   // The ring-buffer sink (Recorder::Load's CapturedEvent).
   void OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1::RecordingEvent ev);
@@ -121,6 +124,8 @@ class SessionRecorder : public SessionObserver {
   // killed and a message is written to it; sshd then closes the connection (if the process that
   // opened the session is still there 10 s later, it gets SIGTERM).
   void Terminate(const std::string& id);
+  // The process that opened session `id` and its terminal (pts index, -1 before its first I/O).
+  bool Terminal(const std::string& id, pid_t* root, int* pts);
 
   RecordingSpool& spool_;
   Recorder* const recorder_;

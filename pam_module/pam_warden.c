@@ -10,7 +10,9 @@
  * NOT_MANAGED (PAM_IGNORE). If wardend cannot be reached, a user present in Warden's NSS cache is
  * refused (fail closed) and anyone else is ignored.
  * session: open registers the session and keeps the connection for the session's lifetime (its
- * end tells wardend the session ended); close sends the session's close and drops it. */
+ * end tells wardend the session ended); close sends the session's close and drops it. When the
+ * role requires moderators (four-eyes), wardend answers HOLD and open waits (up to HOLD_MAX_MS;
+ * wardend's own limit, the role's require_moderator.wait, is shorter) for its final word. */
 #define PAM_SM_ACCOUNT
 #define PAM_SM_SESSION
 
@@ -32,6 +34,7 @@
 #include "common/nsscache.h"
 
 #define TIMEOUT_MS 5000
+#define HOLD_MAX_MS (24 * 3600 * 1000)
 #define DATA_KEY "warden_session"
 #define EXPORT __attribute__((visibility("default")))
 
@@ -161,6 +164,15 @@ EXPORT int pam_sm_open_session(pam_handle_t* pamh, int flags, int argc, const ch
   struct warden_agent_reply reply;
   int fd = -1;
   if (ask(&o, frame, len, &fd, &reply) != 0) return unreachable(pamh, flags, &o, user, PAM_SESSION_ERR);
+  if (reply.verdict == WARDEN_VERDICT_HOLD) {
+    pam_syslog(pamh, LOG_NOTICE, "session %s of %s waits for moderators", reply.session_id, user);
+    if (!(flags & PAM_SILENT) && reply.message[0]) pam_info(pamh, "%s", reply.message);
+    if (warden_agent_read_reply(fd, HOLD_MAX_MS, &reply) != 0) {
+      close(fd);
+      pam_syslog(pamh, LOG_ERR, "wardend went away while %s waited for moderators", user);
+      return PAM_SESSION_ERR;
+    }
+  }
   if (reply.verdict == WARDEN_VERDICT_ALLOW && reply.session_id[0]) {
     struct session* s = calloc(1, sizeof *s);
     if (!s) {

@@ -505,6 +505,11 @@ struct ApiServices::Impl {
         pa->set_sudo_rule(a.sudo_rule);
         pa->set_recording_input(a.recording_input);
         pa->set_recording_mode(a.recording_mode);
+        if (a.moderators_required > 0) {
+          pa->set_moderators_required(static_cast<uint32_t>(a.moderators_required));
+          pa->set_moderator_on_leave(a.moderator_on_leave);
+          pa->set_moderator_wait_seconds(a.moderator_wait);
+        }
         pa->set_grant_id(a.grant.id);
         pa->set_user(a.grant.user);
       }
@@ -684,7 +689,9 @@ struct ApiServices::Impl {
   };
 
   // A host's recording upload: read a chunk, make it durable on a worker, acknowledge it, read
-  // the next. One chunk in flight per stream, so acks come back in order.
+  // the next (one chunk in flight per stream, so acks go back in order). The archive may also
+  // send control messages for the host's live sessions (moderators, terminations) at any time;
+  // everything written goes through one queue.
   class UploadReactor final : public grpc::ServerBidiReactor<pb::RecordingChunk, pb::UploadAck> {
    public:
     UploadReactor(Impl& i, grpc::CallbackServerContext* ctx) : i_(i) {
@@ -695,43 +702,101 @@ struct ApiServices::Impl {
         };
         absl::Status st =
             i_.Audited(ctx, "RecordingService.Upload", json::object(), Caller::kHost, open);
-        if (st.ok()) {
-          StartRead(&chunk_);
-        } else {
-          Finish(ToGrpcStatus(st));
+        if (!st.ok()) {
+          std::lock_guard lock(mu_);
+          FinishWhenIdle(ToGrpcStatus(st));
+          return;
         }
+        sink_ = i_.c.recordings().AttachHost(host_.host_id,
+                                             [this](const pb::UploadAck& m) { Send(m); });
+        ReadNext();
       });
     }
     void OnReadDone(bool ok) override {
       if (!ok) {
-        Finish(grpc::Status::OK);  // the host closed its side
+        std::lock_guard lock(mu_);
+        reading_ = false;
+        FinishWhenIdle(grpc::Status::OK);  // the host closed its side (or went away)
         return;
       }
       i_.workers.Submit([this] {
         absl::StatusOr<uint64_t> seq = i_.c.recordings().Accept(host_, chunk_);
+        std::unique_lock lock(mu_);
+        reading_ = false;
         if (!seq.ok()) {
-          Finish(ToGrpcStatus(seq.status()));
+          FinishWhenIdle(ToGrpcStatus(seq.status()));
           return;
         }
-        ack_.set_session_id(chunk_.session_id());
-        ack_.set_seq(*seq);
-        StartWrite(&ack_);
+        pb::UploadAck ack;
+        ack.set_session_id(chunk_.session_id());
+        ack.set_seq(*seq);
+        if (!finishing_) out_.push_back(std::move(ack));
+        Pump();
+        lock.unlock();
+        ReadNext();
       });
     }
     void OnWriteDone(bool ok) override {
+      std::lock_guard lock(mu_);
+      writing_ = false;
       if (!ok) {
-        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
+        FinishWhenIdle(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
         return;
+      }
+      Pump();
+    }
+    void OnDone() override {
+      if (sink_) i_.c.recordings().DetachHost(sink_);
+      delete this;
+    }
+
+   private:
+    void ReadNext() {
+      {
+        std::lock_guard lock(mu_);
+        if (finishing_) return;
+        reading_ = true;  // from here Finish waits for OnReadDone
       }
       StartRead(&chunk_);
     }
-    void OnDone() override { delete this; }
+    void Send(const pb::UploadAck& m) {
+      std::lock_guard lock(mu_);
+      if (finishing_) return;
+      out_.push_back(m);
+      Pump();
+    }
+    void Pump() {  // mu_ held
+      if (writing_ || (finishing_ && reading_)) return;
+      if (finishing_) {
+        if (!finished_) {
+          finished_ = true;
+          Finish(finish_status_);
+        }
+        return;
+      }
+      if (out_.empty()) return;
+      current_ = std::move(out_.front());
+      out_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+    }
+    // Finish once no read or write is in flight.
+    void FinishWhenIdle(const grpc::Status& st) {  // mu_ held
+      if (finishing_) return;
+      finishing_ = true;
+      finish_status_ = st;
+      Pump();
+    }
 
-   private:
     Impl& i_;
     Identity host_;
+    uint64_t sink_ = 0;  // set before the first read, read in OnDone
     pb::RecordingChunk chunk_;
-    pb::UploadAck ack_;
+    std::mutex mu_;
+    std::deque<pb::UploadAck> out_;
+    pb::UploadAck current_;
+    bool reading_ = false, writing_ = false, finishing_ = false, finished_ = false;
+    grpc::Status finish_status_;
   };
 
   // Sends a prepared list of chunks, then OK (or the error found while preparing).
@@ -742,10 +807,12 @@ struct ApiServices::Impl {
     explicit ChunkReactor(RecordingArchive& archive) : archive_(archive) {}
     // From a worker: the stored chunks, and whether to keep following (`watch` is the archive
     // subscription that has been feeding Live since before the chunks were read).
+    // `moderator` is the archive's moderator ticket (0: an observer), left when the stream ends.
     void Start(const absl::Status& st, std::vector<pb::RecordingChunk> chunks, bool follow,
-               uint64_t watch) {
+               uint64_t watch, uint64_t moderator) {
       std::lock_guard lock(mu_);
       watch_ = watch;
+      moderator_ = moderator;
       if (!st.ok()) {
         FinishOnce(ToGrpcStatus(st));
         return;
@@ -781,6 +848,7 @@ struct ApiServices::Impl {
     }
     void OnDone() override {
       if (watch_) archive_.Unwatch(watch_);
+      if (moderator_) archive_.LeaveModerator(moderator_);
       delete this;
     }
 
@@ -811,12 +879,13 @@ struct ApiServices::Impl {
     std::mutex mu_;
     std::deque<pb::RecordingChunk> queue_;
     pb::RecordingChunk current_;
-    uint64_t watch_ = 0;
+    uint64_t watch_ = 0, moderator_ = 0;
     bool started_ = false, follow_ = false, writing_ = false, cancelled_ = false,
          finished_ = false;
   };
 
   static void SummaryToProto(const RecordingRow& r, pb::SessionSummary* out) {
+    out->mutable_session()->set_grant_id(r.grant_id);
     out->set_session_id(r.session_id);
     pb::SessionInfo* s = out->mutable_session();
     s->set_user(r.user);
@@ -842,14 +911,21 @@ struct ApiServices::Impl {
                                            const pb::ListSessionsRequest* req,
                                            pb::ListSessionsResponse* resp) override {
       json args = {{"user", req->user()}, {"host", req->host_id()}, {"command", req->command()},
+                   {"grant", req->grant_id()},
                    {"since", req->since_unix()}, {"until", req->until_unix()}};
       return i_.Run(ctx, "RecordingService.ListSessions", std::move(args), Caller::kOperator,
                     [=, this](const Identity& who) -> absl::StatusOr<json> {
                       RecordingFilter f{req->user(), req->host_id(), req->command(),
-                                        req->since_unix() * 1000000000,
+                                        req->grant_id(), req->since_unix() * 1000000000,
                                         req->until_unix() * 1000000000};
                       ASSIGN_OR_RETURN(auto rows, i_.c.recordings().List(who, f));
-                      for (const auto& r : rows) SummaryToProto(r, resp->add_sessions());
+                      for (const auto& r : rows) {
+                        pb::SessionSummary* out = resp->add_sessions();
+                        SummaryToProto(r, out);
+                        const RecordingArchive::Quorum q = i_.c.recordings().QuorumOf(r);
+                        out->set_moderators_required(static_cast<uint32_t>(q.required));
+                        out->set_moderators(static_cast<uint32_t>(q.present));
+                      }
                       return json{{"count", rows.size()}};
                     });
     }
@@ -858,8 +934,13 @@ struct ApiServices::Impl {
       auto* reactor = new ChunkReactor(i_.c.recordings());
       i_.workers.Submit([this, ctx, req, reactor] {
         std::vector<pb::RecordingChunk> chunks;
-        uint64_t watch = 0;
+        uint64_t watch = 0, moderator = 0;
         auto read = [&](const Identity& who) -> absl::StatusOr<json> {
+          if (req->moderator() && !req->follow())
+            return absl::InvalidArgumentError("a moderator joins a live session (follow)");
+          if (req->moderator()) {
+            ASSIGN_OR_RETURN(moderator, i_.c.recordings().JoinModerator(who, req->session_id()));
+          }
           if (req->follow()) {
             // Subscribed before reading, so that no chunk falls between the two.
             ASSIGN_OR_RETURN(watch, i_.c.recordings().Watch(
@@ -889,9 +970,14 @@ struct ApiServices::Impl {
           return json{{"chunks", chunks.size()}};
         };
         absl::Status st = i_.Audited(ctx, "RecordingService.GetRecording",
-                                     {{"session", req->session_id()}, {"follow", req->follow()}},
+                                     {{"session", req->session_id()}, {"follow", req->follow()},
+                                      {"moderator", req->moderator()}},
                                      Caller::kOperator, read);
-        reactor->Start(st, std::move(chunks), req->follow(), watch);
+        if (!st.ok() && moderator) {
+          i_.c.recordings().LeaveModerator(moderator);
+          moderator = 0;
+        }
+        reactor->Start(st, std::move(chunks), req->follow(), watch, moderator);
       });
       return reactor;
     }
@@ -907,6 +993,17 @@ struct ApiServices::Impl {
                       resp->set_chunks(r.chunks);
                       resp->set_sealed(r.sealed);
                       return json{{"ok", r.ok}, {"message", r.message}};
+                    });
+    }
+    grpc::ServerUnaryReactor* TerminateSession(grpc::CallbackServerContext* ctx,
+                                               const pb::TerminateSessionRequest* req,
+                                               pb::TerminateSessionResponse*) override {
+      return i_.Run(ctx, "RecordingService.TerminateSession",
+                    {{"session", req->session_id()}, {"reason", req->reason()}}, Caller::kOperator,
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      RETURN_IF_ERROR(
+                          i_.c.recordings().Terminate(who, req->session_id(), req->reason()));
+                      return json::object();
                     });
     }
 

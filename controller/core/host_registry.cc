@@ -116,6 +116,9 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       a.sudo_rule = (*role)->sudo_rule;
       a.recording_input = (*role)->recording_input;
       a.recording_mode = (*role)->recording_mode;
+      a.moderators_required = (*role)->moderators_required;
+      a.moderator_on_leave = (*role)->moderator_on_leave;
+      a.moderator_wait = (*role)->moderator_wait;
       a.groups = (*role)->account_groups;
       for (const auto& name : a.groups) {
         HostGroup& hg = groups[name];

@@ -38,6 +38,9 @@ struct HostAccount {
   GrantRow grant;
   std::string gecos, home, shell, sudo_rule, recording_input, recording_mode;
   std::vector<std::string> groups;
+  int moderators_required = 0;
+  std::string moderator_on_leave;
+  int64_t moderator_wait = 0;
 };
 
 struct HostGroup {

@@ -94,7 +94,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
       static const std::set<std::string> kKeys = {"tier", "login", "max_ttl", "cert_ttl",
                                                   "requesters", "approvals", "extensions",
                                                   "critical_options", "hosts", "account",
-                                                  "recording"};
+                                                  "recording", "require_moderator"};
       if (!kKeys.count(kv.first.as<std::string>())) {
         return fail(StrCat("unknown key \"", kv.first.as<std::string>(), "\""));
       }
@@ -198,6 +198,30 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
       if (role.recording_input != "redact" && role.recording_input != "all" &&
           role.recording_input != "off")
         return fail("recording.input must be redact, all or off");
+    }
+    if (const YAML::Node& m = n["require_moderator"]) {
+      for (const auto& kv : m) {
+        const std::string key = kv.first.as<std::string>();
+        if (key != "count" && key != "groups" && key != "on_leave" && key != "wait")
+          return fail(StrCat("unknown require_moderator key \"", key,
+                             "\"; supported: count, groups, on_leave, wait"));
+      }
+      role.moderators_required = m["count"].as<int>(0);
+      if (role.moderators_required < 1 || role.moderators_required > 16)
+        return fail("require_moderator.count must be 1..16");
+      role.moderator_groups = StringList(m["groups"], "require_moderator.groups");
+      if (role.moderator_groups.empty())
+        return fail("require_moderator.groups must name at least one group");
+      for (const auto& g : role.moderator_groups) {
+        if (!p.groups.count(g)) return fail(StrCat("moderator group \"", g, "\" is not defined"));
+      }
+      role.moderator_on_leave = m["on_leave"].as<std::string>(role.moderator_on_leave);
+      if (role.moderator_on_leave != "terminate" && role.moderator_on_leave != "pause")
+        return fail("require_moderator.on_leave must be terminate or pause");
+      if (m["wait"]) {
+        ASSIGN_OR_RETURN(role.moderator_wait, ParseDuration(m["wait"].as<std::string>()));
+        if (role.moderator_wait < 1) return fail("require_moderator.wait must be positive");
+      }
     }
     auto login = RenderLogin(role, "probe");
     if (!login.ok()) return fail(std::string(login.status().message()));

@@ -19,6 +19,8 @@
 //         sudo: "ALL=(ALL) NOPASSWD: ALL"  # sudoers rule (user spec without the user); "" = none
 //         shell: /bin/bash
 //       recording: {input: redact}         # keystrokes: redact (password prompts), all, off
+//       require_moderator:                 # four-eyes: a login waits until moderators watch
+//         {count: 1, groups: [leads], on_leave: terminate, wait: 10m}   # on_leave: or pause
 //   request_ttl: 1h
 //   operator_cert_ttl: 8h
 //   admins: [admins]                       # groups with CA rotation and audit export rights
@@ -55,6 +57,12 @@ struct Role {
   std::string shell = "/bin/bash";
   std::string recording_input = "redact";  // redact, all, off
   std::string recording_mode = "best_effort";  // best_effort, strict
+  // Four-eyes: sessions wait at their start until this many members of `moderator_groups` (never
+  // the requester) watch them live; when fewer remain, `moderator_on_leave` (terminate, pause).
+  int moderators_required = 0;
+  std::vector<std::string> moderator_groups;
+  std::string moderator_on_leave = "terminate";
+  int64_t moderator_wait = 600;  // how long a login (or a paused session) waits for them
 
   // True when a host with `labels` is selected by this role (the tier is checked separately).
   bool SelectsHost(const std::map<std::string, std::string>& labels) const;

@@ -45,6 +45,7 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
     row.tty = s.tty();
     row.rhost = s.rhost();
     row.started_ns = s.started_unix_ns();
+    row.grant_id = s.grant_id();
     row.last_hash = ChainStart(c.session_id());
     RETURN_IF_ERROR(store_.InsertRecording(row));
     audit_.Append({{"event", "recording.start"}, {"session", row.session_id},
@@ -63,6 +64,7 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   row.hash = ChainNext(rec->last_hash, c.seq(), c.events_zstd());
   RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id(), row, commands));
   if (c.final()) {
+    terminations_.erase(c.session_id());
     std::string msg =
         SealMessage(c.session_id(), c.seq(), row.hash, c.ended_unix_ns(), c.lost_bytes());
     ASSIGN_OR_RETURN(Bytes sig, SignSsh(keys_, seal_key_label_, AsBytes(msg)));
@@ -102,18 +104,166 @@ absl::Status RecordingArchive::CheckViewer(const Identity& who) const {
   return absl::OkStatus();
 }
 
+absl::Status RecordingArchive::CheckReader(const Identity& who, const RecordingRow& rec) {
+  absl::Status viewer = CheckViewer(who);
+  if (viewer.ok() || rec.ended_ns != 0) return viewer;
+  absl::StatusOr<int> required = CheckModerator(who, rec);
+  return required.ok() && *required > 0 ? absl::OkStatus() : viewer;
+}
+
+absl::StatusOr<int> RecordingArchive::CheckModerator(const Identity& who, const RecordingRow& rec) {
+  if (!who.host_id.empty()) return absl::PermissionDeniedError("hosts do not moderate sessions");
+  if (rec.ended_ns != 0)
+    return absl::FailedPreconditionError(StrCat("session ", rec.session_id, " has ended"));
+  std::optional<GrantRow> grant;
+  if (!rec.grant_id.empty()) {
+    ASSIGN_OR_RETURN(grant, store_.GetGrant(rec.grant_id));
+  }
+  if (!grant || grant->login != rec.user)
+    return absl::PermissionDeniedError(StrCat("session ", rec.session_id,
+                                              " has no grant on record; it cannot be moderated"));
+  if (grant->user == who.user)
+    return absl::PermissionDeniedError(
+        StrCat(who.user, " may not moderate their own session (grant ", grant->id, ")"));
+  absl::StatusOr<const Role*> role = policy_.FindRole(grant->role);
+  const int required = role.ok() ? (*role)->moderators_required : 0;
+  if (required == 0) {
+    RETURN_IF_ERROR(CheckViewer(who));
+  } else if (!policy_.InAnyGroup(who.user, (*role)->moderator_groups)) {
+    return absl::PermissionDeniedError(
+        StrCat(who.user, " may not moderate sessions of role ", grant->role,
+               " (needs one of its moderator groups: ", StrJoin((*role)->moderator_groups, ", "),
+               ")"));
+  }
+  return required;
+}
+
 absl::StatusOr<std::vector<RecordingRow>> RecordingArchive::List(const Identity& who,
                                                                  const RecordingFilter& f) {
-  RETURN_IF_ERROR(CheckViewer(who));
-  return store_.ListRecordings(f);
+  absl::Status viewer = CheckViewer(who);
+  ASSIGN_OR_RETURN(std::vector<RecordingRow> rows, store_.ListRecordings(f));
+  if (viewer.ok()) return rows;
+  // Others see the live sessions they are a moderator of (four-eyes roles), if any.
+  std::erase_if(rows, [&](const RecordingRow& r) { return !CheckReader(who, r).ok(); });
+  if (rows.empty()) return viewer;
+  return rows;
 }
 
 absl::StatusOr<RecordingRow> RecordingArchive::Get(const Identity& who,
                                                    std::string_view session_id) {
-  RETURN_IF_ERROR(CheckViewer(who));
   ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(session_id));
-  if (!rec) return absl::NotFoundError(StrCat("no recording of session ", session_id));
+  if (!rec) {
+    RETURN_IF_ERROR(CheckViewer(who));
+    return absl::NotFoundError(StrCat("no recording of session ", session_id));
+  }
+  RETURN_IF_ERROR(CheckReader(who, *rec));
   return *rec;
+}
+
+RecordingArchive::Quorum RecordingArchive::QuorumOf(const RecordingRow& rec) {
+  Quorum q;
+  if (rec.ended_ns != 0) return q;
+  if (auto grant = store_.GetGrant(rec.grant_id); grant.ok() && *grant) {
+    if (auto role = policy_.FindRole((*grant)->role); role.ok())
+      q.required = (*role)->moderators_required;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  q.present = PresentLocked(rec.session_id);
+  return q;
+}
+
+int RecordingArchive::PresentLocked(const std::string& session_id) const {
+  std::set<std::string> users;
+  for (const auto& [t, m] : moderators_) {
+    if (m.session_id == session_id) users.insert(m.user);
+  }
+  return static_cast<int>(users.size());
+}
+
+void RecordingArchive::SendLocked(const std::string& host_id, const v1::UploadAck& msg) {
+  for (auto& [id, h] : hosts_) {
+    if (h.host_id == host_id) h.fn(msg);
+  }
+}
+
+absl::StatusOr<RecordingRow> RecordingArchive::LiveSession(const Identity& who,
+                                                           std::string_view session_id) {
+  ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(session_id));
+  if (!rec) return absl::NotFoundError(StrCat("no live session ", session_id));
+  RETURN_IF_ERROR(CheckModerator(who, *rec).status());
+  return *rec;
+}
+
+absl::StatusOr<uint64_t> RecordingArchive::JoinModerator(const Identity& who,
+                                                         std::string_view session_id) {
+  ASSIGN_OR_RETURN(RecordingRow rec, LiveSession(who, session_id));
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t ticket = next_watcher_++;
+  moderators_[ticket] = Moderator{rec.session_id, rec.host_id, who.user};
+  v1::UploadAck msg;
+  msg.set_session_id(rec.session_id);
+  msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(rec.session_id)));
+  SendLocked(rec.host_id, msg);
+  audit_.Append({{"event", "session.moderator_joined"}, {"session", rec.session_id},
+                 {"host", rec.host_id}, {"by", who.user},
+                 {"moderators", msg.control().moderators()}})
+      .IgnoreError();
+  return ticket;
+}
+
+void RecordingArchive::LeaveModerator(uint64_t ticket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = moderators_.find(ticket);
+  if (it == moderators_.end()) return;
+  const Moderator m = it->second;
+  moderators_.erase(it);
+  v1::UploadAck msg;
+  msg.set_session_id(m.session_id);
+  msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(m.session_id)));
+  SendLocked(m.host_id, msg);
+  audit_.Append({{"event", "session.moderator_left"}, {"session", m.session_id},
+                 {"host", m.host_id}, {"by", m.user}, {"moderators", msg.control().moderators()}})
+      .IgnoreError();
+}
+
+absl::Status RecordingArchive::Terminate(const Identity& who, std::string_view session_id,
+                                         std::string_view reason) {
+  ASSIGN_OR_RETURN(RecordingRow rec, LiveSession(who, session_id));
+  if (reason.size() > 256) return absl::InvalidArgumentError("reason: at most 256 characters");
+  std::lock_guard<std::mutex> lock(mu_);
+  Termination& t = terminations_[rec.session_id];
+  t.host_id = rec.host_id;
+  t.msg.set_session_id(rec.session_id);
+  t.msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(rec.session_id)));
+  t.msg.mutable_control()->set_terminated_by(who.user);
+  t.msg.mutable_control()->set_reason(std::string(reason));
+  SendLocked(rec.host_id, t.msg);
+  return absl::OkStatus();
+}
+
+uint64_t RecordingArchive::AttachHost(const std::string& host_id, ControlSink fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t id = next_watcher_++;
+  std::set<std::string> sessions;
+  for (const auto& [t, m] : moderators_) {
+    if (m.host_id == host_id) sessions.insert(m.session_id);
+  }
+  for (const std::string& s : sessions) {
+    v1::UploadAck msg;
+    msg.set_session_id(s);
+    msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(s)));
+    fn(msg);
+  }
+  for (const auto& [s, t] : terminations_) {
+    if (t.host_id == host_id) fn(t.msg);
+  }
+  hosts_[id] = HostSink{host_id, std::move(fn)};
+  return id;
+}
+
+void RecordingArchive::DetachHost(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hosts_.erase(id);
 }
 
 absl::Status RecordingArchive::Read(

@@ -1,12 +1,20 @@
 // The recordings store: chunks from hosts are checked, hash-chained and made durable before they
 // are acknowledged; a session's final chunk seals its chain with a signature by the audit key.
 // Operators in the policy's recording viewer groups (admins by default) list, read and verify.
+//
+// Live sessions can be moderated: a moderator watches the live stream and may end the session.
+// Where the session's role has `require_moderator`, only members of its moderator groups
+// moderate, they may watch the live session without being recording viewers, and the host holds
+// the session (at its start, and per on_leave later) while fewer of them than the role's count
+// watch. Nobody moderates the session of their own grant. Moderator counts and terminations reach
+// the session's host over its upload stream (AttachHost).
 #pragma once
 
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "controller/core/audit_log.h"
@@ -52,8 +60,36 @@ class RecordingArchive {
   absl::StatusOr<uint64_t> Watch(const Identity& who, std::string_view session_id, ChunkWatcher fn);
   void Unwatch(uint64_t id);
 
+  // --- Moderation of live sessions ---
+  struct Quorum {
+    int required = 0;  // the role's require_moderator count (0 = none)
+    int present = 0;   // distinct moderators watching now
+  };
+  Quorum QuorumOf(const RecordingRow& rec);
+  // `who` moderates the live session until LeaveModerator(ticket): counted toward its quorum.
+  absl::StatusOr<uint64_t> JoinModerator(const Identity& who, std::string_view session_id);
+  void LeaveModerator(uint64_t ticket);
+  // A moderator ends the live session: its host is told now, or when it next connects.
+  absl::Status Terminate(const Identity& who, std::string_view session_id, std::string_view reason);
+  // A host's upload stream: `fn` receives control messages for the host's sessions, called with
+  // the archive's lock held (it must only queue); at once, the state of every session of that
+  // host with moderators or a pending termination. No call is running or will be made once
+  // DetachHost returns.
+  using ControlSink = std::function<void(const v1::UploadAck&)>;
+  uint64_t AttachHost(const std::string& host_id, ControlSink fn);
+  void DetachHost(uint64_t id);
+
  private:
+  // Viewers may read any recording; a live four-eyes session may also be read by its moderators.
   absl::Status CheckViewer(const Identity& who) const;
+  absl::Status CheckReader(const Identity& who, const RecordingRow& rec);
+  // Whether `who` may moderate the live session `rec`; the role's quorum if so.
+  absl::StatusOr<int> CheckModerator(const Identity& who, const RecordingRow& rec);
+  // The live session `session_id`, if `who` may moderate it.
+  absl::StatusOr<RecordingRow> LiveSession(const Identity& who, std::string_view session_id);
+  // REQUIRES: mu_ held.
+  int PresentLocked(const std::string& session_id) const;
+  void SendLocked(const std::string& host_id, const v1::UploadAck& msg);
 
   const Policy& policy_;
   Store& store_;
@@ -67,6 +103,20 @@ class RecordingArchive {
   };
   std::map<uint64_t, Watcher> watchers_;
   uint64_t next_watcher_ = 1;
+  struct Moderator {
+    std::string session_id, host_id, user;
+  };
+  std::map<uint64_t, Moderator> moderators_;  // by ticket
+  struct Termination {
+    std::string host_id;
+    v1::UploadAck msg;
+  };
+  std::map<std::string, Termination> terminations_;  // by session, until its final chunk
+  struct HostSink {
+    std::string host_id;
+    ControlSink fn;
+  };
+  std::map<uint64_t, HostSink> hosts_;
 };
 
 }  // namespace warden

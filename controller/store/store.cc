@@ -102,7 +102,8 @@ CREATE TABLE IF NOT EXISTS recordings (
   session_id TEXT PRIMARY KEY, host_id TEXT NOT NULL, user TEXT NOT NULL, service TEXT NOT NULL,
   tty TEXT NOT NULL, rhost TEXT NOT NULL, started_ns INTEGER NOT NULL,
   ended_ns INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0, last_hash BLOB NOT NULL,
-  lost_bytes INTEGER NOT NULL DEFAULT 0, seal BLOB NOT NULL DEFAULT x'');
+  lost_bytes INTEGER NOT NULL DEFAULT 0, seal BLOB NOT NULL DEFAULT x'',
+  grant_id TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS recording_chunks (
   session_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, hash BLOB NOT NULL,
   PRIMARY KEY (session_id, seq));
@@ -513,23 +514,25 @@ namespace warden {
 
 namespace {
 constexpr const char* kRecordingCols =
-    "session_id,host_id,user,service,tty,rhost,started_ns,ended_ns,chunks,last_hash,lost_bytes,seal";
+    "session_id,host_id,user,service,tty,rhost,started_ns,ended_ns,chunks,last_hash,lost_bytes,seal,"
+    "grant_id";
 
 RecordingRow ReadRecording(Store::Stmt& s) {
   return RecordingRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5),
                       s.Int(6), s.Int(7), static_cast<uint64_t>(s.Int(8)), s.Blob(9),
-                      static_cast<uint64_t>(s.Int(10)), s.Blob(11)};
+                      static_cast<uint64_t>(s.Int(10)), s.Blob(11), s.Text(12)};
 }
 }  // namespace
 
 absl::Status Store::InsertRecording(const RecordingRow& r) {
   LOCKED;
   ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("INSERT INTO recordings (", kRecordingCols,
-                                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)").c_str()));
+                                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)").c_str()));
   return s.Bind(1, r.session_id).Bind(2, r.host_id).Bind(3, r.user).Bind(4, r.service)
       .Bind(5, r.tty).Bind(6, r.rhost).Bind(7, r.started_ns).Bind(8, r.ended_ns)
       .Bind(9, static_cast<int64_t>(r.chunks)).BindBlob(10, r.last_hash)
-      .Bind(11, static_cast<int64_t>(r.lost_bytes)).BindBlob(12, r.seal).Run();
+      .Bind(11, static_cast<int64_t>(r.lost_bytes)).BindBlob(12, r.seal).Bind(13, r.grant_id)
+      .Run();
 }
 
 absl::StatusOr<std::optional<RecordingRow>> Store::GetRecording(std::string_view session_id) {
@@ -579,9 +582,10 @@ absl::StatusOr<std::vector<RecordingRow>> Store::ListRecordings(const RecordingF
                      "AND (?2='' OR host_id=?2) AND (?3=0 OR started_ns>=?3) "
                      "AND (?4=0 OR started_ns<=?4) AND (?5='' OR EXISTS (SELECT 1 FROM "
                      "recording_commands c WHERE c.session_id=r.session_id AND "
-                     "instr(c.argv, ?5) > 0)) ORDER BY started_ns")
+                     "instr(c.argv, ?5) > 0)) AND (?6='' OR grant_id=?6) ORDER BY started_ns")
                   .c_str()));
-  s.Bind(1, f.user).Bind(2, f.host_id).Bind(3, f.since_ns).Bind(4, f.until_ns).Bind(5, f.command);
+  s.Bind(1, f.user).Bind(2, f.host_id).Bind(3, f.since_ns).Bind(4, f.until_ns).Bind(5, f.command)
+      .Bind(6, f.grant_id);
   std::vector<RecordingRow> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());

@@ -107,6 +107,7 @@ struct RecordingRow {
   Bytes last_hash;       // the chain value after the last stored chunk
   uint64_t lost_bytes = 0;
   Bytes seal;            // SSH signature over SealMessage(); empty until sealed
+  std::string grant_id;  // the grant whose account logged in (as the host reported it)
 };
 
 struct RecordingChunkRow {
@@ -116,7 +117,7 @@ struct RecordingChunkRow {
 };
 
 struct RecordingFilter {
-  std::string user, host_id, command;
+  std::string user, host_id, command, grant_id;
   int64_t since_ns = 0, until_ns = 0;  // 0 = unbounded
 };
 

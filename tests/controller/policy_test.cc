@@ -96,6 +96,42 @@ roles: {}
             std::string::npos);
 }
 
+TEST(Policy, RequireModeratorSettings) {
+  auto p = ParsePolicy(R"(
+groups: {a: [x], admins: [x], leads: [y, z]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]},
+       require_moderator: {count: 2, groups: [leads], on_leave: pause, wait: 5m}}
+  r2: {tier: 0, login: "ops-{{user}}", approvals: {count: 1, groups: [a]},
+       require_moderator: {count: 1, groups: [leads]}}
+  r3: {tier: 0, login: "dev-{{user}}", approvals: {count: 1, groups: [a]}}
+)");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  const Role& r1 = p->roles.at("r1");
+  EXPECT_EQ(r1.moderators_required, 2);
+  EXPECT_EQ(r1.moderator_groups, std::vector<std::string>{"leads"});
+  EXPECT_EQ(r1.moderator_on_leave, "pause");
+  EXPECT_EQ(r1.moderator_wait, 300);
+  EXPECT_EQ(p->roles.at("r2").moderator_on_leave, "terminate");
+  EXPECT_EQ(p->roles.at("r2").moderator_wait, 600);
+  EXPECT_EQ(p->roles.at("r3").moderators_required, 0);
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {"{count: 0, groups: [leads]}", "require_moderator.count must be 1..16"},
+           {"{count: 1}", "require_moderator.groups must name at least one group"},
+           {"{count: 1, groups: [ghosts]}", "moderator group \"ghosts\" is not defined"},
+           {"{count: 1, groups: [leads], on_leave: shrug}",
+            "require_moderator.on_leave must be terminate or pause"},
+           {"{count: 1, groups: [leads], quorum: 3}", "unknown require_moderator key \"quorum\""}}) {
+    auto bad = ParsePolicy(R"(
+groups: {a: [x], admins: [x], leads: [y]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}, require_moderator: )" +
+                           yaml + "}\n");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+  }
+}
+
 TEST(Duration, ParsesAndFormats) {
   EXPECT_EQ(*ParseDuration("90s"), 90);
   EXPECT_EQ(*ParseDuration("30m"), 1800);

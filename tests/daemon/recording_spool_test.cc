@@ -26,9 +26,14 @@ v1::SessionInfo Info() {
   return info;
 }
 
-TEST(RecordingSpoolTest, EventsBecomeSequencedChunksWithTheSessionOnTheFirst) {
+TEST(RecordingSpoolTest, TheSessionIsAnnouncedAtOnceThenEventsBecomeSequencedChunks) {
   RecordingSpool spool;
   spool.Open("s-1", Info(), 1000);
+  std::vector<v1::RecordingChunk> first = spool.Next(0);
+  ASSERT_EQ(first.size(), 1u) << "the session is announced before any output";
+  EXPECT_EQ(first[0].seq(), 1u);
+  EXPECT_EQ(first[0].session().user(), "adm-alice");
+  EXPECT_EQ(Events(first[0]).events_size(), 0);
   spool.Add("s-1", 1500, 0, Output("hello"));
   EXPECT_TRUE(spool.Next(0).empty()) << "cut before the interval elapsed";
   spool.Flush(1500 + 200'000'000);
@@ -36,12 +41,11 @@ TEST(RecordingSpoolTest, EventsBecomeSequencedChunksWithTheSessionOnTheFirst) {
   spool.Close("s-1", 400'000'000, 1'800'000'000'000'000'000, 0);
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 2u);
-  EXPECT_EQ(chunks[0].seq(), 1u);
-  EXPECT_EQ(chunks[0].session().user(), "adm-alice");
+  EXPECT_EQ(chunks[0].seq(), 2u);
+  EXPECT_FALSE(chunks[0].has_session());
   EXPECT_EQ(Events(chunks[0]).events(0).output(), "hello");
   EXPECT_EQ(Events(chunks[0]).events(0).offset_ns(), 500);
-  EXPECT_EQ(chunks[1].seq(), 2u);
-  EXPECT_FALSE(chunks[1].has_session());
+  EXPECT_EQ(chunks[1].seq(), 3u);
   EXPECT_TRUE(chunks[1].final());
   EXPECT_EQ(chunks[1].ended_unix_ns(), 1'800'000'000'000'000'000);
   EXPECT_TRUE(spool.Next(0).empty()) << "sent chunks are not sent twice on one connection";
@@ -55,19 +59,18 @@ TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
     spool.Add("s-1", i, 0, Output(std::string(1, static_cast<char>('a' + i))));
     spool.Flush(int64_t{1} << 40);
   }
-  ASSERT_EQ(spool.Next(0).size(), 3u);
-  spool.Ack("s-1", 1);
-  spool.Ack("s-1", 2);
+  ASSERT_EQ(spool.Next(0).size(), 4u);
+  for (uint64_t seq = 1; seq <= 3; seq++) spool.Ack("s-1", seq);
   spool.Rewind();
   std::vector<v1::RecordingChunk> again = spool.Next(0);
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].seq(), 3u);
+  EXPECT_EQ(again[0].seq(), 4u);
   EXPECT_EQ(Events(again[0]).events(0).output(), "c");
-  spool.Ack("s-1", 3);
+  spool.Ack("s-1", 4);
   spool.Close("s-1", 10, 10, 0);
   spool.Rewind();
   ASSERT_EQ(spool.Next(0).size(), 1u);
-  spool.Ack("s-1", 4);
+  spool.Ack("s-1", 5);
   EXPECT_TRUE(spool.Idle());
   EXPECT_EQ(spool.unacked_bytes(), 0u);
 }
@@ -79,15 +82,15 @@ TEST(RecordingSpoolTest, KernelLossBecomesAGapAtThePlaceItHappened) {
   spool.Add("s-1", 20, 4096, Output("after"));
   spool.Close("s-1", 30, 40, 4096 + 100);
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
-  ASSERT_EQ(chunks.size(), 1u);
-  v1::RecordingEvents ev = Events(chunks[0]);
+  ASSERT_EQ(chunks.size(), 2u);
+  v1::RecordingEvents ev = Events(chunks[1]);
   ASSERT_EQ(ev.events_size(), 4);
   EXPECT_EQ(ev.events(0).output(), "before");
   EXPECT_EQ(ev.events(1).gap(), 4096u);
   EXPECT_EQ(ev.events(1).offset_ns(), 20);
   EXPECT_EQ(ev.events(2).output(), "after");
   EXPECT_EQ(ev.events(3).gap(), 100u) << "loss after the last event still shows";
-  EXPECT_EQ(chunks[0].lost_bytes(), 4196u);
+  EXPECT_EQ(chunks[1].lost_bytes(), 4196u);
 }
 
 TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) {
@@ -115,7 +118,7 @@ TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) 
   EXPECT_LE(spool.unacked_bytes(), limits.max_unacked_bytes);
   EXPECT_GT(spool.dropped_bytes(), 0u);
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
-  ASSERT_EQ(chunks.size(), 9u) << "every sequence number is still sent";
+  ASSERT_EQ(chunks.size(), 10u) << "every sequence number is still sent";
   uint64_t kept = 0, gaps = 0;
   int execs = 0;
   for (const auto& c : chunks) {
@@ -151,8 +154,8 @@ TEST(RecordingSpoolTest, AStrictSessionAtTheBoundIsReportedAndKeepsItsData) {
   EXPECT_TRUE(spool.TakeOverflowed().empty()) << "reported once";
   EXPECT_EQ(spool.dropped_bytes(), 0u);
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
-  ASSERT_EQ(chunks.size(), 2u);
-  EXPECT_EQ(Events(chunks[1]).events(0).output(), noise);
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(Events(chunks[2]).events(0).output(), noise);
 }
 
 }  // namespace

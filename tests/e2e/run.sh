@@ -267,10 +267,10 @@ resolves() { in_host h1 getent passwd "$1"; }
 gone() { ! in_host h1 getent passwd "$1"; }
 no_processes() { ! pgrep -u "$1" >/dev/null; }
 
-# host_grant TTL [WAIT]: a tier-0 grant, its account resolving on h1 within WAIT seconds (5), and
-# a certificate for key "op".
+# host_grant TTL [WAIT]: a grant of $ROLE (default tier0-linux-admin), its account resolving on
+# h1 within WAIT seconds (5), and a certificate for key "op".
 host_grant() {
-  G=$(grant_for tier0-linux-admin "$1")
+  G=$(grant_for "${ROLE:-tier0-linux-admin}" "$1")
   LOGIN=$(wctl alice --json grants | python3 -c 'import json,sys
 print([g["login"] for g in json.load(sys.stdin) if g["id"]==sys.argv[1]][0])' "$G")
   wait_for "${2:-5}" resolves "$LOGIN" || fail "$LOGIN does not resolve on h1"
@@ -642,6 +642,65 @@ s=[x for x in json.load(sys.stdin) if x["ended_ns"]==0]; print(s[0]["id"]) if s 
   echo "  ok: join ends with the session"
   expect_fail "may not view recordings" wctl alice join "$sid"
   expect_out '"follow":true' grep "RecordingService.GetRecording" "$WARDEN_SANDBOX/controller/audit/audit.log"
+}
+
+# live_sessions USER: ids of the live sessions USER can see, with MODERATORS/REQUIRED.
+live_sessions() {
+  wctl "$1" --json sessions | python3 -c 'import json,sys
+for x in json.load(sys.stdin):
+    if x["ended_ns"] == 0: print(x["id"], "%d/%d" % (x["moderators"], x["moderators_required"]))'
+}
+
+e2e_recording_moderated() {
+  setup
+  host_start h1 0 env=prod
+  ROLE=tier0-moderated-admin host_grant 10m
+  # tier0-moderated-admin requires one moderator from the approvers: the login is held.
+  tm new-session -d -s held -x 100 -y 30 "$(ssh_line); sleep 600"
+  held() { live_sessions bob | grep -q " 0/1$"; }
+  wait_for 10 held || fail "no session waiting for a moderator: $(wctl bob sessions 2>&1)"
+  local sid
+  sid=$(live_sessions bob | cut -d' ' -f1)
+  expect_out "WAITING FOR MODERATORS 0/1" wctl bob sessions
+  sleep 2
+  pane_has held "$LOGIN@" && fail "the shell started without a moderator"
+  echo "  ok: the login waits for a moderator"
+  expect_fail "alice may not moderate their own session" wctl alice join "$sid" --mode moderator
+  expect_fail "admin may not moderate sessions of role tier0-moderated-admin" \
+    wctl admin join "$sid" --mode moderator
+  # bob joins as a moderator: the login proceeds, and he sees the session.
+  tm new-session -d -s mod -x 100 -y 30 \
+    "$WARDENCTL --home $WARDEN_SANDBOX/home-bob join $sid --mode moderator; sleep 600"
+  wait_for 15 pane_has held "$LOGIN@" || fail "the login did not proceed: $(tm capture-pane -p -t held)"
+  echo "  ok: a moderator joined and the login proceeded"
+  expect_out " 1/1" live_sessions bob
+  type_line held 'echo watched-$((6*7))' 'watched-42'
+  wait_for 10 pane_has mod "watched-42" || fail "the moderator does not see the session"
+  echo "  ok: the moderator watches the session live"
+  # bob leaves (q): with on_leave terminate, the session is ended with a message.
+  tm send-keys -t mod q
+  wait_for 15 pane_has held "its moderator left" ||
+    fail "no message on the operator's terminal: $(tm capture-pane -p -t held | tail -5)"
+  ssh_gone() { ! pgrep -f "^ssh -tt .*$LOGIN@127.0.0.1" >/dev/null; }
+  wait_for 15 ssh_gone || fail "the session was not ended"
+  echo "  ok: the moderator left and the session was ended"
+  expect_out "ended: its moderators left" cat "$HOST_DIR_h1/wardend.log"
+  # A second session: the moderator ends it with t (terminate).
+  tm kill-session -t mod
+  tm new-session -d -s held2 -x 100 -y 30 "$(ssh_line); sleep 600"
+  wait_for 10 held || fail "the second session is not waiting"
+  sid=$(live_sessions bob | grep " 0/1$" | cut -d' ' -f1)
+  tm new-session -d -s mod2 -x 100 -y 30 \
+    "$WARDENCTL --home $WARDEN_SANDBOX/home-carol join $sid --mode moderator; sleep 600"
+  wait_for 15 pane_has held2 "$LOGIN@" || fail "the second login did not proceed"
+  tm send-keys -t mod2 t
+  wait_for 15 pane_has held2 "moderator carol ended this session" ||
+    fail "no message on the operator's terminal: $(tm capture-pane -p -t held2 | tail -5)"
+  wait_for 15 ssh_gone || fail "the terminated session was not ended"
+  wait_for 10 pane_has mod2 "the session has ended" || fail "the moderator did not see the end"
+  echo "  ok: a moderator ended the session"
+  expect_out '"event":"session.moderator_joined"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+  expect_out '"RecordingService.TerminateSession"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
