@@ -204,3 +204,124 @@ TEST_F(RecordingArchiveTest, ARewrittenChainDoesNotMatchTheSignedSeal) {
 
 }  // namespace
 }  // namespace warden::testing
+
+namespace warden::testing {
+namespace {
+
+// A role whose sessions need two moderators from the approvers, and one of its sessions.
+class ModerationTest : public RecordingArchiveTest {
+ protected:
+  void SetUp() override {
+    RecordingArchiveTest::SetUp();
+    auto policy = ParsePolicy(std::string(kTestPolicy) + R"(
+  tier0-moderated:
+    tier: 0
+    login: "fix-{{user}}"
+    approvals: {count: 2, groups: [approvers]}
+    require_moderator: {count: 2, groups: [approvers]}
+)");
+    ASSERT_TRUE(policy.ok()) << policy.status().message();
+    policy_ = std::move(*policy);
+    archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
+    GrantRow g;
+    g.id = "g-9";
+    g.request_id = "r-9";
+    g.user = "alice";
+    g.role = "tier0-moderated";
+    g.login = "fix-alice";
+    g.start = 1800000000;
+    g.end = 1800003600;
+    g.uid = 1879048200;
+    ASSERT_TRUE(store_->InsertGrant(g).ok());
+    v1::RecordingChunk c = Chunk(1, "");
+    c.mutable_session()->set_user("fix-alice");
+    c.mutable_session()->set_grant_id("g-9");
+    ASSERT_TRUE(archive_->Accept(host_, c).ok());
+    sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+  }
+  void TearDown() override { archive_->DetachHost(sink_); }
+  // The moderator counts sent to the host so far.
+  std::vector<uint32_t> Counts() {
+    std::vector<uint32_t> out;
+    for (const auto& m : sent_) {
+      EXPECT_EQ(m.session_id(), "s-1");
+      if (m.control().terminated_by().empty()) out.push_back(m.control().moderators());
+    }
+    return out;
+  }
+
+  Policy policy_;
+  uint64_t sink_ = 0;
+  std::vector<v1::UploadAck> sent_;
+};
+
+TEST_F(ModerationTest, OnlyTheRolesModeratorGroupsModerateAndNeverTheRequester) {
+  auto own = archive_->JoinModerator(Who("alice"), "s-1");
+  ASSERT_FALSE(own.ok());
+  EXPECT_EQ(own.status().message(), "alice may not moderate their own session (grant g-9)");
+  auto admin = archive_->JoinModerator(Who("root"), "s-1");
+  ASSERT_FALSE(admin.ok());
+  EXPECT_NE(admin.status().message().find(
+                "root may not moderate sessions of role tier0-moderated (needs one of its "
+                "moderator groups: approvers)"),
+            std::string::npos)
+      << admin.status().message();
+  EXPECT_FALSE(archive_->Terminate(Who("alice"), "s-1", "mine").ok());
+  EXPECT_TRUE(sent_.empty());
+  // bob is no recording viewer, yet moderates (and so watches) this live session.
+  EXPECT_TRUE(archive_->Get(Who("bob"), "s-1").ok());
+  auto listed = archive_->List(Who("bob"), RecordingFilter{});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(archive_->List(Who("erin"), RecordingFilter{}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(ModerationTest, ModeratorsAreCountedOncePerPersonAndTheHostIsTold) {
+  auto bob = archive_->JoinModerator(Who("bob"), "s-1");
+  ASSERT_TRUE(bob.ok()) << bob.status().message();
+  auto bob_again = archive_->JoinModerator(Who("bob"), "s-1");  // a second window
+  ASSERT_TRUE(bob_again.ok());
+  auto carol = archive_->JoinModerator(Who("carol"), "s-1");
+  ASSERT_TRUE(carol.ok());
+  RecordingRow rec = *archive_->Get(Who("root"), "s-1");
+  EXPECT_EQ(archive_->QuorumOf(rec).required, 2);
+  EXPECT_EQ(archive_->QuorumOf(rec).present, 2);
+  archive_->LeaveModerator(*carol);
+  archive_->LeaveModerator(*bob);
+  EXPECT_EQ(Counts(), (std::vector<uint32_t>{1, 1, 2, 1, 1}));
+  // A host that connects later learns who is watching now.
+  std::vector<v1::UploadAck> late;
+  const uint64_t id = archive_->AttachHost("h-1", [&](const v1::UploadAck& m) { late.push_back(m); });
+  archive_->DetachHost(id);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].control().moderators(), 1u);
+  archive_->LeaveModerator(*bob_again);
+  // Once the session has ended, nobody joins it and only viewers read it.
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "bye", true)).ok());
+  auto after = archive_->JoinModerator(Who("carol"), "s-1");
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.status().message(), "session s-1 has ended");
+  EXPECT_EQ(archive_->Get(Who("bob"), "s-1").status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(ModerationTest, ATerminationReachesTheHostNowOrWhenItNextConnects) {
+  archive_->DetachHost(sink_);
+  ASSERT_TRUE(archive_->Terminate(Who("dave"), "s-1", "wrong host").ok());
+  sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].control().terminated_by(), "dave");
+  EXPECT_EQ(sent_[0].control().reason(), "wrong host");
+  std::vector<v1::UploadAck> other;
+  const uint64_t id = archive_->AttachHost("h-2", [&](const v1::UploadAck& m) { other.push_back(m); });
+  archive_->DetachHost(id);
+  EXPECT_TRUE(other.empty()) << "another host hears nothing of it";
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "bye", true)).ok());
+  std::vector<v1::UploadAck> after;
+  const uint64_t again = archive_->AttachHost("h-1", [&](const v1::UploadAck& m) { after.push_back(m); });
+  archive_->DetachHost(again);
+  EXPECT_TRUE(after.empty()) << "the session ended: nothing left to terminate";
+}
+
+}  // namespace
+}  // namespace warden::testing
