@@ -4,8 +4,8 @@
  *
  * Only tracepoints load on Warden's hosts, and any syscall tracepoint moves every task onto the
  * slow syscall path, so the whole capture hangs off one sys_enter and one sys_exit program that
- * dispatch on the syscall number, plus the sched fork/exec/exit tracepoints that keep the set of
- * recorded processes.  wardend attaches them only while a recorded session exists.
+ * dispatch on the syscall number, plus the sched fork and exec tracepoints (the session's new
+ * tasks, the programs it runs).  wardend attaches them only while a recorded session exists.
  *
  * Capture is at the pty master held by the session's broker (sshd): its reads are everything the
  * screen showed, the kernel's echo included; its writes are the raw keystrokes.  A session is bound
@@ -32,23 +32,13 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-/* tgid -> session number: the processes of recorded sessions */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u64);
-} tasks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
-	__type(value, struct rec_session);
-} sessions SEC(".maps");
-
-/* A read/write on a session's pty master between sys_enter and sys_exit. */
-struct pending_io {
+/*
+ * Per task of a recorded session (set by wardend through a pidfd, inherited at fork): its
+ * session number, and a read/write on the session's pty master between sys_enter and sys_exit
+ * (type 0: none). Task-local storage is the filter: for every other task the lookup is one
+ * pointer test, where a hash map would hash and probe on each read and write of the host.
+ */
+struct task_rec {
 	__u64 session;
 	__u64 buf;
 	__u32 type;
@@ -56,11 +46,18 @@ struct pending_io {
 };
 
 struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_rec);
+} task_recs SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, __u64);
-	__type(value, struct pending_io);
-} pending SEC(".maps");
+	__type(value, struct rec_session);
+} sessions SEC(".maps");
 
 struct scratch {
 	union {
@@ -75,6 +72,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_buf SEC(".maps");
+
+/*
+ * The session's storage of the current task, or NULL. Most tasks hold no BPF task storage at
+ * all; for them one load of task->bpf_storage answers, without the helper's locking.
+ */
+static __always_inline struct task_rec *current_rec(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!task->bpf_storage)
+		return NULL;
+	return bpf_task_storage_get(&task_recs, task, 0, 0);
+}
 
 /* Wake the reader only once there is something worth a context switch; it also polls. */
 static __always_inline __u64 wakeup_flags(void)
@@ -151,20 +161,18 @@ static __always_inline void emit_resize(__u64 session, struct rec_session *s, co
 SEC("tp_btf/sys_enter")
 int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 {
-	__u32 tgid;
-	__u64 *session;
+	struct task_rec *t;
 	struct rec_session *s;
 	struct tty_struct *tty;
-	struct pending_io io = {};
+	__u32 type;
 	__u64 key;
 
 	if (id != NR_READ && id != NR_WRITE && id != NR_IOCTL)
 		return 0;
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	session = bpf_map_lookup_elem(&tasks, &tgid);
-	if (!session)
+	t = current_rec();
+	if (!t)
 		return 0;
-	key = *session;
+	key = t->session;
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (!s)
 		return 0;
@@ -178,7 +186,7 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	}
 	if (id == NR_READ) {
-		io.type = REC_OUTPUT;
+		type = REC_OUTPUT;
 	} else {
 		/* Decided now, from the slave's line discipline as the keystroke arrives. */
 		unsigned int lflag = BPF_CORE_READ(tty, link, termios.c_lflag);
@@ -186,22 +194,19 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 
 		if (s->input_mode == REC_INPUT_OFF)
 			return 0;
-		io.type = secret && s->input_mode == REC_INPUT_REDACT_SECRETS ? REC_INPUT_REDACTED :
-										REC_INPUT;
+		type = secret && s->input_mode == REC_INPUT_REDACT_SECRETS ? REC_INPUT_REDACTED :
+									     REC_INPUT;
 	}
-	io.session = key;
-	io.buf = regs->si;
-	key = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&pending, &key, &io, BPF_ANY);
+	t->buf = regs->si;
+	t->type = type;
 	return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(rec_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 key = bpf_get_current_pid_tgid();
-	struct pending_io *p;
-	struct pending_io io;
+	struct task_rec *t;
+	struct task_rec io;
 	struct rec_session *s;
 	struct scratch *buf;
 	__u32 zero = 0;
@@ -211,11 +216,11 @@ int BPF_PROG(rec_sys_exit, struct pt_regs *regs, long ret)
 
 	if (id != NR_READ && id != NR_WRITE)
 		return 0;
-	p = bpf_map_lookup_elem(&pending, &key);
-	if (!p)
+	t = current_rec();
+	if (!t || !t->type)
 		return 0;
-	io = *p;
-	bpf_map_delete_elem(&pending, &key);
+	io = *t;
+	t->type = 0;
 	if (ret <= 0)
 		return 0;
 	s = bpf_map_lookup_elem(&sessions, &io.session);
@@ -253,33 +258,24 @@ int BPF_PROG(rec_sys_exit, struct pt_regs *regs, long ret)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(rec_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid = parent->tgid;
-	__u32 ctgid = child->tgid;
-	__u64 *session;
+	struct task_rec *p, *c;
 
-	if (child->pid != ctgid)
-		return 0;	/* a new thread: its process is already known */
-	session = bpf_map_lookup_elem(&tasks, &ptgid);
-	if (session)
-		bpf_map_update_elem(&tasks, &ctgid, session, BPF_ANY);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(rec_exit, struct task_struct *task)
-{
-	__u32 tgid = task->tgid;
-
-	if (task->pid == tgid)
-		bpf_map_delete_elem(&tasks, &tgid);
+	/* New processes and new threads alike; the storage goes with the task when it is freed. */
+	p = bpf_task_storage_get(&task_recs, parent, 0, 0);
+	if (!p)
+		return 0;
+	c = bpf_task_storage_get(&task_recs, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c) {
+		c->session = p->session;
+		c->type = 0;
+	}
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(rec_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u32 tgid = task->tgid;
-	__u64 *session = bpf_map_lookup_elem(&tasks, &tgid);
+	struct task_rec *t = bpf_task_storage_get(&task_recs, task, 0, 0);
 	__u64 key;
 	struct rec_session *s;
 	struct scratch *buf;
@@ -292,9 +288,9 @@ int BPF_PROG(rec_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	__u32 zero = 0;
 	int i;
 
-	if (!session)
+	if (!t)
 		return 0;
-	key = *session;
+	key = t->session;
 	s = bpf_map_lookup_elem(&sessions, &key);
 	buf = bpf_map_lookup_elem(&scratch_buf, &zero);
 	if (!s || !buf)

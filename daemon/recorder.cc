@@ -2,6 +2,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -38,6 +42,32 @@ std::vector<pid_t> ProcessTree(pid_t root) {
     for (auto it = b; it != e; ++it) out.push_back(it->second);
   }
   return out;
+}
+
+// The threads of process `pid` (itself first).
+std::vector<pid_t> Threads(pid_t pid) {
+  std::vector<pid_t> out = {pid};
+  DIR* d = opendir(StrCat("/proc/", pid, "/task").c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    const pid_t tid = static_cast<pid_t>(atoi(e->d_name));
+    if (tid > 0 && tid != pid) out.push_back(tid);
+  }
+  closedir(d);
+  return out;
+}
+
+// Sets the recorder's task storage of task `tid` (of process `pid`) through a pidfd.
+// PIDFD_THREAD (Linux 6.9) names a thread that is not its process's leader.
+bool MarkTask(int map_fd, pid_t pid, pid_t tid, const void* value) {
+  constexpr unsigned kPidfdThread = O_EXCL;
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, tid, tid == pid ? 0u : kPidfdThread));
+  if (pidfd < 0) return errno == ESRCH;  // gone meanwhile: nothing to record
+  const int rc = bpf_map_update_elem(map_fd, &pidfd, value, BPF_ANY);
+  const int err = errno;
+  close(pidfd);
+  errno = err;
+  return rc == 0 || err == ESRCH;
 }
 
 v1::RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t payload_len) {
@@ -121,11 +151,16 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
   if (bpf_map__update_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value),
                            BPF_ANY) != 0)
     return fail("sessions map");
+  struct {
+    __u64 session, buf;
+    __u32 type, pad;
+  } task{session, 0, 0, 0};
+  static_assert(sizeof(task) == 24, "struct task_rec in recorder.bpf.c");
+  const int tasks = bpf_map__fd(skel_->maps.task_recs);
   for (pid_t pid : ProcessTree(root)) {
-    __u32 key = static_cast<__u32>(pid);
-    if (bpf_map__update_elem(skel_->maps.tasks, &key, sizeof(key), &session, sizeof(session),
-                             BPF_ANY) != 0)
-      return fail("tasks map");
+    for (pid_t tid : Threads(pid)) {
+      if (!MarkTask(tasks, pid, tid, &task)) return fail("task storage");
+    }
   }
   sessions_.insert(session);
   return absl::OkStatus();
@@ -136,20 +171,9 @@ uint64_t Recorder::End(uint64_t session) {
   if (!sessions_.erase(session)) return 0;
   rec_session value{};
   bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value), 0);
+  // The session's processes that outlive it keep their task storage, naming a session number
+  // that is never used again: the programs find no session for them and record nothing.
   bpf_map__delete_elem(skel_->maps.sessions, &session, sizeof(session), 0);
-  // Forget the session's processes that are still alive.
-  std::vector<__u32> stale;
-  __u32 key = 0, next = 0;
-  const void* prev = nullptr;
-  while (bpf_map__get_next_key(skel_->maps.tasks, prev, &next, sizeof(next)) == 0) {
-    uint64_t owner = 0;
-    if (bpf_map__lookup_elem(skel_->maps.tasks, &next, sizeof(next), &owner, sizeof(owner), 0) == 0 &&
-        owner == session)
-      stale.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  for (__u32 pid : stale) bpf_map__delete_elem(skel_->maps.tasks, &pid, sizeof(pid), 0);
   if (sessions_.empty()) recorder_bpf__detach(skel_);
   return value.lost_bytes;
 }
