@@ -33,6 +33,70 @@ std::vector<std::string> StringList(const YAML::Node& n, const std::string& what
   return out;
 }
 
+absl::Status ParseVault(const YAML::Node& v, Policy& p) {
+  const auto known_groups = [&](const std::vector<std::string>& gs, const std::string& where) {
+    for (const auto& g : gs) {
+      if (!p.groups.count(g))
+        return absl::InvalidArgumentError(StrCat(where, " names unknown group \"", g, "\""));
+    }
+    return absl::OkStatus();
+  };
+  for (const auto& kv : v) {
+    const std::string key = kv.first.as<std::string>();
+    if (key != "custodians" && key != "max_wrap_ttl" && key != "paths")
+      return absl::InvalidArgumentError(
+          StrCat("unknown vault key \"", key, "\"; supported: custodians, max_wrap_ttl, paths"));
+  }
+  if (v["custodians"]) p.vault_custodian_groups = StringList(v["custodians"], "vault.custodians");
+  RETURN_IF_ERROR(known_groups(p.vault_custodian_groups, "vault.custodians"));
+  if (v["max_wrap_ttl"]) {
+    ASSIGN_OR_RETURN(p.vault_max_wrap_ttl, ParseDuration(v["max_wrap_ttl"].as<std::string>()));
+  }
+  if (!v["paths"]) return absl::OkStatus();
+  if (!v["paths"].IsMap()) return absl::InvalidArgumentError("vault.paths must be a mapping");
+  for (const auto& e : v["paths"]) {
+    VaultPathPolicy vp;
+    vp.pattern = e.first.as<std::string>();
+    const std::string where = StrCat("vault path \"", vp.pattern, "\"");
+    const size_t star = vp.pattern.find('*');
+    if (vp.pattern.empty() || vp.pattern.size() > 256 || vp.pattern[0] == '/' ||
+        (star != std::string::npos && star != vp.pattern.size() - 1))
+      return absl::InvalidArgumentError(
+          StrCat(where, ": a path, or a prefix ending in a single trailing *"));
+    for (const auto& kv : e.second) {
+      const std::string key = kv.first.as<std::string>();
+      const bool cap = std::any_of(std::begin(kVaultCapabilities), std::end(kVaultCapabilities),
+                                   [&](const char* c) { return key == c; });
+      if (cap) {
+        vp.capabilities[key] = StringList(kv.second, StrCat(where, ".", key));
+        RETURN_IF_ERROR(known_groups(vp.capabilities[key], StrCat(where, ".", key)));
+      } else if (key == "control_group") {
+        vp.approvals = kv.second["approvals"].as<int>(0);
+        vp.approver_groups = StringList(kv.second["groups"], StrCat(where, ".control_group.groups"));
+        if (vp.approvals < 1 || vp.approver_groups.empty())
+          return absl::InvalidArgumentError(
+              StrCat(where, ": control_group needs approvals >= 1 and at least one group"));
+        RETURN_IF_ERROR(known_groups(vp.approver_groups, StrCat(where, ".control_group.groups")));
+        if (kv.second["ttl"]) {
+          ASSIGN_OR_RETURN(vp.wrap_ttl, ParseDuration(kv.second["ttl"].as<std::string>()));
+        }
+      } else if (key == "checkout") {
+        vp.checkout = true;
+        if (kv.second["lease"]) {
+          ASSIGN_OR_RETURN(vp.checkout_lease, ParseDuration(kv.second["lease"].as<std::string>()));
+        }
+        vp.rotate_after_use = kv.second["rotate_after_use"].as<bool>(false);
+      } else {
+        return absl::InvalidArgumentError(
+            StrCat(where, ": unknown key \"", key,
+                   "\"; supported: read, write, list, delete, destroy, control_group, checkout"));
+      }
+    }
+    p.vault_paths.push_back(std::move(vp));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
   Policy p;
   if (!root.IsMap()) return absl::InvalidArgumentError("policy must be a YAML mapping");
@@ -40,7 +104,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "groups" && key != "roles" && key != "request_ttl" &&
         key != "operator_cert_ttl" && key != "admins" && key != "account_ids" &&
-        key != "recording_viewers") {
+        key != "recording_viewers" && key != "vault") {
       return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
     }
   }
@@ -79,6 +143,9 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     if (!p.groups.count(g)) {
       return absl::InvalidArgumentError(StrCat("admins names unknown group \"", g, "\""));
     }
+  }
+  if (const YAML::Node& v = root["vault"]) {
+    RETURN_IF_ERROR(ParseVault(v, p));
   }
   if (!root["roles"] || !root["roles"].IsMap()) {
     return absl::InvalidArgumentError("policy has no roles");
@@ -238,6 +305,24 @@ bool Role::SelectsHost(const std::map<std::string, std::string>& labels) const {
     if (it == labels.end() || it->second != v) return false;
   }
   return true;
+}
+
+bool VaultPathPolicy::Matches(std::string_view path) const {
+  if (!pattern.empty() && pattern.back() == '*')
+    return path.substr(0, pattern.size() - 1) == std::string_view(pattern).substr(0, pattern.size() - 1);
+  return path == pattern;
+}
+
+const VaultPathPolicy* Policy::VaultPathFor(std::string_view path) const {
+  const VaultPathPolicy* best = nullptr;
+  for (const auto& vp : vault_paths) {
+    // An exact path beats any prefix; a longer prefix beats a shorter one.
+    const auto rank = [](const VaultPathPolicy& x) {
+      return x.pattern.back() == '*' ? x.pattern.size() : x.pattern.size() + 100000;
+    };
+    if (vp.Matches(path) && (!best || rank(vp) > rank(*best))) best = &vp;
+  }
+  return best;
 }
 
 std::vector<std::string> Policy::GroupsOf(std::string_view user) const {

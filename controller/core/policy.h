@@ -27,6 +27,15 @@
 //   recording_viewers: [auditors]          # groups that may list, replay and verify recordings
 //                                          # (default: the admins groups)
 //   account_ids: {first: 1879048192, count: 16777216}   # uids/gids of ephemeral accounts
+//   vault:
+//     custodians: [admins]                 # who may unseal and seal (one share per person)
+//     max_wrap_ttl: 1h                     # cap on every wrapping token's life
+//     paths:
+//       "kv/tier0/*":                      # a path, or a prefix ending in *; the longest wins
+//         read: [operators]                # capability -> groups: read, write, list, delete, destroy
+//         write: [admins]
+//         control_group: {approvals: 2, groups: [approvers], ttl: 15m}  # reads return a wrap
+//         checkout: {lease: 1h, rotate_after_use: true}  # exclusive until check-in or lease end
 #pragma once
 
 #include <map>
@@ -68,6 +77,21 @@ struct Role {
   bool SelectsHost(const std::map<std::string, std::string>& labels) const;
 };
 
+struct VaultPathPolicy {
+  std::string pattern;  // "kv/a/b" exactly, or "kv/a/*": everything below kv/a/
+  std::map<std::string, std::vector<std::string>> capabilities;  // capability -> groups
+  int approvals = 0;    // control group: authorizations needed before a read can be unwrapped
+  std::vector<std::string> approver_groups;
+  int64_t wrap_ttl = 900;
+  bool checkout = false;  // reads are exclusive check-outs
+  int64_t checkout_lease = 3600;
+  bool rotate_after_use = false;
+
+  bool Matches(std::string_view path) const;
+};
+
+inline constexpr const char* kVaultCapabilities[] = {"read", "write", "list", "delete", "destroy"};
+
 struct Policy {
   std::map<std::string, std::set<std::string>> groups;  // group -> members
   std::map<std::string, Role> roles;
@@ -79,6 +103,12 @@ struct Policy {
   // (524288-1879048191), below 2^31. Allocated once each, never reused.
   int64_t account_id_first = 1879048192;
   int64_t account_id_count = 16777216;
+  std::vector<std::string> vault_custodian_groups = {"admins"};
+  int64_t vault_max_wrap_ttl = 3600;
+  std::vector<VaultPathPolicy> vault_paths;
+
+  // The most specific vault path policy for `path` (nullptr: none, nobody may touch it).
+  const VaultPathPolicy* VaultPathFor(std::string_view path) const;
 
   std::vector<std::string> GroupsOf(std::string_view user) const;
   bool InAnyGroup(std::string_view user, const std::vector<std::string>& groups) const;

@@ -28,6 +28,14 @@ class KeyStore {
   virtual absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) = 0;
   // Signs `data`: Ed25519 over the message itself, ECDSA P-256 over its SHA-256.
   virtual absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) = 0;
+
+  // A key-encryption key (the vault's): AES-256, generated inside the store, never leaving it.
+  // REQUIRES: no key with that label exists.
+  virtual absl::Status GenerateEncryptionKey(std::string_view label) = 0;
+  // AES-256-GCM under that key, done inside the store; the blob is laid out as in
+  // common/aead.h (nonce || ciphertext || tag). Decrypt: DataLoss if it does not authenticate.
+  virtual absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plaintext) = 0;
+  virtual absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) = 0;
 };
 
 // Signs `data` and returns the SSH signature blob.

@@ -345,4 +345,71 @@ absl::StatusOr<RawSignature> Pkcs11KeyStore::Sign(std::string_view label, ByteSp
                       std::move(sig)};
 }
 
+absl::Status Pkcs11KeyStore::GenerateEncryptionKey(std::string_view label) {
+  Impl::Lease lease(*impl_);
+  if (impl_->FindObject(lease.get(), CKO_SECRET_KEY, label).ok())
+    return absl::AlreadyExistsError(StrCat("key \"", label, "\" already exists"));
+  CK_MECHANISM mech = {CKM_AES_KEY_GEN, nullptr, 0};
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  CK_ULONG len = 32;
+  CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  CK_KEY_TYPE type = CKK_AES;
+  CK_ATTRIBUTE tmpl[] = {
+      {CKA_CLASS, &cls, sizeof(cls)},
+      {CKA_KEY_TYPE, &type, sizeof(type)},
+      {CKA_VALUE_LEN, &len, sizeof(len)},
+      {CKA_TOKEN, &yes, sizeof(yes)},
+      {CKA_PRIVATE, &yes, sizeof(yes)},
+      {CKA_SENSITIVE, &yes, sizeof(yes)},
+      {CKA_EXTRACTABLE, &no, sizeof(no)},
+      {CKA_ENCRYPT, &yes, sizeof(yes)},
+      {CKA_DECRYPT, &yes, sizeof(yes)},
+      {CKA_WRAP, &no, sizeof(no)},
+      {CKA_UNWRAP, &no, sizeof(no)},
+      {CKA_SIGN, &no, sizeof(no)},
+      {CKA_DERIVE, &no, sizeof(no)},
+      {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
+  };
+  CK_OBJECT_HANDLE h;
+  return Check(impl_->f()->C_GenerateKey(lease.get(), &mech, tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &h),
+               "C_GenerateKey");
+}
+
+absl::StatusOr<Bytes> Pkcs11KeyStore::Encrypt(std::string_view label, ByteSpan aad,
+                                              ByteSpan plaintext) {
+  Impl::Lease lease(*impl_);
+  ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key, impl_->FindObject(lease.get(), CKO_SECRET_KEY, label));
+  Bytes out = RandomBytes(12);
+  CK_GCM_PARAMS gcm = {out.data(), 12, 96, const_cast<uint8_t*>(aad.data()), aad.size(), 128};
+  CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+  RETURN_IF_ERROR(Check(impl_->f()->C_EncryptInit(lease.get(), &mech, key), "C_EncryptInit"));
+  out.resize(12 + plaintext.size() + 16);
+  CK_ULONG n = out.size() - 12;
+  RETURN_IF_ERROR(Check(impl_->f()->C_Encrypt(lease.get(), const_cast<uint8_t*>(plaintext.data()),
+                                              plaintext.size(), out.data() + 12, &n),
+                        "C_Encrypt"));
+  out.resize(12 + n);
+  return out;
+}
+
+absl::StatusOr<SecretBytes> Pkcs11KeyStore::Decrypt(std::string_view label, ByteSpan aad,
+                                                    ByteSpan blob) {
+  if (blob.size() < 12 + 16) return absl::DataLossError("encrypted blob is truncated");
+  Impl::Lease lease(*impl_);
+  ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key, impl_->FindObject(lease.get(), CKO_SECRET_KEY, label));
+  Bytes iv(blob.begin(), blob.begin() + 12);
+  CK_GCM_PARAMS gcm = {iv.data(), 12, 96, const_cast<uint8_t*>(aad.data()), aad.size(), 128};
+  CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+  RETURN_IF_ERROR(Check(impl_->f()->C_DecryptInit(lease.get(), &mech, key), "C_DecryptInit"));
+  SecretBytes out(blob.size() - 12);
+  CK_ULONG n = out.size();
+  CK_RV rv = impl_->f()->C_Decrypt(lease.get(), const_cast<uint8_t*>(blob.data() + 12),
+                                   blob.size() - 12, out.data(), &n);
+  if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
+    return absl::DataLossError("encrypted blob does not authenticate (altered, or not from here)");
+  RETURN_IF_ERROR(Check(rv, "C_Decrypt"));
+  SecretBytes exact(ByteSpan(out.data(), n));
+  return exact;
+}
+
 }  // namespace warden

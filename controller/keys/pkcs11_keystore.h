@@ -36,6 +36,11 @@ class Pkcs11KeyStore final : public KeyStore {
   absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override;
   absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) override;
   absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override;
+  // CKM_AES_KEY_GEN: token, private, sensitive, never extractable, encrypt/decrypt only.
+  absl::Status GenerateEncryptionKey(std::string_view label) override;
+  // CKM_AES_GCM on the token (96-bit random IV, 128-bit tag).
+  absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plaintext) override;
+  absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) override;
 
   struct Impl;
 

@@ -1,7 +1,9 @@
 #include "controller/keys/software_keystore.h"
 
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 
+#include "common/aead.h"
 #include "common/strings.h"
 
 namespace warden {
@@ -74,6 +76,31 @@ absl::StatusOr<RawSignature> SoftwareKeyStore::Sign(std::string_view label, Byte
     return absl::InternalError("ECDSA signature values out of range");
   }
   return RawSignature{KeyType::kEcdsaP256, std::move(raw)};
+}
+
+absl::Status SoftwareKeyStore::GenerateEncryptionKey(std::string_view label) {
+  std::lock_guard lock(mu_);
+  if (secret_keys_.count(label)) return absl::AlreadyExistsError(StrCat("key \"", label, "\" already exists"));
+  Bytes k = RandomBytes(kAeadKeySize);
+  secret_keys_.emplace(std::string(label), SecretBytes(k));
+  OPENSSL_cleanse(k.data(), k.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Bytes> SoftwareKeyStore::Encrypt(std::string_view label, ByteSpan aad,
+                                                ByteSpan plaintext) {
+  std::lock_guard lock(mu_);
+  auto it = secret_keys_.find(label);
+  if (it == secret_keys_.end()) return absl::NotFoundError(StrCat("no key \"", label, "\""));
+  return AeadSeal(it->second.span(), aad, plaintext);
+}
+
+absl::StatusOr<SecretBytes> SoftwareKeyStore::Decrypt(std::string_view label, ByteSpan aad,
+                                                      ByteSpan blob) {
+  std::lock_guard lock(mu_);
+  auto it = secret_keys_.find(label);
+  if (it == secret_keys_.end()) return absl::NotFoundError(StrCat("no key \"", label, "\""));
+  return AeadOpen(it->second.span(), aad, blob);
 }
 
 }  // namespace warden

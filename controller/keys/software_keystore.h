@@ -14,6 +14,9 @@ class SoftwareKeyStore final : public KeyStore {
   absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override;
   absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) override;
   absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override;
+  absl::Status GenerateEncryptionKey(std::string_view label) override;
+  absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plaintext) override;
+  absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) override;
 
  private:
   struct Entry {
@@ -25,6 +28,7 @@ class SoftwareKeyStore final : public KeyStore {
 
   std::mutex mu_;
   std::map<std::string, Entry, std::less<>> keys_;
+  std::map<std::string, SecretBytes, std::less<>> secret_keys_;
 };
 
 }  // namespace warden

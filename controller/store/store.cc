@@ -110,6 +110,26 @@ CREATE TABLE IF NOT EXISTS recording_chunks (
 CREATE TABLE IF NOT EXISTS recording_commands (
   session_id TEXT NOT NULL, seq INTEGER NOT NULL, argv TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS recording_commands_session ON recording_commands(session_id);
+CREATE TABLE IF NOT EXISTS vault_seal (
+  id INTEGER PRIMARY KEY CHECK (id = 1), mode TEXT NOT NULL, set_id INTEGER NOT NULL,
+  shares INTEGER NOT NULL, threshold INTEGER NOT NULL, wrapped_root BLOB NOT NULL,
+  check_blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS vault_versions (
+  path TEXT NOT NULL, version INTEGER NOT NULL, created INTEGER NOT NULL,
+  created_by TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+  destroyed INTEGER NOT NULL DEFAULT 0, used INTEGER NOT NULL DEFAULT 0,
+  wrapped_key BLOB NOT NULL, ciphertext BLOB NOT NULL, PRIMARY KEY (path, version));
+CREATE TABLE IF NOT EXISTS vault_wraps (
+  accessor TEXT PRIMARY KEY, token_hash BLOB NOT NULL UNIQUE, path TEXT NOT NULL,
+  version INTEGER NOT NULL, requester TEXT NOT NULL, created INTEGER NOT NULL,
+  expires INTEGER NOT NULL, approvals_required INTEGER NOT NULL, approver_groups TEXT NOT NULL,
+  unwrapped INTEGER NOT NULL DEFAULT 0, checkout INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS vault_authorizations (
+  accessor TEXT NOT NULL, approver TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (accessor, approver));
+CREATE TABLE IF NOT EXISTS vault_checkouts (
+  path TEXT PRIMARY KEY, holder TEXT NOT NULL, version INTEGER NOT NULL, since INTEGER NOT NULL,
+  until INTEGER NOT NULL);
 )sql";
 
 }  // namespace
@@ -297,7 +317,7 @@ absl::StatusOr<std::vector<ApprovalRow>> Store::ListApprovals(std::string_view r
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    out.push_back({s.Text(0), s.Int(1)});
+    out.push_back({s.Text(0), s.Int(1), ""});
   }
   return out;
 }
@@ -617,6 +637,202 @@ absl::Status Store::ForEachRecordingChunk(
     for (const auto& c : page) RETURN_IF_ERROR(fn(c));
     next = page.back().seq + 1;
   }
+}
+
+absl::Status Store::PutVaultSeal(const VaultSealRow& r) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT OR REPLACE INTO vault_seal VALUES (1,?,?,?,?,?,?)"));
+  return s.Bind(1, r.mode).Bind(2, int64_t{r.set_id}).Bind(3, r.shares).Bind(4, r.threshold)
+      .BindBlob(5, r.wrapped_root).BindBlob(6, r.check).Run();
+}
+
+absl::StatusOr<std::optional<VaultSealRow>> Store::GetVaultSeal() {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT mode,set_id,shares,threshold,wrapped_root,check_blob "
+                                   "FROM vault_seal WHERE id=1"));
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<VaultSealRow>();
+  return VaultSealRow{s.Text(0), static_cast<uint32_t>(s.Int(1)), static_cast<int>(s.Int(2)),
+                      static_cast<int>(s.Int(3)), s.Blob(4), s.Blob(5)};
+}
+
+absl::StatusOr<int64_t> Store::NextSecretVersion(std::string_view path) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT COALESCE(MAX(version),0)+1 FROM vault_versions WHERE path=?"));
+  s.Bind(1, path);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::InternalError("no version row");
+  return s.Int(0);
+}
+
+absl::Status Store::InsertSecretVersion(const SecretVersionRow& r) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO vault_versions VALUES (?,?,?,?,?,?,?,?,?)"));
+  return s.Bind(1, r.path).Bind(2, r.version).Bind(3, r.created).Bind(4, r.created_by)
+      .Bind(5, r.deleted).Bind(6, r.destroyed).Bind(7, r.used).BindBlob(8, r.wrapped_key)
+      .BindBlob(9, r.ciphertext).Run();
+}
+
+namespace {
+constexpr const char* kVersionCols =
+    "path,version,created,created_by,deleted,destroyed,used,wrapped_key,ciphertext";
+SecretVersionRow ReadVersion(Store::Stmt& s) {
+  return SecretVersionRow{s.Text(0), s.Int(1), s.Int(2), s.Text(3), s.Int(4),
+                          s.Int(5),  s.Int(6), s.Blob(7), s.Blob(8)};
+}
+constexpr const char* kWrapCols =
+    "accessor,token_hash,path,version,requester,created,expires,approvals_required,"
+    "approver_groups,unwrapped,checkout";
+WrapRow ReadWrap(Store::Stmt& s) {
+  return WrapRow{s.Text(0), s.Blob(1), s.Text(2), s.Int(3), s.Text(4), s.Int(5),
+                 s.Int(6),  static_cast<int>(s.Int(7)), s.Text(8), s.Int(9), s.Int(10) != 0};
+}
+}  // namespace
+
+absl::StatusOr<std::optional<SecretVersionRow>> Store::GetSecretVersion(std::string_view path,
+                                                                        int64_t version) {
+  LOCKED;
+  ASSIGN_OR_RETURN(
+      Stmt s, Prepare(StrCat("SELECT ", kVersionCols,
+                             " FROM vault_versions WHERE path=?1 AND (?2=0 OR version=?2) "
+                             "ORDER BY version DESC LIMIT 1")
+                          .c_str()));
+  s.Bind(1, path).Bind(2, version);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<SecretVersionRow>();
+  return ReadVersion(s);
+}
+
+absl::StatusOr<std::vector<SecretVersionRow>> Store::ListSecretVersions(std::string_view path) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT path,version,created,created_by,deleted,destroyed,used "
+                                   "FROM vault_versions WHERE path=? ORDER BY version"));
+  s.Bind(1, path);
+  std::vector<SecretVersionRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(SecretVersionRow{s.Text(0), s.Int(1), s.Int(2), s.Text(3), s.Int(4), s.Int(5),
+                                   s.Int(6), {}, {}});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> Store::ListSecretPaths(std::string_view prefix) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT DISTINCT path FROM vault_versions "
+                                   "WHERE substr(path,1,length(?1))=?1 ORDER BY path"));
+  s.Bind(1, prefix);
+  std::vector<std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(s.Text(0));
+  }
+  return out;
+}
+
+absl::StatusOr<int> Store::DeleteSecretVersions(std::string_view path,
+                                                const std::vector<int64_t>& versions, int64_t at,
+                                                bool destroy) {
+  Transaction tx(*this);
+  int changed = 0;
+  for (int64_t v : versions) {
+    ASSIGN_OR_RETURN(
+        Stmt s, Prepare(destroy ? "UPDATE vault_versions SET destroyed=?1, wrapped_key=x'', "
+                                  "ciphertext=x'' WHERE path=?2 AND version=?3 AND destroyed=0"
+                                : "UPDATE vault_versions SET deleted=?1 WHERE path=?2 AND "
+                                  "version=?3 AND deleted=0 AND destroyed=0"));
+    RETURN_IF_ERROR(s.Bind(1, at).Bind(2, path).Bind(3, v).Run());
+    changed += sqlite3_changes(db_);
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  return changed;
+}
+
+absl::Status Store::MarkSecretUsed(std::string_view path, int64_t version, int64_t at) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE vault_versions SET used=? WHERE path=? AND version=?"));
+  return s.Bind(1, at).Bind(2, path).Bind(3, version).Run();
+}
+
+absl::Status Store::InsertWrap(const WrapRow& w) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("INSERT INTO vault_wraps (", kWrapCols,
+                                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?)").c_str()));
+  return s.Bind(1, w.accessor).BindBlob(2, w.token_hash).Bind(3, w.path).Bind(4, w.version)
+      .Bind(5, w.requester).Bind(6, w.created).Bind(7, w.expires).Bind(8, w.approvals_required)
+      .Bind(9, w.approver_groups).Bind(10, w.unwrapped).Bind(11, int64_t{w.checkout}).Run();
+}
+
+absl::StatusOr<std::optional<WrapRow>> Store::GetWrap(std::string_view accessor) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kWrapCols,
+                                          " FROM vault_wraps WHERE accessor=?").c_str()));
+  s.Bind(1, accessor);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<WrapRow>();
+  return ReadWrap(s);
+}
+
+absl::StatusOr<std::optional<WrapRow>> Store::GetWrapByToken(ByteSpan token_hash) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kWrapCols,
+                                          " FROM vault_wraps WHERE token_hash=?").c_str()));
+  s.BindBlob(1, token_hash);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<WrapRow>();
+  return ReadWrap(s);
+}
+
+absl::StatusOr<bool> Store::AddAuthorization(std::string_view accessor, std::string_view approver,
+                                             std::string_view reason, int64_t at) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT OR IGNORE INTO vault_authorizations VALUES (?,?,?,?)"));
+  RETURN_IF_ERROR(s.Bind(1, accessor).Bind(2, approver).Bind(3, reason).Bind(4, at).Run());
+  return sqlite3_changes(db_) == 1;
+}
+
+absl::StatusOr<std::vector<ApprovalRow>> Store::ListAuthorizations(std::string_view accessor) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT approver,at,reason FROM vault_authorizations "
+                                   "WHERE accessor=? ORDER BY at, approver"));
+  s.Bind(1, accessor);
+  std::vector<ApprovalRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({s.Text(0), s.Int(1), s.Text(2)});
+  }
+  return out;
+}
+
+absl::StatusOr<bool> Store::UseWrap(std::string_view accessor, int64_t at) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE vault_wraps SET unwrapped=? WHERE accessor=? AND unwrapped=0"));
+  RETURN_IF_ERROR(s.Bind(1, at).Bind(2, accessor).Run());
+  return sqlite3_changes(db_) == 1;
+}
+
+absl::StatusOr<std::optional<CheckoutRow>> Store::GetCheckout(std::string_view path) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT path,holder,version,since,until FROM vault_checkouts WHERE path=?"));
+  s.Bind(1, path);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<CheckoutRow>();
+  return CheckoutRow{s.Text(0), s.Text(1), s.Int(2), s.Int(3), s.Int(4)};
+}
+
+absl::Status Store::PutCheckout(const CheckoutRow& c) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT OR REPLACE INTO vault_checkouts VALUES (?,?,?,?,?)"));
+  return s.Bind(1, c.path).Bind(2, c.holder).Bind(3, c.version).Bind(4, c.since).Bind(5, c.until).Run();
+}
+
+absl::Status Store::DeleteCheckout(std::string_view path) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("DELETE FROM vault_checkouts WHERE path=?"));
+  return s.Bind(1, path).Run();
 }
 
 }  // namespace warden

@@ -42,6 +42,7 @@ struct RequestRow {
 struct ApprovalRow {
   std::string approver;
   int64_t at = 0;
+  std::string reason;
 };
 
 struct GrantRow {
@@ -121,6 +122,46 @@ struct RecordingFilter {
   int64_t since_ns = 0, until_ns = 0;  // 0 = unbounded
 };
 
+// The vault's seal: how the root key is kept (see controller/core/vault.h).
+struct VaultSealRow {
+  std::string mode;          // "pkcs11" or "shamir"
+  uint32_t set_id = 0;       // of the Shamir split (unseal or recovery shares)
+  int shares = 0, threshold = 0;
+  Bytes wrapped_root;        // pkcs11: the root key encrypted by the token's KEK; shamir: empty
+  Bytes check;               // AES-GCM of a fixed text under the root key: proves a rebuilt key
+};
+
+struct SecretVersionRow {
+  std::string path;
+  int64_t version = 0;
+  int64_t created = 0;
+  std::string created_by;
+  int64_t deleted = 0;       // when soft-deleted (0 = not)
+  int64_t destroyed = 0;     // when destroyed: its blobs are gone (0 = not)
+  int64_t used = 0;          // when it was last checked in after use (rotate-after-use)
+  Bytes wrapped_key;         // the version's data key, under the root key
+  Bytes ciphertext;          // the value, under the data key
+};
+
+struct WrapRow {
+  std::string accessor;
+  Bytes token_hash;          // SHA-256 of the wrapping token (the token itself is never stored)
+  std::string path;
+  int64_t version = 0;
+  std::string requester;
+  int64_t created = 0, expires = 0;
+  int approvals_required = 0;
+  std::string approver_groups;  // JSON array
+  int64_t unwrapped = 0;     // when (0 = not yet)
+  bool checkout = false;     // unwrapping checks the secret out
+};
+
+struct CheckoutRow {
+  std::string path;
+  std::string holder;
+  int64_t version = 0, since = 0, until = 0;
+};
+
 class Store {
  public:
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
@@ -194,6 +235,35 @@ class Store {
   // Calls `fn` for every chunk of a session in order; stops at the first error it returns.
   absl::Status ForEachRecordingChunk(std::string_view session_id,
                                      const std::function<absl::Status(const RecordingChunkRow&)>& fn);
+  absl::Status PutVaultSeal(const VaultSealRow& r);
+  absl::StatusOr<std::optional<VaultSealRow>> GetVaultSeal();
+  // The next version number of `path` (1 for a new path). Call inside a Transaction with the
+  // insert that uses it.
+  absl::StatusOr<int64_t> NextSecretVersion(std::string_view path);
+  absl::Status InsertSecretVersion(const SecretVersionRow& r);
+  // `version` 0: the newest.
+  absl::StatusOr<std::optional<SecretVersionRow>> GetSecretVersion(std::string_view path,
+                                                                   int64_t version);
+  // Every version of `path`, blobs left out.
+  absl::StatusOr<std::vector<SecretVersionRow>> ListSecretVersions(std::string_view path);
+  // Paths that start with `prefix`.
+  absl::StatusOr<std::vector<std::string>> ListSecretPaths(std::string_view prefix);
+  // Soft delete (restorable) or destroy (the blobs are overwritten). Returns how many changed.
+  absl::StatusOr<int> DeleteSecretVersions(std::string_view path, const std::vector<int64_t>& versions,
+                                           int64_t at, bool destroy);
+  absl::Status MarkSecretUsed(std::string_view path, int64_t version, int64_t at);
+  absl::Status InsertWrap(const WrapRow& w);
+  absl::StatusOr<std::optional<WrapRow>> GetWrap(std::string_view accessor);
+  absl::StatusOr<std::optional<WrapRow>> GetWrapByToken(ByteSpan token_hash);
+  // Returns false when this approver had already authorized it.
+  absl::StatusOr<bool> AddAuthorization(std::string_view accessor, std::string_view approver,
+                                        std::string_view reason, int64_t at);
+  absl::StatusOr<std::vector<ApprovalRow>> ListAuthorizations(std::string_view accessor);
+  // Marks the wrap unwrapped; false if it already was (exactly once, race-free).
+  absl::StatusOr<bool> UseWrap(std::string_view accessor, int64_t at);
+  absl::StatusOr<std::optional<CheckoutRow>> GetCheckout(std::string_view path);
+  absl::Status PutCheckout(const CheckoutRow& c);
+  absl::Status DeleteCheckout(std::string_view path);
   absl::StatusOr<int64_t> GetCounter(std::string_view name);
   absl::StatusOr<int64_t> BumpCounter(std::string_view name);
 

@@ -1,0 +1,421 @@
+#include "controller/core/vault.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "common/aead.h"
+#include "common/crypto.h"
+#include "common/strings.h"
+#include "common/totp.h"
+
+namespace warden {
+namespace {
+
+constexpr std::string_view kRootAad = "warden-vault-root-v1";
+constexpr std::string_view kCheckAad = "warden-vault-check-v1";
+constexpr std::string_view kCheckText = "warden vault root key";
+
+// Associated data: binds a blob to its path and version (and to what it is).
+Bytes Binding(std::string_view what, std::string_view path, int64_t version) {
+  return ToBytes(StrCat(what, '\0', path, '\0', version));
+}
+
+std::string TimeText(int64_t t) {
+  char buf[32];
+  const time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
+  return buf;
+}
+
+}  // namespace
+
+absl::Status CheckSecretPath(std::string_view path) {
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(
+        "a secret path is 1-256 bytes of segments of letters, digits, '.', '_' and '-' separated "
+        "by '/', e.g. kv/tier0/domain-admin");
+  };
+  if (path.empty() || path.size() > 256) return bad();
+  for (std::string_view seg : StrSplit(path, '/', false)) {
+    if (seg.empty() || seg == "." || seg == "..") return bad();
+    for (char c : seg) {
+      if (!(IsLowerAlpha(c | 0x20) || IsDigit(c) || c == '.' || c == '_' || c == '-')) return bad();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> InitializeVault(Store& store, KeyStore& keys,
+                                                         const VaultInit& init) {
+  if (init.mode != "pkcs11" && init.mode != "shamir")
+    return absl::InvalidArgumentError(StrCat("unknown seal \"", init.mode, "\"; use pkcs11 or shamir"));
+  ASSIGN_OR_RETURN(std::optional<VaultSealRow> existing, store.GetVaultSeal());
+  if (existing) return absl::AlreadyExistsError("the vault is already initialised");
+  Bytes raw = RandomBytes(kAeadKeySize);
+  SecretBytes root(raw);
+  OPENSSL_cleanse(raw.data(), raw.size());
+  VaultSealRow row;
+  row.mode = init.mode;
+  row.set_id = static_cast<uint32_t>(RandomU64());
+  row.shares = init.shares;
+  row.threshold = init.threshold;
+  ASSIGN_OR_RETURN(std::vector<Share> shares,
+                   SplitSecret(root.span(), init.shares, init.threshold, row.set_id));
+  if (init.mode == "pkcs11") {
+    RETURN_IF_ERROR(keys.GenerateEncryptionKey(kVaultKekLabel));
+    ASSIGN_OR_RETURN(row.wrapped_root, keys.Encrypt(kVaultKekLabel, AsBytes(kRootAad), root.span()));
+  }
+  ASSIGN_OR_RETURN(row.check, AeadSeal(root.span(), AsBytes(kCheckAad), AsBytes(kCheckText)));
+  RETURN_IF_ERROR(store.PutVaultSeal(row));
+  std::vector<std::string> out;
+  for (const Share& s : shares) out.push_back(EncodeShare(s));
+  return out;
+}
+
+absl::Status Vault::Start() {
+  ASSIGN_OR_RETURN(std::optional<VaultSealRow> row, store_.GetVaultSeal());
+  if (!row || row->mode != "pkcs11") return absl::OkStatus();
+  ASSIGN_OR_RETURN(SecretBytes root,
+                   keys_.Decrypt(kVaultKekLabel, AsBytes(kRootAad), row->wrapped_root));
+  if (!AeadOpen(root.span(), AsBytes(kCheckAad), row->check).ok())
+    return absl::DataLossError("the token's key-encryption key does not open the vault's root key");
+  std::lock_guard lock(mu_);
+  root_ = std::move(root);
+  return absl::OkStatus();
+}
+
+VaultStatus Vault::Status() {
+  VaultStatus st;
+  auto row = store_.GetVaultSeal();
+  if (!row.ok() || !*row) return st;
+  st.initialized = true;
+  st.mode = (*row)->mode;
+  st.shares = (*row)->shares;
+  st.threshold = (*row)->threshold;
+  std::lock_guard lock(mu_);
+  st.sealed = root_.size() == 0;
+  st.progress = static_cast<int>(pending_.size());
+  return st;
+}
+
+absl::StatusOr<VaultStatus> Vault::Unseal(const Identity& who, std::string_view share_text) {
+  if (!who.host_id.empty() || !policy_.InAnyGroup(who.user, policy_.vault_custodian_groups))
+    return absl::PermissionDeniedError(
+        StrCat(who.user, " is not a vault custodian (vault.custodians: ",
+               StrJoin(policy_.vault_custodian_groups, ", "), ")"));
+  ASSIGN_OR_RETURN(std::optional<VaultSealRow> row, store_.GetVaultSeal());
+  if (!row) return absl::FailedPreconditionError("the vault is not initialised");
+  ASSIGN_OR_RETURN(Share share, DecodeShare(share_text));
+  {
+    std::lock_guard lock(mu_);
+    if (root_.size() != 0) return absl::FailedPreconditionError("the vault is already unsealed");
+    if (share.set_id != row->set_id)
+      return absl::InvalidArgumentError("this share belongs to another vault (another init)");
+    for (const Share& s : pending_) {
+      if (s.index == share.index)
+        return absl::InvalidArgumentError(
+            StrCat("share ", int{share.index}, " was already given; the next must be another"));
+    }
+    if (std::find(givers_.begin(), givers_.end(), who.user) != givers_.end())
+      return absl::FailedPreconditionError(
+          StrCat(who.user, " already gave a share; the next must come from another custodian"));
+    pending_.push_back(std::move(share));
+    givers_.push_back(who.user);
+    if (static_cast<int>(pending_.size()) >= row->threshold) {
+      absl::StatusOr<SecretBytes> root = CombineShares(pending_);
+      pending_.clear();
+      givers_.clear();
+      if (!root.ok() || !AeadOpen(root->span(), AsBytes(kCheckAad), row->check).ok())
+        return absl::InvalidArgumentError(
+            "these shares do not rebuild the vault's root key: at least one is wrong. The shares "
+            "given so far were dropped; start again");
+      root_ = std::move(*root);
+    }
+  }
+  return Status();
+}
+
+absl::Status Vault::Seal(const Identity& who) {
+  if (!who.host_id.empty() || !policy_.InAnyGroup(who.user, policy_.vault_custodian_groups))
+    return absl::PermissionDeniedError(StrCat(who.user, " is not a vault custodian"));
+  std::lock_guard lock(mu_);
+  root_ = SecretBytes();
+  pending_.clear();
+  givers_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Vault::RequireUnsealed() {
+  ASSIGN_OR_RETURN(std::optional<VaultSealRow> row, store_.GetVaultSeal());
+  if (!row)
+    return absl::FailedPreconditionError(
+        "the vault is not initialised (warden-controller init --seal pkcs11|shamir creates it)");
+  std::lock_guard lock(mu_);
+  if (root_.size() == 0)
+    return absl::UnavailableError(
+        "the vault is sealed: no secret can be read or written until custodians unseal it "
+        "(wardenctl operator unseal)");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const VaultPathPolicy*> Vault::Allowed(const Identity& who, std::string_view path,
+                                                      std::string_view capability) {
+  RETURN_IF_ERROR(CheckSecretPath(path));
+  const VaultPathPolicy* vp = policy_.VaultPathFor(path);
+  if (!who.host_id.empty() || !vp) return absl::PermissionDeniedError(StrCat(who.user, " may not ", capability, " ", path));
+  auto it = vp->capabilities.find(std::string(capability));
+  if (it == vp->capabilities.end() || !policy_.InAnyGroup(who.user, it->second))
+    return absl::PermissionDeniedError(
+        StrCat(who.user, " may not ", capability, " ", path, " (vault path \"", vp->pattern,
+               "\" grants ", capability, " to: ",
+               it == vp->capabilities.end() ? "nobody" : StrJoin(it->second, ", "), ")"));
+  return vp;
+}
+
+absl::StatusOr<SecretBytes> Vault::Decrypt(const SecretVersionRow& row) {
+  SecretBytes root;
+  {
+    std::lock_guard lock(mu_);
+    if (root_.size() == 0) return absl::UnavailableError("the vault is sealed");
+    root = SecretBytes(root_.span());
+  }
+  auto key = AeadOpen(root.span(), Binding("warden-dek-v1", row.path, row.version), row.wrapped_key);
+  auto value = key.ok() ? AeadOpen(key->span(), Binding("warden-kv-v1", row.path, row.version),
+                                   row.ciphertext)
+                        : absl::StatusOr<SecretBytes>(key.status());
+  if (!value.ok())
+    return absl::DataLossError(StrCat("version ", row.version, " of ", row.path,
+                                      " does not decrypt: its stored blobs were altered or moved "
+                                      "from another path or version"));
+  return value;
+}
+
+absl::StatusOr<int64_t> Vault::Put(const Identity& who, std::string_view path, ByteSpan value) {
+  ASSIGN_OR_RETURN(const VaultPathPolicy* vp, Allowed(who, path, "write"));
+  (void)vp;
+  RETURN_IF_ERROR(RequireUnsealed());
+  if (value.empty() || value.size() > kMaxSecretBytes)
+    return absl::InvalidArgumentError(StrCat("a secret value is 1 to ", kMaxSecretBytes, " bytes"));
+  SecretBytes root;
+  {
+    std::lock_guard lock(mu_);
+    root = SecretBytes(root_.span());
+  }
+  Bytes raw = RandomBytes(kAeadKeySize);
+  SecretBytes key(raw);
+  OPENSSL_cleanse(raw.data(), raw.size());
+  Store::Transaction tx(store_);
+  SecretVersionRow row;
+  row.path = std::string(path);
+  ASSIGN_OR_RETURN(row.version, store_.NextSecretVersion(path));
+  row.created = clock_.Now();
+  row.created_by = who.user;
+  ASSIGN_OR_RETURN(row.ciphertext, AeadSeal(key.span(), Binding("warden-kv-v1", path, row.version), value));
+  ASSIGN_OR_RETURN(row.wrapped_key,
+                   AeadSeal(root.span(), Binding("warden-dek-v1", path, row.version), key.span()));
+  RETURN_IF_ERROR(store_.InsertSecretVersion(row));
+  RETURN_IF_ERROR(tx.Commit());
+  return row.version;
+}
+
+absl::StatusOr<SecretRead> Vault::Read(const Identity& who, std::string_view path, int64_t version) {
+  ASSIGN_OR_RETURN(const VaultPathPolicy* vp, Allowed(who, path, "read"));
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(std::optional<SecretVersionRow> row, store_.GetSecretVersion(path, version));
+  if (!row)
+    return absl::NotFoundError(version ? StrCat(path, " has no version ", version)
+                                       : StrCat("no secret at ", path));
+  if (row->destroyed) return absl::NotFoundError(StrCat("version ", row->version, " of ", path, " was destroyed"));
+  if (row->deleted) return absl::NotFoundError(StrCat("version ", row->version, " of ", path, " was deleted"));
+  const int64_t now = clock_.Now();
+  if (vp->checkout) {
+    // Refused at once if someone else holds it; taken when the value is handed out.
+    ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
+    if (held && held->until > now && held->holder != who.user)
+      return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
+                                                  " until ", TimeText(held->until)));
+  }
+  SecretRead out;
+  out.version = row->version;
+  if (vp->approvals > 0) {
+    out.token = StrCat("wvt_", Base64Encode(RandomBytes(32), false));
+    WrapRow w;
+    w.accessor = StrCat("wva_", RandomId(16));
+    w.token_hash = Sha256(AsBytes(out.token));
+    w.path = row->path;
+    w.version = row->version;
+    w.requester = who.user;
+    w.created = now;
+    w.expires = now + std::min(vp->wrap_ttl, policy_.vault_max_wrap_ttl);
+    w.approvals_required = vp->approvals;
+    w.approver_groups = nlohmann::json(vp->approver_groups).dump();
+    w.checkout = vp->checkout;
+    RETURN_IF_ERROR(store_.InsertWrap(w));
+    ASSIGN_OR_RETURN(out.wrap, Info(w));
+    return out;
+  }
+  ASSIGN_OR_RETURN(out.value, Decrypt(*row));
+  if (vp->checkout) {
+    ASSIGN_OR_RETURN(out.checked_out_until, CheckOut(who, *vp, path, row->version));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPolicy& vp,
+                                        std::string_view path, int64_t version) {
+  const int64_t now = clock_.Now();
+  Store::Transaction tx(store_);
+  ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
+  if (held && held->until > now && held->holder != who.user)
+    return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
+                                                " until ", TimeText(held->until)));
+  if (held && held->until <= now && vp.rotate_after_use) {
+    // The previous check-out ran out without a check-in: it was used all the same.
+    RETURN_IF_ERROR(store_.MarkSecretUsed(path, held->version, held->until));
+    audit_.Append({{"event", "vault.rotate_needed"}, {"alert", true}, {"path", std::string(path)},
+                   {"version", held->version}, {"holder", held->holder}, {"why", "lease ended"}})
+        .IgnoreError();
+  }
+  CheckoutRow c{std::string(path), who.user, version, now, now + vp.checkout_lease};
+  RETURN_IF_ERROR(store_.PutCheckout(c));
+  RETURN_IF_ERROR(tx.Commit());
+  return c.until;
+}
+
+absl::Status Vault::CheckIn(const Identity& who, std::string_view path) {
+  RETURN_IF_ERROR(CheckSecretPath(path));
+  RETURN_IF_ERROR(RequireUnsealed());
+  const VaultPathPolicy* vp = policy_.VaultPathFor(path);
+  ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
+  if (!vp || !held || held->holder != who.user)
+    return absl::FailedPreconditionError(StrCat(path, " is not checked out by ", who.user));
+  RETURN_IF_ERROR(store_.DeleteCheckout(path));
+  if (vp->rotate_after_use) {
+    // The rotation hook: until rotation exists, the version is marked used and an alert raised.
+    RETURN_IF_ERROR(store_.MarkSecretUsed(path, held->version, clock_.Now()));
+    audit_.Append({{"event", "vault.rotate_needed"}, {"alert", true}, {"path", std::string(path)},
+                   {"version", held->version}, {"holder", held->holder}, {"why", "checked in"}})
+        .IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> Vault::List(const Identity& who, std::string_view prefix) {
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(std::vector<std::string> paths, store_.ListSecretPaths(prefix));
+  std::erase_if(paths, [&](const std::string& p) { return !Allowed(who, p, "list").ok(); });
+  return paths;
+}
+
+absl::StatusOr<std::vector<SecretVersionRow>> Vault::Metadata(const Identity& who,
+                                                              std::string_view path) {
+  if (!Allowed(who, path, "list").ok()) RETURN_IF_ERROR(Allowed(who, path, "read").status());
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(std::vector<SecretVersionRow> rows, store_.ListSecretVersions(path));
+  if (rows.empty()) return absl::NotFoundError(StrCat("no secret at ", path));
+  return rows;
+}
+
+absl::StatusOr<int> Vault::Delete(const Identity& who, std::string_view path,
+                                  const std::vector<int64_t>& versions, bool destroy) {
+  RETURN_IF_ERROR(Allowed(who, path, destroy ? "destroy" : "delete").status());
+  RETURN_IF_ERROR(RequireUnsealed());
+  std::vector<int64_t> which = versions;
+  if (which.empty()) {
+    if (destroy) return absl::InvalidArgumentError("destroy needs the versions to destroy (--versions)");
+    ASSIGN_OR_RETURN(std::optional<SecretVersionRow> newest, store_.GetSecretVersion(path, 0));
+    if (!newest) return absl::NotFoundError(StrCat("no secret at ", path));
+    which.push_back(newest->version);
+  }
+  return store_.DeleteSecretVersions(path, which, clock_.Now(), destroy);
+}
+
+absl::StatusOr<WrapInfo> Vault::Info(const WrapRow& w) {
+  WrapInfo i;
+  i.accessor = w.accessor;
+  i.path = w.path;
+  i.requester = w.requester;
+  i.version = w.version;
+  i.created = w.created;
+  i.expires = w.expires;
+  i.approvals_required = w.approvals_required;
+  i.unwrapped = w.unwrapped != 0;
+  i.checkout = w.checkout;
+  ASSIGN_OR_RETURN(i.approvals, store_.ListAuthorizations(w.accessor));
+  return i;
+}
+
+absl::StatusOr<WrapInfo> Vault::LookupWrap(const Identity& who, std::string_view accessor) {
+  ASSIGN_OR_RETURN(std::optional<WrapRow> w, store_.GetWrap(accessor));
+  if (!w) return absl::NotFoundError(StrCat("no request with accessor ", accessor));
+  const auto groups = nlohmann::json::parse(w->approver_groups).get<std::vector<std::string>>();
+  if (who.user != w->requester && !policy_.InAnyGroup(who.user, groups) && !policy_.IsAdmin(who.user))
+    return absl::PermissionDeniedError(StrCat(who.user, " may not see request ", accessor));
+  return Info(*w);
+}
+
+absl::StatusOr<WrapInfo> Vault::Authorize(const Identity& who, std::string_view accessor,
+                                          std::string_view reason) {
+  RETURN_IF_ERROR(RequireUnsealed());
+  if (StripSpaces(reason).empty() || reason.size() > 512)
+    return absl::InvalidArgumentError("an authorization needs a reason (--reason, up to 512 bytes)");
+  ASSIGN_OR_RETURN(std::optional<WrapRow> w, store_.GetWrap(accessor));
+  if (!w) return absl::NotFoundError(StrCat("no request with accessor ", accessor));
+  const int64_t now = clock_.Now();
+  if (w->unwrapped) return absl::FailedPreconditionError(StrCat("request ", accessor, " was already unwrapped"));
+  if (now >= w->expires)
+    return absl::FailedPreconditionError(StrCat("request ", accessor, " expired at ", TimeText(w->expires)));
+  if (who.user == w->requester)
+    return absl::PermissionDeniedError(StrCat(who.user, " may not authorize their own request"));
+  const auto groups = nlohmann::json::parse(w->approver_groups).get<std::vector<std::string>>();
+  if (!who.host_id.empty() || !policy_.InAnyGroup(who.user, groups))
+    return absl::PermissionDeniedError(StrCat(who.user, " is not in the control group of ", w->path,
+                                              " (", StrJoin(groups, ", "), ")"));
+  ASSIGN_OR_RETURN(bool added, store_.AddAuthorization(accessor, who.user, reason, now));
+  if (!added)
+    return absl::AlreadyExistsError(
+        StrCat(who.user, " has already authorized ", accessor, "; one person counts once"));
+  return Info(*w);
+}
+
+absl::StatusOr<SecretRead> Vault::Unwrap(const Identity& who, std::string_view token) {
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(std::optional<WrapRow> w, store_.GetWrapByToken(Sha256(AsBytes(token))));
+  if (!w) return absl::NotFoundError("unknown wrapping token");
+  if (w->requester != who.user)
+    return absl::PermissionDeniedError(
+        StrCat("this wrapping token was issued to ", w->requester, ", not ", who.user));
+  if (w->unwrapped)
+    return absl::FailedPreconditionError(
+        StrCat("this wrapping token was already unwrapped at ", TimeText(w->unwrapped)));
+  const int64_t now = clock_.Now();
+  if (now >= w->expires)
+    return absl::FailedPreconditionError(
+        StrCat("this wrapping token expired at ", TimeText(w->expires), " unused"));
+  ASSIGN_OR_RETURN(WrapInfo info, Info(*w));
+  if (static_cast<int>(info.approvals.size()) < w->approvals_required)
+    return absl::FailedPreconditionError(
+        StrCat(info.approvals.size(), " of ", w->approvals_required,
+               " authorizations so far; approvers run: wardenctl vault authorize ", w->accessor,
+               " --reason ..."));
+  ASSIGN_OR_RETURN(std::optional<SecretVersionRow> row, store_.GetSecretVersion(w->path, w->version));
+  if (!row || row->deleted || row->destroyed)
+    return absl::NotFoundError(StrCat("version ", w->version, " of ", w->path, " is gone"));
+  SecretRead out;
+  out.version = row->version;
+  ASSIGN_OR_RETURN(out.value, Decrypt(*row));
+  const VaultPathPolicy* vp = policy_.VaultPathFor(w->path);
+  if (w->checkout && vp) {
+    ASSIGN_OR_RETURN(out.checked_out_until, CheckOut(who, *vp, w->path, row->version));
+  }
+  ASSIGN_OR_RETURN(bool first, store_.UseWrap(w->accessor, now));
+  if (!first) return absl::FailedPreconditionError("this wrapping token was already unwrapped");
+  info.unwrapped = true;
+  out.wrap = std::move(info);
+  return out;
+}
+
+}  // namespace warden

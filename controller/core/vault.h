@@ -1,0 +1,136 @@
+// The vault: versioned secrets at paths, encrypted at rest, read under dual control.
+//
+// Keys. Each secret version is AES-256-GCM encrypted under its own data key; the data key is
+// encrypted under the vault's root key; both with the path and version as associated data, so a
+// blob moved to another path or version does not open. The root key exists in memory only while
+// the vault is unsealed, and is kept in one of two ways (`warden-controller init --seal`):
+//   pkcs11  encrypted by an AES-256 key-encryption key generated inside the token (sensitive, never
+//           extractable): the controller unseals itself at start. The root key is also split into
+//           recovery shares printed once at init, so losing the token does not lose the secrets.
+//   shamir  split into shares printed once at init; the controller starts sealed, and custodians
+//           (the policy's vault.custodians, one share per person) unseal it.
+// `Seal` drops the root key at once; until unsealed again (shares, or a restart in pkcs11 mode)
+// every secret operation is refused with a message saying so.
+//
+// Dual control. A read of a path with a control group returns a single-use wrapping token (to the
+// requester only) and an accessor (to share with approvers), not the secret. Approvers from the
+// group authorize the accessor, which is bound to one request (path, version, requester); the
+// requester can never authorize their own, and one person counts once. Once the quorum is met the
+// requester unwraps the token exactly once; an unwrapped token dies at its TTL (the path's
+// control_group.ttl, capped by vault.max_wrap_ttl).
+//
+// Check-out. On a path with `checkout`, a read also checks the secret out: exclusive to the
+// holder until check-in or the lease ends. With rotate_after_use, the check-in marks the version
+// used and raises an alert: rotation (the rotation issue) replaces it.
+//
+// Values never appear in errors or logs; audit events carry their HMAC.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/shamir.h"
+#include "controller/core/audit_log.h"
+#include "controller/core/clock.h"
+#include "controller/core/identity.h"
+#include "controller/core/policy.h"
+#include "controller/keys/keystore.h"
+#include "controller/store/store.h"
+
+namespace warden {
+
+inline constexpr std::string_view kVaultKekLabel = "vault-kek-1";
+inline constexpr size_t kMaxSecretBytes = 64 * 1024;
+
+struct VaultInit {
+  std::string mode = "pkcs11";  // pkcs11 or shamir
+  int shares = 5, threshold = 3;
+};
+
+// Creates the root key and its seal; returns the shares (unseal shares in shamir mode, recovery
+// shares in pkcs11 mode), to be printed once. REQUIRES: the vault was never initialised.
+absl::StatusOr<std::vector<std::string>> InitializeVault(Store& store, KeyStore& keys,
+                                                         const VaultInit& init);
+
+struct VaultStatus {
+  bool initialized = false, sealed = true;
+  std::string mode;
+  int shares = 0, threshold = 0, progress = 0;  // progress: shares given toward an unseal
+};
+
+struct WrapInfo {
+  std::string accessor, path, requester;
+  int64_t version = 0, created = 0, expires = 0;
+  int approvals_required = 0;
+  std::vector<ApprovalRow> approvals;
+  bool unwrapped = false, checkout = false;
+};
+
+struct SecretRead {
+  // Either the value (no control group) or a wrapping token for it.
+  SecretBytes value;
+  int64_t version = 0;
+  std::string token;  // the wrapping token: shown to the requester once
+  WrapInfo wrap;
+  int64_t checked_out_until = 0;
+};
+
+class Vault {
+ public:
+  Vault(const Policy& policy, Store& store, KeyStore& keys, AuditLog& audit, const Clock& clock)
+      : policy_(policy), store_(store), keys_(keys), audit_(audit), clock_(clock) {}
+
+  // pkcs11 mode: unseal with the token at start. shamir mode: stays sealed.
+  absl::Status Start();
+  VaultStatus Status();
+  // One custodian's share. When the threshold is reached the root key is rebuilt and checked;
+  // a wrong share is refused then (all shares given so far are dropped: start again).
+  absl::StatusOr<VaultStatus> Unseal(const Identity& who, std::string_view share_text);
+  absl::Status Seal(const Identity& who);
+
+  absl::StatusOr<int64_t> Put(const Identity& who, std::string_view path, ByteSpan value);
+  // `version` 0: the newest.
+  absl::StatusOr<SecretRead> Read(const Identity& who, std::string_view path, int64_t version);
+  absl::StatusOr<std::vector<std::string>> List(const Identity& who, std::string_view prefix);
+  absl::StatusOr<std::vector<SecretVersionRow>> Metadata(const Identity& who, std::string_view path);
+  absl::StatusOr<int> Delete(const Identity& who, std::string_view path,
+                             const std::vector<int64_t>& versions, bool destroy);
+
+  absl::StatusOr<WrapInfo> LookupWrap(const Identity& who, std::string_view accessor);
+  absl::StatusOr<WrapInfo> Authorize(const Identity& who, std::string_view accessor,
+                                     std::string_view reason);
+  absl::StatusOr<SecretRead> Unwrap(const Identity& who, std::string_view token);
+  // Ends `who`'s check-out of `path`.
+  absl::Status CheckIn(const Identity& who, std::string_view path);
+
+  // "hmac-sha256:..." of a value, for audit events.
+  std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }
+
+ private:
+  // What `who` may do at `path`, or why not.
+  absl::StatusOr<const VaultPathPolicy*> Allowed(const Identity& who, std::string_view path,
+                                                 std::string_view capability);
+  absl::Status RequireUnsealed();
+  absl::StatusOr<SecretBytes> Decrypt(const SecretVersionRow& row);
+  absl::StatusOr<WrapInfo> Info(const WrapRow& w);
+  // Takes the check-out of `path` for `who`, or says who holds it.
+  absl::StatusOr<int64_t> CheckOut(const Identity& who, const VaultPathPolicy& vp,
+                                   std::string_view path, int64_t version);
+
+  const Policy& policy_;
+  Store& store_;
+  KeyStore& keys_;
+  AuditLog& audit_;
+  const Clock& clock_;
+  std::mutex mu_;
+  SecretBytes root_;                 // empty while sealed
+  std::vector<Share> pending_;       // unseal shares given so far
+  std::vector<std::string> givers_;  // who gave them
+};
+
+// Path syntax: segments of [A-Za-z0-9._-] separated by '/', 1..256 bytes.
+absl::Status CheckSecretPath(std::string_view path);
+
+}  // namespace warden
