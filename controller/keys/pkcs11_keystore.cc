@@ -367,6 +367,7 @@ absl::Status Pkcs11KeyStore::GenerateEncryptionKey(std::string_view label) {
       {CKA_WRAP, &no, sizeof(no)},
       {CKA_UNWRAP, &no, sizeof(no)},
       {CKA_SIGN, &no, sizeof(no)},
+      {CKA_VERIFY, &no, sizeof(no)},
       {CKA_DERIVE, &no, sizeof(no)},
       {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
   };
@@ -405,7 +406,8 @@ absl::StatusOr<SecretBytes> Pkcs11KeyStore::Decrypt(std::string_view label, Byte
   CK_ULONG n = out.size();
   CK_RV rv = impl_->f()->C_Decrypt(lease.get(), const_cast<uint8_t*>(blob.data() + 12),
                                    blob.size() - 12, out.data(), &n);
-  if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
+  // A tag mismatch: CKR_ENCRYPTED_DATA_INVALID by the standard; SoftHSM2 says CKR_GENERAL_ERROR.
+  if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_GENERAL_ERROR)
     return absl::DataLossError("encrypted blob does not authenticate (altered, or not from here)");
   RETURN_IF_ERROR(Check(rv, "C_Decrypt"));
   SecretBytes exact(ByteSpan(out.data(), n));

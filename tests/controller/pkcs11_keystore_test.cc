@@ -75,6 +75,37 @@ TEST_F(SoftHsm, PrivateKeysAreSignOnlyAndNeverExtractable) {
   EXPECT_NE(r.output.find("sensitive, always sensitive, never extractable"), std::string::npos);
 }
 
+TEST_F(SoftHsm, TheVaultKeyEncryptionKeyStaysOnTheTokenAndItsGcmBlobsAuthenticate) {
+  ASSERT_TRUE(keys_->GenerateEncryptionKey("vault-kek-1").ok());
+  EXPECT_EQ(keys_->GenerateEncryptionKey("vault-kek-1").code(), absl::StatusCode::kAlreadyExists);
+  const Bytes aad = ToBytes("warden-vault-root-v1");
+  auto blob = keys_->Encrypt("vault-kek-1", aad, ToBytes("a 32-byte root key, for example!"));
+  ASSERT_TRUE(blob.ok()) << blob.status().message();
+  EXPECT_EQ(blob->size(), 12u + 32u + 16u);
+  auto back = keys_->Decrypt("vault-kek-1", aad, *blob);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->view(), "a 32-byte root key, for example!");
+  Bytes altered = *blob;
+  altered[20] ^= 1;
+  EXPECT_EQ(keys_->Decrypt("vault-kek-1", aad, altered).status().code(), absl::StatusCode::kDataLoss)
+      << keys_->Decrypt("vault-kek-1", aad, altered).status().message();
+  EXPECT_EQ(keys_->Decrypt("vault-kek-1", ToBytes("other"), *blob).status().code(),
+            absl::StatusCode::kDataLoss);
+  // What the token says about the key: an AES key that can be neither read nor wrapped out.
+  auto r = testing::RunCommand(
+      "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label test "
+      "--login --pin 1234 --list-objects --type secrkey");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("label:      vault-kek-1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Usage:      encrypt, decrypt\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("sensitive, always sensitive, never extractable"), std::string::npos)
+      << r.output;
+  auto value = testing::RunCommand(
+      "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label test "
+      "--login --pin 1234 --read-object --type secrkey --label vault-kek-1 2>&1");
+  EXPECT_NE(value.exit_code, 0) << "the key's value was readable: " << value.output;
+}
+
 TEST_F(SoftHsm, X509CertificatesSignedOnTheTokenVerify) {
   ASSERT_TRUE(keys_->Generate("cluster", KeyAlgorithm::kEd25519).ok());
   auto ca_pub = KeyStorePublicEvp(*keys_, "cluster");
