@@ -1,4 +1,5 @@
 // wardenctl: the operator's command line for Warden.
+#include <openssl/crypto.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "warden/v1/ca.grpc.pb.h"
 #include "warden/v1/host.grpc.pb.h"
 #include "warden/v1/recording.grpc.pb.h"
+#include "warden/v1/vault.grpc.pb.h"
 
 namespace pb = ::warden::v1;
 using nlohmann::json;
@@ -676,6 +678,236 @@ class Cli {
     return FromGrpc(recordings()->TerminateSession(CallContext().get(), req, &resp), p_);
   }
 
+  // --- vault ---
+  absl::Status VaultStatusShow(const pb::VaultStatus& st) {
+    if (g_.json) {
+      std::cout << json{{"initialized", st.initialized()}, {"sealed", st.sealed()},
+                        {"seal", st.seal()}, {"shares", st.shares()},
+                        {"threshold", st.threshold()}, {"progress", st.progress()}}.dump()
+                << "\n";
+      return absl::OkStatus();
+    }
+    if (!st.initialized()) {
+      std::cout << "Vault: not initialised\n";
+      return absl::OkStatus();
+    }
+    std::cout << "Vault: " << (st.sealed() ? "SEALED" : "unsealed") << " (seal: " << st.seal()
+              << ", " << st.threshold() << " of " << st.shares() << " shares";
+    if (st.sealed() && st.progress() > 0) std::cout << "; " << st.progress() << " given so far";
+    std::cout << ")\n";
+    return absl::OkStatus();
+  }
+
+  absl::Status OperatorStatus() {
+    RETURN_IF_ERROR(Open());
+    pb::VaultStatus st;
+    RETURN_IF_ERROR(FromGrpc(vault()->Status(CallContext().get(), {}, &st), p_));
+    return VaultStatusShow(st);
+  }
+
+  absl::Status OperatorUnseal(std::string share) {
+    RETURN_IF_ERROR(Open());
+    if (share.empty()) share = Prompt("Unseal share", true);
+    pb::UnsealRequest req;
+    req.set_share(share);
+    OPENSSL_cleanse(share.data(), share.size());
+    pb::VaultStatus st;
+    absl::Status rpc = FromGrpc(vault()->Unseal(CallContext().get(), req, &st), p_);
+    OPENSSL_cleanse(req.mutable_share()->data(), req.share().size());
+    RETURN_IF_ERROR(rpc);
+    return VaultStatusShow(st);
+  }
+
+  absl::Status OperatorSeal() {
+    RETURN_IF_ERROR(Open());
+    pb::VaultStatus st;
+    RETURN_IF_ERROR(FromGrpc(vault()->Seal(CallContext().get(), {}, &st), p_));
+    return VaultStatusShow(st);
+  }
+
+  absl::Status VaultPut(const std::string& path, const std::string& value, const std::string& file) {
+    RETURN_IF_ERROR(Open());
+    pb::PutSecretRequest req;
+    req.set_path(path);
+    if (!value.empty()) {
+      req.set_value(value);
+    } else if (!file.empty()) {
+      ASSIGN_OR_RETURN(std::string v, ReadFile(file));
+      req.set_value(std::move(v));
+    } else {
+      std::string v((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+      req.set_value(std::move(v));
+    }
+    pb::PutSecretResponse resp;
+    absl::Status rpc = FromGrpc(vault()->Put(CallContext().get(), req, &resp), p_);
+    OPENSSL_cleanse(req.mutable_value()->data(), req.value().size());
+    RETURN_IF_ERROR(rpc);
+    if (g_.json) {
+      std::cout << json{{"path", path}, {"version", resp.version()}}.dump() << "\n";
+    } else {
+      std::cout << "Stored " << path << " version " << resp.version() << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ShowSecret(const std::string& path, pb::GetSecretResponse& resp) {
+    if (!resp.wrapping_token().empty()) {
+      const pb::WrapInfo& w = resp.wrap();
+      if (g_.json) {
+        std::cout << json{{"path", path}, {"version", resp.version()}, {"wrapped", true},
+                          {"token", resp.wrapping_token()}, {"accessor", w.accessor()},
+                          {"expires", w.expires_unix()},
+                          {"approvals_required", w.approvals_required()}}.dump()
+                  << "\n";
+      } else {
+        std::cout << path << " is under dual control: " << w.approvals_required()
+                  << " authorizations are needed before you can read it.\n"
+                  << "  accessor: " << w.accessor() << "   (give this to approvers: wardenctl vault authorize "
+                  << w.accessor() << " --reason ...)\n"
+                  << "  token:    " << resp.wrapping_token()
+                  << "   (yours alone, works once: wardenctl vault unwrap TOKEN)\n"
+                  << "  expires:  " << When(w.expires_unix()) << " if unused\n";
+      }
+      return absl::OkStatus();
+    }
+    if (g_.json) {
+      json j = {{"path", path}, {"version", resp.version()}, {"value", resp.value()}};
+      if (resp.checked_out_until_unix()) j["checked_out_until"] = resp.checked_out_until_unix();
+      std::cout << j.dump() << "\n";
+    } else {
+      std::cout << resp.value();
+      if (!resp.value().empty() && resp.value().back() != '\n') std::cout << "\n";
+      if (resp.checked_out_until_unix())
+        std::cerr << "[checked out to you until " << When(resp.checked_out_until_unix())
+                  << "; wardenctl vault checkin " << path << "]\n";
+    }
+    std::cout.flush();
+    OPENSSL_cleanse(resp.mutable_value()->data(), resp.value().size());
+    return absl::OkStatus();
+  }
+
+  absl::Status VaultGet(const std::string& path, int64_t version) {
+    RETURN_IF_ERROR(Open());
+    pb::GetSecretRequest req;
+    req.set_path(path);
+    req.set_version(version);
+    pb::GetSecretResponse resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->Get(CallContext().get(), req, &resp), p_));
+    return ShowSecret(path, resp);
+  }
+
+  absl::Status VaultUnwrap(std::string token) {
+    RETURN_IF_ERROR(Open());
+    if (token.empty()) token = Prompt("Wrapping token", true);
+    pb::UnwrapRequest req;
+    req.set_token(token);
+    pb::GetSecretResponse resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->Unwrap(CallContext().get(), req, &resp), p_));
+    return ShowSecret(resp.wrap().path(), resp);
+  }
+
+  absl::Status VaultList(const std::string& prefix) {
+    RETURN_IF_ERROR(Open());
+    pb::ListSecretsRequest req;
+    req.set_prefix(prefix);
+    pb::ListSecretsResponse resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->List(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      std::cout << json(std::vector<std::string>(resp.paths().begin(), resp.paths().end())).dump() << "\n";
+    } else {
+      for (const auto& p : resp.paths()) std::cout << p << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status VaultMetadata(const std::string& path) {
+    RETURN_IF_ERROR(Open());
+    pb::SecretMetadataRequest req;
+    req.set_path(path);
+    pb::SecretMetadata resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->Metadata(CallContext().get(), req, &resp), p_));
+    if (g_.json) {
+      json arr = json::array();
+      for (const auto& v : resp.versions()) {
+        arr.push_back({{"version", v.version()}, {"created", v.created_unix()},
+                       {"created_by", v.created_by()}, {"deleted", v.deleted_unix()},
+                       {"destroyed", v.destroyed_unix()}, {"used", v.used_unix()}});
+      }
+      std::cout << arr.dump() << "\n";
+      return absl::OkStatus();
+    }
+    for (const auto& v : resp.versions()) {
+      std::cout << path << " v" << v.version() << "  " << When(v.created_unix()) << " by "
+                << v.created_by();
+      if (v.destroyed_unix()) std::cout << "  DESTROYED " << When(v.destroyed_unix());
+      else if (v.deleted_unix()) std::cout << "  deleted " << When(v.deleted_unix());
+      if (v.used_unix()) std::cout << "  USED " << When(v.used_unix()) << " (rotate it)";
+      std::cout << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status VaultDelete(const std::string& path, const std::vector<int64_t>& versions, bool destroy) {
+    RETURN_IF_ERROR(Open());
+    pb::DeleteSecretRequest req;
+    req.set_path(path);
+    for (int64_t v : versions) req.add_versions(v);
+    req.set_destroy(destroy);
+    pb::DeleteSecretResponse resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->Delete(CallContext().get(), req, &resp), p_));
+    std::cout << (destroy ? "Destroyed " : "Deleted ") << resp.changed() << " version(s) of " << path << "\n";
+    return absl::OkStatus();
+  }
+
+  void ShowWrap(const pb::WrapInfo& w) {
+    if (g_.json) {
+      json approvals = json::array();
+      for (const auto& a : w.approvals())
+        approvals.push_back({{"approver", a.approver()}, {"at", a.at_unix()}, {"reason", a.reason()}});
+      std::cout << json{{"accessor", w.accessor()}, {"path", w.path()}, {"version", w.version()},
+                        {"requester", w.requester()}, {"expires", w.expires_unix()},
+                        {"approvals_required", w.approvals_required()}, {"approvals", approvals},
+                        {"unwrapped", w.unwrapped()}}.dump()
+                << "\n";
+      return;
+    }
+    std::cout << w.accessor() << ": " << w.requester() << " reads " << w.path() << " v" << w.version()
+              << "; " << w.approvals_size() << " of " << w.approvals_required() << " authorizations";
+    for (const auto& a : w.approvals()) std::cout << "\n  " << a.approver() << ": " << a.reason();
+    std::cout << "\n  " << (w.unwrapped() ? "unwrapped" : "expires " + When(w.expires_unix())) << "\n";
+  }
+
+  absl::Status VaultAuthorize(const std::string& accessor, const std::string& reason) {
+    RETURN_IF_ERROR(Open());
+    pb::AuthorizeRequest req;
+    req.set_accessor(accessor);
+    req.set_reason(reason);
+    pb::WrapInfo resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->Authorize(CallContext().get(), req, &resp), p_));
+    ShowWrap(resp);
+    return absl::OkStatus();
+  }
+
+  absl::Status VaultLookup(const std::string& accessor) {
+    RETURN_IF_ERROR(Open());
+    pb::WrapRequest req;
+    req.set_accessor(accessor);
+    pb::WrapInfo resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->LookupWrap(CallContext().get(), req, &resp), p_));
+    ShowWrap(resp);
+    return absl::OkStatus();
+  }
+
+  absl::Status VaultCheckIn(const std::string& path) {
+    RETURN_IF_ERROR(Open());
+    pb::CheckInRequest req;
+    req.set_path(path);
+    pb::CheckInResponse resp;
+    RETURN_IF_ERROR(FromGrpc(vault()->CheckIn(CallContext().get(), req, &resp), p_));
+    std::cout << "Checked in " << path << "\n";
+    return absl::OkStatus();
+  }
+
   absl::Status RecordingVerify(const std::string& id) {
     RETURN_IF_ERROR(Open());
     pb::GetRecordingRequest req;
@@ -704,6 +936,7 @@ class Cli {
   std::unique_ptr<pb::RecordingService::Stub> recordings() {
     return pb::RecordingService::NewStub(ch_);
   }
+  std::unique_ptr<pb::VaultService::Stub> vault() { return pb::VaultService::NewStub(ch_); }
 
   absl::StatusOr<int64_t> ParseDurationArg(const std::string& s) {
     int64_t total = 0, n = 0;
@@ -929,6 +1162,57 @@ int main(int argc, char** argv) {
   terminate->add_option("id", id, "session id")->required();
   terminate->add_option("--reason", reason, "shown on the operator's terminal and audited");
   terminate->callback([&] { st = cli.Terminate(id, reason); });
+
+  auto* op = app.add_subcommand("operator", "the vault's seal (custodians)");
+  op->require_subcommand(1);
+  std::string share;
+  op->add_subcommand("status", "sealed or not, and unseal progress")->callback([&] { st = cli.OperatorStatus(); });
+  auto* unseal = op->add_subcommand("unseal", "give your unseal share (prompted for, not echoed)");
+  unseal->add_option("share", share, "the share (default: read from the terminal)");
+  unseal->callback([&] { st = cli.OperatorUnseal(share); });
+  op->add_subcommand("seal", "seal the vault now (break-glass stop)")->callback([&] { st = cli.OperatorSeal(); });
+
+  auto* vault = app.add_subcommand("vault", "secrets: versioned, encrypted, under dual control");
+  vault->require_subcommand(1);
+  std::string path, value, value_file, accessor, token;
+  int64_t version = 0;
+  std::vector<int64_t> versions;
+  auto* vput = vault->add_subcommand("put", "store a new version (value from --value, --file or stdin)");
+  vput->add_option("path", path, "e.g. kv/tier0/domain-admin")->required();
+  vput->add_option("--value", value, "the value (visible in your shell history: prefer stdin)");
+  vput->add_option("--file", value_file, "read the value from this file");
+  vput->callback([&] { st = cli.VaultPut(path, value, value_file); });
+  auto* vget = vault->add_subcommand("get", "read a secret (or get a wrapping token under dual control)");
+  vget->add_option("path", path)->required();
+  vget->add_option("--version", version, "default: the newest");
+  vget->callback([&] { st = cli.VaultGet(path, version); });
+  auto* vlist = vault->add_subcommand("list", "paths under a prefix");
+  vlist->add_option("prefix", path, "e.g. kv/tier0/");
+  vlist->callback([&] { st = cli.VaultList(path); });
+  auto* vmeta = vault->add_subcommand("metadata", "the versions of a secret");
+  vmeta->add_option("path", path)->required();
+  vmeta->callback([&] { st = cli.VaultMetadata(path); });
+  auto* vdel = vault->add_subcommand("delete", "soft-delete versions (default: the newest)");
+  vdel->add_option("path", path)->required();
+  vdel->add_option("--versions", versions, "versions to delete")->delimiter(',');
+  vdel->callback([&] { st = cli.VaultDelete(path, versions, false); });
+  auto* vdestroy = vault->add_subcommand("destroy", "destroy versions: their ciphertext is overwritten");
+  vdestroy->add_option("path", path)->required();
+  vdestroy->add_option("--versions", versions, "versions to destroy")->delimiter(',')->required();
+  vdestroy->callback([&] { st = cli.VaultDelete(path, versions, true); });
+  auto* vauth = vault->add_subcommand("authorize", "approve a dual-control read (approvers)");
+  vauth->add_option("accessor", accessor)->required();
+  vauth->add_option("--reason", reason, "why (audited)")->required();
+  vauth->callback([&] { st = cli.VaultAuthorize(accessor, reason); });
+  auto* vlookup = vault->add_subcommand("lookup", "what a dual-control request is for, and who approved it");
+  vlookup->add_option("accessor", accessor)->required();
+  vlookup->callback([&] { st = cli.VaultLookup(accessor); });
+  auto* vunwrap = vault->add_subcommand("unwrap", "read the secret behind your authorized wrapping token, once");
+  vunwrap->add_option("token", token, "the token (default: read from the terminal)");
+  vunwrap->callback([&] { st = cli.VaultUnwrap(token); });
+  auto* vcheckin = vault->add_subcommand("checkin", "end your check-out of a secret");
+  vcheckin->add_option("path", path)->required();
+  vcheckin->callback([&] { st = cli.VaultCheckIn(path); });
 
   PlayOptions po;
   auto* play = app.add_subcommand("play", "replay a recorded session in this terminal");

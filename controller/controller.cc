@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "common/strings.h"
@@ -72,6 +73,26 @@ roles:
       default: [permit-pty]
     account:
       groups: [warden-ops]
+vault:
+  custodians: [admins, approvers]   # unseal and seal, one share per person
+  max_wrap_ttl: 1h
+  paths:
+    "kv/*":
+      read: [admins]
+      write: [admins]
+      list: [admins, operators, approvers]
+      delete: [admins]
+      destroy: [admins]
+    "kv/tier0/*":                    # dual control: a read returns a wrapping token
+      read: [operators]
+      write: [admins]
+      list: [admins, operators, approvers]
+      control_group: {approvals: 2, groups: [approvers], ttl: 15m}
+    "kv/appliance/*":                # exclusive check-out, rotated after every use
+      read: [operators, approvers]
+      write: [admins]
+      list: [admins, operators, approvers]
+      checkout: {lease: 1h, rotate_after_use: true}
 )";
 
 std::string Resolve(const std::string& base, const std::string& p) {
@@ -214,6 +235,7 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
   OperatorAuth auth(shared_policy, *store, *keys, clock, std::string(kClusterCaLabel),
                     std::move(ca_cert));
   ASSIGN_OR_RETURN(NewUserSecrets admin, auth.CreateUser(o.admin_user));
+  ASSIGN_OR_RETURN(std::vector<std::string> shares, InitializeVault(*store, *keys, o.vault));
   RETURN_IF_ERROR(WriteFileAtomic((dir / "controller.yaml").string(), config_text, 0644));
 
   out << "Initialised " << dir.string() << "\n"
@@ -227,7 +249,17 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
       << "  user:        " << o.admin_user << "\n"
       << "  password:    " << admin.password << "\n"
       << "  TOTP secret: " << admin.totp_secret << "\n"
-      << "  TOTP URI:    " << admin.otpauth_uri << "\n";
+      << "  TOTP URI:    " << admin.otpauth_uri << "\n\n";
+  if (o.vault.mode == "shamir") {
+    out << "Vault sealed with Shamir shares: " << o.vault.threshold << " of " << o.vault.shares
+        << " unseal it (wardenctl operator unseal), one per custodian.\n";
+  } else {
+    out << "Vault key-encryption key on the token (the controller unseals itself). Recovery\n"
+        << "shares, " << o.vault.threshold << " of " << o.vault.shares
+        << " rebuild the vault without the token (wardenctl operator unseal):\n";
+  }
+  out << "Give each share to a different custodian (shown once, never stored):\n";
+  for (const std::string& share : shares) out << "  " << share << "\n";
   return absl::OkStatus();
 }
 
@@ -267,6 +299,11 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   // Recordings are sealed with the audit key: both are the controller's evidence.
   c->recordings_ = std::make_unique<RecordingArchive>(*c->policy_, *c->store_, *c->keys_,
                                                       *c->audit_, std::string(kAuditKeyLabel));
+  c->vault_ = std::make_unique<Vault>(*c->policy_, *c->store_, *c->keys_, *c->audit_, clock);
+  if (absl::Status st = c->vault_->Start(); !st.ok()) {
+    // The rest of the controller serves; the vault stays sealed and says so.
+    std::cerr << "warden-controller: the vault stays sealed: " << st.message() << "\n";
+  }
   return c;
 }
 

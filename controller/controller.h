@@ -13,6 +13,7 @@
 #include "controller/core/host_registry.h"
 #include "controller/core/operator_auth.h"
 #include "controller/core/recordings.h"
+#include "controller/core/vault.h"
 #include "controller/keys/pkcs11_keystore.h"
 
 namespace warden {
@@ -36,10 +37,12 @@ struct InitOptions {
   std::string algorithm = "auto";  // auto (Ed25519 where the token supports it), ed25519, ecdsa-p256
   std::string pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so";
   std::string admin_user = "admin";
+  VaultInit vault;  // --seal pkcs11|shamir --shares N --threshold K
 };
 
 // Creates the data directory: SQLite store, SoftHSM2 token with every CA key, TLS material,
-// config, policy and the bootstrap admin. Prints the admin's password and TOTP secret once.
+// config, policy, the bootstrap admin and the vault's seal. Prints the admin's password and TOTP
+// secret, and the vault's shares, once.
 absl::Status InitDataDir(const InitOptions& options, std::ostream& out);
 
 class Controller {
@@ -56,6 +59,7 @@ class Controller {
   OperatorAuth& auth() { return *auth_; }
   HostRegistry& hosts() { return *hosts_; }
   RecordingArchive& recordings() { return *recordings_; }
+  Vault& vault() { return *vault_; }
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -74,6 +78,7 @@ class Controller {
   std::unique_ptr<OperatorAuth> auth_;
   std::unique_ptr<HostRegistry> hosts_;
   std::unique_ptr<RecordingArchive> recordings_;
+  std::unique_ptr<Vault> vault_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

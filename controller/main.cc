@@ -72,6 +72,14 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--algorithm", init.algorithm, "auto, ed25519 or ecdsa-p256");
   init_cmd->add_option("--pkcs11-module", init.pkcs11_module, "PKCS#11 module path");
   init_cmd->add_option("--admin", init.admin_user, "bootstrap admin user name");
+  init_cmd->add_option("--seal", init.vault.mode,
+                       "how the vault's root key is kept: pkcs11 (a key-encryption key on the "
+                       "token; the default) or shamir (unseal shares)")
+      ->capture_default_str();
+  init_cmd->add_option("--shares", init.vault.shares, "number of unseal (or recovery) shares")
+      ->capture_default_str();
+  init_cmd->add_option("--threshold", init.vault.threshold, "shares needed to unseal")
+      ->capture_default_str();
 
   std::string config_path, port_file;
   auto* serve_cmd = app.add_subcommand("serve", "serve the gRPC API (mTLS, TLS 1.3)");

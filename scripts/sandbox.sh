@@ -37,11 +37,13 @@ wctl() {
   "$WARDENCTL" --home "$WARDEN_SANDBOX/home-$user" "$@"
 }
 
-# controller_init: data dir + operators alice (requester), bob, carol (approvers) and admin.
+# controller_init [INIT OPTIONS...]: data dir + operators alice (requester), bob, carol
+# (approvers) and admin. The vault's shares are in $WARDEN_SANDBOX/shares, one per line.
 controller_init() {
   local d=$WARDEN_SANDBOX/controller
   # A fixed port, so that operators' profiles stay valid across controller restarts.
-  "$CONTROLLER" init --data-dir "$d" --listen "127.0.0.1:$(free_port)" >"$WARDEN_SANDBOX/init.out"
+  "$CONTROLLER" init --data-dir "$d" --listen "127.0.0.1:$(free_port)" "$@" >"$WARDEN_SANDBOX/init.out"
+  awk '$1 ~ /^wss1-/{print $1}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/shares"
   awk '/password:/{print $2}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/admin.password"
   awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/admin.totp"
   local u

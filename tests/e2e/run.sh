@@ -37,7 +37,7 @@ expect_out() {
 }
 
 setup() {
-  controller_init
+  controller_init "$@"
   controller_start
   for u in alice bob carol admin; do login "$u" >/dev/null; done
 }
@@ -701,6 +701,86 @@ e2e_recording_moderated() {
   echo "  ok: a moderator ended the session"
   expect_out '"event":"session.moderator_joined"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
   expect_out '"RecordingService.TerminateSession"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+}
+
+# --- the vault: wardenctl against a running controller --------------------------------------
+
+share() { sed -n "${1}p" "$WARDEN_SANDBOX/shares"; }
+
+e2e_vault_shamir() {
+  setup --seal shamir --shares 5 --threshold 3
+  [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"
+  expect_out "Vault: SEALED (seal: shamir, 3 of 5 shares)" wctl admin operator status
+  expect_fail "the vault is sealed" wctl admin vault put kv/app/db --value x
+  expect_fail "alice is not a vault custodian" wctl alice operator unseal "$(share 1)"
+  local typo
+  typo=$(share 1 | python3 -c 'import sys; s=sys.stdin.read().strip(); print(s[:20] + ("1" if s[20] == "0" else "0") + s[21:])')
+  expect_fail "mistyped" wctl admin operator unseal "$typo"
+  expect_out "1 given so far" wctl admin operator unseal "$(share 1)"
+  expect_fail "admin already gave a share" wctl admin operator unseal "$(share 2)"
+  expect_fail "share 1 was already given" wctl bob operator unseal "$(share 1)"
+  # The share typed at the prompt (not echoed), as a custodian would.
+  share 4 | expect_out "2 given so far" wctl bob operator unseal
+  expect_out "Vault: unsealed" wctl carol operator unseal "$(share 5)"
+  echo -n "db-pw-1" | expect_out "Stored kv/app/db version 1" wctl admin vault put kv/app/db
+  expect_out "db-pw-1" wctl admin vault get kv/app/db
+  # Break-glass stop: sealed at once, and it says so.
+  expect_out "Vault: SEALED" wctl bob operator seal
+  expect_fail "the vault is sealed: no secret can be read or written" wctl admin vault get kv/app/db
+  # A restart keeps it sealed (shamir): the shares are needed again.
+  controller_stop
+  controller_start
+  expect_out "Vault: SEALED" wctl admin operator status
+  wctl admin operator unseal "$(share 2)" >/dev/null
+  wctl bob operator unseal "$(share 3)" >/dev/null
+  wctl carol operator unseal "$(share 1)" >/dev/null
+  expect_out "db-pw-1" wctl admin vault get kv/app/db
+}
+
+e2e_vault_dual_control() {
+  setup
+  expect_out "Vault: unsealed (seal: pkcs11, 3 of 5 shares)" wctl admin operator status
+  local secret="Tr0ub4dor&3-$RANDOM$RANDOM"
+  echo -n "$secret" | wctl admin vault put kv/tier0/domain-admin >/dev/null
+  # alice's read returns a wrapping token and an accessor, not the secret.
+  wctl alice --json vault get kv/tier0/domain-admin >"$WARDEN_SANDBOX/req.json"
+  grep -qF "$secret" "$WARDEN_SANDBOX/req.json" && fail "the requester got the secret without approvals"
+  local token accessor
+  token=$(json_field token <"$WARDEN_SANDBOX/req.json")
+  accessor=$(json_field accessor <"$WARDEN_SANDBOX/req.json")
+  echo "  ok: the read returned a wrapping token, not the secret"
+  expect_fail "0 of 2 authorizations so far" wctl alice vault unwrap "$token"
+  expect_fail "alice may not authorize their own request" wctl alice vault authorize "$accessor" --reason mine
+  expect_out "1 of 2 authorizations" wctl bob vault authorize "$accessor" --reason "CHG-7 outage"
+  expect_fail "one person counts once" wctl bob vault authorize "$accessor" --reason again
+  expect_fail "1 of 2 authorizations so far" wctl alice vault unwrap "$token"
+  expect_fail "admin is not in the control group of kv/tier0/domain-admin (approvers)" \
+    wctl admin vault authorize "$accessor" --reason admin
+  expect_out "2 of 2 authorizations" wctl carol vault authorize "$accessor" --reason "CHG-7 confirmed"
+  expect_fail "issued to alice, not bob" wctl bob vault unwrap "$token"
+  # The requester unwraps exactly once; the token is typed at the prompt.
+  echo "$token" | expect_out "$secret" wctl alice vault unwrap
+  expect_fail "already unwrapped" wctl alice vault unwrap "$token"
+  expect_out "bob: CHG-7 outage" wctl bob vault lookup "$accessor"
+  # The audit log has every step, and the secret appears in it nowhere, nor in the controller's log.
+  local log=$WARDEN_SANDBOX/controller/audit/audit.log
+  expect_out '"call":"VaultService.Authorize"' cat "$log"
+  expect_out '"value_hmac":"hmac-sha256:' grep '"call":"VaultService.Unwrap"' "$log"
+  grep -qF "$secret" "$log" "$WARDEN_SANDBOX/controller.log" && fail "the secret is in a log"
+  grep -qF "$token" "$log" && fail "the wrapping token is in the audit log"
+  echo "  ok: the secret and the token appear in no log"
+  # A ciphertext moved to another path does not open.
+  echo -n "other" | wctl admin vault put kv/app/x >/dev/null
+  echo -n "mine" | wctl admin vault put kv/app/y >/dev/null
+  sqlite3 "$WARDEN_SANDBOX/controller/warden.db" "UPDATE vault_versions SET ciphertext=(SELECT ciphertext FROM vault_versions WHERE path='kv/app/x'), wrapped_key=(SELECT wrapped_key FROM vault_versions WHERE path='kv/app/x') WHERE path='kv/app/y'"
+  expect_fail "moved from another path or version" wctl admin vault get kv/app/y
+  # Check-out of an appliance's password: exclusive, rotated after use.
+  echo -n "san-pw" | wctl admin vault put kv/appliance/san-admin >/dev/null
+  expect_out "san-pw" wctl alice vault get kv/appliance/san-admin
+  expect_fail "is checked out by alice until" wctl bob vault get kv/appliance/san-admin
+  expect_out "Checked in kv/appliance/san-admin" wctl alice vault checkin kv/appliance/san-admin
+  expect_out "USED" wctl admin vault metadata kv/appliance/san-admin
+  expect_out '"event":"vault.rotate_needed"' cat "$log"
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
