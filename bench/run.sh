@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh default >/dev/null
 ./build/default/bench/issuance_bench "${1:-5}"
 echo
+./build/default/bench/vault_bench "${1:-5}"
+echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
 echo
 ./bench/host_bench.sh 50 10
