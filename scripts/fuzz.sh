@@ -14,7 +14,7 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire" "$work/recording_chunk"
+  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -62,9 +62,15 @@ printf '\x08\x02\x12\x0blease ended\x1a\x03s-1\x22\x01p' >"$work/agent_wire/seed
 # A recording chunk: RecordingEvents{output "hi" at 5 ns; exec /bin/ls ls} as one zstd frame.
 printf '\x0a\x06\x08\x05\x12\x02hi\x0a\x0f\x32\x0d\x1a\x07/bin/ls\x22\x02ls' >"$work/events"
 zstd -q -c "$work/events" >"$work/recording_chunk/seed"
+# An unseal share as warden-controller init prints it (index 2 of set 0x1234abcd, 4 bytes).
+python3 - "$work/unseal_share/seed" <<'PY'
+import hashlib, sys
+body = "wss1-1234abcd-02-00112233"
+open(sys.argv[1], "w").write(body + "-" + hashlib.sha256(body.encode()).hexdigest()[:8] + "\n")
+PY
 
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
