@@ -15,6 +15,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "bench/load.h"
 #include "controller/api/services.h"
 #include "controller/keys/software_keystore.h"
 #include "tests/api_client.h"
@@ -33,12 +34,6 @@ struct Result {
   double p50_ms = 0, p99_ms = 0;
   uint64_t n = 0;
 };
-
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
 
 class Bench {
  public:
@@ -69,10 +64,6 @@ class Bench {
 
   // Each client opens its own TLS connection with alice's login certificate.
   Result Issue(int clients, double seconds) {
-    std::vector<std::vector<double>> lat(clients);
-    std::atomic<bool> stop{false};
-    std::atomic<uint64_t> errors{0};
-    std::vector<std::thread> threads;
     std::vector<std::shared_ptr<grpc::Channel>> channels;
     for (int i = 0; i < clients; i++) {
       grpc::ChannelArguments args;
@@ -83,42 +74,25 @@ class Bench {
     sr.set_grant_id(grant_);
     sr.set_public_key(pubkey_);
     // Warm up every connection (TLS handshake) before timing.
+    std::vector<std::unique_ptr<pb::CaService::Stub>> stubs;
     for (auto& ch : channels) {
+      stubs.push_back(pb::CaService::NewStub(ch));
       grpc::ClientContext ctx;
       pb::SignUserKeyResponse r;
-      pb::CaService::NewStub(ch)->SignUserKey(&ctx, sr, &r);
+      stubs.back()->SignUserKey(&ctx, sr, &r);
     }
-    const auto start = Clock::now();
-    for (int i = 0; i < clients; i++) {
-      threads.emplace_back([&, i] {
-        auto stub = pb::CaService::NewStub(channels[i]);
-        while (!stop.load(std::memory_order_relaxed)) {
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-          pb::SignUserKeyResponse r;
-          const auto t0 = Clock::now();
-          auto st = stub->SignUserKey(&ctx, sr, &r);
-          const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-          if (st.ok()) {
-            lat[i].push_back(ms);
-          } else {
-            errors++;
-          }
-        }
-      });
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    stop = true;
-    for (auto& t : threads) t.join();
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    std::vector<double> all;
-    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    bench::LoadResult l = bench::RunLoad(clients, seconds, [&](int i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      pb::SignUserKeyResponse r;
+      return stubs[i]->SignUserKey(&ctx, sr, &r).ok();
+    });
+    if (l.errors) std::cerr << "  (" << l.errors << " failed calls)\n";
     Result r;
-    r.n = all.size();
-    r.rate = all.size() / elapsed;
-    r.p50_ms = Percentile(all, 0.50);
-    r.p99_ms = Percentile(all, 0.99);
-    if (errors) std::cerr << "  (" << errors << " failed calls)\n";
+    r.n = l.n;
+    r.rate = l.rate;
+    r.p50_ms = l.p50_ms;
+    r.p99_ms = l.p99_ms;
     return r;
   }
 

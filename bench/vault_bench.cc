@@ -15,6 +15,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "bench/load.h"
 #include "tests/api_client.h"
 #include "warden/v1/vault.grpc.pb.h"
 
@@ -24,55 +25,10 @@ namespace {
 namespace pb = ::warden::v1;
 using Steady = std::chrono::steady_clock;
 
-struct Result {
-  double rate = 0, p50_ms = 0, p99_ms = 0;
-  uint64_t n = 0, errors = 0;
-};
+using bench::LoadResult;
+using bench::RunLoad;
 
-Result Summarize(std::vector<std::vector<double>>& lat, double elapsed, uint64_t errors) {
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  Result r;
-  r.n = all.size();
-  r.errors = errors;
-  r.rate = all.size() / elapsed;
-  if (!all.empty()) {
-    r.p50_ms = all[all.size() / 2];
-    r.p99_ms = all[std::min(all.size() - 1, static_cast<size_t>(0.99 * all.size()))];
-  }
-  return r;
-}
-
-// Runs `op(client)` in `clients` threads for `seconds`; op returns whether it succeeded.
-template <typename Op>
-Result Load(int clients, double seconds, Op op) {
-  std::vector<std::vector<double>> lat(clients);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> errors{0};
-  std::vector<std::thread> threads;
-  const auto start = Steady::now();
-  for (int i = 0; i < clients; i++) {
-    threads.emplace_back([&, i] {
-      while (!stop.load(std::memory_order_relaxed)) {
-        const auto t0 = Steady::now();
-        const bool ok = op(i);
-        const double ms = std::chrono::duration<double, std::milli>(Steady::now() - t0).count();
-        if (ok) {
-          lat[i].push_back(ms);
-        } else {
-          errors++;
-        }
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  return Summarize(lat, std::chrono::duration<double>(Steady::now() - start).count(), errors);
-}
-
-void Row(const char* what, const Result& r) {
+void Row(const char* what, const LoadResult& r) {
   std::printf("%-56s %10.0f %9.3f %9.3f%s\n", what, r.rate, r.p50_ms, r.p99_ms,
               r.errors ? "  (errors!)" : "");
 }
@@ -112,7 +68,7 @@ int main(int argc, char** argv) {
               static_cast<int>(std::thread::hardware_concurrency()), seconds);
   std::printf("%-56s %10s %9s %9s\n", "what", "per second", "p50 ms", "p99 ms");
 
-  std::vector<std::pair<int, Result>> reads;
+  std::vector<std::pair<int, LoadResult>> reads;
   for (int clients : {1, 32}) {
     std::vector<std::unique_ptr<pb::VaultService::Stub>> stubs;
     for (int i = 0; i < clients; i++) {
@@ -127,7 +83,7 @@ int main(int argc, char** argv) {
     }
     pb::GetSecretRequest get;
     get.set_path("kv/app/db");
-    Result r = Load(clients, seconds, [&](int i) {
+    LoadResult r = RunLoad(clients, seconds, [&](int i) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       pb::GetSecretResponse resp;
@@ -140,7 +96,7 @@ int main(int argc, char** argv) {
     pb::PutSecretRequest put;
     put.set_path("kv/app/written");
     put.set_value(value);
-    Result w = Load(clients, seconds, [&](int i) {
+    LoadResult w = RunLoad(clients, seconds, [&](int i) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       pb::PutSecretResponse resp;
@@ -152,9 +108,9 @@ int main(int argc, char** argv) {
 
   Identity root;
   root.user = "admin";
-  Result core_read = Load(1, seconds, [&](int) { return c.vault().Read(root, "kv/app/db", 0).ok(); });
+  LoadResult core_read = RunLoad(1, seconds, [&](int) { return c.vault().Read(root, "kv/app/db", 0).ok(); });
   Row("KV read, vault core in-process (no network, no audit)", core_read);
-  Result core_write = Load(1, seconds, [&](int) {
+  LoadResult core_write = RunLoad(1, seconds, [&](int) {
     return c.vault().Put(root, "kv/app/core", AsBytes(value)).ok();
   });
   Row("KV write, vault core in-process (no network, no audit)", core_write);
@@ -193,11 +149,11 @@ int main(int argc, char** argv) {
       errors++;
     }
   }
-  Result dual = Summarize(lat, std::chrono::duration<double>(Steady::now() - start).count(), errors);
+  LoadResult dual = bench::Summarize(lat, std::chrono::duration<double>(Steady::now() - start).count(), errors);
   Row("dual-control checkout (read, 2 authorizations, unwrap)", dual);
 
-  const Result& r1 = reads.front().second;
-  const Result& r32 = reads.back().second;
+  const LoadResult& r1 = reads.front().second;
+  const LoadResult& r32 = reads.back().second;
   std::printf("\nratios:\n");
   std::printf("  gRPC read (1 client) / in-process core read: %.0f%% of the rate\n",
               100.0 * r1.rate / std::max(core_read.rate, 1e-9));

@@ -1,5 +1,7 @@
 #include "common/strings.h"
 
+#include <ctime>
+
 namespace warden {
 
 // Out of line on purpose: inlined into callers, GCC 12 reports a false -Warray-bounds in the
@@ -22,6 +24,14 @@ std::vector<std::string_view> StrSplit(std::string_view s, char sep, bool skip_e
     }
   }
   return out;
+}
+
+std::string UtcText(int64_t unix_seconds) {
+  char buf[32];
+  const time_t tt = static_cast<time_t>(unix_seconds);
+  struct tm tm {};
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
+  return buf;
 }
 
 }  // namespace warden

@@ -73,6 +73,9 @@ bool ParseInt(std::string_view s, T* out) {
   return r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty();
 }
 
+// "2026-11-24 09:40:50 UTC": a unix time in messages people read.
+std::string UtcText(int64_t unix_seconds);
+
 inline bool IsLowerAlpha(char c) { return c >= 'a' && c <= 'z'; }
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 

@@ -20,14 +20,6 @@ namespace {
 // attempt gets "lease ended" instead of "unknown user".
 constexpr int64_t kTombstoneSeconds = 86400;
 
-std::string TimeText(int64_t t) {
-  char buf[32];
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
-  return buf;
-}
-
 std::string Moderators(uint32_t n) { return n == 1 ? "1 moderator" : StrCat(n, " moderators"); }
 
 }  // namespace
@@ -152,13 +144,13 @@ v1::AgentResponse HostAgent::Verdict(const std::string& user, const LocalAccount
       return r;
     }
     r.set_verdict(v1::AgentResponse::DENY);
-    r.set_message(StrCat("Warden: the lease of ", user, " ended at ", TimeText(a->expires)));
+    r.set_message(StrCat("Warden: the lease of ", user, " ended at ", UtcText(a->expires)));
     return r;
   }
   if (const EndedAccount* e = state_.FindEnded(user)) {
     r.set_verdict(v1::AgentResponse::DENY);
     r.set_message(StrCat("Warden: the lease of ", user, " has ended (", e->reason, " at ",
-                         TimeText(e->ended), ")"));
+                         UtcText(e->ended), ")"));
     return r;
   }
   r.set_verdict(v1::AgentResponse::NOT_MANAGED);

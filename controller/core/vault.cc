@@ -22,14 +22,6 @@ Bytes Binding(std::string_view what, std::string_view path, int64_t version) {
   return ToBytes(StrCat(what, '\0', path, '\0', version));
 }
 
-std::string TimeText(int64_t t) {
-  char buf[32];
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
-  return buf;
-}
-
 }  // namespace
 
 absl::Status CheckSecretPath(std::string_view path) {
@@ -236,7 +228,7 @@ absl::StatusOr<SecretRead> Vault::Read(const Identity& who, std::string_view pat
     ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
     if (held && held->until > now && held->holder != who.user)
       return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
-                                                  " until ", TimeText(held->until)));
+                                                  " until ", UtcText(held->until)));
   }
   SecretRead out;
   out.version = row->version;
@@ -271,7 +263,7 @@ absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPoli
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
   if (held && held->until > now && held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
-                                                " until ", TimeText(held->until)));
+                                                " until ", UtcText(held->until)));
   if (held && held->until <= now && vp.rotate_after_use) {
     // The previous check-out ran out without a check-in: it was used all the same.
     RETURN_IF_ERROR(store_.MarkSecretUsed(path, held->version, held->until));
@@ -367,7 +359,7 @@ absl::StatusOr<WrapInfo> Vault::Authorize(const Identity& who, std::string_view 
   const int64_t now = clock_.Now();
   if (w->unwrapped) return absl::FailedPreconditionError(StrCat("request ", accessor, " was already unwrapped"));
   if (now >= w->expires)
-    return absl::FailedPreconditionError(StrCat("request ", accessor, " expired at ", TimeText(w->expires)));
+    return absl::FailedPreconditionError(StrCat("request ", accessor, " expired at ", UtcText(w->expires)));
   if (who.user == w->requester)
     return absl::PermissionDeniedError(StrCat(who.user, " may not authorize their own request"));
   const auto groups = nlohmann::json::parse(w->approver_groups).get<std::vector<std::string>>();
@@ -390,11 +382,11 @@ absl::StatusOr<SecretRead> Vault::Unwrap(const Identity& who, std::string_view t
         StrCat("this wrapping token was issued to ", w->requester, ", not ", who.user));
   if (w->unwrapped)
     return absl::FailedPreconditionError(
-        StrCat("this wrapping token was already unwrapped at ", TimeText(w->unwrapped)));
+        StrCat("this wrapping token was already unwrapped at ", UtcText(w->unwrapped)));
   const int64_t now = clock_.Now();
   if (now >= w->expires)
     return absl::FailedPreconditionError(
-        StrCat("this wrapping token expired at ", TimeText(w->expires), " unused"));
+        StrCat("this wrapping token expired at ", UtcText(w->expires), " unused"));
   ASSIGN_OR_RETURN(WrapInfo info, Info(*w));
   if (static_cast<int>(info.approvals.size()) < w->approvals_required)
     return absl::FailedPreconditionError(

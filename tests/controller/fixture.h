@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "controller/core/access.h"
+#include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
 #include "controller/keys/software_keystore.h"
 #include "tests/test_util.h"
@@ -61,6 +62,18 @@ class CoreFixture : public ::testing::Test {
     id.user = user;
     id.groups = policy_->GroupsOf(user);
     return id;
+  }
+
+  // An audit log at dir_/audit.log signed by a new key "audit-1" (HMAC key "k"), opened.
+  std::unique_ptr<AuditLog> OpenAuditLog() {
+    EXPECT_TRUE(keys_.Generate("audit-1", KeyAlgorithm::kEd25519).ok());
+    AuditLog::Options o;
+    o.path = dir_ / "audit.log";
+    o.key_label = "audit-1";
+    o.hmac_key = SecretBytes(AsBytes("k"));
+    auto log = std::make_unique<AuditLog>(std::move(o), keys_, clock_);
+    EXPECT_TRUE(log->Open().ok());
+    return log;
   }
 
   // alice files a tier-0 request; bob and carol approve it.

@@ -14,13 +14,7 @@ class RecordingArchiveTest : public CoreFixture {
  protected:
   void SetUp() override {
     CoreFixture::SetUp();
-    ASSERT_TRUE(keys_.Generate("audit-1", KeyAlgorithm::kEd25519).ok());
-    AuditLog::Options o;
-    o.path = dir_ / "audit.log";
-    o.key_label = "audit-1";
-    o.hmac_key = SecretBytes(AsBytes("k"));
-    audit_ = std::make_unique<AuditLog>(std::move(o), keys_, clock_);
-    ASSERT_TRUE(audit_->Open().ok());
+    audit_ = OpenAuditLog();
     archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "audit-1");
     host_.user = "host/h-1";
     host_.host_id = "h-1";

@@ -37,13 +37,7 @@ class VaultTest : public CoreFixture {
     auto policy = ParsePolicy(std::string(kTestPolicy) + kVaultPolicy);
     ASSERT_TRUE(policy.ok()) << policy.status().message();
     policy_ = std::move(*policy);
-    ASSERT_TRUE(keys_.Generate("audit-1", KeyAlgorithm::kEd25519).ok());
-    AuditLog::Options o;
-    o.path = dir_ / "audit.log";
-    o.key_label = "audit-1";
-    o.hmac_key = SecretBytes(AsBytes("k"));
-    audit_ = std::make_unique<AuditLog>(std::move(o), keys_, clock_);
-    ASSERT_TRUE(audit_->Open().ok());
+    audit_ = OpenAuditLog();
   }
   // A vault initialised with `mode`, started; returns its shares.
   std::vector<std::string> Init(const std::string& mode) {
