@@ -16,6 +16,6 @@ echo "== build (asan preset: AddressSanitizer + UndefinedBehaviorSanitizer)"
 echo "== tests under ASan+UBSan"
 ctest --preset asan -j"$(nproc)"
 
-echo "== fuzz targets (clang + libFuzzer), ${WARDEN_FUZZ_SECONDS:-15}s each"
+echo "== fuzz targets (clang + libFuzzer), ${WARDEN_FUZZ_SECONDS:-10}s each"
 ./scripts/build.sh fuzz
-./scripts/fuzz.sh "${WARDEN_FUZZ_SECONDS:-15}"
+./scripts/fuzz.sh "${WARDEN_FUZZ_SECONDS:-10}"

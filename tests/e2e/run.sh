@@ -181,8 +181,8 @@ e2e_audit_full_disk() {
   controller_stop
   local audit=$WARDEN_SANDBOX/controller/audit
   cp -a "$audit" "$WARDEN_SANDBOX/audit.before"
-  # A 32 KiB tmpfs holds the audit directory: a handful of calls fill it.
-  controller_start unshare -m sh -c "mount -t tmpfs -o size=32k tmpfs '$audit' && cp -a '$WARDEN_SANDBOX/audit.before/.' '$audit/' && exec \"\$@\"" --
+  # A 16 KiB tmpfs holds the audit directory: a handful of calls fill it.
+  controller_start unshare -m sh -c "mount -t tmpfs -o size=16k tmpfs '$audit' && cp -a '$WARDEN_SANDBOX/audit.before/.' '$audit/' && exec \"\$@\"" --
   local i out refused=0
   for i in $(seq 1 200); do
     if ! out=$(wctl alice --json request --role tier0-linux-admin --reason "fill-$i" 2>&1); then
@@ -562,8 +562,9 @@ e2e_recording_flood() {
   setup
   host_start h1 0 env=prod
   host_grant 10m
-  # 1 GiB through the pty as fast as sshd can move it.
-  $(ssh_line) 'head -c 1073741824 /dev/zero' </dev/null >"$WARDEN_SANDBOX/flood.client"
+  # 1 GiB through the pty as fast as sshd can move it (the ASan preset sends less: the same code
+  # paths, at a tenth of the speed).
+  $(ssh_line) "head -c ${WARDEN_E2E_FLOOD_BYTES:-1073741824} /dev/zero" </dev/null >"$WARDEN_SANDBOX/flood.client"
   local sid got lost
   sid=$(sealed_session)
   got=$(wctl admin recordings export "$sid" --format raw | wc -c)
