@@ -48,7 +48,14 @@ int Serve(const std::string& config_path, const std::string& port_file) {
 
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int tick = 0; !g_stop; tick++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (tick % 50 == 0) {
+      // Check-outs whose lease ran out: ended, and counted as used where rotate_after_use.
+      auto ended = (*c)->vault().EndExpiredCheckouts();
+      if (!ended.ok()) std::cerr << "warden-controller: vault check-outs: " << ended.status().message() << "\n";
+    }
+  }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   absl::Status st = (*c)->audit().Close();
   if (!st.ok()) return Fail(st);

@@ -186,8 +186,7 @@ absl::StatusOr<SecretBytes> Vault::Decrypt(const SecretVersionRow& row) {
 }
 
 absl::StatusOr<int64_t> Vault::Put(const Identity& who, std::string_view path, ByteSpan value) {
-  ASSIGN_OR_RETURN(const VaultPathPolicy* vp, Allowed(who, path, "write"));
-  (void)vp;
+  RETURN_IF_ERROR(Allowed(who, path, "write").status());
   RETURN_IF_ERROR(RequireUnsealed());
   if (value.empty() || value.size() > kMaxSecretBytes)
     return absl::InvalidArgumentError(StrCat("a secret value is 1 to ", kMaxSecretBytes, " bytes"));
@@ -264,35 +263,47 @@ absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPoli
   if (held && held->until > now && held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
                                                 " until ", UtcText(held->until)));
-  if (held && held->until <= now && vp.rotate_after_use) {
-    // The previous check-out ran out without a check-in: it was used all the same.
-    RETURN_IF_ERROR(store_.MarkSecretUsed(path, held->version, held->until));
-    audit_.Append({{"event", "vault.rotate_needed"}, {"alert", true}, {"path", std::string(path)},
-                   {"version", held->version}, {"holder", held->holder}, {"why", "lease ended"}})
-        .IgnoreError();
-  }
+  // The previous check-out ran out without a check-in: it was used all the same.
+  if (held && held->until <= now) RETURN_IF_ERROR(EndCheckoutInTransaction(*held, "lease ended"));
   CheckoutRow c{std::string(path), who.user, version, now, now + vp.checkout_lease};
   RETURN_IF_ERROR(store_.PutCheckout(c));
   RETURN_IF_ERROR(tx.Commit());
   return c.until;
 }
 
+absl::Status Vault::EndCheckoutInTransaction(const CheckoutRow& held, std::string_view why) {
+  RETURN_IF_ERROR(store_.DeleteCheckout(held.path));
+  const VaultPathPolicy* vp = policy_.VaultPathFor(held.path);
+  if (vp && vp->rotate_after_use) {
+    // The rotation hook: until rotation exists, the version is marked used and an alert raised.
+    RETURN_IF_ERROR(store_.MarkSecretUsed(held.path, held.version, clock_.Now()));
+    RETURN_IF_ERROR(audit_.Append({{"event", "vault.rotate_needed"}, {"alert", true},
+                                   {"path", held.path}, {"version", held.version},
+                                   {"holder", held.holder}, {"why", std::string(why)}})
+                        .status());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Vault::CheckIn(const Identity& who, std::string_view path) {
   RETURN_IF_ERROR(CheckSecretPath(path));
   RETURN_IF_ERROR(RequireUnsealed());
-  const VaultPathPolicy* vp = policy_.VaultPathFor(path);
+  Store::Transaction tx(store_);
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
-  if (!vp || !held || held->holder != who.user)
+  if (!held || held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is not checked out by ", who.user));
-  RETURN_IF_ERROR(store_.DeleteCheckout(path));
-  if (vp->rotate_after_use) {
-    // The rotation hook: until rotation exists, the version is marked used and an alert raised.
-    RETURN_IF_ERROR(store_.MarkSecretUsed(path, held->version, clock_.Now()));
-    audit_.Append({{"event", "vault.rotate_needed"}, {"alert", true}, {"path", std::string(path)},
-                   {"version", held->version}, {"holder", held->holder}, {"why", "checked in"}})
-        .IgnoreError();
+  RETURN_IF_ERROR(EndCheckoutInTransaction(*held, "checked in"));
+  return tx.Commit();
+}
+
+absl::StatusOr<int> Vault::EndExpiredCheckouts() {
+  ASSIGN_OR_RETURN(std::vector<CheckoutRow> expired, store_.ListExpiredCheckouts(clock_.Now()));
+  for (const CheckoutRow& c : expired) {
+    Store::Transaction tx(store_);
+    RETURN_IF_ERROR(EndCheckoutInTransaction(c, "lease ended"));
+    RETURN_IF_ERROR(tx.Commit());
   }
-  return absl::OkStatus();
+  return static_cast<int>(expired.size());
 }
 
 absl::StatusOr<std::vector<std::string>> Vault::List(const Identity& who, std::string_view prefix) {

@@ -104,6 +104,9 @@ class Vault {
   absl::StatusOr<SecretRead> Unwrap(const Identity& who, std::string_view token);
   // Ends `who`'s check-out of `path`.
   absl::Status CheckIn(const Identity& who, std::string_view path);
+  // Ends every check-out whose lease has run out (the controller calls this every few seconds);
+  // with rotate_after_use each counts as a use. Returns how many ended.
+  absl::StatusOr<int> EndExpiredCheckouts();
 
   // "hmac-sha256:..." of a value, for audit events.
   std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }
@@ -118,6 +121,10 @@ class Vault {
   // Takes the check-out of `path` for `who`, or says who holds it.
   absl::StatusOr<int64_t> CheckOut(const Identity& who, const VaultPathPolicy& vp,
                                    std::string_view path, int64_t version);
+  // Removes a check-out; with rotate_after_use the version is marked used and an alert written
+  // (the rotation hook, until rotation exists). `why`: "checked in", "lease ended".
+  // REQUIRES: inside a Store::Transaction (they do not nest).
+  absl::Status EndCheckoutInTransaction(const CheckoutRow& held, std::string_view why);
 
   const Policy& policy_;
   Store& store_;

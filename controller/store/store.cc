@@ -835,4 +835,18 @@ absl::Status Store::DeleteCheckout(std::string_view path) {
   return s.Bind(1, path).Run();
 }
 
+absl::StatusOr<std::vector<CheckoutRow>> Store::ListExpiredCheckouts(int64_t now) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT path,holder,version,since,until FROM vault_checkouts "
+                                   "WHERE until<=? ORDER BY until"));
+  s.Bind(1, now);
+  std::vector<CheckoutRow> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(CheckoutRow{s.Text(0), s.Text(1), s.Int(2), s.Int(3), s.Int(4)});
+  }
+  return out;
+}
+
 }  // namespace warden

@@ -169,7 +169,7 @@ class Store {
   ~Store();
 
   // Serialises a group of calls into one SQLite transaction (BEGIN IMMEDIATE); rolls back unless
-  // Commit() succeeds.
+  // Commit() succeeds. Transactions do not nest: a method that opens one is not called inside one.
   class Transaction {
    public:
     explicit Transaction(Store& s);
@@ -264,6 +264,8 @@ class Store {
   absl::StatusOr<std::optional<CheckoutRow>> GetCheckout(std::string_view path);
   absl::Status PutCheckout(const CheckoutRow& c);
   absl::Status DeleteCheckout(std::string_view path);
+  // Check-outs whose lease ended at or before `now`.
+  absl::StatusOr<std::vector<CheckoutRow>> ListExpiredCheckouts(int64_t now);
   absl::StatusOr<int64_t> GetCounter(std::string_view name);
   absl::StatusOr<int64_t> BumpCounter(std::string_view name);
 

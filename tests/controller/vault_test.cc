@@ -260,6 +260,20 @@ TEST_F(VaultTest, ACheckOutIsExclusiveAndItsCheckInMarksTheVersionUsed) {
   EXPECT_EQ(Value(vault_->Read(Who("alice"), "kv/appliance/san-admin", 0)), "pw-1");
 }
 
+TEST_F(VaultTest, ACheckOutWhoseLeaseEndsIsEndedAndCountsAsAUse) {
+  Init("pkcs11");
+  ASSERT_TRUE(vault_->Put(Who("root"), "kv/appliance/san-admin", ToBytes("pw-1")).ok());
+  ASSERT_EQ(Value(vault_->Read(Who("alice"), "kv/appliance/san-admin", 0)), "pw-1");
+  EXPECT_EQ(*vault_->EndExpiredCheckouts(), 0) << "the lease still runs";
+  clock_.Advance(3600);
+  EXPECT_EQ(*vault_->EndExpiredCheckouts(), 1);
+  EXPECT_NE((*vault_->Metadata(Who("alice"), "kv/appliance/san-admin"))[0].used, 0);
+  EXPECT_NE(ReadAll(dir_ / "audit.log").find("\"why\":\"lease ended\""), std::string::npos);
+  EXPECT_EQ(Message(vault_->CheckIn(Who("alice"), "kv/appliance/san-admin")),
+            "kv/appliance/san-admin is not checked out by alice");
+  EXPECT_EQ(Value(vault_->Read(Who("bob"), "kv/appliance/san-admin", 0)), "pw-1");
+}
+
 TEST(VaultPolicy, TheMostSpecificPathWinsAndMistakesAreNamed) {
   auto p = ParsePolicy(std::string(kTestPolicy) + kVaultPolicy);
   ASSERT_TRUE(p.ok());
