@@ -9,7 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   warden_agent_reply r;
   if (warden_agent_decode_reply(data, size, &r) != 0) return 0;
-  if (r.verdict < 0 || r.verdict > 3) __builtin_trap();
+  if (r.verdict < WARDEN_VERDICT_UNSPECIFIED || r.verdict > WARDEN_VERDICT_HOLD) __builtin_trap();
   const size_t n = strnlen(r.message, sizeof r.message);
   if (n == sizeof r.message) __builtin_trap();
   for (size_t i = 0; i < n; i++) {
