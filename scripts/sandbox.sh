@@ -44,6 +44,9 @@ controller_init() {
   # A fixed port, so that operators' profiles stay valid across controller restarts.
   "$CONTROLLER" init --data-dir "$d" --listen "127.0.0.1:$(free_port)" "$@" >"$WARDEN_SANDBOX/init.out"
   awk '$1 ~ /^wss1-/{print $1}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/shares"
+  # Each sandbox allocates uids from its own range, so that sandboxes running side by side never
+  # share a uid (a host ends a lease by killing its uid's processes).
+  printf 'account_ids: {first: %d, count: 256}\n' $((1879048192 + ($$ % 65536) * 256)) >>"$d/policy.yaml"
   awk '/password:/{print $2}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/admin.password"
   awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/init.out" >"$WARDEN_SANDBOX/admin.totp"
   local u

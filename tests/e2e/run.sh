@@ -686,11 +686,13 @@ e2e_recording_moderated() {
   wait_for 15 ssh_gone || fail "the session was not ended"
   echo "  ok: the moderator left and the session was ended"
   expect_out "ended: its moderators left" cat "$HOST_DIR_h1/wardend.log"
-  # A second session: the moderator ends it with t (terminate).
+  # A second session, once the first is over everywhere: the moderator ends it with t (terminate).
   tm kill-session -t mod
+  none_live() { [ -z "$(live_sessions admin)" ]; }
+  wait_for 15 none_live || fail "the first session is still live: $(wctl admin sessions)"
   tm new-session -d -s held2 -x 100 -y 30 "$(ssh_line); sleep 600"
   wait_for 10 held || fail "the second session is not waiting"
-  sid=$(live_sessions bob | grep " 0/1$" | cut -d' ' -f1)
+  sid=$(live_sessions bob | cut -d' ' -f1)
   tm new-session -d -s mod2 -x 100 -y 30 \
     "$WARDENCTL --home $WARDEN_SANDBOX/home-carol join $sid --mode moderator; sleep 600"
   wait_for 15 pane_has held2 "$LOGIN@" || fail "the second login did not proceed"
