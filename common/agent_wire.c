@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,7 +192,7 @@ int warden_agent_decode_reply(const uint8_t* body, size_t len, struct warden_age
   return 0;
 }
 
-int warden_agent_connect(const char* path) {
+int warden_agent_connect(const char* path, int timeout_ms) {
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
@@ -203,7 +204,11 @@ int warden_agent_connect(const char* path) {
   memcpy(addr.sun_path, path, n + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
+  /* A blocking connect to a Unix socket whose listen queue is full waits for room, bounded by
+   * the send timeout (then EAGAIN). */
+  struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+      connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
     int e = errno;
     close(fd);
     errno = e;

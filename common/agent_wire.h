@@ -42,8 +42,9 @@ size_t warden_agent_encode_principals(uint8_t* buf, size_t cap, const char* user
 /* Decodes an AgentResponse body (without the length prefix). Returns 0, or -1 if malformed. */
 int warden_agent_decode_reply(const uint8_t* body, size_t len, struct warden_agent_reply* out);
 
-/* Connects to the socket at `path`; returns the fd or -1 (errno set). */
-int warden_agent_connect(const char* path);
+/* Connects to the socket at `path`, waiting at most `timeout_ms` for wardend to accept (a full
+ * listen queue blocks connect(2)); returns the fd or -1 (errno set; EAGAIN on timeout). */
+int warden_agent_connect(const char* path, int timeout_ms);
 /* Sends `frame` and reads one reply frame, all within `timeout_ms`. Returns 0, or -1 on
  * timeout, EOF, an oversized or malformed reply. */
 int warden_agent_roundtrip(int fd, const uint8_t* frame, size_t frame_len, int timeout_ms,

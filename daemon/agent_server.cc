@@ -17,6 +17,16 @@
 #include "daemon/log.h"
 
 namespace warden {
+
+// One client of the socket.
+struct AgentConnection {
+  ucred peer{};
+  bool privileged = false;  // root or the principals user
+  std::string in, out;
+  int64_t deadline = 0;  // 0 = none (a session is open and nothing is pending)
+  bool session = false;
+};
+
 namespace {
 
 int64_t NowMs() {
@@ -25,35 +35,26 @@ int64_t NowMs() {
       .count();
 }
 
-struct Conn {
-  ucred peer{};
-  std::string in;
-  int64_t deadline = 0;  // 0 = none (a session is open)
-  bool session = false;
-};
-
-bool SendFrame(int fd, const std::string& body) {
+std::string Frame(const std::string& body) {
   std::string frame(4, '\0');
   const uint32_t n = static_cast<uint32_t>(body.size());
   frame[0] = static_cast<char>(n >> 24);
   frame[1] = static_cast<char>(n >> 16);
   frame[2] = static_cast<char>(n >> 8);
   frame[3] = static_cast<char>(n);
-  frame += body;
-  size_t off = 0;
-  const int64_t deadline = NowMs() + kRequestDeadlineMs;
-  while (off < frame.size()) {
-    ssize_t w = send(fd, frame.data() + off, frame.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  return frame + body;
+}
+
+// Writes what the socket takes now. False if the peer is gone.
+bool Flush(int fd, AgentConnection& c) {
+  while (!c.out.empty()) {
+    const ssize_t w = send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w > 0) {
-      off += static_cast<size_t>(w);
+      c.out.erase(0, static_cast<size_t>(w));
       continue;
     }
-    if (w < 0 && (errno == EAGAIN || errno == EINTR) && NowMs() < deadline) {
-      pollfd p{fd, POLLOUT, 0};
-      poll(&p, 1, 100);
-      continue;
-    }
-    return false;
+    if (w < 0 && errno == EINTR) continue;
+    return w < 0 && errno == EAGAIN;
   }
   return true;
 }
@@ -79,7 +80,7 @@ absl::Status AgentServer::Listen(const std::string& path) {
   unlink(path.c_str());
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      chmod(path.c_str(), 0666) != 0 || listen(listen_fd_, 128) != 0) {
+      chmod(path.c_str(), 0666) != 0 || listen(listen_fd_, SOMAXCONN) != 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", path, ": ", strerror(errno)));
   }
   path_ = path;
@@ -87,17 +88,34 @@ absl::Status AgentServer::Listen(const std::string& path) {
 }
 
 void AgentServer::Run(const std::atomic<bool>& stop) {
-  std::map<int, Conn> conns;
+  std::map<int, AgentConnection> conns;
+  std::map<uid_t, size_t> unprivileged_by_uid;
+  size_t unprivileged = 0;
+  const uid_t principals_uid = agent_.principals_uid();
   auto drop = [&](int fd) {
-    if (conns[fd].session) agent_.ConnectionClosed(fd);
+    AgentConnection& c = conns[fd];
+    if (c.session) agent_.ConnectionClosed(fd);
+    if (!c.privileged) {
+      unprivileged--;
+      if (--unprivileged_by_uid[c.peer.uid] == 0) unprivileged_by_uid.erase(c.peer.uid);
+    }
     close(fd);
     conns.erase(fd);
   };
+  auto queue = [&](int fd, AgentConnection& c, const v1::AgentResponse& resp) {
+    c.out += Frame(resp.SerializeAsString());
+    return Flush(fd, c);
+  };
+  int64_t last_refusal_log = 0;
+  size_t refused = 0;
   while (!stop) {
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
     fds.push_back({agent_.notify_fd(), POLLIN, 0});
-    for (const auto& [fd, c] : conns) fds.push_back({fd, POLLIN, 0});
+    for (const auto& [fd, c] : conns) {
+      // A peer that has not taken its reply is not read from until it does.
+      fds.push_back({fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
+    }
     const int n = poll(fds.data(), fds.size(), 200);
     if (n < 0 && errno != EINTR) {
       LogLine(LOG_ERR, StrCat("agent socket poll: ", strerror(errno)));
@@ -106,76 +124,67 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
     const int64_t now = NowMs();
     // Replies to sessions that were held for moderators (before any descriptor is reused).
     for (auto& [fd, resp] : agent_.TakeReplies()) {
-      if (conns.count(fd) && !SendFrame(fd, resp.SerializeAsString())) drop(fd);
+      auto it = conns.find(fd);
+      if (it != conns.end() && !queue(fd, it->second, resp)) drop(fd);
     }
     if (fds[0].revents & POLLIN) {
-      while (true) {
+      // Bounded per round, so that a connect flood cannot keep the loop from its connections.
+      for (int i = 0; i < 256; i++) {
         int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) break;
-        Conn c;
+        if (fd < 0) {
+          if (errno == EMFILE || errno == ENFILE) {
+            LogLine(LOG_ALERT, StrCat("agent socket: out of descriptors (", strerror(errno), ")"));
+          }
+          break;
+        }
+        AgentConnection c;
         socklen_t len = sizeof c.peer;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c.peer, &len) != 0) {
           close(fd);
           continue;
         }
-        c.deadline = now + kRequestDeadlineMs;
+        c.privileged = c.peer.uid == 0 || c.peer.uid == principals_uid;
+        const bool over = conns.size() >= kMaxConnections ||
+                          (!c.privileged && (unprivileged >= kMaxUnprivileged ||
+                                             unprivileged_by_uid[c.peer.uid] >= kMaxPerUnprivilegedUid));
+        if (over) {
+          if (!c.privileged && unprivileged_by_uid[c.peer.uid] == 0) unprivileged_by_uid.erase(c.peer.uid);
+          close(fd);
+          refused++;
+          continue;
+        }
+        if (!c.privileged) {
+          unprivileged++;
+          unprivileged_by_uid[c.peer.uid]++;
+        }
+        c.deadline = now + (c.privileged ? kRequestDeadlineMs : kUnprivilegedDeadlineMs);
         conns.emplace(fd, std::move(c));
       }
     }
-    for (size_t i = 2; i < fds.size(); i++) {
-      const int fd = fds[i].fd;
-      if (!conns.count(fd)) continue;  // dropped above
-      Conn& c = conns[fd];
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        char buf[4096];
-        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+    if (refused > 0 && now - last_refusal_log > 10000) {
+      LogLine(LOG_WARNING, StrCat("agent socket: ", refused,
+                                  " connection(s) over the limits closed at once"));
+      refused = 0;
+      last_refusal_log = now;
+    }
+    // Privileged peers first, then the rest.
+    for (int pass = 0; pass < 2; pass++) {
+      for (size_t i = 2; i < fds.size(); i++) {
+        const int fd = fds[i].fd;
+        auto it = conns.find(fd);
+        if (it == conns.end() || it->second.privileged != (pass == 0)) continue;
+        AgentConnection& c = it->second;
+        if (!Serve(fd, c, fds[i].revents, now)) {
           drop(fd);
           continue;
         }
-        if (r > 0) {
-          if (c.in.empty() && c.session) c.deadline = now + kRequestDeadlineMs;
-          c.in.append(buf, static_cast<size_t>(r));
-        }
-        bool bad = false;
-        while (c.in.size() >= 4) {
-          const uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(c.in[0])) << 24) |
-                               (static_cast<uint32_t>(static_cast<uint8_t>(c.in[1])) << 16) |
-                               (static_cast<uint32_t>(static_cast<uint8_t>(c.in[2])) << 8) |
-                               static_cast<uint8_t>(c.in[3]);
-          if (len > kMaxAgentMessage) {
-            LogLine(LOG_WARNING, StrCat("agent socket: pid ", c.peer.pid, " sent a ", len,
-                                        "-byte message (limit ", kMaxAgentMessage, "); closed"));
-            bad = true;
-            break;
+        if (c.deadline && now > c.deadline) {
+          if (!c.in.empty() || !c.out.empty()) {
+            LogLine(LOG_WARNING, StrCat("agent socket: pid ", c.peer.pid, " (uid ", c.peer.uid,
+                                        ") did not finish its request or take its reply in time; closed"));
           }
-          if (c.in.size() < 4 + len) break;
-          v1::AgentRequest req;
-          v1::AgentResponse resp;
-          if (!req.ParseFromArray(c.in.data() + 4, static_cast<int>(len))) {
-            resp.set_verdict(v1::AgentResponse::DENY);
-            resp.set_message("Warden: malformed request");
-            bad = true;
-          } else {
-            resp = agent_.Handle(req, c.peer, fd);
-            if (req.has_session_open() && !resp.session_id().empty()) c.session = true;
-          }
-          c.in.erase(0, 4 + len);
-          if (!SendFrame(fd, resp.SerializeAsString())) bad = true;
-          if (bad) break;
-          c.deadline = c.session ? 0 : now + kRequestDeadlineMs;
-        }
-        if (bad) {
           drop(fd);
-          continue;
         }
-      }
-      if (c.deadline && now > c.deadline) {
-        if (!c.in.empty()) {
-          LogLine(LOG_WARNING, StrCat("agent socket: pid ", c.peer.pid,
-                                      " did not finish its request in time; closed"));
-        }
-        drop(fd);
       }
     }
   }
@@ -183,6 +192,56 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
     if (c.session) agent_.ConnectionClosed(fd);
     close(fd);
   }
+}
+
+bool AgentServer::Serve(int fd, AgentConnection& c, short revents, int64_t now) {
+  if (revents & POLLOUT) {
+    if (!Flush(fd, c)) return false;
+    if (!c.out.empty()) return true;
+    c.deadline = c.session ? 0 : now + kRequestDeadlineMs;
+    // A request that arrived meanwhile is already in `in`: answered below.
+  } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
+    char buf[4096];
+    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return false;
+    if (r > 0) {
+      if (c.in.empty() && c.session) c.deadline = now + kRequestDeadlineMs;
+      c.in.append(buf, static_cast<size_t>(r));
+    }
+  } else {
+    return true;
+  }
+  // One request at a time: the next is read once this reply has gone.
+  if (c.in.size() < 4 || !c.out.empty()) return true;
+  const uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(c.in[0])) << 24) |
+                       (static_cast<uint32_t>(static_cast<uint8_t>(c.in[1])) << 16) |
+                       (static_cast<uint32_t>(static_cast<uint8_t>(c.in[2])) << 8) |
+                       static_cast<uint8_t>(c.in[3]);
+  if (len > kMaxAgentMessage) {
+    LogLine(LOG_WARNING, StrCat("agent socket: pid ", c.peer.pid, " sent a ", len,
+                                "-byte message (limit ", kMaxAgentMessage, "); closed"));
+    return false;
+  }
+  if (c.in.size() < 4 + len) return true;
+  v1::AgentRequest req;
+  v1::AgentResponse resp;
+  bool bad = false;
+  if (!req.ParseFromArray(c.in.data() + 4, static_cast<int>(len))) {
+    resp.set_verdict(v1::AgentResponse::DENY);
+    resp.set_message("Warden: malformed request");
+    bad = true;
+  } else {
+    resp = agent_.Handle(req, c.peer, fd);
+    if (req.has_session_open() && !resp.session_id().empty()) c.session = true;
+  }
+  c.in.erase(0, 4 + len);
+  c.out += Frame(resp.SerializeAsString());
+  if (!Flush(fd, c) || bad) return false;
+  // A reply the peer has not taken keeps a deadline, session or not.
+  c.deadline = (c.session && c.out.empty())
+                   ? 0
+                   : now + (c.privileged ? kRequestDeadlineMs : kUnprivilegedDeadlineMs);
+  return true;
 }
 
 }  // namespace warden

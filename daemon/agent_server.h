@@ -3,6 +3,16 @@
 // AgentRequest. A request must arrive whole within kRequestDeadlineMs of its first byte, and an
 // idle connection without a session is closed after the same time; a connection that opened a
 // session stays until the client closes it (the session's end).
+//
+// Any local user can connect, so no peer can starve or stall the others:
+//  - the loop never blocks on a peer: replies go to a per-connection buffer written as the
+//    socket drains; a peer with an unsent reply is not read from, and one whose reply is still
+//    unsent at its deadline is closed;
+//  - connections are capped: kMaxConnections in all; peers other than root and sshd's
+//    principals user (whose every call is refused anyway) at most kMaxPerUnprivilegedUid each
+//    and kMaxUnprivileged together, with a shorter deadline; a connection over a cap is closed
+//    at once;
+//  - each round serves root's and the principals user's connections before the others.
 #pragma once
 
 #include <atomic>
@@ -15,6 +25,12 @@ namespace warden {
 
 inline constexpr size_t kMaxAgentMessage = 64 * 1024;
 inline constexpr int kRequestDeadlineMs = 5000;
+inline constexpr int kUnprivilegedDeadlineMs = 1000;
+inline constexpr size_t kMaxConnections = 4096;
+inline constexpr size_t kMaxUnprivileged = 64;
+inline constexpr size_t kMaxPerUnprivilegedUid = 4;
+
+struct AgentConnection;
 
 class AgentServer {
  public:
@@ -25,6 +41,10 @@ class AgentServer {
   void Run(const std::atomic<bool>& stop);
 
  private:
+  // Reads from / writes to one connection as `revents` allow, answering a whole request. False
+  // if the connection must be closed.
+  bool Serve(int fd, AgentConnection& c, short revents, int64_t now);
+
   HostAgent& agent_;
   int listen_fd_ = -1;
   std::string path_;

@@ -305,10 +305,15 @@ void ControllerLink::RunReports(const std::atomic<bool>& stop) {
       req.set_processes_killed(e.processes_killed);
       req.set_home_removed(e.home_removed);
       req.set_ended_unix(e.ended);
+      if (!e.cleaned) {
+        req.set_incomplete(true);
+        req.set_error(e.error);
+        req.set_attempts(e.attempts);
+      }
       pb::LeaseEndAck ack;
       grpc::Status st = pb::HostService::NewStub(channel)->ReportLeaseEnd(Deadline(5).get(), req, &ack);
       if (!st.ok()) break;  // retried next round
-      agent_.MarkReported(e.account.login);
+      agent_.MarkReported(e);
     }
     for (int i = 0; i < 20 && !stop; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

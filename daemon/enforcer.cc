@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,16 +19,23 @@
 namespace warden {
 namespace {
 
-// Live (not zombie) pids whose real, effective or saved uid is `uid`.
-std::vector<pid_t> ProcessesOf(uint32_t uid) {
+// Live (not zombie) pids whose real, effective or saved uid is `uid`. An error if /proc cannot
+// be read (EMFILE, ...): "found nothing" must never stand in for "could not look".
+absl::StatusOr<std::vector<pid_t>> ProcessesOf(uint32_t uid) {
   std::vector<pid_t> out;
   DIR* d = opendir("/proc");
-  if (!d) return out;
+  if (!d) return absl::ErrnoToStatus(errno, "cannot list /proc");
   const pid_t self = getpid();
   while (dirent* e = readdir(d)) {
     pid_t pid = 0;
     if (!ParseInt(std::string_view(e->d_name), &pid) || pid <= 1 || pid == self) continue;
     std::ifstream status(StrCat("/proc/", e->d_name, "/status"));
+    if (!status) {
+      if (errno == ENOENT || errno == ESRCH) continue;  // exited meanwhile
+      const int err = errno;
+      closedir(d);
+      return absl::ErrnoToStatus(err, StrCat("cannot read /proc/", e->d_name, "/status"));
+    }
     std::string line;
     while (std::getline(status, line)) {
       // A zombie is already dead; only its parent's wait() removes it.
@@ -51,26 +57,97 @@ std::vector<pid_t> ProcessesOf(uint32_t uid) {
   return out;
 }
 
+// Removes every entry of the open directory `dir` (on device `dev`), depth first, through
+// descriptors only: a name swapped for a symlink is unlinked as a symlink, never followed.
+absl::Status EmptyDirectory(int dir, dev_t dev, const std::string& path, int depth) {
+  if (depth > kMaxHomeDepth) {
+    return absl::FailedPreconditionError(
+        StrCat(path, " is nested deeper than ", kMaxHomeDepth, " directories; left in place"));
+  }
+  const int list_fd = dup(dir);
+  DIR* d = list_fd >= 0 ? fdopendir(list_fd) : nullptr;
+  if (!d) {
+    if (list_fd >= 0) close(list_fd);
+    return absl::ErrnoToStatus(errno, StrCat("cannot list ", path));
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+  }
+  closedir(d);
+  for (const std::string& name : names) {
+    const std::string sub = path + "/" + name;
+    struct stat st {};
+    if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return absl::ErrnoToStatus(errno, StrCat("cannot inspect ", sub));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (st.st_dev != dev) {
+        return absl::FailedPreconditionError(
+            StrCat(sub, " is another file system mounted inside the home; left in place"));
+      }
+      const int child = openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) {
+        // Replaced by a symlink or a file since fstatat: it goes as what it is now.
+        if (errno == ELOOP || errno == ENOTDIR) {
+          if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+            return absl::ErrnoToStatus(errno, StrCat("cannot remove ", sub));
+          }
+          continue;
+        }
+        if (errno == ENOENT) continue;
+        return absl::ErrnoToStatus(errno, StrCat("cannot open ", sub));
+      }
+      struct stat opened {};
+      absl::Status st_child =
+          fstat(child, &opened) != 0 ? absl::ErrnoToStatus(errno, StrCat("cannot inspect ", sub))
+          : opened.st_dev != dev
+              ? absl::FailedPreconditionError(StrCat(sub, " moved to another file system; left in place"))
+              : EmptyDirectory(child, dev, sub, depth + 1);
+      close(child);
+      RETURN_IF_ERROR(st_child);
+      if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return absl::ErrnoToStatus(errno, StrCat("cannot remove ", sub));
+      }
+    } else if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return absl::ErrnoToStatus(errno, StrCat("cannot remove ", sub));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-int KillUidProcesses(uint32_t uid, int64_t grace_ms) {
+absl::StatusOr<int> KillUidProcesses(uint32_t uid, int64_t grace_ms, int64_t timeout_ms) {
   std::set<pid_t> signalled;
-  for (int round = 0; round < 20; round++) {
-    std::vector<pid_t> pids = ProcessesOf(uid);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  // Pass after pass until one finds nothing: a process forking meanwhile is caught by the next.
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<pid_t> pids, ProcessesOf(uid));
     if (pids.empty()) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::DeadlineExceededError(StrCat(pids.size(), " process(es) of uid ", uid,
+                                                " still alive after ", timeout_ms, " ms (pid ",
+                                                pids[0], ")"));
+    }
+    const bool first = signalled.empty();
     for (pid_t p : pids) {
-      kill(p, SIGTERM);
+      // The first pass asks politely; later passes (forks of survivors, or the same processes
+      // after the grace period) do not.
+      kill(p, first ? SIGTERM : SIGKILL);
       signalled.insert(p);
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-    while (std::chrono::steady_clock::now() < deadline && !ProcessesOf(uid).empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (first) {
+      const auto grace = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+      while (std::chrono::steady_clock::now() < grace) {
+        ASSIGN_OR_RETURN(std::vector<pid_t> left, ProcessesOf(uid));
+        if (left.empty()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    for (pid_t p : ProcessesOf(uid)) {
-      kill(p, SIGKILL);
-      signalled.insert(p);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return static_cast<int>(signalled.size());
 }
@@ -96,22 +173,25 @@ absl::Status CreateHome(const std::string& home, uint32_t uid, uint32_t gid) {
 }
 
 absl::StatusOr<bool> RemoveHome(const std::string& home, uint32_t uid) {
-  struct stat st {};
-  if (lstat(home.c_str(), &st) != 0) {
+  const int fd = open(home.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
     if (errno == ENOENT) return false;
-    return absl::UnavailableError(StrCat("cannot inspect ", home, ": ", strerror(errno)));
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return absl::FailedPreconditionError(StrCat(home, " is not a directory; left in place"));
+    }
+    return absl::ErrnoToStatus(errno, StrCat("cannot open ", home));
   }
-  if (!S_ISDIR(st.st_mode) || st.st_uid != uid) {
-    return absl::FailedPreconditionError(
-        StrCat(home, " is not a directory owned by uid ", uid, "; left in place"));
+  struct stat st {};
+  absl::Status emptied =
+      fstat(fd, &st) != 0 ? absl::ErrnoToStatus(errno, StrCat("cannot inspect ", home))
+      : st.st_uid != uid
+          ? absl::FailedPreconditionError(StrCat(home, " is not owned by uid ", uid, "; left in place"))
+          : EmptyDirectory(fd, st.st_dev, home, 0);
+  close(fd);
+  RETURN_IF_ERROR(emptied);
+  if (rmdir(home.c_str()) != 0 && errno != ENOENT) {
+    return absl::ErrnoToStatus(errno, StrCat("cannot remove ", home));
   }
-  const int rc = nftw(
-      home.c_str(),
-      [](const char* path, const struct stat*, int type, struct FTW*) {
-        return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
-      },
-      32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-  if (rc != 0) return absl::UnavailableError(StrCat("cannot remove ", home, ": ", strerror(errno)));
   return true;
 }
 

@@ -10,16 +10,24 @@
 namespace warden {
 
 // Sends SIGTERM to every process whose real, effective or saved uid is `uid`, then SIGKILL to
-// what is left after `grace_ms`; repeats until none is left (processes forking meanwhile are
-// caught by the next pass). Returns the number of distinct processes signalled.
-int KillUidProcesses(uint32_t uid, int64_t grace_ms);
+// what is left after `grace_ms`, pass after pass until a pass finds none (processes forking
+// meanwhile are caught by the next). Returns the number of distinct processes signalled; an
+// error if /proc cannot be read or processes remain after `timeout_ms`.
+// This is the second pass of a lease end: the session cgroups (session_cgroup.h) are the first.
+absl::StatusOr<int> KillUidProcesses(uint32_t uid, int64_t grace_ms, int64_t timeout_ms);
 
 // Creates `home` (0700, owned by uid:gid) if it does not exist. Refuses a path that exists but
 // is not a directory owned by uid.
 absl::Status CreateHome(const std::string& home, uint32_t uid, uint32_t gid);
 
-// Removes `home` and everything below it without following symlinks or crossing mounts, only if
-// it is a directory owned by `uid`. Returns false if there was nothing to remove.
+// How deep RemoveHome descends (one descriptor per level).
+inline constexpr int kMaxHomeDepth = 256;
+
+// Removes `home` and everything below it, only if it is a directory owned by `uid`. The walk
+// goes through directory descriptors (openat/unlinkat with O_NOFOLLOW|O_DIRECTORY), never
+// follows a symlink, never crosses into another file system, and stops at kMaxHomeDepth levels:
+// a directory swapped for a symlink mid-walk cannot send it outside the home. Returns false if
+// there was nothing to remove.
 absl::StatusOr<bool> RemoveHome(const std::string& home, uint32_t uid);
 
 }  // namespace warden

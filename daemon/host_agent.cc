@@ -71,8 +71,9 @@ int64_t HostAgent::Enforce() {
       absl::Status files = WriteAccountFiles(config_, state_, now);
       if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
     }
+    RefuseHeldOfEndedLocked();
     for (const auto& e : state_.ended) {
-      if (!e.cleaned) to_clean.push_back(e);
+      if (!e.cleaned && e.next_attempt <= now) to_clean.push_back(e);
     }
     const size_t pruned = std::erase_if(state_.ended, [&](const EndedAccount& e) {
       return e.reported && e.ended + kTombstoneSeconds < now;
@@ -84,27 +85,75 @@ int64_t HostAgent::Enforce() {
     }
   }
   for (const auto& e : to_clean) {
-    // Outside the lock: killing waits for the grace period.
-    const int killed = KillUidProcesses(e.account.uid, config_.kill_grace_ms);
-    auto removed = RemoveHome(e.account.home, e.account.uid);
-    if (!removed.ok()) Log(LOG_WARNING, std::string(removed.status().message()));
-    Log(LOG_NOTICE, StrCat("lease of ", e.account.login, " (uid ", e.account.uid, ", grant ",
-                           e.account.grant_id, ") ended: ", e.reason, "; ", killed,
-                           " process(es) killed, home ",
-                           removed.ok() && *removed ? "removed" : "absent"));
+    // Outside the lock: killing waits for processes to die.
+    int killed = 0;
+    bool home_removed = false;
+    const absl::Status done = CleanUp(e, &killed, &home_removed);
     std::lock_guard lock(mu_);
     for (auto& x : state_.ended) {
       if (x.account.login != e.account.login) continue;
-      x.cleaned = true;
-      x.processes_killed = killed;
-      x.home_removed = removed.ok() && *removed;
+      x.processes_killed += killed;
+      x.home_removed = x.home_removed || home_removed;
+      if (done.ok()) {
+        x.cleaned = true;
+        x.error.clear();
+        Log(LOG_NOTICE, StrCat("lease of ", e.account.login, " (uid ", e.account.uid, ", grant ",
+                               e.account.grant_id, ") ended: ", e.reason, "; ",
+                               x.processes_killed, " process(es) killed, home ",
+                               x.home_removed ? "removed" : "absent"));
+      } else {
+        x.attempts++;
+        const int64_t backoff = std::min<int64_t>(int64_t{1} << std::min(x.attempts - 1, 9), 300);
+        x.next_attempt = clock_() + backoff;
+        x.error = std::string(done.message());
+        x.alert_pending = true;
+        Log(LOG_ALERT, StrCat("lease end of ", e.account.login, " (uid ", e.account.uid,
+                              ") is incomplete after attempt ", x.attempts, ": ", x.error,
+                              "; retrying in ", backoff, " s"));
+      }
     }
     absl::Status saved = SaveLocalState(config_, state_);
     if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
   }
   std::lock_guard lock(mu_);
   EnforceModerationLocked(clock_());
-  return state_.NextExpiry().value_or(0);
+  int64_t next = state_.NextExpiry().value_or(0);
+  for (const auto& e : state_.ended) {
+    if (!e.cleaned && (next == 0 || e.next_attempt < next)) next = std::max<int64_t>(e.next_attempt, 1);
+  }
+  return next;
+}
+
+absl::Status HostAgent::CleanUp(const EndedAccount& e, int* killed, bool* home_removed) {
+  const uint32_t uid = e.account.uid;
+  // First the session cgroups (everything the sessions started, whatever its uid now), then
+  // every process of the uid that is not in one.
+  if (cgroups_) {
+    absl::StatusOr<int> n = cgroups_->KillAccount(uid, 5000);
+    if (!n.ok()) return n.status();
+    *killed += *n;
+  }
+  absl::StatusOr<int> n = KillUidProcesses(uid, config_.kill_grace_ms, 5000);
+  if (!n.ok()) return n.status();
+  *killed += *n;
+  absl::StatusOr<bool> removed = RemoveHome(e.account.home, uid);
+  if (!removed.ok()) return removed.status();
+  *home_removed = *removed;
+  return absl::OkStatus();
+}
+
+void HostAgent::RefuseHeldOfEndedLocked() {
+  std::vector<std::pair<int, std::string>> refuse;
+  for (const auto& [conn, s] : sessions_) {
+    if (s.moderation != HostSession::Moderation::kHeld) continue;
+    const LocalAccount* account = nullptr;
+    v1::AgentResponse v = Verdict(s.user, &account);
+    if (!account) refuse.emplace_back(conn, v.message());
+  }
+  for (const auto& [conn, why] : refuse) {
+    Log(LOG_NOTICE, StrCat("held session ", sessions_[conn].id, " not started: ", why));
+    RefuseHeldLocked(conn, why);
+  }
 }
 
 void HostAgent::Wake() {
@@ -190,10 +239,22 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
         }
         return r;
       }
-      absl::Status home = CreateHome(account->home, account->uid, account->gid);
-      if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
       HostSession s;
       s.id = "s-" + RandomId(12);
+      s.uid = account->uid;
+      // Confined before anything of the session runs: all it starts is born in its cgroup.
+      absl::Status confined = cgroups_unavailable_;
+      if (confined.ok() && cgroups_) confined = cgroups_->Confine(account->uid, s.id, peer.pid);
+      if (!confined.ok()) {
+        Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", confined.message()));
+        r.set_verdict(v1::AgentResponse::DENY);
+        r.set_message(StrCat("Warden: this session cannot be confined, so it would outlive its lease: ",
+                             confined.message()));
+        if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
+        return r;
+      }
+      absl::Status home = CreateHome(account->home, account->uid, account->gid);
+      if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
       s.user = o.user();
       s.service = o.service();
       s.tty = o.tty();
@@ -242,6 +303,7 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
       if (it != sessions_.end() && it->second.id == req.session_close().session_id()) {
         Log(LOG_INFO, StrCat("session ", it->second.id, " closed"));
         if (observer_) observer_->SessionEnded(it->second);
+        if (cgroups_) cgroups_->Release(it->second.uid, it->second.id);
         sessions_.erase(it);
       }
       r.set_verdict(v1::AgentResponse::ALLOW);
@@ -263,6 +325,7 @@ void HostAgent::ConnectionClosed(int conn) {
   if (it == sessions_.end()) return;
   Log(LOG_INFO, StrCat("session ", it->second.id, " ended (connection closed)"));
   if (observer_) observer_->SessionEnded(it->second);
+  if (cgroups_) cgroups_->Release(it->second.uid, it->second.id);
   sessions_.erase(it);
 }
 
@@ -319,6 +382,14 @@ void HostAgent::ModerateLocked(int conn, HostSession& s, const v1::SessionContro
                        s.moderators_required, " required)"));
   const bool enough = s.moderators >= s.moderators_required;
   if (s.moderation == M::kHeld && enough) {
+    // The lease may have ended (or been revoked) while the login waited.
+    const LocalAccount* account = nullptr;
+    v1::AgentResponse verdict = Verdict(s.user, &account);
+    if (!account) {
+      Log(LOG_NOTICE, StrCat("held session ", s.id, " not started: ", verdict.message()));
+      RefuseHeldLocked(conn, verdict.message());
+      return;
+    }
     s.moderation = M::kRunning;
     v1::AgentResponse r;
     r.set_verdict(v1::AgentResponse::ALLOW);
@@ -403,15 +474,20 @@ std::vector<EndedAccount> HostAgent::PendingReports() {
   std::lock_guard lock(mu_);
   std::vector<EndedAccount> out;
   for (const auto& e : state_.ended) {
-    if (e.cleaned && !e.reported) out.push_back(e);
+    if ((e.cleaned && !e.reported) || (!e.cleaned && e.alert_pending)) out.push_back(e);
   }
   return out;
 }
 
-void HostAgent::MarkReported(const std::string& login) {
+void HostAgent::MarkReported(const EndedAccount& report) {
   std::lock_guard lock(mu_);
   for (auto& e : state_.ended) {
-    if (e.account.login == login) e.reported = true;
+    if (e.account.login != report.account.login) continue;
+    if (report.cleaned) {
+      e.reported = true;
+    } else if (e.error == report.error) {
+      e.alert_pending = false;  // a newer error still goes out
+    }
   }
   absl::Status saved = SaveLocalState(config_, state_);
   if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));

@@ -15,6 +15,7 @@
 
 #include "daemon/config.h"
 #include "daemon/local_state.h"
+#include "daemon/session_cgroup.h"
 #include "warden/v1/agent.pb.h"
 #include "warden/v1/recording.pb.h"
 
@@ -24,6 +25,7 @@ using WallClock = std::function<int64_t()>;
 
 struct HostSession {
   std::string id, user, service, tty, rhost, grant_id;
+  uint32_t uid = 0;
   int32_t pid = 0;
   pid_t root = 0;  // the process that opened the session (SO_PEERCRED): sshd's monitor
   int64_t opened = 0;
@@ -65,13 +67,24 @@ class HostAgent {
   const HostConfig& config() const { return config_; }
   // REQUIRES: called before the agent serves requests; `observer` outlives the agent's use.
   void SetSessionObserver(SessionObserver* observer) { observer_ = observer; }
+  // Where sessions are confined (session_cgroup.h), or why they cannot be: then every Warden
+  // session is refused with that reason (break-glass accounts are never managed). An agent
+  // without either confines nothing (unit tests only; wardend always sets one).
+  // REQUIRES: called before the agent serves requests; `cgroups` outlives the agent's use.
+  void SetSessionCgroups(SessionCgroups* cgroups, absl::Status unavailable) {
+    cgroups_ = cgroups;
+    cgroups_unavailable_ = std::move(unavailable);
+  }
   int64_t revision();
 
   // A HostState from the controller: files rewritten, revoked accounts queued for cleanup.
   absl::Status Apply(const v1::HostState& st);
 
-  // Ends expired leases and cleans up ended accounts (processes, home). Returns the time of the
-  // next lease end, or 0 if there is none.
+  // Ends expired leases and cleans up ended accounts: the account's session cgroups killed, then
+  // a uid scan repeated until it finds nothing, then its home removed. A step that fails leaves
+  // the account "ending": retried with backoff (1 s doubling to 5 min), logged at LOG_ALERT and
+  // reported to the controller as an alert; it is never taken as done. Returns the time of the
+  // next lease end or retry, or 0 if there is none.
   int64_t Enforce();
   // Runs Enforce whenever a lease ends or Wake is called, until `stop`.
   void RunEnforcer(const std::atomic<bool>& stop);
@@ -92,10 +105,13 @@ class HostAgent {
   // agent socket polls notify_fd(), readable while there are any.
   std::vector<std::pair<int, v1::AgentResponse>> TakeReplies();
   int notify_fd() const { return notify_fd_; }
+  // sshd's AuthorizedPrincipalsCommand user (may ask about principals only).
+  uid_t principals_uid() const { return principals_uid_; }
 
-  // Ended accounts not yet reported to the controller; MarkReported after it acknowledged.
+  // Ended accounts not yet reported to the controller, and incomplete ends whose error has not
+  // reached it (alert_pending); MarkReported after it acknowledged that report.
   std::vector<EndedAccount> PendingReports();
-  void MarkReported(const std::string& login);
+  void MarkReported(const EndedAccount& report);
 
  private:
   // The verdict for `user` now; mu_ held.
@@ -106,6 +122,11 @@ class HostAgent {
   void ReplyLocked(int conn, v1::AgentResponse r);
   // A held session that will not start: refused, its opener ended. Erases it.
   void RefuseHeldLocked(int conn, const std::string& why);
+  // One cleanup attempt of an ended account, outside the lock. Returns processes killed and
+  // whether the home was removed, or the first step that failed.
+  absl::Status CleanUp(const EndedAccount& e, int* killed, bool* home_removed);
+  // Refuses held sessions whose account's lease is no longer valid; mu_ held.
+  void RefuseHeldOfEndedLocked();
   // Ends expired waits for moderators; mu_ held.
   void EnforceModerationLocked(int64_t now);
 
@@ -118,6 +139,8 @@ class HostAgent {
   std::map<int, HostSession> sessions_;  // by connection
   uid_t principals_uid_ = static_cast<uid_t>(-1);
   SessionObserver* observer_ = nullptr;
+  SessionCgroups* cgroups_ = nullptr;
+  absl::Status cgroups_unavailable_;
   std::vector<std::pair<int, v1::AgentResponse>> replies_;
   int notify_fd_ = -1;  // eventfd
 };

@@ -43,6 +43,13 @@ struct EndedAccount {
   int processes_killed = 0;
   bool home_removed = false;
   bool reported = false;
+  // While a lease end is incomplete ("ending"): the failed attempts so far, when the next one is
+  // due (wall clock, s), the last error, and whether that error still has to reach the
+  // controller as an alert. Kept in memory only: after a restart wardend simply tries again.
+  int attempts = 0;
+  int64_t next_attempt = 0;
+  std::string error;
+  bool alert_pending = false;
 };
 
 struct LocalState {

@@ -32,6 +32,16 @@ int Run(const HostConfig& c) {
   auto state = LoadLocalState(c);
   if (!state.ok()) return Fail(state.status());
   HostAgent agent(c, std::move(*state), WallNow);
+  // Every Warden session is confined in a cgroup so that its lease end reaches all it started;
+  // without cgroup2 no Warden session is allowed (break-glass accounts are never affected).
+  auto cgroups = SessionCgroups::Open();
+  if (cgroups.ok()) {
+    agent.SetSessionCgroups(cgroups->get(), absl::OkStatus());
+    LogLine(LOG_INFO, StrCat("sessions are confined in cgroups under ", (*cgroups)->Describe()));
+  } else {
+    LogLine(LOG_CRIT, StrCat("Warden sessions will be refused: ", cgroups.status().message()));
+    agent.SetSessionCgroups(nullptr, cgroups.status());
+  }
   // Signals go to the main thread only, which waits for them below.
   sigset_t signals;
   sigemptyset(&signals);

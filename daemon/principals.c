@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   warden_host_conf_load(config, &conf);
   uint8_t frame[512];
   size_t len = warden_agent_encode_principals(frame, sizeof frame, user);
-  int fd = warden_agent_connect(conf.socket);
+  int fd = warden_agent_connect(conf.socket, 5000);
   if (fd < 0) {
     fprintf(stderr, "warden-principals: wardend is not reachable at %s\n", conf.socket);
     return 1;

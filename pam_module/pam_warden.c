@@ -105,7 +105,7 @@ static int unreachable(pam_handle_t* pamh, int flags, const struct opts* o, cons
 
 static int ask(const struct opts* o, const uint8_t* frame, size_t len, int* fd_out,
                struct warden_agent_reply* reply) {
-  int fd = warden_agent_connect(o->conf.socket);
+  int fd = warden_agent_connect(o->conf.socket, TIMEOUT_MS);
   if (fd < 0) return -1;
   if (len == 0 || warden_agent_roundtrip(fd, frame, len, TIMEOUT_MS, reply) != 0) {
     close(fd);

@@ -22,6 +22,23 @@ sandbox_cleanup() {
   for pid in "${SANDBOX_PIDS[@]:-}"; do
     [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
   done
+  # A test that failed half way may leave sessions of its accounts running: their cgroups (in
+  # wardend's warden-sessions, named u<UID>-<SESSION>) go with the sandbox's uid range.
+  local first=$((1879048192 + ($$ % 65536) * 256)) mount cg uid killed=()
+  mount=$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -1)
+  for cg in "$mount"/warden-sessions/u*; do
+    [ -e "$cg/cgroup.kill" ] || continue
+    uid=${cg##*/u}
+    uid=${uid%%-*}
+    if [ "$uid" -ge "$first" ] && [ "$uid" -lt $((first + 256)) ]; then
+      echo 1 >"$cg/cgroup.kill"
+      killed+=("$cg")
+    fi
+  done
+  if [ ${#killed[@]} -gt 0 ]; then
+    sleep 0.2
+    rmdir "${killed[@]}" 2>/dev/null || true
+  fi
   rm -rf "$WARDEN_SANDBOX" "${SANDBOX_DIRS[@]:-}"
 }
 
@@ -117,7 +134,7 @@ sshd_start() {
   local name=$1 tier=$2
   shift 2
   local d=$WARDEN_SANDBOX/$name uid=61000 login home
-  mkdir -p "$d" /run/sshd
+  mkdir -p "$d"
   # Homes live outside the (private, 0700) sandbox so that the login accounts can enter them.
   home=$(mktemp -d /tmp/warden-home.XXXXXX)
   chmod 755 "$home"
@@ -155,6 +172,8 @@ CFG
 # PORT as SSHD_PORT_NAME for ssh_as.
 sshd_in_namespace() {
   local name=$1 d=$2 port=$3 mounts=$4 config=$5
+  # sshd's privilege separation directory: missing on a machine where sshd never ran.
+  mkdir -p -m 0755 /run/sshd
   setsid unshare -m sh -c "$mounts exec /usr/sbin/sshd -D -e -f '$config'" >"$d/sshd.log" 2>&1 &
   SANDBOX_PIDS+=("$!")
   local i

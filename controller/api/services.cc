@@ -609,6 +609,13 @@ struct ApiServices::Impl {
       json args = {{"grant", req->grant_id()},          {"login", req->login()},
                    {"reason", req->reason()},           {"processes_killed", req->processes_killed()},
                    {"home_removed", req->home_removed()}, {"ended", req->ended_unix()}};
+      if (req->incomplete()) {
+        // The host could not finish ending the lease: someone may still hold a process.
+        args["incomplete"] = true;
+        args["error"] = req->error().substr(0, 1024);
+        args["attempts"] = req->attempts();
+        args["alert"] = true;
+      }
       return i_.Run(ctx, "HostService.ReportLeaseEnd", std::move(args), Caller::kHost,
                     [](const Identity&) -> absl::StatusOr<json> { return json(nullptr); });
     }

@@ -1,10 +1,13 @@
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include "common/agent_wire.h"
 #include "common/nsscache.h"
@@ -124,7 +127,7 @@ TEST_F(Agent, VisudoRejectionKeepsThePreviousSudoers) {
 
 TEST_F(Agent, SocketRefusesOversizedMalformedAndSlowRequests) {
   auto raw = [&](const std::string& bytes, bool wait_eof) {
-    int fd = warden_agent_connect(config_.agent_socket.c_str());
+    int fd = warden_agent_connect(config_.agent_socket.c_str(), 5000);
     EXPECT_GE(fd, 0);
     EXPECT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
     std::string got;
@@ -145,7 +148,7 @@ TEST_F(Agent, SocketRefusesOversizedMalformedAndSlowRequests) {
   EXPECT_EQ(r.verdict, WARDEN_VERDICT_DENY);
   EXPECT_STREQ(r.message, "Warden: malformed request");
   // Truncated request: closed at the deadline, and the server keeps serving others meanwhile.
-  int slow = warden_agent_connect(config_.agent_socket.c_str());
+  int slow = warden_agent_connect(config_.agent_socket.c_str(), 5000);
   ASSERT_EQ(send(slow, "\x00\x00\x00\x10" "ab", 6, MSG_NOSIGNAL), 6);
   EXPECT_EQ(Check("anyone").verdict(), v1::AgentResponse::NOT_MANAGED);
   char c;
@@ -191,6 +194,106 @@ TEST_F(Agent, OnlyRootAndThePrincipalsUserMayAsk) {
   auto refused = as_nobody(open);
   EXPECT_EQ(refused.verdict(), v1::AgentResponse::DENY);
   EXPECT_NE(refused.message().find("may not make this call"), std::string::npos);
+}
+
+TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSocket) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  chmod(dir_.path().c_str(), 0755);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t attacker = fork();
+  if (attacker == 0) {
+    close(ready[0]);
+    rlimit many{8192, 8192};
+    if (setrlimit(RLIMIT_NOFILE, &many) != 0 || setgid(54321) != 0 || setuid(54321) != 0) _exit(2);
+    // Peers that send request after request and never read a reply...
+    v1::AgentRequest req;
+    req.mutable_account()->set_user("adm-alice-7k2f");
+    const std::string body = req.SerializeAsString();
+    const std::string frame = std::string{0, 0, static_cast<char>(body.size() >> 8),
+                                          static_cast<char>(body.size())} + body;
+    for (int i = 0; i < 8; i++) {
+      const int fd = warden_agent_connect(config_.agent_socket.c_str(), 1000);
+      if (fd < 0) continue;
+      fcntl(fd, F_SETFL, O_NONBLOCK);
+      for (int k = 0; k < 2000; k++) send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    }
+    // ...and as many idle connections as the descriptors allow.
+    for (int i = 0; i < 6000; i++) warden_agent_connect(config_.agent_socket.c_str(), 200);
+    if (write(ready[1], "x", 1) != 1) _exit(3);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  // Root's calls (the PAM module's) and the principals user's are answered while it goes on.
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  for (int i = 0; i < 20; i++) {
+    v1::AgentRequest req;
+    req.mutable_account()->set_user("adm-alice-7k2f");
+    auto r = AgentCall(config_.agent_socket, req, 2000);
+    ASSERT_TRUE(r.ok()) << "call " << i << ": " << r.status().message();
+    EXPECT_EQ(r->verdict(), v1::AgentResponse::ALLOW);
+  }
+  const pid_t principals = fork();
+  if (principals == 0) {
+    if (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0) _exit(2);
+    v1::AgentRequest req;
+    req.mutable_principals()->set_user("adm-alice-7k2f");
+    auto r = AgentCall(config_.agent_socket, req, 2000);
+    _exit(r.ok() && r->principals_size() == 1 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(principals, &status, 0), principals);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "warden-principals' call failed";
+  kill(attacker, SIGKILL);
+  waitpid(attacker, nullptr, 0);
+}
+
+TEST_F(Agent, AFailedLeaseEndStaysEndingIsRetriedWithBackoffAndAlerted) {
+  const uint32_t uid = 1879048192;
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600, 1, uid)).ok());
+  // The account made its home deeper than the removal descends.
+  const std::string home = config_.home_root + "/adm-alice-7k2f";
+  ASSERT_TRUE(CreateHome(home, uid, uid).ok());
+  std::string deep = home;
+  for (int i = 0; i <= kMaxHomeDepth + 1; i++) {
+    deep += "/d";
+    ASSERT_EQ(mkdir(deep.c_str(), 0700), 0);
+  }
+  ASSERT_TRUE(agent_->Apply(StateWith("", 0, 2)).ok());  // revoked
+  agent_->Enforce();
+  std::vector<EndedAccount> reports = agent_->PendingReports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_FALSE(reports[0].cleaned) << "an incomplete end is never counted as done";
+  EXPECT_EQ(reports[0].attempts, 1);
+  EXPECT_NE(reports[0].error.find("nested deeper than"), std::string::npos) << reports[0].error;
+  agent_->MarkReported(reports[0]);  // the controller took the alert
+  EXPECT_TRUE(agent_->PendingReports().empty());
+  EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::DENY) << "still ended for logins";
+
+  agent_->Enforce();  // within the backoff: not tried again yet
+  now_ += 1;
+  agent_->Enforce();  // tried again, failed again: alerted again
+  reports = agent_->PendingReports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].attempts, 2);
+  agent_->MarkReported(reports[0]);
+
+  std::filesystem::remove_all(home + "/d");  // an admin clears it
+  now_ += 1;
+  agent_->Enforce();
+  EXPECT_TRUE(agent_->PendingReports().empty()) << "the next attempt waits out the backoff (2 s)";
+  now_ += 1;
+  agent_->Enforce();
+  reports = agent_->PendingReports();
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_TRUE(reports[0].cleaned);
+  EXPECT_TRUE(reports[0].home_removed);
+  EXPECT_FALSE(std::filesystem::exists(home));
 }
 
 TEST(AgentWire, TheCEncodingIsWhatProtobufReads) {
@@ -255,7 +358,9 @@ TEST(Enforcer, KillsEveryProcessOfTheUidAndRemovesOnlyItsHome) {
     _exit(0);
   }
   usleep(100000);
-  EXPECT_GE(KillUidProcesses(uid, 200), 1);
+  auto killed = KillUidProcesses(uid, 200, 5000);
+  ASSERT_TRUE(killed.ok()) << killed.status().message();
+  EXPECT_GE(*killed, 1);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);

@@ -64,7 +64,7 @@ class Moderation : public testing::AgentFixture {
     uint8_t frame[512];
     const size_t len = warden_agent_encode_session_open(frame, sizeof frame, "adm-alice-7k2f",
                                                         "sshd", "ssh", 0, "127.0.0.1");
-    fd_ = warden_agent_connect(config_.agent_socket.c_str());
+    fd_ = warden_agent_connect(config_.agent_socket.c_str(), 5000);
     warden_agent_reply r{};
     EXPECT_GE(fd_, 0);
     EXPECT_EQ(warden_agent_roundtrip(fd_, frame, len, 5000, &r), 0);
@@ -176,6 +176,32 @@ TEST_F(Moderation, AModeratorsTerminateRefusesAHeldLoginAndEndsARunningOne) {
   EXPECT_EQ(observer_.Take(),
             std::vector<std::string>{"end " + running +
                                      ": Warden: moderator bob ended this session: wrong host"});
+}
+
+TEST_F(Moderation, AHeldLoginIsRefusedWhenItsLeaseEndedWhileItWaited) {
+  Grant(1, "terminate");
+  const std::string id = Open().session_id;
+  now_ = kNow + 3601;  // the lease ended; the enforcer has not run yet
+  agent_->Moderate(id, Watching(1));
+  auto no = Final(5000);
+  ASSERT_TRUE(no);
+  EXPECT_EQ(no->verdict, WARDEN_VERDICT_DENY);
+  EXPECT_NE(std::string(no->message).find("the lease of adm-alice-7k2f ended"), std::string::npos)
+      << no->message;
+  EXPECT_TRUE(agent_->Sessions().empty());
+}
+
+TEST_F(Moderation, AHeldLoginIsRefusedWhenItsGrantIsRevokedWhileItWaits) {
+  Grant(1, "terminate");
+  Open();
+  v1::HostState revoked = testing::StateWith("", 0, 2);
+  ASSERT_TRUE(agent_->Apply(revoked).ok());
+  agent_->Enforce();  // no moderator ever joins: the revocation alone refuses it
+  auto no = Final(5000);
+  ASSERT_TRUE(no);
+  EXPECT_EQ(no->verdict, WARDEN_VERDICT_DENY);
+  EXPECT_NE(std::string(no->message).find("has ended (revoked"), std::string::npos) << no->message;
+  EXPECT_TRUE(agent_->Sessions().empty());
 }
 
 TEST_F(Moderation, AccountsWithoutModeratorsStartAtOnce) {

@@ -386,6 +386,85 @@ e2e_host_revoke() {
   expect_out "revoked by the controller" cat "$HOST_DIR_h1/wardend.log"
 }
 
+# --- lease end and the agent socket against the account's own user -------------------------------
+
+no_process() { ! pgrep "$@" >/dev/null; }
+
+# The account starts, in the background: a fork runner (a new pid every few milliseconds,
+# SIGTERM ignored), a setsid'd daemon that ignores SIGTERM, and a child through its own sudo
+# (uid 0 from then on). Revocation must leave none of them.
+e2e_host_lease_attacks() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  local trail=/tmp/warden-e2e-runner.$$ root_child="sleep 7$$"
+  rm -f "$trail"
+  # The runner leaves a trail (a byte per generation): a scan of /proc rarely even sees it alive.
+  ssh_as h1 op "$LOGIN" 'setsid /usr/bin/python3 -c "import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+for _ in range(10**6):
+    time.sleep(0.002)
+    with open(sys.argv[1], \"a\") as f: f.write(\".\")
+    if os.fork(): os._exit(0)" '"$trail"' </dev/null >/dev/null 2>&1 &
+setsid sh -c "trap \"\" TERM; exec sleep 1000" </dev/null >/dev/null 2>&1 &
+sudo -n setsid '"$root_child"' </dev/null >/dev/null 2>&1 &'
+  wait_for 5 test -s "$trail" || fail "the fork runner did not start"
+  wait_for 5 pgrep -u 0 -f "^$root_child\$" || fail "the sudo'd child did not start"
+  grep -q "^0::.*/u$ACCOUNT_UID-s-" "/proc/$(pgrep -u 0 -f "^$root_child\$" | head -1)/cgroup" ||
+    fail "the sudo'd child is not in the session's cgroup"
+  echo "  ok: the attack runs (fork runner, detached daemon, sudo'd root child), all in the session's cgroup"
+  wctl bob revoke "$G" >/dev/null
+  expect_ended
+  local before
+  before=$(stat -c %s "$trail")
+  sleep 1
+  [ "$(stat -c %s "$trail")" = "$before" ] || fail "the fork runner survived the lease (its trail still grows)"
+  rm -f "$trail"
+  wait_for 5 no_process -f "^$root_child\$" || fail "the sudo'd child survived the lease"
+  echo "  ok: no fork runner, no sudo'd child left"
+  wait_for 5 grep -q "lease of $LOGIN .* ended: revoked" "$HOST_DIR_h1/wardend.log" || fail "no lease-end line"
+  grep -q "incomplete" "$HOST_DIR_h1/wardend.log" && fail "the lease end needed a retry"
+  # The break-glass account is untouched.
+  expect_out "break-glass-ok" ssh_as h1 "root-h1" root 'echo break-glass-ok'
+}
+
+# An unprivileged local user floods the agent socket with idle connections and requests it never
+# reads the answers to; Warden logins and lease ends go on.
+e2e_host_socket_flood() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  in_host h1 setpriv --reuid=61900 --regid=61900 --clear-groups /usr/bin/python3 -c 'import socket, sys, time
+req = bytes([0, 0, 0, 22, 10, 20, 10, 18]) + b"adm-alice-00000000"  # AgentRequest.account.user
+held = []
+for i in range(3000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(0.2)
+    try:
+        s.connect(sys.argv[1])
+        if i < 16:
+            s.setblocking(False)
+            for _ in range(500):
+                try: s.send(req)
+                except OSError: break
+    except OSError:
+        pass
+    held.append(s)
+print("flooding", flush=True)
+time.sleep(30)' "$HOST_DIR_h1/agent.sock" >"$WARDEN_SANDBOX/flood.out" 2>&1 &
+  local flood=$!
+  wait_for 20 grep -q flooding "$WARDEN_SANDBOX/flood.out" || fail "the flood did not start: $(cat "$WARDEN_SANDBOX/flood.out")"
+  echo "  ok: uid 61900 holds its connections and never reads"
+  local i
+  for i in 1 2 3; do expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un; done
+  start_background_job
+  wctl bob revoke "$G" >/dev/null
+  expect_ended
+  kill "$flood" 2>/dev/null || true
+  wait "$flood" 2>/dev/null || true
+  expect_out "closed at once" cat "$HOST_DIR_h1/wardend.log"
+}
+
 e2e_host_selectors() {
   setup
   host_start h1 0 env=prod

@@ -1,0 +1,257 @@
+#include "daemon/session_cgroup.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "common/strings.h"
+#include "daemon/procfs.h"
+
+namespace warden {
+namespace {
+
+std::string ReadText(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Writes `text` to a cgroup control file in one write(2), as the kernel expects.
+absl::Status WriteControl(const std::string& path, const std::string& text) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, StrCat("cannot open ", path));
+  const ssize_t w = write(fd, text.data(), text.size());
+  const int err = errno;
+  close(fd);
+  if (w != static_cast<ssize_t>(text.size())) {
+    return absl::ErrnoToStatus(err, StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+// `root` and every process descending from it, parents first.
+std::vector<pid_t> Tree(pid_t root) {
+  const std::vector<ProcessInfo> all = ListProcesses();
+  std::vector<pid_t> out = {root};
+  for (size_t i = 0; i < out.size(); i++) {
+    for (const ProcessInfo& p : all) {
+      if (p.ppid == out[i]) out.push_back(p.pid);
+    }
+  }
+  return out;
+}
+
+// Session cgroups as directories `prefix u<uid>-<session> suffix` under one directory.
+class DirectoryCgroups : public SessionCgroups {
+ public:
+  DirectoryCgroups(std::string dir, std::string prefix, std::string suffix)
+      : dir_(std::move(dir)), prefix_(std::move(prefix)), suffix_(std::move(suffix)) {}
+
+  absl::Status Confine(uint32_t uid, const std::string& session, pid_t pid) override {
+    const std::string path = Path(uid, session);
+    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::ErrnoToStatus(errno, StrCat("cannot create the session's cgroup ", path));
+    }
+    // Two passes: a process the first pass moved may have forked before it was moved.
+    std::set<pid_t> moved;
+    for (int pass = 0; pass < 2; pass++) {
+      for (pid_t p : Tree(pid)) {
+        if (moved.count(p)) continue;
+        absl::Status st = WriteControl(path + "/cgroup.procs", StrCat(p));
+        if (!st.ok() && !absl::IsNotFound(st) && !(p != pid && Gone(p))) {
+          return absl::UnavailableError(StrCat("cannot move process ", p, " into ", path, ": ",
+                                               st.message()));
+        }
+        moved.insert(p);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void Release(uint32_t uid, const std::string& session) override {
+    rmdir(Path(uid, session).c_str());  // fails (EBUSY) while processes remain: by design
+  }
+
+  absl::StatusOr<int> KillAccount(uint32_t uid, int64_t timeout_ms) override {
+    std::vector<std::string> groups;
+    DIR* d = opendir(dir_.c_str());
+    if (!d) {
+      if (errno == ENOENT) return 0;
+      return absl::ErrnoToStatus(errno, StrCat("cannot list ", dir_));
+    }
+    const std::string want = StrCat(prefix_, "u", uid, "-");
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.rfind(want, 0) == 0 && name.size() > suffix_.size() &&
+          name.compare(name.size() - suffix_.size(), suffix_.size(), suffix_) == 0) {
+        groups.push_back(dir_ + "/" + name);
+      }
+    }
+    closedir(d);
+    int processes = 0;
+    for (const std::string& g : groups) {
+      const std::string procs = ReadText(g + "/cgroup.procs");
+      for (std::string_view line : StrSplit(procs, '\n', true)) {
+        if (!line.empty()) processes++;
+      }
+      absl::Status st = WriteControl(g + "/cgroup.kill", "1");
+      if (!st.ok() && !absl::IsNotFound(st)) {
+        return absl::UnavailableError(StrCat("cannot kill cgroup ", g, ": ", st.message()));
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (const std::string& g : groups) {
+      while (Populated(g)) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          return absl::DeadlineExceededError(StrCat("cgroup ", g, " still has processes ",
+                                                    timeout_ms, " ms after cgroup.kill"));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (rmdir(g.c_str()) != 0 && errno != ENOENT && errno != EBUSY && errno != EPERM) {
+        return absl::ErrnoToStatus(errno, StrCat("cannot remove cgroup ", g));
+      }
+    }
+    return processes;
+  }
+
+  std::string Describe() const override { return dir_; }
+
+ private:
+  std::string Path(uint32_t uid, const std::string& session) const {
+    return StrCat(dir_, "/", prefix_, "u", uid, "-", session, suffix_);
+  }
+  static bool Gone(pid_t p) { return access(StrCat("/proc/", p).c_str(), F_OK) != 0; }
+  static bool Populated(const std::string& g) {
+    const std::string events = ReadText(g + "/cgroup.events");
+    // A cgroup that vanished (systemd collected the scope) is empty.
+    return events.find("populated 1") != std::string::npos;
+  }
+
+ protected:
+  const std::string dir_, prefix_, suffix_;
+};
+
+// Under systemd: a transient scope per session in warden.slice (systemd creates and removes the
+// cgroup); killing still goes through cgroup.kill of each scope's directory.
+class SystemdCgroups final : public DirectoryCgroups {
+ public:
+  SystemdCgroups(std::string mount)
+      : DirectoryCgroups(mount + "/warden.slice", "warden-", ".scope"), mount_(std::move(mount)) {}
+
+  absl::Status Confine(uint32_t uid, const std::string& session, pid_t pid) override {
+    const std::string unit = StrCat(prefix_, "u", uid, "-", session, suffix_);
+    sd_bus* bus = nullptr;
+    int r = sd_bus_open_system(&bus);
+    if (r < 0) return absl::ErrnoToStatus(-r, "cannot connect to systemd over the system bus");
+    sd_bus_message* m = nullptr;
+    sd_bus_message* reply = nullptr;
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    const std::vector<pid_t> pids = Tree(pid);
+    r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1",
+                                       "/org/freedesktop/systemd1",
+                                       "org.freedesktop.systemd1.Manager", "StartTransientUnit");
+    if (r >= 0) r = sd_bus_message_append(m, "ss", unit.c_str(), "fail");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "(sv)");
+    if (r >= 0) r = sd_bus_message_append(m, "(sv)", "Slice", "s", "warden.slice");
+    if (r >= 0) {
+      r = sd_bus_message_append(m, "(sv)", "Description", "s",
+                                StrCat("Warden session ", session, " of uid ", uid).c_str());
+    }
+    if (r >= 0) r = sd_bus_message_append(m, "(sv)", "CollectMode", "s", "inactive-or-failed");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'r', "sv");
+    if (r >= 0) r = sd_bus_message_append(m, "s", "PIDs");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "au");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "u");
+    for (size_t i = 0; r >= 0 && i < pids.size(); i++) {
+      r = sd_bus_message_append(m, "u", static_cast<uint32_t>(pids[i]));
+    }
+    for (int i = 0; r >= 0 && i < 4; i++) r = sd_bus_message_close_container(m);
+    if (r >= 0) r = sd_bus_message_append(m, "a(sa(sv))", 0);
+    if (r >= 0) r = sd_bus_call(bus, m, 5'000'000, &error, &reply);
+    absl::Status st = absl::OkStatus();
+    if (r < 0) {
+      st = absl::UnavailableError(StrCat("systemd refused scope ", unit, ": ",
+                                         error.message ? error.message : strerror(-r)));
+    }
+    sd_bus_error_free(&error);
+    sd_bus_message_unref(reply);
+    sd_bus_message_unref(m);
+    sd_bus_flush_close_unref(bus);
+    RETURN_IF_ERROR(st);
+    // The job moves the processes asynchronously: the session starts only once they are in.
+    const std::string want = StrCat("/warden.slice/", unit);
+    for (int i = 0; i < 400; i++) {
+      if (UnifiedCgroupPath(ReadText(StrCat("/proc/", pid, "/cgroup"))) == want) {
+        return absl::OkStatus();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return absl::DeadlineExceededError(StrCat("systemd did not move process ", pid, " into ", unit));
+  }
+
+  void Release(uint32_t, const std::string&) override {}  // systemd collects empty scopes
+
+ private:
+  const std::string mount_;
+};
+
+}  // namespace
+
+std::string Cgroup2MountPoint(const std::string& mountinfo) {
+  // Fields: id parent major:minor root mount-point options [optional...] - fstype source ...
+  for (std::string_view line : StrSplit(mountinfo, '\n', true)) {
+    const size_t dash = line.find(" - ");
+    if (dash == std::string_view::npos || line.substr(dash + 3, 8) != "cgroup2 ") continue;
+    std::vector<std::string_view> f = StrSplit(line.substr(0, dash), ' ', true);
+    if (f.size() >= 5) return std::string(f[4]);
+  }
+  return "";
+}
+
+std::string UnifiedCgroupPath(const std::string& proc_cgroup) {
+  for (std::string_view line : StrSplit(proc_cgroup, '\n', true)) {
+    if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
+  }
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<SessionCgroups>> SessionCgroups::Open() {
+  const std::string mount = Cgroup2MountPoint(ReadText("/proc/self/mountinfo"));
+  if (mount.empty()) {
+    return absl::FailedPreconditionError(
+        "no cgroup2 file system is mounted: Warden sessions cannot be confined, so none are "
+        "allowed (mount cgroup2, e.g. systemd's unified or hybrid hierarchy)");
+  }
+  if (access((mount + "/cgroup.procs").c_str(), W_OK) != 0) {
+    return absl::FailedPreconditionError(StrCat("cannot write to the cgroup2 mount at ", mount,
+                                                ": Warden sessions cannot be confined"));
+  }
+  if (sd_booted() > 0) return std::unique_ptr<SessionCgroups>(new SystemdCgroups(mount));
+  std::string own = UnifiedCgroupPath(ReadText("/proc/self/cgroup"));
+  if (own == "/") own.clear();
+  const std::string dir = mount + own + "/warden-sessions";
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::ErrnoToStatus(errno, StrCat("cannot create ", dir, " for session cgroups"));
+  }
+  return AtDirectory(dir);
+}
+
+std::unique_ptr<SessionCgroups> SessionCgroups::AtDirectory(std::string dir) {
+  return std::make_unique<DirectoryCgroups>(std::move(dir), "", "");
+}
+
+}  // namespace warden
