@@ -135,13 +135,13 @@ class DirectoryCgroups : public SessionCgroups {
     return StrCat(dir_, "/", prefix_, "u", uid, "-", session, suffix_);
   }
   static bool Gone(pid_t p) { return access(StrCat("/proc/", p).c_str(), F_OK) != 0; }
+
+ protected:
   static bool Populated(const std::string& g) {
     const std::string events = ReadText(g + "/cgroup.events");
     // A cgroup that vanished (systemd collected the scope) is empty.
     return events.find("populated 1") != std::string::npos;
   }
-
- protected:
   const std::string dir_, prefix_, suffix_;
 };
 
@@ -204,6 +204,28 @@ class SystemdCgroups final : public DirectoryCgroups {
   }
 
   void Release(uint32_t, const std::string&) override {}  // systemd collects empty scopes
+
+  // With pam_systemd later in the session stack, logind moves the session into its own scope
+  // under user-<uid>.slice after wardend confined it: that slice holds only this account's
+  // sessions, so it goes too.
+  absl::StatusOr<int> KillAccount(uint32_t uid, int64_t timeout_ms) override {
+    ASSIGN_OR_RETURN(int killed, DirectoryCgroups::KillAccount(uid, timeout_ms));
+    const std::string slice = StrCat(mount_, "/user.slice/user-", uid, ".slice");
+    if (access(slice.c_str(), F_OK) != 0) return killed;
+    absl::Status st = WriteControl(slice + "/cgroup.kill", "1");
+    if (!st.ok() && !absl::IsNotFound(st)) {
+      return absl::UnavailableError(StrCat("cannot kill ", slice, ": ", st.message()));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Populated(slice)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::DeadlineExceededError(StrCat(slice, " still has processes ", timeout_ms,
+                                                  " ms after cgroup.kill"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return killed;
+  }
 
  private:
   const std::string mount_;

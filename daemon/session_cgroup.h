@@ -11,7 +11,9 @@
 // Where the cgroups live:
 //  - under systemd (sd_booted), a transient scope per session, `warden-u<uid>-<session>.scope`
 //    in `warden.slice`, asked for over the system bus (systemd owns the tree and would move
-//    processes out of cgroups it does not know);
+//    processes out of cgroups it does not know); if pam_systemd runs after pam_warden, logind
+//    moves the session on into its own scope under user-<uid>.slice, so ending an account also
+//    kills that slice (it holds only that account's sessions);
 //  - otherwise, a directory `u<uid>-<session>` under `warden-sessions` in wardend's own cgroup on
 //    the cgroup2 mount found in /proc/self/mountinfo (a unified hierarchy, or the `unified` mount
 //    of a hybrid one).

@@ -428,6 +428,29 @@ sudo -n setsid '"$root_child"' </dev/null >/dev/null 2>&1 &'
   expect_out "break-glass-ok" ssh_as h1 "root-h1" root 'echo break-glass-ok'
 }
 
+# A lease end that cannot finish (the account nested its home deeper than wardend descends) stays
+# "ending": alerted on the host and at the controller, retried, and completed once it can be.
+e2e_host_lease_end_alert() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  ssh_as h1 op "$LOGIN" 'p=$HOME; for i in $(seq 300); do p=$p/d; done; mkdir -p "$p"'
+  wctl bob revoke "$G" >/dev/null
+  wait_for 10 grep -q "lease end of $LOGIN (uid $ACCOUNT_UID) is incomplete after attempt 1: .*nested deeper than 256" \
+    "$HOST_DIR_h1/wardend.log" || fail "no alert on the host"
+  echo "  ok: wardend alerts: $(grep -m1 "lease end of $LOGIN" "$HOST_DIR_h1/wardend.log" | cut -c22-)"
+  wait_for 10 grep -q "\"alert\":true.*\"incomplete\":true.*\"login\":\"$LOGIN\".*HostService.ReportLeaseEnd" \
+    "$WARDEN_SANDBOX/controller/audit/audit.log" || fail "the controller's audit log has no alert"
+  echo "  ok: the controller's audit log carries the alert"
+  grep -q "lease of $LOGIN .* ended: revoked" "$HOST_DIR_h1/wardend.log" && fail "an incomplete end was counted as done"
+  rm -rf "$HOST_DIR_h1/home/$LOGIN/d"  # an admin clears what the account left
+  wait_for 20 grep -q "lease of $LOGIN .* ended: revoked" "$HOST_DIR_h1/wardend.log" || fail "the retry did not complete"
+  expect_ended
+  wait_for 10 grep -q "\"home_removed\":true.*\"login\":\"$LOGIN\".*HostService.ReportLeaseEnd" \
+    "$WARDEN_SANDBOX/controller/audit/audit.log" || fail "no final report"
+  echo "  ok: completed on a later attempt and reported"
+}
+
 # An unprivileged local user floods the agent socket with idle connections and requests it never
 # reads the answers to; Warden logins and lease ends go on.
 e2e_host_socket_flood() {
