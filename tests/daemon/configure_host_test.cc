@@ -237,6 +237,21 @@ TEST_F(ConfigureHostTest, RevertLeavesAWardenNsswitchEntryTheSiteHadBefore) {
   EXPECT_EQ(Read("etc/nsswitch.conf"), "passwd: files warden\ngroup: files\n");
 }
 
+TEST_F(ConfigureHostTest, RevertsAHostConfiguredByAnOlderWardend) {
+  // The older wardend kept whole copies of the files instead of a record of its edits.
+  ASSERT_TRUE(Configure().ok());
+  std::filesystem::remove(config_.StatePath("configure-host.json"));
+  std::filesystem::create_directories(config_.StatePath("configure-host-backup"));
+  testing::WriteAll(config_.StatePath("configure-host-backup/nsswitch.conf"), kNss);
+  testing::WriteAll(config_.StatePath("configure-host-backup/manifest.json"), "{}\n");
+  Write("etc/ssh/sshd_config", Read("etc/ssh/sshd_config") + "X11Forwarding no\n");
+  ASSERT_TRUE(Revert().ok());
+  EXPECT_EQ(Read("etc/nsswitch.conf"), kNss);
+  EXPECT_EQ(Read("etc/ssh/sshd_config"), std::string(kSshd) + "X11Forwarding no\n");
+  EXPECT_EQ(Read("etc/pam.d/sshd"), kPam);
+  EXPECT_FALSE(std::filesystem::exists(config_.StatePath("configure-host-backup")));
+}
+
 TEST_F(ConfigureHostTest, RelativeConfigPathIsRefused) {
   options_.config_path = "host.yaml";
   const std::string before = Snapshot();
