@@ -77,15 +77,17 @@ absl::Status WriteIfChanged(const std::string& path, const std::string& text) {
   return WriteFileAtomic(path, text, 0644);
 }
 
-// The controller's copy `copy`. Hosts that ran an older wardend have only the sshd-facing file,
-// which then holds exactly what the controller sent: it becomes the copy.
+// The controller's copy `copy`, made on the first call: hosts that ran an older wardend have
+// only the sshd-facing file, which then holds exactly what the controller sent, and becomes the
+// copy; elsewhere the copy starts empty. From then on the sshd-facing file (which may carry the
+// site's keys) is never read back.
 absl::StatusOr<std::string> ControllerCopy(const HostConfig& c, std::string_view copy,
                                            std::string_view facing) {
   if (auto text = ReadFile(Path(c, copy)); text.ok()) return *text;
-  auto text = ReadFile(Path(c, facing));
-  if (!text.ok()) return std::string();
-  RETURN_IF_ERROR(WriteFileAtomic(Path(c, copy), *text, 0644));
-  return *text;
+  auto old = ReadFile(Path(c, facing));
+  const std::string text = old.ok() ? *old : "";
+  RETURN_IF_ERROR(WriteFileAtomic(Path(c, copy), text, 0644));
+  return text;
 }
 
 }  // namespace

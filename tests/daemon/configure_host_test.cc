@@ -203,6 +203,22 @@ TEST_F(ConfigureHostTest, MergeKeepsTheSiteCaAndKrlInForceAlongsideWardens) {
   EXPECT_EQ(Snapshot(), before);
 }
 
+TEST_F(ConfigureHostTest, MergeBeforeTheFirstStateNeverCountsTheSiteCaAsWardens) {
+  // warden-principals lets only the CAs in the controller's copy reach Warden accounts.
+  Sh("ssh-keygen -q -t ed25519 -N '' -C site-ca -f site_ca");
+  Write("etc/ssh/sshd_config", std::string(kSshd) + "TrustedUserCAKeys " + (dir_ / "site_ca.pub") + "\n");
+  options_.merge = true;
+  ASSERT_TRUE(Configure().ok());
+  ASSERT_TRUE(RefreshSshdTrustFiles(config_).ok());
+  ASSERT_TRUE(RefreshSshdTrustFiles(config_).ok());
+  EXPECT_EQ(testing::ReadAll(config_.StatePath("controller_trusted_user_ca_keys")), "");
+  EXPECT_EQ(testing::ReadAll(config_.StatePath("site_trusted_user_ca_keys")), Read("site_ca.pub"));
+  const std::string cas = testing::ReadAll(config_.StatePath("trusted_user_ca_keys"));
+  const std::string key = Read("site_ca.pub");
+  EXPECT_NE(cas.find(key), std::string::npos);
+  EXPECT_EQ(cas.find(key), cas.rfind(key)) << "the site's key once: " << cas;
+}
+
 TEST_F(ConfigureHostTest, MergeOfAnUnreadableSiteKrlIsRefused) {
   Write("site.krl", std::string("SSHKRL\n\0\0\0", 11));  // a KRL cut short
   Write("etc/ssh/sshd_config", std::string(kSshd) + "RevokedKeys " + (dir_ / "site.krl") + "\n");
