@@ -29,6 +29,7 @@ void warden_host_conf_load(const char* path, struct warden_host_conf* c) {
   memset(c, 0, sizeof *c);
   copy(c->socket, WARDEN_PATH_LEN, "/run/warden/agent.sock");
   copy(c->nss_cache, WARDEN_PATH_LEN, WARDEN_NSS_DEFAULT_PATH);
+  copy(c->state_dir, WARDEN_PATH_LEN, "/var/lib/warden");
   copy(c->break_glass[0], WARDEN_NAME_LEN, "root");
   c->n_break_glass = 1;
   FILE* f = fopen(path, "re");
@@ -69,8 +70,9 @@ void warden_host_conf_load(const char* path, struct warden_host_conf* c) {
     } else if (strcmp(key, "nss_cache") == 0) {
       copy(c->nss_cache, WARDEN_PATH_LEN, value);
       nss_explicit = 1;
-    } else if (strcmp(key, "state_dir") == 0 && !nss_explicit) {
-      snprintf(c->nss_cache, WARDEN_PATH_LEN, "%s/nss.cache", value);
+    } else if (strcmp(key, "state_dir") == 0) {
+      copy(c->state_dir, WARDEN_PATH_LEN, value);
+      if (!nss_explicit) snprintf(c->nss_cache, WARDEN_PATH_LEN, "%s/nss.cache", value);
     }
   }
   fclose(f);

@@ -17,6 +17,7 @@ extern "C" {
 struct warden_host_conf {
   char socket[WARDEN_PATH_LEN];
   char nss_cache[WARDEN_PATH_LEN];
+  char state_dir[WARDEN_PATH_LEN];
   char break_glass[WARDEN_MAX_BREAK_GLASS][WARDEN_NAME_LEN];
   int n_break_glass;
 };

@@ -12,6 +12,7 @@
 #include "common/totp.h"
 #include "daemon/enforcer.h"
 #include "daemon/log.h"
+#include "daemon/site_trust.h"
 
 namespace warden {
 namespace {
@@ -52,6 +53,7 @@ absl::Status HostAgent::Apply(const v1::HostState& st) {
     }
     absl::Status files = WriteAccountFiles(config_, state_, now);
     if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
+    RefreshTrustLocked();
     RETURN_IF_ERROR(SaveLocalState(config_, state_));
     Log(LOG_INFO, StrCat("applied revision ", st.revision(), ": ", state_.accounts.size(),
                          " account(s)"));
@@ -61,11 +63,25 @@ absl::Status HostAgent::Apply(const v1::HostState& st) {
   return absl::OkStatus();
 }
 
+void HostAgent::RefreshTrustLocked() {
+  absl::Status st = RefreshSshdTrustFiles(config_);
+  const std::string problem(st.message());
+  if (problem == trust_problem_) return;
+  trust_problem_ = problem;
+  if (st.ok()) {
+    Log(LOG_NOTICE, "sshd's TrustedUserCAKeys and RevokedKeys files are up to date again");
+  } else {
+    Log(LOG_CRIT, StrCat("sshd's trust files: ", problem));
+  }
+}
+
 int64_t HostAgent::Enforce() {
   std::vector<EndedAccount> to_clean;
   {
     std::lock_guard lock(mu_);
     const int64_t now = clock_();
+    // A change to a site file merged by configure-host --merge takes effect within one tick.
+    RefreshTrustLocked();
     const bool expired = ExpireAccounts(state_, now) > 0;
     if (expired) {
       absl::Status files = WriteAccountFiles(config_, state_, now);

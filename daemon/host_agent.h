@@ -117,6 +117,9 @@ class HostAgent {
   // The verdict for `user` now; mu_ held.
   v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
   void Log(int priority, const std::string& msg);
+  // Rewrites sshd's trust files (RefreshSshdTrustFiles); logs a problem once, and its end.
+  // REQUIRES: mu_ held.
+  void RefreshTrustLocked();
   // REQUIRES: mu_ held.
   void ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c);
   void ReplyLocked(int conn, v1::AgentResponse r);
@@ -143,6 +146,7 @@ class HostAgent {
   absl::Status cgroups_unavailable_;
   std::vector<std::pair<int, v1::AgentResponse>> replies_;
   int notify_fd_ = -1;  // eventfd
+  std::string trust_problem_;  // the last error of RefreshTrustLocked, empty when none
 };
 
 }  // namespace warden

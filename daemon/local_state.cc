@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/nsscache_writer.h"
 #include "common/strings.h"
+#include "daemon/site_trust.h"
 
 namespace warden {
 namespace {
@@ -215,8 +216,7 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     }
     ca_keys += k + "\n";
   }
-  RETURN_IF_ERROR(WriteFileAtomic(c.StatePath("trusted_user_ca_keys"), ca_keys, 0644));
-  RETURN_IF_ERROR(WriteFileAtomic(c.StatePath("revoked_keys.krl"), in.krl(), 0644));
+  RETURN_IF_ERROR(WriteControllerTrust(c, ca_keys, in.krl()));
 
   for (const auto& old : s.accounts) {
     bool still = false;

@@ -69,8 +69,9 @@ absl::StatusOr<LocalState> LoadLocalState(const HostConfig& c);
 absl::Status SaveLocalState(const HostConfig& c, const LocalState& s);
 
 // Takes in a HostState from the controller: accounts that vanished from it were revoked and
-// move to `ended` (reason "revoked"); trusted CA keys and the KRL are written. Validates first:
-// a malformed state changes nothing.
+// move to `ended` (reason "revoked"); the controller's trusted CA keys and KRL are stored
+// (WriteControllerTrust; RefreshSshdTrustFiles puts them in force). Validates first: a malformed
+// state changes nothing.
 absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_t now,
                             LocalState& s);
 

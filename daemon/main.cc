@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -127,7 +128,12 @@ int main(int argc, char** argv) {
   ConfigureOptions co;
   bool revert = false;
   auto* configure = app.add_subcommand("configure-host", "wire nsswitch, sshd and PAM to Warden");
-  configure->add_flag("--revert", revert, "restore the files saved by the first run");
+  auto* revert_flag = configure->add_flag("--revert", revert,
+                      "take Warden's blocks and nsswitch edit out again, keeping every other edit");
+  configure->add_flag("--merge", co.merge,
+                      "keep the site's own TrustedUserCAKeys and RevokedKeys in force beside "
+                      "Warden's instead of refusing")
+      ->excludes(revert_flag);
   configure->add_option("--etc", co.etc, "configuration root")->capture_default_str();
   configure->add_option("--principals-command", co.principals_command,
                         "warden-principals path for sshd")->capture_default_str();
@@ -142,7 +148,8 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : Fail(st);
   }
   if (*run) return Run(*config);
-  co.config_path = config_path;
+  // sshd and PAM read the path from their own working directory.
+  co.config_path = std::filesystem::absolute(config_path).lexically_normal().string();
   absl::Status st = revert ? RevertHost(*config, co, std::cout) : ConfigureHost(*config, co, std::cout);
   return st.ok() ? 0 : Fail(st);
 }

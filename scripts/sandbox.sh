@@ -328,3 +328,19 @@ wardend_stop() {
   kill -TERM "${!var}" 2>/dev/null || true
   wait "${!var}" 2>/dev/null || true
 }
+
+# host_sshd_restart NAME: stops host NAME's sshd and starts it again on the same port in a new
+# mount namespace, so that it reads sshd_config and pam.d/sshd as they are now (the files are
+# replaced by rename, and a bind mount keeps showing the file it was made of).
+host_sshd_restart() {
+  local var="HOST_DIR_${1//-/_}" port_var="SSHD_PORT_${1//-/_}"
+  local d=${!var} pid i
+  pid=$(cat "$d/sshd.pid")
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  sshd_in_namespace "$1" "$d" "${!port_var}" "$(host_ns_mounts "$d")" "$d/etc/ssh/sshd_config"
+}

@@ -12,7 +12,6 @@
 #include "common/agent_wire.h"
 #include "common/nsscache.h"
 #include "tests/daemon/agent_client.h"
-#include "daemon/configure_host.h"
 #include "daemon/enforcer.h"
 #include "tests/daemon/fixture.h"
 
@@ -333,18 +332,6 @@ TEST(AgentWire, TheCEncodingIsWhatProtobufReads) {
   EXPECT_EQ(strlen(r.message), sizeof r.message - 1);
   EXPECT_STREQ(r.session_id, "s-abc");
   EXPECT_EQ(warden_agent_decode_reply(reinterpret_cast<const uint8_t*>(body.data()), body.size() - 1, &r), -1);
-}
-
-TEST(ConfigureHost, EditsAreIdempotentAndKeepTheRest) {
-  const std::string nss = "# c\npasswd:         files systemd\ngroup: files\nshadow: files\n";
-  const std::string once = EditNsswitch(nss);
-  EXPECT_EQ(once, "# c\npasswd:         files warden systemd\ngroup: files warden\nshadow: files\n");
-  EXPECT_EQ(EditNsswitch(once), once);
-  const std::string sshd = "Port 22\nMatch User x\n  X11Forwarding no\n";
-  const std::string a = WithManagedBlock(sshd, "RevokedKeys /k\n");
-  EXPECT_EQ(a.find("RevokedKeys /k"), a.find('\n') + 1) << "the block comes first";
-  EXPECT_EQ(WithManagedBlock(a, "RevokedKeys /k\n"), a);
-  EXPECT_NE(a.find(sshd), std::string::npos);
 }
 
 TEST(Enforcer, KillsEveryProcessOfTheUidAndRemovesOnlyItsHome) {

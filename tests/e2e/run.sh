@@ -503,27 +503,131 @@ e2e_host_selectors() {
     --ssh-host-key "$HOST_DIR_h1/host_key.pub"
 }
 
+# configure_h1 [ARGS...]: configure-host on h1's copies of /etc.
+configure_h1() {
+  local d=$HOST_DIR_h1
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" \
+    --principals-command "$d/bin/warden-principals" \
+    --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" "$@"
+}
+
 e2e_host_configure() {
   setup
   host_start h1 0 env=prod
   local d=$HOST_DIR_h1 f
   # configure-host ran once in host_start; a second run changes nothing.
   for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do cp "$d/etc/$f" "$d/$(basename "$f").first"; done
-  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" \
-    --principals-command "$d/bin/warden-principals" \
-    --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >/dev/null
+  configure_h1 >/dev/null
   for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do
     cmp "$d/etc/$f" "$d/$(basename "$f").first" || fail "second configure-host changed $f"
   done
   echo "  ok: configure-host is idempotent"
   expect_out "passwd:         files warden systemd" cat "$d/etc/nsswitch.conf"
-  expect_out "AuthorizedPrincipalsCommand $d/bin/warden-principals --config $d/host.yaml %u" cat "$d/etc/ssh/sshd_config"
-  "$d/bin/wardend" --config "$d/host.yaml" configure-host --revert --etc "$d/etc" >/dev/null
+  expect_out "AuthorizedPrincipalsCommand $d/bin/warden-principals --config $d/host.yaml --ca-key %K %u" cat "$d/etc/ssh/sshd_config"
+  # A relative --config is written as an absolute path: sshd and PAM run elsewhere.
+  (cd "$d" && "$d/bin/wardend" --config host.yaml configure-host --etc "$d/etc" \
+    --principals-command "$d/bin/warden-principals" \
+    --pam-module "$WARDEN_BIN/pam_module/pam_warden.so" >/dev/null)
   for f in nsswitch.conf ssh/sshd_config pam.d/sshd; do
-    cmp "$d/etc/$f" "$d/etc.orig/$f" || fail "revert did not restore $f"
+    cmp "$d/etc/$f" "$d/$(basename "$f").first" || fail "a relative --config changed $f"
   done
-  echo "  ok: --revert restored the exact files"
-  expect_fail "has not been run" "$d/bin/wardend" --config "$d/host.yaml" configure-host --revert --etc "$d/etc"
+  echo "  ok: a relative --config is written as $d/host.yaml"
+
+  # The END line lost to a hand edit: refused, and sshd_config keeps UsePAM and everything else.
+  grep -v '^# END warden' "$d/sshd_config.first" >"$d/etc/ssh/sshd_config"
+  cp "$d/etc/ssh/sshd_config" "$d/sshd_config.noend"
+  expect_fail 'has no "# END warden" after it' configure_h1
+  expect_fail 'has no "# END warden" after it' configure_h1 --revert
+  cmp "$d/etc/ssh/sshd_config" "$d/sshd_config.noend" || fail "a refused configure-host changed sshd_config"
+  echo "  ok: sshd_config without the END line is left as it was"
+  cp "$d/sshd_config.first" "$d/etc/ssh/sshd_config"
+
+  # Edits made after the first run survive --revert, byte for byte.
+  echo "X11Forwarding no" >>"$d/etc/ssh/sshd_config"
+  echo "session optional pam_motd.so" >>"$d/etc/pam.d/sshd"
+  configure_h1 --revert >/dev/null
+  cmp "$d/etc/ssh/sshd_config" <(cat "$d/etc.orig/ssh/sshd_config"; echo "X11Forwarding no") ||
+    fail "revert lost the later edit of sshd_config"
+  cmp "$d/etc/pam.d/sshd" <(cat "$d/etc.orig/pam.d/sshd"; echo "session optional pam_motd.so") ||
+    fail "revert lost the later edit of pam.d/sshd"
+  cmp "$d/etc/nsswitch.conf" "$d/etc.orig/nsswitch.conf" || fail "revert did not restore nsswitch.conf"
+  echo "  ok: --revert removed Warden's lines and kept the later edits"
+  expect_fail "has not been run" configure_h1 --revert
+}
+
+# The site's own RevokedKeys and TrustedUserCAKeys: refused, or kept in force with --merge.
+e2e_host_configure_merge() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  local d=$HOST_DIR_h1
+  # Two certificates for the grant; the site revokes the first in its own KRL.
+  new_key op2
+  wctl alice cert sign --grant "$G" -i "$WARDEN_SANDBOX/op2" >/dev/null
+  ssh-keygen -q -k -f "$d/etc/ssh/site.krl" "$WARDEN_SANDBOX/op-cert.pub"
+  # The site's CA, for its own root logins.
+  ssh-keygen -q -t ed25519 -N '' -C site-ca -f "$d/etc/ssh/site_ca"
+  new_key siteroot
+  ssh-keygen -q -s "$d/etc/ssh/site_ca" -I site-root -n root -z 1 "$WARDEN_SANDBOX/siteroot.pub"
+  printf 'RevokedKeys %s\nTrustedUserCAKeys %s\n' "$d/etc/ssh/site.krl" "$d/etc/ssh/site_ca.pub" \
+    >>"$d/etc/ssh/sshd_config"
+  cp "$d/etc/ssh/sshd_config" "$d/sshd_config.site"
+  local line
+  line=$(grep -n "^RevokedKeys $d/etc/ssh/site.krl" "$d/etc/ssh/sshd_config" | cut -d: -f1)
+  expect_fail "$d/etc/ssh/sshd_config:$line: \"RevokedKeys $d/etc/ssh/site.krl\"" configure_h1
+  cmp "$d/etc/ssh/sshd_config" "$d/sshd_config.site" || fail "a refused configure-host changed sshd_config"
+
+  expect_out "merged the site's revoked keys $d/etc/ssh/site.krl" configure_h1 --merge
+  host_sshd_restart h1
+  expect_fail "Permission denied" ssh_as h1 op "$LOGIN" true
+  expect_out "$LOGIN" ssh_as h1 op2 "$LOGIN" id -un
+  echo "  ok: the certificate the site revoked stays out, the other logs in"
+  # The site's CA still logs root in, and cannot stand in for the Warden account.
+  expect_out "root" ssh_as h1 siteroot root id -un
+  new_key sitefake
+  ssh-keygen -q -s "$d/etc/ssh/site_ca" -I fake -n "$LOGIN" -z 2 "$WARDEN_SANDBOX/sitefake.pub"
+  expect_fail "Permission denied" ssh_as h1 sitefake "$LOGIN" true
+  echo "  ok: a certificate of the site's CA reaches root, never $LOGIN"
+  # A revocation the site adds later takes effect without configure-host.
+  ssh-keygen -q -k -u -f "$d/etc/ssh/site.krl" "$WARDEN_SANDBOX/op2-cert.pub"
+  login_refused() { ! ssh_as h1 op2 "$LOGIN" true; }
+  wait_for 15 login_refused || fail "the site's new revocation is not in force"
+  echo "  ok: the site's later revocation is in force"
+}
+
+# Removing the package: prerm and postrm (from packaging/) against h1's copies of /etc, while
+# the module and wardend disappear in between as dpkg removes the files. Root still logs in.
+e2e_host_package_remove() {
+  setup
+  host_start h1 0 env=prod
+  local d=$HOST_DIR_h1 f
+  # pam.d names a copy of the module that goes away with the "package".
+  cp "$WARDEN_BIN/pam_module/pam_warden.so" "$d/lib/pam_warden.so"
+  "$d/bin/wardend" --config "$d/host.yaml" configure-host --etc "$d/etc" \
+    --principals-command "$d/bin/warden-principals" --pam-module "$d/lib/pam_warden.so" >/dev/null
+  host_sshd_restart h1
+  expect_out "root" ssh_as h1 root-h1 root id -un
+  mkdir -p "$d/etc/warden"
+  cp "$d/host.yaml" "$d/etc/warden/host.yaml"
+  WARDEN_ETC=$d/etc WARDEND=$d/bin/wardend sh "$here/../../packaging/warden-host/prerm" remove ||
+    fail "prerm remove failed"
+  wardend_stop h1
+  rm "$d/lib/pam_warden.so" "$d/bin/wardend" "$d/bin/warden-principals"
+  WARDEN_ETC=$d/etc sh "$here/../../packaging/warden-host/postrm" remove || fail "postrm remove failed"
+  for f in ssh/sshd_config pam.d/sshd nsswitch.conf; do
+    if grep -nE -e '# (BEGIN|END) warden' -e 'pam_warden|warden-principals|files warden' -e "$d/state" \
+      "$d/etc/$f"; then fail "$f still names Warden after removal"; fi
+  done
+  echo "  ok: sshd_config, pam.d/sshd and nsswitch.conf name Warden no more"
+  host_sshd_restart h1
+  expect_out "root" ssh_as h1 root-h1 root id -un
+  # Whatever prerm could not take out (no wardend to run), postrm does, keeping the site's lines.
+  printf '# BEGIN warden: x\naccount requisite %s\n' "$d/lib/pam_warden.so" >"$d/etc/pam.d/sshd.new"
+  cat "$d/etc/pam.d/sshd" >>"$d/etc/pam.d/sshd.new"
+  mv "$d/etc/pam.d/sshd.new" "$d/etc/pam.d/sshd"
+  WARDEN_ETC=$d/etc sh "$here/../../packaging/warden-host/postrm" remove >/dev/null
+  cmp "$d/etc/pam.d/sshd" "$d/etc.orig/pam.d/sshd" || fail "postrm did not leave the site's pam.d/sshd"
+  echo "  ok: postrm removes a block that lost its END line, and only Warden's lines"
 }
 
 # --- session recording: wardend's BPF capture -> controller -> wardenctl ----------------------

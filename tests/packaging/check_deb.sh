@@ -16,5 +16,6 @@ grep -qx /etc/warden/host.yaml "$out/control/conffiles" || { echo "FAIL: host.ya
 if grep -E 'nsswitch|sshd_config|pam\.d|configure-host' "$out/control/postinst" | grep -v '^#' | grep -qv echo; then
   echo "FAIL: postinst touches system configuration"; exit 1
 fi
+grep -q 'configure-host --revert' "$out/control/prerm" || { echo "FAIL: prerm does not revert configure-host"; exit 1; }
 grep -q "Depends:.*libpam0g" "$out/control/control" || { echo "FAIL: no computed Depends"; exit 1; }
 echo "PASS $(basename "$deb"): $(grep -c . <<<"$contents") entries; lintian: $(grep -c . "$out/lintian.txt" || true) tags"
