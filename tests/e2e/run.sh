@@ -770,7 +770,7 @@ e2e_recording_redaction_limit() {
   # then a shell without line editing: nothing typed is echoed, so every line is "a password".
   tmux_ssh quiet
   # (the prompt is quoted apart, so that only dash's prompt matches, not the echoed command)
-  type_line quiet "stty -echo; PS1='quiet''> ' exec /bin/sh" 'quiet> '
+  type_line quiet "stty -echo; PS1='quiet''> ' exec /bin/sh" 'quiet>'
   for i in 1 2 3; do
     tm send-keys -t quiet "echo line-\$(($i*11))" Enter
     wait_for 10 pane_has quiet "line-$((i * 11))" || fail "line $i: $(tm capture-pane -p -t quiet)"
