@@ -137,6 +137,34 @@ TEST_F(RecorderGapsTest, EveryPtyOfTheBrokerIsATerminalOfTheSession) {
   EXPECT_TRUE(resized) << "terminal 1's window size";
 }
 
+// A pty opened inside the session (script, tmux) is not a terminal of its own: what it shows
+// reaches the session's terminal, and is recorded there once.
+TEST_F(RecorderGapsTest, APtyNestedInTheSessionIsRecordedThroughItsTerminal) {
+  Load();
+  if (!recorder_) return;
+  int go = -1;
+  pid_t broker = Gated(&go, [] {
+    const testing::PtyChild sh = testing::SpawnOnPty(
+        {"/bin/bash", "--norc", "-c", "script -qec 'echo nested-$((1+2))' /dev/null; echo done"},
+        24, 80);
+    std::string seen;
+    if (sh.pid < 0 || !ReadUntil(sh.master, "done", seen)) return 11;
+    waitpid(sh.pid, nullptr, 0);
+    return 0;
+  });
+  ASSERT_GT(broker, 0);
+  ASSERT_TRUE(recorder_->Begin(kSession, broker, InputMode::kRedactSecrets).ok());
+  ASSERT_EQ(write(go, "g", 1), 1);
+  EXPECT_EQ(Reap(broker), 0);
+  close(go);
+  PollUntil([&] { return c_.output[0].find("done") != std::string::npos; });
+  EXPECT_EQ(recorder_->Terminals(kSession).size(), 1u);
+  recorder_->End(kSession);
+  std::lock_guard lock(c_.mu);
+  EXPECT_NE(c_.output[0].find("nested-3"), std::string::npos) << c_.output[0];
+  EXPECT_EQ(c_.output.count(1), 0u) << "no second terminal";
+}
+
 // stty -echo, then a shell that reads commands without echoing them: every line is redacted,
 // and each is a RedactedLine event with its length and the process that read it.
 TEST_F(RecorderGapsTest, LinesTypedWithoutEchoAreEventsWithLengthAndReader) {
