@@ -307,7 +307,7 @@ void Throughput(Kernel& k, const fs::path& tmp, int mib) {
     TermResult t = RunOnPty(flood, [&](pid_t pid) {
       if (!k.recorder->Begin(99, pid, InputMode::kRedactSecrets).ok()) exit(1);
     });
-    const uint64_t lost = k.recorder->End(99);
+    const uint64_t lost = k.recorder->End(99).bytes;
     stop = true;
     drain.join();
     return std::make_pair(t, lost);

@@ -212,6 +212,7 @@ static __always_inline void reader_of(struct tty_struct *tty, struct rec_redacte
 struct redact_ctx {
 	struct rec_redacted ev;
 	__u64 session;
+	__u64 buf;		/* the write's user buffer */
 	__u32 start;		/* of the current piece, in the write */
 	__u32 terminal;
 };
@@ -225,18 +226,16 @@ static __always_inline void emit_redacted(struct redact_ctx *c, struct rec_sessi
 		count_event_loss(s);
 }
 
-/* bpf_loop callback over a redacted write in scratch_buf: a piece ends at each line terminator. */
+/*
+ * bpf_loop callback over a redacted write, byte by byte from the writer's memory (never copied
+ * into a map): a piece ends at each line terminator.
+ */
 static long redact_byte(__u32 i, struct redact_ctx *c)
 {
-	__u32 zero = 0;
-	struct scratch *buf = bpf_map_lookup_elem(&scratch_buf, &zero);
 	struct rec_session *s;
 	__u8 ch;
 
-	if (!buf)
-		return 1;
-	ch = buf->data.data[i & (REC_CHUNK - 1)];
-	if (ch != '\n' && ch != '\r')
+	if (bpf_probe_read_user(&ch, 1, (const void *)(c->buf + i)) || (ch != '\n' && ch != '\r'))
 		return 0;
 	s = bpf_map_lookup_elem(&sessions, &c->session);
 	if (!s)
@@ -248,23 +247,20 @@ static long redact_byte(__u32 i, struct redact_ctx *c)
 
 /*
  * A write typed at a password prompt: only the length of each line and who reads it leave the
- * kernel.  The bytes are looked at (for line ends) in the per-CPU scratch buffer only.
+ * kernel.  Line ends are looked for in the first 16 KiB of a write (keystrokes come one at a time;
+ * a longer paste counts its rest as part of the last line).
  */
 static __always_inline void emit_redacted_write(struct task_rec *io, struct rec_session *s,
 						 long ret)
 {
 	struct redact_ctx c;
-	struct scratch *buf;
-	__u32 zero = 0;
-	__u32 scan = ret > REC_CHUNK ? REC_CHUNK : ret;
 
 	c.session = io->session;
+	c.buf = io->buf;
 	c.start = 0;
 	c.terminal = io->terminal;
 	reader_of((struct tty_struct *)io->tty, &c.ev);
-	buf = bpf_map_lookup_elem(&scratch_buf, &zero);
-	if (buf && !bpf_probe_read_user(buf->data.data, scan, (const void *)io->buf))
-		bpf_loop(scan, redact_byte, &c, 0);
+	bpf_loop(ret > REC_CHUNK ? REC_CHUNK : ret, redact_byte, &c, 0);
 	if (ret > c.start)
 		emit_redacted(&c, s, ret - c.start, 0);
 }
