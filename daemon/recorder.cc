@@ -184,7 +184,6 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
 KernelLosses Recorder::End(uint64_t session) {
   std::lock_guard lock(mu_);
   if (!sessions_.erase(session)) return {};
-  redaction_.erase(session);
   rec_session value{};
   bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value), 0);
   // The session's processes that outlive it keep their task storage, naming a session number
@@ -192,6 +191,11 @@ KernelLosses Recorder::End(uint64_t session) {
   bpf_map__delete_elem(skel_->maps.sessions, &session, sizeof(session), 0);
   if (sessions_.empty()) recorder_bpf__detach(skel_);
   return {value.lost_bytes, value.lost_events};
+}
+
+void Recorder::Forget(uint64_t session) {
+  std::lock_guard lock(mu_);
+  redaction_.erase(session);
 }
 
 KernelLosses Recorder::Losses(uint64_t session) {
@@ -255,7 +259,6 @@ void Recorder::OnRedacted(const rec_redacted* r) {
   v1::RecordingEvent ev;
   {
     std::lock_guard lock(mu_);
-    if (!sessions_.count(h.session)) return;  // ended: End() dropped its line state
     Redaction& red = redaction_[h.session];
     uint64_t& partial = red.partial[h.terminal];
     partial += h.len;

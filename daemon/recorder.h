@@ -55,6 +55,9 @@ class Recorder {
   // Stops recording the session; returns its total losses. Detaches after the last one.
   // Events already in the ring buffer are delivered by the next Poll.
   KernelLosses End(uint64_t session);
+  // Drops what is kept of an ended session (the redacted line being typed, the lines counted)
+  // once its last records have been delivered (a Poll after End): until then they still count.
+  void Forget(uint64_t session);
   // The session's losses so far, as the kernel counts them now.
   KernelLosses Losses(uint64_t session);
   // Waits up to `timeout_ms` (less if a lot is queued), then delivers every ring-buffer record to

@@ -382,9 +382,9 @@ void SessionRecorder::SessionEnded(const HostSession& s) {
   if (it == live_.end()) return;
   Ending e;
   e.id = s.id;
-  e.key = it->second.key;
+  e.live = it->second;
   e.ended_unix_ns = ClockNs(CLOCK_REALTIME);
-  e.lost = recorder_->End(e.key);
+  e.lost = recorder_->End(e.live.key);
   // Records already in the ring buffer still belong to it: finish after two more drains.
   e.after_poll = polls_ + 2;
   live_.erase(it);
@@ -445,11 +445,19 @@ void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, 
   uint32_t max = 0;
   {
     std::lock_guard lock(mu_);
+    Live* live = nullptr;
     auto it = live_.find(id);
-    if (it == live_.end() || it->second.flagged || line <= it->second.max_redacted_lines) return;
-    it->second.flagged = true;
-    strict = it->second.strict;
-    max = it->second.max_redacted_lines;
+    if (it != live_.end()) {
+      live = &it->second;
+      strict = live->strict;
+    } else {
+      for (Ending& e : ending_) {
+        if (e.id == id) live = &e.live;  // over: flagged, nothing left to end
+      }
+    }
+    if (!live || live->flagged || line <= live->max_redacted_lines) return;
+    live->flagged = true;
+    max = live->max_redacted_lines;
   }
   const std::string what =
       StrCat(line, " lines typed without echo (redacted) in session ", id,
@@ -488,7 +496,8 @@ void SessionRecorder::RunCapture(const std::atomic<bool>& stop) {
       ++polls_;
       for (auto it = ending_.begin(); it != ending_.end();) {
         if (it->after_poll <= polls_) {
-          ids_.erase(it->key);
+          ids_.erase(it->live.key);
+          recorder_->Forget(it->live.key);
           done.push_back(std::move(*it));
           it = ending_.erase(it);
         } else {

@@ -114,13 +114,6 @@ class SessionRecorder : public SessionObserver {
   void RunCapture(const std::atomic<bool>& stop);
 
  private:
-  struct Ending {
-    std::string id;
-    uint64_t key = 0;
-    int64_t ended_unix_ns = 0;
-    KernelLosses lost;
-    uint64_t after_poll = 0;  // finish once the ring buffer has been drained past the end
-  };
   // A session being recorded.
   struct Live {
     uint64_t key = 0;
@@ -128,6 +121,14 @@ class SessionRecorder : public SessionObserver {
     bool strict = false;
     uint32_t max_redacted_lines = 3;
     bool flagged = false;  // more redacted lines than the role allows
+  };
+  // A session that has ended, until its last records are drained (they still count).
+  struct Ending {
+    std::string id;
+    Live live;
+    int64_t ended_unix_ns = 0;
+    KernelLosses lost;
+    uint64_t after_poll = 0;  // finish once the ring buffer has been drained past the end
   };
 
   // Ends a session with `why` on its terminals (off the calling thread): the processes on them are
@@ -137,7 +138,8 @@ class SessionRecorder : public SessionObserver {
   // The process that opened session `id` and its terminals (pts indexes; none before their I/O).
   bool Terminals(const std::string& id, pid_t* root, std::vector<int>* pts);
   // A redacted line beyond the role's recording.max_redacted_lines flags the session: an alert in
-  // the log and in the recording; under recording: strict the session is ended.
+  // the log and in the recording; under recording: strict the session is ended (if it has not
+  // ended already: lines typed just before the end are counted as they are drained).
   void CheckRedactionLimit(const std::string& id, uint32_t line, int64_t mono_ns);
   // Marks the kernel's losses of every live session that no event has carried yet.
   void NoteLosses();

@@ -7,8 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -286,6 +288,78 @@ TEST_F(RecorderGapsTest, ExecEventsLostToAFullRingBufferAreMarked) {
     for (const auto& ev : events->events()) marked += ev.lost_events();
   }
   EXPECT_EQ(marked, lost.events);
+}
+
+// wardend's half: more redacted lines than the role allows flag the session with an alert in its
+// recording; a best-effort session goes on.
+TEST(SessionRecorderRedaction, BeyondTheRolesLimitTheRecordingCarriesAnAlert) {
+  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+  SessionRecorder* sink = nullptr;
+  auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost,
+                                         v1::RecordingEvent ev) {
+    sink->OnEvent(key, mono_ns, lost, std::move(ev));
+  });
+  ASSERT_TRUE(recorder.ok()) << recorder.status().message();
+  RecordingSpool spool;
+  SessionRecorder sessions(spool, recorder->get(), "", [] { return true; });
+  sink = &sessions;
+  std::atomic<bool> stop{false};
+  std::thread capture([&] { sessions.RunCapture(stop); });
+
+  int go = -1;
+  pid_t broker = Gated(&go, [] {
+    const testing::PtyChild sh = testing::SpawnOnPty(
+        {"/bin/bash", "--norc", "-c", "stty -echo; echo ready; while read -r l; do eval \"$l\"; done"},
+        24, 80);
+    std::string seen;
+    if (sh.pid < 0 || !ReadUntil(sh.master, "ready", seen)) return 11;
+    for (int i = 1; i <= 3; i++) {
+      if (!Say(sh.master, "echo line-$((" + std::to_string(i) + "*11))\r") ||
+          !ReadUntil(sh.master, "line-" + std::to_string(i * 11), seen))
+        return 11 + i;
+    }
+    if (!Say(sh.master, "exit\r")) return 15;
+    waitpid(sh.pid, nullptr, 0);
+    return 0;
+  });
+  ASSERT_GT(broker, 0);
+  HostSession s;
+  s.id = "s-quiet";
+  LocalAccount account;
+  account.max_redacted_lines = 2;
+  ASSERT_TRUE(sessions.SessionOpened(s, account, broker).ok());
+  ASSERT_EQ(write(go, "g", 1), 1);
+  EXPECT_EQ(Reap(broker), 0) << "best effort: the session goes on";
+  close(go);
+  sessions.SessionEnded(s);
+  std::vector<v1::RecordingEvent> events;
+  bool final = false;
+  for (int i = 0; i < 100 && !final; i++) {
+    for (const v1::RecordingChunk& c : spool.Next(50)) {
+      auto got = DecompressEvents(c.events_zstd());
+      ASSERT_TRUE(got.ok());
+      for (const auto& ev : got->events()) events.push_back(ev);
+      final |= c.final();
+    }
+  }
+  stop = true;
+  capture.join();
+  ASSERT_TRUE(final) << "the recording did not end";
+  int lines = 0, alerts = 0;
+  for (const auto& ev : events) {
+    if (ev.has_redacted_line()) lines++;
+    if (ev.has_alert()) {
+      alerts++;
+      EXPECT_EQ(ev.alert().kind(), "redaction_limit");
+      EXPECT_NE(ev.alert().message().find("3 lines typed without echo (redacted) in session "
+                                          "s-quiet, more than its role allows "
+                                          "(recording.max_redacted_lines: 2)"),
+                std::string::npos)
+          << ev.alert().message();
+    }
+  }
+  EXPECT_EQ(lines, 4) << "three commands and exit";
+  EXPECT_EQ(alerts, 1) << "flagged once";
 }
 
 }  // namespace
