@@ -140,7 +140,7 @@ class Warden {
     });
   }
   ~Warden() { Stop(); }
-  void OnEvent(uint64_t k, uint64_t ns, uint64_t lost, v1::RecordingEvent ev) {
+  void OnEvent(uint64_t k, uint64_t ns, KernelLosses lost, v1::RecordingEvent ev) {
     sessions_.OnEvent(k, ns, lost, std::move(ev));
   }
   void Open(const std::string& id, pid_t root) {
@@ -195,7 +195,7 @@ struct Kernel {
   std::unique_ptr<Recorder> recorder;
   std::atomic<Warden*> current{nullptr};
   Kernel() {
-    auto r = Recorder::Load([this](uint64_t k, uint64_t ns, uint64_t lost, v1::RecordingEvent ev) {
+    auto r = Recorder::Load([this](uint64_t k, uint64_t ns, KernelLosses lost, v1::RecordingEvent ev) {
       if (Warden* w = current.load()) w->OnEvent(k, ns, lost, std::move(ev));
     });
     if (!r.ok()) {
@@ -307,7 +307,7 @@ void Throughput(Kernel& k, const fs::path& tmp, int mib) {
     TermResult t = RunOnPty(flood, [&](pid_t pid) {
       if (!k.recorder->Begin(99, pid, InputMode::kRedactSecrets).ok()) exit(1);
     });
-    const uint64_t lost = k.recorder->End(99);
+    const uint64_t lost = k.recorder->End(99).bytes;
     stop = true;
     drain.join();
     return std::make_pair(t, lost);

@@ -7,10 +7,11 @@
  * dispatch on the syscall number, plus the sched fork and exec tracepoints (the session's new
  * tasks, the programs it runs).  wardend attaches them only while a recorded session exists.
  *
- * Capture is at the pty master held by the session's broker (sshd): its reads are everything the
- * screen showed, the kernel's echo included; its writes are the raw keystrokes.  A session is bound
- * to the first pty master its processes touch (sshd's), so a pty nested inside the session (tmux,
- * script) is not recorded twice.
+ * Capture is at the pty masters held by the session's broker (sshd): its reads are everything the
+ * screen showed, the kernel's echo included; its writes are the raw keystrokes.  Every pty master
+ * the broker touches is one of the session's terminals (an OpenSSH connection can multiplex several
+ * shells, each on its own pty); a pty nested inside the session (tmux, script) is not recorded
+ * twice (see recorder.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -41,8 +42,9 @@ struct {
 struct task_rec {
 	__u64 session;
 	__u64 buf;
+	__u64 tty;		/* the master's tty_struct, for a redacted write's reader */
 	__u32 type;
-	__u32 pad;
+	__u32 terminal;		/* index in rec_session.pts; REC_TERMINALS: one too many, counted lost */
 };
 
 struct {
@@ -96,6 +98,10 @@ static __always_inline __u64 wakeup_flags(void)
 static __always_inline void count_loss(struct rec_session *s, __u64 bytes)
 {
 	__sync_fetch_and_add(&s->lost_bytes, bytes);
+}
+
+static __always_inline void count_event_loss(struct rec_session *s)
+{
 	__sync_fetch_and_add(&s->lost_events, 1);
 }
 
@@ -121,41 +127,142 @@ static __always_inline struct tty_struct *master_tty(int fd)
 	return BPF_CORE_READ(priv, tty);
 }
 
-/* Binds the session to its pty on first use; false for any other pty. */
-static __always_inline bool session_pty(struct rec_session *s, struct tty_struct *tty)
+/*
+ * Which of the session's terminals `tty` is: 0..REC_TERMINALS-1, -1 for none of them, and
+ * REC_TERMINALS for one the broker uses beyond the last slot (its bytes are counted as lost).  With
+ * `bind`, a pty the broker uses becomes the next terminal, and so does a nested one while the
+ * session has none yet (a command without a pty that runs `script`).
+ */
+static __always_inline int session_terminal(struct rec_session *s, struct tty_struct *tty,
+					    bool bind)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	int index = BPF_CORE_READ(tty, index);
+	bool broker = task->tgid == s->root || BPF_CORE_READ(task, real_parent, tgid) == s->root;
+	int i;
 
-	if (s->pts < 0)
-		s->pts = index;	/* one broker binds it; a race would store the same index */
-	return s->pts == index;
+	for (i = 0; i < REC_TERMINALS; i++) {
+		__s64 pts = s->pts[i];
+
+		if (pts == index)
+			return i;
+		if (pts >= 0)
+			continue;
+		if (!bind || (!broker && i > 0))
+			return -1;
+		pts = __sync_val_compare_and_swap(&s->pts[i], -1, index);
+		if (pts == -1 || pts == index)
+			return i;
+	}
+	return bind && broker ? REC_TERMINALS : -1;
 }
 
 static __always_inline void fill_hdr(struct rec_hdr *h, __u64 session, struct rec_session *s,
-				     __u32 type, __u32 len)
+				     __u32 type, __u32 len, __u32 terminal)
 {
 	h->session = session;
 	h->ts_ns = bpf_ktime_get_ns();
 	h->lost = s->lost_bytes;
+	h->lost_events = s->lost_events;
 	h->type = type;
 	h->len = len;
 	h->pid = bpf_get_current_pid_tgid() >> 32;
-	h->pad = 0;
+	h->terminal = terminal;
+	h->flags = 0;
 }
 
-static __always_inline void emit_resize(__u64 session, struct rec_session *s, const void *arg)
+static __always_inline void emit_resize(__u64 session, struct rec_session *s, int terminal,
+					const void *arg)
 {
 	struct winsize ws;
 	struct rec_resize ev;
 
-	if (bpf_probe_read_user(&ws, sizeof(ws), arg))
+	if (terminal >= REC_TERMINALS || bpf_probe_read_user(&ws, sizeof(ws), arg)) {
+		count_event_loss(s);
 		return;
-	fill_hdr(&ev.hdr, session, s, REC_RESIZE, 0);
+	}
+	fill_hdr(&ev.hdr, session, s, REC_RESIZE, 0, terminal);
 	ev.rows = ws.ws_row;
 	ev.cols = ws.ws_col;
 	ev.pad = 0;
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags()))
-		count_loss(s, 0);
+		count_event_loss(s);
+}
+
+/* Who reads what is typed: a process of the slave's foreground process group. */
+static __always_inline void reader_of(struct tty_struct *tty, struct rec_redacted *ev)
+{
+	struct pid *pg = BPF_CORE_READ(tty, link, ctrl.pgrp);
+	struct hlist_node *first;
+	struct task_struct *task;
+
+	ev->reader_pid = 0;
+	ev->pad = 0;
+	ev->reader_comm[0] = 0;
+	if (!pg)
+		return;
+	first = BPF_CORE_READ(pg, tasks[PIDTYPE_PGID].first);
+	if (!first)
+		return;
+	task = container_of(first, struct task_struct, pid_links[PIDTYPE_PGID]);
+	ev->reader_pid = BPF_CORE_READ(task, tgid);
+	BPF_CORE_READ_STR_INTO(&ev->reader_comm, task, comm);
+}
+
+struct redact_ctx {
+	struct rec_redacted ev;
+	__u64 session;
+	__u64 buf;		/* the write's user buffer */
+	__u32 start;		/* of the current piece, in the write */
+	__u32 terminal;
+};
+
+static __always_inline void emit_redacted(struct redact_ctx *c, struct rec_session *s, __u32 len,
+					  __u16 flags)
+{
+	fill_hdr(&c->ev.hdr, c->session, s, REC_INPUT_REDACTED, len, c->terminal);
+	c->ev.hdr.flags = flags;
+	if (bpf_ringbuf_output(&events, &c->ev, sizeof(c->ev), wakeup_flags()))
+		count_event_loss(s);
+}
+
+/*
+ * bpf_loop callback over a redacted write, byte by byte from the writer's memory (never copied
+ * into a map): a piece ends at each line terminator.
+ */
+static long redact_byte(__u32 i, struct redact_ctx *c)
+{
+	struct rec_session *s;
+	__u8 ch;
+
+	if (bpf_probe_read_user(&ch, 1, (const void *)(c->buf + i)) || (ch != '\n' && ch != '\r'))
+		return 0;
+	s = bpf_map_lookup_elem(&sessions, &c->session);
+	if (!s)
+		return 1;
+	emit_redacted(c, s, i + 1 - c->start, REC_F_EOL);
+	c->start = i + 1;
+	return 0;
+}
+
+/*
+ * A write typed at a password prompt: only the length of each line and who reads it leave the
+ * kernel.  Line ends are looked for in the first 16 KiB of a write (keystrokes come one at a time;
+ * a longer paste counts its rest as part of the last line).
+ */
+static __always_inline void emit_redacted_write(struct task_rec *io, struct rec_session *s,
+						 long ret)
+{
+	struct redact_ctx c;
+
+	c.session = io->session;
+	c.buf = io->buf;
+	c.start = 0;
+	c.terminal = io->terminal;
+	reader_of((struct tty_struct *)io->tty, &c.ev);
+	bpf_loop(ret > REC_CHUNK ? REC_CHUNK : ret, redact_byte, &c, 0);
+	if (ret > c.start)
+		emit_redacted(&c, s, ret - c.start, 0);
 }
 
 SEC("tp_btf/sys_enter")
@@ -166,6 +273,7 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 	struct tty_struct *tty;
 	__u32 type;
 	__u64 key;
+	int terminal;
 
 	if (id != NR_READ && id != NR_WRITE && id != NR_IOCTL)
 		return 0;
@@ -176,13 +284,18 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 	s = bpf_map_lookup_elem(&sessions, &key);
 	if (!s)
 		return 0;
+	/* sshd's monitor sets up each pty with ioctls too: only the broker's I/O binds one. */
+	if (id == NR_IOCTL && (unsigned int)regs->si != TIOCSWINSZ_CMD)
+		return 0;
 	tty = master_tty((int)regs->di);
-	if (!tty || !session_pty(s, tty))
+	if (!tty)
+		return 0;
+	terminal = session_terminal(s, tty, true);
+	if (terminal < 0)
 		return 0;
 
 	if (id == NR_IOCTL) {
-		if ((unsigned int)regs->si == TIOCSWINSZ_CMD)
-			emit_resize(key, s, (const void *)regs->dx);
+		emit_resize(key, s, terminal, (const void *)regs->dx);
 		return 0;
 	}
 	if (id == NR_READ) {
@@ -198,7 +311,9 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 									     REC_INPUT;
 	}
 	t->buf = regs->si;
+	t->tty = (__u64)tty;
 	t->type = type;
+	t->terminal = terminal;
 	return 0;
 }
 
@@ -226,12 +341,12 @@ int BPF_PROG(rec_sys_exit, struct pt_regs *regs, long ret)
 	s = bpf_map_lookup_elem(&sessions, &io.session);
 	if (!s)
 		return 0;
+	if (io.terminal >= REC_TERMINALS) {
+		count_loss(s, ret);
+		return 0;
+	}
 	if (io.type == REC_INPUT_REDACTED) {
-		struct rec_hdr h;
-
-		fill_hdr(&h, io.session, s, REC_INPUT_REDACTED, ret);
-		if (bpf_ringbuf_output(&events, &h, sizeof(h), wakeup_flags()))
-			count_loss(s, 0);
+		emit_redacted_write(&io, s, ret);
 		return 0;
 	}
 	buf = bpf_map_lookup_elem(&scratch_buf, &zero);
@@ -242,7 +357,7 @@ int BPF_PROG(rec_sys_exit, struct pt_regs *regs, long ret)
 
 		if (n > REC_CHUNK)
 			n = REC_CHUNK;
-		fill_hdr(&buf->data.hdr, io.session, s, io.type, n);
+		fill_hdr(&buf->data.hdr, io.session, s, io.type, n, io.terminal);
 		if (bpf_probe_read_user(buf->data.data, n, (const void *)(io.buf + done)) ||
 		    bpf_ringbuf_output(&events, &buf->data, sizeof(struct rec_hdr) + n,
 				       wakeup_flags()))
@@ -268,6 +383,7 @@ int BPF_PROG(rec_fork, struct task_struct *parent, struct task_struct *child)
 	if (c) {
 		c->session = p->session;
 		c->type = 0;
+		c->terminal = 0;
 	}
 	return 0;
 }
@@ -284,9 +400,10 @@ int BPF_PROG(rec_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	struct dentry *d;
 	struct vfsmount *vfs;
 	struct mount *mnt;
+	struct tty_struct *ctty;
 	__u64 arg_start, arg_len;
 	__u32 zero = 0;
-	int i;
+	int i, terminal = -1;
 
 	if (!t)
 		return 0;
@@ -295,14 +412,18 @@ int BPF_PROG(rec_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	buf = bpf_map_lookup_elem(&scratch_buf, &zero);
 	if (!s || !buf)
 		return 0;
+	ctty = BPF_CORE_READ(task, signal, tty);
+	if (ctty)
+		terminal = session_terminal(s, ctty, false);
 	ev = &buf->exec;
-	fill_hdr(&ev->hdr, key, s, REC_EXEC, 0);
+	fill_hdr(&ev->hdr, key, s, REC_EXEC, 0, terminal < 0 ? 0 : terminal);
 	ev->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), BPF_CORE_READ(bprm, filename));
 
 	mm = task->mm;
 	arg_start = BPF_CORE_READ(mm, arg_start);
 	arg_len = BPF_CORE_READ(mm, arg_end) - arg_start;
+	ev->argv_total = arg_len;
 	if (arg_len > REC_ARGV_MAX)
 		arg_len = REC_ARGV_MAX;
 	ev->argv_len = 0;
@@ -336,6 +457,6 @@ int BPF_PROG(rec_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 		d = parent;
 	}
 	if (bpf_ringbuf_output(&events, ev, sizeof(*ev), wakeup_flags()))
-		count_loss(s, 0);
+		count_event_loss(s);
 	return 0;
 }

@@ -511,7 +511,8 @@ class Cli {
                        {"lost_bytes", s.lost_bytes()}, {"sealed", s.sealed()},
                        {"grant", s.session().grant_id()},
                        {"moderators_required", s.moderators_required()},
-                       {"moderators", s.moderators()}});
+                       {"moderators", s.moderators()},
+                       {"alerts", std::vector<std::string>(s.alerts().begin(), s.alerts().end())}});
       }
       std::cout << arr.dump() << "\n";
       return absl::OkStatus();
@@ -535,6 +536,7 @@ class Cli {
       }
       std::cout << "  " << s.chunks() << " chunks";
       if (s.lost_bytes() > 0) std::cout << "  " << s.lost_bytes() << " bytes LOST";
+      if (!s.alerts().empty()) std::cout << "  FLAGGED: " << StrJoin(s.alerts(), ", ");
       std::cout << "\n";
     }
     return absl::OkStatus();
@@ -554,8 +556,26 @@ class Cli {
     return chunks;
   }
 
-  absl::Status Export(const std::string& id, const std::string& format, const std::string& out) {
+  // A recording of a multiplexed OpenSSH connection has several terminals: says so on stderr,
+  // and refuses one it does not have.
+  absl::Status CheckTerminal(const std::string& id, const std::vector<pb::RecordingChunk>& chunks,
+                             uint32_t terminal) {
+    const uint32_t n = TerminalCount(chunks);
+    if (terminal >= n)
+      return absl::InvalidArgumentError(
+          StrCat("session ", id, " has ", n, n == 1 ? " terminal" : " terminals",
+                 "; --terminal takes 0", n == 1 ? "" : StrCat(" to ", n - 1)));
+    if (n > 1)
+      std::cerr << "wardenctl: session " << id << " has " << n
+                << " terminals (channels of one SSH connection); this is terminal " << terminal
+                << ", choose another with --terminal\n";
+    return absl::OkStatus();
+  }
+
+  absl::Status Export(const std::string& id, const std::string& format, const std::string& out,
+                      uint32_t terminal) {
     ASSIGN_OR_RETURN(std::vector<pb::RecordingChunk> chunks, FetchRecording(id));
+    RETURN_IF_ERROR(CheckTerminal(id, chunks, terminal));
     std::ofstream file;
     if (!out.empty() && out != "-") {
       file.open(out, std::ios::binary | std::ios::trunc);
@@ -567,7 +587,7 @@ class Cli {
       pb::SessionSummary s;
       s.set_session_id(id);
       if (!chunks.empty()) *s.mutable_session() = chunks.front().session();
-      const pb::Resize size = FirstSize(chunks);
+      const pb::Resize size = FirstSize(chunks, terminal);
       w = AsciicastWriter(os, s, size.cols(), size.rows());
     } else if (format == "text") {
       w = TextWriter(os);
@@ -579,7 +599,7 @@ class Cli {
       return absl::InvalidArgumentError(
           StrCat("unknown format \"", format, "\"; use asciicast, text, raw or commands"));
     }
-    RETURN_IF_ERROR(Replay(chunks, *w));
+    RETURN_IF_ERROR(Replay(chunks, *w, terminal));
     os.flush();
     if (!os) return absl::UnavailableError(StrCat("cannot write ", out.empty() ? "stdout" : out));
     return absl::OkStatus();
@@ -588,10 +608,11 @@ class Cli {
   absl::Status Play(const std::string& id, const PlayOptions& o) {
     if (o.speed <= 0) return absl::InvalidArgumentError("--speed must be above 0");
     ASSIGN_OR_RETURN(std::vector<pb::RecordingChunk> chunks, FetchRecording(id));
+    RETURN_IF_ERROR(CheckTerminal(id, chunks, o.terminal));
     auto w = Player(std::cout, o, [](double s) {
       std::this_thread::sleep_for(std::chrono::duration<double>(s));
     });
-    RETURN_IF_ERROR(Replay(chunks, *w));
+    RETURN_IF_ERROR(Replay(chunks, *w, o.terminal));
     std::cout << "\r\n[wardenctl: end of " << id << "]\r\n";
     return absl::OkStatus();
   }
@@ -1145,7 +1166,10 @@ int main(int argc, char** argv) {
   rec_export->add_option("id", id, "session id")->required();
   rec_export->add_option("--format", format, "asciicast, text, raw (the terminal's bytes) or commands")->capture_default_str();
   rec_export->add_option("-o,--output", export_out, "file (default: stdout)");
-  rec_export->callback([&] { st = cli.Export(id, format, export_out); });
+  uint32_t export_terminal = 0;
+  rec_export->add_option("--terminal", export_terminal,
+                         "which terminal of a multiplexed SSH connection (0: the first)");
+  rec_export->callback([&] { st = cli.Export(id, format, export_out, export_terminal); });
   auto* rec_verify = recs->add_subcommand("verify", "check a recording's hash chain and signed seal");
   rec_verify->add_option("id", id, "session id")->required();
   rec_verify->callback([&] { st = cli.RecordingVerify(id); });
@@ -1220,6 +1244,8 @@ int main(int argc, char** argv) {
   play->add_option("--speed", po.speed, "playback speed factor")->capture_default_str();
   play->add_option("--max-idle", po.max_idle_s, "seconds: shorten every pause to at most this");
   play->add_option("--from", po.from_s, "seconds: jump here (what came before is drawn at once)");
+  play->add_option("--terminal", po.terminal,
+                   "which terminal of a multiplexed SSH connection (0: the first)");
   play->callback([&] { st = cli.Play(id, po); });
 
   CLI11_PARSE(app, argc, argv);

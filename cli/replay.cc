@@ -1,5 +1,6 @@
 #include "cli/replay.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -22,11 +23,43 @@ size_t SequenceLength(unsigned char c) {
 
 double Seconds(int64_t ns) { return std::round(static_cast<double>(ns) / 1e3) / 1e6; }
 
+std::string Truncation(const v1::Exec& x) {
+  if (!x.argv_truncated()) return "";
+  size_t kept = 0;
+  for (const std::string& a : x.argv()) kept += a.size() + 1;
+  return StrCat(" [argv truncated: ", kept, " of ", x.argv_bytes(), " bytes recorded]");
+}
+
+std::string LostEvents(uint64_t n) {
+  return StrCat(n, " events lost here (programs run, resizes or redaction markers: the "
+                   "kernel's ring buffer was full)");
+}
+
 std::string Marker(const v1::RecordingEvent& ev) {
-  if (ev.has_exec()) return StrCat("exec: ", StrJoin(ev.exec().argv(), " "));
-  if (ev.has_input_redacted()) return StrCat("input redacted (", ev.input_redacted(), " bytes)");
-  if (ev.has_gap()) return StrCat("gap: ", ev.gap(), " bytes lost");
-  return "";
+  std::string m;
+  if (ev.has_exec()) {
+    m = StrCat("exec: ", StrJoin(ev.exec().argv(), " "), Truncation(ev.exec()));
+  } else if (ev.has_input_redacted()) {
+    m = StrCat("input redacted (", ev.input_redacted(), " bytes)");
+  } else if (ev.has_gap()) {
+    m = StrCat("gap: ", ev.gap(), " bytes lost");
+  } else if (ev.has_redacted_line()) {
+    const v1::RedactedLine& l = ev.redacted_line();
+    m = StrCat("redacted line ", l.number(), " (", l.bytes(), " bytes) read by ",
+               l.comm().empty() ? "?" : l.comm(), " (pid ", l.pid(),
+               l.exe().empty() ? "" : StrCat(", ", l.exe()), ")");
+  } else if (ev.has_lost_events()) {
+    m = LostEvents(ev.lost_events());
+  } else if (ev.has_alert()) {
+    m = StrCat("ALERT ", ev.alert().kind(), ": ", ev.alert().message());
+  }
+  if (!m.empty() && ev.terminal() != 0) m = StrCat("terminal ", ev.terminal(), ": ", m);
+  return m;
+}
+
+// Screen and keystroke events belong to one terminal; the rest to the session.
+bool OfTerminal(const v1::RecordingEvent& ev) {
+  return ev.has_output() || ev.has_input() || ev.has_input_redacted() || ev.has_resize();
 }
 
 class Asciicast : public ReplayWriter {
@@ -75,6 +108,10 @@ class Text : public ReplayWriter {
   void Event(const v1::RecordingEvent& ev) override {
     if (ev.has_gap()) {
       line_ += StrCat("[warden: ", ev.gap(), " bytes lost here]");
+      return;
+    }
+    if (ev.has_lost_events() || ev.has_redacted_line() || ev.has_alert()) {
+      line_ += StrCat("[warden: ", Marker(ev), "]");
       return;
     }
     if (!ev.has_output()) return;
@@ -151,12 +188,17 @@ class Commands : public ReplayWriter {
  public:
   explicit Commands(std::ostream& out) : out_(out) {}
   void Event(const v1::RecordingEvent& ev) override {
-    if (!ev.has_exec()) return;
-    const v1::Exec& x = ev.exec();
+    if (!ev.has_exec() && !ev.has_lost_events()) return;
     char offset[32];
     snprintf(offset, sizeof offset, "%10.3fs", Seconds(ev.offset_ns()));
-    out_ << offset << "  pid " << x.pid() << "  uid " << x.uid() << "  " << x.cwd() << "  "
-         << StrJoin(x.argv(), " ") << "\n";
+    if (ev.has_lost_events()) {
+      out_ << offset << "  [warden: " << LostEvents(ev.lost_events()) << "]\n";
+      return;
+    }
+    const v1::Exec& x = ev.exec();
+    out_ << offset << "  pid " << x.pid() << "  uid " << x.uid();
+    if (ev.terminal() != 0) out_ << "  terminal " << ev.terminal();
+    out_ << "  " << x.cwd() << "  " << StrJoin(x.argv(), " ") << Truncation(x) << "\n";
   }
 
  private:
@@ -227,20 +269,35 @@ std::unique_ptr<ReplayWriter> Player(std::ostream& out, PlayOptions o,
   return std::make_unique<Play>(out, o, std::move(sleep));
 }
 
-absl::Status Replay(const std::vector<v1::RecordingChunk>& chunks, ReplayWriter& w) {
+absl::Status Replay(const std::vector<v1::RecordingChunk>& chunks, ReplayWriter& w,
+                    uint32_t terminal) {
   for (const v1::RecordingChunk& c : chunks) {
     auto events = DecompressEvents(c.events_zstd());
     if (!events.ok()) {
       return absl::DataLossError(StrCat("chunk ", c.seq(), " of ", c.session_id(),
                                         " cannot be read: ", events.status().message()));
     }
-    for (const v1::RecordingEvent& ev : events->events()) w.Event(ev);
+    for (const v1::RecordingEvent& ev : events->events()) {
+      if (!OfTerminal(ev) || ev.terminal() == terminal) w.Event(ev);
+    }
   }
   w.Finish();
   return absl::OkStatus();
 }
 
-v1::Resize FirstSize(const std::vector<v1::RecordingChunk>& chunks) {
+uint32_t TerminalCount(const std::vector<v1::RecordingChunk>& chunks) {
+  uint32_t n = 1;
+  for (const v1::RecordingChunk& c : chunks) {
+    auto events = DecompressEvents(c.events_zstd());
+    if (!events.ok()) continue;  // Replay reports it
+    for (const v1::RecordingEvent& ev : events->events()) {
+      if (ev.has_output()) n = std::max(n, ev.terminal() + 1);
+    }
+  }
+  return n;
+}
+
+v1::Resize FirstSize(const std::vector<v1::RecordingChunk>& chunks, uint32_t terminal) {
   v1::Resize size;
   size.set_cols(80);
   size.set_rows(24);
@@ -248,6 +305,7 @@ v1::Resize FirstSize(const std::vector<v1::RecordingChunk>& chunks) {
     auto events = DecompressEvents(c.events_zstd());
     if (!events.ok()) continue;  // Replay reports it
     for (const v1::RecordingEvent& ev : events->events()) {
+      if (!OfTerminal(ev) || ev.terminal() != terminal) continue;
       if (ev.has_resize()) return ev.resize();
       if (ev.has_output()) return size;  // drawn before any resize: the default it is
     }

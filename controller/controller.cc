@@ -45,7 +45,10 @@ roles:
     account:
       groups: [warden-admins]
       sudo: "ALL=(ALL) NOPASSWD: ALL"
-    recording: {mode: strict}
+    recording:                    # keystrokes typed without echo are withheld (input: redact);
+      input: redact               # a session with more such lines than max_redacted_lines is
+      mode: strict                # flagged, and, being strict, ended
+      max_redacted_lines: 3
   tier0-moderated-admin:          # four-eyes: a session starts only while an approver watches it
     tier: 0
     login: "fix-{{user}}"

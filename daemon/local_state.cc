@@ -41,7 +41,8 @@ json AccountJson(const LocalAccount& a) {
           {"sudo", a.sudo_rule}, {"grant", a.grant_id}, {"user", a.user},
           {"expires", a.expires}, {"groups", a.groups}, {"recording_input", a.recording_input},
           {"recording_strict", a.recording_strict}, {"moderators_required", a.moderators_required},
-          {"moderator_pause", a.moderator_pause}, {"moderator_wait", a.moderator_wait}};
+          {"moderator_pause", a.moderator_pause}, {"moderator_wait", a.moderator_wait},
+          {"max_redacted_lines", a.max_redacted_lines}};
 }
 
 LocalAccount AccountFromJson(const json& j) {
@@ -62,6 +63,7 @@ LocalAccount AccountFromJson(const json& j) {
   a.moderators_required = j.value("moderators_required", 0u);
   a.moderator_pause = j.value("moderator_pause", false);
   a.moderator_wait = j.value("moderator_wait", int64_t{0});
+  a.max_redacted_lines = j.value("max_redacted_lines", 3u);
   return a;
 }
 
@@ -171,7 +173,8 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     if (!CleanField(a.gecos()) || !CleanField(a.shell()) || a.shell().empty() ||
         a.shell()[0] != '/' || a.sudo_rule().find_first_of("\n\r") != std::string::npos ||
         (!a.recording_input().empty() && a.recording_input() != "redact" &&
-         a.recording_input() != "all" && a.recording_input() != "off") ||
+         a.recording_input() != "full" && a.recording_input() != "all" &&
+         a.recording_input() != "off") ||
         (!a.recording_mode().empty() && a.recording_mode() != "best_effort" &&
          a.recording_mode() != "strict") ||
         a.moderators_required() > 16 ||
@@ -193,6 +196,7 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     l.sudo_rule = a.sudo_rule();
     if (!a.recording_input().empty()) l.recording_input = a.recording_input();
     l.recording_strict = a.recording_mode() == "strict";
+    if (a.has_max_redacted_lines()) l.max_redacted_lines = a.max_redacted_lines();
     l.moderators_required = a.moderators_required();
     l.moderator_pause = a.moderator_on_leave() == "pause";
     l.moderator_wait = a.moderator_wait_seconds();

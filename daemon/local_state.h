@@ -16,8 +16,10 @@ namespace warden {
 
 struct LocalAccount {
   std::string login, gecos, home, shell, sudo_rule, grant_id, user;
-  std::string recording_input = "redact";  // redact, all, off
+  std::string recording_input = "redact";  // redact, full (or all), off
   bool recording_strict = false;  // no session unless it can be delivered to the controller
+  // Lines typed without echo (redacted) beyond this flag the session (strict: end it).
+  uint32_t max_redacted_lines = 3;
   // Four-eyes (HostAccount.moderators_required): 0 = none.
   uint32_t moderators_required = 0;
   bool moderator_pause = false;   // on_leave: pause (else terminate)

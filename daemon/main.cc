@@ -61,7 +61,7 @@ int Run(const HostConfig& c) {
   limits.max_unacked_bytes = static_cast<size_t>(c.recording_buffer_mb) << 20;
   RecordingSpool spool(limits);
   SessionRecorder* sink = nullptr;
-  auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, uint64_t lost,
+  auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost,
                                          v1::RecordingEvent ev) {
     sink->OnEvent(key, mono_ns, lost, std::move(ev));
   });

@@ -25,9 +25,10 @@ namespace warden {
 
 absl::StatusOr<InputMode> ParseInputMode(std::string_view s) {
   if (s.empty() || s == "redact") return InputMode::kRedactSecrets;
-  if (s == "all") return InputMode::kAll;
+  if (s == "full" || s == "all") return InputMode::kAll;
   if (s == "off") return InputMode::kOff;
-  return absl::InvalidArgumentError(StrCat("unknown recording input mode \"", s, "\""));
+  return absl::InvalidArgumentError(
+      StrCat("unknown recording input mode \"", s, "\" (use redact, full or off)"));
 }
 
 namespace {
@@ -70,8 +71,15 @@ bool MarkTask(int map_fd, pid_t pid, pid_t tid, const void* value) {
   return rc == 0 || err == ESRCH;
 }
 
+std::string ExeOf(uint32_t pid) {
+  char buf[4096];
+  const ssize_t n = readlink(StrCat("/proc/", pid, "/exe").c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
 v1::RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t payload_len) {
   v1::RecordingEvent ev;
+  ev.set_terminal(h->terminal);
   switch (h->type) {
     case REC_OUTPUT:
       ev.set_output(payload, payload_len);
@@ -95,6 +103,8 @@ v1::RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t paylo
       e->set_uid(x->uid);
       e->set_filename(std::string(x->filename, strnlen(x->filename, sizeof(x->filename))));
       const size_t n = std::min<size_t>(x->argv_len, sizeof(x->argv));
+      e->set_argv_bytes(x->argv_total);
+      e->set_argv_truncated(x->argv_total > n);
       for (size_t start = 0; start < n;) {
         size_t end = start;
         while (end < n && x->argv[end] != '\0') ++end;
@@ -115,10 +125,14 @@ v1::RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t paylo
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Load(CapturedEvent sink) {
+absl::StatusOr<std::unique_ptr<Recorder>> Recorder::Load(CapturedEvent sink,
+                                                         RecorderOptions options) {
   std::unique_ptr<Recorder> r(new Recorder(std::move(sink)));
   r->skel_ = recorder_bpf__open();
   if (!r->skel_) return absl::UnavailableError(StrCat("cannot open the BPF recorder: ", strerror(errno)));
+  if (int err = bpf_map__set_max_entries(r->skel_->maps.events, options.ring_bytes); err != 0)
+    return absl::InvalidArgumentError(StrCat("ring buffer of ", options.ring_bytes,
+                                             " bytes: ", strerror(-err)));
   if (int err = recorder_bpf__load(r->skel_); err != 0)
     return absl::UnavailableError(
         StrCat("cannot load the BPF recorder (needs root, BTF and tracepoints): ", strerror(-err)));
@@ -140,8 +154,9 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
       return absl::UnavailableError(StrCat("cannot attach the BPF recorder: ", strerror(-err)));
   }
   rec_session value{};
-  value.pts = -1;
   value.input_mode = static_cast<__u32>(mode);
+  value.root = static_cast<__u32>(root);
+  for (__s64& pts : value.pts) pts = -1;
   auto fail = [&](const char* what) {
     int err = errno;
     if (sessions_.empty()) recorder_bpf__detach(skel_);
@@ -152,10 +167,10 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
                            BPF_ANY) != 0)
     return fail("sessions map");
   struct {
-    __u64 session, buf;
-    __u32 type, pad;
-  } task{session, 0, 0, 0};
-  static_assert(sizeof(task) == 24, "struct task_rec in recorder.bpf.c");
+    __u64 session, buf, tty;
+    __u32 type, terminal;
+  } task{session, 0, 0, 0, 0};
+  static_assert(sizeof(task) == 32, "struct task_rec in recorder.bpf.c");
   const int tasks = bpf_map__fd(skel_->maps.task_recs);
   for (pid_t pid : ProcessTree(root)) {
     for (pid_t tid : Threads(pid)) {
@@ -166,25 +181,41 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
   return absl::OkStatus();
 }
 
-uint64_t Recorder::End(uint64_t session) {
+KernelLosses Recorder::End(uint64_t session) {
   std::lock_guard lock(mu_);
-  if (!sessions_.erase(session)) return 0;
+  if (!sessions_.erase(session)) return {};
   rec_session value{};
   bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value), 0);
   // The session's processes that outlive it keep their task storage, naming a session number
   // that is never used again: the programs find no session for them and record nothing.
   bpf_map__delete_elem(skel_->maps.sessions, &session, sizeof(session), 0);
   if (sessions_.empty()) recorder_bpf__detach(skel_);
-  return value.lost_bytes;
+  return {value.lost_bytes, value.lost_events};
 }
 
-int Recorder::Pts(uint64_t session) {
+void Recorder::Forget(uint64_t session) {
+  std::lock_guard lock(mu_);
+  redaction_.erase(session);
+}
+
+KernelLosses Recorder::Losses(uint64_t session) {
   rec_session value{};
-  value.pts = -1;
   if (bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value),
                            0) != 0)
-    return -1;
-  return value.pts;
+    return {};
+  return {value.lost_bytes, value.lost_events};
+}
+
+std::vector<int> Recorder::Terminals(uint64_t session) {
+  rec_session value{};
+  std::vector<int> out;
+  if (bpf_map__lookup_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value),
+                           0) != 0)
+    return out;
+  for (__s64 pts : value.pts) {
+    if (pts >= 0) out.push_back(static_cast<int>(pts));
+  }
+  return out;
 }
 
 bool Recorder::attached() {
@@ -209,12 +240,40 @@ int Recorder::OnRecord(void* ctx, void* data, size_t size) {
   if (h->type == REC_OUTPUT || h->type == REC_INPUT) {
     payload = std::min<size_t>(h->len, size - sizeof(rec_hdr));
   } else if ((h->type == REC_RESIZE && size < sizeof(rec_resize)) ||
-             (h->type == REC_EXEC && size < sizeof(rec_exec))) {
+             (h->type == REC_EXEC && size < sizeof(rec_exec)) ||
+             (h->type == REC_INPUT_REDACTED && size < sizeof(rec_redacted))) {
     return 0;
   }
-  self->sink_(h->session, h->ts_ns, h->lost,
+  if (h->type == REC_INPUT_REDACTED) {
+    self->OnRedacted(reinterpret_cast<const rec_redacted*>(h));
+    return 0;
+  }
+  self->sink_(h->session, h->ts_ns, {h->lost, h->lost_events},
               Decode(h, static_cast<const uint8_t*>(data) + sizeof(rec_hdr), payload));
   return 0;
+}
+
+void Recorder::OnRedacted(const rec_redacted* r) {
+  const rec_hdr& h = r->hdr;
+  sink_(h.session, h.ts_ns, {h.lost, h.lost_events}, Decode(&h, nullptr, 0));
+  v1::RecordingEvent ev;
+  {
+    std::lock_guard lock(mu_);
+    Redaction& red = redaction_[h.session];
+    uint64_t& partial = red.partial[h.terminal];
+    partial += h.len;
+    if (!(h.flags & REC_F_EOL)) return;
+    v1::RedactedLine* line = ev.mutable_redacted_line();
+    line->set_bytes(static_cast<uint32_t>(std::min<uint64_t>(partial - 1, UINT32_MAX)));
+    line->set_number(++red.lines);
+    partial = 0;
+  }
+  ev.set_terminal(h.terminal);
+  v1::RedactedLine* line = ev.mutable_redacted_line();
+  line->set_pid(static_cast<int32_t>(r->reader_pid));
+  line->set_comm(std::string(r->reader_comm, strnlen(r->reader_comm, sizeof(r->reader_comm))));
+  if (r->reader_pid != 0) line->set_exe(ExeOf(r->reader_pid));
+  sink_(h.session, h.ts_ns, {h.lost, h.lost_events}, std::move(ev));
 }
 
 }  // namespace warden

@@ -102,42 +102,64 @@ void WriteToTerminal(int fd, const std::string& text) {
   }
 }
 
-// The processes on the session's terminal are stopped, the operator is told why on that
-// terminal, and once sshd has had time to pass the message on they are killed: sshd sees the
-// shell gone and closes the connection. Should the process that opened the session (sshd's
-// monitor) still be there after a grace period (at once for a session without a terminal), it is
-// told to end.
-void EndSessionWithMessage(pid_t root, int pts, const std::string& why) {
-  const int fd = OpenTerminal(pts);
-  if (fd >= 0) {
-    const std::vector<pid_t> on_terminal = ProcessesOnTerminal(fd, root);
-    for (pid_t pid : on_terminal) kill(pid, SIGSTOP);
-    WriteToTerminal(fd, why);
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    for (pid_t pid : on_terminal) kill(pid, SIGKILL);
-    close(fd);
-    for (int i = 0; i < 100 && root > 1 && kill(root, 0) == 0; i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+// The session's terminals, open for writing, with the processes on each (parents first).
+struct OpenTerminals {
+  explicit OpenTerminals(const std::vector<int>& pts, pid_t root) {
+    for (int n : pts) {
+      const int fd = OpenTerminal(n);
+      if (fd >= 0) fds.emplace_back(fd, ProcessesOnTerminal(fd, root));
+    }
+  }
+  ~OpenTerminals() {
+    for (const auto& [fd, procs] : fds) close(fd);
+  }
+  void Signal(int sig, bool children_first = false) {
+    for (const auto& [fd, procs] : fds) {
+      if (children_first) {
+        for (auto it = procs.rbegin(); it != procs.rend(); ++it) kill(*it, sig);
+      } else {
+        for (pid_t pid : procs) kill(pid, sig);
+      }
+    }
+  }
+  void Write(const std::string& why) {
+    for (const auto& [fd, procs] : fds) WriteToTerminal(fd, why);
+  }
+  std::vector<std::pair<int, std::vector<pid_t>>> fds;
+};
+
+// The processes on every terminal of the session are stopped, the operator is told why on each,
+// and once sshd has had time to pass the message on they are killed: sshd sees the shells gone
+// and closes the connection. Should the process that opened the session (sshd's monitor) still be
+// there after a grace period (at once for a session without a terminal), it is told to end.
+void EndSessionWithMessage(pid_t root, const std::vector<int>& pts, const std::string& why) {
+  {
+    OpenTerminals terms(pts, root);
+    if (!terms.fds.empty()) {
+      terms.Signal(SIGSTOP);
+      terms.Write(why);
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      terms.Signal(SIGKILL);
+      for (int i = 0; i < 100 && root > 1 && kill(root, 0) == 0; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
     }
   }
   if (root > 1 && kill(root, 0) == 0) kill(root, SIGTERM);
 }
 
-// Pause: the processes on the terminal stop (parents first, so that a shell never sees its
-// foreground job stop), then the operator is told why. Resume: told, then continued (children
+// Pause: the processes on the session's terminals stop (parents first, so that a shell never sees
+// its foreground job stop), then the operator is told why. Resume: told, then continued (children
 // first).
-void PauseTerminal(pid_t root, int pts, const std::string& why, bool pause) {
-  const int fd = OpenTerminal(pts);
-  if (fd < 0) return;
-  std::vector<pid_t> procs = ProcessesOnTerminal(fd, root);
+void PauseTerminals(pid_t root, const std::vector<int>& pts, const std::string& why, bool pause) {
+  OpenTerminals terms(pts, root);
   if (pause) {
-    for (pid_t pid : procs) kill(pid, SIGSTOP);
-    WriteToTerminal(fd, why);
+    terms.Signal(SIGSTOP);
+    terms.Write(why);
   } else {
-    WriteToTerminal(fd, why);
-    for (auto it = procs.rbegin(); it != procs.rend(); ++it) kill(*it, SIGCONT);
+    terms.Write(why);
+    terms.Signal(SIGCONT, true);
   }
-  close(fd);
 }
 
 }  // namespace
@@ -161,7 +183,7 @@ std::vector<std::string> RecordingSpool::TakeOverflowed() {
   return std::exchange(overflowed_, {});
 }
 
-void RecordingSpool::Add(const std::string& id, int64_t mono_ns, uint64_t lost,
+void RecordingSpool::Add(const std::string& id, int64_t mono_ns, KernelLosses lost,
                          v1::RecordingEvent ev) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
@@ -176,26 +198,46 @@ void RecordingSpool::Add(const std::string& id, int64_t mono_ns, uint64_t lost,
   if (s.pending_raw >= limits_.chunk_raw_bytes) CutLocked(id, s, false, 0, 0);
 }
 
+void RecordingSpool::NoteLosses(const std::string& id, int64_t mono_ns, KernelLosses lost) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.closed) return;
+  Session& s = it->second;
+  if (lost.bytes <= s.lost_seen.bytes && lost.events <= s.lost_seen.events) return;
+  if (s.pending.events_size() == 0) s.oldest_mono_ns = mono_ns;
+  MarkLossLocked(id, s, std::max<int64_t>(0, mono_ns - s.start_mono_ns), lost);
+}
+
 void RecordingSpool::Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns,
-                           uint64_t lost) {
+                           KernelLosses lost) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second.closed) return;
   Session& s = it->second;
   MarkLossLocked(id, s, std::max<int64_t>(0, mono_ns - s.start_mono_ns), lost);
-  CutLocked(id, s, true, ended_unix_ns, lost);
+  CutLocked(id, s, true, ended_unix_ns, lost.bytes);
   sessions_.erase(it);
 }
 
 void RecordingSpool::MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns,
-                                    uint64_t lost) {
-  if (lost <= s.lost_seen) return;
-  v1::RecordingEvent* gap = s.pending.add_events();
-  gap->set_offset_ns(offset_ns);
-  gap->set_gap(lost - s.lost_seen);
-  s.lost_seen = lost;
-  LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->gap(),
-                            " bytes lost in the kernel (ring buffer full); marked as a gap"));
+                                    KernelLosses lost) {
+  if (lost.bytes > s.lost_seen.bytes) {
+    v1::RecordingEvent* gap = s.pending.add_events();
+    gap->set_offset_ns(offset_ns);
+    gap->set_gap(lost.bytes - s.lost_seen.bytes);
+    s.lost_seen.bytes = lost.bytes;
+    LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->gap(),
+                              " bytes lost in the kernel (ring buffer full); marked as a gap"));
+  }
+  if (lost.events > s.lost_seen.events) {
+    v1::RecordingEvent* gap = s.pending.add_events();
+    gap->set_offset_ns(offset_ns);
+    gap->set_lost_events(lost.events - s.lost_seen.events);
+    s.lost_seen.events = lost.events;
+    LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->lost_events(),
+                              " events (programs run, resizes, redaction markers) lost in the "
+                              "kernel (ring buffer full); marked in the recording"));
+  }
 }
 
 void RecordingSpool::Flush(int64_t mono_ns) {
@@ -320,12 +362,15 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
   info.set_started_unix_ns(ClockNs(CLOCK_REALTIME));
   spool_.Open(s.id, std::move(info), MonotonicNs(), account.recording_strict);
   if (absl::Status st = recorder_->Begin(key, root, mode); !st.ok()) {
-    spool_.Close(s.id, MonotonicNs(), ClockNs(CLOCK_REALTIME), 0);
+    spool_.Close(s.id, MonotonicNs(), ClockNs(CLOCK_REALTIME), {});
     return st;
   }
   ids_[key] = s.id;
-  keys_[s.id] = key;
-  roots_[s.id] = root;
+  Live& live = live_[s.id];
+  live.key = key;
+  live.root = root;
+  live.strict = account.recording_strict;
+  live.max_redacted_lines = account.max_redacted_lines;
   LogLine(LOG_INFO, StrCat("recording session ", s.id, " (process ", root, ", input ",
                            account.recording_input, ")"));
   return absl::OkStatus();
@@ -333,65 +378,56 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
 
 void SessionRecorder::SessionEnded(const HostSession& s) {
   std::lock_guard lock(mu_);
-  auto it = keys_.find(s.id);
-  if (it == keys_.end()) return;
+  auto it = live_.find(s.id);
+  if (it == live_.end()) return;
   Ending e;
   e.id = s.id;
-  e.key = it->second;
+  e.live = it->second;
   e.ended_unix_ns = ClockNs(CLOCK_REALTIME);
-  e.lost = recorder_->End(e.key);
+  e.lost = recorder_->End(e.live.key);
   // Records already in the ring buffer still belong to it: finish after two more drains.
   e.after_poll = polls_ + 2;
-  keys_.erase(it);
-  roots_.erase(s.id);
+  live_.erase(it);
   ending_.push_back(std::move(e));
 }
 
-bool SessionRecorder::Terminal(const std::string& id, pid_t* root, int* pts) {
+bool SessionRecorder::Terminals(const std::string& id, pid_t* root, std::vector<int>* pts) {
   std::lock_guard lock(mu_);
-  auto k = keys_.find(id);
-  auto r = roots_.find(id);
-  if (k == keys_.end() || r == roots_.end()) return false;
-  *root = r->second;
-  *pts = recorder_->Pts(k->second);
+  auto it = live_.find(id);
+  if (it == live_.end()) return false;
+  *root = it->second.root;
+  *pts = recorder_->Terminals(it->second.key);
   return true;
 }
 
-void SessionRecorder::Terminate(const std::string& id) {
+void SessionRecorder::Terminate(const std::string& id, const std::string& why) {
   pid_t root = 0;
-  int pts = -1;
-  if (!Terminal(id, &root, &pts)) return;
-  LogLine(LOG_ALERT, StrCat("session ", id, " ended: recording undeliverable (strict)"));
-  // Off the capture thread: the terminal needs a moment to drain.
-  std::thread([root, pts] {
-    EndSessionWithMessage(root, pts,
-                          "Warden: this session is being ended: its recording cannot be delivered "
-                          "to the controller (recording: strict).");
-  }).detach();
+  std::vector<int> pts;
+  if (!Terminals(id, &root, &pts)) return;
+  // Off the capture thread: the terminals need a moment to drain.
+  std::thread([root, pts, why] { EndSessionWithMessage(root, pts, why); }).detach();
 }
 
 void SessionRecorder::EndSession(const HostSession& s, const std::string& why) {
-  pid_t root = 0;
-  int pts = -1;
-  if (!Terminal(s.id, &root, &pts)) return;
-  std::thread([root, pts, why] { EndSessionWithMessage(root, pts, why); }).detach();
+  Terminate(s.id, why);
 }
 
 void SessionRecorder::PauseSession(const HostSession& s, const std::string& why) {
   pid_t root = 0;
-  int pts = -1;
-  if (!Terminal(s.id, &root, &pts)) return;
-  std::thread([root, pts, why] { PauseTerminal(root, pts, why, true); }).detach();
+  std::vector<int> pts;
+  if (!Terminals(s.id, &root, &pts)) return;
+  std::thread([root, pts, why] { PauseTerminals(root, pts, why, true); }).detach();
 }
 
 void SessionRecorder::ResumeSession(const HostSession& s, const std::string& why) {
   pid_t root = 0;
-  int pts = -1;
-  if (!Terminal(s.id, &root, &pts)) return;
-  std::thread([root, pts, why] { PauseTerminal(root, pts, why, false); }).detach();
+  std::vector<int> pts;
+  if (!Terminals(s.id, &root, &pts)) return;
+  std::thread([root, pts, why] { PauseTerminals(root, pts, why, false); }).detach();
 }
 
-void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1::RecordingEvent ev) {
+void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost,
+                              v1::RecordingEvent ev) {
   std::string id;
   {
     std::lock_guard lock(mu_);
@@ -399,7 +435,52 @@ void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1:
     if (it == ids_.end()) return;
     id = it->second;
   }
+  const uint32_t line = ev.has_redacted_line() ? ev.redacted_line().number() : 0;
   spool_.Add(id, static_cast<int64_t>(mono_ns), lost, std::move(ev));
+  if (line > 0) CheckRedactionLimit(id, line, static_cast<int64_t>(mono_ns));
+}
+
+void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, int64_t mono_ns) {
+  bool strict = false;
+  uint32_t max = 0;
+  {
+    std::lock_guard lock(mu_);
+    Live* live = nullptr;
+    auto it = live_.find(id);
+    if (it != live_.end()) {
+      live = &it->second;
+      strict = live->strict;
+    } else {
+      for (Ending& e : ending_) {
+        if (e.id == id) live = &e.live;  // over: flagged, nothing left to end
+      }
+    }
+    if (!live || live->flagged || line <= live->max_redacted_lines) return;
+    live->flagged = true;
+    max = live->max_redacted_lines;
+  }
+  const std::string what =
+      StrCat(line, " lines typed without echo (redacted) in session ", id,
+             ", more than its role allows (recording.max_redacted_lines: ", max, ")");
+  LogLine(LOG_ALERT, StrCat(what, strict ? "; strict recording: ending the session" : ""));
+  v1::RecordingEvent alert;
+  alert.mutable_alert()->set_kind("redaction_limit");
+  alert.mutable_alert()->set_message(what);
+  spool_.Add(id, mono_ns, {}, std::move(alert));
+  if (strict) {
+    Terminate(id, StrCat("Warden: this session is being ended: more lines were typed without "
+                         "echo than its role allows (", max, "); the recording cannot show "
+                         "them (recording: strict)."));
+  }
+}
+
+void SessionRecorder::NoteLosses() {
+  std::vector<std::pair<std::string, uint64_t>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, l] : live_) live.emplace_back(id, l.key);
+  }
+  for (const auto& [id, key] : live) spool_.NoteLosses(id, MonotonicNs(), recorder_->Losses(key));
 }
 
 void SessionRecorder::RunCapture(const std::atomic<bool>& stop) {
@@ -415,7 +496,8 @@ void SessionRecorder::RunCapture(const std::atomic<bool>& stop) {
       ++polls_;
       for (auto it = ending_.begin(); it != ending_.end();) {
         if (it->after_poll <= polls_) {
-          ids_.erase(it->key);
+          ids_.erase(it->live.key);
+          recorder_->Forget(it->live.key);
           done.push_back(std::move(*it));
           it = ending_.erase(it);
         } else {
@@ -427,8 +509,13 @@ void SessionRecorder::RunCapture(const std::atomic<bool>& stop) {
       spool_.Close(e.id, MonotonicNs(), e.ended_unix_ns, e.lost);
       LogLine(LOG_INFO, StrCat("recording of session ", e.id, " complete"));
     }
+    if (recorder_) NoteLosses();
     spool_.Flush(MonotonicNs());
-    for (const std::string& id : spool_.TakeOverflowed()) Terminate(id);
+    for (const std::string& id : spool_.TakeOverflowed()) {
+      LogLine(LOG_ALERT, StrCat("session ", id, " ended: recording undeliverable (strict)"));
+      Terminate(id, "Warden: this session is being ended: its recording cannot be delivered to "
+                    "the controller (recording: strict).");
+    }
   }
 }
 

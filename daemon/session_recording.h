@@ -35,11 +35,13 @@ class RecordingSpool {
   // `strict`: when the memory bound is reached the session's data is kept and the session is
   // reported by TakeOverflowed (to be ended) instead of turning into a gap.
   void Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns, bool strict = false);
-  // `lost` is the session's cumulative lost-byte count before this event; an increase is
-  // recorded as a gap in front of it.
-  void Add(const std::string& id, int64_t mono_ns, uint64_t lost, v1::RecordingEvent ev);
+  // `lost` is the session's cumulative kernel losses before this event; an increase is recorded
+  // as a gap (bytes) or a lost-events marker in front of it.
+  void Add(const std::string& id, int64_t mono_ns, KernelLosses lost, v1::RecordingEvent ev);
+  // The kernel's counters read at `mono_ns` with no event to carry them: an increase is marked.
+  void NoteLosses(const std::string& id, int64_t mono_ns, KernelLosses lost);
   // Queues the session's last chunk, final, with its total lost bytes.
-  void Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns, uint64_t lost);
+  void Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns, KernelLosses lost);
   // Cuts chunks for sessions whose pending events are due at `mono_ns`.
   void Flush(int64_t mono_ns);
   // Strict sessions that reached the memory bound since the last call.
@@ -62,7 +64,7 @@ class RecordingSpool {
     v1::SessionInfo info;
     int64_t start_mono_ns = 0;
     uint64_t seq = 0;
-    uint64_t lost_seen = 0;
+    KernelLosses lost_seen;
     uint64_t dropped = 0;  // bytes replaced by gaps here (memory bound)
     v1::RecordingEvents pending;
     size_t pending_raw = 0;
@@ -75,8 +77,8 @@ class RecordingSpool {
     v1::RecordingChunk chunk;
     bool sent = false;
   };
-  // REQUIRES: mu_ held. A gap event for the kernel's losses since the last one, if any.
-  void MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns, uint64_t lost);
+  // REQUIRES: mu_ held. Gap / lost-events markers for the kernel's losses since the last ones.
+  void MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns, KernelLosses lost);
   // REQUIRES: mu_ held.
   void CutLocked(const std::string& id, Session& s, bool final, int64_t ended_unix_ns, uint64_t lost);
 
@@ -107,25 +109,40 @@ class SessionRecorder : public SessionObserver {
   void ResumeSession(const HostSession& s, const std::string& why) override;
 
   // The ring-buffer sink (Recorder::Load's CapturedEvent).
-  void OnEvent(uint64_t key, uint64_t mono_ns, uint64_t lost, v1::RecordingEvent ev);
+  void OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost, v1::RecordingEvent ev);
   // Drains the ring buffer and cuts chunks until `stop`.
   void RunCapture(const std::atomic<bool>& stop);
 
  private:
+  // A session being recorded.
+  struct Live {
+    uint64_t key = 0;
+    pid_t root = 0;  // the process that opened it
+    bool strict = false;
+    uint32_t max_redacted_lines = 3;
+    bool flagged = false;  // more redacted lines than the role allows
+  };
+  // A session that has ended, until its last records are drained (they still count).
   struct Ending {
     std::string id;
-    uint64_t key = 0;
+    Live live;
     int64_t ended_unix_ns = 0;
-    uint64_t lost = 0;
+    KernelLosses lost;
     uint64_t after_poll = 0;  // finish once the ring buffer has been drained past the end
   };
 
-  // Ends a strict session whose recording cannot be delivered: the processes on its terminal are
-  // killed and a message is written to it; sshd then closes the connection (if the process that
-  // opened the session is still there 10 s later, it gets SIGTERM).
-  void Terminate(const std::string& id);
-  // The process that opened session `id` and its terminal (pts index, -1 before its first I/O).
-  bool Terminal(const std::string& id, pid_t* root, int* pts);
+  // Ends a session with `why` on its terminals (off the calling thread): the processes on them are
+  // killed; sshd then closes the connection (if the process that opened the session is still
+  // there 10 s later, it gets SIGTERM).
+  void Terminate(const std::string& id, const std::string& why);
+  // The process that opened session `id` and its terminals (pts indexes; none before their I/O).
+  bool Terminals(const std::string& id, pid_t* root, std::vector<int>* pts);
+  // A redacted line beyond the role's recording.max_redacted_lines flags the session: an alert in
+  // the log and in the recording; under recording: strict the session is ended (if it has not
+  // ended already: lines typed just before the end are counted as they are drained).
+  void CheckRedactionLimit(const std::string& id, uint32_t line, int64_t mono_ns);
+  // Marks the kernel's losses of every live session that no event has carried yet.
+  void NoteLosses();
 
   RecordingSpool& spool_;
   Recorder* const recorder_;
@@ -134,8 +151,7 @@ class SessionRecorder : public SessionObserver {
   std::mutex mu_;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::string> ids_;     // kernel session number -> session id
-  std::map<std::string, uint64_t> keys_;    // session id -> kernel session number
-  std::map<std::string, pid_t> roots_;      // session id -> the process that opened it
+  std::map<std::string, Live> live_;        // by session id
   std::vector<Ending> ending_;
   uint64_t polls_ = 0;
 };

@@ -506,6 +506,7 @@ struct ApiServices::Impl {
         pa->set_sudo_rule(a.sudo_rule);
         pa->set_recording_input(a.recording_input);
         pa->set_recording_mode(a.recording_mode);
+        pa->set_max_redacted_lines(a.max_redacted_lines);
         if (a.moderators_required > 0) {
           pa->set_moderators_required(static_cast<uint32_t>(a.moderators_required));
           pa->set_moderator_on_leave(a.moderator_on_leave);
@@ -906,6 +907,7 @@ struct ApiServices::Impl {
     out->set_chunks(r.chunks);
     out->set_lost_bytes(r.lost_bytes);
     out->set_sealed(!r.seal.empty());
+    for (const std::string& a : r.alerts) out->add_alerts(a);
   }
 
   class Recordings final : public pb::RecordingService::CallbackService {

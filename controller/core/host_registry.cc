@@ -116,6 +116,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       a.sudo_rule = (*role)->sudo_rule;
       a.recording_input = (*role)->recording_input;
       a.recording_mode = (*role)->recording_mode;
+      a.max_redacted_lines = (*role)->max_redacted_lines;
       a.moderators_required = (*role)->moderators_required;
       a.moderator_on_leave = (*role)->moderator_on_leave;
       a.moderator_wait = (*role)->moderator_wait;

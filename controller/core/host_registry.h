@@ -37,6 +37,7 @@ struct Enrollment {
 struct HostAccount {
   GrantRow grant;
   std::string gecos, home, shell, sudo_rule, recording_input, recording_mode;
+  uint32_t max_redacted_lines = 3;
   std::vector<std::string> groups;
   int moderators_required = 0;
   std::string moderator_on_leave;

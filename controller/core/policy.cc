@@ -255,16 +255,24 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     if (const YAML::Node& rec = n["recording"]) {
       for (const auto& kv : rec) {
         const std::string key = kv.first.as<std::string>();
-        if (key != "input" && key != "mode")
-          return fail(StrCat("unknown recording key \"", key, "\"; supported: input, mode"));
+        if (key != "input" && key != "mode" && key != "max_redacted_lines")
+          return fail(StrCat("unknown recording key \"", key,
+                             "\"; supported: input, mode, max_redacted_lines"));
       }
       role.recording_mode = rec["mode"].as<std::string>(role.recording_mode);
       if (role.recording_mode != "best_effort" && role.recording_mode != "strict")
         return fail("recording.mode must be strict or best_effort");
       role.recording_input = rec["input"].as<std::string>(role.recording_input);
-      if (role.recording_input != "redact" && role.recording_input != "all" &&
+      if (role.recording_input == "all") role.recording_input = "full";  // the older spelling
+      if (role.recording_input != "redact" && role.recording_input != "full" &&
           role.recording_input != "off")
-        return fail("recording.input must be redact, all or off");
+        return fail("recording.input must be redact, full or off");
+      if (const YAML::Node& max = rec["max_redacted_lines"]) {
+        const int64_t n = max.as<int64_t>(-1);
+        if (n < 0 || n > 10000)
+          return fail("recording.max_redacted_lines must be a number from 0 to 10000");
+        role.max_redacted_lines = static_cast<uint32_t>(n);
+      }
     }
     if (const YAML::Node& m = n["require_moderator"]) {
       for (const auto& kv : m) {

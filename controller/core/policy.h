@@ -18,7 +18,9 @@
 //         groups: [warden-admins]          # supplementary groups (Warden-managed, gid allocated)
 //         sudo: "ALL=(ALL) NOPASSWD: ALL"  # sudoers rule (user spec without the user); "" = none
 //         shell: /bin/bash
-//       recording: {input: redact}         # keystrokes: redact (password prompts), all, off
+//       recording: {input: redact}         # keystrokes: redact (password prompts), full, off
+//                                          # (`all`: older spelling of full); mode: strict or
+//                                          # best_effort; max_redacted_lines: 3 (then flagged)
 //       require_moderator:                 # four-eyes: a login waits until moderators watch
 //         {count: 1, groups: [leads], on_leave: terminate, wait: 10m}   # on_leave: or pause
 //   request_ttl: 1h
@@ -64,8 +66,10 @@ struct Role {
   std::vector<std::string> account_groups;
   std::string sudo_rule;
   std::string shell = "/bin/bash";
-  std::string recording_input = "redact";  // redact, all, off
+  std::string recording_input = "redact";  // redact, full, off
   std::string recording_mode = "best_effort";  // best_effort, strict
+  // Lines typed without echo beyond this flag the session (alert); strict sessions are ended.
+  uint32_t max_redacted_lines = 3;
   // Four-eyes: sessions wait at their start until this many members of `moderator_groups` (never
   // the requester) watch them live; when fewer remain, `moderator_on_leave` (terminate, pause).
   int moderators_required = 0;

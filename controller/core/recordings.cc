@@ -56,13 +56,23 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   if (!rec->seal.empty())
     return absl::FailedPreconditionError(StrCat("session ", c.session_id(), " is already sealed"));
   std::vector<std::string> commands;
-  for (const auto& e : events.events())
+  std::vector<RecordingAlert> alerts;
+  for (const auto& e : events.events()) {
     if (e.has_exec()) commands.push_back(JoinArgv(e.exec()));
+    if (e.has_alert()) alerts.push_back({e.alert().kind(), e.alert().message()});
+  }
+  for (const RecordingAlert& a : alerts) {
+    // Written before the chunk is stored: if it cannot be, the host sends the chunk again.
+    RETURN_IF_ERROR(audit_.Append({{"event", "recording.alert"}, {"session", c.session_id()},
+                                   {"host", host.host_id}, {"user", rec->user},
+                                   {"kind", a.kind}, {"message", a.message}})
+                        .status());
+  }
   RecordingChunkRow row;
   row.seq = c.seq();
   row.data = ToBytes(c.events_zstd());
   row.hash = ChainNext(rec->last_hash, c.seq(), c.events_zstd());
-  RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id(), row, commands));
+  RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id(), row, commands, alerts));
   if (c.final()) {
     terminations_.erase(c.session_id());
     std::string msg =

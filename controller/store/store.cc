@@ -110,6 +110,9 @@ CREATE TABLE IF NOT EXISTS recording_chunks (
 CREATE TABLE IF NOT EXISTS recording_commands (
   session_id TEXT NOT NULL, seq INTEGER NOT NULL, argv TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS recording_commands_session ON recording_commands(session_id);
+CREATE TABLE IF NOT EXISTS recording_alerts (
+  session_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS recording_alerts_session ON recording_alerts(session_id);
 CREATE TABLE IF NOT EXISTS vault_seal (
   id INTEGER PRIMARY KEY CHECK (id = 1), mode TEXT NOT NULL, set_id INTEGER NOT NULL,
   shares INTEGER NOT NULL, threshold INTEGER NOT NULL, wrapped_root BLOB NOT NULL,
@@ -537,10 +540,24 @@ constexpr const char* kRecordingCols =
     "session_id,host_id,user,service,tty,rhost,started_ns,ended_ns,chunks,last_hash,lost_bytes,seal,"
     "grant_id";
 
+// kRecordingCols of `recordings r`, then the kinds of alert raised in the session.
+constexpr const char* kRecordingRead =
+    "r.session_id,r.host_id,r.user,r.service,r.tty,r.rhost,r.started_ns,r.ended_ns,r.chunks,"
+    "r.last_hash,r.lost_bytes,r.seal,r.grant_id,(SELECT group_concat(kind, ',') FROM (SELECT "
+    "DISTINCT kind FROM recording_alerts a WHERE a.session_id=r.session_id ORDER BY kind))";
+
 RecordingRow ReadRecording(Store::Stmt& s) {
-  return RecordingRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5),
-                      s.Int(6), s.Int(7), static_cast<uint64_t>(s.Int(8)), s.Blob(9),
-                      static_cast<uint64_t>(s.Int(10)), s.Blob(11), s.Text(12)};
+  RecordingRow r{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5),
+                 s.Int(6), s.Int(7), static_cast<uint64_t>(s.Int(8)), s.Blob(9),
+                 static_cast<uint64_t>(s.Int(10)), s.Blob(11), s.Text(12), {}};
+  const std::string alerts = s.Text(13);
+  for (size_t start = 0; start < alerts.size();) {
+    size_t end = alerts.find(',', start);
+    if (end == std::string::npos) end = alerts.size();
+    r.alerts.push_back(alerts.substr(start, end - start));
+    start = end + 1;
+  }
+  return r;
 }
 }  // namespace
 
@@ -557,8 +574,8 @@ absl::Status Store::InsertRecording(const RecordingRow& r) {
 
 absl::StatusOr<std::optional<RecordingRow>> Store::GetRecording(std::string_view session_id) {
   LOCKED;
-  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kRecordingCols,
-                                          " FROM recordings WHERE session_id=?").c_str()));
+  ASSIGN_OR_RETURN(Stmt s, Prepare(StrCat("SELECT ", kRecordingRead,
+                                          " FROM recordings r WHERE session_id=?").c_str()));
   s.Bind(1, session_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<RecordingRow>();
@@ -566,7 +583,8 @@ absl::StatusOr<std::optional<RecordingRow>> Store::GetRecording(std::string_view
 }
 
 absl::Status Store::AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
-                                         const std::vector<std::string>& commands) {
+                                         const std::vector<std::string>& commands,
+                                         const std::vector<RecordingAlert>& alerts) {
   Transaction tx(*this);
   {
     ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO recording_chunks VALUES (?,?,?,?)"));
@@ -576,6 +594,11 @@ absl::Status Store::AppendRecordingChunk(std::string_view session_id, const Reco
   for (const std::string& argv : commands) {
     ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO recording_commands VALUES (?,?,?)"));
     RETURN_IF_ERROR(s.Bind(1, session_id).Bind(2, static_cast<int64_t>(c.seq)).Bind(3, argv).Run());
+  }
+  for (const RecordingAlert& a : alerts) {
+    ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO recording_alerts VALUES (?,?,?,?)"));
+    RETURN_IF_ERROR(s.Bind(1, session_id).Bind(2, static_cast<int64_t>(c.seq)).Bind(3, a.kind)
+                        .Bind(4, a.message).Run());
   }
   {
     ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE recordings SET chunks=?, last_hash=? WHERE session_id=?"));
@@ -598,7 +621,7 @@ absl::StatusOr<std::vector<RecordingRow>> Store::ListRecordings(const RecordingF
   LOCKED;
   ASSIGN_OR_RETURN(
       Stmt s,
-      Prepare(StrCat("SELECT ", kRecordingCols, " FROM recordings r WHERE (?1='' OR user=?1) "
+      Prepare(StrCat("SELECT ", kRecordingRead, " FROM recordings r WHERE (?1='' OR user=?1) "
                      "AND (?2='' OR host_id=?2) AND (?3=0 OR started_ns>=?3) "
                      "AND (?4=0 OR started_ns<=?4) AND (?5='' OR EXISTS (SELECT 1 FROM "
                      "recording_commands c WHERE c.session_id=r.session_id AND "

@@ -109,6 +109,12 @@ struct RecordingRow {
   uint64_t lost_bytes = 0;
   Bytes seal;            // SSH signature over SealMessage(); empty until sealed
   std::string grant_id;  // the grant whose account logged in (as the host reported it)
+  std::vector<std::string> alerts;  // kinds of alert raised in the session (read only)
+};
+
+// An alert a host raised in a session's recording (an Alert event), kept beside its chunk.
+struct RecordingAlert {
+  std::string kind, message;
 };
 
 struct RecordingChunkRow {
@@ -225,10 +231,11 @@ class Store {
 
   absl::Status InsertRecording(const RecordingRow& r);
   absl::StatusOr<std::optional<RecordingRow>> GetRecording(std::string_view session_id);
-  // Stores chunk `c` as the next of `session_id` with the commands it ran, and moves the
-  // recording's head; one transaction.
+  // Stores chunk `c` as the next of `session_id` with the commands it ran and the alerts raised
+  // in it, and moves the recording's head; one transaction.
   absl::Status AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
-                                    const std::vector<std::string>& commands);
+                                    const std::vector<std::string>& commands,
+                                    const std::vector<RecordingAlert>& alerts = {});
   absl::Status SealRecording(std::string_view session_id, int64_t ended_ns, uint64_t lost_bytes,
                              ByteSpan seal);
   absl::StatusOr<std::vector<RecordingRow>> ListRecordings(const RecordingFilter& f);

@@ -86,6 +86,49 @@ TEST(TextTest, ControlSequencesGoAndBackspacesApply) {
   EXPECT_EQ(out.str(), "$ ls -l\ntotal 0\n[warden: 4096 bytes lost here]end\n");
 }
 
+TEST(ReplayTest, ATerminalIsReplayedAloneWithEverySessionMarkerNamed) {
+  v1::RecordingEvent second = Out(2, "two\r\n");
+  second.set_terminal(1);
+  v1::RecordingEvent exec;
+  exec.set_terminal(1);
+  exec.mutable_exec()->add_argv("/bin/echo");
+  exec.mutable_exec()->add_argv(std::string(10, 'x'));
+  exec.mutable_exec()->set_argv_bytes(5000);
+  exec.mutable_exec()->set_argv_truncated(true);
+  exec.mutable_exec()->set_cwd("/");
+  v1::RecordingEvent line;
+  line.set_terminal(1);
+  line.mutable_redacted_line()->set_number(1);
+  line.mutable_redacted_line()->set_bytes(14);
+  line.mutable_redacted_line()->set_pid(42);
+  line.mutable_redacted_line()->set_comm("sh");
+  line.mutable_redacted_line()->set_exe("/usr/bin/dash");
+  v1::RecordingEvent lost;
+  lost.set_lost_events(3);
+  auto chunks = Chunks({{Out(0, "zero\r\n"), second, exec, line, lost}});
+  EXPECT_EQ(TerminalCount(chunks), 2u);
+  auto text = [&](uint32_t terminal) {
+    std::ostringstream out;
+    auto w = TextWriter(out);
+    EXPECT_TRUE(Replay(chunks, *w, terminal).ok());
+    return out.str();
+  };
+  const std::string markers =
+      "[warden: terminal 1: redacted line 1 (14 bytes) read by sh (pid 42, /usr/bin/dash)]"
+      "[warden: 3 events lost here (programs run, resizes or redaction markers: the kernel's ring "
+      "buffer was full)]\n";
+  EXPECT_EQ(text(0), "zero\n" + markers);
+  EXPECT_EQ(text(1), "two\n" + markers);
+  std::ostringstream commands;
+  auto w = CommandsWriter(commands);
+  ASSERT_TRUE(Replay(chunks, *w, 0).ok());
+  EXPECT_NE(commands.str().find("terminal 1  /  /bin/echo xxxxxxxxxx [argv truncated: 21 of 5000 "
+                                "bytes recorded]"),
+            std::string::npos)
+      << commands.str();
+  EXPECT_NE(commands.str().find("[warden: 3 events lost here"), std::string::npos);
+}
+
 TEST(PlayerTest, KeepsThePaceScaledCappedAndJumps) {
   auto chunks = Chunks({{Out(0, "a"), Out(2'000'000'000, "b"), Out(62'000'000'000, "c"),
                          Out(63'000'000'000, "d")}});

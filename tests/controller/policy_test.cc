@@ -67,16 +67,23 @@ roles:
   r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]},
        recording: {input: all, mode: strict}}
   r2: {tier: 0, login: "ops-{{user}}", approvals: {count: 1, groups: [a]}}
+  r3: {tier: 0, login: "rw-{{user}}", approvals: {count: 1, groups: [a]},
+       recording: {input: full, max_redacted_lines: 0}}
 )");
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_EQ(p->recording_viewer_groups, std::vector<std::string>{"auditors"});
-  EXPECT_EQ(p->roles.at("r1").recording_input, "all");
+  EXPECT_EQ(p->roles.at("r1").recording_input, "full") << "all: the older spelling of full";
+  EXPECT_EQ(p->roles.at("r3").recording_input, "full");
+  EXPECT_EQ(p->roles.at("r3").max_redacted_lines, 0u);
+  EXPECT_EQ(p->roles.at("r2").max_redacted_lines, 3u) << "the default";
   EXPECT_EQ(p->roles.at("r1").recording_mode, "strict");
   EXPECT_EQ(p->roles.at("r2").recording_input, "redact");
   EXPECT_EQ(p->roles.at("r2").recording_mode, "best_effort");
   for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
            {"{mode: sometimes}", "recording.mode must be strict or best_effort"},
-           {"{input: keys}", "recording.input must be redact, all or off"},
+           {"{input: keys}", "recording.input must be redact, full or off"},
+           {"{max_redacted_lines: -1}", "recording.max_redacted_lines must be a number from 0"},
+           {"{max_redacted_lines: many}", "recording.max_redacted_lines must be a number from 0"},
            {"{moderators: 2}", "unknown recording key \"moderators\""}}) {
     auto bad = ParsePolicy(R"(
 groups: {a: [x], admins: [x]}

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <fstream>
+
 #include "common/crypto.h"
 #include "common/recording.h"
 #include "common/strings.h"
@@ -118,6 +120,37 @@ TEST_F(RecordingArchiveTest, SearchByCommandFindsTheSession) {
   EXPECT_EQ(hit->front().user, "adm-alice");
   f.command = "rm -rf";
   EXPECT_TRUE(archive_->List(Who("root"), f)->empty());
+}
+
+TEST_F(RecordingArchiveTest, AnAlertInTheRecordingIsAuditedAndFlagsTheSession) {
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "x")).ok());
+  EXPECT_TRUE(archive_->Get(Who("root"), "s-1")->alerts.empty());
+  v1::RecordingChunk c = Chunk(2, "y");
+  auto events = DecompressEvents(c.events_zstd());
+  ASSERT_TRUE(events.ok());
+  for (int i = 0; i < 2; i++) {
+    v1::Alert* a = events->add_events()->mutable_alert();
+    a->set_kind("redaction_limit");
+    a->set_message("4 lines typed without echo");
+  }
+  auto packed = CompressEvents(*events);
+  ASSERT_TRUE(packed.ok());
+  c.set_events_zstd(packed->data(), packed->size());
+  ASSERT_TRUE(archive_->Accept(host_, c).ok());
+  ASSERT_TRUE(archive_->Accept(host_, c).ok()) << "a resend";
+  auto listed = archive_->List(Who("root"), RecordingFilter());
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().alerts, std::vector<std::string>{"redaction_limit"});
+  std::ifstream log(dir_ / "audit.log");
+  std::string line;
+  int audited = 0;
+  while (std::getline(log, line)) {
+    if (line.find("\"recording.alert\"") != std::string::npos &&
+        line.find("redaction_limit") != std::string::npos)
+      audited++;
+  }
+  EXPECT_EQ(audited, 2) << "each alert once, not again for the resend";
 }
 
 TEST_F(RecordingArchiveTest, BadChunksAreRefusedWithAReasonAndNothingIsStored) {

@@ -70,10 +70,11 @@ class RecorderTest : public ::testing::TestWithParam<InputMode> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
-    auto r = Recorder::Load([this](uint64_t session, uint64_t, uint64_t lost, v1::RecordingEvent ev) {
+    auto r = Recorder::Load([this](uint64_t session, uint64_t, KernelLosses lost, v1::RecordingEvent ev) {
       std::lock_guard lock(c_.mu);
       EXPECT_EQ(session, 7u);
-      EXPECT_EQ(lost, 0u);
+      EXPECT_EQ(lost.bytes, 0u);
+      EXPECT_EQ(lost.events, 0u);
       if (ev.has_output()) c_.output += ev.output();
       if (ev.has_input()) c_.input += ev.input();
       if (ev.has_input_redacted()) c_.redacted += ev.input_redacted();
@@ -108,7 +109,9 @@ TEST_P(RecorderTest, RecordsTheSessionAndOnlyIt) {
     std::lock_guard lock(c_.mu);
     if (c_.output.find("got-7") != std::string::npos) break;
   }
-  EXPECT_EQ(recorder_->End(7), 0u) << "nothing lost";
+  const KernelLosses lost = recorder_->End(7);
+  EXPECT_EQ(lost.bytes, 0u) << "nothing lost";
+  EXPECT_EQ(lost.events, 0u);
   EXPECT_FALSE(recorder_->attached());
   for (int fd : {recorded[0], recorded[1], other[0], other[1]}) close(fd);
 
@@ -151,7 +154,8 @@ INSTANTIATE_TEST_SUITE_P(InputModes, RecorderTest,
 
 TEST(RecorderInputMode, ParsesThePolicyWords) {
   EXPECT_EQ(*ParseInputMode("redact"), InputMode::kRedactSecrets);
-  EXPECT_EQ(*ParseInputMode("all"), InputMode::kAll);
+  EXPECT_EQ(*ParseInputMode("full"), InputMode::kAll);
+  EXPECT_EQ(*ParseInputMode("all"), InputMode::kAll) << "the older spelling of full";
   EXPECT_EQ(*ParseInputMode("off"), InputMode::kOff);
   auto bad = ParseInputMode("some");
   ASSERT_FALSE(bad.ok());

@@ -34,11 +34,11 @@ TEST(RecordingSpoolTest, TheSessionIsAnnouncedAtOnceThenEventsBecomeSequencedChu
   EXPECT_EQ(first[0].seq(), 1u);
   EXPECT_EQ(first[0].session().user(), "adm-alice");
   EXPECT_EQ(Events(first[0]).events_size(), 0);
-  spool.Add("s-1", 1500, 0, Output("hello"));
+  spool.Add("s-1", 1500, {}, Output("hello"));
   EXPECT_TRUE(spool.Next(0).empty()) << "cut before the interval elapsed";
   spool.Flush(1500 + 200'000'000);
-  spool.Add("s-1", 300'000'000, 0, Output(" world"));
-  spool.Close("s-1", 400'000'000, 1'800'000'000'000'000'000, 0);
+  spool.Add("s-1", 300'000'000, {}, Output(" world"));
+  spool.Close("s-1", 400'000'000, 1'800'000'000'000'000'000, {});
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_EQ(chunks[0].seq(), 2u);
@@ -56,7 +56,7 @@ TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
   RecordingSpool spool;
   spool.Open("s-1", Info(), 0);
   for (int i = 0; i < 3; i++) {
-    spool.Add("s-1", i, 0, Output(std::string(1, static_cast<char>('a' + i))));
+    spool.Add("s-1", i, {}, Output(std::string(1, static_cast<char>('a' + i))));
     spool.Flush(int64_t{1} << 40);
   }
   ASSERT_EQ(spool.Next(0).size(), 4u);
@@ -67,7 +67,7 @@ TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
   EXPECT_EQ(again[0].seq(), 4u);
   EXPECT_EQ(Events(again[0]).events(0).output(), "c");
   spool.Ack("s-1", 4);
-  spool.Close("s-1", 10, 10, 0);
+  spool.Close("s-1", 10, 10, {});
   spool.Rewind();
   ASSERT_EQ(spool.Next(0).size(), 1u);
   spool.Ack("s-1", 5);
@@ -78,9 +78,9 @@ TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
 TEST(RecordingSpoolTest, KernelLossBecomesAGapAtThePlaceItHappened) {
   RecordingSpool spool;
   spool.Open("s-1", Info(), 0);
-  spool.Add("s-1", 10, 0, Output("before"));
-  spool.Add("s-1", 20, 4096, Output("after"));
-  spool.Close("s-1", 30, 40, 4096 + 100);
+  spool.Add("s-1", 10, {}, Output("before"));
+  spool.Add("s-1", 20, {4096, 0}, Output("after"));
+  spool.Close("s-1", 30, 40, {4096 + 100, 0});
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 2u);
   v1::RecordingEvents ev = Events(chunks[1]);
@@ -107,14 +107,14 @@ TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) 
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       c = static_cast<char>(x);
     }
-    spool.Add("s-1", i, 0, Output(noise));
+    spool.Add("s-1", i, {}, Output(noise));
     total += noise.size();
     v1::RecordingEvent exec;
     exec.mutable_exec()->add_argv(StrCat("step-", i));
-    spool.Add("s-1", i, 0, exec);
+    spool.Add("s-1", i, {}, exec);
     spool.Flush(int64_t{1} << 40);
   }
-  spool.Close("s-1", 100, 100, 0);
+  spool.Close("s-1", 100, 100, {});
   EXPECT_LE(spool.unacked_bytes(), limits.max_unacked_bytes);
   EXPECT_GT(spool.dropped_bytes(), 0u);
   std::vector<v1::RecordingChunk> chunks = spool.Next(0);
@@ -146,9 +146,9 @@ TEST(RecordingSpoolTest, AStrictSessionAtTheBoundIsReportedAndKeepsItsData) {
     c = static_cast<char>(x);
   }
   EXPECT_TRUE(spool.TakeOverflowed().empty());
-  spool.Add("strict", 1, 0, Output(noise));
+  spool.Add("strict", 1, {}, Output(noise));
   spool.Flush(int64_t{1} << 40);
-  spool.Add("strict", 2, 0, Output(noise));
+  spool.Add("strict", 2, {}, Output(noise));
   spool.Flush(int64_t{1} << 40);
   EXPECT_EQ(spool.TakeOverflowed(), std::vector<std::string>{"strict"});
   EXPECT_TRUE(spool.TakeOverflowed().empty()) << "reported once";

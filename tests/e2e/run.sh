@@ -912,6 +912,95 @@ e2e_recording_moderated() {
   expect_out '"RecordingService.TerminateSession"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
 }
 
+# session_ids: ids of the recorded sessions, oldest first.
+session_ids() {
+  wctl admin --json sessions | python3 -c 'import json,sys
+for x in json.load(sys.stdin): print(x["id"])'
+}
+
+e2e_recording_multiplexed() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  local sock=$WARDEN_SANDBOX/mux.sock sid
+  # The first shell is the master of an OpenSSH connection; the second is a channel multiplexed
+  # over it (ssh -S): one sshd, one PAM session, a second pty.
+  tm new-session -d -s mux1 -x 100 -y 30 "$(ssh_line | sed "s|^ssh -tt|ssh -tt -M -S $sock|"); sleep 600"
+  wait_for 10 pane_has mux1 "$LOGIN@" || fail "no shell prompt: $(tm capture-pane -p -t mux1)"
+  type_line mux1 'echo first-$((20+1))' 'first-21'
+  tm new-session -d -s mux2 -x 90 -y 25 \
+    "ssh -tt -S $sock -o LogLevel=ERROR -p $SSHD_PORT_h1 $LOGIN@127.0.0.1; sleep 600"
+  wait_for 10 pane_has mux2 "$LOGIN@" || fail "no second shell: $(tm capture-pane -p -t mux2)"
+  [ "$(session_ids | wc -l)" -eq 1 ] || fail "expected one session: $(wctl admin sessions)"
+  echo "  ok: a second shell multiplexed over the same connection"
+  type_line mux2 '/bin/echo second-$((6*7))' 'second-42'
+  type_line mux2 'read -s -p "pw2: " P; echo; echo got2-${#P}' 'pw2:'
+  tm send-keys -t mux2 'hunter3' Enter
+  wait_for 10 pane_has mux2 'got2-7' || fail "read -s did not finish"
+  # A moderator's terminate reaches every shell of the connection.
+  sid=$(session_ids | tail -1)
+  wctl admin terminate "$sid" --reason "mux check" >/dev/null
+  wait_for 15 pane_has mux1 "ended this session: mux check" ||
+    fail "no message on the first terminal: $(tm capture-pane -p -t mux1 | tail -5)"
+  wait_for 15 pane_has mux2 "ended this session: mux check" ||
+    fail "no message on the second terminal: $(tm capture-pane -p -t mux2 | tail -5)"
+  ssh_gone() { ! pgrep -f "^ssh -tt .*$LOGIN@127.0.0.1" >/dev/null; }
+  wait_for 15 ssh_gone || fail "the session was not ended"
+  echo "  ok: terminate ended both shells, with the message on each"
+  sid=$(sealed_session)
+  wctl admin recordings export "$sid" --format text >"$WARDEN_SANDBOX/t0.txt"
+  wctl admin recordings export "$sid" --terminal 1 --format text >"$WARDEN_SANDBOX/t1.txt"
+  wctl admin recordings export "$sid" --terminal 1 -o "$WARDEN_SANDBOX/t1.cast"
+  expect_out "first-21" cat "$WARDEN_SANDBOX/t0.txt"
+  grep -q "second-42" "$WARDEN_SANDBOX/t0.txt" && fail "terminal 1's screen in terminal 0's"
+  expect_out "second-42" cat "$WARDEN_SANDBOX/t1.txt"
+  expect_out '"i","/bin/echo second-$((6*7))\r"' cat "$WARDEN_SANDBOX/t1.cast"
+  expect_out '"width":90' head -1 "$WARDEN_SANDBOX/t1.cast"
+  expect_out '"m","terminal 1: redacted line 1 (7 bytes) read by bash' cat "$WARDEN_SANDBOX/t1.cast"
+  grep -q hunter3 "$WARDEN_SANDBOX/t1.cast" "$WARDEN_SANDBOX/t1.txt" &&
+    fail "the password typed at read -s on terminal 1 is in the recording"
+  expect_out "ended this session: mux check" cat "$WARDEN_SANDBOX/t1.txt"
+  expect_out "terminal 1  " wctl admin recordings export "$sid" --format commands
+  expect_out "$sid" wctl admin sessions --command "second-42"
+  expect_fail "has 2 terminals; --terminal takes 0 to 1" \
+    wctl admin recordings export "$sid" --terminal 2
+  expect_out "[wardenctl: end of $sid]" wctl admin play "$sid" --terminal 1 --speed 50 --max-idle 0.01
+}
+
+e2e_recording_redaction_limit() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  local sid i
+  # tier0-linux-admin: recording {input: redact, mode: strict, max_redacted_lines: 3}. Echo off,
+  # then a shell without line editing: nothing typed is echoed, so every line is "a password".
+  tmux_ssh quiet
+  # (the prompt is quoted apart, so that only dash's prompt matches, not the echoed command)
+  type_line quiet "stty -echo; PS1='quiet''> ' exec /bin/sh" 'quiet>'
+  for i in 1 2 3; do
+    tm send-keys -t quiet "echo line-\$(($i*11))" Enter
+    wait_for 10 pane_has quiet "line-$((i * 11))" || fail "line $i: $(tm capture-pane -p -t quiet)"
+  done
+  pane_has quiet "Warden:" && fail "ended before the limit"
+  echo "  ok: three unechoed lines are allowed"
+  tm send-keys -t quiet 'echo line-$((4*11))' Enter
+  wait_for 15 pane_has quiet "Warden: this session is being ended: more lines were typed" ||
+    fail "no message on the terminal: $(tm capture-pane -p -t quiet | tail -5)"
+  ssh_gone() { ! pgrep -f "^ssh -tt .*$LOGIN@127.0.0.1" >/dev/null; }
+  wait_for 15 ssh_gone || fail "the session was not ended"
+  echo "  ok: the fourth ended the session (strict), with a message on its terminal"
+  expect_out "4 lines typed without echo (redacted) in session" cat "$HOST_DIR_h1/wardend.log"
+  sid=$(sealed_session)
+  expect_out "FLAGGED: redaction_limit" wctl admin sessions
+  wctl admin recordings export "$sid" -o "$WARDEN_SANDBOX/quiet.cast"
+  for i in 1 2 3 4; do
+    expect_out "\"m\",\"redacted line $i (19 bytes) read by sh (pid " cat "$WARDEN_SANDBOX/quiet.cast"
+  done
+  expect_out '"m","ALERT redaction_limit: 4 lines typed without echo' cat "$WARDEN_SANDBOX/quiet.cast"
+  grep -q 'echo line-' "$WARDEN_SANDBOX/quiet.cast" && fail "the unechoed lines' text was recorded"
+  expect_out '"event":"recording.alert"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+}
+
 # --- the vault: wardenctl against a running controller --------------------------------------
 
 share() { sed -n "${1}p" "$WARDEN_SANDBOX/shares"; }
