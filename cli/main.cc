@@ -1178,7 +1178,7 @@ int main(int argc, char** argv) {
   auto* op = app.add_subcommand("operator", "the vault's seal (custodians)");
   op->require_subcommand(1);
   std::string share;
-  op->add_subcommand("status", "sealed or not, and unseal progress")->callback([&] { st = cli.OperatorStatus(); });
+  op->add_subcommand("status", "sealed or not, and unseal progress (custodians and admins)")->callback([&] { st = cli.OperatorStatus(); });
   auto* unseal = op->add_subcommand("unseal", "give your unseal share (prompted for, not echoed)");
   unseal->add_option("share", share, "the share (default: read from the terminal)");
   unseal->callback([&] { st = cli.OperatorUnseal(share); });
