@@ -685,7 +685,8 @@ e2e_recording_moderated() {
   sleep 2
   pane_has held "$LOGIN@" && fail "the shell started without a moderator"
   echo "  ok: the login waits for a moderator"
-  expect_fail "alice may not moderate their own session" wctl alice join "$sid" --mode moderator
+  # alice moderates nothing: refused before the session is even looked up.
+  expect_fail "alice may not moderate sessions" wctl alice join "$sid" --mode moderator
   expect_fail "admin may not moderate sessions of role tier0-moderated-admin" \
     wctl admin join "$sid" --mode moderator
   # bob joins as a moderator: the login proceeds, and he sees the session.
