@@ -438,7 +438,8 @@ class Cli {
     return absl::OkStatus();
   }
 
-  absl::Status AuditVerify(const std::string& file, const std::string& key_file) {
+  absl::Status AuditVerify(const std::string& file, const std::string& key_file,
+                           bool allow_unsealed_tail) {
     std::string text, key_line;
     std::optional<AuditHead> head;
     if (!file.empty()) {
@@ -462,19 +463,26 @@ class Cli {
       if (!head) return absl::DataLossError("the export ended without a signed head");
     }
     ASSIGN_OR_RETURN(PublicKey key, ParseAuthorizedKey(key_line, nullptr));
-    auto report = VerifyAuditLog(text, key, head);
+    auto report = VerifyAuditLog(text, key, head, allow_unsealed_tail);
     if (!report.ok()) {
       return absl::DataLossError(StrCat("audit log verification FAILED: ",
                                               report.status().message()));
     }
     if (g_.json) {
-      std::cout << json{{"ok", true}, {"lines", report->lines}, {"checkpoints", report->checkpoints}}
+      std::cout << json{{"ok", true},
+                        {"lines", report->lines},
+                        {"checkpoints", report->checkpoints},
+                        {"unsealed", report->unsealed}}
                        .dump()
                 << "\n";
     } else {
       std::cout << "Audit log OK: " << report->lines << " events, " << report->checkpoints
-                << " signed checkpoints" << (head ? ", signed head matches" : "")
-                << "; audit key " << Fingerprint(key.blob) << "\n";
+                << " signed checkpoints" << (head ? ", signed head matches" : "");
+      if (report->unsealed > 0) {
+        std::cout << "; WARNING: the last " << report->unsealed
+                  << " event(s) follow the last checkpoint and are not sealed";
+      }
+      std::cout << "; audit key " << Fingerprint(key.blob) << "\n";
     }
     return absl::OkStatus();
   }
@@ -1147,7 +1155,11 @@ int main(int argc, char** argv) {
   auto* verify = audit->add_subcommand("verify", "verify the hash chain and signatures");
   verify->add_option("--file", file, "verify a local copy instead of exporting from the controller");
   verify->add_option("--key", key_file, "audit public key (with --file)");
-  verify->callback([&] { st = cli.AuditVerify(file, key_file); });
+  bool allow_unsealed_tail = false;
+  verify->add_flag("--allow-unsealed-tail", allow_unsealed_tail,
+                   "with --file: accept events after the last signed checkpoint (a copy of a "
+                   "running controller's log); nothing proves none were cut off");
+  verify->callback([&] { st = cli.AuditVerify(file, key_file, allow_unsealed_tail); });
 
   Cli::SessionFilter sf;
   auto* sessions = app.add_subcommand("sessions", "list recorded sessions (recording viewers)");
@@ -1190,7 +1202,7 @@ int main(int argc, char** argv) {
   auto* op = app.add_subcommand("operator", "the vault's seal (custodians)");
   op->require_subcommand(1);
   std::string share;
-  op->add_subcommand("status", "sealed or not, and unseal progress")->callback([&] { st = cli.OperatorStatus(); });
+  op->add_subcommand("status", "sealed or not, and unseal progress (custodians and admins)")->callback([&] { st = cli.OperatorStatus(); });
   auto* unseal = op->add_subcommand("unseal", "give your unseal share (prompted for, not echoed)");
   unseal->add_option("share", share, "the share (default: read from the terminal)");
   unseal->callback([&] { st = cli.OperatorUnseal(share); });

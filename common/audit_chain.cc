@@ -17,7 +17,8 @@ std::string HeadMessage(uint64_t seq, std::string_view hash) {
 }
 
 absl::StatusOr<AuditVerifyReport> VerifyAuditLog(std::string_view text, const PublicKey& audit_key,
-                                                 const std::optional<AuditHead>& head) {
+                                                 const std::optional<AuditHead>& head,
+                                                 bool allow_unsealed_tail) {
   AuditVerifyReport report;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -53,6 +54,9 @@ absl::StatusOr<AuditVerifyReport> VerifyAuditLog(std::string_view text, const Pu
                                                 "audit key"));
       }
       report.checkpoints++;
+      report.unsealed = 0;
+    } else {
+      report.unsealed++;
     }
     report.last_hash = AuditLineHash(line);
     report.lines = n;
@@ -69,6 +73,18 @@ absl::StatusOr<AuditVerifyReport> VerifyAuditLog(std::string_view text, const Pu
                                               " with a different hash: lines were removed or "
                                               "edited at the end"));
     }
+    report.unsealed = 0;  // the signed head seals them
+  } else if (!allow_unsealed_tail && (report.unsealed > 0 || report.lines == 0)) {
+    const std::string after =
+        report.checkpoints == 0
+            ? std::string("the log has no signed checkpoint")
+            : StrCat("the log ends in ", report.unsealed,
+                     " line(s) after its last signed checkpoint (line ",
+                     report.lines - report.unsealed, ")");
+    return absl::DataLossError(StrCat(
+        after, ": nothing proves lines were not cut off its end. Verify the controller's own "
+        "export (wardenctl audit verify without --file), or pass --allow-unsealed-tail to accept "
+        "an unsealed tail (a copy of a running controller's log, or one after a crash)"));
   }
   return report;
 }

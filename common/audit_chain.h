@@ -5,7 +5,9 @@
 // n-1 as written (without its newline; line 1 has 64 zeros). Every so often a "checkpoint" line
 // carries "sig", an SSH signature by the audit key over CheckpointMessage(seq, prev). An
 // export also carries a signed head (the seq and hash of its last line) so truncating the tail
-// is detected too.
+// is detected too. A copy without a head must end in a checkpoint: lines after the last one
+// (the "unsealed tail") could have been cut off unnoticed, so they are refused unless the caller
+// accepts them explicitly (a copy taken from a running controller, or after a crash).
 #pragma once
 
 #include <optional>
@@ -34,12 +36,15 @@ struct AuditHead {
 struct AuditVerifyReport {
   uint64_t lines = 0;
   uint64_t checkpoints = 0;
+  uint64_t unsealed = 0;  // lines after the last checkpoint (0 with a head: it seals them)
   std::string last_hash = std::string(kGenesisHash);
 };
 
 // Verifies the whole log text. Returns an error naming the first line that breaks the chain.
-// With `head`, also proves no line after the last one was removed.
+// With `head`, also proves no line after the last one was removed. Without it, the log must end
+// in a checkpoint line unless `allow_unsealed_tail`.
 absl::StatusOr<AuditVerifyReport> VerifyAuditLog(std::string_view text, const PublicKey& audit_key,
-                                                 const std::optional<AuditHead>& head);
+                                                 const std::optional<AuditHead>& head,
+                                                 bool allow_unsealed_tail = false);
 
 }  // namespace warden

@@ -202,8 +202,7 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
   RETURN_IF_ERROR(WriteFileAtomic((dir / "audit-key.pub").string(),
                                   FormatAuthorizedKey(audit_pub, "warden-audit") + "\n", 0644));
   RETURN_IF_ERROR(keys->Generate(kClusterCaLabel, alg).status());
-  RETURN_IF_ERROR(WriteFileAtomic((dir / "secrets/audit-hmac.key").string(),
-                                  HexEncode(RandomBytes(32)) + "\n", 0600));
+  RETURN_IF_ERROR(keys->GenerateMacKey(kAuditHmacLabel));
 
   // Cluster CA certificate (self-signed by the token key) and the controller's TLS identity.
   const int64_t now = clock.Now();
@@ -266,6 +265,41 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
   return absl::OkStatus();
 }
 
+absl::Status MoveAuditHmacKeyToToken(KeyStore& keys, const std::string& key_file) {
+  constexpr std::string_view kProbe = "warden-audit-hmac-probe";
+  absl::StatusOr<Bytes> on_token = keys.Mac(kAuditHmacLabel, AsBytes(kProbe));
+  if (!on_token.ok() && on_token.status().code() != absl::StatusCode::kNotFound)
+    return on_token.status();
+  std::error_code ec;
+  if (!fs::exists(key_file, ec)) {
+    if (on_token.ok()) return absl::OkStatus();
+    return absl::FailedPreconditionError(StrCat(
+        "the audit HMAC key is neither on the token (label ", kAuditHmacLabel, ") nor in ",
+        key_file, "; restore the data directory (token and secrets) from its backup"));
+  }
+  ASSIGN_OR_RETURN(std::string hex, ReadFile(key_file));
+  while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.pop_back();
+  absl::StatusOr<Bytes> raw = HexDecode(hex);
+  OPENSSL_cleanse(hex.data(), hex.size());
+  if (!raw.ok() || raw->empty())
+    return absl::DataLossError(StrCat(key_file, " does not hold a hex HMAC key"));
+  SecretBytes key(*raw);
+  OPENSSL_cleanse(raw->data(), raw->size());
+  // Imported unless a previous start imported it and stopped before removing the file.
+  if (!on_token.ok()) RETURN_IF_ERROR(keys.ImportMacKey(kAuditHmacLabel, key.span()));
+  ASSIGN_OR_RETURN(Bytes token_mac, keys.Mac(kAuditHmacLabel, AsBytes(kProbe)));
+  if (token_mac != HmacSha256(key.span(), AsBytes(kProbe)))
+    return absl::DataLossError(StrCat(
+        "the token's audit HMAC key (", kAuditHmacLabel, ") differs from the one in ", key_file,
+        "; keep whichever the audit log was written with and remove the other"));
+  if (!fs::remove(key_file, ec) || ec)
+    return absl::UnavailableError(StrCat("the audit HMAC key is on the token now, but ", key_file,
+                                         " cannot be removed: ", ec.message()));
+  std::cerr << "warden-controller: moved the audit HMAC key from " << key_file
+            << " onto the token (" << kAuditHmacLabel << ")\n";
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerConfig& config,
                                                              const Clock& clock) {
   std::unique_ptr<Controller> c(new Controller());
@@ -281,16 +315,13 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   ASSIGN_OR_RETURN(std::string key_pem, ReadFile(config.data_dir + "/secrets/server.key"));
   c->server_key_pem_ = SecretBytes(AsBytes(key_pem));
   OPENSSL_cleanse(key_pem.data(), key_pem.size());
-  ASSIGN_OR_RETURN(std::string hmac_hex, ReadFile(config.data_dir + "/secrets/audit-hmac.key"));
-  while (!hmac_hex.empty() && hmac_hex.back() == '\n') hmac_hex.pop_back();
-  ASSIGN_OR_RETURN(Bytes hmac, HexDecode(hmac_hex));
+  RETURN_IF_ERROR(MoveAuditHmacKeyToToken(*c->keys_, config.data_dir + "/secrets/audit-hmac.key"));
   AuditLog::Options ao;
   ao.path = config.data_dir + "/audit/audit.log";
   ao.key_label = std::string(kAuditKeyLabel);
-  ao.hmac_key = SecretBytes(hmac);
+  ao.hmac_key_label = std::string(kAuditHmacLabel);
   ao.checkpoint_every = config.audit_checkpoint_every;
-  OPENSSL_cleanse(hmac.data(), hmac.size());
-  c->audit_ = std::make_unique<AuditLog>(std::move(ao), *c->keys_, clock);
+  c->audit_ = std::make_unique<AuditLog>(std::move(ao), *c->keys_, *c->store_, clock);
   c->access_ = std::make_unique<AccessCore>(c->policy_, *c->store_, clock);
   c->ca_ = std::make_unique<CertificateAuthority>(*c->access_, *c->store_, *c->keys_, clock);
   ASSIGN_OR_RETURN(X509Ptr ca_cert, ReadCertificatePem(c->ca_pem_));

@@ -85,6 +85,15 @@ class Controller {
 
 inline constexpr std::string_view kClusterCaLabel = "cluster-ca-1";
 inline constexpr std::string_view kAuditKeyLabel = "audit-1";
+// The HMAC-SHA256 key of the audit log's secret fields and the vault's value fingerprints: a
+// generic secret on the token, sensitive and never extractable.
+inline constexpr std::string_view kAuditHmacLabel = "audit-hmac-1";
+
+// Data directories made before the HMAC key lived on the token keep it in `key_file`
+// (secrets/audit-hmac.key): it is imported onto the token (the same key, so HMACs already in the
+// audit log still match) and the file removed. Nothing to do when the token has it and the file
+// is gone.
+absl::Status MoveAuditHmacKeyToToken(KeyStore& keys, const std::string& key_file);
 
 
 }  // namespace warden

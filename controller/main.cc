@@ -29,6 +29,8 @@ int Serve(const std::string& config_path, const std::string& port_file) {
   auto c = warden::Controller::Open(*config, clock);
   if (!c.ok()) return Fail(c.status());
   absl::Status audit_status = (*c)->audit().Open();
+  // A log cut at its end or rewritten is evidence: nothing is appended to it.
+  if (audit_status.code() == absl::StatusCode::kDataLoss) return Fail(audit_status);
   if (!audit_status.ok()) {
     // Serve anyway: every call is refused with this reason until the log is writable again.
     std::cerr << "warden-controller: " << audit_status.message() << "\n";

@@ -1028,8 +1028,9 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const pb::VaultStatusRequest*,
                                      pb::VaultStatus* resp) override {
       return i_.Run(ctx, "VaultService.Status", json::object(), Caller::kOperator,
-                    [=, this](const Identity&) -> absl::StatusOr<json> {
-                      StatusToProto(i_.c.vault().Status(), resp);
+                    [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      ASSIGN_OR_RETURN(VaultStatus st, i_.c.vault().StatusFor(who));
+                      StatusToProto(st, resp);
                       return json{{"sealed", resp->sealed()}};
                     });
     }

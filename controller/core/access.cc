@@ -114,13 +114,7 @@ absl::StatusOr<std::vector<RequestView>> AccessCore::List(const Identity&, bool 
 absl::StatusOr<RequestRow> AccessCore::LoadForReview(const Identity& who, std::string_view id,
                                                      const Role** role) {
   ASSIGN_OR_RETURN(RequestView v, Load(id));
-  if (v.row.state == "expired") {
-    return absl::FailedPreconditionError(StrCat(
-        "request ", id, " expired unapproved; the requester must file a new one"));
-  }
-  if (v.row.state != "pending") {
-    return absl::FailedPreconditionError(StrCat("request ", id, " is already ", v.row.state));
-  }
+  // Who is reviewing first; the request's state only to someone who may review it.
   ASSIGN_OR_RETURN(*role, policy_->FindRole(v.row.role));
   if (v.row.requester == who.user) {
     return absl::PermissionDeniedError(
@@ -130,6 +124,13 @@ absl::StatusOr<RequestRow> AccessCore::LoadForReview(const Identity& who, std::s
     return absl::PermissionDeniedError(StrCat(
         "you are not an approver for role ", (*role)->name, "; approvers are members of: ",
         StrJoin((*role)->approver_groups, ", ")));
+  }
+  if (v.row.state == "expired") {
+    return absl::FailedPreconditionError(StrCat(
+        "request ", id, " expired unapproved; the requester must file a new one"));
+  }
+  if (v.row.state != "pending") {
+    return absl::FailedPreconditionError(StrCat("request ", id, " is already ", v.row.state));
   }
   return v.row;
 }
@@ -256,13 +257,19 @@ absl::StatusOr<GrantView> AccessCore::Revoke(const Identity& who, std::string_vi
   {
     Store::Transaction tx(store_);
     ASSIGN_OR_RETURN(std::optional<GrantRow> g, store_.GetGrant(id));
-    if (!g) return absl::NotFoundError(StrCat("no grant \"", id, "\""));
+    const absl::Status denied = absl::PermissionDeniedError(
+        "only the grant's owner, an approver of its role or an admin can revoke it");
+    if (!g) {
+      // Only someone who could revoke others' grants learns that this one does not exist.
+      bool approver_of_any = policy_->IsAdmin(who.user);
+      for (const auto& [name, role] : policy_->roles)
+        approver_of_any = approver_of_any || policy_->InAnyGroup(who.user, role.approver_groups);
+      if (!approver_of_any) return denied;
+      return absl::NotFoundError(StrCat("no grant \"", id, "\""));
+    }
     auto role = policy_->FindRole(g->role);
     const bool approver = role.ok() && policy_->InAnyGroup(who.user, (*role)->approver_groups);
-    if (g->user != who.user && !approver && !policy_->IsAdmin(who.user)) {
-      return absl::PermissionDeniedError(
-          "only the grant's owner, an approver of its role or an admin can revoke it");
-    }
+    if (g->user != who.user && !approver && !policy_->IsAdmin(who.user)) return denied;
     if (g->revoked_at) {
       return absl::FailedPreconditionError(StrCat("grant ", id, " is already revoked"));
     }
@@ -278,9 +285,11 @@ absl::StatusOr<GrantView> AccessCore::Revoke(const Identity& who, std::string_vi
 absl::StatusOr<GrantRow> AccessCore::UsableGrant(const Identity& who, std::string_view id) {
   // On the issuance hot path: one primary-key lookup, no certificate count.
   ASSIGN_OR_RETURN(std::optional<GrantRow> g, store_.GetGrant(id));
-  if (!g) return absl::NotFoundError(StrCat("no grant \"", id, "\""));
-  if (g->user != who.user) {
-    return absl::PermissionDeniedError(StrCat("grant ", id, " belongs to another user"));
+  // One answer for a grant that does not exist and another user's: no probing of grant ids.
+  if (!g || g->user != who.user) {
+    return absl::PermissionDeniedError(StrCat(
+        who.user, " holds no grant \"", id,
+        "\" (it does not exist or belongs to another user); wardenctl grants lists yours"));
   }
   const std::string state = StateOf(*g);
   if (state != "active") {

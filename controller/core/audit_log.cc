@@ -30,8 +30,8 @@ absl::Status Unwritable(const std::string& path, std::string_view op, int err) {
 
 }  // namespace
 
-AuditLog::AuditLog(Options options, KeyStore& keys, const Clock& clock)
-    : options_(std::move(options)), keys_(keys), clock_(clock) {
+AuditLog::AuditLog(Options options, KeyStore& keys, Store& store, const Clock& clock)
+    : options_(std::move(options)), keys_(keys), store_(store), clock_(clock) {
   sync_thread_ = std::thread([this] { SyncLoop(); });
 }
 
@@ -69,6 +69,11 @@ absl::Status AuditLog::OpenLocked() {
   }
   size_t good = text.rfind('\n');
   good = good == std::string::npos ? 0 : good + 1;
+  // Before anything is cut: a log that lost its anchored line is evidence, left as found.
+  if (absl::Status anchored = CheckAnchor(std::string_view(text).substr(0, good)); !anchored.ok()) {
+    close(fd);
+    return anchored;
+  }
   if (good != text.size()) {
     // A torn line from a crash or a full disk: it was never acknowledged, so drop it.
     if (ftruncate(fd, static_cast<off_t>(good)) != 0) {
@@ -99,8 +104,50 @@ absl::Status AuditLog::OpenLocked() {
   return absl::OkStatus();
 }
 
+absl::Status AuditLog::CheckAnchor(std::string_view text) {
+  ASSIGN_OR_RETURN(std::optional<AuditAnchorRow> anchor, store_.GetAuditAnchor());
+  if (!anchor) return absl::OkStatus();  // no checkpoint yet
+  ASSIGN_OR_RETURN(PublicKey pub, keys_.GetPublicKey(options_.key_label));
+  if (!VerifySshSignature(pub, anchor->signature, AsBytes(HeadMessage(anchor->seq, anchor->hash)))
+           .ok()) {
+    return absl::DataLossError(StrCat(
+        "the audit log's anchor in the database (line ", anchor->seq,
+        ") does not verify with the audit key: the database was edited. The controller will not "
+        "start; restore the database and ", options_.path, " from a backup"));
+  }
+  // Line n of the log is the one after the (n-1)th newline.
+  uint64_t lines = 0;
+  size_t start = 0;
+  std::string_view anchored;
+  for (size_t pos = 0; pos < text.size(); pos = start) {
+    const size_t nl = text.find('\n', pos);
+    start = nl + 1;
+    if (++lines == anchor->seq) {
+      anchored = text.substr(pos, nl - pos);
+      break;
+    }
+  }
+  if (lines < anchor->seq) {
+    return absl::DataLossError(StrCat(
+        "audit log ", options_.path, " ends at line ", lines, ", but the controller sealed line ",
+        anchor->seq, " (hash ", anchor->hash.substr(0, 16),
+        "...) at its last checkpoint: lines were cut off its end. The controller will not start "
+        "on it. Restore the log from a backup that holds line ", anchor->seq,
+        " (check it with wardenctl audit verify --file), then start again"));
+  }
+  if (AuditLineHash(anchored) != anchor->hash) {
+    return absl::DataLossError(StrCat(
+        "audit log ", options_.path, ": line ", anchor->seq,
+        " is not the checkpoint the controller sealed there (its hash differs from the anchor in "
+        "the database): the log was rewritten. The controller will not start on it. Restore the "
+        "log from a backup (check it with wardenctl audit verify --file), then start again"));
+  }
+  return absl::OkStatus();
+}
+
 std::string AuditLog::Redact(std::string_view secret) const {
-  return "hmac-sha256:" + HexEncode(HmacSha256(options_.hmac_key.span(), AsBytes(secret)));
+  absl::StatusOr<Bytes> mac = keys_.Mac(options_.hmac_key_label, AsBytes(secret));
+  return mac.ok() ? "hmac-sha256:" + HexEncode(*mac) : "hmac-sha256:unavailable";
 }
 
 absl::StatusOr<uint64_t> AuditLog::WriteLocked(nlohmann::json event) {
@@ -150,7 +197,13 @@ absl::Status AuditLog::CheckpointLocked() {
                                       AsBytes(CheckpointMessage(seq_ + 1, last_hash_))));
   RETURN_IF_ERROR(WriteLocked({{"type", "checkpoint"}, {"sig", Base64Encode(sig)}}).status());
   since_checkpoint_ = 0;
-  return absl::OkStatus();  // synced by the sync thread within the interval, or by Close()
+  // The anchor outside the file, once the file holds the checkpoint durably: a power loss must
+  // never leave the file behind its anchor.
+  if (fdatasync(fd_) != 0) return Unwritable(options_.path, "fdatasync", errno);
+  AuditAnchorRow anchor{seq_, last_hash_, {}};
+  ASSIGN_OR_RETURN(anchor.signature,
+                   SignSsh(keys_, options_.key_label, AsBytes(HeadMessage(seq_, last_hash_))));
+  return store_.PutAuditAnchor(anchor);
 }
 
 absl::Status AuditLog::Checkpoint() {
@@ -162,8 +215,7 @@ absl::Status AuditLog::Close() {
   absl::Status st;
   {
     std::lock_guard lock(mu_);
-    if (seq_ > 0) st = CheckpointLocked();
-    if (st.ok() && fd_ >= 0 && fdatasync(fd_) != 0) st = Unwritable(options_.path, "fdatasync", errno);
+    if (seq_ > 0) st = CheckpointLocked();  // synced, and anchored
     stopping_ = true;
   }
   cv_.notify_all();

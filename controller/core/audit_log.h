@@ -1,10 +1,17 @@
 // The controller's audit log writer: hash-chained JSON lines (see common/audit_chain.h), with
-// secret fields replaced by HMAC-SHA256 under a key only the controller holds, and signed
+// secret fields replaced by HMAC-SHA256 under a key on the token (KeyStore::Mac), and signed
 // checkpoints every `checkpoint_every` events and at Close().
 //
 // Fail closed: if a line cannot be written, Append returns UNAVAILABLE and the caller must
 // refuse the request. A partially written line is cut off again so the file stays a valid chain.
 // The file is reopened on the next Append, so the log heals once space or permissions return.
+//
+// Tail truncation: at every checkpoint the head of the log (the checkpoint line's seq and hash,
+// signed by the audit key) is also written to the store, outside the file. Open refuses a log
+// that no longer holds that line as it was (DATA_LOSS, and the controller does not start): cutting
+// lines off the end is noticed up to the last checkpoint (Close() writes one). Lines written after
+// the last checkpoint before a crash are not covered; offline verification reports them as an
+// unsealed tail (see VerifyAuditLog).
 //
 // Durability: every line is write()n before Append returns (it survives a controller crash);
 // fdatasync runs on a background thread at most `sync_interval_ms` after a write, and on Close().
@@ -20,6 +27,7 @@
 #include "common/audit_chain.h"
 #include "controller/core/clock.h"
 #include "controller/keys/keystore.h"
+#include "controller/store/store.h"
 
 namespace warden {
 
@@ -28,15 +36,18 @@ class AuditLog {
   struct Options {
     std::string path;
     std::string key_label;  // KeyStore label of the audit signing key
-    SecretBytes hmac_key;
+    std::string hmac_key_label;  // KeyStore label of the HMAC-SHA256 key for secret fields
     int checkpoint_every = 1000;
     int sync_interval_ms = 200;
   };
-  AuditLog(Options options, KeyStore& keys, const Clock& clock);
+  // `store` keeps the anchor (the signed head as of the last checkpoint).
+  AuditLog(Options options, KeyStore& keys, Store& store, const Clock& clock);
   ~AuditLog();
 
-  // Recovers seq and hash from the existing file (cutting off a torn final line). An error
+  // Recovers seq and hash from the existing file (cutting off a torn final line). UNAVAILABLE
   // here is reported but not fatal: Append keeps retrying and refusing until the file is usable.
+  // DATA_LOSS means the file is not the log the controller wrote (it is shorter than its anchor,
+  // or the anchored line was changed): the controller must not start on it.
   absl::Status Open();
   // Appends `event` (an object) with seq, ts and prev added; returns its seq.
   absl::StatusOr<uint64_t> Append(nlohmann::json event);
@@ -45,7 +56,9 @@ class AuditLog {
   // Checkpoints and stops the sync thread.
   absl::Status Close();
 
-  // "hmac-sha256:<hex>" of a secret value, for audit fields.
+  // "hmac-sha256:<hex>" of a secret value, for audit fields, computed by the KeyStore (the key
+  // never leaves the token). If the token fails, "hmac-sha256:unavailable": the secret itself
+  // never appears.
   std::string Redact(std::string_view secret) const;
   // The signed head of the log as it stands now.
   absl::StatusOr<AuditHead> SignedHead();
@@ -55,12 +68,15 @@ class AuditLog {
 
  private:
   absl::Status OpenLocked();
+  // Checks that `text` (whole lines) still holds the anchored line as it was.
+  absl::Status CheckAnchor(std::string_view text);
   absl::StatusOr<uint64_t> WriteLocked(nlohmann::json event);
   absl::Status CheckpointLocked();
   void SyncLoop();
 
   Options options_;
   KeyStore& keys_;
+  Store& store_;
   const Clock& clock_;
   std::mutex mu_;
   int fd_ = -1;

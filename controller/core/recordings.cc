@@ -1,5 +1,7 @@
 #include "controller/core/recordings.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/crypto.h"
 #include "common/recording.h"
 #include "common/sshkey.h"
@@ -27,7 +29,16 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   if (rec && rec->host_id != host.host_id)
     return absl::PermissionDeniedError(
         StrCat("session ", c.session_id(), " belongs to another host"));
-  if (rec && c.seq() <= rec->chunks) return c.seq();  // already durable: acknowledge again
+  if (rec && c.seq() <= rec->chunks) {
+    // Already durable: acknowledge again. The final chunk again on a recording that is not sealed
+    // means its first delivery was stored but not sealed (the token refused the signature, the
+    // controller stopped in between): the resend seals it.
+    if (c.seq() == rec->chunks && c.final() && rec->seal.empty()) {
+      RETURN_IF_ERROR(SealLocked(host, c, rec->last_hash));
+      NotifyLocked(c, rec->last_hash);
+    }
+    return c.seq();
+  }
   uint64_t expected = rec ? rec->chunks + 1 : 1;
   if (c.seq() != expected)
     return absl::FailedPreconditionError(StrCat("session ", c.session_id(), ": chunk ", c.seq(),
@@ -37,6 +48,7 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   ASSIGN_OR_RETURN(v1::RecordingEvents events, DecompressEvents(c.events_zstd()));
   if (!rec) {
     const v1::SessionInfo& s = c.session();
+    RETURN_IF_ERROR(CheckSessionGrant(host, c.session_id(), s));
     RecordingRow row;
     row.session_id = c.session_id();
     row.host_id = host.host_id;
@@ -73,23 +85,59 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   row.data = ToBytes(c.events_zstd());
   row.hash = ChainNext(rec->last_hash, c.seq(), c.events_zstd());
   RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id(), row, commands, alerts));
-  if (c.final()) {
-    terminations_.erase(c.session_id());
-    std::string msg =
-        SealMessage(c.session_id(), c.seq(), row.hash, c.ended_unix_ns(), c.lost_bytes());
-    ASSIGN_OR_RETURN(Bytes sig, SignSsh(keys_, seal_key_label_, AsBytes(msg)));
-    RETURN_IF_ERROR(store_.SealRecording(c.session_id(), c.ended_unix_ns(), c.lost_bytes(), sig));
-    audit_.Append({{"event", "recording.sealed"}, {"session", c.session_id()},
-                   {"host", host.host_id}, {"chunks", c.seq()}, {"lost_bytes", c.lost_bytes()}})
-        .IgnoreError();
+  if (c.final()) RETURN_IF_ERROR(SealLocked(host, c, row.hash));
+  NotifyLocked(c, row.hash);
+  return c.seq();
+}
+
+absl::Status RecordingArchive::CheckSessionGrant(const Identity& host, std::string_view session_id,
+                                                 const v1::SessionInfo& s) {
+  ASSIGN_OR_RETURN(std::optional<HostRow> h, store_.GetHost(host.host_id));
+  if (!h) return absl::PermissionDeniedError(StrCat("host ", host.host_id, " is not enrolled"));
+  std::optional<GrantRow> grant;
+  if (!s.grant_id().empty()) {
+    ASSIGN_OR_RETURN(grant, store_.GetGrant(s.grant_id()));
   }
+  if (!grant)
+    return absl::PermissionDeniedError(
+        StrCat("session ", session_id, " names grant \"", s.grant_id(),
+               "\", which does not exist: hosts upload recordings of Warden grants' sessions only"));
+  if (grant->login != s.user())
+    return absl::PermissionDeniedError(
+        StrCat("session ", session_id, " of account ", s.user(), " is filed under grant ",
+               grant->id, ", whose account is ", grant->login, ": refused"));
+  absl::StatusOr<const Role*> role = policy_.FindRole(grant->role);
+  const auto labels = nlohmann::json::parse(h->labels, nullptr, false);
+  if (!role.ok() || (*role)->tier != h->tier || !labels.is_object() ||
+      !(*role)->SelectsHost(labels.get<std::map<std::string, std::string>>())) {
+    return absl::PermissionDeniedError(
+        StrCat("session ", session_id, ": grant ", grant->id, " (role ", grant->role,
+               role.ok() ? StrCat(", tier ", (*role)->tier) : std::string(", no longer in the policy"),
+               ") does not target host ", h->id, " (tier ", h->tier,
+               "): a host uploads recordings only for grants whose role selects it"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordingArchive::SealLocked(const Identity& host, const v1::RecordingChunk& c,
+                                          const Bytes& head) {
+  std::string msg = SealMessage(c.session_id(), c.seq(), head, c.ended_unix_ns(), c.lost_bytes());
+  ASSIGN_OR_RETURN(Bytes sig, SignSsh(keys_, seal_key_label_, AsBytes(msg)));
+  RETURN_IF_ERROR(store_.SealRecording(c.session_id(), c.ended_unix_ns(), c.lost_bytes(), sig));
+  terminations_.erase(c.session_id());
+  audit_.Append({{"event", "recording.sealed"}, {"session", c.session_id()},
+                 {"host", host.host_id}, {"chunks", c.seq()}, {"lost_bytes", c.lost_bytes()}})
+      .IgnoreError();
+  return absl::OkStatus();
+}
+
+void RecordingArchive::NotifyLocked(const v1::RecordingChunk& c, const Bytes& hash) {
   for (auto& [id, w] : watchers_) {
     if (w.session_id != c.session_id()) continue;
     v1::RecordingChunk out = c;
-    out.set_chain_hash(row.hash.data(), row.hash.size());
+    out.set_chain_hash(hash.data(), hash.size());
     w.fn(out);
   }
-  return c.seq();
 }
 
 absl::StatusOr<uint64_t> RecordingArchive::Watch(const Identity& who, std::string_view session_id,
@@ -121,10 +169,20 @@ absl::Status RecordingArchive::CheckReader(const Identity& who, const RecordingR
   return required.ok() && *required > 0 ? absl::OkStatus() : viewer;
 }
 
+absl::Status RecordingArchive::CheckMayModerate(const Identity& who) const {
+  if (!who.host_id.empty()) return absl::PermissionDeniedError("hosts do not moderate sessions");
+  if (CheckViewer(who).ok()) return absl::OkStatus();
+  for (const auto& [name, role] : policy_.roles) {
+    if (role.moderators_required > 0 && policy_.InAnyGroup(who.user, role.moderator_groups))
+      return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      StrCat(who.user, " may not moderate sessions (needs one of the recording viewer groups: ",
+             StrJoin(policy_.recording_viewer_groups, ", "), ", or a role's moderator groups)"));
+}
+
 absl::StatusOr<int> RecordingArchive::CheckModerator(const Identity& who, const RecordingRow& rec) {
   if (!who.host_id.empty()) return absl::PermissionDeniedError("hosts do not moderate sessions");
-  if (rec.ended_ns != 0)
-    return absl::FailedPreconditionError(StrCat("session ", rec.session_id, " has ended"));
   std::optional<GrantRow> grant;
   if (!rec.grant_id.empty()) {
     ASSIGN_OR_RETURN(grant, store_.GetGrant(rec.grant_id));
@@ -145,6 +203,9 @@ absl::StatusOr<int> RecordingArchive::CheckModerator(const Identity& who, const 
                " (needs one of its moderator groups: ", StrJoin((*role)->moderator_groups, ", "),
                ")"));
   }
+  // Only now, to someone who may moderate it: whether it is still live.
+  if (rec.ended_ns != 0)
+    return absl::FailedPreconditionError(StrCat("session ", rec.session_id, " has ended"));
   return required;
 }
 
@@ -198,6 +259,8 @@ void RecordingArchive::SendLocked(const std::string& host_id, const v1::UploadAc
 
 absl::StatusOr<RecordingRow> RecordingArchive::LiveSession(const Identity& who,
                                                            std::string_view session_id) {
+  // Who is calling first: someone who may moderate nothing learns nothing about session ids.
+  RETURN_IF_ERROR(CheckMayModerate(who));
   ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(session_id));
   if (!rec) return absl::NotFoundError(StrCat("no live session ", session_id));
   RETURN_IF_ERROR(CheckModerator(who, *rec).status());

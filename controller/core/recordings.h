@@ -43,7 +43,9 @@ class RecordingArchive {
 
   // A chunk from host `host`. Returns the sequence number to acknowledge: the chunk's own once it
   // is durable, or the same number again for a chunk already held (a resend after a reconnect).
-  // A chunk out of order, of another host's session, or not decodable is refused with a reason.
+  // A chunk out of order, of another host's session, or not decodable is refused with a reason,
+  // and so is a session whose grant does not target this host or whose account is not the
+  // grant's. A resent final chunk seals the recording if its first delivery did not.
   absl::StatusOr<uint64_t> Accept(const Identity& host, const v1::RecordingChunk& chunk);
 
   absl::StatusOr<std::vector<RecordingRow>> List(const Identity& who, const RecordingFilter& f);
@@ -80,6 +82,17 @@ class RecordingArchive {
   void DetachHost(uint64_t id);
 
  private:
+  // The first chunk of a session: the grant it names exists, is the account's, and its role
+  // selects this host (tier and labels).
+  absl::Status CheckSessionGrant(const Identity& host, std::string_view session_id,
+                                 const v1::SessionInfo& s);
+  // REQUIRES: mu_ held. Signs and stores the seal of the recording whose final chunk `c` left
+  // the chain at `head`.
+  absl::Status SealLocked(const Identity& host, const v1::RecordingChunk& c, const Bytes& head);
+  // REQUIRES: mu_ held. Hands the stored chunk `c` (chain value `hash`) to the session's watchers.
+  void NotifyLocked(const v1::RecordingChunk& c, const Bytes& hash);
+  // Whether `who` may moderate any session at all (a recording viewer, or in a moderator group).
+  absl::Status CheckMayModerate(const Identity& who) const;
   // Viewers may read any recording; a live four-eyes session may also be read by its moderators.
   absl::Status CheckViewer(const Identity& who) const;
   absl::Status CheckReader(const Identity& who, const RecordingRow& rec);

@@ -93,6 +93,16 @@ VaultStatus Vault::Status() {
   return st;
 }
 
+absl::StatusOr<VaultStatus> Vault::StatusFor(const Identity& who) {
+  if (!who.host_id.empty() || (!policy_.InAnyGroup(who.user, policy_.vault_custodian_groups) &&
+                               !policy_.IsAdmin(who.user)))
+    return absl::PermissionDeniedError(
+        StrCat(who.user, " may not see the vault's seal status (custodians and admins: ",
+               StrJoin(policy_.vault_custodian_groups, ", "), "; ",
+               StrJoin(policy_.admin_groups, ", "), ")"));
+  return Status();
+}
+
 absl::StatusOr<VaultStatus> Vault::Unseal(const Identity& who, std::string_view share_text) {
   if (!who.host_id.empty() || !policy_.InAnyGroup(who.user, policy_.vault_custodian_groups))
     return absl::PermissionDeniedError(
@@ -286,7 +296,8 @@ absl::Status Vault::EndCheckoutInTransaction(const CheckoutRow& held, std::strin
 }
 
 absl::Status Vault::CheckIn(const Identity& who, std::string_view path) {
-  RETURN_IF_ERROR(CheckSecretPath(path));
+  // Only someone who may read (so check out) `path` learns whether it is checked out.
+  RETURN_IF_ERROR(Allowed(who, path, "read").status());
   RETURN_IF_ERROR(RequireUnsealed());
   Store::Transaction tx(store_);
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
@@ -367,16 +378,17 @@ absl::StatusOr<WrapInfo> Vault::Authorize(const Identity& who, std::string_view 
     return absl::InvalidArgumentError("an authorization needs a reason (--reason, up to 512 bytes)");
   ASSIGN_OR_RETURN(std::optional<WrapRow> w, store_.GetWrap(accessor));
   if (!w) return absl::NotFoundError(StrCat("no request with accessor ", accessor));
-  const int64_t now = clock_.Now();
-  if (w->unwrapped) return absl::FailedPreconditionError(StrCat("request ", accessor, " was already unwrapped"));
-  if (now >= w->expires)
-    return absl::FailedPreconditionError(StrCat("request ", accessor, " expired at ", UtcText(w->expires)));
   if (who.user == w->requester)
     return absl::PermissionDeniedError(StrCat(who.user, " may not authorize their own request"));
   const auto groups = nlohmann::json::parse(w->approver_groups).get<std::vector<std::string>>();
   if (!who.host_id.empty() || !policy_.InAnyGroup(who.user, groups))
     return absl::PermissionDeniedError(StrCat(who.user, " is not in the control group of ", w->path,
                                               " (", StrJoin(groups, ", "), ")"));
+  // The request's state only to someone who may authorize it.
+  const int64_t now = clock_.Now();
+  if (w->unwrapped) return absl::FailedPreconditionError(StrCat("request ", accessor, " was already unwrapped"));
+  if (now >= w->expires)
+    return absl::FailedPreconditionError(StrCat("request ", accessor, " expired at ", UtcText(w->expires)));
   ASSIGN_OR_RETURN(bool added, store_.AddAuthorization(accessor, who.user, reason, now));
   if (!added)
     return absl::AlreadyExistsError(

@@ -85,6 +85,8 @@ class Vault {
   // pkcs11 mode: unseal with the token at start. shamir mode: stays sealed.
   absl::Status Start();
   VaultStatus Status();
+  // The status, for custodians and admins (the seal is theirs to run).
+  absl::StatusOr<VaultStatus> StatusFor(const Identity& who);
   // One custodian's share. When the threshold is reached the root key is rebuilt and checked;
   // a wrong share is refused then (all shares given so far are dropped: start again).
   absl::StatusOr<VaultStatus> Unseal(const Identity& who, std::string_view share_text);
@@ -102,7 +104,8 @@ class Vault {
   absl::StatusOr<WrapInfo> Authorize(const Identity& who, std::string_view accessor,
                                      std::string_view reason);
   absl::StatusOr<SecretRead> Unwrap(const Identity& who, std::string_view token);
-  // Ends `who`'s check-out of `path`.
+  // Ends `who`'s check-out of `path`. Someone who may not read `path` is refused before the
+  // check-out is looked up.
   absl::Status CheckIn(const Identity& who, std::string_view path);
   // Ends every check-out whose lease has run out (the controller calls this every few seconds);
   // with rotate_after_use each counts as a use. Returns how many ended.

@@ -36,6 +36,16 @@ class KeyStore {
   // common/aead.h (nonce || ciphertext || tag). Decrypt: DataLoss if it does not authenticate.
   virtual absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plaintext) = 0;
   virtual absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) = 0;
+
+  // A MAC key (the audit log's and vault's HMAC-SHA256 key): a 256-bit generic secret generated
+  // inside the store, usable only to sign (MAC), never leaving it. REQUIRES: no key with that
+  // label exists.
+  virtual absl::Status GenerateMacKey(std::string_view label) = 0;
+  // Moves an existing MAC key into the store (a data directory from before the key lived there);
+  // from then on it never leaves. REQUIRES: no key with that label exists.
+  virtual absl::Status ImportMacKey(std::string_view label, ByteSpan key) = 0;
+  // HMAC-SHA256 of `data` under that key, computed inside the store. NotFound: no such key.
+  virtual absl::StatusOr<Bytes> Mac(std::string_view label, ByteSpan data) = 0;
 };
 
 // Signs `data` and returns the SSH signature blob.

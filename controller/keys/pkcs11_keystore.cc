@@ -414,4 +414,63 @@ absl::StatusOr<SecretBytes> Pkcs11KeyStore::Decrypt(std::string_view label, Byte
   return exact;
 }
 
+absl::Status Pkcs11KeyStore::CreateMacKey(std::string_view label, ByteSpan value) {
+  Impl::Lease lease(*impl_);
+  if (impl_->FindObject(lease.get(), CKO_SECRET_KEY, label).ok())
+    return absl::AlreadyExistsError(StrCat("key \"", label, "\" already exists"));
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  CK_ULONG len = 32;
+  CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+  std::vector<CK_ATTRIBUTE> tmpl = {
+      {CKA_CLASS, &cls, sizeof(cls)},
+      {CKA_KEY_TYPE, &type, sizeof(type)},
+      {CKA_TOKEN, &yes, sizeof(yes)},
+      {CKA_PRIVATE, &yes, sizeof(yes)},
+      {CKA_SENSITIVE, &yes, sizeof(yes)},
+      {CKA_EXTRACTABLE, &no, sizeof(no)},
+      {CKA_SIGN, &yes, sizeof(yes)},
+      {CKA_VERIFY, &yes, sizeof(yes)},
+      {CKA_ENCRYPT, &no, sizeof(no)},
+      {CKA_DECRYPT, &no, sizeof(no)},
+      {CKA_WRAP, &no, sizeof(no)},
+      {CKA_UNWRAP, &no, sizeof(no)},
+      {CKA_DERIVE, &no, sizeof(no)},
+      {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
+  };
+  CK_OBJECT_HANDLE h;
+  if (value.empty()) {
+    tmpl.push_back({CKA_VALUE_LEN, &len, sizeof(len)});
+    CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
+    return Check(impl_->f()->C_GenerateKey(lease.get(), &mech, tmpl.data(), tmpl.size(), &h),
+                 "C_GenerateKey");
+  }
+  tmpl.push_back({CKA_VALUE, const_cast<uint8_t*>(value.data()), value.size()});
+  return Check(impl_->f()->C_CreateObject(lease.get(), tmpl.data(), tmpl.size(), &h),
+               "C_CreateObject");
+}
+
+absl::Status Pkcs11KeyStore::GenerateMacKey(std::string_view label) {
+  return CreateMacKey(label, {});
+}
+
+absl::Status Pkcs11KeyStore::ImportMacKey(std::string_view label, ByteSpan key) {
+  if (key.empty()) return absl::InvalidArgumentError("an empty MAC key");
+  return CreateMacKey(label, key);
+}
+
+absl::StatusOr<Bytes> Pkcs11KeyStore::Mac(std::string_view label, ByteSpan data) {
+  Impl::Lease lease(*impl_);
+  ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key, impl_->FindObject(lease.get(), CKO_SECRET_KEY, label));
+  CK_MECHANISM mech = {CKM_SHA256_HMAC, nullptr, 0};
+  RETURN_IF_ERROR(Check(impl_->f()->C_SignInit(lease.get(), &mech, key), "C_SignInit"));
+  Bytes mac(32);
+  CK_ULONG len = mac.size();
+  RETURN_IF_ERROR(Check(impl_->f()->C_Sign(lease.get(), const_cast<uint8_t*>(data.data()),
+                                           data.size(), mac.data(), &len),
+                        "C_Sign"));
+  if (len != 32) return absl::InternalError("token returned an HMAC of unexpected length");
+  return mac;
+}
+
 }  // namespace warden

@@ -41,11 +41,17 @@ class Pkcs11KeyStore final : public KeyStore {
   // CKM_AES_GCM on the token (96-bit random IV, 128-bit tag).
   absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plaintext) override;
   absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) override;
+  absl::Status GenerateMacKey(std::string_view label) override;
+  absl::Status ImportMacKey(std::string_view label, ByteSpan key) override;
+  absl::StatusOr<Bytes> Mac(std::string_view label, ByteSpan data) override;
 
   struct Impl;
 
  private:
   explicit Pkcs11KeyStore(std::unique_ptr<Impl> impl);
+  // A generic secret usable only for MACs, sensitive and never extractable: generated on the
+  // token when `value` is empty, else imported.
+  absl::Status CreateMacKey(std::string_view label, ByteSpan value);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -103,4 +103,26 @@ absl::StatusOr<SecretBytes> SoftwareKeyStore::Decrypt(std::string_view label, By
   return AeadOpen(it->second.span(), aad, blob);
 }
 
+absl::Status SoftwareKeyStore::GenerateMacKey(std::string_view label) {
+  Bytes k = RandomBytes(32);
+  absl::Status st = ImportMacKey(label, k);
+  OPENSSL_cleanse(k.data(), k.size());
+  return st;
+}
+
+absl::Status SoftwareKeyStore::ImportMacKey(std::string_view label, ByteSpan key) {
+  std::lock_guard lock(mu_);
+  if (secret_keys_.count(label) || mac_keys_.count(label))
+    return absl::AlreadyExistsError(StrCat("key \"", label, "\" already exists"));
+  mac_keys_.emplace(std::string(label), SecretBytes(key));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Bytes> SoftwareKeyStore::Mac(std::string_view label, ByteSpan data) {
+  std::lock_guard lock(mu_);
+  auto it = mac_keys_.find(label);
+  if (it == mac_keys_.end()) return absl::NotFoundError(StrCat("no key \"", label, "\""));
+  return HmacSha256(it->second.span(), data);
+}
+
 }  // namespace warden

@@ -17,6 +17,9 @@ class SoftwareKeyStore final : public KeyStore {
   absl::Status GenerateEncryptionKey(std::string_view label) override;
   absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plaintext) override;
   absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) override;
+  absl::Status GenerateMacKey(std::string_view label) override;
+  absl::Status ImportMacKey(std::string_view label, ByteSpan key) override;
+  absl::StatusOr<Bytes> Mac(std::string_view label, ByteSpan data) override;
 
  private:
   struct Entry {
@@ -29,6 +32,7 @@ class SoftwareKeyStore final : public KeyStore {
   std::mutex mu_;
   std::map<std::string, Entry, std::less<>> keys_;
   std::map<std::string, SecretBytes, std::less<>> secret_keys_;
+  std::map<std::string, SecretBytes, std::less<>> mac_keys_;
 };
 
 }  // namespace warden

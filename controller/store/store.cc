@@ -113,6 +113,9 @@ CREATE INDEX IF NOT EXISTS recording_commands_session ON recording_commands(sess
 CREATE TABLE IF NOT EXISTS recording_alerts (
   session_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS recording_alerts_session ON recording_alerts(session_id);
+CREATE TABLE IF NOT EXISTS audit_anchor (
+  id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL,
+  signature BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS vault_seal (
   id INTEGER PRIMARY KEY CHECK (id = 1), mode TEXT NOT NULL, set_id INTEGER NOT NULL,
   shares INTEGER NOT NULL, threshold INTEGER NOT NULL, wrapped_root BLOB NOT NULL,
@@ -660,6 +663,20 @@ absl::Status Store::ForEachRecordingChunk(
     for (const auto& c : page) RETURN_IF_ERROR(fn(c));
     next = page.back().seq + 1;
   }
+}
+
+absl::Status Store::PutAuditAnchor(const AuditAnchorRow& r) {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT OR REPLACE INTO audit_anchor VALUES (1,?,?,?)"));
+  return s.Bind(1, static_cast<int64_t>(r.seq)).Bind(2, r.hash).BindBlob(3, r.signature).Run();
+}
+
+absl::StatusOr<std::optional<AuditAnchorRow>> Store::GetAuditAnchor() {
+  LOCKED;
+  ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT seq,hash,signature FROM audit_anchor WHERE id=1"));
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<AuditAnchorRow>();
+  return AuditAnchorRow{static_cast<uint64_t>(s.Int(0)), s.Text(1), s.Blob(2)};
 }
 
 absl::Status Store::PutVaultSeal(const VaultSealRow& r) {

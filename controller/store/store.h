@@ -137,6 +137,14 @@ struct VaultSealRow {
   Bytes check;               // AES-GCM of a fixed text under the root key: proves a rebuilt key
 };
 
+// The audit log's head as of its last checkpoint, kept outside the log file so that a log cut
+// at its end is noticed (see controller/core/audit_log.h).
+struct AuditAnchorRow {
+  uint64_t seq = 0;   // line number of the checkpoint line
+  std::string hash;   // hex SHA-256 of that line
+  Bytes signature;    // SSH signature by the audit key over HeadMessage(seq, hash)
+};
+
 struct SecretVersionRow {
   std::string path;
   int64_t version = 0;
@@ -242,6 +250,8 @@ class Store {
   // Calls `fn` for every chunk of a session in order; stops at the first error it returns.
   absl::Status ForEachRecordingChunk(std::string_view session_id,
                                      const std::function<absl::Status(const RecordingChunkRow&)>& fn);
+  absl::Status PutAuditAnchor(const AuditAnchorRow& r);
+  absl::StatusOr<std::optional<AuditAnchorRow>> GetAuditAnchor();
   absl::Status PutVaultSeal(const VaultSealRow& r);
   absl::StatusOr<std::optional<VaultSealRow>> GetVaultSeal();
   // The next version number of `path` (1 for a new path). Call inside a Transaction with the

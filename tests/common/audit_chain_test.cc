@@ -96,11 +96,26 @@ TEST(AuditChain, TruncatedTailIsDetectedByTheSignedHead) {
   Fill(b);
   auto lines = Lines(b.text);
   lines.pop_back();
-  EXPECT_TRUE(VerifyAuditLog(Join(lines), b.Key(), std::nullopt).ok());
+  EXPECT_TRUE(VerifyAuditLog(Join(lines), b.Key(), std::nullopt, /*allow_unsealed_tail=*/true).ok());
   auto r = VerifyAuditLog(Join(lines), b.Key(), b.Head());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(std::string(r.status().message()).find("removed or edited at the end"),
             std::string::npos);
+}
+
+TEST(AuditChain, WithoutAHeadTheLogMustEndInACheckpoint) {
+  LogBuilder b;
+  Fill(b);  // lines 11 and 12 follow the last checkpoint (line 10)
+  auto unsealed = VerifyAuditLog(b.text, b.Key(), std::nullopt);
+  ASSERT_FALSE(unsealed.ok());
+  EXPECT_NE(std::string(unsealed.status().message()).find("ends in 2 line(s) after"),
+            std::string::npos)
+      << unsealed.status().message();
+  b.Checkpoint();
+  auto sealed = VerifyAuditLog(b.text, b.Key(), std::nullopt);
+  ASSERT_TRUE(sealed.ok()) << sealed.status().message();
+  EXPECT_EQ(sealed->unsealed, 0u);
+  EXPECT_FALSE(VerifyAuditLog("", b.Key(), std::nullopt).ok()) << "an empty log proves nothing";
 }
 
 TEST(AuditChain, RewrittenChainFailsTheCheckpointSignature) {

@@ -118,5 +118,32 @@ TEST_F(Access, GrantEndsAtItsLeaseAndCanBeRevoked) {
   EXPECT_FALSE(access_->Revoke(Who("carol"), g2.id).ok());
 }
 
+// A caller without the right hears the same refusal whether or not the object exists, and
+// nothing about its state.
+TEST_F(Access, CallersWithoutTheRightCannotProbeRequestsOrGrants) {
+  auto r = access_->Create(Who("bob"), "tier0-linux-admin", "CHG-2", 0);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(access_->Cancel(Who("bob"), r->row.id).ok());
+  EXPECT_EQ(access_->Approve(Who("alice"), r->row.id).status().code(),
+            absl::StatusCode::kPermissionDenied)
+      << "alice approves nothing of tier 0: the request's state is none of her business";
+  EXPECT_EQ(access_->Deny(Who("carol"), r->row.id).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  GrantRow g = ApprovedGrant();  // alice's
+  const auto bob_sign = access_->UsableGrant(Who("bob"), g.id);
+  const auto bob_probe = access_->UsableGrant(Who("bob"), "g-nope");
+  EXPECT_EQ(bob_sign.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(bob_probe.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(bob_probe.status().message(),
+            "bob holds no grant \"g-nope\" (it does not exist or belongs to another user); "
+            "wardenctl grants lists yours");
+  EXPECT_EQ(access_->Revoke(Who("alice"), "g-nope").status().code(),
+            absl::StatusCode::kPermissionDenied)
+      << "alice may revoke only her own grants";
+  EXPECT_EQ(access_->Revoke(Who("carol"), "g-nope").status().code(), absl::StatusCode::kNotFound)
+      << "an approver may revoke others' grants, so may learn there is none";
+}
+
 }  // namespace
 }  // namespace warden

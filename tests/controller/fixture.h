@@ -64,14 +64,15 @@ class CoreFixture : public ::testing::Test {
     return id;
   }
 
-  // An audit log at dir_/audit.log signed by a new key "audit-1" (HMAC key "k"), opened.
+  // An audit log at dir_/audit.log signed by a new key "audit-1" (HMAC key "audit-hmac-1"), opened.
   std::unique_ptr<AuditLog> OpenAuditLog() {
     EXPECT_TRUE(keys_.Generate("audit-1", KeyAlgorithm::kEd25519).ok());
+    EXPECT_TRUE(keys_.GenerateMacKey("audit-hmac-1").ok());
     AuditLog::Options o;
     o.path = dir_ / "audit.log";
     o.key_label = "audit-1";
-    o.hmac_key = SecretBytes(AsBytes("k"));
-    auto log = std::make_unique<AuditLog>(std::move(o), keys_, clock_);
+    o.hmac_key_label = "audit-hmac-1";
+    auto log = std::make_unique<AuditLog>(std::move(o), keys_, *store_, clock_);
     EXPECT_TRUE(log->Open().ok());
     return log;
   }

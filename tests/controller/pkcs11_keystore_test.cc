@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/crypto.h"
+#include "controller/controller.h"
 #include "controller/keys/x509_issuer.h"
 #include "tests/test_util.h"
 
@@ -104,6 +106,68 @@ TEST_F(SoftHsm, TheVaultKeyEncryptionKeyStaysOnTheTokenAndItsGcmBlobsAuthenticat
       "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label test "
       "--login --pin 1234 --read-object --type secrkey --label vault-kek-1 2>&1");
   EXPECT_NE(value.exit_code, 0) << "the key's value was readable: " << value.output;
+}
+
+// `pkcs11-tool --list-objects --type secrkey` on the test token.
+std::string SecretKeyObjects() {
+  auto r = testing::RunCommand(
+      "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label test "
+      "--login --pin 1234 --list-objects --type secrkey");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output;
+}
+
+bool ValueReadable(const std::string& label) {
+  return testing::RunCommand("pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label "
+                             "test --login --pin 1234 --read-object --type secrkey --label " +
+                             label + " 2>&1")
+             .exit_code == 0;
+}
+
+TEST_F(SoftHsm, TheAuditHmacKeyIsGeneratedOnTheTokenAndNeverLeavesIt) {
+  ASSERT_TRUE(keys_->GenerateMacKey("audit-hmac-1").ok());
+  EXPECT_EQ(keys_->GenerateMacKey("audit-hmac-1").code(), absl::StatusCode::kAlreadyExists);
+  auto a = keys_->Mac("audit-hmac-1", ToBytes("hunter2"));
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_EQ(*keys_->Mac("audit-hmac-1", ToBytes("hunter2")), *a) << "deterministic";
+  EXPECT_NE(*keys_->Mac("audit-hmac-1", ToBytes("hunter3")), *a);
+  EXPECT_EQ(keys_->Mac("nope", ToBytes("x")).status().code(), absl::StatusCode::kNotFound);
+  const std::string objects = SecretKeyObjects();
+  EXPECT_NE(objects.find("label:      audit-hmac-1"), std::string::npos) << objects;
+  // Only MACs (pkcs11-tool lists CKA_VERIFY; CKA_SIGN is proven by Mac above).
+  for (const char* use : {"encrypt", "decrypt", "wrap", "derive"})
+    EXPECT_EQ(objects.find(use), std::string::npos) << use << " in " << objects;
+  EXPECT_NE(objects.find("sensitive, always sensitive, never extractable"), std::string::npos)
+      << objects;
+  EXPECT_FALSE(ValueReadable("audit-hmac-1")) << "the key's value was readable";
+}
+
+// A data directory from before: the key in a file moves onto the token, HMACs unchanged, and the
+// file is gone; a second start has nothing to do; a file that disagrees with the token is refused.
+TEST_F(SoftHsm, AnHmacKeyFileIsMovedOntoTheTokenWithTheSameHmacs) {
+  const Bytes key = ToBytes("0123456789abcdef0123456789abcdef");
+  const std::string file = dir_ / "audit-hmac.key";
+  testing::WriteAll(file, HexEncode(key) + "\n");
+  ASSERT_TRUE(MoveAuditHmacKeyToToken(*keys_, file).ok());
+  EXPECT_FALSE(std::filesystem::exists(file));
+  auto mac = keys_->Mac(kAuditHmacLabel, ToBytes("hunter2"));
+  ASSERT_TRUE(mac.ok()) << mac.status().message();
+  EXPECT_EQ(*mac, HmacSha256(key, ToBytes("hunter2"))) << "HMACs already in the log still match";
+  EXPECT_FALSE(ValueReadable(std::string(kAuditHmacLabel)));
+  EXPECT_EQ(SecretKeyObjects().find("crypt"), std::string::npos) << "a MAC key, nothing else";
+  EXPECT_TRUE(MoveAuditHmacKeyToToken(*keys_, file).ok()) << "already moved";
+
+  testing::WriteAll(file, HexEncode(ToBytes("another key, another key, another")) + "\n");
+  absl::Status st = MoveAuditHmacKeyToToken(*keys_, file);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st.message();
+  EXPECT_TRUE(std::filesystem::exists(file)) << "a disagreeing file is left for a person to judge";
+}
+
+TEST_F(SoftHsm, ADataDirectoryWithoutAnyHmacKeyIsAClearError) {
+  absl::Status st = MoveAuditHmacKeyToToken(*keys_, dir_ / "missing.key");
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("neither on the token"), std::string::npos) << st.message();
 }
 
 TEST_F(SoftHsm, X509CertificatesSignedOnTheTokenVerify) {

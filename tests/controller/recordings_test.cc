@@ -20,6 +20,27 @@ class RecordingArchiveTest : public CoreFixture {
     archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "audit-1");
     host_.user = "host/h-1";
     host_.host_id = "h-1";
+    AddHost("h-1", 0, R"({"env":"prod"})");
+    // alice's grant for the tier-0 role, whose account logs in on h-1 (tier 0, env=prod).
+    GrantRow g;
+    g.id = "g-1";
+    g.request_id = "r-1";
+    g.user = "alice";
+    g.role = "tier0-linux-admin";
+    g.login = "adm-alice";
+    g.start = 1800000000;
+    g.end = 1800003600;
+    g.uid = 1879048199;
+    ASSERT_TRUE(store_->InsertGrant(g).ok());
+  }
+
+  void AddHost(const std::string& id, int tier, const std::string& labels) {
+    HostRow h;
+    h.id = id;
+    h.hostname = id;
+    h.tier = tier;
+    h.labels = labels;
+    ASSERT_TRUE(store_->InsertHost(h).ok());
   }
 
   v1::RecordingChunk Chunk(uint64_t seq, const std::string& output, bool final = false) {
@@ -38,6 +59,7 @@ class RecordingArchiveTest : public CoreFixture {
     c.set_events_zstd(packed->data(), packed->size());
     if (seq == 1) {
       c.mutable_session()->set_user("adm-alice");
+      c.mutable_session()->set_grant_id("g-1");
       c.mutable_session()->set_started_unix_ns(1'800'000'000'000'000'000);
     }
     if (final) {
@@ -229,6 +251,78 @@ TEST_F(RecordingArchiveTest, ARewrittenChainDoesNotMatchTheSignedSeal) {
   EXPECT_EQ(v->message, "the end record's signature does not verify");
 }
 
+// The final chunk is stored, but its seal cannot be signed (the token refused); the host never
+// gets the ack and resends it once the token is back: the resend seals the recording, and a live
+// viewer sees the end.
+TEST_F(RecordingArchiveTest, AResentFinalChunkSealsTheRecording) {
+  archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "seal-2");
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
+  std::vector<bool> finals;
+  auto id = archive_->Watch(Who("root"), "s-1",
+                            [&](const v1::RecordingChunk& c) { finals.push_back(c.final()); });
+  ASSERT_TRUE(id.ok());
+  EXPECT_FALSE(archive_->Accept(host_, Chunk(2, "two", true)).ok()) << "no key to seal with yet";
+  ASSERT_TRUE(keys_.Generate("seal-2", KeyAlgorithm::kEd25519).ok());
+  ASSERT_EQ(*archive_->Accept(host_, Chunk(2, "two", true)), 2u);
+  archive_->Unwatch(*id);
+  auto v = archive_->Verify(Who("root"), "s-1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok) << v->message;
+  EXPECT_TRUE(v->sealed) << "the resent final chunk must seal the recording";
+  EXPECT_EQ(v->chunks, 2u);
+  EXPECT_EQ(finals, std::vector<bool>{true});
+  // A third delivery changes nothing.
+  ASSERT_EQ(*archive_->Accept(host_, Chunk(2, "two", true)), 2u);
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{"one", "two"}));
+}
+
+// A tier-1 host (or a tier-0 host the role does not select, or one naming another account's
+// grant) files a session under alice's tier-0 grant: refused, nothing stored.
+TEST_F(RecordingArchiveTest, AHostUploadsOnlyForGrantsThatTargetIt) {
+  AddHost("h-t1", 1, "{}");
+  AddHost("h-dev", 0, R"({"env":"dev"})");
+  struct Case {
+    std::string host, user, grant, why;
+  } cases[] = {
+      {"h-t1", "adm-alice", "g-1", "does not target host h-t1 (tier 1)"},
+      {"h-dev", "adm-alice", "g-1", "does not target host h-dev (tier 0)"},
+      {"h-1", "adm-bob", "g-1", "whose account is adm-alice"},
+      {"h-1", "adm-alice", "g-404", "which does not exist"},
+      {"h-1", "adm-alice", "", "which does not exist"},
+  };
+  for (const Case& c : cases) {
+    Identity h;
+    h.user = "host/" + c.host;
+    h.host_id = c.host;
+    v1::RecordingChunk chunk = Chunk(1, "x");
+    chunk.set_session_id("s-" + c.host + c.user + c.grant);
+    chunk.mutable_session()->set_user(c.user);
+    chunk.mutable_session()->set_grant_id(c.grant);
+    auto st = archive_->Accept(h, chunk);
+    ASSERT_EQ(st.status().code(), absl::StatusCode::kPermissionDenied) << c.host << " " << c.user;
+    EXPECT_NE(st.status().message().find(c.why), std::string::npos) << st.status().message();
+    EXPECT_EQ(archive_->Get(Who("root"), chunk.session_id()).status().code(),
+              absl::StatusCode::kNotFound);
+  }
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "x")).ok()) << "the grant's own host uploads";
+}
+
+// alice may moderate nothing: whether a session exists, is live or has ended, she hears the
+// same refusal.
+TEST_F(RecordingArchiveTest, TerminatingWithoutTheRightRevealsNothingAboutTheSession) {
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one", true)).ok());  // s-1 has ended
+  for (const char* id : {"s-1", "s-404"}) {
+    absl::Status st = archive_->Terminate(Who("alice"), id, "probe");
+    EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << id << ": " << st.message();
+    EXPECT_EQ(archive_->JoinModerator(Who("alice"), id).status().code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ(archive_->Terminate(Who("root"), "s-404", "").code(), absl::StatusCode::kNotFound)
+      << "a recording viewer may learn that it does not exist";
+  EXPECT_EQ(archive_->Terminate(Who("root"), "s-1", "").message(), "session s-1 has ended")
+      << "and, being allowed to moderate it, that it has ended";
+}
+
 }  // namespace
 }  // namespace warden::testing
 
@@ -283,9 +377,29 @@ class ModerationTest : public RecordingArchiveTest {
 };
 
 TEST_F(ModerationTest, OnlyTheRolesModeratorGroupsModerateAndNeverTheRequester) {
-  auto own = archive_->JoinModerator(Who("alice"), "s-1");
+  auto alice = archive_->JoinModerator(Who("alice"), "s-1");
+  ASSERT_FALSE(alice.ok());
+  EXPECT_NE(alice.status().message().find("alice may not moderate sessions"), std::string::npos)
+      << alice.status().message();
+  // bob moderates this role's sessions, but never one of his own grant's.
+  GrantRow g;
+  g.id = "g-10";
+  g.request_id = "r-10";
+  g.user = "bob";
+  g.role = "tier0-moderated";
+  g.login = "fix-bob";
+  g.start = 1800000000;
+  g.end = 1800003600;
+  g.uid = 1879048201;
+  ASSERT_TRUE(store_->InsertGrant(g).ok());
+  v1::RecordingChunk c = Chunk(1, "");
+  c.set_session_id("s-bob");
+  c.mutable_session()->set_user("fix-bob");
+  c.mutable_session()->set_grant_id("g-10");
+  ASSERT_TRUE(archive_->Accept(host_, c).ok());
+  auto own = archive_->JoinModerator(Who("bob"), "s-bob");
   ASSERT_FALSE(own.ok());
-  EXPECT_EQ(own.status().message(), "alice may not moderate their own session (grant g-9)");
+  EXPECT_EQ(own.status().message(), "bob may not moderate their own session (grant g-10)");
   auto admin = archive_->JoinModerator(Who("root"), "s-1");
   ASSERT_FALSE(admin.ok());
   EXPECT_NE(admin.status().message().find(

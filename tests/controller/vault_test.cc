@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "common/crypto.h"
+#include "common/strings.h"
 #include "tests/controller/fixture.h"
 
 namespace warden::testing {
@@ -272,6 +273,35 @@ TEST_F(VaultTest, ACheckOutWhoseLeaseEndsIsEndedAndCountsAsAUse) {
   EXPECT_EQ(Message(vault_->CheckIn(Who("alice"), "kv/appliance/san-admin")),
             "kv/appliance/san-admin is not checked out by alice");
   EXPECT_EQ(Value(vault_->Read(Who("bob"), "kv/appliance/san-admin", 0)), "pw-1");
+}
+
+// erin may not read kv/appliance/*: a check-in by her is refused alike whether the path is
+// checked out, free, or has never existed, so she cannot probe which check-outs exist.
+TEST_F(VaultTest, ACheckInWithoutTheRightToThePathRevealsNothing) {
+  Init("pkcs11");
+  ASSERT_TRUE(vault_->Put(Who("root"), "kv/appliance/san-admin", ToBytes("pw-1")).ok());
+  ASSERT_TRUE(vault_->Put(Who("root"), "kv/appliance/free", ToBytes("pw-2")).ok());
+  ASSERT_EQ(Value(vault_->Read(Who("alice"), "kv/appliance/san-admin", 0)), "pw-1");
+  for (const char* path : {"kv/appliance/san-admin", "kv/appliance/free", "kv/appliance/none"}) {
+    absl::Status st = vault_->CheckIn(Who("erin"), path);
+    EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << path << ": " << st.message();
+    EXPECT_EQ(Message(st), StrCat("erin may not read ", path,
+                                  " (vault path \"kv/appliance/*\" grants read to: operators)"));
+  }
+  EXPECT_EQ(vault_->CheckIn(Who("bob"), "kv/appliance/san-admin").code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "bob may read it: he learns it is not his check-out";
+}
+
+TEST_F(VaultTest, TheSealStatusIsForCustodiansAndAdmins) {
+  Init("shamir");
+  EXPECT_TRUE(vault_->StatusFor(Who("root")).ok()) << "an admin (and custodian)";
+  auto bob = vault_->StatusFor(Who("bob"));  // an approver: a custodian here
+  ASSERT_TRUE(bob.ok());
+  EXPECT_TRUE(bob->sealed);
+  auto alice = vault_->StatusFor(Who("alice"));
+  EXPECT_EQ(alice.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(vault_->StatusFor(Who("erin")).status().code(), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(VaultPolicy, TheMostSpecificPathWinsAndMistakesAreNamed) {

@@ -132,6 +132,23 @@ e2e_audit_tamper() {
   grant_for tier0-linux-admin >/dev/null
   expect_out "Audit log OK" wctl admin audit verify
   local log=$WARDEN_SANDBOX/controller/audit/audit.log
+  local pub=$WARDEN_SANDBOX/controller/audit-key.pub
+  # Cut the log's last lines while the controller is stopped (its closing checkpoint anchored the
+  # head in its database): it refuses to start and names the missing line.
+  controller_stop
+  cp "$log" "$WARDEN_SANDBOX/whole.log"
+  local lines
+  lines=$(wc -l <"$log")
+  head -n $((lines - 3)) "$WARDEN_SANDBOX/whole.log" >"$log"  # the same file, shorter
+  if controller_start 2>/dev/null; then fail "the controller started on a log cut at its end"; fi
+  expect_out "ends at line $((lines - 3)), but the controller sealed line $lines" \
+    cat "$WARDEN_SANDBOX/controller.log"
+  # Offline, the cut copy ends after its last checkpoint: refused unless explicitly allowed.
+  expect_fail "nothing proves lines were not cut off its end" wctl admin audit verify --file "$log" --key "$pub"
+  expect_out "Audit log OK" wctl admin audit verify --file "$WARDEN_SANDBOX/whole.log" --key "$pub"
+  cp "$WARDEN_SANDBOX/whole.log" "$log"
+  controller_start
+  expect_out "Audit log OK" wctl admin audit verify
   cp "$log" "$WARDEN_SANDBOX/pristine.log"
   # Edit one event in place (same file): bob's approval becomes "mal"'s.
   python3 - "$log" <<'PY'
@@ -144,10 +161,12 @@ with open(p, "r+b") as f:
     f.write(b'"actor":"mal"')
 PY
   expect_fail "was edited, or lines were removed or reordered" wctl admin audit verify
-  # Offline verification of copies with the audit public key names the edited line.
-  local pub=$WARDEN_SANDBOX/controller/audit-key.pub
-  expect_out "Audit log OK" wctl admin audit verify --file "$WARDEN_SANDBOX/pristine.log" --key "$pub"
-  expect_fail "does not chain to line" wctl admin audit verify --file "$log" --key "$pub"
+  # Offline verification of copies with the audit public key names the edited line. A copy of
+  # the running log ends after its last checkpoint: verified only when that is accepted.
+  expect_fail "--allow-unsealed-tail" wctl admin audit verify --file "$WARDEN_SANDBOX/pristine.log" --key "$pub"
+  expect_out "Audit log OK" wctl admin audit verify --file "$WARDEN_SANDBOX/pristine.log" --key "$pub" \
+    --allow-unsealed-tail
+  expect_fail "does not chain to line" wctl admin audit verify --file "$log" --key "$pub" --allow-unsealed-tail
   # Reorder two lines in place.
   python3 - "$WARDEN_SANDBOX/pristine.log" "$log" <<'PY'
 import sys
@@ -872,7 +891,8 @@ e2e_recording_moderated() {
   sleep 2
   pane_has held "$LOGIN@" && fail "the shell started without a moderator"
   echo "  ok: the login waits for a moderator"
-  expect_fail "alice may not moderate their own session" wctl alice join "$sid" --mode moderator
+  # alice moderates nothing: refused before the session is even looked up.
+  expect_fail "alice may not moderate sessions" wctl alice join "$sid" --mode moderator
   expect_fail "admin may not moderate sessions of role tier0-moderated-admin" \
     wctl admin join "$sid" --mode moderator
   # bob joins as a moderator: the login proceeds, and he sees the session.
