@@ -244,10 +244,12 @@ absl::StatusOr<std::optional<UserRow>> Store::GetUser(std::string_view name) {
   return UserRow{s.Text(0), s.Text(1), s.Text(2), static_cast<uint64_t>(s.Int(3))};
 }
 
-absl::Status Store::SetTotpLastStep(std::string_view name, uint64_t step) {
+absl::StatusOr<bool> Store::UseTotpStep(std::string_view name, uint64_t step) {
   LOCKED;
-  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE users SET totp_last_step=? WHERE name=?"));
-  return s.Bind(1, static_cast<int64_t>(step)).Bind(2, name).Run();
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE users SET totp_last_step=?1 "
+                                   "WHERE name=?2 AND totp_last_step<?1"));
+  RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(step)).Bind(2, name).Run());
+  return sqlite3_changes(db_) == 1;
 }
 
 namespace {

@@ -184,7 +184,10 @@ class Store {
 
   absl::Status InsertUser(const UserRow& u);
   absl::StatusOr<std::optional<UserRow>> GetUser(std::string_view name);
-  absl::Status SetTotpLastStep(std::string_view name, uint64_t step);
+  // Records that `name` used TOTP step `step`, in one statement that only ever moves the step
+  // forward: returns false (and changes nothing) when a step at or after `step` was recorded
+  // already, i.e. the code was used, concurrently or before.
+  absl::StatusOr<bool> UseTotpStep(std::string_view name, uint64_t step);
 
   absl::Status InsertRequest(const RequestRow& r);
   absl::StatusOr<std::optional<RequestRow>> GetRequest(std::string_view id);

@@ -238,7 +238,7 @@ e2e_bad_input() {
   local code
   code=$(oathtool --totp -b "$(awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/dave.out")")
   for attempt in first replay; do
-    if [ "$attempt" = first ]; then run=expect_out; want="Logged in"; else run=expect_fail; want="already used"; fi
+    if [ "$attempt" = first ]; then run=expect_out; want="Logged in"; else run=expect_fail; want="each code works once"; fi
     $run "$want" env WARDEN_PASSWORD="$(awk '/password:/{print $2}' "$WARDEN_SANDBOX/dave.out")" \
       "$WARDENCTL" --home "$WARDEN_SANDBOX/home-dave-$attempt" login --controller "$CONTROLLER_ADDR" \
       --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --user dave --otp "$code"
