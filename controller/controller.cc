@@ -240,7 +240,7 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
 
   out << "Initialised " << dir.string() << "\n"
       << "  keys on PKCS#11 token \"" << p11.token_label << "\" (" << KeyAlgorithmName(alg)
-      << "): user CA for tiers 0-" << kMaxTier << ", host CA, cluster CA, audit key\n"
+      << "): user CA and host CA for tiers 0-" << kMaxTier << ", cluster CA, audit key\n"
       << "  config:  " << (dir / "controller.yaml").string() << "\n"
       << "  CA cert: " << (dir / "tls/ca.crt").string() << " (give this to operators)\n"
       << "  audit key: " << (dir / "audit-key.pub").string()
@@ -290,6 +290,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->audit_ = std::make_unique<AuditLog>(std::move(ao), *c->keys_, clock);
   c->access_ = std::make_unique<AccessCore>(c->policy_, *c->store_, clock);
   c->ca_ = std::make_unique<CertificateAuthority>(*c->access_, *c->store_, *c->keys_, clock);
+  RETURN_IF_ERROR(c->ca_->EnsureHostCas());
   ASSIGN_OR_RETURN(X509Ptr ca_cert, ReadCertificatePem(c->ca_pem_));
   c->auth_ = std::make_unique<OperatorAuth>(c->policy_, *c->store_, *c->keys_, clock,
                                             std::string(kClusterCaLabel), std::move(ca_cert));

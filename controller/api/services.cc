@@ -542,7 +542,8 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* CreateJoinToken(grpc::CallbackServerContext* ctx,
                                               const pb::CreateJoinTokenRequest* req,
                                               pb::JoinToken* resp) override {
-      json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()},
+      std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
+      json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()}, {"hostnames", hostnames},
                    {"labels", std::map<std::string, std::string>(req->labels().begin(),
                                                                  req->labels().end())}};
       return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), Caller::kOperator,
@@ -551,10 +552,11 @@ struct ApiServices::Impl {
                           IssuedJoinToken t,
                           i_.c.hosts().CreateJoinToken(
                               who, req->tier(), {req->labels().begin(), req->labels().end()},
-                              req->ttl_seconds()));
+                              req->ttl_seconds(), hostnames));
                       resp->set_token(t.token);
                       resp->set_tier(t.tier);
                       resp->set_expires_unix(t.expires);
+                      for (const auto& h : t.hostnames) resp->add_hostnames(h);
                       return json{{"token", i_.c.audit().Redact(t.token)}, {"expires", t.expires}};
                     });
     }

@@ -87,6 +87,9 @@ struct JoinTokenRow {
   std::string created_by;
   int64_t used_at = 0;  // 0 = unused
   std::string used_by;  // host id
+  // JSON array: the only hostnames it enrolls. "[]" (a token made before tokens named their
+  // hosts) enrolls nothing.
+  std::string hostnames = "[]";
 };
 
 struct HostRow {
@@ -276,6 +279,7 @@ class Store {
   friend class Transaction;
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
+  absl::Status AddColumnIfMissing(const char* table, const char* column, const char* definition);
   absl::StatusOr<Stmt> Prepare(const char* sql);
 
   sqlite3* db_;

@@ -121,6 +121,7 @@ TEST_F(Api, HostEnrollsOnceWithAJoinTokenAndIsNoOperator) {
   ASSERT_TRUE(admin);
   pb::CreateJoinTokenRequest tr;
   tr.set_tier(0);
+  tr.add_hostnames("db1");
   (*tr.mutable_labels())["env"] = "prod";
   pb::JoinToken token;
   grpc::ClientContext c1;
