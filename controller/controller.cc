@@ -120,11 +120,18 @@ absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path) {
     while (!c.pkcs11.pin.empty() && c.pkcs11.pin.back() == '\n') c.pkcs11.pin.pop_back();
     if (ks["softhsm_conf"]) c.softhsm_conf = Resolve(c.data_dir, ks["softhsm_conf"].as<std::string>());
     c.audit_checkpoint_every = n["audit"]["checkpoint_every"].as<int>(c.audit_checkpoint_every);
+    YAML::Node anon = n["anonymous_calls"];
+    c.anonymous_calls.per_second = anon["per_second"].as<double>(c.anonymous_calls.per_second);
+    c.anonymous_calls.burst = anon["burst"].as<double>(c.anonymous_calls.burst);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
   }
   if (c.audit_checkpoint_every < 1) {
     return absl::InvalidArgumentError(StrCat(path, ": audit.checkpoint_every must be >= 1"));
+  }
+  if (!(c.anonymous_calls.per_second > 0) || !(c.anonymous_calls.burst >= 1)) {
+    return absl::InvalidArgumentError(StrCat(
+        path, ": anonymous_calls.per_second must be > 0 and anonymous_calls.burst >= 1"));
   }
   return c;
 }
@@ -187,7 +194,11 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
       "  softhsm_conf: softhsm2.conf\n",
       "  sessions: 8\n",
       "audit:\n",
-      "  checkpoint_every: 1000\n");
+      "  checkpoint_every: 1000\n",
+      "# Login and Enroll (no client certificate) per source address: a token bucket.\n",
+      "anonymous_calls:\n",
+      "  per_second: 10\n",
+      "  burst: 20\n");
 
   SystemClock clock;
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((dir / "warden.db").string()));
