@@ -408,10 +408,12 @@ class Cli {
     return absl::OkStatus();
   }
 
-  absl::Status HostTokenCreate(int tier, const std::string& labels, const std::string& ttl) {
+  absl::Status HostTokenCreate(int tier, const std::vector<std::string>& hostnames,
+                               const std::string& labels, const std::string& ttl) {
     RETURN_IF_ERROR(Open());
     pb::CreateJoinTokenRequest req;
     req.set_tier(tier);
+    for (const auto& h : hostnames) req.add_hostnames(h);
     for (std::string_view part : StrSplit(labels, ',', /*skip_empty=*/true)) {
       const size_t eq = part.find('=');
       if (eq == std::string_view::npos) {
@@ -427,12 +429,17 @@ class Cli {
     RETURN_IF_ERROR(FromGrpc(
         pb::HostService::NewStub(ch_)->CreateJoinToken(CallContext().get(), req, &resp), p_));
     if (g_.json) {
-      std::cout << json{{"token", resp.token()}, {"tier", resp.tier()}, {"expires", resp.expires_unix()}}
+      std::cout << json{{"token", resp.token()},
+                        {"tier", resp.tier()},
+                        {"hostnames", std::vector<std::string>(resp.hostnames().begin(),
+                                                               resp.hostnames().end())},
+                        {"expires", resp.expires_unix()}}
                        .dump()
                 << "\n";
     } else {
       std::cout << resp.token() << "\n";
-      std::cerr << "Single-use join token for a tier-" << resp.tier() << " host, valid until "
+      std::cerr << "Single-use join token for a tier-" << resp.tier() << " host named "
+                << StrJoin(resp.hostnames(), " or ") << ", valid until "
                 << When(resp.expires_unix()) << ".\n";
     }
     return absl::OkStatus();
@@ -1138,6 +1145,7 @@ int main(int argc, char** argv) {
   krl->callback([&] { st = cli.KrlFetch(out, if_newer); });
 
   std::string labels, token_ttl;
+  std::vector<std::string> token_hostnames;
   auto* host_cmd = app.add_subcommand("host", "hosts");
   host_cmd->require_subcommand(1);
   auto* host_token = host_cmd->add_subcommand("token", "join tokens");
@@ -1145,9 +1153,13 @@ int main(int argc, char** argv) {
   auto* host_token_create =
       host_token->add_subcommand("create", "create a single-use join token (admins)");
   host_token_create->add_option("--tier", tier, "the host's tier, 0..2")->required();
+  host_token_create->add_option("--hostname", token_hostnames,
+                                "the hostname the token enrolls; repeat for a choice of names "
+                                "(at least one)");
   host_token_create->add_option("--labels", labels, "k=v,k2=v2");
   host_token_create->add_option("--ttl", token_ttl, "how long the token is valid (default 1h)");
-  host_token_create->callback([&] { st = cli.HostTokenCreate(tier, labels, token_ttl); });
+  host_token_create->callback(
+      [&] { st = cli.HostTokenCreate(tier, token_hostnames, labels, token_ttl); });
 
   std::string file, key_file;
   auto* audit = app.add_subcommand("audit", "audit log");

@@ -34,4 +34,28 @@ std::string UtcText(int64_t unix_seconds) {
   return buf;
 }
 
+std::string EscapeForLog(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (c >= 0x20 && c < 0x7f) {
+          out.push_back(ch);
+        } else {
+          out.append("\\x");
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xf]);
+        }
+    }
+  }
+  return out;
+}
+
 }  // namespace warden

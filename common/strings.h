@@ -76,6 +76,12 @@ bool ParseInt(std::string_view s, T* out) {
 // "2026-11-24 09:40:50 UTC": a unix time in messages people read.
 std::string UtcText(int64_t unix_seconds);
 
+// `s` made safe for a one-line log entry: the backslash and every byte outside printable ASCII
+// (0x20..0x7e) are written as \\, \n, \r, \t or \xNN. A field a client supplied can then
+// neither end the line nor begin a new one with a forged "<N>" priority prefix or timestamp,
+// and no terminal escape sequence reaches whoever reads the log.
+std::string EscapeForLog(std::string_view s);
+
 inline bool IsLowerAlpha(char c) { return c >= 'a' && c <= 'z'; }
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 

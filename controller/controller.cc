@@ -123,11 +123,18 @@ absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path) {
     while (!c.pkcs11.pin.empty() && c.pkcs11.pin.back() == '\n') c.pkcs11.pin.pop_back();
     if (ks["softhsm_conf"]) c.softhsm_conf = Resolve(c.data_dir, ks["softhsm_conf"].as<std::string>());
     c.audit_checkpoint_every = n["audit"]["checkpoint_every"].as<int>(c.audit_checkpoint_every);
+    YAML::Node anon = n["anonymous_calls"];
+    c.anonymous_calls.per_second = anon["per_second"].as<double>(c.anonymous_calls.per_second);
+    c.anonymous_calls.burst = anon["burst"].as<double>(c.anonymous_calls.burst);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
   }
   if (c.audit_checkpoint_every < 1) {
     return absl::InvalidArgumentError(StrCat(path, ": audit.checkpoint_every must be >= 1"));
+  }
+  if (!(c.anonymous_calls.per_second > 0) || !(c.anonymous_calls.burst >= 1)) {
+    return absl::InvalidArgumentError(StrCat(
+        path, ": anonymous_calls.per_second must be > 0 and anonymous_calls.burst >= 1"));
   }
   return c;
 }
@@ -190,7 +197,11 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
       "  softhsm_conf: softhsm2.conf\n",
       "  sessions: 8\n",
       "audit:\n",
-      "  checkpoint_every: 1000\n");
+      "  checkpoint_every: 1000\n",
+      "# Login and Enroll (no client certificate) per source address: a token bucket.\n",
+      "anonymous_calls:\n",
+      "  per_second: 10\n",
+      "  burst: 20\n");
 
   SystemClock clock;
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((dir / "warden.db").string()));
@@ -242,7 +253,7 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
 
   out << "Initialised " << dir.string() << "\n"
       << "  keys on PKCS#11 token \"" << p11.token_label << "\" (" << KeyAlgorithmName(alg)
-      << "): user CA for tiers 0-" << kMaxTier << ", host CA, cluster CA, audit key\n"
+      << "): user CA and host CA for tiers 0-" << kMaxTier << ", cluster CA, audit key\n"
       << "  config:  " << (dir / "controller.yaml").string() << "\n"
       << "  CA cert: " << (dir / "tls/ca.crt").string() << " (give this to operators)\n"
       << "  audit key: " << (dir / "audit-key.pub").string()
@@ -324,6 +335,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->audit_ = std::make_unique<AuditLog>(std::move(ao), *c->keys_, *c->store_, clock);
   c->access_ = std::make_unique<AccessCore>(c->policy_, *c->store_, clock);
   c->ca_ = std::make_unique<CertificateAuthority>(*c->access_, *c->store_, *c->keys_, clock);
+  RETURN_IF_ERROR(c->ca_->EnsureHostCas());
   ASSIGN_OR_RETURN(X509Ptr ca_cert, ReadCertificatePem(c->ca_pem_));
   c->auth_ = std::make_unique<OperatorAuth>(c->policy_, *c->store_, *c->keys_, clock,
                                             std::string(kClusterCaLabel), std::move(ca_cert));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "controller/api/anonymous_gate.h"
 #include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
 #include "controller/core/host_registry.h"
@@ -25,6 +26,8 @@ struct ControllerConfig {
   Pkcs11Config pkcs11;
   std::string softhsm_conf;  // exported as SOFTHSM2_CONF when set
   int audit_checkpoint_every = 1000;
+  // Login and Enroll, per source address (controller.yaml: anonymous_calls: {per_second, burst}).
+  AnonymousCallLimits anonymous_calls;
 };
 
 absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path);

@@ -1,5 +1,5 @@
-// wardend's log: one line per event on stderr. Under systemd (JOURNAL_STREAM set) each line
-// carries its syslog priority as a "<N>" prefix, which journald turns into the entry's priority.
+// wardend's log: common/log.h's WriteLogLine under the name "wardend" (one line per event,
+// client-supplied text escaped).
 #pragma once
 
 #include <syslog.h>

@@ -228,7 +228,7 @@ break_glass: [root]
 kill_grace_ms: 500
 reconnect_max_ms: 2000
 CFG
-  token=$(wctl admin --json host token create --tier "$tier" --labels "$labels" --ttl 10m | json_field token)
+  token=$(wctl admin --json host token create --tier "$tier" --hostname "$name" --labels "$labels" --ttl 10m | json_field token)
   "$d/bin/wardend" --config "$d/host.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
     --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname "$name" \
     --ssh-host-key "$d/host_key.pub" >"$d/enroll.out"

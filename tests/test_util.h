@@ -99,4 +99,31 @@ inline void WriteAll(const std::string& path, const std::string& data) {
   std::ofstream(path, std::ios::binary) << data;
 }
 
+// Redirects this process's stderr (fd 2) into a file until Finish() or destruction; Finish()
+// returns what was written meanwhile.
+class StderrCapture {
+ public:
+  StderrCapture() : saved_(dup(2)) {
+    fflush(stderr);
+    const int fd = open((dir_ / "stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+  }
+  ~StderrCapture() { Finish(); }
+  std::string Finish() {
+    if (saved_ >= 0) {
+      fflush(stderr);
+      dup2(saved_, 2);
+      close(saved_);
+      saved_ = -1;
+    }
+    return ReadAll(dir_ / "stderr");
+  }
+
+ private:
+  TempDir dir_;
+  int saved_;
+};
+
+
 }  // namespace warden::testing

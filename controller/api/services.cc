@@ -3,6 +3,8 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/synchronization/mutex.h"
+#include "common/log.h"
+#include "controller/api/anonymous_gate.h"
 #include "controller/api/worker_pool.h"
 
 #include <ctime>
@@ -107,13 +109,14 @@ enum class Caller { kAnonymous, kOperator, kHost };
 
 struct ApiServices::Impl {
   explicit Impl(Controller& c)
-      : c(c), workers(kWorkerThreads), auth(*this), access(*this), ca(*this), hosts(*this),
-        audit(*this), recordings(*this), vault(*this) {}
+      : c(c), workers(kWorkerThreads), gate(c.config().anonymous_calls), auth(*this),
+        access(*this), ca(*this), hosts(*this), audit(*this), recordings(*this), vault(*this) {}
 
   // Enough threads to keep every PKCS#11 session busy while others wait on SQLite or the log.
   static constexpr int kWorkerThreads = 8;
   Controller& c;
   WorkerPool workers;
+  AnonymousGate gate;
 
   absl::StatusOr<Identity> Authenticate(grpc::CallbackServerContext* ctx, Caller caller) {
     auto ac = ctx->auth_context();
@@ -151,21 +154,60 @@ struct ApiServices::Impl {
   // Runs one audited call on the worker pool: intent event, `fn`, outcome event, then finishes
   // the reactor. `fn` returns a JSON summary of the result for the outcome event. If either
   // event cannot be written the call fails (closed). `fn` may capture the request and response:
-  // gRPC keeps them alive until Finish.
+  // gRPC keeps them alive until Finish. An anonymous call passes the gate first: refused, it
+  // finishes at once, unaudited but for the gate's summaries.
   template <typename Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, std::string_view call,
                                 json args, Caller caller, Fn&& fn) {
     auto* reactor = ctx->DefaultReactor();
+    if (caller == Caller::kAnonymous) {
+      if (absl::Status st = AdmitAnonymous(ctx, call); !st.ok()) {
+        reactor->Finish(ToGrpcStatus(st));
+        return reactor;
+      }
+    }
     workers.Submit([this, ctx, reactor, call, args = std::move(args), caller,
                     fn = std::forward<Fn>(fn)]() mutable {
-      reactor->Finish(ToGrpcStatus(Audited(ctx, call, std::move(args), caller, fn)));
+      absl::Status st = Audited(ctx, call, std::move(args), caller, fn);
+      if (caller == Caller::kAnonymous) gate.Done();
+      reactor->Finish(ToGrpcStatus(st));
     });
     return reactor;
+  }
+
+  // The gate's verdict on an unauthenticated call; a refusal that the gate wants reported is
+  // written to the audit log (one summary event) and the controller's log from the pool.
+  absl::Status AdmitAnonymous(grpc::CallbackServerContext* ctx, std::string_view call) {
+    const std::string source = AnonymousGate::SourceOf(Peer(ctx));
+    const AnonymousGate::Decision d = gate.Admit(source);
+    if (d.verdict == AnonymousGate::Verdict::kAdmitted) return absl::OkStatus();
+    if (d.refused_to_report > 0) {
+      const bool rate = d.verdict == AnonymousGate::Verdict::kRateLimited;
+      workers.Submit([this, source, call, rate, n = d.refused_to_report] {
+        const std::string reason = rate ? "rate limit" : "busy";
+        WriteLogLine("warden-controller", LOG_WARNING,
+                     StrCat("refused ", n, " unauthenticated call(s) from ", source, " (", reason,
+                            "), latest ", call, "; at most one such report per address a minute"));
+        // Best effort: a full log already refuses every call, and this one has been refused.
+        (void)c.audit().Append({{"type", "refused"}, {"call", call}, {"source", source},
+                                {"refused", n}, {"reason", reason}});
+        gate.ReportDone();
+      });
+    }
+    return AnonymousGate::Refusal(d.verdict, source);
   }
 
   template <typename Fn>
   absl::Status Audited(grpc::CallbackServerContext* ctx, std::string_view call, json args,
                        Caller caller, Fn& fn) {
+    std::string log_subject = "a caller without a certificate";
+    if (caller == Caller::kAnonymous) {
+      for (const char* field : {"user", "hostname"}) {
+        if (args.contains(field) && args[field].is_string()) {
+          log_subject = StrCat(field, " \"", args[field].get<std::string>(), "\"");
+        }
+      }
+    }
     Identity who;
     absl::Status auth_status;
     if (caller != Caller::kAnonymous) {
@@ -195,6 +237,12 @@ struct ApiServices::Impl {
       outcome["error"] = std::string(result.status().message());
     }
     RETURN_IF_ERROR(c.audit().Append(std::move(outcome)).status());
+    if (caller == Caller::kAnonymous && !result.ok()) {
+      // For fail2ban and the like; the text is escaped, whatever the client put in it.
+      WriteLogLine("warden-controller", LOG_NOTICE,
+                   StrCat(call, " refused for ", log_subject, " from ", Peer(ctx), ": ",
+                          result.status().message()));
+    }
     return result.status();
   }
 
@@ -203,11 +251,19 @@ struct ApiServices::Impl {
     explicit Auth(Impl& i) : i_(i) {}
     grpc::ServerUnaryReactor* Login(grpc::CallbackServerContext* ctx, const pb::LoginRequest* req,
                                     pb::LoginResponse* resp) override {
-      json args = {{"user", req->user()},
-                   {"password", i_.c.audit().Redact(req->password())},
-                   {"otp", i_.c.audit().Redact(req->otp())}};
+      // Bounded before anything is audited; an oversized field is audited by its size only.
+      const absl::Status bounds =
+          CheckFieldLimits({{"user", req->user().size(), kMaxUserNameBytes},
+                            {"password", req->password().size(), kMaxPasswordBytes},
+                            {"otp", req->otp().size(), kMaxOtpBytes},
+                            {"csr_pem", req->csr_pem().size(), kMaxCsrPemBytes}});
+      json args = bounds.ok() ? json{{"user", req->user()},
+                                     {"password", i_.c.audit().Redact(req->password())},
+                                     {"otp", i_.c.audit().Redact(req->otp())}}
+                              : json{{"refused", std::string(bounds.message())}};
       return i_.Run(ctx, "AuthService.Login", std::move(args), Caller::kAnonymous,
                     [=, this](const Identity&) -> absl::StatusOr<json> {
+                      RETURN_IF_ERROR(bounds);
                       ASSIGN_OR_RETURN(LoginResult r, i_.c.auth().Login(req->user(), req->password(),
                                                                         req->otp(), req->csr_pem()));
                       resp->set_certificate_pem(r.certificate_pem);
@@ -543,7 +599,8 @@ struct ApiServices::Impl {
     grpc::ServerUnaryReactor* CreateJoinToken(grpc::CallbackServerContext* ctx,
                                               const pb::CreateJoinTokenRequest* req,
                                               pb::JoinToken* resp) override {
-      json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()},
+      std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
+      json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()}, {"hostnames", hostnames},
                    {"labels", std::map<std::string, std::string>(req->labels().begin(),
                                                                  req->labels().end())}};
       return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), Caller::kOperator,
@@ -552,18 +609,27 @@ struct ApiServices::Impl {
                           IssuedJoinToken t,
                           i_.c.hosts().CreateJoinToken(
                               who, req->tier(), {req->labels().begin(), req->labels().end()},
-                              req->ttl_seconds()));
+                              req->ttl_seconds(), hostnames));
                       resp->set_token(t.token);
                       resp->set_tier(t.tier);
                       resp->set_expires_unix(t.expires);
+                      for (const auto& h : t.hostnames) resp->add_hostnames(h);
                       return json{{"token", i_.c.audit().Redact(t.token)}, {"expires", t.expires}};
                     });
     }
     grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const pb::EnrollRequest* req,
                                      pb::EnrollResponse* resp) override {
-      json args = {{"token", i_.c.audit().Redact(req->token())}, {"hostname", req->hostname()}};
+      const absl::Status bounds = CheckFieldLimits(
+          {{"token", req->token().size(), kMaxJoinTokenBytes},
+           {"hostname", req->hostname().size(), kMaxHostnameBytes},
+           {"csr_pem", req->csr_pem().size(), kMaxCsrPemBytes},
+           {"ssh_host_public_key", req->ssh_host_public_key().size(), kMaxSshHostKeyBytes}});
+      json args = bounds.ok() ? json{{"token", i_.c.audit().Redact(req->token())},
+                                     {"hostname", req->hostname()}}
+                              : json{{"refused", std::string(bounds.message())}};
       return i_.Run(ctx, "HostService.Enroll", std::move(args), Caller::kAnonymous,
                     [=, this](const Identity&) -> absl::StatusOr<json> {
+                      RETURN_IF_ERROR(bounds);
                       ASSIGN_OR_RETURN(Enrollment e,
                                        i_.c.hosts().Enroll(req->token(), req->hostname(),
                                                            req->csr_pem(), req->ssh_host_public_key()));

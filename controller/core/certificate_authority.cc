@@ -7,9 +7,9 @@ namespace {
 
 constexpr int64_t kBackdate = 60;  // tolerate clock skew between controller and hosts
 
+// Host CAs made before there was one per tier are labelled "host-ca-N" (and are tier 0's).
 std::string CaLabel(std::string_view purpose, int tier, int64_t generation) {
-  return purpose == "host" ? StrCat("host-ca-", generation)
-                           : StrCat("user-ca-tier", tier, "-", generation);
+  return StrCat(purpose, "-ca-tier", tier, "-", generation);
 }
 
 }  // namespace
@@ -20,8 +20,33 @@ absl::Status CertificateAuthority::CreateInitialKeys(KeyAlgorithm alg) {
     ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
     RETURN_IF_ERROR(store_.InsertCaKey({"user", tier, label, pub.blob, "active", clock_.Now()}));
   }
-  ASSIGN_OR_RETURN(PublicKey host, keys_.Generate(CaLabel("host", 0, 1), alg));
-  return store_.InsertCaKey({"host", 0, CaLabel("host", 0, 1), host.blob, "active", clock_.Now()});
+  for (int tier = 0; tier <= kMaxTier; tier++) {
+    const std::string label = CaLabel("host", tier, 1);
+    ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
+    RETURN_IF_ERROR(store_.InsertCaKey({"host", tier, label, pub.blob, "active", clock_.Now()}));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CertificateAuthority::EnsureHostCas() {
+  std::lock_guard lock(mu_);
+  KeyAlgorithm alg =
+      keys_.Supports(KeyAlgorithm::kEd25519) ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256;
+  std::vector<int> missing;
+  for (int tier = 0; tier <= kMaxTier; tier++) {
+    ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys("host", tier));
+    if (rows.empty()) missing.push_back(tier);
+    for (const auto& r : rows) {
+      auto pub = ParsePublicKey(r.public_key);
+      if (pub.ok() && pub->type == KeyType::kEcdsaP256) alg = KeyAlgorithm::kEcdsaP256;
+    }
+  }
+  for (int tier : missing) {
+    const std::string label = CaLabel("host", tier, 1);
+    ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
+    RETURN_IF_ERROR(store_.InsertCaKey({"host", tier, label, pub.blob, "active", clock_.Now()}));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CaKeyRow> CertificateAuthority::IssuingKey(int tier) {
@@ -120,13 +145,19 @@ absl::StatusOr<IssuedCertificate> CertificateAuthority::SignUserKey(const Identi
 absl::StatusOr<IssuedCertificate> CertificateAuthority::SignHostKey(const PublicKey& key,
                                                                     std::string_view hostname,
                                                                     std::string_view host_id,
-                                                                    int64_t ttl) {
-  ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys("host", 0));
+                                                                    int tier, int64_t ttl) {
+  if (tier < 0 || tier > kMaxTier) {
+    return absl::InvalidArgumentError(StrCat("tier must be 0..", kMaxTier));
+  }
+  ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys("host", tier));
   const CaKeyRow* ca = nullptr;
   for (const auto& r : rows) {
     if (r.state == "active") ca = &r;
   }
-  if (!ca) return absl::FailedPreconditionError("no active SSH host CA; was warden-controller init run?");
+  if (!ca) {
+    return absl::FailedPreconditionError(
+        StrCat("no active SSH host CA for tier ", tier, "; was warden-controller init run?"));
+  }
   Certificate c;
   c.key = key;
   c.type = kHostCert;
@@ -153,7 +184,7 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::TrustedKeys(std::str
   if (tier < 0 || tier > kMaxTier) {
     return absl::InvalidArgumentError(StrCat("tier must be 0..", kMaxTier));
   }
-  ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys(purpose, purpose == "host" ? 0 : tier));
+  ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys(purpose, tier));
   std::vector<CaKeyRow> out;
   for (auto& r : rows) {
     if (r.state != "retired") out.push_back(std::move(r));

@@ -1,4 +1,7 @@
-// The SSH certificate authority: one user CA per tier and one host CA, all inside the KeyStore.
+// The SSH certificate authority: one user CA and one host CA per tier, all inside the KeyStore.
+// A host of tier N gets its host certificate from tier N's host CA, so a client that trusts
+// tier 0's host CA (@cert-authority) never accepts a host certificate that a tier-1 or tier-2
+// join token produced.
 //
 // Issuance signs an operator's key under an active grant: principal = the grant's login,
 // validity [now - 60s, min(grant end, now + role cert_ttl)], key id "user:grant:serial", a
@@ -44,14 +47,18 @@ class CertificateAuthority {
   CertificateAuthority(AccessCore& access, Store& store, KeyStore& keys, const Clock& clock)
       : access_(access), store_(store), keys_(keys), clock_(clock) {}
 
-  // Creates the user CA of every tier and the host CA (controller init).
+  // Creates the user CA and the host CA of every tier (controller init).
   absl::Status CreateInitialKeys(KeyAlgorithm alg);
+  // Creates the host CA of every tier that has none, with the algorithm of an existing host CA
+  // (controller start). A data directory from before per-tier host CAs holds one host CA, stored
+  // as tier 0's: it stays tier 0's, and tiers 1..kMaxTier get new ones.
+  absl::Status EnsureHostCas();
 
   absl::StatusOr<IssuedCertificate> SignUserKey(const Identity& who, const SignRequest& req);
   // An SSH host certificate for `key` with principal `hostname`, key id "host:HOST_ID", valid
-  // [now - 60s, now + ttl], signed by the active host CA.
+  // [now - 60s, now + ttl], signed by the active host CA of `tier`.
   absl::StatusOr<IssuedCertificate> SignHostKey(const PublicKey& key, std::string_view hostname,
-                                                std::string_view host_id, int64_t ttl);
+                                                std::string_view host_id, int tier, int64_t ttl);
   absl::StatusOr<std::vector<CaKeyRow>> TrustedKeys(std::string_view purpose, int tier);
   absl::StatusOr<std::vector<CaKeyRow>> Rotate(const Identity& who, int tier, bool finish);
   // The KRL of every live certificate of a revoked grant, rebuilt when the version moves.

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "common/strings.h"
 #include "common/totp.h"
 #include "controller/core/access.h"
@@ -22,7 +24,9 @@ bool LabelText(std::string_view s) {
 }
 
 bool ValidHostname(std::string_view h) {
-  if (h.empty() || h.size() > 253 || h.front() == '-' || h.front() == '.') return false;
+  if (h.empty() || h.size() > kMaxHostnameBytes || h.front() == '-' || h.front() == '.') {
+    return false;
+  }
   for (char c : h) {
     if (!(IsLowerAlpha(c) || IsDigit(c) || c == '-' || c == '.')) return false;
   }
@@ -50,7 +54,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(std::string_view 
 }
 
 absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
-    const Identity& who, int tier, const std::map<std::string, std::string>& labels, int64_t ttl) {
+    const Identity& who, int tier, const std::map<std::string, std::string>& labels, int64_t ttl,
+    const std::vector<std::string>& hostnames) {
   if (!policy_.IsAdmin(who.user)) {
     return absl::PermissionDeniedError("creating host join tokens is for admins");
   }
@@ -62,12 +67,30 @@ absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
   for (const auto& [k, v] : labels) {
     if (!LabelText(k) || !LabelText(v)) return absl::InvalidArgumentError("bad label " + k);
   }
+  if (hostnames.empty()) {
+    return absl::InvalidArgumentError(
+        "a join token names the host it enrolls: add --hostname NAME (repeat it for several)");
+  }
+  if (hostnames.size() > kMaxJoinTokenHostnames) {
+    return absl::InvalidArgumentError(
+        StrCat("a join token names at most ", kMaxJoinTokenHostnames, " hostnames"));
+  }
+  for (const auto& h : hostnames) {
+    if (!ValidHostname(h)) {
+      return absl::InvalidArgumentError(
+          StrCat("hostname \"", h.substr(0, 64),
+                 "\" must be 1-253 lowercase letters, digits, '-' and '.', not starting with "
+                 "'-' or '.'"));
+    }
+  }
   IssuedJoinToken t;
   t.token = StrCat(kTokenPrefix, RandomId(52));
   t.tier = tier;
   t.expires = clock_.Now() + ttl;
+  t.hostnames = hostnames;
   RETURN_IF_ERROR(store_.InsertJoinToken({TokenHash(t.token), tier, nlohmann::json(labels).dump(),
-                                          clock_.Now(), t.expires, who.user, 0, ""}));
+                                          clock_.Now(), t.expires, who.user, 0, "",
+                                          nlohmann::json(hostnames).dump()}));
   return t;
 }
 
@@ -201,7 +224,17 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   if (now >= row->expires) {
     return absl::UnauthenticatedError(
         StrCat("join token expired; create a new one with: wardenctl host token create --tier ",
-               row->tier));
+               row->tier, " --hostname ", hostname));
+  }
+  const auto allowed = nlohmann::json::parse(row->hostnames).get<std::vector<std::string>>();
+  if (allowed.empty()) {
+    return absl::PermissionDeniedError(StrCat(
+        "this join token names no hostname (it predates hostname-bound tokens); create a new one "
+        "with: wardenctl host token create --tier ", row->tier, " --hostname ", hostname));
+  }
+  if (std::find(allowed.begin(), allowed.end(), hostname) == allowed.end()) {
+    return absl::PermissionDeniedError(StrCat("this join token enrolls only ",
+                                              StrJoin(allowed, ", "), ", not ", hostname));
   }
   Enrollment e;
   e.host_id = "h-" + RandomId(12);
@@ -210,7 +243,7 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   // Issue first, consume the token last: a failure on the way leaves the token usable.
   RETURN_IF_ERROR(IssueClientCertificate(std::string(hostname), key.get(), e));
   ASSIGN_OR_RETURN(IssuedCertificate host_cert,
-                   ca_.SignHostKey(host_key, hostname, e.host_id, kHostCertTtl));
+                   ca_.SignHostKey(host_key, hostname, e.host_id, e.tier, kHostCertTtl));
   e.ssh_host_certificate = host_cert.line;
   Store::Transaction tx(store_);
   // Single use even against a concurrent enrollment with the same token.

@@ -1,7 +1,8 @@
-// Host enrollment: admins create single-use join tokens bound to a tier and labels; a host
-// presents one exactly once and receives an X.509 client certificate (OU=host, CN=its host id)
-// from the cluster CA and an SSH host certificate from the host CA. The controller stores only
-// the SHA-256 of a token.
+// Host enrollment: admins create single-use join tokens bound to a tier, labels and the
+// hostnames they may enroll; a host presents one exactly once, as one of those names, and
+// receives an X.509 client certificate (OU=host, CN=its host id, DNS=its name) from the cluster
+// CA and an SSH host certificate for its name from its tier's host CA. The controller stores
+// only the SHA-256 of a token.
 #pragma once
 
 #include <map>
@@ -17,11 +18,20 @@ inline constexpr std::string_view kHostOu = "host";
 inline constexpr int64_t kHostCertTtl = 30 * 86400;
 inline constexpr int64_t kDefaultJoinTokenTtl = 3600;
 inline constexpr int64_t kMaxJoinTokenTtl = 7 * 86400;
+// The largest Enroll fields accepted (a token is 56 characters; an RSA-16384 host key's line
+// is under 3 KiB).
+inline constexpr size_t kMaxJoinTokenBytes = 128;
+inline constexpr size_t kMaxHostnameBytes = 253;
+inline constexpr size_t kMaxSshHostKeyBytes = 8192;
+
+// The most hostnames one join token may name.
+inline constexpr size_t kMaxJoinTokenHostnames = 64;
 
 struct IssuedJoinToken {
   std::string token;
   int tier = 0;
   int64_t expires = 0;
+  std::vector<std::string> hostnames;
 };
 
 struct Enrollment {
@@ -71,10 +81,13 @@ class HostRegistry {
       : policy_(policy), store_(store), keys_(keys), ca_(ca), clock_(clock),
         ca_label_(std::move(cluster_ca_label)), ca_cert_(std::move(cluster_ca_cert)) {}
 
-  // Admins only. ttl 0 = one hour; at most a week.
+  // Admins only. ttl 0 = one hour; at most a week. `hostnames`: the names the token may enroll,
+  // 1..kMaxJoinTokenHostnames of them.
   absl::StatusOr<IssuedJoinToken> CreateJoinToken(const Identity& who, int tier,
                                                   const std::map<std::string, std::string>& labels,
-                                                  int64_t ttl);
+                                                  int64_t ttl,
+                                                  const std::vector<std::string>& hostnames);
+  // Refused unless `hostname` is one the token names.
   absl::StatusOr<Enrollment> Enroll(std::string_view token, std::string_view hostname,
                                     std::string_view csr_pem, std::string_view ssh_host_key);
 

@@ -11,7 +11,6 @@ namespace warden {
 namespace {
 
 constexpr uint64_t kScryptN = 1 << 15, kScryptR = 8, kScryptP = 1;
-constexpr size_t kMaxPassword = 1024;
 
 absl::StatusOr<Bytes> Scrypt(std::string_view password, ByteSpan salt, uint64_t n, uint64_t r,
                              uint64_t p) {
@@ -24,7 +23,7 @@ absl::StatusOr<Bytes> Scrypt(std::string_view password, ByteSpan salt, uint64_t 
 }
 
 bool ValidUserName(std::string_view name) {
-  if (name.empty() || name.size() > 32) return false;
+  if (name.empty() || name.size() > kMaxUserNameBytes) return false;
   for (char c : name) {
     if (!(IsLowerAlpha(c) ||
           IsDigit(c) || c == '-' || c == '_' || c == '.')) {
@@ -85,8 +84,10 @@ absl::StatusOr<NewUserSecrets> OperatorAuth::CreateUser(std::string_view name) {
 
 absl::StatusOr<LoginResult> OperatorAuth::Login(std::string_view user, std::string_view password,
                                                 std::string_view otp, std::string_view csr_pem) {
-  const auto denied = absl::UnauthenticatedError("wrong user name, password or one-time code");
-  if (password.size() > kMaxPassword || csr_pem.size() > 16384) return denied;
+  // One message for every way the secrets can be wrong (unknown user, wrong password, wrong,
+  // malformed or replayed code): the answer never tells which of them was right.
+  const auto denied = absl::UnauthenticatedError(std::string(kLoginDenied));
+  if (password.size() > kMaxPasswordBytes || csr_pem.size() > kMaxCsrPemBytes) return denied;
   ASSIGN_OR_RETURN(std::optional<UserRow> row, store_.GetUser(user));
   if (!row) {
     // Spend the same time as a real check so user names cannot be probed by timing.
@@ -97,10 +98,14 @@ absl::StatusOr<LoginResult> OperatorAuth::Login(std::string_view user, std::stri
   ASSIGN_OR_RETURN(Bytes secret, Base32Decode(row->totp_secret));
   SecretBytes totp_key(secret);
   OPENSSL_cleanse(secret.data(), secret.size());
-  ASSIGN_OR_RETURN(uint64_t step, VerifyTotp(totp_key.span(), otp,
+  absl::StatusOr<uint64_t> step = VerifyTotp(totp_key.span(), otp,
                                              static_cast<uint64_t>(clock_.Now()),
-                                             row->totp_last_step));
-  RETURN_IF_ERROR(store_.SetTotpLastStep(user, step));
+                                             row->totp_last_step);
+  if (!step.ok()) return denied;
+  // The replay check that counts: the step moves forward in one statement, so of concurrent
+  // logins with one code exactly one gets past here.
+  ASSIGN_OR_RETURN(bool fresh, store_.UseTotpStep(user, *step));
+  if (!fresh) return denied;
 
   ASSIGN_OR_RETURN(EvpPkeyPtr key, VerifiedCertificateRequestKey(csr_pem));
   const int64_t now = clock_.Now();

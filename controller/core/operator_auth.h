@@ -24,6 +24,17 @@ struct LoginResult {
   int64_t expires = 0;
 };
 
+// The largest Login fields accepted (user names are at most 32 characters; the rest is slack).
+inline constexpr size_t kMaxUserNameBytes = 32;
+inline constexpr size_t kMaxPasswordBytes = 1024;
+inline constexpr size_t kMaxOtpBytes = 16;
+inline constexpr size_t kMaxCsrPemBytes = 16384;
+
+// Login's answer to wrong credentials, whichever of them was wrong (a replayed code included).
+inline constexpr std::string_view kLoginDenied =
+    "wrong user name, password or one-time code (each code works once: after a login, wait for "
+    "the next code)";
+
 // The organizational unit that marks operator client certificates.
 inline constexpr std::string_view kOperatorOu = "operator";
 

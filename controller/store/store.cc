@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS join_tokens (
   hash TEXT PRIMARY KEY, tier INTEGER NOT NULL, labels TEXT NOT NULL, created INTEGER NOT NULL,
   expires INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER NOT NULL DEFAULT 0,
-  used_by TEXT NOT NULL DEFAULT '');
+  used_by TEXT NOT NULL DEFAULT '', hostnames TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS hosts (
   id TEXT PRIMARY KEY, hostname TEXT NOT NULL, tier INTEGER NOT NULL, labels TEXT NOT NULL,
   enrolled INTEGER NOT NULL, cert_expires INTEGER NOT NULL);
@@ -156,6 +156,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   RETURN_IF_ERROR(s->Exec("PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(s->Exec("PRAGMA foreign_keys=ON"));
   RETURN_IF_ERROR(s->Exec(kSchema));
+  // Columns added after a table's first release; a database made before gets them here.
+  RETURN_IF_ERROR(s->AddColumnIfMissing("join_tokens", "hostnames",
+                                        "hostnames TEXT NOT NULL DEFAULT '[]'"));
   // WAL checkpoints copy pages into the database and fsync; run them on a second connection in
   // the background so that no request pays for one while holding the store's lock.
   RETURN_IF_ERROR(s->Exec("PRAGMA wal_autocheckpoint=0"));
@@ -198,6 +201,23 @@ absl::Status Store::Exec(const char* sql) {
     return absl::UnavailableError(StrCat("database error: ", msg));
   }
   return absl::OkStatus();
+}
+
+absl::Status Store::AddColumnIfMissing(const char* table, const char* column,
+                                       const char* definition) {
+  sqlite3_stmt* info = nullptr;
+  const std::string query = StrCat("PRAGMA table_info(", table, ")");
+  if (sqlite3_prepare_v2(db_, query.c_str(), -1, &info, nullptr) != SQLITE_OK) {
+    return absl::UnavailableError(StrCat("database error: ", sqlite3_errmsg(db_)));
+  }
+  bool found = false;
+  while (sqlite3_step(info) == SQLITE_ROW) {
+    const unsigned char* name = sqlite3_column_text(info, 1);
+    if (name && std::string_view(reinterpret_cast<const char*>(name)) == column) found = true;
+  }
+  sqlite3_finalize(info);
+  if (found) return absl::OkStatus();
+  return Exec(StrCat("ALTER TABLE ", table, " ADD COLUMN ", definition).c_str());
 }
 
 absl::StatusOr<Store::Stmt> Store::Prepare(const char* sql) {
@@ -250,10 +270,12 @@ absl::StatusOr<std::optional<UserRow>> Store::GetUser(std::string_view name) {
   return UserRow{s.Text(0), s.Text(1), s.Text(2), static_cast<uint64_t>(s.Int(3))};
 }
 
-absl::Status Store::SetTotpLastStep(std::string_view name, uint64_t step) {
+absl::StatusOr<bool> Store::UseTotpStep(std::string_view name, uint64_t step) {
   LOCKED;
-  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE users SET totp_last_step=? WHERE name=?"));
-  return s.Bind(1, static_cast<int64_t>(step)).Bind(2, name).Run();
+  ASSIGN_OR_RETURN(Stmt s, Prepare("UPDATE users SET totp_last_step=?1 "
+                                   "WHERE name=?2 AND totp_last_step<?1"));
+  RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(step)).Bind(2, name).Run());
+  return sqlite3_changes(db_) == 1;
 }
 
 namespace {
@@ -456,20 +478,23 @@ absl::Status Store::SetCaKeyState(std::string_view label, std::string_view state
 
 absl::Status Store::InsertJoinToken(const JoinTokenRow& t) {
   LOCKED;
-  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO join_tokens VALUES (?,?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO join_tokens (hash,tier,labels,created,expires,"
+                                   "created_by,used_at,used_by,hostnames) "
+                                   "VALUES (?,?,?,?,?,?,?,?,?)"));
   return s.Bind(1, t.hash).Bind(2, t.tier).Bind(3, t.labels).Bind(4, t.created)
-      .Bind(5, t.expires).Bind(6, t.created_by).Bind(7, t.used_at).Bind(8, t.used_by).Run();
+      .Bind(5, t.expires).Bind(6, t.created_by).Bind(7, t.used_at).Bind(8, t.used_by)
+      .Bind(9, t.hostnames).Run();
 }
 
 absl::StatusOr<std::optional<JoinTokenRow>> Store::GetJoinToken(std::string_view hash) {
   LOCKED;
   ASSIGN_OR_RETURN(Stmt s, Prepare("SELECT hash,tier,labels,created,expires,created_by,used_at,"
-                                   "used_by FROM join_tokens WHERE hash=?"));
+                                   "used_by,hostnames FROM join_tokens WHERE hash=?"));
   s.Bind(1, hash);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::optional<JoinTokenRow>();
-  return JoinTokenRow{s.Text(0), static_cast<int>(s.Int(1)), s.Text(2), s.Int(3),
-                      s.Int(4),  s.Text(5),                  s.Int(6),  s.Text(7)};
+  return JoinTokenRow{s.Text(0), static_cast<int>(s.Int(1)), s.Text(2), s.Int(3), s.Int(4),
+                      s.Text(5), s.Int(6),                   s.Text(7), s.Text(8)};
 }
 
 absl::StatusOr<bool> Store::UseJoinToken(std::string_view hash, int64_t at,

@@ -87,6 +87,9 @@ struct JoinTokenRow {
   std::string created_by;
   int64_t used_at = 0;  // 0 = unused
   std::string used_by;  // host id
+  // JSON array: the only hostnames it enrolls. "[]" (a token made before tokens named their
+  // hosts) enrolls nothing.
+  std::string hostnames = "[]";
 };
 
 struct HostRow {
@@ -198,7 +201,10 @@ class Store {
 
   absl::Status InsertUser(const UserRow& u);
   absl::StatusOr<std::optional<UserRow>> GetUser(std::string_view name);
-  absl::Status SetTotpLastStep(std::string_view name, uint64_t step);
+  // Records that `name` used TOTP step `step`, in one statement that only ever moves the step
+  // forward: returns false (and changes nothing) when a step at or after `step` was recorded
+  // already, i.e. the code was used, concurrently or before.
+  absl::StatusOr<bool> UseTotpStep(std::string_view name, uint64_t step);
 
   absl::Status InsertRequest(const RequestRow& r);
   absl::StatusOr<std::optional<RequestRow>> GetRequest(std::string_view id);
@@ -290,6 +296,7 @@ class Store {
   friend class Transaction;
   explicit Store(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
+  absl::Status AddColumnIfMissing(const char* table, const char* column, const char* definition);
   absl::StatusOr<Stmt> Prepare(const char* sql);
 
   sqlite3* db_;

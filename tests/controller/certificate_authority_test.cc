@@ -163,9 +163,41 @@ TEST_F(Ca, RotationKeepsOldAndNewTrustedUntilFinished) {
 
 TEST_F(Ca, TiersHaveDistinctCaKeys) {
   std::set<Bytes> keys;
-  for (int t = 0; t <= kMaxTier; t++) keys.insert((*ca_->TrustedKeys("user", t))[0].public_key);
-  keys.insert((*ca_->TrustedKeys("host", 0))[0].public_key);
-  EXPECT_EQ(keys.size(), 4u);
+  for (int t = 0; t <= kMaxTier; t++) {
+    keys.insert((*ca_->TrustedKeys("user", t))[0].public_key);
+    keys.insert((*ca_->TrustedKeys("host", t))[0].public_key);
+  }
+  EXPECT_EQ(keys.size(), 2u * (kMaxTier + 1));
+}
+
+// A data directory from before per-tier host CAs holds one host CA ("host-ca-1", stored as tier
+// 0's). At start it stays tier 0's and the other tiers get their own; a second start adds none.
+TEST(HostCas, AnOldSingleHostCaBecomesTier0sAndTheOtherTiersGetTheirOwn) {
+  testing::TempDir dir;
+  auto store = Store::Open(dir / "warden.db");
+  ASSERT_TRUE(store.ok());
+  SoftwareKeyStore keys;
+  FakeClock clock{1800000000};
+  auto policy = std::make_shared<const Policy>(*ParsePolicy(testing::kTestPolicy));
+  AccessCore access(policy, **store, clock);
+  CertificateAuthority ca(access, **store, keys, clock);
+  auto old = keys.Generate("host-ca-1", KeyAlgorithm::kEcdsaP256);
+  ASSERT_TRUE(old.ok());
+  ASSERT_TRUE((*store)->InsertCaKey({"host", 0, "host-ca-1", old->blob, "active", 1}).ok());
+
+  ASSERT_TRUE(ca.EnsureHostCas().ok());
+  ASSERT_TRUE(ca.EnsureHostCas().ok());
+  std::set<Bytes> distinct;
+  for (int t = 0; t <= kMaxTier; t++) {
+    auto rows = ca.TrustedKeys("host", t);
+    ASSERT_TRUE(rows.ok());
+    ASSERT_EQ(rows->size(), 1u) << "tier " << t;
+    distinct.insert((*rows)[0].public_key);
+    // Same algorithm as the old key, so clients' configurations need no new key type.
+    EXPECT_EQ(ParsePublicKey((*rows)[0].public_key)->type, KeyType::kEcdsaP256);
+  }
+  EXPECT_EQ((*ca.TrustedKeys("host", 0))[0].label, "host-ca-1");
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMaxTier + 1));
 }
 
 }  // namespace

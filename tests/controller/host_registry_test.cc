@@ -1,5 +1,9 @@
 #include "controller/core/host_registry.h"
 
+#include <sqlite3.h>
+
+#include "common/crypto.h"
+#include "common/strings.h"
 #include "controller/keys/x509_issuer.h"
 #include "tests/controller/fixture.h"
 
@@ -33,7 +37,8 @@ class Hosts : public testing::CoreFixture {
 };
 
 TEST_F(Hosts, EnrollmentIssuesAnSshHostCertificateAndAnX509Identity) {
-  auto t = hosts_->CreateJoinToken(Who("root"), 1, {{"env", "prod"}, {"role", "db"}}, 0);
+  auto t = hosts_->CreateJoinToken(Who("root"), 1, {{"env", "prod"}, {"role", "db"}}, 0,
+                                   {"db1.example.com"});
   ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_EQ(t->expires, clock_.Now() + kDefaultJoinTokenTtl);
   auto e = EnrollWith(t->token);
@@ -47,7 +52,13 @@ TEST_F(Hosts, EnrollmentIssuesAnSshHostCertificateAndAnX509Identity) {
   EXPECT_NE(r.output.find("db1.example.com"), std::string::npos);
   EXPECT_NE(r.output.find("Key ID: \"host:" + e->host_id + "\""), std::string::npos);
   auto cert = ParseCertificateLine(e->ssh_host_certificate);
-  EXPECT_EQ(cert->signature_key, (*ca_->TrustedKeys("host", 0))[0].public_key);
+  // Signed by the host CA of the host's tier (1), not by another tier's.
+  EXPECT_EQ(cert->signature_key, (*ca_->TrustedKeys("host", 1))[0].public_key);
+  for (int tier : {0, 2}) {
+    EXPECT_NE(cert->signature_key, (*ca_->TrustedKeys("host", tier))[0].public_key);
+  }
+  // The certificates name the enrolled hostname and nothing else.
+  EXPECT_EQ(cert->principals, std::vector<std::string>{"db1.example.com"});
   testing::WriteAll(dir_ / "ca.pem", ca_pem_);
   testing::WriteAll(dir_ / "host.pem", e->certificate_pem);
   auto v = testing::RunCommand("openssl verify -attime " + std::to_string(clock_.Now()) +
@@ -56,7 +67,7 @@ TEST_F(Hosts, EnrollmentIssuesAnSshHostCertificateAndAnX509Identity) {
 }
 
 TEST_F(Hosts, JoinTokensAreSingleUse) {
-  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 600);
+  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 600, {"db1.example.com"});
   ASSERT_TRUE(EnrollWith(t->token).ok());
   auto again = EnrollWith(t->token);
   ASSERT_EQ(again.status().code(), absl::StatusCode::kUnauthenticated);
@@ -64,7 +75,7 @@ TEST_F(Hosts, JoinTokensAreSingleUse) {
 }
 
 TEST_F(Hosts, ExpiredAndUnknownTokensAreRefusedWithAReason) {
-  auto t = hosts_->CreateJoinToken(Who("root"), 2, {}, 600);
+  auto t = hosts_->CreateJoinToken(Who("root"), 2, {}, 600, {"db1.example.com"});
   clock_.Advance(601);
   auto expired = EnrollWith(t->token);
   ASSERT_EQ(expired.status().code(), absl::StatusCode::kUnauthenticated);
@@ -74,14 +85,14 @@ TEST_F(Hosts, ExpiredAndUnknownTokensAreRefusedWithAReason) {
 }
 
 TEST_F(Hosts, OnlyAdminsCreateTokensAndInputIsChecked) {
-  EXPECT_EQ(hosts_->CreateJoinToken(Who("alice"), 0, {}, 0).status().code(),
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("alice"), 0, {}, 0, {"db1.example.com"}).status().code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_FALSE(hosts_->CreateJoinToken(Who("root"), 3, {}, 0).ok());
-  EXPECT_FALSE(hosts_->CreateJoinToken(Who("root"), 0, {}, 30 * 86400).ok());
+  EXPECT_FALSE(hosts_->CreateJoinToken(Who("root"), 3, {}, 0, {"db1.example.com"}).ok());
+  EXPECT_FALSE(hosts_->CreateJoinToken(Who("root"), 0, {}, 30 * 86400, {"db1.example.com"}).ok());
   EXPECT_FALSE(ParseLabels("env=Prod").ok());
   EXPECT_FALSE(ParseLabels("novalue").ok());
   EXPECT_EQ(ParseLabels("a=1,b=x.y")->size(), 2u);
-  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 0);
+  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"db1.example.com"});
   EXPECT_FALSE(hosts_->Enroll(t->token, "Bad Host", csr_, host_key_).ok());
   EXPECT_FALSE(hosts_->Enroll(t->token, "db1", "not a csr", host_key_).ok());
   EXPECT_FALSE(hosts_->Enroll(t->token, "db1", csr_, "ssh-ed25519 AAAA").ok());
@@ -91,7 +102,7 @@ TEST_F(Hosts, OnlyAdminsCreateTokensAndInputIsChecked) {
 
 TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
   auto enroll = [&](int tier, const std::string& env) {
-    auto t = hosts_->CreateJoinToken(Who("root"), tier, {{"env", env}}, 0);
+    auto t = hosts_->CreateJoinToken(Who("root"), tier, {{"env", env}}, 0, {"db1.example.com"});
     auto e = EnrollWith(t->token);
     EXPECT_TRUE(e.ok());
     return e->host_id;
@@ -141,7 +152,7 @@ TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
 }
 
 TEST_F(Hosts, HostCertificatesIdentifyEnrolledHostsOnly) {
-  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 0);
+  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"db1.example.com"});
   auto e = EnrollWith(t->token);
   ASSERT_TRUE(e.ok());
   auto id = hosts_->IdentityFromCertificate(e->certificate_pem);
@@ -158,6 +169,101 @@ TEST_F(Hosts, HostCertificatesIdentifyEnrolledHostsOnly) {
   EXPECT_EQ(hosts_->IdentityFromCertificate(renewed->certificate_pem)->host_id, e->host_id);
   EXPECT_EQ(renewed->expires, e->expires + 86400);
   EXPECT_EQ(hosts_->State("h-unknown").status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+// A stolen or misdirected token cannot enroll a host under another name, and a refused attempt
+// does not use the token up.
+TEST_F(Hosts, ATokenEnrollsOnlyTheHostnamesItNames) {
+  auto t = hosts_->CreateJoinToken(Who("root"), 1, {}, 0, {"db1", "db1.example.com"});
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->hostnames, (std::vector<std::string>{"db1", "db1.example.com"}));
+  auto other = hosts_->Enroll(t->token, "dc1.example.com", csr_, host_key_);
+  ASSERT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(other.status().message(),
+            "this join token enrolls only db1, db1.example.com, not dc1.example.com");
+  auto e = EnrollWith(t->token);
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  testing::WriteAll(dir_ / "host.pem", e->certificate_pem);
+  auto san =
+      testing::RunCommand("openssl x509 -noout -ext subjectAltName -in " + dir_ / "host.pem");
+  ASSERT_EQ(san.exit_code, 0) << san.output;
+  EXPECT_NE(san.output.find("DNS:db1.example.com"), std::string::npos) << san.output;
+  EXPECT_EQ(san.output.find("DNS:db1,"), std::string::npos) << san.output;
+  EXPECT_EQ(ParseCertificateLine(e->ssh_host_certificate)->principals,
+            std::vector<std::string>{"db1.example.com"});
+}
+
+TEST_F(Hosts, ATokenMustNameValidHostnames) {
+  auto none = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {});
+  ASSERT_EQ(none.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(none.status().message()).find("--hostname"), std::string::npos);
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"Bad Host"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> many;
+  for (size_t i = 0; i <= kMaxJoinTokenHostnames; i++) many.push_back(StrCat("h", i));
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 0, {}, 0, many).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The attack the per-tier host CAs stop: a tier-2 token (handed to a less trusted team) used to
+// get a host certificate for a tier-0 name. The name is refused outright, and even a tier-2
+// token that names the host yields a certificate from tier 2's host CA, which tier 0's clients
+// do not trust.
+TEST_F(Hosts, ATier2TokenCannotYieldATier0HostCertificate) {
+  auto t0 = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"dc1.example.com"});
+  auto t2 = hosts_->CreateJoinToken(Who("root"), 2, {}, 0, {"web7.example.com"});
+  ASSERT_TRUE(t0.ok() && t2.ok());
+  EXPECT_EQ(hosts_->Enroll(t2->token, "dc1.example.com", csr_, host_key_).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto e0 = hosts_->Enroll(t0->token, "dc1.example.com", csr_, host_key_);
+  auto e2 = hosts_->Enroll(t2->token, "web7.example.com", csr_, host_key_);
+  ASSERT_TRUE(e0.ok() && e2.ok());
+  const Bytes tier0_ca = (*ca_->TrustedKeys("host", 0))[0].public_key;
+  EXPECT_EQ(ParseCertificateLine(e0->ssh_host_certificate)->signature_key, tier0_ca);
+  EXPECT_EQ(ParseCertificateLine(e2->ssh_host_certificate)->signature_key,
+            (*ca_->TrustedKeys("host", 2))[0].public_key);
+  EXPECT_NE(ParseCertificateLine(e2->ssh_host_certificate)->signature_key, tier0_ca);
+}
+
+// A token stored before tokens named their hosts (the column's default) enrolls nothing.
+TEST_F(Hosts, ATokenFromBeforeHostnameBindingIsRefusedSayingWhatToDo) {
+  const std::string token = "wjt_fromanolderrelease";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "warden.db").c_str(), &db), SQLITE_OK);
+  const std::string sql = StrCat(
+      "INSERT INTO join_tokens (hash,tier,labels,created,expires,created_by) VALUES ('",
+      HexEncode(Sha256(AsBytes(token))), "',0,'{}',", clock_.Now(), ",", clock_.Now() + 600,
+      ",'root')");
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto e = EnrollWith(token);
+  ASSERT_EQ(e.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(std::string(e.status().message())
+                .find("wardenctl host token create --tier 0 --hostname db1.example.com"),
+            std::string::npos)
+      << e.status().message();
+}
+
+// A database made before the hostnames column opens, and its tokens read as naming none.
+TEST(HostStore, AnOldJoinTokenTableGainsTheHostnamesColumn) {
+  testing::TempDir dir;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "old.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE join_tokens (hash TEXT PRIMARY KEY, tier INTEGER NOT NULL, "
+                         "labels TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT "
+                         "NULL, created_by TEXT NOT NULL, used_at INTEGER NOT NULL DEFAULT 0, "
+                         "used_by TEXT NOT NULL DEFAULT '');"
+                         "INSERT INTO join_tokens VALUES ('h',1,'{}',1,2,'root',0,'');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::Open(dir / "old.db");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto row = (*store)->GetJoinToken("h");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->hostnames, "[]");
+  EXPECT_EQ((*row)->tier, 1);
 }
 
 }  // namespace

@@ -257,7 +257,7 @@ e2e_bad_input() {
   local code
   code=$(oathtool --totp -b "$(awk '/TOTP secret:/{print $3}' "$WARDEN_SANDBOX/dave.out")")
   for attempt in first replay; do
-    if [ "$attempt" = first ]; then run=expect_out; want="Logged in"; else run=expect_fail; want="already used"; fi
+    if [ "$attempt" = first ]; then run=expect_out; want="Logged in"; else run=expect_fail; want="each code works once"; fi
     $run "$want" env WARDEN_PASSWORD="$(awk '/password:/{print $2}' "$WARDEN_SANDBOX/dave.out")" \
       "$WARDENCTL" --home "$WARDEN_SANDBOX/home-dave-$attempt" login --controller "$CONTROLLER_ADDR" \
       --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --user dave --otp "$code"
@@ -520,6 +520,41 @@ e2e_host_selectors() {
   expect_fail "join token not recognised" "$HOST_DIR_h1/bin/wardend" --config "$HOST_DIR_h1/host.yaml" \
     enroll --controller "$CONTROLLER_ADDR" --token wjt_nope --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" \
     --ssh-host-key "$HOST_DIR_h1/host_key.pub"
+}
+
+# A join token names the hostnames it enrolls, and each tier has its own SSH host CA: a tier-2
+# token cannot make a host certificate for a tier-0 name, and an operator who trusts tier 0's
+# host CA accepts tier-0 hosts only.
+e2e_host_token_binding() {
+  setup
+  host_start dc1 0 env=prod
+  host_start web7 2 env=prod
+  expect_fail "a join token names the host it enrolls: add --hostname NAME" \
+    wctl admin host token create --tier 2 --labels env=prod
+  local token state
+  token=$(wctl admin --json host token create --tier 2 --hostname web8 --ttl 10m | json_field token)
+  state=$(mktemp -d "$WARDEN_SANDBOX/attacker.XXXXXX")
+  printf 'state_dir: %s/state\nagent_socket: %s/agent.sock\n' "$state" "$state" >"$state/host.yaml"
+  expect_fail "this join token enrolls only web8, not dc1" \
+    "$HOST_DIR_dc1/bin/wardend" --config "$state/host.yaml" enroll --controller "$CONTROLLER_ADDR" \
+    --token "$token" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname dc1 \
+    --ssh-host-key "$HOST_DIR_dc1/host_key.pub"
+  # The real ssh client as the judge: known_hosts trusting tier 0's host CA only.
+  wctl alice ca keys --host --tier 0 | sed 's/^/@cert-authority * /' >"$WARDEN_SANDBOX/known_hosts0"
+  local name port_var
+  for name in dc1 web7; do
+    port_var="SSHD_PORT_$name"
+    if ssh -i "$WARDEN_SANDBOX/root-$name" -o IdentitiesOnly=yes -o BatchMode=yes \
+      -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WARDEN_SANDBOX/known_hosts0" \
+      -o HostKeyAlias="$name" -o LogLevel=ERROR -o ConnectTimeout=5 -p "${!port_var}" \
+      root@127.0.0.1 true 2>"$WARDEN_SANDBOX/ssh-$name.err"; then
+      [ "$name" = dc1 ] || fail "tier 0's host CA vouched for the tier-2 host $name"
+      echo "  ok: tier 0's host CA vouches for dc1"
+    else
+      [ "$name" = web7 ] || fail "ssh to $name failed: $(cat "$WARDEN_SANDBOX/ssh-$name.err")"
+      expect_out "Host key verification failed" cat "$WARDEN_SANDBOX/ssh-$name.err"
+    fi
+  done
 }
 
 # configure_h1 [ARGS...]: configure-host on h1's copies of /etc.

@@ -121,6 +121,7 @@ TEST_F(Api, HostEnrollsOnceWithAJoinTokenAndIsNoOperator) {
   ASSERT_TRUE(admin);
   pb::CreateJoinTokenRequest tr;
   tr.set_tier(0);
+  tr.add_hostnames("db1");
   (*tr.mutable_labels())["env"] = "prod";
   pb::JoinToken token;
   grpc::ClientContext c1;
@@ -186,7 +187,27 @@ TEST_F(Api, WrongOneTimeCodeAndReplayedCodeAreRefused) {
   const std::string code = TotpCode(*Base32Decode(h_.user("bob").totp_secret), time(nullptr) / 30);
   ASSERT_NE(Login("bob", &st, code), nullptr);
   EXPECT_EQ(Login("bob", &st, code), nullptr);
-  EXPECT_NE(st.error_message().find("already used"), std::string::npos);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Whichever secret was wrong, the answer is the same: it never tells a password guesser that
+// the password was right.
+TEST_F(Api, LoginErrorsDoNotRevealWhetherThePasswordWasRight) {
+  auto carol = h_.user("carol");
+  const std::string code = TotpCode(*Base32Decode(carol.totp_secret), time(nullptr) / 30);
+  auto wrong_password = testing::LoginOverApi(h_.port(), c_->ca_pem(), "carol", "not-her-password",
+                                              carol.totp_secret, code);
+  auto wrong_code = h_.Login("carol", code == "000000" ? "111111" : "000000");
+  auto malformed_code = h_.Login("carol", "12345");
+  auto unknown_user = testing::LoginOverApi(h_.port(), c_->ca_pem(), "mallory", carol.password,
+                                            carol.totp_secret, code);
+  for (const auto* l : {&wrong_password, &wrong_code, &malformed_code, &unknown_user}) {
+    EXPECT_EQ(l->status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(l->status.error_message(), kLoginDenied);
+  }
+  ASSERT_TRUE(h_.Login("carol", code).status.ok());
+  auto replayed = h_.Login("carol", code);
+  EXPECT_EQ(replayed.status.error_message(), kLoginDenied);
 }
 
 TEST_F(Api, EveryCallIsAuditedAndTheLogVerifies) {
