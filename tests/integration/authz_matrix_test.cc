@@ -102,6 +102,7 @@ class AuthzMatrix : public ::testing::Test {
     pb::CreateJoinTokenRequest tr;
     tr.set_tier(0);
     (*tr.mutable_labels())["env"] = "prod";
+    tr.add_hostnames(hostname);
     pb::JoinToken token;
     grpc::ClientContext c1;
     out.status = pb::HostService::NewStub(ch_[kAdmin])->CreateJoinToken(&c1, tr, &token);
@@ -330,6 +331,7 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
        [&](Caller, const Ch& ch) {
          pb::CreateJoinTokenRequest r;
          r.set_tier(1);
+         r.add_hostnames("web1");
          pb::JoinToken out;
          return hosts(ch)->CreateJoinToken(Ctx().get(), r, &out);
        }},
