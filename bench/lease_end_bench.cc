@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -101,13 +102,18 @@ void WaitFor(uint32_t uid, int n) {
   }
 }
 
-// Ends `uids` the way wardend's enforcer does (one account after the other); returns the time
-// until the last process is gone, or -1 if the scan gave up.
+// Ends `uids` the way wardend's enforcer does when their leases end together; returns the time
+// until the last process is gone, or -1 if the scan gave up. Without `cgroups`: one account after
+// the other with the uid scan alone (wardend before sessions had cgroups).
 double End(SessionCgroups* cgroups, const std::vector<uint32_t>& uids, int64_t grace_ms) {
   const auto start = Clock::now();
-  for (uint32_t uid : uids) {
-    if (cgroups && !cgroups->KillAccount(uid, 5000).ok()) return -1;
-    if (!KillUidProcesses(uid, grace_ms, 20000).ok()) return -1;
+  const std::set<uint32_t> all(uids.begin(), uids.end());
+  if (cgroups) {
+    if (!cgroups->KillAccounts(all, 5000).ok() || !KillUidProcesses(all, grace_ms, 20000).ok()) return -1;
+  } else {
+    for (uint32_t uid : uids) {
+      if (!KillUidProcesses({uid}, grace_ms, 20000).ok()) return -1;
+    }
   }
   return Ms(Clock::now() - start);
 }
@@ -151,7 +157,7 @@ int Main(int processes, int accounts) {
     const int before = CountUid(uid);
     const double ms = End(variant == 0 ? cgroups.get() : nullptr, {uid}, grace);
     (variant == 0 ? with_cgroup : scan_only) = ms;
-    (void)cgroups->KillAccount(uid, 5000);  // the cgroup itself goes (and a bomb the scan left)
+    (void)cgroups->KillAccounts({uid}, 5000);  // the cgroup itself goes (and a bomb the scan left)
     printf("  fork bomb of %d processes (%d alive at the end): %-14s %s\n", processes, before,
            variant == 0 ? "cgroup + scan" : "uid scan only", Result(ms).c_str());
     Reap(openers);
@@ -170,7 +176,7 @@ int Main(int processes, int accounts) {
     const double ms = End(variant == 0 ? cgroups.get() : nullptr, uids, grace);
     printf("  %d accounts x 10 processes: %-14s %s\n", accounts,
            variant == 0 ? "cgroup + scan" : "uid scan only", Result(ms).c_str());
-    for (uint32_t uid : uids) (void)cgroups->KillAccount(uid, 5000);  // the cgroups themselves go
+    (void)cgroups->KillAccounts({uids.begin(), uids.end()}, 5000);  // the cgroups themselves go
     Reap(openers);
   }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -19,10 +20,11 @@
 namespace warden {
 namespace {
 
-// Live (not zombie) pids whose real, effective or saved uid is `uid`. An error if /proc cannot
-// be read (EMFILE, ...): "found nothing" must never stand in for "could not look".
-absl::StatusOr<std::vector<pid_t>> ProcessesOf(uint32_t uid) {
-  std::vector<pid_t> out;
+// Live (not zombie) pids whose real, effective or saved uid is one of `uids`, with that uid. An
+// error if /proc cannot be read (EMFILE, ...): "found nothing" must never stand in for "could
+// not look".
+absl::StatusOr<std::vector<std::pair<pid_t, uint32_t>>> ProcessesOf(const std::set<uint32_t>& uids) {
+  std::vector<std::pair<pid_t, uint32_t>> out;
   DIR* d = opendir("/proc");
   if (!d) return absl::ErrnoToStatus(errno, "cannot list /proc");
   const pid_t self = getpid();
@@ -45,8 +47,8 @@ absl::StatusOr<std::vector<pid_t>> ProcessesOf(uint32_t uid) {
       auto fields = StrSplit(ids, '\t', true);
       for (size_t i = 0; i < fields.size() && i < 3; i++) {
         uint32_t v = 0;
-        if (ParseInt(StripSpaces(fields[i]), &v) && v == uid) {
-          out.push_back(pid);
+        if (ParseInt(StripSpaces(fields[i]), &v) && uids.count(v)) {
+          out.emplace_back(pid, v);
           break;
         }
       }
@@ -119,29 +121,30 @@ absl::Status EmptyDirectory(int dir, dev_t dev, const std::string& path, int dep
 
 }  // namespace
 
-absl::StatusOr<int> KillUidProcesses(uint32_t uid, int64_t grace_ms, int64_t timeout_ms) {
-  std::set<pid_t> signalled;
+absl::StatusOr<std::map<uint32_t, int>> KillUidProcesses(const std::set<uint32_t>& uids,
+                                                         int64_t grace_ms, int64_t timeout_ms) {
+  std::map<pid_t, uint32_t> signalled;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   // Pass after pass until one finds nothing: a process forking meanwhile is caught by the next.
   while (true) {
-    ASSIGN_OR_RETURN(std::vector<pid_t> pids, ProcessesOf(uid));
+    ASSIGN_OR_RETURN(auto pids, ProcessesOf(uids));
     if (pids.empty()) break;
     if (std::chrono::steady_clock::now() > deadline) {
-      return absl::DeadlineExceededError(StrCat(pids.size(), " process(es) of uid ", uid,
+      return absl::DeadlineExceededError(StrCat(pids.size(), " process(es) of uid ", pids[0].second,
                                                 " still alive after ", timeout_ms, " ms (pid ",
-                                                pids[0], ")"));
+                                                pids[0].first, ")"));
     }
     const bool first = signalled.empty();
-    for (pid_t p : pids) {
+    for (const auto& [p, uid] : pids) {
       // The first pass asks politely; later passes (forks of survivors, or the same processes
       // after the grace period) do not.
       kill(p, first ? SIGTERM : SIGKILL);
-      signalled.insert(p);
+      signalled[p] = uid;
     }
     if (first) {
       const auto grace = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
       while (std::chrono::steady_clock::now() < grace) {
-        ASSIGN_OR_RETURN(std::vector<pid_t> left, ProcessesOf(uid));
+        ASSIGN_OR_RETURN(auto left, ProcessesOf(uids));
         if (left.empty()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
@@ -149,7 +152,9 @@ absl::StatusOr<int> KillUidProcesses(uint32_t uid, int64_t grace_ms, int64_t tim
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  return static_cast<int>(signalled.size());
+  std::map<uint32_t, int> counts;
+  for (const auto& [p, uid] : signalled) counts[uid]++;
+  return counts;
 }
 
 absl::Status CreateHome(const std::string& home, uint32_t uid, uint32_t gid) {

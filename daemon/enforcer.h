@@ -3,18 +3,22 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 
 #include "common/status.h"
 
 namespace warden {
 
-// Sends SIGTERM to every process whose real, effective or saved uid is `uid`, then SIGKILL to
-// what is left after `grace_ms`, pass after pass until a pass finds none (processes forking
-// meanwhile are caught by the next). Returns the number of distinct processes signalled; an
-// error if /proc cannot be read or processes remain after `timeout_ms`.
+// Sends SIGTERM to every process whose real, effective or saved uid is one of `uids`, then
+// SIGKILL to what is left after `grace_ms`, pass after pass until a pass finds none (processes
+// forking meanwhile are caught by the next); one /proc walk a pass for all of them. Returns the
+// number of distinct processes signalled per uid (uids without any are absent); an error if
+// /proc cannot be read or processes remain after `timeout_ms`.
 // This is the second pass of a lease end: the session cgroups (session_cgroup.h) are the first.
-absl::StatusOr<int> KillUidProcesses(uint32_t uid, int64_t grace_ms, int64_t timeout_ms);
+absl::StatusOr<std::map<uint32_t, int>> KillUidProcesses(const std::set<uint32_t>& uids,
+                                                         int64_t grace_ms, int64_t timeout_ms);
 
 // Creates `home` (0700, owned by uid:gid) if it does not exist. Refuses a path that exists but
 // is not a directory owned by uid.

@@ -100,15 +100,27 @@ int64_t HostAgent::Enforce() {
       if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
     }
   }
+  // Outside the lock: killing waits for processes to die. Accounts ending together are killed
+  // together (every cgroup first, one /proc walk a pass for all their uids).
+  std::set<uint32_t> uids;
+  for (const auto& e : to_clean) uids.insert(e.account.uid);
+  std::map<uint32_t, int> killed;
+  const absl::Status processes = to_clean.empty() ? absl::OkStatus() : EndProcesses(uids, &killed);
   for (const auto& e : to_clean) {
-    // Outside the lock: killing waits for processes to die.
-    int killed = 0;
+    absl::Status done = processes;
     bool home_removed = false;
-    const absl::Status done = CleanUp(e, &killed, &home_removed);
+    if (done.ok()) {
+      absl::StatusOr<bool> removed = RemoveHome(e.account.home, e.account.uid);
+      if (removed.ok()) {
+        home_removed = *removed;
+      } else {
+        done = removed.status();
+      }
+    }
     std::lock_guard lock(mu_);
     for (auto& x : state_.ended) {
       if (x.account.login != e.account.login) continue;
-      x.processes_killed += killed;
+      x.processes_killed += killed[e.account.uid];
       x.home_removed = x.home_removed || home_removed;
       if (done.ok()) {
         x.cleaned = true;
@@ -128,6 +140,9 @@ int64_t HostAgent::Enforce() {
                               "; retrying in ", backoff, " s"));
       }
     }
+  }
+  if (!to_clean.empty()) {
+    std::lock_guard lock(mu_);
     absl::Status saved = SaveLocalState(config_, state_);
     if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
   }
@@ -140,21 +155,16 @@ int64_t HostAgent::Enforce() {
   return next;
 }
 
-absl::Status HostAgent::CleanUp(const EndedAccount& e, int* killed, bool* home_removed) {
-  const uint32_t uid = e.account.uid;
+absl::Status HostAgent::EndProcesses(const std::set<uint32_t>& uids,
+                                     std::map<uint32_t, int>* killed) {
   // First the session cgroups (everything the sessions started, whatever its uid now), then
-  // every process of the uid that is not in one.
+  // every process of the uids that is not in one.
   if (cgroups_) {
-    absl::StatusOr<int> n = cgroups_->KillAccount(uid, 5000);
-    if (!n.ok()) return n.status();
-    *killed += *n;
+    ASSIGN_OR_RETURN(auto n, cgroups_->KillAccounts(uids, 5000));
+    for (const auto& [uid, count] : n) (*killed)[uid] += count;
   }
-  absl::StatusOr<int> n = KillUidProcesses(uid, config_.kill_grace_ms, 5000);
-  if (!n.ok()) return n.status();
-  *killed += *n;
-  absl::StatusOr<bool> removed = RemoveHome(e.account.home, uid);
-  if (!removed.ok()) return removed.status();
-  *home_removed = *removed;
+  ASSIGN_OR_RETURN(auto n, KillUidProcesses(uids, config_.kill_grace_ms, 5000));
+  for (const auto& [uid, count] : n) (*killed)[uid] += count;
   return absl::OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -125,9 +126,9 @@ class HostAgent {
   void ReplyLocked(int conn, v1::AgentResponse r);
   // A held session that will not start: refused, its opener ended. Erases it.
   void RefuseHeldLocked(int conn, const std::string& why);
-  // One cleanup attempt of an ended account, outside the lock. Returns processes killed and
-  // whether the home was removed, or the first step that failed.
-  absl::Status CleanUp(const EndedAccount& e, int* killed, bool* home_removed);
+  // Ends every process of the accounts `uids`, outside the lock, adding to `killed` per uid;
+  // the first step that failed, if any.
+  absl::Status EndProcesses(const std::set<uint32_t>& uids, std::map<uint32_t, int>* killed);
   // Refuses held sessions whose account's lease is no longer valid; mu_ held.
   void RefuseHeldOfEndedLocked();
   // Ends expired waits for moderators; mu_ held.

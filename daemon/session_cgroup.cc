@@ -85,27 +85,37 @@ class DirectoryCgroups : public SessionCgroups {
     rmdir(Path(uid, session).c_str());  // fails (EBUSY) while processes remain: by design
   }
 
-  absl::StatusOr<int> KillAccount(uint32_t uid, int64_t timeout_ms) override {
+  absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
+                                                       int64_t timeout_ms) override {
+    std::map<uint32_t, int> processes;
     std::vector<std::string> groups;
     DIR* d = opendir(dir_.c_str());
     if (!d) {
-      if (errno == ENOENT) return 0;
+      if (errno == ENOENT) return processes;
       return absl::ErrnoToStatus(errno, StrCat("cannot list ", dir_));
     }
-    const std::string want = StrCat(prefix_, "u", uid, "-");
+    std::vector<std::pair<std::string, uint32_t>> found;
+    const std::string want = prefix_ + "u";
     while (dirent* e = readdir(d)) {
       const std::string name = e->d_name;
-      if (name.rfind(want, 0) == 0 && name.size() > suffix_.size() &&
-          name.compare(name.size() - suffix_.size(), suffix_.size(), suffix_) == 0) {
-        groups.push_back(dir_ + "/" + name);
+      if (name.rfind(want, 0) != 0 || name.size() <= want.size() + suffix_.size() ||
+          name.compare(name.size() - suffix_.size(), suffix_.size(), suffix_) != 0) {
+        continue;
       }
+      const size_t dash = name.find('-', want.size());
+      uint32_t uid = 0;
+      if (dash == std::string::npos ||
+          !ParseInt(std::string_view(name).substr(want.size(), dash - want.size()), &uid) ||
+          !uids.count(uid)) {
+        continue;
+      }
+      found.emplace_back(dir_ + "/" + name, uid);
     }
     closedir(d);
-    int processes = 0;
-    for (const std::string& g : groups) {
+    for (const auto& [g, uid] : found) {
       const std::string procs = ReadText(g + "/cgroup.procs");
       for (std::string_view line : StrSplit(procs, '\n', true)) {
-        if (!line.empty()) processes++;
+        if (!line.empty()) processes[uid]++;
       }
       absl::Status st = WriteControl(g + "/cgroup.kill", "1");
       if (!st.ok() && !absl::IsNotFound(st)) {
@@ -113,14 +123,8 @@ class DirectoryCgroups : public SessionCgroups {
       }
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (const std::string& g : groups) {
-      while (Populated(g)) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          return absl::DeadlineExceededError(StrCat("cgroup ", g, " still has processes ",
-                                                    timeout_ms, " ms after cgroup.kill"));
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
+    for (const auto& [g, uid] : found) {
+      RETURN_IF_ERROR(WaitEmpty(g, deadline, timeout_ms));
       if (rmdir(g.c_str()) != 0 && errno != ENOENT && errno != EBUSY && errno != EPERM) {
         return absl::ErrnoToStatus(errno, StrCat("cannot remove cgroup ", g));
       }
@@ -137,6 +141,17 @@ class DirectoryCgroups : public SessionCgroups {
   static bool Gone(pid_t p) { return access(StrCat("/proc/", p).c_str(), F_OK) != 0; }
 
  protected:
+  static absl::Status WaitEmpty(const std::string& g, std::chrono::steady_clock::time_point deadline,
+                                int64_t timeout_ms) {
+    while (Populated(g)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return absl::DeadlineExceededError(
+            StrCat("cgroup ", g, " still has processes ", timeout_ms, " ms after cgroup.kill"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return absl::OkStatus();
+  }
   static bool Populated(const std::string& g) {
     const std::string events = ReadText(g + "/cgroup.events");
     // A cgroup that vanished (systemd collected the scope) is empty.
@@ -208,22 +223,21 @@ class SystemdCgroups final : public DirectoryCgroups {
   // With pam_systemd later in the session stack, logind moves the session into its own scope
   // under user-<uid>.slice after wardend confined it: that slice holds only this account's
   // sessions, so it goes too.
-  absl::StatusOr<int> KillAccount(uint32_t uid, int64_t timeout_ms) override {
-    ASSIGN_OR_RETURN(int killed, DirectoryCgroups::KillAccount(uid, timeout_ms));
-    const std::string slice = StrCat(mount_, "/user.slice/user-", uid, ".slice");
-    if (access(slice.c_str(), F_OK) != 0) return killed;
-    absl::Status st = WriteControl(slice + "/cgroup.kill", "1");
-    if (!st.ok() && !absl::IsNotFound(st)) {
-      return absl::UnavailableError(StrCat("cannot kill ", slice, ": ", st.message()));
+  absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
+                                                       int64_t timeout_ms) override {
+    ASSIGN_OR_RETURN(auto killed, DirectoryCgroups::KillAccounts(uids, timeout_ms));
+    std::vector<std::string> slices;
+    for (uint32_t uid : uids) {
+      const std::string slice = StrCat(mount_, "/user.slice/user-", uid, ".slice");
+      if (access(slice.c_str(), F_OK) != 0) continue;
+      absl::Status st = WriteControl(slice + "/cgroup.kill", "1");
+      if (!st.ok() && !absl::IsNotFound(st)) {
+        return absl::UnavailableError(StrCat("cannot kill ", slice, ": ", st.message()));
+      }
+      slices.push_back(slice);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Populated(slice)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return absl::DeadlineExceededError(StrCat(slice, " still has processes ", timeout_ms,
-                                                  " ms after cgroup.kill"));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    for (const std::string& slice : slices) RETURN_IF_ERROR(WaitEmpty(slice, deadline, timeout_ms));
     return killed;
   }
 

@@ -22,7 +22,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/status.h"
@@ -44,10 +46,12 @@ class SessionCgroups {
   // Removes the cgroup of a session whose processes have all exited (a no-op if some remain:
   // they stay confined until the account's lease ends).
   virtual void Release(uint32_t uid, const std::string& session) = 0;
-  // Kills every process in every cgroup of account `uid` and waits up to `timeout_ms` until all
-  // of them are empty, then removes them. Returns how many processes were in them. An error
-  // (a cgroup that cannot be killed or that would not empty) leaves the rest for a retry.
-  virtual absl::StatusOr<int> KillAccount(uint32_t uid, int64_t timeout_ms) = 0;
+  // Kills every process in every cgroup of the accounts `uids` (all cgroups first, then waits up
+  // to `timeout_ms` until all of them are empty), then removes them. Returns how many processes
+  // were in them per uid. An error (a cgroup that cannot be killed or that would not empty)
+  // leaves the rest for a retry.
+  virtual absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
+                                                               int64_t timeout_ms) = 0;
   // Where session cgroups are made (for messages).
   virtual std::string Describe() const = 0;
 };

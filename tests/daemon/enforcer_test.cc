@@ -75,7 +75,7 @@ class SessionCgroupsTest : public ::testing::Test {
   }
   void TearDown() override {
     // Whatever a failed test left running goes with its cgroup.
-    for (uint32_t uid : {kUid, kUid + 1}) (void)cgroups_->KillAccount(uid, 5000);
+    (void)cgroups_->KillAccounts({kUid, kUid + 1}, 5000);
     for (const auto& e : std::filesystem::directory_iterator(dir_)) {
       if (e.is_directory()) rmdir(e.path().c_str());
     }
@@ -133,18 +133,18 @@ TEST_F(SessionCgroupsTest, AccountEndKillsAForkRunnerADetachedDaemonAndARootChil
   ASSERT_GE(LiveNamed("wtest-").size(), 3u) << "the attack did not start";
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the runner is well under way
 
-  absl::StatusOr<int> killed = cgroups_->KillAccount(kUid, 5000);
+  auto killed = cgroups_->KillAccounts({kUid}, 5000);
   ASSERT_TRUE(killed.ok()) << killed.status().message();
-  EXPECT_GE(*killed, 3);
+  EXPECT_GE((*killed)[kUid], 3);
   int status = 0;
   ASSERT_EQ(waitpid(opener, &status, 0), opener);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   EXPECT_EQ(LiveNamed("wtest-"), std::vector<std::string>{}) << "every process of the session is gone";
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/u1879999001-s-test1")) << "its cgroup is removed";
   // Nothing left: a second end is a no-op.
-  killed = cgroups_->KillAccount(kUid, 1000);
+  killed = cgroups_->KillAccounts({kUid}, 1000);
   ASSERT_TRUE(killed.ok());
-  EXPECT_EQ(*killed, 0);
+  EXPECT_TRUE(killed->empty());
 }
 
 TEST_F(SessionCgroupsTest, OtherAccountsAndEmptiedSessionsAreLeftAlone) {
@@ -158,11 +158,11 @@ TEST_F(SessionCgroupsTest, OtherAccountsAndEmptiedSessionsAreLeftAlone) {
   waitpid(done, nullptr, 0);
   cgroups_->Release(kUid, "s-done");
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/u1879999001-s-done")) << "an empty session cgroup goes";
-  ASSERT_TRUE(cgroups_->KillAccount(kUid, 1000).ok());
+  ASSERT_TRUE(cgroups_->KillAccounts({kUid}, 1000).ok());
   EXPECT_EQ(kill(other, 0), 0) << "another account's session is not touched";
   cgroups_->Release(kUid + 1, "s-other");
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/u1879999002-s-other")) << "a busy cgroup stays";
-  ASSERT_TRUE(cgroups_->KillAccount(kUid + 1, 5000).ok());
+  ASSERT_TRUE(cgroups_->KillAccounts({kUid + 1}, 5000).ok());
   waitpid(other, nullptr, 0);
 }
 

@@ -345,9 +345,9 @@ TEST(Enforcer, KillsEveryProcessOfTheUidAndRemovesOnlyItsHome) {
     _exit(0);
   }
   usleep(100000);
-  auto killed = KillUidProcesses(uid, 200, 5000);
+  auto killed = KillUidProcesses({uid}, 200, 5000);
   ASSERT_TRUE(killed.ok()) << killed.status().message();
-  EXPECT_GE(*killed, 1);
+  EXPECT_GE((*killed)[uid], 1);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
