@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -198,49 +199,56 @@ bool AgentServer::Serve(int fd, AgentConnection& c, short revents, int64_t now) 
   if (revents & POLLOUT) {
     if (!Flush(fd, c)) return false;
     if (!c.out.empty()) return true;
-    c.deadline = c.session ? 0 : now + kRequestDeadlineMs;
+    // An unprivileged peer keeps the deadline it got at accept: its lifetime is never extended.
+    if (c.privileged) c.deadline = c.session ? 0 : now + kRequestDeadlineMs;
     // A request that arrived meanwhile is already in `in`: answered below.
   } else if (revents & (POLLIN | POLLHUP | POLLERR)) {
-    char buf[4096];
-    ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return false;
-    if (r > 0) {
-      if (c.in.empty() && c.session) c.deadline = now + kRequestDeadlineMs;
-      c.in.append(buf, static_cast<size_t>(r));
+    // Never more than one whole request is buffered ahead of its answer.
+    if (c.in.size() < 4 + kMaxAgentMessage) {
+      char buf[4096];
+      ssize_t r = recv(fd, buf, std::min(sizeof buf, 4 + kMaxAgentMessage - c.in.size()), MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) return false;
+      if (r > 0) {
+        if (c.in.empty() && c.session) c.deadline = now + kRequestDeadlineMs;
+        c.in.append(buf, static_cast<size_t>(r));
+      }
     }
   } else {
     return true;
   }
-  // One request at a time: the next is read once this reply has gone.
-  if (c.in.size() < 4 || !c.out.empty()) return true;
-  const uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(c.in[0])) << 24) |
-                       (static_cast<uint32_t>(static_cast<uint8_t>(c.in[1])) << 16) |
-                       (static_cast<uint32_t>(static_cast<uint8_t>(c.in[2])) << 8) |
-                       static_cast<uint8_t>(c.in[3]);
-  if (len > kMaxAgentMessage) {
-    LogLine(LOG_WARNING, StrCat("agent socket: pid ", c.peer.pid, " sent a ", len,
-                                "-byte message (limit ", kMaxAgentMessage, "); closed"));
-    return false;
-  }
-  if (c.in.size() < 4 + len) return true;
-  v1::AgentRequest req;
-  v1::AgentResponse resp;
+  // Answers the whole requests buffered, as long as the peer takes the answers.
+  size_t used = 0;
   bool bad = false;
-  if (!req.ParseFromArray(c.in.data() + 4, static_cast<int>(len))) {
-    resp.set_verdict(v1::AgentResponse::DENY);
-    resp.set_message("Warden: malformed request");
-    bad = true;
-  } else {
-    resp = agent_.Handle(req, c.peer, fd);
-    if (req.has_session_open() && !resp.session_id().empty()) c.session = true;
+  while (c.out.empty() && c.in.size() - used >= 4) {
+    const char* p = c.in.data() + used;
+    const uint32_t len = (static_cast<uint32_t>(static_cast<uint8_t>(p[0])) << 24) |
+                         (static_cast<uint32_t>(static_cast<uint8_t>(p[1])) << 16) |
+                         (static_cast<uint32_t>(static_cast<uint8_t>(p[2])) << 8) |
+                         static_cast<uint8_t>(p[3]);
+    if (len > kMaxAgentMessage) {
+      LogLine(LOG_WARNING, StrCat("agent socket: pid ", c.peer.pid, " sent a ", len,
+                                  "-byte message (limit ", kMaxAgentMessage, "); closed"));
+      return false;
+    }
+    if (c.in.size() - used < 4 + len) break;
+    v1::AgentRequest req;
+    v1::AgentResponse resp;
+    if (!req.ParseFromArray(p + 4, static_cast<int>(len))) {
+      resp.set_verdict(v1::AgentResponse::DENY);
+      resp.set_message("Warden: malformed request");
+      bad = true;
+    } else {
+      resp = agent_.Handle(req, c.peer, fd);
+      if (req.has_session_open() && !resp.session_id().empty()) c.session = true;
+    }
+    used += 4 + len;
+    c.out += Frame(resp.SerializeAsString());
+    if (!Flush(fd, c) || bad) return false;
+    // A reply the peer has not taken keeps a deadline, session or not; an unprivileged peer
+    // keeps the one it got at accept.
+    if (c.privileged) c.deadline = (c.session && c.out.empty()) ? 0 : now + kRequestDeadlineMs;
   }
-  c.in.erase(0, 4 + len);
-  c.out += Frame(resp.SerializeAsString());
-  if (!Flush(fd, c) || bad) return false;
-  // A reply the peer has not taken keeps a deadline, session or not.
-  c.deadline = (c.session && c.out.empty())
-                   ? 0
-                   : now + (c.privileged ? kRequestDeadlineMs : kUnprivilegedDeadlineMs);
+  c.in.erase(0, used);
   return true;
 }
 

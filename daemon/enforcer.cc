@@ -59,9 +59,22 @@ absl::StatusOr<std::vector<std::pair<pid_t, uint32_t>>> ProcessesOf(const std::s
   return out;
 }
 
-// Removes every entry of the open directory `dir` (on device `dev`), depth first, through
+// The mount a directory entry (or, with name "", the open directory itself) belongs to. Mount
+// ids, not device numbers: a bind mount of the same file system has the home's st_dev.
+absl::StatusOr<uint64_t> MountId(int dir, const char* name) {
+  struct statx stx {};
+  if (statx(dir, name, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH), STATX_MNT_ID, &stx) != 0) {
+    return absl::ErrnoToStatus(errno, "statx");
+  }
+  if (!(stx.stx_mask & STATX_MNT_ID)) {
+    return absl::FailedPreconditionError("the kernel does not report mount ids (Linux >= 5.8)");
+  }
+  return stx.stx_mnt_id;
+}
+
+// Removes every entry of the open directory `dir` (on mount `mnt`), depth first, through
 // descriptors only: a name swapped for a symlink is unlinked as a symlink, never followed.
-absl::Status EmptyDirectory(int dir, dev_t dev, const std::string& path, int depth) {
+absl::Status EmptyDirectory(int dir, uint64_t mnt, const std::string& path, int depth) {
   if (depth > kMaxHomeDepth) {
     return absl::FailedPreconditionError(
         StrCat(path, " is nested deeper than ", kMaxHomeDepth, " directories; left in place"));
@@ -85,7 +98,12 @@ absl::Status EmptyDirectory(int dir, dev_t dev, const std::string& path, int dep
       return absl::ErrnoToStatus(errno, StrCat("cannot inspect ", sub));
     }
     if (S_ISDIR(st.st_mode)) {
-      if (st.st_dev != dev) {
+      absl::StatusOr<uint64_t> sub_mnt = MountId(dir, name.c_str());
+      if (!sub_mnt.ok()) {
+        if (absl::IsNotFound(sub_mnt.status())) continue;
+        return absl::UnavailableError(StrCat("cannot inspect ", sub, ": ", sub_mnt.status().message()));
+      }
+      if (*sub_mnt != mnt) {
         return absl::FailedPreconditionError(
             StrCat(sub, " is another file system mounted inside the home; left in place"));
       }
@@ -101,12 +119,12 @@ absl::Status EmptyDirectory(int dir, dev_t dev, const std::string& path, int dep
         if (errno == ENOENT) continue;
         return absl::ErrnoToStatus(errno, StrCat("cannot open ", sub));
       }
-      struct stat opened {};
+      absl::StatusOr<uint64_t> opened = MountId(child, "");
       absl::Status st_child =
-          fstat(child, &opened) != 0 ? absl::ErrnoToStatus(errno, StrCat("cannot inspect ", sub))
-          : opened.st_dev != dev
-              ? absl::FailedPreconditionError(StrCat(sub, " moved to another file system; left in place"))
-              : EmptyDirectory(child, dev, sub, depth + 1);
+          !opened.ok() ? absl::UnavailableError(StrCat("cannot inspect ", sub, ": ", opened.status().message()))
+          : *opened != mnt
+              ? absl::FailedPreconditionError(StrCat(sub, " is another file system mounted inside the home; left in place"))
+              : EmptyDirectory(child, mnt, sub, depth + 1);
       close(child);
       RETURN_IF_ERROR(st_child);
       if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
@@ -130,6 +148,7 @@ absl::StatusOr<std::map<uint32_t, int>> KillUidProcesses(const std::set<uint32_t
     ASSIGN_OR_RETURN(auto pids, ProcessesOf(uids));
     if (pids.empty()) break;
     if (std::chrono::steady_clock::now() > deadline) {
+      for (const auto& [p, uid] : pids) kill(p, SIGKILL);  // whatever happens next, not alive
       return absl::DeadlineExceededError(StrCat(pids.size(), " process(es) of uid ", pids[0].second,
                                                 " still alive after ", timeout_ms, " ms (pid ",
                                                 pids[0].first, ")"));
@@ -187,11 +206,12 @@ absl::StatusOr<bool> RemoveHome(const std::string& home, uint32_t uid) {
     return absl::ErrnoToStatus(errno, StrCat("cannot open ", home));
   }
   struct stat st {};
+  absl::StatusOr<uint64_t> mnt = MountId(fd, "");
   absl::Status emptied =
-      fstat(fd, &st) != 0 ? absl::ErrnoToStatus(errno, StrCat("cannot inspect ", home))
+      fstat(fd, &st) != 0 || !mnt.ok() ? absl::ErrnoToStatus(errno, StrCat("cannot inspect ", home))
       : st.st_uid != uid
           ? absl::FailedPreconditionError(StrCat(home, " is not owned by uid ", uid, "; left in place"))
-          : EmptyDirectory(fd, st.st_dev, home, 0);
+          : EmptyDirectory(fd, *mnt, home, 0);
   close(fd);
   RETURN_IF_ERROR(emptied);
   if (rmdir(home.c_str()) != 0 && errno != ENOENT) {

@@ -105,9 +105,12 @@ int64_t HostAgent::Enforce() {
   std::set<uint32_t> uids;
   for (const auto& e : to_clean) uids.insert(e.account.uid);
   std::map<uint32_t, int> killed;
-  const absl::Status processes = to_clean.empty() ? absl::OkStatus() : EndProcesses(uids, &killed);
+  const absl::Status together = to_clean.empty() ? absl::OkStatus() : EndProcesses(uids, &killed);
   for (const auto& e : to_clean) {
-    absl::Status done = processes;
+    // One stuck account must not hold back the others: after a failure, each on its own.
+    absl::Status done = together.ok() || uids.size() == 1
+                            ? together
+                            : EndProcesses({e.account.uid}, &killed);
     bool home_removed = false;
     if (done.ok()) {
       absl::StatusOr<bool> removed = RemoveHome(e.account.home, e.account.uid);
@@ -158,14 +161,25 @@ int64_t HostAgent::Enforce() {
 absl::Status HostAgent::EndProcesses(const std::set<uint32_t>& uids,
                                      std::map<uint32_t, int>* killed) {
   // First the session cgroups (everything the sessions started, whatever its uid now), then
-  // every process of the uids that is not in one.
+  // every process of the uids that is not in one (cron jobs, say) — the second pass runs even
+  // when the first failed. The first error is kept.
+  absl::Status first = absl::OkStatus();
   if (cgroups_) {
-    ASSIGN_OR_RETURN(auto n, cgroups_->KillAccounts(uids, 5000));
-    for (const auto& [uid, count] : n) (*killed)[uid] += count;
+    absl::StatusOr<std::map<uint32_t, int>> n = cgroups_->KillAccounts(uids, 5000);
+    if (n.ok()) {
+      for (const auto& [uid, count] : *n) (*killed)[uid] += count;
+    } else {
+      first = n.status();
+    }
   }
-  ASSIGN_OR_RETURN(auto n, KillUidProcesses(uids, config_.kill_grace_ms, 5000));
-  for (const auto& [uid, count] : n) (*killed)[uid] += count;
-  return absl::OkStatus();
+  absl::StatusOr<std::map<uint32_t, int>> n =
+      KillUidProcesses(uids, config_.kill_grace_ms, config_.kill_grace_ms + 5000);
+  if (n.ok()) {
+    for (const auto& [uid, count] : *n) (*killed)[uid] += count;
+  } else if (first.ok()) {
+    first = n.status();
+  }
+  return first;
 }
 
 void HostAgent::RefuseHeldOfEndedLocked() {

@@ -61,6 +61,7 @@ class DirectoryCgroups : public SessionCgroups {
       : dir_(std::move(dir)), prefix_(std::move(prefix)), suffix_(std::move(suffix)) {}
 
   absl::Status Confine(uint32_t uid, const std::string& session, pid_t pid) override {
+    if (pid <= 1) return absl::InvalidArgumentError(StrCat("cannot confine process ", pid));
     const std::string path = Path(uid, session);
     if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
       return absl::ErrnoToStatus(errno, StrCat("cannot create the session's cgroup ", path));
@@ -118,7 +119,8 @@ class DirectoryCgroups : public SessionCgroups {
         if (!line.empty()) processes[uid]++;
       }
       absl::Status st = WriteControl(g + "/cgroup.kill", "1");
-      if (!st.ok() && !absl::IsNotFound(st)) {
+      // Only a cgroup that vanished meanwhile may fail with ENOENT, never a missing cgroup.kill.
+      if (!st.ok() && !(absl::IsNotFound(st) && access(g.c_str(), F_OK) != 0)) {
         return absl::UnavailableError(StrCat("cannot kill cgroup ", g, ": ", st.message()));
       }
     }
@@ -168,6 +170,7 @@ class SystemdCgroups final : public DirectoryCgroups {
       : DirectoryCgroups(mount + "/warden.slice", "warden-", ".scope"), mount_(std::move(mount)) {}
 
   absl::Status Confine(uint32_t uid, const std::string& session, pid_t pid) override {
+    if (pid <= 1) return absl::InvalidArgumentError(StrCat("cannot confine process ", pid));
     const std::string unit = StrCat(prefix_, "u", uid, "-", session, suffix_);
     sd_bus* bus = nullptr;
     int r = sd_bus_open_system(&bus);
@@ -282,6 +285,11 @@ absl::StatusOr<std::unique_ptr<SessionCgroups>> SessionCgroups::Open() {
   const std::string dir = mount + own + "/warden-sessions";
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return absl::ErrnoToStatus(errno, StrCat("cannot create ", dir, " for session cgroups"));
+  }
+  if (access((dir + "/cgroup.kill").c_str(), W_OK) != 0) {
+    return absl::FailedPreconditionError(
+        StrCat(dir, " has no cgroup.kill (Linux >= 5.14 is needed): a lease end could not end "
+                    "its sessions, so none are allowed"));
   }
   return AtDirectory(dir);
 }

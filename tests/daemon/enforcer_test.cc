@@ -202,7 +202,7 @@ TEST(RemoveHome, NeverFollowsADirectorySwappedForASymlinkMidWalk) {
   }
 }
 
-TEST(RemoveHome, RefusesWhatIsNotTheAccountsDirectoryAndStopsAtOtherFileSystems) {
+TEST(RemoveHome, RefusesWhatIsNotTheAccountsDirectoryAndNeverEntersAMount) {
   testing::TempDir dir;
   const std::string home = dir / "home";
   ASSERT_EQ(symlink("/etc", home.c_str()), 0);
@@ -221,6 +221,18 @@ TEST(RemoveHome, RefusesWhatIsNotTheAccountsDirectoryAndStopsAtOtherFileSystems)
             std::string::npos) << removed.status().message();
   EXPECT_EQ(testing::ReadAll(home + "/mnt/data"), "x") << "nothing removed across the mount";
   ASSERT_EQ(system(("umount " + home + "/mnt").c_str()), 0);
+  // A bind mount of a directory of the same file system (what the account's sudo could make of
+  // /): same st_dev, another mount.
+  const std::string outside = dir / "outside";
+  ASSERT_EQ(mkdir(outside.c_str(), 0755), 0);
+  testing::WriteAll(outside + "/keep", "keep");
+  ASSERT_EQ(system(("mount --bind " + outside + " " + home + "/mnt").c_str()), 0);
+  removed = RemoveHome(home, kUid);
+  EXPECT_FALSE(removed.ok());
+  EXPECT_NE(removed.status().message().find("another file system mounted inside the home"),
+            std::string::npos) << removed.status().message();
+  ASSERT_EQ(system(("umount " + home + "/mnt").c_str()), 0);
+  EXPECT_EQ(testing::ReadAll(outside + "/keep"), "keep") << "nothing removed through the bind mount";
   removed = RemoveHome(home, kUid);
   ASSERT_TRUE(removed.ok()) << removed.status().message();
   EXPECT_TRUE(*removed);
