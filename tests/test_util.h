@@ -2,6 +2,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,5 +126,19 @@ class StderrCapture {
   int saved_;
 };
 
+
+// Reads `fd` (a terminal's master, say), appending to `seen`, until `want` has been seen (5 s at
+// most). False on EOF or a read error, or if it never came.
+inline bool ReadUntil(int fd, const std::string& want, std::string& seen) {
+  for (int i = 0; i < 50 && seen.find(want) == std::string::npos; i++) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return false;
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  return seen.find(want) != std::string::npos;
+}
 
 }  // namespace warden::testing

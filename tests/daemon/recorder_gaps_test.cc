@@ -22,20 +22,9 @@
 namespace warden {
 namespace {
 
-constexpr uint64_t kSession = 9;
+using testing::ReadUntil;
 
-// Reads the master until `want` has been seen (5 s at most).
-bool ReadUntil(int fd, const std::string& want, std::string& seen) {
-  for (int i = 0; i < 50 && seen.find(want) == std::string::npos; i++) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) return false;
-    seen.append(buf, static_cast<size_t>(n));
-  }
-  return seen.find(want) != std::string::npos;
-}
+constexpr uint64_t kSession = 9;
 
 bool Say(int fd, const std::string& s) {
   return write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());

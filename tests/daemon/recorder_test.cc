@@ -20,21 +20,10 @@
 namespace warden {
 namespace {
 
+using testing::ReadUntil;
+
 constexpr const char* kScript =
     "read -p 'name: ' N; echo hello-$N; read -s -p 'pw: ' P; echo; echo got-${#P}";
-
-// Reads the master until `want` has been seen (5 s at most).
-bool ReadUntil(int fd, const std::string& want, std::string& seen) {
-  for (int i = 0; i < 50 && seen.find(want) == std::string::npos; i++) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[512];
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) return false;
-    seen.append(buf, static_cast<size_t>(n));
-  }
-  return seen.find(want) != std::string::npos;
-}
 
 // Waits for a byte on `go`, then plays a terminal: answers the shell's prompts with `name` and a
 // 7-letter password. Exits 0 if the conversation went as expected.
