@@ -252,6 +252,36 @@ TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSock
   waitpid(attacker, nullptr, 0);
 }
 
+TEST_F(Agent, AnUnprivilegedPeerThatKeepsTheLoopBusyIsClosedAtItsDeadline) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  chmod(dir_.path().c_str(), 0755);
+  const pid_t busy = fork();
+  if (busy == 0) {
+    if (setgid(54321) != 0 || setuid(54321) != 0) _exit(2);
+    const int fd = warden_agent_connect(config_.agent_socket.c_str(), 1000);
+    if (fd < 0) _exit(3);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    const std::string empties(4096, '\0');  // 1024 empty requests a write, each answered
+    char buf[4096];
+    for (int i = 0; i < 10000; i++) {  // about 10 s at most
+      if (send(fd, empties.data(), empties.size(), MSG_NOSIGNAL) < 0 && errno != EAGAIN) _exit(0);
+      ssize_t n;
+      while ((n = recv(fd, buf, sizeof buf, 0)) > 0) {
+      }
+      if (n == 0 || (n < 0 && errno != EAGAIN)) _exit(0);  // wardend closed it
+      usleep(1000);
+    }
+    _exit(1);
+  }
+  for (int i = 0; i < 10; i++) {
+    EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::ALLOW) << "call " << i;
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(busy, &status, 0), busy);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "a peer that keeps asking is never closed (exit " << WEXITSTATUS(status) << ")";
+}
+
 TEST_F(Agent, AFailedLeaseEndStaysEndingIsRetriedWithBackoffAndAlerted) {
   const uint32_t uid = 1879048192;
   ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600, 1, uid)).ok());
