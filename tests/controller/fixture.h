@@ -6,6 +6,7 @@
 #include "controller/core/access.h"
 #include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
+#include "controller/keys/x509_issuer.h"
 #include "controller/keys/software_keystore.h"
 #include "tests/test_util.h"
 
@@ -62,6 +63,20 @@ class CoreFixture : public ::testing::Test {
     id.user = user;
     id.groups = policy_->GroupsOf(user);
     return id;
+  }
+
+  // A new key "cluster" and a self-signed CA certificate of it, valid for a year: the cluster CA
+  // that issues the API's client certificates.
+  X509Ptr ClusterCa() {
+    EXPECT_TRUE(keys_.Generate("cluster", KeyAlgorithm::kEd25519).ok());
+    X509Profile p;
+    p.common_name = "ca";
+    p.is_ca = true;
+    p.not_before_unix = clock_.Now() - 60;
+    p.not_after_unix = clock_.Now() + 365 * 86400;
+    auto ca = IssueX509(keys_, "cluster", nullptr, KeyStorePublicEvp(keys_, "cluster")->get(), p);
+    EXPECT_TRUE(ca.ok()) << ca.status().message();
+    return ca.ok() ? std::move(*ca) : nullptr;
   }
 
   // An audit log at dir_/audit.log signed by a new key "audit-1" (HMAC key "audit-hmac-1"), opened.

@@ -14,15 +14,9 @@ class Hosts : public testing::CoreFixture {
  protected:
   void SetUp() override {
     CoreFixture::SetUp();
-    ASSERT_TRUE(keys_.Generate("cluster", KeyAlgorithm::kEd25519).ok());
-    X509Profile p;
-    p.common_name = "ca";
-    p.is_ca = true;
-    p.not_before_unix = clock_.Now() - 60;
-    p.not_after_unix = clock_.Now() + 365 * 86400;
-    auto ca = IssueX509(keys_, "cluster", nullptr, KeyStorePublicEvp(keys_, "cluster")->get(), p);
-    ASSERT_TRUE(ca.ok());
-    ca_pem_ = *CertificateToPem(ca->get());
+    X509Ptr ca = ClusterCa();
+    ASSERT_NE(ca, nullptr);
+    ca_pem_ = *CertificateToPem(ca.get());
     hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, keys_, *ca_, clock_, "cluster",
                                             *ReadCertificatePem(ca_pem_));
     ASSERT_EQ(testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "host_key").exit_code, 0);

@@ -14,16 +14,10 @@ class OperatorLogin : public testing::CoreFixture {
  protected:
   void SetUp() override {
     CoreFixture::SetUp();
-    ASSERT_TRUE(keys_.Generate("cluster", KeyAlgorithm::kEd25519).ok());
-    X509Profile p;
-    p.common_name = "ca";
-    p.is_ca = true;
-    p.not_before_unix = clock_.Now() - 60;
-    p.not_after_unix = clock_.Now() + 365 * 86400;
-    auto ca = IssueX509(keys_, "cluster", nullptr, KeyStorePublicEvp(keys_, "cluster")->get(), p);
-    ASSERT_TRUE(ca.ok());
+    X509Ptr ca = ClusterCa();
+    ASSERT_NE(ca, nullptr);
     auth_ =
-        std::make_unique<OperatorAuth>(policy_, *store_, keys_, clock_, "cluster", std::move(*ca));
+        std::make_unique<OperatorAuth>(policy_, *store_, keys_, clock_, "cluster", std::move(ca));
     auto alice = auth_->CreateUser("alice");
     ASSERT_TRUE(alice.ok());
     alice_ = *alice;
