@@ -42,7 +42,8 @@ TEST(CgroupPaths, FindsTheCgroup2MountAndTheUnifiedPath) {
   EXPECT_EQ(UnifiedCgroupPath("4:memory:/x\n"), "");
 }
 
-// Names of live processes whose comm starts with `prefix`.
+// Names of live processes whose comm starts with `prefix`. (Each test names its processes with a
+// prefix of its own: ctest runs the tests of this file side by side.)
 std::vector<std::string> LiveNamed(const std::string& prefix) {
   std::vector<std::string> out;
   for (const ProcessInfo& p : ListProcesses()) {
@@ -99,7 +100,7 @@ TEST_F(SessionCgroupsTest, AccountEndKillsAForkRunnerADetachedDaemonAndARootChil
     if (fork() == 0) {
       // Its pid changes all the time: each generation forks the next and exits. (A scan of
       // /proc rarely even sees it alive.)
-      prctl(PR_SET_NAME, "wtest-runner");
+      prctl(PR_SET_NAME, "wkill-runner");
       signal(SIGTERM, SIG_IGN);
       if (setgid(kUid) != 0 || setuid(kUid) != 0) _exit(2);
       if (write(started[1], "r", 1) != 1) _exit(3);
@@ -112,10 +113,10 @@ TEST_F(SessionCgroupsTest, AccountEndKillsAForkRunnerADetachedDaemonAndARootChil
     }
     if (fork() == 0) {
       setsid();
-      Become("wtest-daemon", kUid, true);
+      Become("wkill-daemon", kUid, true);
     }
-    if (fork() == 0) Become("wtest-root", 0, true);  // what the account's sudo would start
-    Become("wtest-opener", 0, false);
+    if (fork() == 0) Become("wkill-root", 0, true);  // what the account's sudo would start
+    Become("wkill-opener", 0, false);
   }
   close(go[0]);
   close(started[1]);
@@ -127,10 +128,10 @@ TEST_F(SessionCgroupsTest, AccountEndKillsAForkRunnerADetachedDaemonAndARootChil
   ASSERT_EQ(read(started[0], &c, 1), 1) << "the fork runner did not start";
   close(started[0]);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (LiveNamed("wtest-").size() < 3 && std::chrono::steady_clock::now() < deadline) {
+  while (LiveNamed("wkill-").size() < 3 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_GE(LiveNamed("wtest-").size(), 3u) << "the attack did not start";
+  ASSERT_GE(LiveNamed("wkill-").size(), 3u) << "the attack did not start";
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the runner is well under way
 
   auto killed = cgroups_->KillAccounts({kUid}, 5000);
@@ -139,7 +140,7 @@ TEST_F(SessionCgroupsTest, AccountEndKillsAForkRunnerADetachedDaemonAndARootChil
   int status = 0;
   ASSERT_EQ(waitpid(opener, &status, 0), opener);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  EXPECT_EQ(LiveNamed("wtest-"), std::vector<std::string>{}) << "every process of the session is gone";
+  EXPECT_EQ(LiveNamed("wkill-"), std::vector<std::string>{}) << "every process of the session is gone";
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/u1879999001-s-test1")) << "its cgroup is removed";
   // Nothing left: a second end is a no-op.
   killed = cgroups_->KillAccounts({kUid}, 1000);
@@ -149,10 +150,10 @@ TEST_F(SessionCgroupsTest, AccountEndKillsAForkRunnerADetachedDaemonAndARootChil
 
 TEST_F(SessionCgroupsTest, OtherAccountsAndEmptiedSessionsAreLeftAlone) {
   const pid_t other = fork();
-  if (other == 0) Become("wtest-other", 0, false);
+  if (other == 0) Become("wkeep-other", 0, false);
   ASSERT_TRUE(cgroups_->Confine(kUid + 1, "s-other", other).ok());
   const pid_t done = fork();
-  if (done == 0) Become("wtest-done", 0, false);
+  if (done == 0) Become("wkeep-done", 0, false);
   ASSERT_TRUE(cgroups_->Confine(kUid, "s-done", done).ok());
   kill(done, SIGKILL);
   waitpid(done, nullptr, 0);
