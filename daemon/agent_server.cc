@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -80,8 +81,14 @@ absl::Status AgentServer::Listen(const std::string& path) {
   if (slash != std::string::npos && slash > 0) mkdir(path.substr(0, slash).c_str(), 0755);
   unlink(path.c_str());
   listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  // Only root and the principals user have any call to make: the socket is theirs (0660, the
+  // principals user's group), so other local users cannot even connect and fill its backlog.
+  // Without that user it is root's alone.
+  const passwd* principals = getpwuid(agent_.principals_uid());
+  const gid_t group = principals ? principals->pw_gid : 0;
   if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      chmod(path.c_str(), 0666) != 0 || listen(listen_fd_, SOMAXCONN) != 0) {
+      chown(path.c_str(), 0, group) != 0 || chmod(path.c_str(), principals ? 0660 : 0600) != 0 ||
+      listen(listen_fd_, SOMAXCONN) != 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", path, ": ", strerror(errno)));
   }
   path_ = path;

@@ -40,6 +40,11 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         c.break_glass = v.as<std::vector<std::string>>();
       } else if (k == "kill_grace_ms") {
         c.kill_grace_ms = v.as<int64_t>();
+      } else if (k == "max_sessions_per_account") {
+        c.max_sessions_per_account = v.as<int64_t>();
+        if (c.max_sessions_per_account < 1 || c.max_sessions_per_account > 1024)
+          return absl::InvalidArgumentError(
+              StrCat(path, ": max_sessions_per_account must be between 1 and 1024"));
       } else if (k == "reconnect_max_ms") {
         c.reconnect_max_ms = std::max<int64_t>(250, v.as<int64_t>());
       } else if (k == "recording_buffer_mb") {

@@ -23,6 +23,9 @@ struct HostConfig {
   // The user sshd runs AuthorizedPrincipalsCommand as; it may ask about principals only.
   std::string principals_user = "nobody";
   int64_t kill_grace_ms = 2000;  // SIGTERM, then SIGKILL after this long
+  // Open Warden sessions one account may hold on this host (each holds an agent connection):
+  // beyond it a login is refused, so one account cannot take every connection the socket allows.
+  int64_t max_sessions_per_account = 64;
   // Reconnection backoff to the controller doubles from 250 ms up to this (with jitter).
   int64_t reconnect_max_ms = 30000;
   // Recording chunks the controller has not acknowledged yet, in memory only (never on disk).

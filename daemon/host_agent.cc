@@ -246,6 +246,111 @@ v1::AgentResponse HostAgent::Verdict(const std::string& user, const LocalAccount
   return r;
 }
 
+v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& peer, int conn) {
+  // sshd goes on after a failed pam_open_session: a refused session's connection is ended here.
+  auto refuse = [&](v1::AgentResponse r, const std::string& log) {
+    if (!log.empty()) Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", log));
+    if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
+    return r;
+  };
+  HostSession s;
+  s.id = "s-" + RandomId(12);
+  {
+    std::lock_guard lock(mu_);
+    const LocalAccount* account = nullptr;
+    v1::AgentResponse r = Verdict(o.user(), &account);
+    if (!account) {
+      if (r.verdict() != v1::AgentResponse::DENY) return r;
+      Log(LOG_WARNING, StrCat("session of ", o.user(), " refused; ending pid ", peer.pid));
+      return refuse(std::move(r), "");
+    }
+    s.uid = account->uid;
+    const auto open = std::count_if(sessions_.begin(), sessions_.end(),
+                                    [&](const auto& c) { return c.second.uid == s.uid; });
+    if (open >= config_.max_sessions_per_account) {
+      r.set_verdict(v1::AgentResponse::DENY);
+      r.set_message(StrCat("Warden: ", o.user(), " already has ", open,
+                           " sessions open on this host, the most it may (max_sessions_per_account); "
+                           "end one first"));
+      return refuse(std::move(r), StrCat(open, " sessions already open"));
+    }
+  }
+  // Confined before anything of the session runs: all it starts is born in its cgroup. Outside
+  // the lock (a /proc walk, or a D-Bus call under systemd), so lease end and the controller's
+  // updates never wait behind a login.
+  absl::Status confined = cgroups_unavailable_;
+  if (confined.ok() && cgroups_) confined = cgroups_->Confine(s.uid, s.id, peer.pid);
+  if (!confined.ok()) {
+    v1::AgentResponse r;
+    r.set_verdict(v1::AgentResponse::DENY);
+    r.set_message(StrCat("Warden: this session cannot be confined, so it would outlive its lease: ",
+                         confined.message()));
+    return refuse(std::move(r), std::string(confined.message()));
+  }
+  std::unique_lock lock(mu_);
+  const LocalAccount* account = nullptr;
+  v1::AgentResponse r = Verdict(o.user(), &account);
+  if (!account || account->uid != s.uid) {
+    // The lease ended (or the account was replaced) while the session was being confined: its
+    // lease end may have run before the cgroup existed, so the cgroup is ended here.
+    lock.unlock();
+    if (r.verdict() != v1::AgentResponse::DENY) {
+      r.set_verdict(v1::AgentResponse::DENY);
+      r.set_message(StrCat("Warden: the lease of ", o.user(), " ended while the session opened"));
+    }
+    refuse(r, std::string(r.message()));
+    if (cgroups_) {
+      auto killed = cgroups_->KillAccounts({s.uid}, 5000);
+      if (!killed.ok()) Log(LOG_ALERT, StrCat("session ", s.id, ": ", killed.status().message()));
+    }
+    return r;
+  }
+  absl::Status home = CreateHome(account->home, account->uid, account->gid);
+  if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
+  s.user = o.user();
+  s.service = o.service();
+  s.tty = o.tty();
+  s.rhost = o.rhost();
+  s.pid = o.pid() ? o.pid() : peer.pid;
+  s.root = peer.pid;
+  s.grant_id = account->grant_id;
+  s.opened = clock_();
+  if (account->moderators_required > 0) {
+    if (!observer_) {
+      r.set_verdict(v1::AgentResponse::DENY);
+      r.set_message("Warden: this session needs moderators, and sessions are not recorded here");
+      if (cgroups_) cgroups_->Release(s.uid, s.id);
+      return refuse(std::move(r), std::string(r.message()));
+    }
+    s.moderation = HostSession::Moderation::kHeld;
+    s.moderators_required = account->moderators_required;
+    s.pause_on_leave = account->moderator_pause;
+    s.moderator_wait = account->moderator_wait;
+    s.waiting_since = s.opened;
+  }
+  if (observer_) {
+    if (absl::Status st = observer_->SessionOpened(s, *account, peer.pid); !st.ok()) {
+      r.set_verdict(v1::AgentResponse::DENY);
+      r.set_message(StrCat("Warden: this session must be recorded and cannot be: ", st.message()));
+      if (cgroups_) cgroups_->Release(s.uid, s.id);
+      return refuse(std::move(r), std::string(st.message()));
+    }
+  }
+  r.set_session_id(s.id);
+  Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,
+                       " from ", s.rhost.empty() ? "local" : s.rhost, " via ", s.service));
+  if (s.moderation == HostSession::Moderation::kHeld) {
+    r.set_verdict(v1::AgentResponse::HOLD);
+    r.set_message(StrCat("Warden: session ", s.id, " starts once ",
+                         Moderators(s.moderators_required),
+                         " of its role watch it (wardenctl join ", s.id,
+                         " --mode moderator); waiting up to ", s.moderator_wait, " s"));
+    Log(LOG_NOTICE, StrCat("session ", s.id, " waits for ", Moderators(s.moderators_required)));
+  }
+  sessions_[conn] = std::move(s);
+  return r;
+}
+
 v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& peer, int conn) {
   v1::AgentResponse r;
   const bool root = peer.uid == 0;
@@ -254,6 +359,7 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
     r.set_message(StrCat("Warden: uid ", peer.uid, " may not make this call"));
     return r;
   }
+  if (req.has_session_open()) return OpenSession(req.session_open(), peer, conn);
   std::lock_guard lock(mu_);
   const LocalAccount* account = nullptr;
   switch (req.call_case()) {
@@ -268,76 +374,8 @@ v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& pe
       r = Verdict(req.principals().user(), &account);
       if (account) r.add_principals(account->login);
       return r;
-    case v1::AgentRequest::kSessionOpen: {
-      const auto& o = req.session_open();
-      r = Verdict(o.user(), &account);
-      if (!account) {
-        if (r.verdict() == v1::AgentResponse::DENY) {
-          // sshd goes on after a failed pam_open_session; end the connection from here.
-          Log(LOG_WARNING, StrCat("session of ", o.user(), " refused; ending pid ", peer.pid));
-          if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
-        }
-        return r;
-      }
-      HostSession s;
-      s.id = "s-" + RandomId(12);
-      s.uid = account->uid;
-      // Confined before anything of the session runs: all it starts is born in its cgroup.
-      absl::Status confined = cgroups_unavailable_;
-      if (confined.ok() && cgroups_) confined = cgroups_->Confine(account->uid, s.id, peer.pid);
-      if (!confined.ok()) {
-        Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", confined.message()));
-        r.set_verdict(v1::AgentResponse::DENY);
-        r.set_message(StrCat("Warden: this session cannot be confined, so it would outlive its lease: ",
-                             confined.message()));
-        if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
-        return r;
-      }
-      absl::Status home = CreateHome(account->home, account->uid, account->gid);
-      if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
-      s.user = o.user();
-      s.service = o.service();
-      s.tty = o.tty();
-      s.rhost = o.rhost();
-      s.pid = o.pid() ? o.pid() : peer.pid;
-      s.root = peer.pid;
-      s.grant_id = account->grant_id;
-      s.opened = clock_();
-      if (account->moderators_required > 0) {
-        if (!observer_) {
-          r.set_verdict(v1::AgentResponse::DENY);
-          r.set_message("Warden: this session needs moderators, and sessions are not recorded here");
-          return r;
-        }
-        s.moderation = HostSession::Moderation::kHeld;
-        s.moderators_required = account->moderators_required;
-        s.pause_on_leave = account->moderator_pause;
-        s.moderator_wait = account->moderator_wait;
-        s.waiting_since = s.opened;
-      }
-      if (observer_) {
-        if (absl::Status st = observer_->SessionOpened(s, *account, peer.pid); !st.ok()) {
-          Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", st.message()));
-          r.set_verdict(v1::AgentResponse::DENY);
-          r.set_message(StrCat("Warden: this session must be recorded and cannot be: ", st.message()));
-          if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
-          return r;
-        }
-      }
-      r.set_session_id(s.id);
-      Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,
-                           " from ", s.rhost.empty() ? "local" : s.rhost, " via ", s.service));
-      if (s.moderation == HostSession::Moderation::kHeld) {
-        r.set_verdict(v1::AgentResponse::HOLD);
-        r.set_message(StrCat("Warden: session ", s.id, " starts once ",
-                             Moderators(s.moderators_required),
-                             " of its role watch it (wardenctl join ", s.id,
-                             " --mode moderator); waiting up to ", s.moderator_wait, " s"));
-        Log(LOG_NOTICE, StrCat("session ", s.id, " waits for ", Moderators(s.moderators_required)));
-      }
-      sessions_[conn] = std::move(s);
-      return r;
-    }
+    case v1::AgentRequest::kSessionOpen:
+      break;  // OpenSession, above
     case v1::AgentRequest::kSessionClose: {
       auto it = sessions_.find(conn);
       if (it != sessions_.end() && it->second.id == req.session_close().session_id()) {

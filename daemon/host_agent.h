@@ -115,6 +115,9 @@ class HostAgent {
   void MarkReported(const EndedAccount& report);
 
  private:
+  // A session opening (pam_open_session): the lease checked, the opener confined in the
+  // session's cgroup (outside mu_), then registered with the recorder. Takes mu_ itself.
+  v1::AgentResponse OpenSession(const v1::SessionOpen& o, const ucred& peer, int conn);
   // The verdict for `user` now; mu_ held.
   v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
   void Log(int priority, const std::string& msg);

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <future>
 
 #include "common/agent_wire.h"
 #include "common/nsscache.h"
@@ -195,16 +197,36 @@ TEST_F(Agent, OnlyRootAndThePrincipalsUserMayAsk) {
   EXPECT_NE(refused.message().find("may not make this call"), std::string::npos);
 }
 
+// The socket is 0660 in the principals user's group: any other local user cannot connect.
+TEST_F(Agent, OtherLocalUsersCannotEvenConnect) {
+  chmod(dir_.path().c_str(), 0755);
+  const pid_t outsider = fork();
+  if (outsider == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(54321) != 0 || setuid(54321) != 0) _exit(2);
+    const int fd = warden_agent_connect(config_.agent_socket.c_str(), 1000);
+    _exit(fd < 0 && errno == EACCES ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(outsider, &status, 0), outsider);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "uid 54321 could connect to the agent socket (exit " << WEXITSTATUS(status) << ")";
+}
+
+// The limits still hold for an account that shares the principals user's group (another
+// service running as nogroup, say): it can connect, and every call it makes is refused.
 TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSocket) {
   ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
   chmod(dir_.path().c_str(), 0755);
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  const gid_t group = nobody->pw_gid;
   int ready[2];
   ASSERT_EQ(pipe(ready), 0);
   const pid_t attacker = fork();
   if (attacker == 0) {
     close(ready[0]);
     rlimit many{8192, 8192};
-    if (setrlimit(RLIMIT_NOFILE, &many) != 0 || setgid(54321) != 0 || setuid(54321) != 0) _exit(2);
+    if (setrlimit(RLIMIT_NOFILE, &many) != 0 || setgid(group) != 0 || setuid(54321) != 0) _exit(2);
     // Peers that send request after request and never read a reply...
     v1::AgentRequest req;
     req.mutable_account()->set_user("adm-alice-7k2f");
@@ -228,8 +250,6 @@ TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSock
   ASSERT_EQ(read(ready[0], &c, 1), 1);
   close(ready[0]);
   // Root's calls (the PAM module's) and the principals user's are answered while it goes on.
-  passwd* nobody = getpwnam("nobody");
-  ASSERT_NE(nobody, nullptr);
   for (int i = 0; i < 20; i++) {
     v1::AgentRequest req;
     req.mutable_account()->set_user("adm-alice-7k2f");
@@ -255,9 +275,12 @@ TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSock
 TEST_F(Agent, AnUnprivilegedPeerThatKeepsTheLoopBusyIsClosedAtItsDeadline) {
   ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
   chmod(dir_.path().c_str(), 0755);
+  passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  const gid_t group = nobody->pw_gid;  // in the principals user's group, so it can connect
   const pid_t busy = fork();
   if (busy == 0) {
-    if (setgid(54321) != 0 || setuid(54321) != 0) _exit(2);
+    if (setgid(group) != 0 || setuid(54321) != 0) _exit(2);
     const int fd = warden_agent_connect(config_.agent_socket.c_str(), 1000);
     if (fd < 0) _exit(3);
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -323,6 +346,104 @@ TEST_F(Agent, AFailedLeaseEndStaysEndingIsRetriedWithBackoffAndAlerted) {
   EXPECT_TRUE(reports[0].cleaned);
   EXPECT_TRUE(reports[0].home_removed);
   EXPECT_FALSE(std::filesystem::exists(home));
+}
+
+v1::AgentRequest OpenRequest(const std::string& user) {
+  v1::AgentRequest open;
+  open.mutable_session_open()->set_user(user);
+  open.mutable_session_open()->set_service("sshd");
+  return open;
+}
+
+class AgentSessionCap : public Agent {
+ protected:
+  void SetUp() override {
+    config_.max_sessions_per_account = 2;
+    Agent::SetUp();
+  }
+};
+
+TEST_F(AgentSessionCap, OneAccountCannotHoldMoreSessionsThanItsCap) {
+  v1::HostState two = StateWith("adm-alice-7k2f", kNow + 600, 2);
+  *two.add_accounts() = StateWith("adm-bob-aaaa", kNow + 600, 2, 1879048193).accounts(0);
+  ASSERT_TRUE(agent_->Apply(two).ok());
+  const ucred sshd{.pid = 0, .uid = 0, .gid = 0};  // pid 0: nothing to end on refusal
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1001).session_id().empty());
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1002).session_id().empty());
+  v1::AgentResponse third = agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1003);
+  EXPECT_EQ(third.verdict(), v1::AgentResponse::DENY);
+  EXPECT_NE(third.message().find("already has 2 sessions open on this host"), std::string::npos)
+      << third.message();
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-bob-aaaa"), sshd, 1004).session_id().empty())
+      << "another account is not limited by alice's sessions";
+  agent_->ConnectionClosed(1001);
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1005).session_id().empty())
+      << "a session that ended frees its place";
+}
+
+// Session cgroups whose Confine waits until the test lets it go.
+class GatedCgroups : public SessionCgroups {
+ public:
+  absl::Status Confine(uint32_t, const std::string&, pid_t) override {
+    std::unique_lock lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    return absl::OkStatus();
+  }
+  void Release(uint32_t, const std::string&) override {}
+  absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
+                                                       int64_t) override {
+    std::lock_guard lock(mu_);
+    killed_.insert(uids.begin(), uids.end());
+    return std::map<uint32_t, int>{};
+  }
+  std::string Describe() const override { return "gated"; }
+  void WaitEntered() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  std::set<uint32_t> killed() {
+    std::lock_guard lock(mu_);
+    return killed_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false, open_ = false;
+  std::set<uint32_t> killed_;
+};
+
+TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
+  const uint32_t uid = 1879048192;
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600, 1, uid)).ok());
+  GatedCgroups cgroups;
+  agent_->SetSessionCgroups(&cgroups, absl::OkStatus());
+  const ucred sshd{.pid = 0, .uid = 0, .gid = 0};
+  auto login = std::async(std::launch::async, [&] {
+    return agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 2001);
+  });
+  cgroups.WaitEntered();
+  // Confinement (a /proc walk, a D-Bus call) does not hold the agent: the controller's revocation
+  // goes on meanwhile.
+  auto revoke = std::async(std::launch::async, [&] { return agent_->Apply(StateWith("", 0, 2)); });
+  const bool revoked_meanwhile = revoke.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  cgroups.Open();
+  EXPECT_TRUE(revoked_meanwhile) << "the revocation waited for a login's confinement";
+  EXPECT_TRUE(revoke.get().ok());
+  const v1::AgentResponse r = login.get();
+  EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
+  EXPECT_NE(r.message().find("has ended (revoked"), std::string::npos) << r.message();
+  EXPECT_TRUE(agent_->Sessions().empty());
+  EXPECT_EQ(cgroups.killed(), std::set<uint32_t>{uid})
+      << "the cgroup made after the lease end ran is ended as well";
+  agent_->SetSessionCgroups(nullptr, absl::OkStatus());
 }
 
 TEST(AgentWire, TheCEncodingIsWhatProtobufReads) {

@@ -470,13 +470,22 @@ e2e_host_lease_end_alert() {
   echo "  ok: completed on a later attempt and reported"
 }
 
-# An unprivileged local user floods the agent socket with idle connections and requests it never
-# reads the answers to; Warden logins and lease ends go on.
+# Another local user cannot connect to the agent socket; one in the principals user's group floods it
+# with idle connections and requests it never reads the answers to; Warden logins and lease ends go on.
 e2e_host_socket_flood() {
   setup
   host_start h1 0 env=prod
   host_grant 10m
-  in_host h1 setpriv --reuid=61900 --regid=61900 --clear-groups /usr/bin/python3 -c 'import socket, sys, time
+  # Another local user cannot even connect: the socket is 0660 in the principals user's group.
+  expect_out "PermissionError" in_host h1 setpriv --reuid=61900 --regid=61900 --clear-groups \
+    /usr/bin/python3 -c 'import socket, sys
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(sys.argv[1])
+    print("connected")
+except PermissionError:
+    print("PermissionError")' "$HOST_DIR_h1/agent.sock"
+  # One that shares that group (another service running as nogroup) can, and is held to its caps.
+  in_host h1 setpriv --reuid=61900 --regid="$(getent group nogroup | cut -d: -f3)" --clear-groups /usr/bin/python3 -c 'import socket, sys, time
 req = bytes([0, 0, 0, 22, 10, 20, 10, 18]) + b"adm-alice-00000000"  # AgentRequest.account.user
 held = []
 for i in range(3000):
@@ -496,7 +505,7 @@ print("flooding", flush=True)
 time.sleep(30)' "$HOST_DIR_h1/agent.sock" >"$WARDEN_SANDBOX/flood.out" 2>&1 &
   local flood=$!
   wait_for 20 grep -q flooding "$WARDEN_SANDBOX/flood.out" || fail "the flood did not start: $(cat "$WARDEN_SANDBOX/flood.out")"
-  echo "  ok: uid 61900 holds its connections and never reads"
+  echo "  ok: uid 61900 (group nogroup) holds its connections and never reads"
   local i
   for i in 1 2 3; do expect_out "$LOGIN" ssh_as h1 op "$LOGIN" id -un; done
   start_background_job
