@@ -452,12 +452,12 @@ struct ApiServices::Impl {
     Impl& i_;
   };
 
-  // One host's watch stream: sends the host's state when it is newer than what the host has,
-  // then again after every published change. At most one state is being built or written at a
+  // One host's watch stream: sends the host's whole state at once, then again after every
+  // published change that makes it newer. At most one state is being built or written at a
   // time; changes arriving meanwhile mark it dirty and are folded into the next one.
   class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
    public:
-    WatchReactor(Impl& i, int64_t revision) : i_(i), sent_revision_(revision) {}
+    explicit WatchReactor(Impl& i) : i_(i) {}
 
     // Called once, from a worker thread, after the caller was authenticated (or not).
     void Start(grpc::CallbackServerContext* ctx, const absl::Status& st, std::string host_id) {
@@ -527,11 +527,14 @@ struct ApiServices::Impl {
         FinishOnce(st.ok() ? grpc::Status::CANCELLED : ToGrpcStatus(st.status()));
         return;
       }
-      if (st->revision <= sent_revision_) {
+      // The whole state goes out once on every connect, whatever revision the host says it has
+      // (a fresh controller and a fresh host are both at 0); after that, only newer ones.
+      if (sent_any_ && st->revision <= sent_revision_) {
         busy_ = false;
         if (dirty_) Kick();
         return;
       }
+      sent_any_ = true;
       sent_revision_ = st->revision;
       msg_ = ToProto(*st);
       StartWrite(&msg_);
@@ -588,8 +591,8 @@ struct ApiServices::Impl {
     std::mutex mu_;
     // busy_: a task (authentication, building a state) or a write is in flight; the reactor
     // is not finished while it is, so OnDone never deletes it under a running task.
-    bool busy_ = true, dirty_ = false, done_ = false, finished_ = false;
-    int64_t sent_revision_;
+    bool busy_ = true, dirty_ = false, done_ = false, finished_ = false, sent_any_ = false;
+    int64_t sent_revision_ = 0;
     pb::HostState msg_;
   };
 
@@ -645,7 +648,7 @@ struct ApiServices::Impl {
     }
     grpc::ServerWriteReactor<pb::HostState>* Watch(grpc::CallbackServerContext* ctx,
                                                    const pb::WatchRequest* req) override {
-      auto* reactor = new WatchReactor(i_, req->revision());
+      auto* reactor = new WatchReactor(i_);
       i_.workers.Submit([this, ctx, reactor, revision = req->revision()] {
         std::string host_id;
         auto open = [&](const Identity& who) -> absl::StatusOr<json> {

@@ -39,7 +39,35 @@ class Api : public ::testing::Test {
     return l.status.ok() ? h_.Channel(l) : nullptr;
   }
 
+  pb::CreateJoinTokenRequest TokenFor(const std::string& hostname) {
+    pb::CreateJoinTokenRequest tr;
+    tr.set_tier(0);
+    tr.add_hostnames(hostname);
+    (*tr.mutable_labels())["env"] = "prod";
+    return tr;
+  }
+  // Enrolls a host with a new key (kept in host_key_pem_) through a token `admin` creates.
+  void Enroll(const std::shared_ptr<grpc::Channel>& admin, const pb::CreateJoinTokenRequest& tr,
+              pb::EnrollRequest* er, pb::EnrollResponse* enrolled) {
+    pb::JoinToken token;
+    grpc::ClientContext c1;
+    auto st = pb::HostService::NewStub(admin)->CreateJoinToken(&c1, tr, &token);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "hk").exit_code, 0);
+    auto host_key = GenerateP256Key();
+    ASSERT_TRUE(host_key.ok());
+    host_key_pem_ = *PrivateKeyToPem(host_key->get());
+    er->set_token(token.token());
+    er->set_hostname(tr.hostnames(0));
+    er->set_csr_pem(*CertificateRequestPem(host_key->get()));
+    er->set_ssh_host_public_key(testing::ReadAll(dir_ / "hk.pub"));
+    grpc::ClientContext c2;
+    st = pb::HostService::NewStub(Channel("", ""))->Enroll(&c2, *er, enrolled);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+
   testing::ControllerHarness h_;
+  std::string host_key_pem_;
   Controller* c_ = nullptr;
   const testing::TempDir& dir_ = h_.dir();
 };
@@ -119,32 +147,17 @@ TEST_F(Api, OversizedMessagesAreRefusedBeforeParsing) {
 TEST_F(Api, HostEnrollsOnceWithAJoinTokenAndIsNoOperator) {
   auto admin = Login("admin");
   ASSERT_TRUE(admin);
-  pb::CreateJoinTokenRequest tr;
-  tr.set_tier(0);
-  tr.add_hostnames("db1");
-  (*tr.mutable_labels())["env"] = "prod";
-  pb::JoinToken token;
-  grpc::ClientContext c1;
-  auto st = pb::HostService::NewStub(admin)->CreateJoinToken(&c1, tr, &token);
-  ASSERT_TRUE(st.ok()) << st.error_message();
-  ASSERT_EQ(testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "hk").exit_code, 0);
-  auto host_key = GenerateP256Key();
+  pb::CreateJoinTokenRequest tr = TokenFor("db1");
   pb::EnrollRequest er;
-  er.set_token(token.token());
-  er.set_hostname("db1");
-  er.set_csr_pem(*CertificateRequestPem(host_key->get()));
-  er.set_ssh_host_public_key(testing::ReadAll(dir_ / "hk.pub"));
   pb::EnrollResponse enrolled;
-  grpc::ClientContext c2;
-  st = pb::HostService::NewStub(Channel("", ""))->Enroll(&c2, er, &enrolled);
-  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_NO_FATAL_FAILURE(Enroll(admin, tr, &er, &enrolled));
   EXPECT_EQ(enrolled.labels().at("env"), "prod");
   EXPECT_TRUE(ParseCertificateLine(enrolled.ssh_host_certificate()).ok());
   grpc::ClientContext c3;
-  st = pb::HostService::NewStub(Channel("", ""))->Enroll(&c3, er, &enrolled);
+  auto st = pb::HostService::NewStub(Channel("", ""))->Enroll(&c3, er, &enrolled);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   // The host's certificate opens a TLS connection but is refused by operator calls.
-  auto as_host = Channel(*PrivateKeyToPem(host_key->get()), enrolled.certificate_pem());
+  auto as_host = Channel(host_key_pem_, enrolled.certificate_pem());
   grpc::ClientContext c4;
   pb::WhoAmIResponse who;
   EXPECT_EQ(pb::AuthService::NewStub(as_host)->WhoAmI(&c4, {}, &who).error_code(),
@@ -152,8 +165,40 @@ TEST_F(Api, HostEnrollsOnceWithAJoinTokenAndIsNoOperator) {
   // Operators who are not admins cannot create tokens.
   auto alice = Login("alice");
   grpc::ClientContext c5;
+  pb::JoinToken token;
   EXPECT_EQ(pb::HostService::NewStub(alice)->CreateJoinToken(&c5, tr, &token).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// A controller that has had no grant, revocation or rotation yet is at revision 0, like a new
+// host: the host still gets its whole state (trusted CA keys, KRL) at once, and again on every
+// reconnect, whatever revision it says it has.
+TEST_F(Api, AHostGetsItsFullStateOnEveryConnectEvenFromAFreshController) {
+  auto admin = Login("admin");
+  ASSERT_TRUE(admin);
+  pb::EnrollRequest er;
+  pb::EnrollResponse enrolled;
+  ASSERT_NO_FATAL_FAILURE(Enroll(admin, TokenFor("db1"), &er, &enrolled));
+  auto as_host = Channel(host_key_pem_, enrolled.certificate_pem());
+  int64_t revision = 0;
+  for (int connect = 0; connect < 2; connect++) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    pb::WatchRequest req;
+    req.set_revision(revision);
+    auto reader = pb::HostService::NewStub(as_host)->Watch(&ctx, req);
+    pb::HostState state;
+    ASSERT_TRUE(reader->Read(&state)) << "connect " << connect << ": no state";
+    EXPECT_EQ(state.host_id(), enrolled.host_id());
+    ASSERT_EQ(state.trusted_user_ca_keys_size(), 1) << "connect " << connect;
+    EXPECT_EQ(state.trusted_user_ca_keys(0).rfind("ssh-ed25519 ", 0), 0u);
+    EXPECT_FALSE(state.krl().empty()) << "connect " << connect;
+    revision = state.revision();
+    ctx.TryCancel();
+    while (reader->Read(&state)) {
+    }
+    (void)reader->Finish();
+  }
 }
 
 TEST_F(Api, OnlyAdminsExportTheAuditLogAndTheRefusalIsAudited) {
