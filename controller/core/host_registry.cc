@@ -120,8 +120,9 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
   HostState st;
   std::vector<GrantRow> grants;
   {
-    // Revision and grants read together, so a host never holds a revision newer than its data.
-    Store::Transaction tx(store_);
+    // Revision and grants read in one snapshot, so a host never holds a revision newer than its
+    // data; a read transaction, so building every watching host's state takes no write lock.
+    ASSIGN_OR_RETURN(Store::Transaction tx, store_.BeginRead());
     ASSIGN_OR_RETURN(HostRow h, Host(host_id));
     st.host_id = h.id;
     st.tier = h.tier;
@@ -245,7 +246,7 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   ASSIGN_OR_RETURN(IssuedCertificate host_cert,
                    ca_.SignHostKey(host_key, hostname, e.host_id, e.tier, kHostCertTtl));
   e.ssh_host_certificate = host_cert.line;
-  Store::Transaction tx(store_);
+  ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
   // Single use even against a concurrent enrollment with the same token.
   ASSIGN_OR_RETURN(bool used, store_.UseJoinToken(hash, now, e.host_id));
   if (!used) return absl::UnauthenticatedError("join token was already used; they are single-use");

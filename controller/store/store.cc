@@ -232,9 +232,20 @@ absl::StatusOr<Store::Stmt> Store::Prepare(const char* sql) {
   return Stmt(db_, s);
 }
 
-Store::Transaction::Transaction(Store& s) : s_(s), lock_(s.mu_) {
-  // BEGIN fails only on I/O errors, which the statements inside will then report.
-  (void)s_.Exec("BEGIN IMMEDIATE");
+absl::StatusOr<Store::Transaction> Store::Begin() {
+  std::unique_lock lock(mu_);
+  if (absl::Status st = Exec("BEGIN IMMEDIATE"); !st.ok()) {
+    return absl::UnavailableError(StrCat(
+        "the database is busy: another process holds its write lock (",
+        st.message(), "); try again"));
+  }
+  return Transaction(*this, std::move(lock));
+}
+
+absl::StatusOr<Store::Transaction> Store::BeginRead() {
+  std::unique_lock lock(mu_);
+  RETURN_IF_ERROR(Exec("BEGIN DEFERRED"));
+  return Transaction(*this, std::move(lock));
 }
 
 Store::Transaction::~Transaction() {
@@ -613,7 +624,7 @@ absl::StatusOr<std::optional<RecordingRow>> Store::GetRecording(std::string_view
 absl::Status Store::AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
                                          const std::vector<std::string>& commands,
                                          const std::vector<RecordingAlert>& alerts) {
-  Transaction tx(*this);
+  ASSIGN_OR_RETURN(Transaction tx, Begin());
   {
     ASSIGN_OR_RETURN(Stmt s, Prepare("INSERT INTO recording_chunks VALUES (?,?,?,?)"));
     RETURN_IF_ERROR(s.Bind(1, session_id).Bind(2, static_cast<int64_t>(c.seq))
@@ -800,7 +811,7 @@ absl::StatusOr<std::vector<std::string>> Store::ListSecretPaths(std::string_view
 absl::StatusOr<int> Store::DeleteSecretVersions(std::string_view path,
                                                 const std::vector<int64_t>& versions, int64_t at,
                                                 bool destroy) {
-  Transaction tx(*this);
+  ASSIGN_OR_RETURN(Transaction tx, Begin());
   int changed = 0;
   for (int64_t v : versions) {
     ASSIGN_OR_RETURN(

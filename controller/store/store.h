@@ -185,19 +185,33 @@ class Store {
   class Stmt;  // defined in store.cc
   ~Store();
 
-  // Serialises a group of calls into one SQLite transaction (BEGIN IMMEDIATE); rolls back unless
-  // Commit() succeeds. Transactions do not nest: a method that opens one is not called inside one.
+  // A group of calls in one SQLite transaction, holding the store's lock; rolled back unless
+  // Commit() succeeds. Made by Begin() / BeginRead(), which fail (nothing is then done) when the
+  // database cannot start one. Transactions do not nest: a method that opens one is not called
+  // inside one.
   class Transaction {
    public:
-    explicit Transaction(Store& s);
+    Transaction(Transaction&& o) noexcept : s_(o.s_), lock_(std::move(o.lock_)), done_(o.done_) {
+      o.done_ = true;
+    }
+    Transaction& operator=(Transaction&&) = delete;
     ~Transaction();
     absl::Status Commit();
 
    private:
+    friend class Store;
+    Transaction(Store& s, std::unique_lock<std::recursive_mutex> lock)
+        : s_(s), lock_(std::move(lock)) {}
     Store& s_;
     std::unique_lock<std::recursive_mutex> lock_;
     bool done_ = false;
   };
+  // A write transaction (BEGIN IMMEDIATE: the database's write lock, taken at once). While
+  // another process holds that lock (`warden-controller user add`, say) it waits up to 5 s, then
+  // fails with UNAVAILABLE.
+  absl::StatusOr<Transaction> Begin();
+  // A read transaction: one consistent snapshot for several reads, without the write lock.
+  absl::StatusOr<Transaction> BeginRead();
 
   absl::Status InsertUser(const UserRow& u);
   absl::StatusOr<std::optional<UserRow>> GetUser(std::string_view name);

@@ -1,5 +1,10 @@
 #include "controller/core/access.h"
 
+#include <sqlite3.h>
+
+#include <chrono>
+#include <thread>
+
 #include "tests/controller/fixture.h"
 
 namespace warden {
@@ -143,6 +148,30 @@ TEST_F(Access, CallersWithoutTheRightCannotProbeRequestsOrGrants) {
       << "alice may revoke only her own grants";
   EXPECT_EQ(access_->Revoke(Who("carol"), "g-nope").status().code(), absl::StatusCode::kNotFound)
       << "an approver may revoke others' grants, so may learn there is none";
+}
+
+// Another process (`warden-controller user add`, say) holds the database's write lock longer
+// than the store waits: the approval is refused whole, with a message saying why, instead of
+// its statements being committed one by one once the lock is gone.
+TEST_F(Access, AnApprovalWhileAnotherProcessHoldsTheWriteLockIsRefusedWhole) {
+  auto r = access_->Create(Who("alice"), "tier0-linux-admin", "CHG-1", 0);
+  ASSERT_TRUE(r.ok());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "warden.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::thread holder([other] {
+    std::this_thread::sleep_for(std::chrono::seconds(7));  // the store waits 5 s for the lock
+    sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  auto approved = access_->Approve(Who("bob"), r->row.id);
+  holder.join();
+  sqlite3_close(other);
+  ASSERT_FALSE(approved.ok()) << "approved while another process held the write lock";
+  EXPECT_EQ(approved.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(approved.status().message().find("the database is busy"), std::string::npos)
+      << approved.status().message();
+  EXPECT_TRUE(access_->Get(Who("alice"), r->row.id)->approvals.empty()) << "nothing of it was kept";
+  EXPECT_TRUE(access_->Approve(Who("bob"), r->row.id).ok()) << "and it works once the lock is gone";
 }
 
 }  // namespace
