@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "common/strings.h"
 #include "common/totp.h"
@@ -43,27 +44,34 @@ int64_t HostAgent::revision() {
 }
 
 absl::Status HostAgent::Apply(const v1::HostState& st) {
+  // The files (NSS cache, sudoers through visudo, sshd's trust files, state.json) are written
+  // from a snapshot outside mu_, so the PAM module's checks never wait behind a fork or an fsync;
+  // files_mu_ keeps the writes in the order of their snapshots.
+  std::lock_guard files(files_mu_);
+  LocalState snapshot;
+  const int64_t now = clock_();
   {
     std::lock_guard lock(mu_);
-    const int64_t now = clock_();
     const size_t ended_before = state_.ended.size();
     RETURN_IF_ERROR(ApplyHostState(config_, st, now, state_));
     for (size_t i = ended_before; i < state_.ended.size(); i++) {
       Log(LOG_NOTICE, StrCat("account ", state_.ended[i].account.login, " revoked by the controller"));
     }
-    absl::Status files = WriteAccountFiles(config_, state_, now);
-    if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
-    RefreshTrustLocked();
-    RETURN_IF_ERROR(SaveLocalState(config_, state_));
-    Log(LOG_INFO, StrCat("applied revision ", st.revision(), ": ", state_.accounts.size(),
-                         " account(s)"));
+    state_.generation++;
+    snapshot = state_;
     wake_ = true;
   }
   cv_.notify_all();
+  absl::Status written = WriteAccountFiles(config_, snapshot, now);
+  if (!written.ok()) Log(LOG_ERR, std::string(written.message()));
+  RefreshTrust();
+  RETURN_IF_ERROR(SaveLocalState(config_, snapshot));
+  Log(LOG_INFO, StrCat("applied revision ", st.revision(), ": ", snapshot.accounts.size(),
+                       " account(s)"));
   return absl::OkStatus();
 }
 
-void HostAgent::RefreshTrustLocked() {
+void HostAgent::RefreshTrust() {
   absl::Status st = RefreshSshdTrustFiles(config_);
   const std::string problem(st.message());
   if (problem == trust_problem_) return;
@@ -78,25 +86,32 @@ void HostAgent::RefreshTrustLocked() {
 int64_t HostAgent::Enforce() {
   std::vector<EndedAccount> to_clean;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock files(files_mu_);
+    std::optional<LocalState> changed;  // a snapshot to write, when something changed
+    bool expired = false;
     const int64_t now = clock_();
+    {
+      std::lock_guard lock(mu_);
+      expired = ExpireAccounts(state_, now) > 0;
+      RefuseHeldOfEndedLocked();
+      for (const auto& e : state_.ended) {
+        if (!e.cleaned && e.next_attempt <= now) to_clean.push_back(e);
+      }
+      const size_t pruned = std::erase_if(state_.ended, [&](const EndedAccount& e) {
+        return e.reported && e.ended + kTombstoneSeconds < now;
+      });
+      if (expired) state_.generation++;
+      if (expired || pruned > 0) changed = state_;
+    }
     // A change to a site file merged by configure-host --merge takes effect within one tick.
-    RefreshTrustLocked();
-    const bool expired = ExpireAccounts(state_, now) > 0;
+    RefreshTrust();
     if (expired) {
-      absl::Status files = WriteAccountFiles(config_, state_, now);
-      if (!files.ok()) Log(LOG_ERR, std::string(files.message()));
+      absl::Status written = WriteAccountFiles(config_, *changed, now);
+      if (!written.ok()) Log(LOG_ERR, std::string(written.message()));
     }
-    RefuseHeldOfEndedLocked();
-    for (const auto& e : state_.ended) {
-      if (!e.cleaned && e.next_attempt <= now) to_clean.push_back(e);
-    }
-    const size_t pruned = std::erase_if(state_.ended, [&](const EndedAccount& e) {
-      return e.reported && e.ended + kTombstoneSeconds < now;
-    });
     // This runs every few seconds; the state file is rewritten only when something changed.
-    if (expired || pruned > 0) {
-      absl::Status saved = SaveLocalState(config_, state_);
+    if (changed) {
+      absl::Status saved = SaveLocalState(config_, *changed);
       if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
     }
   }
@@ -145,8 +160,13 @@ int64_t HostAgent::Enforce() {
     }
   }
   if (!to_clean.empty()) {
-    std::lock_guard lock(mu_);
-    absl::Status saved = SaveLocalState(config_, state_);
+    std::lock_guard files(files_mu_);
+    LocalState snapshot;
+    {
+      std::lock_guard lock(mu_);
+      snapshot = state_;
+    }
+    absl::Status saved = SaveLocalState(config_, snapshot);
     if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
   }
   std::lock_guard lock(mu_);

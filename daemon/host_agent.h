@@ -122,8 +122,8 @@ class HostAgent {
   v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
   void Log(int priority, const std::string& msg);
   // Rewrites sshd's trust files (RefreshSshdTrustFiles); logs a problem once, and its end.
-  // REQUIRES: mu_ held.
-  void RefreshTrustLocked();
+  // REQUIRES: files_mu_ held.
+  void RefreshTrust();
   // REQUIRES: mu_ held.
   void ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c);
   void ReplyLocked(int conn, v1::AgentResponse r);
@@ -139,6 +139,9 @@ class HostAgent {
 
   const HostConfig config_;
   WallClock clock_;
+  // Lock order: files_mu_, then mu_. mu_ guards the state in memory (every verdict); files_mu_
+  // the files written from it (held while forking visudo and fsyncing, never mu_).
+  std::mutex files_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool wake_ = false;
@@ -150,7 +153,7 @@ class HostAgent {
   absl::Status cgroups_unavailable_;
   std::vector<std::pair<int, v1::AgentResponse>> replies_;
   int notify_fd_ = -1;  // eventfd
-  std::string trust_problem_;  // the last error of RefreshTrustLocked, empty when none
+  std::string trust_problem_;  // the last error of RefreshTrust, empty when none; files_mu_
 };
 
 }  // namespace warden

@@ -269,7 +269,7 @@ std::string SudoersText(const std::vector<LocalAccount>& accounts) {
   return out;
 }
 
-absl::Status WriteAccountFiles(const HostConfig& c, LocalState& s, int64_t now) {
+absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t now) {
   std::vector<NssUser> users;
   std::vector<NssGroup> groups;
   for (const auto& a : s.accounts) {
@@ -287,7 +287,6 @@ absl::Status WriteAccountFiles(const HostConfig& c, LocalState& s, int64_t now) 
     }
     if (!ng.members.empty()) groups.push_back(std::move(ng));
   }
-  s.generation++;
   ASSIGN_OR_RETURN(Bytes image, BuildNssCache(std::move(users), std::move(groups), s.generation));
   RETURN_IF_ERROR(WriteNssCacheFile(c.nss_cache, image));
 

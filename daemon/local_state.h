@@ -80,9 +80,10 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
 // Moves accounts whose lease has ended at `now` to `ended` (reason "expired"). Returns how many.
 int ExpireAccounts(LocalState& s, int64_t now);
 
-// Writes the NSS cache and the sudoers drop-in for the live accounts. The sudoers file is
-// checked with visudo before it replaces the old one.
-absl::Status WriteAccountFiles(const HostConfig& c, LocalState& s, int64_t now);
+// Writes the NSS cache (as generation s.generation: the caller bumps it for every new image) and
+// the sudoers drop-in for the live accounts. The sudoers file is checked with visudo before it
+// replaces the old one.
+absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t now);
 
 // Text of the sudoers drop-in for `accounts`.
 std::string SudoersText(const std::vector<LocalAccount>& accounts);

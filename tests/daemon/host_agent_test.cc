@@ -348,6 +348,40 @@ TEST_F(Agent, AFailedLeaseEndStaysEndingIsRetriedWithBackoffAndAlerted) {
   EXPECT_FALSE(std::filesystem::exists(home));
 }
 
+// visudo that waits until the test lets it go, as a slow disk or a loaded host would.
+class AgentSlowVisudo : public Agent {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(mkfifo((dir_ / "gate").c_str(), 0600), 0);
+    testing::WriteAll(dir_ / "visudo", "#!/bin/sh\ntouch " + dir_ / "started" + "\nread x < " +
+                                           dir_ / "gate" + "\nexec /usr/sbin/visudo \"$@\"\n");
+    ASSERT_EQ(chmod((dir_ / "visudo").c_str(), 0755), 0);
+    config_.visudo = dir_ / "visudo";
+    Agent::SetUp();
+  }
+};
+
+TEST_F(AgentSlowVisudo, ThePamModulesChecksAreAnsweredWhileTheFilesAreWritten) {
+  auto apply = std::async(std::launch::async, [&] {
+    return agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600));
+  });
+  for (int i = 0; i < 500 && access((dir_ / "started").c_str(), F_OK) != 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(access((dir_ / "started").c_str(), F_OK), 0) << "visudo never ran";
+  v1::AgentRequest req;
+  req.mutable_account()->set_user("adm-alice-7k2f");
+  auto during = AgentCall(config_.agent_socket, req, 3000);
+  const int gate = open((dir_ / "gate").c_str(), O_WRONLY);
+  ASSERT_GE(gate, 0);
+  ASSERT_EQ(write(gate, "go\n", 3), 3);
+  close(gate);
+  ASSERT_TRUE(apply.get().ok());
+  ASSERT_TRUE(during.ok()) << "a PAM check waited behind visudo: " << during.status().message();
+  EXPECT_EQ(during->verdict(), v1::AgentResponse::ALLOW);
+  EXPECT_NE(testing::ReadAll(config_.sudoers_file).find("adm-alice-7k2f"), std::string::npos);
+}
+
 v1::AgentRequest OpenRequest(const std::string& user) {
   v1::AgentRequest open;
   open.mutable_session_open()->set_user(user);
