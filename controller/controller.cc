@@ -14,89 +14,13 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "controller/example_policy.h"  // generated from docs/examples/policy.yaml
 #include "controller/keys/x509_issuer.h"
 
 namespace warden {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr std::string_view kExamplePolicy = R"(# Warden access policy. Users are created with: warden-controller user add --config ... NAME
-groups:
-  admins: [admin]
-  operators: [alice]
-  approvers: [bob, carol]
-admins: [admins]
-request_ttl: 1h
-operator_cert_ttl: 8h
-roles:
-  tier0-linux-admin:
-    tier: 0
-    login: "adm-{{user}}"
-    max_ttl: 4h
-    cert_ttl: 30m
-    requesters: [operators]
-    approvals: {count: 2, groups: [approvers]}
-    extensions:
-      allowed: [permit-pty, permit-port-forwarding, permit-agent-forwarding]
-      default: [permit-pty]
-    critical_options:
-      source-address: "127.0.0.0/8,::1/128"
-    account:
-      groups: [warden-admins]
-      sudo: "ALL=(ALL) NOPASSWD: ALL"
-    recording:                    # keystrokes typed without echo are withheld (input: redact);
-      input: redact               # a session with more such lines than max_redacted_lines is
-      mode: strict                # flagged, and, being strict, ended
-      max_redacted_lines: 3
-  tier0-moderated-admin:          # four-eyes: a session starts only while an approver watches it
-    tier: 0
-    login: "fix-{{user}}"
-    max_ttl: 2h
-    requesters: [operators]
-    approvals: {count: 2, groups: [approvers]}
-    extensions:
-      allowed: [permit-pty]
-      default: [permit-pty]
-    critical_options:
-      source-address: "127.0.0.0/8,::1/128"
-    account:
-      groups: [warden-admins]
-      sudo: "ALL=(ALL) NOPASSWD: ALL"
-    require_moderator: {count: 1, groups: [approvers], on_leave: terminate, wait: 10m}
-  tier1-linux-ops:
-    tier: 1
-    login: "ops-{{user}}"
-    max_ttl: 8h
-    cert_ttl: 1h
-    requesters: [operators]
-    approvals: {count: 1, groups: [approvers]}
-    extensions:
-      allowed: [permit-pty]
-      default: [permit-pty]
-    account:
-      groups: [warden-ops]
-vault:
-  custodians: [admins, approvers]   # unseal and seal, one share per person
-  max_wrap_ttl: 1h
-  paths:
-    "kv/*":
-      read: [admins]
-      write: [admins]
-      list: [admins, operators, approvers]
-      delete: [admins]
-      destroy: [admins]
-    "kv/tier0/*":                    # dual control: a read returns a wrapping token
-      read: [operators]
-      write: [admins]
-      list: [admins, operators, approvers]
-      control_group: {approvals: 2, groups: [approvers], ttl: 15m}
-    "kv/appliance/*":                # exclusive check-out, rotated after every use
-      read: [operators, approvers]
-      write: [admins]
-      list: [admins, operators, approvers]
-      checkout: {lease: 1h, rotate_after_use: true}
-)";
 
 std::string Resolve(const std::string& base, const std::string& p) {
   if (p.empty() || p[0] == '/') return p;

@@ -934,7 +934,9 @@ e2e_recording_moderated() {
   expect_out "WAITING FOR MODERATORS 0/1" wctl bob sessions
   sleep 2
   pane_has held "$LOGIN@" && fail "the shell started without a moderator"
-  echo "  ok: the login waits for a moderator"
+  # sshd keeps what PAM says at session open (pam_warden's HOLD message) until the shell starts.
+  pane_has held "Warden:" && fail "the held login showed a message: $(tm capture-pane -p -t held)"
+  echo "  ok: the login waits for a moderator, its terminal still blank"
   # alice moderates nothing: refused before the session is even looked up.
   expect_fail "alice may not moderate sessions" wctl alice join "$sid" --mode moderator
   expect_fail "admin may not moderate sessions of role tier0-moderated-admin" \
@@ -943,7 +945,9 @@ e2e_recording_moderated() {
   tm new-session -d -s mod -x 100 -y 30 \
     "$WARDENCTL --home $WARDEN_SANDBOX/home-bob join $sid --mode moderator; sleep 600"
   wait_for 15 pane_has held "$LOGIN@" || fail "the login did not proceed: $(tm capture-pane -p -t held)"
-  echo "  ok: a moderator joined and the login proceeded"
+  pane_has held "Warden: session $sid starts once 1 moderator of its role watch it" ||
+    fail "the started session does not show why it waited: $(tm capture-pane -p -t held)"
+  echo "  ok: a moderator joined and the login proceeded, showing why it waited"
   expect_out " 1/1" live_sessions bob
   type_line held 'echo watched-$((6*7))' 'watched-42'
   wait_for 10 pane_has mod "watched-42" || fail "the moderator does not see the session"
