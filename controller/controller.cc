@@ -47,8 +47,9 @@ roles:
       sudo: "ALL=(ALL) NOPASSWD: ALL"
     recording:                    # keystrokes typed without echo are withheld (input: redact);
       input: redact               # a session with more such lines than max_redacted_lines is
-      mode: strict                # flagged, and, being strict, ended
-      max_redacted_lines: 3
+      mode: strict                # flagged, and then on_redaction_limit: alert (nothing more),
+      max_redacted_lines: 3       # hold (paused until an approver watches it, ended after
+      on_redaction_limit: end     # hold_wait: 10m) or end (the default under strict)
   tier0-moderated-admin:          # four-eyes: a session starts only while an approver watches it
     tier: 0
     login: "fix-{{user}}"
