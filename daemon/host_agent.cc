@@ -24,6 +24,10 @@ constexpr int64_t kTombstoneSeconds = 86400;
 
 std::string Moderators(uint32_t n) { return n == 1 ? "1 moderator" : StrCat(n, " moderators"); }
 
+// How long a session held at the redaction limit waits when its account names no wait (a state
+// file written before holds existed): the policy's default.
+constexpr int64_t kDefaultModeratorWait = 600;
+
 }  // namespace
 
 HostAgent::HostAgent(HostConfig config, LocalState state, WallClock clock)
@@ -335,6 +339,7 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
   s.root = peer.pid;
   s.grant_id = account->grant_id;
   s.opened = clock_();
+  s.moderator_wait = account->moderator_wait;  // for four-eyes, and for a redaction hold
   if (account->moderators_required > 0) {
     if (!observer_) {
       r.set_verdict(v1::AgentResponse::DENY);
@@ -345,7 +350,6 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
     s.moderation = HostSession::Moderation::kHeld;
     s.moderators_required = account->moderators_required;
     s.pause_on_leave = account->moderator_pause;
-    s.moderator_wait = account->moderator_wait;
     s.waiting_since = s.opened;
   }
   if (observer_) {
@@ -457,6 +461,43 @@ void HostAgent::ModeratorsLost() {
   }
 }
 
+void HostAgent::HoldForModerator(const std::string& session_id, const std::string& reason) {
+  using M = HostSession::Moderation;
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(sessions_.begin(), sessions_.end(),
+                         [&](const auto& e) { return e.second.id == session_id; });
+  if (it == sessions_.end()) return;  // over already
+  HostSession& s = it->second;
+  if (s.moderation != M::kNone) {
+    // Four-eyes: watched now, or already waiting for moderators under its own rules.
+    Log(LOG_NOTICE, StrCat("session ", s.id, " reached its redaction limit, already moderated (",
+                           Moderators(s.moderators), " watching, ", s.moderators_required,
+                           " required): it stays as it is"));
+    return;
+  }
+  s.moderators_required = 1;
+  s.pause_on_leave = true;
+  if (s.moderator_wait < 1) s.moderator_wait = kDefaultModeratorWait;
+  if (s.moderators >= s.moderators_required) {
+    s.moderation = M::kRunning;
+    Log(LOG_NOTICE, StrCat("session ", s.id, " reached its redaction limit while ",
+                           Moderators(s.moderators), " watch it: it goes on, moderated"));
+    return;
+  }
+  s.moderation = M::kPaused;
+  s.redaction_hold = true;
+  s.waiting_since = clock_();
+  Log(LOG_NOTICE,
+      StrCat("session ", s.id, " held for a moderator (redaction limit), waiting up to ",
+             s.moderator_wait, " s"));
+  if (observer_) {
+    observer_->PauseSession(s, StrCat("Warden: this session is paused: ", reason,
+                                      ". It resumes when a moderator watches it (wardenctl join ",
+                                      s.id, " --mode moderator), and is ended if none does within ",
+                                      s.moderator_wait, " s."));
+  }
+}
+
 void HostAgent::ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c) {
   using M = HostSession::Moderation;
   if (!c.terminated_by().empty()) {
@@ -510,8 +551,18 @@ void HostAgent::ModerateLocked(int conn, HostSession& s, const v1::SessionContro
     }
   } else if (s.moderation == M::kPaused && enough) {
     s.moderation = M::kRunning;
-    observer_->ResumeSession(s, "Warden: a moderator is watching again; the session resumes.");
-    Log(LOG_NOTICE, StrCat("session ", s.id, " resumed"));
+    if (std::exchange(s.redaction_hold, false)) {
+      observer_->ResumeSession(s, StrCat("Warden: ", Moderators(s.moderators),
+                                         " now watching; the session resumes, "
+                                         "and goes on while one watches."));
+      Log(LOG_NOTICE, StrCat("session ", s.id,
+                             " resumed: held at its redaction limit, now "
+                             "watched by ",
+                             Moderators(s.moderators)));
+    } else {
+      observer_->ResumeSession(s, "Warden: a moderator is watching again; the session resumes.");
+      Log(LOG_NOTICE, StrCat("session ", s.id, " resumed"));
+    }
   }
 }
 
@@ -547,6 +598,16 @@ void HostAgent::EnforceModerationLocked(int64_t now) {
       continue;
     }
     s.moderation = M::kEnding;
+    if (s.redaction_hold) {
+      Log(LOG_NOTICE, StrCat("session ", s.id,
+                             " ended: held at its redaction limit, and no "
+                             "moderator joined within ",
+                             s.moderator_wait, " s"));
+      observer_->EndSession(s, StrCat("Warden: this session is being ended: it was held for a "
+                                      "moderator, and none joined within ",
+                                      s.moderator_wait, " s."));
+      continue;
+    }
     Log(LOG_NOTICE, StrCat("session ", s.id, " ended: no moderator returned within ",
                            s.moderator_wait, " s"));
     observer_->EndSession(s, StrCat("Warden: this session is being ended: no moderator returned within ",

@@ -38,6 +38,9 @@ struct HostSession {
   bool pause_on_leave = false;
   int64_t moderator_wait = 0;
   int64_t waiting_since = 0;  // held or paused since (wall clock, s)
+  // Paused at its role's redaction limit (on_redaction_limit: hold) and no moderator has watched
+  // it since. From that hold on the session is moderated (one moderator, on_leave pause).
+  bool redaction_hold = false;
 };
 
 // Told about every session of a Warden account (the session recorder), and asked to act on the
@@ -102,6 +105,15 @@ class HostAgent {
   void Moderate(const std::string& session_id, const v1::SessionControl& c);
   // The stream that carries that word is gone: nobody can be watching any session.
   void ModeratorsLost();
+  // Session `session_id` reached its role's redaction limit and the role says hold
+  // (on_redaction_limit: hold); `reason` says what happened, for the operator. From now on it
+  // runs only while at least one moderator watches: at once paused like a four-eyes session whose
+  // moderators left (on_leave pause) unless one watches already, resumed by Moderate when one
+  // does, ended by Enforce after the account's moderator_wait. A session that is already
+  // moderated (four-eyes) stays as it is: held, paused or watched. Takes the agent's lock: the
+  // caller must hold no lock the agent's SessionObserver takes (the recorder calls this from its
+  // capture thread, outside its own lock).
+  void HoldForModerator(const std::string& session_id, const std::string& reason);
   // Late replies to held sessions (the second AgentResponse after HOLD), by connection. The
   // agent socket polls notify_fd(), readable while there are any.
   std::vector<std::pair<int, v1::AgentResponse>> TakeReplies();

@@ -42,7 +42,13 @@ json AccountJson(const LocalAccount& a) {
           {"expires", a.expires}, {"groups", a.groups}, {"recording_input", a.recording_input},
           {"recording_strict", a.recording_strict}, {"moderators_required", a.moderators_required},
           {"moderator_pause", a.moderator_pause}, {"moderator_wait", a.moderator_wait},
-          {"max_redacted_lines", a.max_redacted_lines}};
+          {"max_redacted_lines", a.max_redacted_lines},
+          {"on_redaction_limit", OnRedactionLimitName(a.on_redaction_limit)}};
+}
+
+// A state file from before on_redaction_limit: the behaviour it had then.
+OnRedactionLimit DefaultOnRedactionLimit(bool strict) {
+  return strict ? OnRedactionLimit::kEnd : OnRedactionLimit::kAlert;
 }
 
 LocalAccount AccountFromJson(const json& j) {
@@ -64,6 +70,8 @@ LocalAccount AccountFromJson(const json& j) {
   a.moderator_pause = j.value("moderator_pause", false);
   a.moderator_wait = j.value("moderator_wait", int64_t{0});
   a.max_redacted_lines = j.value("max_redacted_lines", 3u);
+  a.on_redaction_limit = ParseOnRedactionLimit(j.value("on_redaction_limit", ""))
+                             .value_or(DefaultOnRedactionLimit(a.recording_strict));
   return a;
 }
 
@@ -87,6 +95,25 @@ absl::Status RunVisudo(const HostConfig& c, const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<OnRedactionLimit> ParseOnRedactionLimit(std::string_view word) {
+  if (word == "alert") return OnRedactionLimit::kAlert;
+  if (word == "hold") return OnRedactionLimit::kHold;
+  if (word == "end") return OnRedactionLimit::kEnd;
+  return std::nullopt;
+}
+
+const char* OnRedactionLimitName(OnRedactionLimit action) {
+  switch (action) {
+    case OnRedactionLimit::kAlert:
+      return "alert";
+    case OnRedactionLimit::kHold:
+      return "hold";
+    case OnRedactionLimit::kEnd:
+      return "end";
+  }
+  return "alert";
+}
 
 const LocalAccount* LocalState::FindAccount(std::string_view login) const {
   for (const auto& a : accounts) {
@@ -180,7 +207,9 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
         a.moderators_required() > 16 ||
         (a.moderators_required() > 0 &&
          ((a.moderator_on_leave() != "terminate" && a.moderator_on_leave() != "pause") ||
-          a.moderator_wait_seconds() < 1))) {
+          a.moderator_wait_seconds() < 1)) ||
+        (!a.on_redaction_limit().empty() && !ParseOnRedactionLimit(a.on_redaction_limit())) ||
+        (a.on_redaction_limit() == "hold" && a.moderator_wait_seconds() < 1)) {
       return absl::InvalidArgumentError(StrCat("controller sent a malformed account ", a.login()));
     }
     // A lease that has ended here never comes back, whatever a lagging controller says.
@@ -197,6 +226,8 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
     if (!a.recording_input().empty()) l.recording_input = a.recording_input();
     l.recording_strict = a.recording_mode() == "strict";
     if (a.has_max_redacted_lines()) l.max_redacted_lines = a.max_redacted_lines();
+    l.on_redaction_limit = ParseOnRedactionLimit(a.on_redaction_limit())
+                               .value_or(DefaultOnRedactionLimit(l.recording_strict));
     l.moderators_required = a.moderators_required();
     l.moderator_pause = a.moderator_on_leave() == "pause";
     l.moderator_wait = a.moderator_wait_seconds();

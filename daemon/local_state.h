@@ -14,16 +14,25 @@
 
 namespace warden {
 
+// What happens to a session with more redacted lines than its role allows (the role's
+// recording.on_redaction_limit): it is flagged in every case; kHold also pauses it until a
+// moderator watches (HostAgent::HoldForModerator), kEnd ends it.
+enum class OnRedactionLimit { kAlert, kHold, kEnd };
+// "alert", "hold", "end"; nullopt for any other word.
+std::optional<OnRedactionLimit> ParseOnRedactionLimit(std::string_view word);
+const char* OnRedactionLimitName(OnRedactionLimit action);
+
 struct LocalAccount {
   std::string login, gecos, home, shell, sudo_rule, grant_id, user;
   std::string recording_input = "redact";  // redact, full (or all), off
   bool recording_strict = false;  // no session unless it can be delivered to the controller
-  // Lines typed without echo (redacted) beyond this flag the session (strict: end it).
+  // Lines typed without echo (redacted) beyond this flag the session, then on_redaction_limit.
   uint32_t max_redacted_lines = 3;
+  OnRedactionLimit on_redaction_limit = OnRedactionLimit::kAlert;
   // Four-eyes (HostAccount.moderators_required): 0 = none.
   uint32_t moderators_required = 0;
   bool moderator_pause = false;   // on_leave: pause (else terminate)
-  int64_t moderator_wait = 0;     // seconds
+  int64_t moderator_wait = 0;  // seconds; also how long a session held at the redaction limit waits
   uint32_t uid = 0, gid = 0;
   int64_t expires = 0;
   std::vector<std::string> groups;

@@ -74,6 +74,10 @@ int Run(const HostConfig& c) {
   SessionRecorder session_recorder(spool, recorder.ok() ? recorder->get() : nullptr, why,
                                    [&link] { return link.WaitConnected(3000); });
   sink = &session_recorder;
+  // A session held at its redaction limit is paused by the agent, which owns moderation.
+  session_recorder.SetHoldForModerator([&agent](const std::string& id, const std::string& reason) {
+    agent.HoldForModerator(id, reason);
+  });
   agent.SetSessionObserver(&session_recorder);
 
   std::atomic<bool> stop{false};

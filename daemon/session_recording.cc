@@ -369,8 +369,8 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
   Live& live = live_[s.id];
   live.key = key;
   live.root = root;
-  live.strict = account.recording_strict;
   live.max_redacted_lines = account.max_redacted_lines;
+  live.on_limit = account.on_redaction_limit;
   LogLine(LOG_INFO, StrCat("recording session ", s.id, " (process ", root, ", input ",
                            account.recording_input, ")"));
   return absl::OkStatus();
@@ -441,7 +441,8 @@ void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost,
 }
 
 void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, int64_t mono_ns) {
-  bool strict = false;
+  OnRedactionLimit policy = OnRedactionLimit::kAlert;
+  bool over = false;
   uint32_t max = 0;
   {
     std::lock_guard lock(mu_);
@@ -449,28 +450,45 @@ void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, 
     auto it = live_.find(id);
     if (it != live_.end()) {
       live = &it->second;
-      strict = live->strict;
     } else {
       for (Ending& e : ending_) {
-        if (e.id == id) live = &e.live;  // over: flagged, nothing left to end
+        if (e.id == id) live = &e.live;  // over: flagged, nothing left to hold or end
       }
+      over = true;
     }
     if (!live || live->flagged || line <= live->max_redacted_lines) return;
     live->flagged = true;
     max = live->max_redacted_lines;
+    policy = live->on_limit;
   }
+  // Without the agent to hold it for, a session that should be held is ended.
+  OnRedactionLimit action = over ? OnRedactionLimit::kAlert : policy;
+  if (action == OnRedactionLimit::kHold && !hold_) action = OnRedactionLimit::kEnd;
   const std::string what =
       StrCat(line, " lines typed without echo (redacted) in session ", id,
              ", more than its role allows (recording.max_redacted_lines: ", max, ")");
-  LogLine(LOG_ALERT, StrCat(what, strict ? "; strict recording: ending the session" : ""));
+  const char* consequence = over                                ? "; the session has ended"
+                            : action == OnRedactionLimit::kHold ? "; holding it for a moderator"
+                            : action == OnRedactionLimit::kEnd  ? "; ending it"
+                                                                : "";
+  LogLine(LOG_ALERT, StrCat(what, consequence,
+                            " (recording.on_redaction_limit: ", OnRedactionLimitName(policy), ")"));
   v1::RecordingEvent alert;
   alert.mutable_alert()->set_kind("redaction_limit");
-  alert.mutable_alert()->set_message(what);
+  alert.mutable_alert()->set_message(StrCat(what, consequence));
   spool_.Add(id, mono_ns, {}, std::move(alert));
-  if (strict) {
-    Terminate(id, StrCat("Warden: this session is being ended: more lines were typed without "
-                         "echo than its role allows (", max, "); the recording cannot show "
-                         "them (recording: strict)."));
+  const std::string reason = StrCat("more lines were typed without echo than its role allows (",
+                                    max, "); the recording cannot show them");
+  switch (action) {
+    case OnRedactionLimit::kAlert:
+      break;
+    case OnRedactionLimit::kHold:
+      // mu_ is not held: the agent takes its own lock and calls back into this observer.
+      hold_(id, reason);
+      break;
+    case OnRedactionLimit::kEnd:
+      Terminate(id, StrCat("Warden: this session is being ended: ", reason, "."));
+      break;
   }
 }
 

@@ -102,6 +102,15 @@ class SessionRecorder : public SessionObserver {
       : spool_(spool), recorder_(recorder), why_(std::move(why)),
         controller_up_(std::move(controller_up)) {}
 
+  // Called when a session of a role with on_redaction_limit: hold reaches the limit, with the
+  // session's id and what happened (for the operator): HostAgent::HoldForModerator. Called on the
+  // capture thread with none of the recorder's locks held.
+  using HoldForModerator =
+      std::function<void(const std::string& session_id, const std::string& reason)>;
+  // REQUIRES: called before the capture runs. Without it such a session is ended instead: a hold
+  // that nothing can lift is no reason to let it run on.
+  void SetHoldForModerator(HoldForModerator hold) { hold_ = std::move(hold); }
+
   absl::Status SessionOpened(const HostSession& s, const LocalAccount& account, pid_t root) override;
   void SessionEnded(const HostSession& s) override;
   void EndSession(const HostSession& s, const std::string& why) override;
@@ -118,8 +127,8 @@ class SessionRecorder : public SessionObserver {
   struct Live {
     uint64_t key = 0;
     pid_t root = 0;  // the process that opened it
-    bool strict = false;
     uint32_t max_redacted_lines = 3;
+    OnRedactionLimit on_limit = OnRedactionLimit::kAlert;
     bool flagged = false;  // more redacted lines than the role allows
   };
   // A session that has ended, until its last records are drained (they still count).
@@ -138,8 +147,9 @@ class SessionRecorder : public SessionObserver {
   // The process that opened session `id` and its terminals (pts indexes; none before their I/O).
   bool Terminals(const std::string& id, pid_t* root, std::vector<int>* pts);
   // A redacted line beyond the role's recording.max_redacted_lines flags the session: an alert in
-  // the log and in the recording; under recording: strict the session is ended (if it has not
-  // ended already: lines typed just before the end are counted as they are drained).
+  // the log and in the recording; then the role's on_redaction_limit: hold asks hold_ to pause it
+  // for a moderator, end ends it (if it has not ended already: lines typed just before the end
+  // are counted as they are drained).
   void CheckRedactionLimit(const std::string& id, uint32_t line, int64_t mono_ns);
   // Marks the kernel's losses of every live session that no event has carried yet.
   void NoteLosses();
@@ -148,6 +158,7 @@ class SessionRecorder : public SessionObserver {
   Recorder* const recorder_;
   const std::string why_;
   const std::function<bool()> controller_up_;
+  HoldForModerator hold_;
   std::mutex mu_;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::string> ids_;     // kernel session number -> session id

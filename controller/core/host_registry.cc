@@ -141,6 +141,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       a.recording_input = (*role)->recording_input;
       a.recording_mode = (*role)->recording_mode;
       a.max_redacted_lines = (*role)->max_redacted_lines;
+      a.on_redaction_limit = (*role)->on_redaction_limit;
       a.moderators_required = (*role)->moderators_required;
       a.moderator_on_leave = (*role)->moderator_on_leave;
       a.moderator_wait = (*role)->moderator_wait;

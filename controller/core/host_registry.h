@@ -48,6 +48,7 @@ struct HostAccount {
   GrantRow grant;
   std::string gecos, home, shell, sudo_rule, recording_input, recording_mode;
   uint32_t max_redacted_lines = 3;
+  std::string on_redaction_limit;  // alert, hold, end
   std::vector<std::string> groups;
   int moderators_required = 0;
   std::string moderator_on_leave;

@@ -252,12 +252,15 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
         return fail("account.shell must be an absolute path");
       }
     }
+    bool hold_wait = false;
     if (const YAML::Node& rec = n["recording"]) {
       for (const auto& kv : rec) {
         const std::string key = kv.first.as<std::string>();
-        if (key != "input" && key != "mode" && key != "max_redacted_lines")
+        if (key != "input" && key != "mode" && key != "max_redacted_lines" &&
+            key != "on_redaction_limit" && key != "hold_wait")
           return fail(StrCat("unknown recording key \"", key,
-                             "\"; supported: input, mode, max_redacted_lines"));
+                             "\"; supported: input, mode, max_redacted_lines, "
+                             "on_redaction_limit, hold_wait"));
       }
       role.recording_mode = rec["mode"].as<std::string>(role.recording_mode);
       if (role.recording_mode != "best_effort" && role.recording_mode != "strict")
@@ -272,6 +275,24 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
         if (n < 0 || n > 10000)
           return fail("recording.max_redacted_lines must be a number from 0 to 10000");
         role.max_redacted_lines = static_cast<uint32_t>(n);
+      }
+      // Existing policies keep their behaviour: strict sessions are ended, others flagged.
+      role.on_redaction_limit = role.recording_mode == "strict" ? "end" : "alert";
+      if (const YAML::Node& action = rec["on_redaction_limit"]) {
+        const std::string word = action.IsScalar() ? action.Scalar() : "";
+        if (word != "alert" && word != "hold" && word != "end")
+          return fail(StrCat("recording.on_redaction_limit must be alert, hold or end, not \"",
+                             word, "\""));
+        role.on_redaction_limit = word;
+      }
+      if (const YAML::Node& wait = rec["hold_wait"]) {
+        if (role.on_redaction_limit != "hold")
+          return fail("recording.hold_wait applies only to recording.on_redaction_limit: hold");
+        absl::StatusOr<int64_t> seconds = ParseDuration(wait.as<std::string>());
+        if (!seconds.ok()) return fail(StrCat("recording.hold_wait: ", seconds.status().message()));
+        if (*seconds < 1) return fail("recording.hold_wait must be positive");
+        role.moderator_wait = *seconds;
+        hold_wait = true;
       }
     }
     if (const YAML::Node& m = n["require_moderator"]) {
@@ -293,6 +314,10 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
       role.moderator_on_leave = m["on_leave"].as<std::string>(role.moderator_on_leave);
       if (role.moderator_on_leave != "terminate" && role.moderator_on_leave != "pause")
         return fail("require_moderator.on_leave must be terminate or pause");
+      if (hold_wait)
+        return fail(
+            "recording.hold_wait is for roles without require_moderator; this role's "
+            "sessions wait require_moderator.wait");
       if (m["wait"]) {
         ASSIGN_OR_RETURN(role.moderator_wait, ParseDuration(m["wait"].as<std::string>()));
         if (role.moderator_wait < 1) return fail("require_moderator.wait must be positive");

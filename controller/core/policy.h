@@ -20,7 +20,9 @@
 //         shell: /bin/bash
 //       recording: {input: redact}         # keystrokes: redact (password prompts), full, off
 //                                          # (`all`: older spelling of full); mode: strict or
-//                                          # best_effort; max_redacted_lines: 3 (then flagged)
+//                                          # best_effort; max_redacted_lines: 3 (then flagged);
+//                                          # on_redaction_limit: alert, hold or end (default:
+//                                          # end if strict, else alert); hold_wait: 10m
 //       require_moderator:                 # four-eyes: a login waits until moderators watch
 //         {count: 1, groups: [leads], on_leave: terminate, wait: 10m}   # on_leave: or pause
 //   request_ttl: 1h
@@ -68,15 +70,27 @@ struct Role {
   std::string shell = "/bin/bash";
   std::string recording_input = "redact";  // redact, full, off
   std::string recording_mode = "best_effort";  // best_effort, strict
-  // Lines typed without echo beyond this flag the session (alert); strict sessions are ended.
+  // Lines typed without echo beyond this flag the session (an alert), and then
+  // `on_redaction_limit` applies: "alert" (nothing more), "hold" (the session is paused until a
+  // moderator watches it, see HoldModeratorGroups; ended after `moderator_wait`) or "end".
+  // Default: "end" under recording mode strict, else "alert".
   uint32_t max_redacted_lines = 3;
+  std::string on_redaction_limit = "alert";
   // Four-eyes: sessions wait at their start until this many members of `moderator_groups` (never
   // the requester) watch them live; when fewer remain, `moderator_on_leave` (terminate, pause).
   int moderators_required = 0;
   std::vector<std::string> moderator_groups;
   std::string moderator_on_leave = "terminate";
-  int64_t moderator_wait = 600;  // how long a login (or a paused session) waits for them
+  // How long a login (or a paused or held session) waits for them: require_moderator.wait, or
+  // recording.hold_wait for a role without require_moderator.
+  int64_t moderator_wait = 600;
 
+  // Who may resume a session held at the redaction limit: the role's moderator groups, or, for a
+  // role without require_moderator, its approval groups (never the requester: checked by the
+  // caller, as for approvals).
+  const std::vector<std::string>& HoldModeratorGroups() const {
+    return moderator_groups.empty() ? approver_groups : moderator_groups;
+  }
   // True when a host with `labels` is selected by this role (the tier is checked separately).
   bool SelectsHost(const std::map<std::string, std::string>& labels) const;
 };

@@ -1,5 +1,6 @@
 #include "controller/core/recordings.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
@@ -165,8 +166,8 @@ absl::Status RecordingArchive::CheckViewer(const Identity& who) const {
 absl::Status RecordingArchive::CheckReader(const Identity& who, const RecordingRow& rec) {
   absl::Status viewer = CheckViewer(who);
   if (viewer.ok() || rec.ended_ns != 0) return viewer;
-  absl::StatusOr<int> required = CheckModerator(who, rec);
-  return required.ok() && *required > 0 ? absl::OkStatus() : viewer;
+  absl::StatusOr<ModeratorRight> right = CheckModerator(who, rec);
+  return right.ok() && right->required > 0 ? absl::OkStatus() : viewer;
 }
 
 absl::Status RecordingArchive::CheckMayModerate(const Identity& who) const {
@@ -175,13 +176,25 @@ absl::Status RecordingArchive::CheckMayModerate(const Identity& who) const {
   for (const auto& [name, role] : policy_.roles) {
     if (role.moderators_required > 0 && policy_.InAnyGroup(who.user, role.moderator_groups))
       return absl::OkStatus();
+    if (role.on_redaction_limit == "hold" &&
+        policy_.InAnyGroup(who.user, role.HoldModeratorGroups()))
+      return absl::OkStatus();
   }
   return absl::PermissionDeniedError(
       StrCat(who.user, " may not moderate sessions (needs one of the recording viewer groups: ",
              StrJoin(policy_.recording_viewer_groups, ", "), ", or a role's moderator groups)"));
 }
 
-absl::StatusOr<int> RecordingArchive::CheckModerator(const Identity& who, const RecordingRow& rec) {
+int RecordingArchive::Required(const Role& role, const RecordingRow& rec) {
+  if (role.moderators_required > 0) return role.moderators_required;
+  // Held by its host from the moment it was flagged (on_redaction_limit: hold) until one watches.
+  const bool flagged =
+      std::find(rec.alerts.begin(), rec.alerts.end(), "redaction_limit") != rec.alerts.end();
+  return role.on_redaction_limit == "hold" && flagged ? 1 : 0;
+}
+
+absl::StatusOr<RecordingArchive::ModeratorRight> RecordingArchive::CheckModerator(
+    const Identity& who, const RecordingRow& rec) {
   if (!who.host_id.empty()) return absl::PermissionDeniedError("hosts do not moderate sessions");
   std::optional<GrantRow> grant;
   if (!rec.grant_id.empty()) {
@@ -194,19 +207,35 @@ absl::StatusOr<int> RecordingArchive::CheckModerator(const Identity& who, const 
     return absl::PermissionDeniedError(
         StrCat(who.user, " may not moderate their own session (grant ", grant->id, ")"));
   absl::StatusOr<const Role*> role = policy_.FindRole(grant->role);
-  const int required = role.ok() ? (*role)->moderators_required : 0;
-  if (required == 0) {
+  ModeratorRight right;
+  if (role.ok()) right.required = Required(**role, rec);
+  if (role.ok() && (*role)->moderators_required > 0) {
+    if (!policy_.InAnyGroup(who.user, (*role)->moderator_groups))
+      return absl::PermissionDeniedError(StrCat(
+          who.user, " may not moderate sessions of role ", grant->role,
+          " (needs one of its moderator groups: ", StrJoin((*role)->moderator_groups, ", "), ")"));
+  } else if (role.ok() && (*role)->on_redaction_limit == "hold") {
+    // Resuming a session that hid more input than its role allows is a decision about this
+    // access: for those who decide about it (the role's approvers), and only once it is held.
+    const bool moderator =
+        right.required > 0 && policy_.InAnyGroup(who.user, (*role)->HoldModeratorGroups());
+    if (!moderator) {
+      absl::Status viewer = CheckViewer(who);
+      if (!viewer.ok())
+        return absl::PermissionDeniedError(StrCat(
+            who.user, " may not moderate session ", rec.session_id, " of role ", grant->role,
+            " (members of ", StrJoin((*role)->HoldModeratorGroups(), ", "),
+            " moderate its sessions once one is held at its redaction limit; recording viewers "
+            "always)"));
+      right.counts = false;
+    }
+  } else {
     RETURN_IF_ERROR(CheckViewer(who));
-  } else if (!policy_.InAnyGroup(who.user, (*role)->moderator_groups)) {
-    return absl::PermissionDeniedError(
-        StrCat(who.user, " may not moderate sessions of role ", grant->role,
-               " (needs one of its moderator groups: ", StrJoin((*role)->moderator_groups, ", "),
-               ")"));
   }
   // Only now, to someone who may moderate it: whether it is still live.
   if (rec.ended_ns != 0)
     return absl::FailedPreconditionError(StrCat("session ", rec.session_id, " has ended"));
-  return required;
+  return right;
 }
 
 absl::StatusOr<std::vector<RecordingRow>> RecordingArchive::List(const Identity& who,
@@ -214,7 +243,8 @@ absl::StatusOr<std::vector<RecordingRow>> RecordingArchive::List(const Identity&
   absl::Status viewer = CheckViewer(who);
   ASSIGN_OR_RETURN(std::vector<RecordingRow> rows, store_.ListRecordings(f));
   if (viewer.ok()) return rows;
-  // Others see the live sessions they are a moderator of (four-eyes roles), if any.
+  // Others see the live sessions they are a moderator of (four-eyes roles, and sessions held at
+  // their redaction limit), if any.
   std::erase_if(rows, [&](const RecordingRow& r) { return !CheckReader(who, r).ok(); });
   if (rows.empty()) return viewer;
   return rows;
@@ -235,8 +265,7 @@ RecordingArchive::Quorum RecordingArchive::QuorumOf(const RecordingRow& rec) {
   Quorum q;
   if (rec.ended_ns != 0) return q;
   if (auto grant = store_.GetGrant(rec.grant_id); grant.ok() && *grant) {
-    if (auto role = policy_.FindRole((*grant)->role); role.ok())
-      q.required = (*role)->moderators_required;
+    if (auto role = policy_.FindRole((*grant)->role); role.ok()) q.required = Required(**role, rec);
   }
   std::lock_guard<std::mutex> lock(mu_);
   q.present = PresentLocked(rec.session_id);
@@ -246,7 +275,7 @@ RecordingArchive::Quorum RecordingArchive::QuorumOf(const RecordingRow& rec) {
 int RecordingArchive::PresentLocked(const std::string& session_id) const {
   std::set<std::string> users;
   for (const auto& [t, m] : moderators_) {
-    if (m.session_id == session_id) users.insert(m.user);
+    if (m.session_id == session_id && m.counts) users.insert(m.user);
   }
   return static_cast<int>(users.size());
 }
@@ -258,21 +287,24 @@ void RecordingArchive::SendLocked(const std::string& host_id, const v1::UploadAc
 }
 
 absl::StatusOr<RecordingRow> RecordingArchive::LiveSession(const Identity& who,
-                                                           std::string_view session_id) {
+                                                           std::string_view session_id,
+                                                           ModeratorRight* right) {
   // Who is calling first: someone who may moderate nothing learns nothing about session ids.
   RETURN_IF_ERROR(CheckMayModerate(who));
   ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(session_id));
   if (!rec) return absl::NotFoundError(StrCat("no live session ", session_id));
-  RETURN_IF_ERROR(CheckModerator(who, *rec).status());
+  ASSIGN_OR_RETURN(ModeratorRight r, CheckModerator(who, *rec));
+  if (right) *right = r;
   return *rec;
 }
 
 absl::StatusOr<uint64_t> RecordingArchive::JoinModerator(const Identity& who,
                                                          std::string_view session_id) {
-  ASSIGN_OR_RETURN(RecordingRow rec, LiveSession(who, session_id));
+  ModeratorRight right;
+  ASSIGN_OR_RETURN(RecordingRow rec, LiveSession(who, session_id, &right));
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t ticket = next_watcher_++;
-  moderators_[ticket] = Moderator{rec.session_id, rec.host_id, who.user};
+  moderators_[ticket] = Moderator{rec.session_id, rec.host_id, who.user, right.counts};
   v1::UploadAck msg;
   msg.set_session_id(rec.session_id);
   msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(rec.session_id)));

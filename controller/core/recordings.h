@@ -6,8 +6,12 @@
 // Where the session's role has `require_moderator`, only members of its moderator groups
 // moderate, they may watch the live session without being recording viewers, and the host holds
 // the session (at its start, and per on_leave later) while fewer of them than the role's count
-// watch. Nobody moderates the session of their own grant. Moderator counts and terminations reach
-// the session's host over its upload stream (AttachHost).
+// watch. Where the role has `recording.on_redaction_limit: hold` instead, a session flagged
+// `redaction_limit` is held by its host until one moderator watches: members of the role's
+// approval groups (Role::HoldModeratorGroups) may then watch and moderate it, and only they count;
+// recording viewers still watch and end it, as any other session. Nobody moderates the session of
+// their own grant. Moderator counts (of those who count) and terminations reach the session's
+// host over its upload stream (AttachHost).
 #pragma once
 
 #include <condition_variable>
@@ -64,8 +68,9 @@ class RecordingArchive {
 
   // --- Moderation of live sessions ---
   struct Quorum {
-    int required = 0;  // the role's require_moderator count (0 = none)
-    int present = 0;   // distinct moderators watching now
+    // The role's require_moderator count; 1 for a session held at its redaction limit; 0 = none.
+    int required = 0;
+    int present = 0;  // distinct moderators watching now who count toward it
   };
   Quorum QuorumOf(const RecordingRow& rec);
   // `who` moderates the live session until LeaveModerator(ticket): counted toward its quorum.
@@ -96,10 +101,18 @@ class RecordingArchive {
   // Viewers may read any recording; a live four-eyes session may also be read by its moderators.
   absl::Status CheckViewer(const Identity& who) const;
   absl::Status CheckReader(const Identity& who, const RecordingRow& rec);
-  // Whether `who` may moderate the live session `rec`; the role's quorum if so.
-  absl::StatusOr<int> CheckModerator(const Identity& who, const RecordingRow& rec);
-  // The live session `session_id`, if `who` may moderate it.
-  absl::StatusOr<RecordingRow> LiveSession(const Identity& who, std::string_view session_id);
+  // What `who` is to the live session `rec` as a moderator.
+  struct ModeratorRight {
+    int required = 0;    // as Quorum::required
+    bool counts = true;  // toward `required` (a recording viewer of a held session does not)
+  };
+  // Whether `who` may moderate the live session `rec`, and how.
+  absl::StatusOr<ModeratorRight> CheckModerator(const Identity& who, const RecordingRow& rec);
+  // The moderators a session of `role` needs now (Quorum::required).
+  static int Required(const Role& role, const RecordingRow& rec);
+  // The live session `session_id`, if `who` may moderate it; how, in `right` (may be null).
+  absl::StatusOr<RecordingRow> LiveSession(const Identity& who, std::string_view session_id,
+                                           ModeratorRight* right = nullptr);
   // REQUIRES: mu_ held.
   int PresentLocked(const std::string& session_id) const;
   void SendLocked(const std::string& host_id, const v1::UploadAck& msg);
@@ -118,6 +131,7 @@ class RecordingArchive {
   uint64_t next_watcher_ = 1;
   struct Moderator {
     std::string session_id, host_id, user;
+    bool counts = true;
   };
   std::map<uint64_t, Moderator> moderators_;  // by ticket
   struct Termination {

@@ -117,6 +117,7 @@ TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
     EXPECT_EQ(a.home, "/home/" + a.grant.login);
     EXPECT_EQ(a.sudo_rule, "ALL=(ALL) NOPASSWD: ALL");
     EXPECT_EQ(a.groups, std::vector<std::string>{"wheel-ops"});
+    EXPECT_EQ(a.on_redaction_limit, "alert") << "the role's recording default";
   }
   ASSERT_EQ(st->groups.size(), 1u);
   EXPECT_EQ(st->groups[0].name, "wheel-ops");

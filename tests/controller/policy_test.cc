@@ -103,6 +103,86 @@ roles: {}
             std::string::npos);
 }
 
+TEST(Policy, OnRedactionLimitDefaultsToEndWhenStrictElseAlert) {
+  auto p = ParsePolicy(R"(
+groups: {a: [x], admins: [x], leads: [y]}
+roles:
+  strict: {tier: 0, login: "s-{{user}}", approvals: {count: 1, groups: [a]}, recording: {mode: strict}}
+  plain: {tier: 0, login: "p-{{user}}", approvals: {count: 1, groups: [a]}}
+  held: {tier: 0, login: "h-{{user}}", approvals: {count: 1, groups: [a]},
+         recording: {mode: strict, on_redaction_limit: hold, hold_wait: 2m}}
+  held-default-wait: {tier: 0, login: "d-{{user}}", approvals: {count: 1, groups: [a]},
+                      recording: {on_redaction_limit: hold}}
+  lenient: {tier: 0, login: "l-{{user}}", approvals: {count: 1, groups: [a]},
+            recording: {mode: strict, on_redaction_limit: alert}}
+  ended: {tier: 0, login: "e-{{user}}", approvals: {count: 1, groups: [a]},
+          recording: {on_redaction_limit: end}}
+  four-eyes: {tier: 0, login: "f-{{user}}", approvals: {count: 1, groups: [a]},
+              recording: {on_redaction_limit: hold},
+              require_moderator: {count: 1, groups: [leads], wait: 5m}}
+)");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->roles.at("strict").on_redaction_limit, "end") << "as before: strict ends";
+  EXPECT_EQ(p->roles.at("plain").on_redaction_limit, "alert") << "as before: flagged only";
+  EXPECT_EQ(p->roles.at("held").on_redaction_limit, "hold");
+  EXPECT_EQ(p->roles.at("held").moderator_wait, 120);
+  EXPECT_EQ(p->roles.at("held-default-wait").moderator_wait, 600);
+  EXPECT_EQ(p->roles.at("lenient").on_redaction_limit, "alert");
+  EXPECT_EQ(p->roles.at("ended").on_redaction_limit, "end");
+  EXPECT_EQ(p->roles.at("four-eyes").moderator_wait, 300) << "require_moderator.wait";
+}
+
+TEST(Policy, OnRedactionLimitRefusesUnknownWordsNamingTheFieldAndTheChoices) {
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {"{on_redaction_limit: pause}",
+            "role r1: recording.on_redaction_limit must be alert, hold or end, not \"pause\""},
+           {"{on_redaction_limit: Hold}",
+            "recording.on_redaction_limit must be alert, hold or end, not \"Hold\""},
+           {"{on_redaction_limit: [hold]}",
+            "recording.on_redaction_limit must be alert, hold or end"},
+           {"{on_redaction_limit: end, hold_wait: 5m}",
+            "recording.hold_wait applies only to recording.on_redaction_limit: hold"},
+           {"{on_redaction_limit: hold, hold_wait: soon}", "recording.hold_wait: bad duration"},
+           {"{on_redaction_limit: hold, hold_wait: 0s}", "recording.hold_wait must be positive"},
+           {"{on_redaction: hold}",
+            "unknown recording key \"on_redaction\"; supported: input, mode, max_redacted_lines, "
+            "on_redaction_limit, hold_wait"}}) {
+    auto bad = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}, recording: )" +
+                           yaml + "}\n");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+  }
+  auto both = ParsePolicy(R"(
+groups: {a: [x], admins: [x], leads: [y]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]},
+       recording: {on_redaction_limit: hold, hold_wait: 1m},
+       require_moderator: {count: 1, groups: [leads]}}
+)");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("recording.hold_wait is for roles without "
+                                         "require_moderator"),
+            std::string::npos)
+      << both.status().message();
+}
+
+TEST(Policy, AHeldSessionIsModeratedByTheModeratorGroupsElseTheApprovers) {
+  auto p = ParsePolicy(R"(
+groups: {a: [x], admins: [x], leads: [y]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]},
+       recording: {on_redaction_limit: hold}}
+  r2: {tier: 0, login: "ops-{{user}}", approvals: {count: 1, groups: [a]},
+       recording: {on_redaction_limit: hold}, require_moderator: {count: 1, groups: [leads]}}
+)");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->roles.at("r1").HoldModeratorGroups(), std::vector<std::string>{"a"});
+  EXPECT_EQ(p->roles.at("r2").HoldModeratorGroups(), std::vector<std::string>{"leads"});
+}
+
 TEST(Policy, RequireModeratorSettings) {
   auto p = ParsePolicy(R"(
 groups: {a: [x], admins: [x], leads: [y, z]}

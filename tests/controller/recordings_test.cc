@@ -464,5 +464,143 @@ TEST_F(ModerationTest, ATerminationReachesTheHostNowOrWhenItNextConnects) {
   EXPECT_TRUE(after.empty()) << "the session ended: nothing left to terminate";
 }
 
+// A role without require_moderator whose sessions are held at their redaction limit
+// (on_redaction_limit: hold), and one of its sessions.
+class HoldModerationTest : public RecordingArchiveTest {
+ protected:
+  void SetUp() override {
+    RecordingArchiveTest::SetUp();
+    auto policy = ParsePolicy(std::string(kTestPolicy) + R"(
+  tier0-held:
+    tier: 0
+    login: "hold-{{user}}"
+    approvals: {count: 2, groups: [approvers]}
+    recording: {max_redacted_lines: 1, on_redaction_limit: hold}
+)");
+    ASSERT_TRUE(policy.ok()) << policy.status().message();
+    policy_ = std::move(*policy);
+    archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
+    GrantRow g;
+    g.id = "g-9";
+    g.request_id = "r-9";
+    g.user = "alice";
+    g.role = "tier0-held";
+    g.login = "hold-alice";
+    g.start = 1800000000;
+    g.end = 1800003600;
+    g.uid = 1879048200;
+    ASSERT_TRUE(store_->InsertGrant(g).ok());
+    v1::RecordingChunk c = Chunk(1, "");
+    c.mutable_session()->set_user("hold-alice");
+    c.mutable_session()->set_grant_id("g-9");
+    ASSERT_TRUE(archive_->Accept(host_, c).ok());
+    sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+  }
+  void TearDown() override { archive_->DetachHost(sink_); }
+  // The host flags the session: its chunk 2 carries the redaction_limit alert.
+  void Flag() {
+    v1::RecordingChunk c = Chunk(2, "");
+    auto events = DecompressEvents(c.events_zstd());
+    ASSERT_TRUE(events.ok());
+    v1::Alert* a = events->add_events()->mutable_alert();
+    a->set_kind("redaction_limit");
+    a->set_message("2 lines typed without echo; holding it for a moderator");
+    auto packed = CompressEvents(*events);
+    ASSERT_TRUE(packed.ok());
+    c.set_events_zstd(packed->data(), packed->size());
+    ASSERT_TRUE(archive_->Accept(host_, c).ok());
+  }
+  RecordingArchive::Quorum Quorum() {
+    return archive_->QuorumOf(*archive_->Get(Who("root"), "s-1"));
+  }
+  std::vector<uint32_t> Counts() {
+    std::vector<uint32_t> out;
+    for (const auto& m : sent_) out.push_back(m.control().moderators());
+    return out;
+  }
+
+  Policy policy_;
+  uint64_t sink_ = 0;
+  std::vector<v1::UploadAck> sent_;
+};
+
+TEST_F(HoldModerationTest, TheRolesApproversModerateASessionOnlyOnceItIsHeld) {
+  auto early = archive_->JoinModerator(Who("bob"), "s-1");
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.status().message().find(
+                "bob may not moderate session s-1 of role tier0-held (members of approvers "
+                "moderate its sessions once one is held at its redaction limit"),
+            std::string::npos)
+      << early.status().message();
+  EXPECT_EQ(archive_->Get(Who("bob"), "s-1").status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(archive_->List(Who("bob"), RecordingFilter{}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Quorum().required, 0);
+
+  Flag();
+  EXPECT_EQ(Quorum().required, 1) << "held: waiting for one moderator";
+  EXPECT_EQ(Quorum().present, 0);
+  EXPECT_TRUE(archive_->Get(Who("bob"), "s-1").ok()) << "bob may watch it now";
+  auto listed = archive_->List(Who("bob"), RecordingFilter{});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 1u);
+  auto erin = archive_->JoinModerator(Who("erin"), "s-1");
+  ASSERT_FALSE(erin.ok());
+  EXPECT_NE(erin.status().message().find("erin may not moderate sessions"), std::string::npos)
+      << erin.status().message();
+  EXPECT_TRUE(sent_.empty());
+
+  auto bob = archive_->JoinModerator(Who("bob"), "s-1");
+  ASSERT_TRUE(bob.ok()) << bob.status().message();
+  EXPECT_EQ(Counts(), std::vector<uint32_t>{1}) << "the host learns that one watches";
+  EXPECT_EQ(Quorum().present, 1);
+  archive_->LeaveModerator(*bob);
+  EXPECT_EQ(Counts(), (std::vector<uint32_t>{1, 0}));
+}
+
+TEST_F(HoldModerationTest, TheRequesterNeverModeratesTheirOwnHeldSession) {
+  // bob is an approver and the requester of this grant.
+  GrantRow g;
+  g.id = "g-10";
+  g.request_id = "r-10";
+  g.user = "bob";
+  g.role = "tier0-held";
+  g.login = "hold-bob";
+  g.start = 1800000000;
+  g.end = 1800003600;
+  g.uid = 1879048201;
+  ASSERT_TRUE(store_->InsertGrant(g).ok());
+  v1::RecordingChunk c = Chunk(1, "");
+  c.set_session_id("s-bob");
+  c.mutable_session()->set_user("hold-bob");
+  c.mutable_session()->set_grant_id("g-10");
+  ASSERT_TRUE(archive_->Accept(host_, c).ok());
+  auto own = archive_->JoinModerator(Who("bob"), "s-bob");
+  ASSERT_FALSE(own.ok());
+  EXPECT_EQ(own.status().message(), "bob may not moderate their own session (grant g-10)");
+}
+
+TEST_F(HoldModerationTest, ARecordingViewerWatchesAndEndsAHeldSessionButDoesNotResumeIt) {
+  Flag();
+  auto root = archive_->JoinModerator(Who("root"), "s-1");
+  ASSERT_TRUE(root.ok()) << root.status().message();
+  EXPECT_EQ(Counts(), std::vector<uint32_t>{0}) << "root watches, but does not count";
+  EXPECT_EQ(Quorum().present, 0);
+  auto carol = archive_->JoinModerator(Who("carol"), "s-1");
+  ASSERT_TRUE(carol.ok()) << carol.status().message();
+  EXPECT_EQ(Counts(), (std::vector<uint32_t>{0, 1}));
+  ASSERT_TRUE(archive_->Terminate(Who("root"), "s-1", "enough").ok());
+  ASSERT_FALSE(sent_.empty());
+  EXPECT_EQ(sent_.back().control().terminated_by(), "root");
+  archive_->LeaveModerator(*carol);
+  archive_->LeaveModerator(*root);
+  // Once it has ended, the approvers no longer read it.
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(3, "bye", true)).ok());
+  EXPECT_EQ(archive_->Get(Who("carol"), "s-1").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(archive_->JoinModerator(Who("carol"), "s-1").status().message(),
+            "session s-1 has ended");
+}
+
 }  // namespace
 }  // namespace warden::testing

@@ -52,13 +52,23 @@ class Moderation : public testing::AgentFixture {
     if (fd_ >= 0) close(fd_);
     AgentFixture::TearDown();
   }
-  void Grant(uint32_t required, const std::string& on_leave) {
+  void Grant(uint32_t required, const std::string& on_leave,
+             const std::string& on_redaction_limit = "") {
     v1::HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
     st.mutable_accounts(0)->set_moderators_required(required);
     st.mutable_accounts(0)->set_moderator_on_leave(on_leave);
     st.mutable_accounts(0)->set_moderator_wait_seconds(600);
+    st.mutable_accounts(0)->set_on_redaction_limit(on_redaction_limit);
     ASSERT_TRUE(agent_->Apply(st).ok());
   }
+  // A running session of a role with on_redaction_limit: hold (no four-eyes).
+  std::string OpenHoldable() {
+    Grant(0, "", "hold");
+    warden_agent_reply r = Open();
+    EXPECT_EQ(r.verdict, WARDEN_VERDICT_ALLOW);
+    return r.session_id;
+  }
+  static constexpr const char* kWhy = "more lines were typed without echo than its role allows (1)";
   // Opens a session the way pam_warden.so does; the connection stays open in fd_.
   warden_agent_reply Open() {
     uint8_t frame[512];
@@ -210,6 +220,151 @@ TEST_F(Moderation, AccountsWithoutModeratorsStartAtOnce) {
   EXPECT_EQ(r.verdict, WARDEN_VERDICT_ALLOW);
   agent_->Moderate(r.session_id, Watching(0));
   EXPECT_TRUE(observer_.Take().empty());
+}
+
+// on_redaction_limit: hold. The recorder calls HoldForModerator from its capture thread.
+
+TEST_F(Moderation, AHeldSessionIsPausedUntilAModeratorWatchesAndThenStaysModerated) {
+  const std::string id = OpenHoldable();
+  agent_->HoldForModerator(id, kWhy);
+  EXPECT_EQ(observer_.Take(), std::vector<std::string>{
+                                  "pause " + id + ": Warden: this session is paused: " + kWhy +
+                                  ". It resumes when a moderator watches it (wardenctl join " + id +
+                                  " --mode moderator), and is ended if none does within 600 s."});
+  agent_->HoldForModerator(id, kWhy);  // a second call while held changes nothing
+  EXPECT_TRUE(observer_.Take().empty());
+  agent_->Moderate(id, Watching(1));
+  EXPECT_EQ(observer_.Take(),
+            std::vector<std::string>{"resume " + id +
+                                     ": Warden: 1 moderator now watching; the session resumes, "
+                                     "and goes on while one watches."});
+  // The moderator leaves: paused again, as four-eyes with on_leave pause; back, resumed.
+  agent_->Moderate(id, Watching(0));
+  std::vector<std::string> calls = observer_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].rfind("pause " + id +
+                               ": Warden: this session is paused: fewer than 1 "
+                               "moderator watch it",
+                           0),
+            0u)
+      << calls[0];
+  agent_->Moderate(id, Watching(1));
+  calls = observer_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0],
+            "resume " + id + ": Warden: a moderator is watching again; the session resumes.");
+  now_ = kNow + 3000;
+  agent_->Enforce();
+  EXPECT_TRUE(observer_.Take().empty()) << "watched: no wait runs out";
+}
+
+TEST_F(Moderation, AHeldSessionNobodyJoinsIsEndedWhenTheWaitRunsOut) {
+  const std::string id = OpenHoldable();
+  now_ = kNow + 100;
+  agent_->HoldForModerator(id, kWhy);
+  ASSERT_EQ(observer_.Take().size(), 1u);
+  now_ = kNow + 699;
+  agent_->Enforce();
+  EXPECT_TRUE(observer_.Take().empty()) << "still within the wait, counted from the hold";
+  now_ = kNow + 700;
+  agent_->Enforce();
+  EXPECT_EQ(observer_.Take(),
+            std::vector<std::string>{"end " + id +
+                                     ": Warden: this session is being ended: it was held for a "
+                                     "moderator, and none joined within 600 s."});
+  agent_->Moderate(id, Watching(1));  // too late
+  agent_->Enforce();
+  EXPECT_TRUE(observer_.Take().empty()) << "ended once, never resumed";
+}
+
+TEST_F(Moderation, AModeratorsTerminateEndsAHeldSession) {
+  const std::string id = OpenHoldable();
+  agent_->HoldForModerator(id, kWhy);
+  observer_.Take();
+  v1::SessionControl stop;
+  stop.set_terminated_by("bob");
+  agent_->Moderate(id, stop);
+  EXPECT_EQ(observer_.Take(),
+            std::vector<std::string>{"end " + id + ": Warden: moderator bob ended this session"});
+}
+
+TEST_F(Moderation, AHoldWhileAModeratorWatchesAlreadyLetsTheSessionGoOnModerated) {
+  const std::string id = OpenHoldable();
+  agent_->Moderate(id, Watching(1));  // bob joined before the limit was reached
+  agent_->HoldForModerator(id, kWhy);
+  EXPECT_TRUE(observer_.Take().empty());
+  agent_->Moderate(id, Watching(0));
+  std::vector<std::string> calls = observer_.Take();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].rfind("pause " + id, 0), 0u) << calls[0];
+}
+
+TEST_F(Moderation, AHoldLeavesAFourEyesSessionToItsOwnRules) {
+  Grant(1, "terminate", "hold");
+  const std::string id = Open().session_id;
+  agent_->HoldForModerator(id, kWhy);  // held at its start: no pty yet, but nothing changes
+  EXPECT_TRUE(observer_.Take().empty());
+  agent_->Moderate(id, Watching(1));
+  ASSERT_EQ(Final(5000).value_or(warden_agent_reply{}).verdict, WARDEN_VERDICT_ALLOW);
+  agent_->HoldForModerator(id, kWhy);  // watched already
+  EXPECT_TRUE(observer_.Take().empty());
+  agent_->Moderate(id, Watching(0));
+  EXPECT_EQ(observer_.Take(),
+            std::vector<std::string>{"end " + id +
+                                     ": Warden: this session is being ended: its moderator left "
+                                     "(four-eyes)."})
+      << "on_leave terminate still applies";
+}
+
+TEST_F(Moderation, AHoldOfASessionThatHasEndedDoesNothing) {
+  const std::string id = OpenHoldable();
+  close(fd_);
+  fd_ = -1;
+  for (int i = 0; i < 100 && !agent_->Sessions().empty(); i++) usleep(10000);
+  ASSERT_TRUE(agent_->Sessions().empty());
+  observer_.Take();
+  agent_->HoldForModerator(id, kWhy);
+  EXPECT_TRUE(observer_.Take().empty());
+}
+
+TEST_F(Moderation, TheRedactionLimitActionComesFromTheControllerOrFromTheRecordingMode) {
+  v1::HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
+  st.mutable_accounts(0)->set_recording_mode("strict");
+  ASSERT_TRUE(agent_->Apply(st).ok());
+  auto state = LoadLocalState(config_);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->accounts.at(0).on_redaction_limit, OnRedactionLimit::kEnd)
+      << "an older controller: strict ends";
+  st.set_revision(2);
+  st.mutable_accounts(0)->set_on_redaction_limit("alert");
+  ASSERT_TRUE(agent_->Apply(st).ok());
+  EXPECT_EQ(LoadLocalState(config_)->accounts.at(0).on_redaction_limit, OnRedactionLimit::kAlert);
+  // A hold needs a wait, and only the three words are understood.
+  st.set_revision(3);
+  st.mutable_accounts(0)->set_on_redaction_limit("hold");
+  st.mutable_accounts(0)->set_moderator_wait_seconds(0);
+  EXPECT_FALSE(agent_->Apply(st).ok());
+  st.mutable_accounts(0)->set_on_redaction_limit("pause");
+  st.mutable_accounts(0)->set_moderator_wait_seconds(60);
+  EXPECT_FALSE(agent_->Apply(st).ok());
+  st.mutable_accounts(0)->set_on_redaction_limit("hold");
+  ASSERT_TRUE(agent_->Apply(st).ok());
+  EXPECT_EQ(LoadLocalState(config_)->accounts.at(0).on_redaction_limit, OnRedactionLimit::kHold);
+}
+
+TEST_F(Moderation, AStateFileFromBeforeOnRedactionLimitKeepsItsBehaviour) {
+  v1::HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
+  st.mutable_accounts(0)->set_recording_mode("strict");
+  ASSERT_TRUE(agent_->Apply(st).ok());
+  const std::string path = config_.StatePath("state.json");
+  std::string text = testing::ReadAll(path);
+  const size_t at = text.find("\"on_redaction_limit\"");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, std::string("\"on_redaction_limit\"").size(), "\"unknown_key\"");
+  testing::WriteAll(path, text);
+  auto state = LoadLocalState(config_);
+  ASSERT_TRUE(state.ok()) << state.status().message();
+  EXPECT_EQ(state->accounts.at(0).on_redaction_limit, OnRedactionLimit::kEnd);
 }
 
 }  // namespace

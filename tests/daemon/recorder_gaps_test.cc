@@ -351,5 +351,99 @@ TEST(SessionRecorderRedaction, BeyondTheRolesLimitTheRecordingCarriesAnAlert) {
   EXPECT_EQ(alerts, 1) << "flagged once";
 }
 
+// on_redaction_limit: hold: the recorder asks the agent (here a stand-in) to hold the session,
+// once, from its capture thread and without its own lock (the agent calls back into it).
+TEST(SessionRecorderRedaction, AHoldRoleAsksTheAgentToHoldTheSessionOnce) {
+  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+  SessionRecorder* sink = nullptr;
+  auto recorder = Recorder::Load(
+      [&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost, v1::RecordingEvent ev) {
+        sink->OnEvent(key, mono_ns, lost, std::move(ev));
+      });
+  ASSERT_TRUE(recorder.ok()) << recorder.status().message();
+  RecordingSpool spool;
+  SessionRecorder sessions(spool, recorder->get(), "", [] { return true; });
+  sink = &sessions;
+  HostSession s;
+  s.id = "s-held";
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> holds;
+  sessions.SetHoldForModerator([&](const std::string& id, const std::string& reason) {
+    // What the agent does: call the observer back. With the recorder's lock held this would
+    // never return.
+    sessions.ResumeSession(s, "");
+    std::lock_guard lock(mu);
+    holds.emplace_back(id, reason);
+  });
+  std::atomic<bool> stop{false};
+  std::thread capture([&] { sessions.RunCapture(stop); });
+
+  int go = -1;
+  pid_t broker = Gated(&go, [] {
+    const testing::PtyChild sh =
+        testing::SpawnOnPty({"/bin/bash", "--norc", "-c",
+                             "stty -echo; echo ready; while read -r l; do eval \"$l\"; done"},
+                            24, 80);
+    std::string seen;
+    if (sh.pid < 0 || !ReadUntil(sh.master, "ready", seen)) return 11;
+    for (int i = 1; i <= 3; i++) {
+      if (!Say(sh.master, "echo line-$((" + std::to_string(i) + "*11))\r") ||
+          !ReadUntil(sh.master, "line-" + std::to_string(i * 11), seen))
+        return 11 + i;
+    }
+    if (!Say(sh.master, "exit\r")) return 15;
+    waitpid(sh.pid, nullptr, 0);
+    return 0;
+  });
+  ASSERT_GT(broker, 0);
+  LocalAccount account;
+  account.max_redacted_lines = 1;
+  account.on_redaction_limit = OnRedactionLimit::kHold;
+  ASSERT_TRUE(sessions.SessionOpened(s, account, broker).ok());
+  ASSERT_EQ(write(go, "g", 1), 1);
+  EXPECT_EQ(Reap(broker), 0) << "the stand-in agent holds nothing: the session goes on";
+  close(go);
+  // Still open: the lines are drained within the capture's next polls.
+  for (int i = 0; i < 100; i++) {
+    {
+      std::lock_guard lock(mu);
+      if (!holds.empty()) break;
+    }
+    usleep(50000);
+  }
+  sessions.SessionEnded(s);
+  std::vector<v1::RecordingEvent> events;
+  bool final = false;
+  for (int i = 0; i < 100 && !final; i++) {
+    for (const v1::RecordingChunk& c : spool.Next(50)) {
+      auto got = DecompressEvents(c.events_zstd());
+      ASSERT_TRUE(got.ok());
+      for (const auto& ev : got->events()) events.push_back(ev);
+      final |= c.final();
+    }
+  }
+  stop = true;
+  capture.join();
+  ASSERT_TRUE(final) << "the recording did not end";
+  std::lock_guard lock(mu);
+  ASSERT_EQ(holds.size(), 1u) << "held once, at the second line";
+  EXPECT_EQ(holds[0].first, "s-held");
+  EXPECT_EQ(holds[0].second,
+            "more lines were typed without echo than its role allows (1); the recording cannot "
+            "show them");
+  int alerts = 0;
+  for (const auto& ev : events) {
+    if (!ev.has_alert()) continue;
+    alerts++;
+    EXPECT_NE(ev.alert().message().find("2 lines typed without echo (redacted) in session s-held, "
+                                        "more than its role allows "
+                                        "(recording.max_redacted_lines: 1); holding it for a "
+                                        "moderator"),
+              std::string::npos)
+        << ev.alert().message();
+  }
+  EXPECT_EQ(alerts, 1);
+}
+
 }  // namespace
 }  // namespace warden

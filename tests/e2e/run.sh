@@ -1035,16 +1035,32 @@ e2e_recording_multiplexed() {
   expect_out "[wardenctl: end of $sid]" wctl admin play "$sid" --terminal 1 --speed 50 --max-idle 0.01
 }
 
+# pty_states UID: the state (/proc/PID/stat) of each process of UID that has a terminal, one a line.
+pty_states() {
+  local pid
+  for pid in $(ps -u "$1" -o pid=,tty= | awk '$2 ~ /^pts\// {print $1}'); do
+    sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1
+  done
+}
+all_stopped() { local s; s=$(pty_states "$1"); [ -n "$s" ] && ! grep -qv '^T$' <<<"$s"; }
+none_stopped() { local s; s=$(pty_states "$1"); [ -n "$s" ] && ! grep -q '^T$' <<<"$s"; }
+
+# quiet_shell NAME: in tmux session NAME, echo off and a shell without line editing (dash):
+# nothing typed is echoed, so every line is "a password".
+quiet_shell() {
+  # (the prompt is quoted apart, so that only dash's prompt matches, not the echoed command)
+  type_line "$1" "stty -echo; PS1='quiet''> ' exec /bin/sh" 'quiet>'
+}
+
 e2e_recording_redaction_limit() {
   setup
   host_start h1 0 env=prod
   host_grant 10m
   local sid i
-  # tier0-linux-admin: recording {input: redact, mode: strict, max_redacted_lines: 3}. Echo off,
-  # then a shell without line editing: nothing typed is echoed, so every line is "a password".
+  # tier0-linux-admin: recording {input: redact, mode: strict, max_redacted_lines: 3,
+  # on_redaction_limit: end}.
   tmux_ssh quiet
-  # (the prompt is quoted apart, so that only dash's prompt matches, not the echoed command)
-  type_line quiet "stty -echo; PS1='quiet''> ' exec /bin/sh" 'quiet>'
+  quiet_shell quiet
   for i in 1 2 3; do
     tm send-keys -t quiet "echo line-\$(($i*11))" Enter
     wait_for 10 pane_has quiet "line-$((i * 11))" || fail "line $i: $(tm capture-pane -p -t quiet)"
@@ -1056,7 +1072,7 @@ e2e_recording_redaction_limit() {
     fail "no message on the terminal: $(tm capture-pane -p -t quiet | tail -5)"
   ssh_gone() { ! pgrep -f "^ssh -tt .*$LOGIN@127.0.0.1" >/dev/null; }
   wait_for 15 ssh_gone || fail "the session was not ended"
-  echo "  ok: the fourth ended the session (strict), with a message on its terminal"
+  echo "  ok: the fourth ended the session (on_redaction_limit: end), with a message on its terminal"
   expect_out "4 lines typed without echo (redacted) in session" cat "$HOST_DIR_h1/wardend.log"
   sid=$(sealed_session)
   expect_out "FLAGGED: redaction_limit" wctl admin sessions
@@ -1067,6 +1083,90 @@ e2e_recording_redaction_limit() {
   expect_out '"m","ALERT redaction_limit: 4 lines typed without echo' cat "$WARDEN_SANDBOX/quiet.cast"
   grep -q 'echo line-' "$WARDEN_SANDBOX/quiet.cast" && fail "the unechoed lines' text was recorded"
   expect_out '"event":"recording.alert"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+}
+
+e2e_recording_redaction_hold() {
+  controller_init
+  # A role whose sessions are held for a moderator at their second unechoed line. It has no
+  # require_moderator: its approvers (bob, carol) moderate a held session.
+  sed -i '/^roles:$/r /dev/stdin' "$WARDEN_SANDBOX/controller/policy.yaml" <<'ROLE'
+  tier0-hold-admin:
+    tier: 0
+    login: "hold-{{user}}"
+    max_ttl: 2h
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions: {allowed: [permit-pty], default: [permit-pty]}
+    critical_options: {source-address: "127.0.0.0/8,::1/128"}
+    recording: {mode: strict, max_redacted_lines: 1, on_redaction_limit: hold, hold_wait: 20s}
+ROLE
+  controller_start
+  for u in alice bob carol admin; do login "$u" >/dev/null; done
+  host_start h1 0 env=prod
+  ROLE=tier0-hold-admin host_grant 10m
+  local sid
+  tmux_ssh quiet
+  quiet_shell quiet
+  tm send-keys -t quiet 'echo line-$((1*11))' Enter
+  wait_for 10 pane_has quiet "line-11" || fail "line 1: $(tm capture-pane -p -t quiet)"
+  pane_has quiet "Warden:" && fail "held before the limit"
+  echo "  ok: one unechoed line is allowed"
+  tm send-keys -t quiet 'echo line-$((2*11))' Enter
+  wait_for 15 pane_has quiet "Warden: this session is paused: more lines were typed without echo" ||
+    fail "no message on the terminal: $(tm capture-pane -p -t quiet | tail -5)"
+  wait_for 5 all_stopped "$ACCOUNT_UID" ||
+    fail "the session's processes are not stopped: $(ps -u "$ACCOUNT_UID" -o pid,stat,tty,args)"
+  echo "  ok: the second held the session: its processes are stopped (T), the operator is told why"
+  # Typed while held: nothing runs it until a moderator watches.
+  tm send-keys -t quiet 'echo typed-while-held-$((3*11))' Enter
+  sleep 1
+  pane_has quiet "typed-while-held-33" && fail "a command ran while the session was held"
+  expect_out "holding it for a moderator" cat "$HOST_DIR_h1/wardend.log"
+  held() { live_sessions bob | grep -q " 0/1$"; }
+  wait_for 10 held || fail "bob sees no session waiting for a moderator: $(wctl bob sessions 2>&1)"
+  sid=$(live_sessions bob | cut -d' ' -f1)
+  expect_out "FLAGGED: redaction_limit" wctl admin sessions
+  expect_out "WAITING FOR MODERATORS 0/1" wctl bob sessions
+  expect_fail "alice may not moderate" wctl alice join "$sid" --mode moderator
+  # bob, an approver of the role, watches as a moderator: the session resumes.
+  tm new-session -d -s mod -x 100 -y 30 \
+    "$WARDENCTL --home $WARDEN_SANDBOX/home-bob join $sid --mode moderator; sleep 600"
+  wait_for 15 pane_has quiet "the session resumes" ||
+    fail "the session did not resume: $(tm capture-pane -p -t quiet | tail -5)"
+  wait_for 5 none_stopped "$ACCOUNT_UID" ||
+    fail "processes still stopped: $(ps -u "$ACCOUNT_UID" -o pid,stat,tty,args)"
+  wait_for 10 pane_has quiet "typed-while-held-33" || fail "the command typed while held did not run"
+  tm send-keys -t quiet 'echo after-$((4*11))' Enter
+  wait_for 10 pane_has quiet "after-44" || fail "the resumed session does not run commands"
+  wait_for 10 pane_has mod "after-44" || fail "the moderator does not see the session"
+  echo "  ok: a moderator joined: the session runs again, under the moderator's eyes"
+  expect_out " 1/1" live_sessions bob
+  expect_out "resumed: held at its redaction limit, now watched by 1 moderator" cat "$HOST_DIR_h1/wardend.log"
+  tm send-keys -t quiet 'exit' Enter
+  ssh_gone() { ! pgrep -f "^ssh -tt .*$LOGIN@127.0.0.1" >/dev/null; }
+  wait_for 15 ssh_gone || fail "the first session did not end"
+  wait_for 10 pane_has mod "the session has ended" || fail "the moderator did not see the end"
+  sid=$(sealed_session)
+  wctl admin recordings export "$sid" -o "$WARDEN_SANDBOX/hold.cast"
+  expect_out '"m","ALERT redaction_limit: 2 lines typed without echo' cat "$WARDEN_SANDBOX/hold.cast"
+  expect_out '"event":"recording.alert"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+  expect_out '"event":"session.moderator_joined"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+
+  # A second session: held, and nobody joins within hold_wait (20 s): it is ended.
+  tm kill-session -t mod
+  tmux_ssh quiet2
+  quiet_shell quiet2
+  tm send-keys -t quiet2 'echo one' Enter
+  tm send-keys -t quiet2 'echo two' Enter
+  wait_for 15 pane_has quiet2 "Warden: this session is paused" ||
+    fail "the second session was not held: $(tm capture-pane -p -t quiet2 | tail -5)"
+  wait_for 5 all_stopped "$ACCOUNT_UID" || fail "the second session's processes are not stopped"
+  wait_for 40 pane_has quiet2 "none joined within 20 s" ||
+    fail "the held session was not ended: $(tm capture-pane -p -t quiet2 | tail -5)"
+  wait_for 15 ssh_gone || fail "the second session was not ended"
+  echo "  ok: nobody joined within hold_wait: the session was ended, with the reason on its terminal"
+  expect_out "ended: held at its redaction limit, and no moderator joined within 20 s" \
+    cat "$HOST_DIR_h1/wardend.log"
 }
 
 # --- the vault: wardenctl against a running controller --------------------------------------
