@@ -25,7 +25,8 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   if (c.session_id().empty() || c.session_id().size() > 64)
     return absl::InvalidArgumentError("recording chunk without a valid session id");
   if (c.seq() == 0) return absl::InvalidArgumentError("recording chunk sequence numbers start at 1");
-  std::lock_guard<std::mutex> lock(mu_);
+  // One writer per session's chain; other sessions (other hosts' uploads) go on meanwhile.
+  std::lock_guard<std::mutex> chain(chain_mu_[std::hash<std::string>{}(c.session_id()) % kChainLocks]);
   ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(c.session_id()));
   if (rec && rec->host_id != host.host_id)
     return absl::PermissionDeniedError(
@@ -35,8 +36,8 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
     // means its first delivery was stored but not sealed (the token refused the signature, the
     // controller stopped in between): the resend seals it.
     if (c.seq() == rec->chunks && c.final() && rec->seal.empty()) {
-      RETURN_IF_ERROR(SealLocked(host, c, rec->last_hash));
-      NotifyLocked(c, rec->last_hash);
+      RETURN_IF_ERROR(Seal(host, c, rec->last_hash));
+      Notify(c, rec->last_hash);
     }
     return c.seq();
   }
@@ -86,8 +87,8 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
   row.data = ToBytes(c.events_zstd());
   row.hash = ChainNext(rec->last_hash, c.seq(), c.events_zstd());
   RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id(), row, commands, alerts));
-  if (c.final()) RETURN_IF_ERROR(SealLocked(host, c, row.hash));
-  NotifyLocked(c, row.hash);
+  if (c.final()) RETURN_IF_ERROR(Seal(host, c, row.hash));
+  Notify(c, row.hash);
   return c.seq();
 }
 
@@ -120,19 +121,23 @@ absl::Status RecordingArchive::CheckSessionGrant(const Identity& host, std::stri
   return absl::OkStatus();
 }
 
-absl::Status RecordingArchive::SealLocked(const Identity& host, const v1::RecordingChunk& c,
-                                          const Bytes& head) {
+absl::Status RecordingArchive::Seal(const Identity& host, const v1::RecordingChunk& c,
+                                    const Bytes& head) {
   std::string msg = SealMessage(c.session_id(), c.seq(), head, c.ended_unix_ns(), c.lost_bytes());
   ASSIGN_OR_RETURN(Bytes sig, SignSsh(keys_, seal_key_label_, AsBytes(msg)));
   RETURN_IF_ERROR(store_.SealRecording(c.session_id(), c.ended_unix_ns(), c.lost_bytes(), sig));
-  terminations_.erase(c.session_id());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    terminations_.erase(c.session_id());
+  }
   audit_.Append({{"event", "recording.sealed"}, {"session", c.session_id()},
                  {"host", host.host_id}, {"chunks", c.seq()}, {"lost_bytes", c.lost_bytes()}})
       .IgnoreError();
   return absl::OkStatus();
 }
 
-void RecordingArchive::NotifyLocked(const v1::RecordingChunk& c, const Bytes& hash) {
+void RecordingArchive::Notify(const v1::RecordingChunk& c, const Bytes& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, w] : watchers_) {
     if (w.session_id != c.session_id()) continue;
     v1::RecordingChunk out = c;

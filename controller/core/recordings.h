@@ -14,6 +14,7 @@
 // host over its upload stream (AttachHost).
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -91,11 +92,12 @@ class RecordingArchive {
   // selects this host (tier and labels).
   absl::Status CheckSessionGrant(const Identity& host, std::string_view session_id,
                                  const v1::SessionInfo& s);
-  // REQUIRES: mu_ held. Signs and stores the seal of the recording whose final chunk `c` left
-  // the chain at `head`.
-  absl::Status SealLocked(const Identity& host, const v1::RecordingChunk& c, const Bytes& head);
-  // REQUIRES: mu_ held. Hands the stored chunk `c` (chain value `hash`) to the session's watchers.
-  void NotifyLocked(const v1::RecordingChunk& c, const Bytes& hash);
+  // REQUIRES: the session's chain lock held. Signs and stores the seal of the recording whose
+  // final chunk `c` left the chain at `head`.
+  absl::Status Seal(const Identity& host, const v1::RecordingChunk& c, const Bytes& head);
+  // REQUIRES: the session's chain lock held. Hands the stored chunk `c` (chain value `hash`) to
+  // the session's watchers.
+  void Notify(const v1::RecordingChunk& c, const Bytes& hash);
   // Whether `who` may moderate any session at all (a recording viewer, or in a moderator group).
   absl::Status CheckMayModerate(const Identity& who) const;
   // Viewers may read any recording; a live four-eyes session may also be read by its moderators.
@@ -122,7 +124,12 @@ class RecordingArchive {
   KeyStore& keys_;
   AuditLog& audit_;
   const std::string seal_key_label_;
-  std::mutex mu_;  // serialises Accept: one writer per session's chain; guards watchers_
+  // Accept holds the lock of the session's chain (a session id hashes to one of these) while it
+  // decompresses, stores and signs; mu_ guards the maps below and is held only briefly.
+  // Lock order: a chain lock, then mu_.
+  static constexpr size_t kChainLocks = 64;
+  std::array<std::mutex, kChainLocks> chain_mu_;
+  std::mutex mu_;
   struct Watcher {
     std::string session_id;
     ChunkWatcher fn;

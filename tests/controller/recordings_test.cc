@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <future>
+#include <mutex>
 
 #include "common/crypto.h"
 #include "common/recording.h"
@@ -112,6 +115,83 @@ TEST_F(RecordingArchiveTest, ChunksAreStoredInOrderAndResendsAreAcknowledgedOnce
   auto after_seal = archive_->Accept(host_, Chunk(4, "four"));
   ASSERT_FALSE(after_seal.ok());
   EXPECT_NE(after_seal.status().message().find("already sealed"), std::string::npos);
+}
+
+// A key store whose signatures wait until the test lets them go (a slow or busy HSM).
+class GatedSigner : public KeyStore {
+ public:
+  explicit GatedSigner(KeyStore& keys) : keys_(keys) {}
+  bool Supports(KeyAlgorithm alg) override { return keys_.Supports(alg); }
+  absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override {
+    return keys_.Generate(label, alg);
+  }
+  absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) override {
+    return keys_.GetPublicKey(label);
+  }
+  absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override {
+    std::unique_lock lock(mu_);
+    signing_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    return keys_.Sign(label, data);
+  }
+  absl::Status GenerateEncryptionKey(std::string_view label) override {
+    return keys_.GenerateEncryptionKey(label);
+  }
+  absl::StatusOr<Bytes> Encrypt(std::string_view label, ByteSpan aad, ByteSpan plain) override {
+    return keys_.Encrypt(label, aad, plain);
+  }
+  absl::StatusOr<SecretBytes> Decrypt(std::string_view label, ByteSpan aad, ByteSpan blob) override {
+    return keys_.Decrypt(label, aad, blob);
+  }
+  absl::Status GenerateMacKey(std::string_view label) override { return keys_.GenerateMacKey(label); }
+  absl::Status ImportMacKey(std::string_view label, ByteSpan key) override {
+    return keys_.ImportMacKey(label, key);
+  }
+  absl::StatusOr<Bytes> Mac(std::string_view label, ByteSpan data) override {
+    return keys_.Mac(label, data);
+  }
+  void WaitSigning() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return signing_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  KeyStore& keys_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool signing_ = false, open_ = false;
+};
+
+// One host's upload that is slow to seal (the token is busy) does not hold up another host's.
+TEST_F(RecordingArchiveTest, AnotherHostsUploadGoesOnWhileOneSessionIsSealed) {
+  GatedSigner signer(keys_);
+  RecordingArchive archive(*policy_, *store_, signer, *audit_, "audit-1");
+  AddHost("h-2", 0, R"({"env":"prod"})");
+  Identity other = host_;
+  other.user = "host/h-2";
+  other.host_id = "h-2";
+  ASSERT_TRUE(archive.Accept(host_, Chunk(1, "one")).ok());
+  auto sealing = std::async(std::launch::async, [&] { return archive.Accept(host_, Chunk(2, "two", true)); });
+  signer.WaitSigning();
+  v1::RecordingChunk first = Chunk(1, "elsewhere");
+  first.set_session_id("s-2");
+  auto elsewhere = std::async(std::launch::async, [&] { return archive.Accept(other, first); });
+  const bool went_on = elsewhere.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  signer.Open();
+  EXPECT_TRUE(went_on) << "h-2's upload waited for h-1's seal";
+  ASSERT_TRUE(sealing.get().ok());
+  auto stored = elsewhere.get();
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(*stored, 1u);
+  auto v = archive.Verify(Who("root"), "s-1");
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->sealed);
 }
 
 TEST_F(RecordingArchiveTest, WatchersSeeChunksAsTheyAreStoredUntilUnwatched) {
