@@ -16,6 +16,7 @@
 #include "cli/replay.h"
 #include "common/audit_chain.h"
 #include "common/crypto.h"
+#include "common/duration.h"
 #include "common/recording.h"
 #include "common/sshcert.h"
 #include "common/grpc_tls.h"
@@ -183,7 +184,7 @@ class Cli {
     req.set_role(role);
     req.set_reason(reason);
     if (!ttl.empty()) {
-      ASSIGN_OR_RETURN(int64_t secs, ParseDurationArg(ttl));
+      ASSIGN_OR_RETURN(int64_t secs, ParseDuration(ttl));
       req.set_ttl_seconds(secs);
     }
     pb::AccessRequest resp;
@@ -422,7 +423,7 @@ class Cli {
       (*req.mutable_labels())[std::string(part.substr(0, eq))] = std::string(part.substr(eq + 1));
     }
     if (!ttl.empty()) {
-      ASSIGN_OR_RETURN(int64_t secs, ParseDurationArg(ttl));
+      ASSIGN_OR_RETURN(int64_t secs, ParseDuration(ttl));
       req.set_ttl_seconds(secs);
     }
     pb::JoinToken resp;
@@ -507,11 +508,11 @@ class Cli {
     req.set_grant_id(f.grant);
     const int64_t now = time(nullptr);
     if (!f.since.empty()) {
-      ASSIGN_OR_RETURN(int64_t ago, ParseDurationArg(f.since));
+      ASSIGN_OR_RETURN(int64_t ago, ParseDuration(f.since));
       req.set_since_unix(now - ago);
     }
     if (!f.until.empty()) {
-      ASSIGN_OR_RETURN(int64_t ago, ParseDurationArg(f.until));
+      ASSIGN_OR_RETURN(int64_t ago, ParseDuration(f.until));
       req.set_until_unix(now - ago);
     }
     pb::ListSessionsResponse resp;
@@ -973,28 +974,6 @@ class Cli {
     return pb::RecordingService::NewStub(ch_);
   }
   std::unique_ptr<pb::VaultService::Stub> vault() { return pb::VaultService::NewStub(ch_); }
-
-  absl::StatusOr<int64_t> ParseDurationArg(const std::string& s) {
-    int64_t total = 0, n = 0;
-    bool digits = false;
-    for (char c : s) {
-      if (c >= '0' && c <= '9') {
-        n = n * 10 + (c - '0');
-        digits = true;
-        if (n > 100000000) break;
-        continue;
-      }
-      const int64_t mult = c == 's' ? 1 : c == 'm' ? 60 : c == 'h' ? 3600 : c == 'd' ? 86400 : 0;
-      if (!digits || mult == 0) break;
-      total += n * mult;
-      n = 0;
-      digits = false;
-    }
-    if (digits || total == 0) {
-      return absl::InvalidArgumentError(StrCat("bad duration \"", s, "\"; use e.g. 30m, 4h, 1h30m"));
-    }
-    return total;
-  }
 
   absl::Status ShowRequest(const pb::AccessRequest& r, const std::string& headline) {
     if (g_.json) {

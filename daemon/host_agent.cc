@@ -639,16 +639,21 @@ std::vector<EndedAccount> HostAgent::PendingReports() {
 }
 
 void HostAgent::MarkReported(const EndedAccount& report) {
-  std::lock_guard lock(mu_);
-  for (auto& e : state_.ended) {
-    if (e.account.login != report.account.login) continue;
-    if (report.cleaned) {
-      e.reported = true;
-    } else if (e.error == report.error) {
-      e.alert_pending = false;  // a newer error still goes out
+  std::lock_guard files(files_mu_);
+  LocalState snapshot;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& e : state_.ended) {
+      if (e.account.login != report.account.login) continue;
+      if (report.cleaned) {
+        e.reported = true;
+      } else if (e.error == report.error) {
+        e.alert_pending = false;  // a newer error still goes out
+      }
     }
+    snapshot = state_;
   }
-  absl::Status saved = SaveLocalState(config_, state_);
+  absl::Status saved = SaveLocalState(config_, snapshot);
   if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
 }
 

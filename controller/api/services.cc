@@ -457,7 +457,7 @@ struct ApiServices::Impl {
   // time; changes arriving meanwhile mark it dirty and are folded into the next one.
   class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
    public:
-    explicit WatchReactor(Impl& i) : i_(i) {}
+    WatchReactor(Impl& i, int64_t host_revision) : i_(i), host_revision_(host_revision) {}
 
     // Called once, from a worker thread, after the caller was authenticated (or not).
     void Start(grpc::CallbackServerContext* ctx, const absl::Status& st, std::string host_id) {
@@ -527,8 +527,19 @@ struct ApiServices::Impl {
         FinishOnce(st.ok() ? grpc::Status::CANCELLED : ToGrpcStatus(st.status()));
         return;
       }
-      // The whole state goes out once on every connect, whatever revision the host says it has
-      // (a fresh controller and a fresh host are both at 0); after that, only newer ones.
+      // The whole state goes out once on every connect when it is at least as new as the host's
+      // (a fresh controller and a freshly enrolled host are both at 0); after that, only newer
+      // ones. A controller behind the host (restored from a backup) never rolls it back: that
+      // would bring back accounts revoked since the backup.
+      if (!sent_any_ && st->revision < host_revision_) {
+        WriteLogLine("warden-controller", LOG_ALERT,
+                     StrCat("host ", host_id_, " has host-state revision ", host_revision_,
+                            ", newer than this controller's ", st->revision,
+                            " (a database restored from a backup?): it keeps what it has until ",
+                            "the controller's revision passes it"));
+        sent_any_ = true;
+        sent_revision_ = host_revision_;
+      }
       if (sent_any_ && st->revision <= sent_revision_) {
         busy_ = false;
         if (dirty_) Kick();
@@ -594,6 +605,7 @@ struct ApiServices::Impl {
     // busy_: a task (authentication, building a state) or a write is in flight; the reactor
     // is not finished while it is, so OnDone never deletes it under a running task.
     bool busy_ = true, dirty_ = false, done_ = false, finished_ = false, sent_any_ = false;
+    const int64_t host_revision_;  // what the host said it has when it connected
     int64_t sent_revision_ = 0;
     pb::HostState msg_;
   };
@@ -650,7 +662,7 @@ struct ApiServices::Impl {
     }
     grpc::ServerWriteReactor<pb::HostState>* Watch(grpc::CallbackServerContext* ctx,
                                                    const pb::WatchRequest* req) override {
-      auto* reactor = new WatchReactor(i_);
+      auto* reactor = new WatchReactor(i_, req->revision());
       i_.workers.Submit([this, ctx, reactor, revision = req->revision()] {
         std::string host_id;
         auto open = [&](const Identity& who) -> absl::StatusOr<json> {

@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "common/duration.h"
 #include "common/status.h"
 
 namespace warden {
@@ -135,10 +136,6 @@ struct Policy {
 };
 
 inline constexpr int kMaxTier = 2;
-
-// "90s", "30m", "4h", "1h30m", "2d" -> seconds.
-absl::StatusOr<int64_t> ParseDuration(std::string_view text);
-std::string FormatDuration(int64_t seconds);
 
 absl::StatusOr<Policy> ParsePolicy(std::string_view yaml_text);
 absl::StatusOr<Policy> LoadPolicyFile(const std::string& path);

@@ -219,18 +219,6 @@ roles:
   }
 }
 
-TEST(Duration, ParsesAndFormats) {
-  EXPECT_EQ(*ParseDuration("90s"), 90);
-  EXPECT_EQ(*ParseDuration("30m"), 1800);
-  EXPECT_EQ(*ParseDuration("1h30m"), 5400);
-  EXPECT_EQ(*ParseDuration("2d"), 172800);
-  EXPECT_FALSE(ParseDuration("30").ok());
-  EXPECT_FALSE(ParseDuration("m").ok());
-  EXPECT_FALSE(ParseDuration("5y").ok());
-  EXPECT_EQ(FormatDuration(5400), "1h30m");
-  EXPECT_EQ(FormatDuration(4 * 3600), "4h");
-}
-
 TEST(Cidr, ContainmentForNarrowing) {
   auto outer = *ParseCidr("10.0.0.0/8");
   EXPECT_TRUE(CidrContains(outer, *ParseCidr("10.1.2.3")));
