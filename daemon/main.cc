@@ -78,6 +78,7 @@ int Run(const HostConfig& c) {
   session_recorder.SetHoldForModerator([&agent](const std::string& id, const std::string& reason) {
     agent.HoldForModerator(id, reason);
   });
+  if (cgroups.ok()) session_recorder.SetCgroups(cgroups->get());
   agent.SetSessionObserver(&session_recorder);
 
   std::atomic<bool> stop{false};

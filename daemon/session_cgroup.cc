@@ -134,6 +134,35 @@ class DirectoryCgroups : public SessionCgroups {
     return processes;
   }
 
+  absl::Status Freeze(uint32_t uid, const std::string& session, bool frozen) override {
+    const std::string path = Path(uid, session);
+    absl::Status st = WriteControl(path + "/cgroup.freeze", frozen ? "1" : "0");
+    if (!st.ok()) {
+      return absl::UnavailableError(StrCat("cannot ", frozen ? "freeze" : "thaw", " session cgroup ",
+                                           path, ": ", st.message()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int> KillSession(uint32_t uid, const std::string& session,
+                                  int64_t timeout_ms) override {
+    const std::string path = Path(uid, session);
+    if (access(path.c_str(), F_OK) != 0) return 0;
+    int processes = 0;
+    const std::string procs = ReadText(path + "/cgroup.procs");
+    for (std::string_view line : StrSplit(procs, '\n', true)) {
+      if (!line.empty()) processes++;
+    }
+    absl::Status st = WriteControl(path + "/cgroup.kill", "1");
+    if (!st.ok() && !(absl::IsNotFound(st) && access(path.c_str(), F_OK) != 0)) {
+      return absl::UnavailableError(StrCat("cannot kill cgroup ", path, ": ", st.message()));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    RETURN_IF_ERROR(WaitEmpty(path, deadline, timeout_ms));
+    rmdir(path.c_str());  // systemd may have collected the scope already
+    return processes;
+  }
+
   std::string Describe() const override { return dir_; }
 
  private:

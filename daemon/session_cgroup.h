@@ -52,6 +52,13 @@ class SessionCgroups {
   // leaves the rest for a retry.
   virtual absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
                                                                int64_t timeout_ms) = 0;
+  // Freezes (or thaws) every process of one session (cgroup.freeze): a frozen process cannot be
+  // woken by SIGCONT from anyone, nor fork; a new channel of the same connection is frozen too.
+  virtual absl::Status Freeze(uint32_t uid, const std::string& session, bool frozen) = 0;
+  // Kills every process of one session (cgroup.kill, frozen or not), waits up to `timeout_ms`
+  // until they are gone, and removes its cgroup. Returns how many there were.
+  virtual absl::StatusOr<int> KillSession(uint32_t uid, const std::string& session,
+                                          int64_t timeout_ms) = 0;
   // Where session cgroups are made (for messages).
   virtual std::string Describe() const = 0;
 };

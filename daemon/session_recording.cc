@@ -369,6 +369,7 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
   Live& live = live_[s.id];
   live.key = key;
   live.root = root;
+  live.uid = s.uid;
   live.max_redacted_lines = account.max_redacted_lines;
   live.on_limit = account.on_redaction_limit;
   LogLine(LOG_INFO, StrCat("recording session ", s.id, " (process ", root, ", input ",
@@ -377,6 +378,7 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
 }
 
 void SessionRecorder::SessionEnded(const HostSession& s) {
+  freezer_->Forget(s.id);
   std::lock_guard lock(mu_);
   auto it = live_.find(s.id);
   if (it == live_.end()) return;
@@ -391,21 +393,72 @@ void SessionRecorder::SessionEnded(const HostSession& s) {
   ending_.push_back(std::move(e));
 }
 
-bool SessionRecorder::Terminals(const std::string& id, pid_t* root, std::vector<int>* pts) {
+bool SessionRecorder::Terminals(const std::string& id, pid_t* root, std::vector<int>* pts,
+                                uint32_t* uid) {
   std::lock_guard lock(mu_);
   auto it = live_.find(id);
   if (it == live_.end()) return false;
   *root = it->second.root;
   *pts = recorder_->Terminals(it->second.key);
+  if (uid) *uid = it->second.uid;
   return true;
+}
+
+void SessionRecorder::Freezer::FreezeIfWanted(uint32_t uid, const std::string& id) {
+  std::lock_guard lock(mu);
+  auto it = frozen.find(id);
+  if (!cgroups || it == frozen.end() || !it->second) return;
+  absl::Status st = cgroups->Freeze(uid, id, true);
+  if (!st.ok()) {
+    LogLine(LOG_ALERT, StrCat("session ", id, " is paused only on its terminals: ", st.message()));
+  }
+}
+
+void SessionRecorder::Freezer::Thaw(uint32_t uid, const std::string& id) {
+  std::lock_guard lock(mu);
+  frozen[id] = false;
+  if (!cgroups) return;
+  absl::Status st = cgroups->Freeze(uid, id, false);
+  if (!st.ok()) LogLine(LOG_ERR, StrCat("session ", id, ": ", st.message()));
+}
+
+bool SessionRecorder::Freezer::Forget(const std::string& id) {
+  std::lock_guard lock(mu);
+  auto it = frozen.find(id);
+  if (it == frozen.end()) return false;
+  const bool was = it->second;
+  frozen.erase(it);
+  return was;
 }
 
 void SessionRecorder::Terminate(const std::string& id, const std::string& why) {
   pid_t root = 0;
+  uint32_t uid = 0;
   std::vector<int> pts;
-  if (!Terminals(id, &root, &pts)) return;
+  if (!Terminals(id, &root, &pts, &uid)) return;
   // Off the capture thread: the terminals need a moment to drain.
-  std::thread([root, pts, why] { EndSessionWithMessage(root, pts, why); }).detach();
+  std::thread([freezer = freezer_, root, pts, uid, id, why] {
+    if (freezer->Forget(id) && freezer->cgroups) {
+      // Frozen (held, or paused for its moderators): what is on its terminals is killed where it
+      // stands (SIGKILL reaches frozen processes), then the cgroup thaws so that sshd can pass
+      // the message on; a moment later everything left goes with the cgroup.
+      OpenTerminals terms(pts, root);
+      terms.Signal(SIGKILL);
+      absl::Status thawed = freezer->cgroups->Freeze(uid, id, false);
+      if (!thawed.ok()) LogLine(LOG_ERR, StrCat("session ", id, ": ", thawed.message()));
+      terms.Write(why);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    } else {
+      EndSessionWithMessage(root, pts, why);
+    }
+    if (!freezer->cgroups) return;
+    // Whatever the session left that is not on a terminal (a setsid'd process, say).
+    absl::StatusOr<int> left = freezer->cgroups->KillSession(uid, id, 5000);
+    if (!left.ok()) {
+      LogLine(LOG_ALERT, StrCat("session ", id, " did not end whole: ", left.status().message(),
+                                "; its processes end with the lease"));
+    }
+  }).detach();
 }
 
 void SessionRecorder::EndSession(const HostSession& s, const std::string& why) {
@@ -416,13 +469,23 @@ void SessionRecorder::PauseSession(const HostSession& s, const std::string& why)
   pid_t root = 0;
   std::vector<int> pts;
   if (!Terminals(s.id, &root, &pts)) return;
-  std::thread([root, pts, why] { PauseTerminals(root, pts, why, true); }).detach();
+  freezer_->Want(s.id);
+  // The processes on the terminals stop and the operator is told why; once sshd has had a moment
+  // to pass the message on, the session's cgroup is frozen, sshd with it: SIGCONT from anywhere
+  // (another session of the account, a setsid'd loop) wakes nothing, and a new channel of the
+  // connection gets nowhere.
+  std::thread([freezer = freezer_, root, pts, why, uid = s.uid, id = s.id] {
+    PauseTerminals(root, pts, why, true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    freezer->FreezeIfWanted(uid, id);
+  }).detach();
 }
 
 void SessionRecorder::ResumeSession(const HostSession& s, const std::string& why) {
   pid_t root = 0;
   std::vector<int> pts;
   if (!Terminals(s.id, &root, &pts)) return;
+  freezer_->Thaw(s.uid, s.id);
   std::thread([root, pts, why] { PauseTerminals(root, pts, why, false); }).detach();
 }
 

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -110,6 +111,10 @@ class SessionRecorder : public SessionObserver {
   // REQUIRES: called before the capture runs. Without it such a session is ended instead: a hold
   // that nothing can lift is no reason to let it run on.
   void SetHoldForModerator(HoldForModerator hold) { hold_ = std::move(hold); }
+  // Where the sessions are confined: a pause then also freezes the session's cgroup (nothing in
+  // it runs, whatever signals it gets) and an end kills everything in it, not only what is on its
+  // terminals. REQUIRES: called before sessions open.
+  void SetCgroups(SessionCgroups* cgroups) { freezer_->cgroups = cgroups; }
 
   absl::Status SessionOpened(const HostSession& s, const LocalAccount& account, pid_t root) override;
   void SessionEnded(const HostSession& s) override;
@@ -126,6 +131,7 @@ class SessionRecorder : public SessionObserver {
   // A session being recorded.
   struct Live {
     uint64_t key = 0;
+    uint32_t uid = 0;
     pid_t root = 0;  // the process that opened it
     uint32_t max_redacted_lines = 3;
     OnRedactionLimit on_limit = OnRedactionLimit::kAlert;
@@ -140,12 +146,31 @@ class SessionRecorder : public SessionObserver {
     uint64_t after_poll = 0;  // finish once the ring buffer has been drained past the end
   };
 
+  // Freezing and thawing session cgroups, shared with the threads that pause, resume and end
+  // sessions (which may outlive a call): the last word for a session wins, whatever order those
+  // threads run in.
+  struct Freezer {
+    SessionCgroups* cgroups = nullptr;
+    std::mutex mu;
+    std::map<std::string, bool> frozen;  // by session id: wanted frozen
+    // Wanted frozen; frozen now only if still wanted (a resume may have come meanwhile).
+    void Want(const std::string& id) {
+      std::lock_guard lock(mu);
+      frozen[id] = true;
+    }
+    void FreezeIfWanted(uint32_t uid, const std::string& id);
+    void Thaw(uint32_t uid, const std::string& id);
+    // Forgets the session; whether it was wanted frozen.
+    bool Forget(const std::string& id);
+  };
   // Ends a session with `why` on its terminals (off the calling thread): the processes on them are
   // killed; sshd then closes the connection (if the process that opened the session is still
-  // there 10 s later, it gets SIGTERM).
+  // there 10 s later, it gets SIGTERM); then whatever is left in its cgroup is killed. A frozen
+  // session is killed at once.
   void Terminate(const std::string& id, const std::string& why);
-  // The process that opened session `id` and its terminals (pts indexes; none before their I/O).
-  bool Terminals(const std::string& id, pid_t* root, std::vector<int>* pts);
+  // The process that opened session `id`, its account and its terminals (pts indexes; none
+  // before their I/O).
+  bool Terminals(const std::string& id, pid_t* root, std::vector<int>* pts, uint32_t* uid = nullptr);
   // A redacted line beyond the role's recording.max_redacted_lines flags the session: an alert in
   // the log and in the recording; then the role's on_redaction_limit: hold asks hold_ to pause it
   // for a moderator, end ends it (if it has not ended already: lines typed just before the end
@@ -159,6 +184,7 @@ class SessionRecorder : public SessionObserver {
   const std::string why_;
   const std::function<bool()> controller_up_;
   HoldForModerator hold_;
+  const std::shared_ptr<Freezer> freezer_ = std::make_shared<Freezer>();
   std::mutex mu_;
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::string> ids_;     // kernel session number -> session id

@@ -167,6 +167,55 @@ TEST_F(SessionCgroupsTest, OtherAccountsAndEmptiedSessionsAreLeftAlone) {
   waitpid(other, nullptr, 0);
 }
 
+// A paused session is frozen: SIGCONT (from another session of the account, say) wakes nothing;
+// and ending it kills what is in it, frozen or not.
+TEST_F(SessionCgroupsTest, AFrozenSessionIgnoresSigcontAndEndsWhole) {
+  int beat[2];
+  ASSERT_EQ(pipe2(beat, O_NONBLOCK), 0);
+  const pid_t worker = fork();
+  if (worker == 0) {
+    close(beat[0]);
+    setsid();  // detached, not on any terminal
+    prctl(PR_SET_NAME, "wfrz-worker");
+    while (true) {
+      if (write(beat[1], "b", 1) < 0 && errno != EAGAIN) _exit(1);
+      usleep(10000);
+    }
+  }
+  close(beat[1]);
+  ASSERT_TRUE(cgroups_->Confine(kUid, "s-frz", worker).ok());
+  auto beats = [&] {
+    char buf[4096];
+    ssize_t total = 0, n;
+    while ((n = read(beat[0], buf, sizeof buf)) > 0) total += n;
+    return total;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GT(beats(), 0) << "the worker runs";
+  ASSERT_TRUE(cgroups_->Freeze(kUid, "s-frz", true).ok());
+  const std::string events = dir_ + "/u1879999001-s-frz/cgroup.events";
+  for (int i = 0; i < 100 && testing::ReadAll(events).find("frozen 1") == std::string::npos; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(testing::ReadAll(events).find("frozen 1"), std::string::npos);
+  beats();
+  kill(worker, SIGCONT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(beats(), 0) << "SIGCONT woke a frozen session";
+  ASSERT_TRUE(cgroups_->Freeze(kUid, "s-frz", false).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_GT(beats(), 0) << "thawed, it runs again";
+  ASSERT_TRUE(cgroups_->Freeze(kUid, "s-frz", true).ok());
+  auto killed = cgroups_->KillSession(kUid, "s-frz", 5000);
+  ASSERT_TRUE(killed.ok()) << killed.status().message();
+  EXPECT_EQ(*killed, 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(worker, &status, 0), worker);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/u1879999001-s-frz")) << "its cgroup is removed";
+  close(beat[0]);
+}
+
 TEST(RemoveHome, NeverFollowsADirectorySwappedForASymlinkMidWalk) {
   testing::TempDir dir;
   const std::string home = dir / "home", outside = dir / "outside";

@@ -426,6 +426,8 @@ class GatedCgroups : public SessionCgroups {
     return absl::OkStatus();
   }
   void Release(uint32_t, const std::string&) override {}
+  absl::Status Freeze(uint32_t, const std::string&, bool) override { return absl::OkStatus(); }
+  absl::StatusOr<int> KillSession(uint32_t, const std::string&, int64_t) override { return 0; }
   absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
                                                        int64_t) override {
     std::lock_guard lock(mu_);

@@ -1043,6 +1043,12 @@ pty_states() {
   done
 }
 all_stopped() { local s; s=$(pty_states "$1"); [ -n "$s" ] && ! grep -qv '^T$' <<<"$s"; }
+# session_frozen UID: a session cgroup of the account is frozen (cgroup.freeze).
+session_frozen() {
+  local mount
+  mount=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+  find "$mount" -path "*/warden-sessions/u$1-*" -name cgroup.events 2>/dev/null | xargs -r grep -l '^frozen 1' | grep -q .
+}
 none_stopped() { local s; s=$(pty_states "$1"); [ -n "$s" ] && ! grep -q '^T$' <<<"$s"; }
 
 # quiet_shell NAME: in tmux session NAME, echo off and a shell without line editing (dash):
@@ -1107,16 +1113,24 @@ ROLE
   local sid
   tmux_ssh quiet
   quiet_shell quiet
-  tm send-keys -t quiet 'echo line-$((1*11))' Enter
+  # The one line allowed starts the attacker's way out of a pause: a detached loop, on no
+  # terminal, that sends SIGCONT to every process of the account and leaves a mark each round.
+  local beats="/tmp/warden-e2e-beats-$ACCOUNT_UID"
+  rm -f "$beats"
+  tm send-keys -t quiet "setsid sh -c 'while :; do kill -CONT -1; echo b >>$beats; sleep 0.1; done' </dev/null >/dev/null 2>&1 & echo line-\$((1*11))" Enter
   wait_for 10 pane_has quiet "line-11" || fail "line 1: $(tm capture-pane -p -t quiet)"
   pane_has quiet "Warden:" && fail "held before the limit"
+  wait_for 5 test -s "$beats" || fail "the SIGCONT loop did not start"
   echo "  ok: one unechoed line is allowed"
   tm send-keys -t quiet 'echo line-$((2*11))' Enter
   wait_for 15 pane_has quiet "Warden: this session is paused: more lines were typed without echo" ||
     fail "no message on the terminal: $(tm capture-pane -p -t quiet | tail -5)"
-  wait_for 5 all_stopped "$ACCOUNT_UID" ||
-    fail "the session's processes are not stopped: $(ps -u "$ACCOUNT_UID" -o pid,stat,tty,args)"
-  echo "  ok: the second held the session: its processes are stopped (T), the operator is told why"
+  wait_for 5 session_frozen "$ACCOUNT_UID" || fail "the session's cgroup is not frozen"
+  local before
+  before=$(wc -l <"$beats")
+  sleep 1
+  [ "$(wc -l <"$beats")" = "$before" ] || fail "the detached SIGCONT loop still runs while the session is held"
+  echo "  ok: the second held the session: its cgroup is frozen (a detached SIGCONT loop in it stands still), the operator is told why"
   # Typed while held: nothing runs it until a moderator watches.
   tm send-keys -t quiet 'echo typed-while-held-$((3*11))' Enter
   sleep 1
@@ -1135,6 +1149,7 @@ ROLE
     fail "the session did not resume: $(tm capture-pane -p -t quiet | tail -5)"
   wait_for 5 none_stopped "$ACCOUNT_UID" ||
     fail "processes still stopped: $(ps -u "$ACCOUNT_UID" -o pid,stat,tty,args)"
+  session_frozen "$ACCOUNT_UID" && fail "the session's cgroup is still frozen"
   wait_for 10 pane_has quiet "typed-while-held-33" || fail "the command typed while held did not run"
   tm send-keys -t quiet 'echo after-$((4*11))' Enter
   wait_for 10 pane_has quiet "after-44" || fail "the resumed session does not run commands"
@@ -1160,7 +1175,7 @@ ROLE
   tm send-keys -t quiet2 'echo two' Enter
   wait_for 15 pane_has quiet2 "Warden: this session is paused" ||
     fail "the second session was not held: $(tm capture-pane -p -t quiet2 | tail -5)"
-  wait_for 5 all_stopped "$ACCOUNT_UID" || fail "the second session's processes are not stopped"
+  wait_for 5 session_frozen "$ACCOUNT_UID" || fail "the second session's cgroup is not frozen"
   wait_for 40 pane_has quiet2 "none joined within 20 s" ||
     fail "the held session was not ended: $(tm capture-pane -p -t quiet2 | tail -5)"
   wait_for 15 ssh_gone || fail "the second session was not ended"
