@@ -506,7 +506,7 @@ void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost,
 void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, int64_t mono_ns) {
   OnRedactionLimit policy = OnRedactionLimit::kAlert;
   bool over = false;
-  uint32_t max = 0;
+  uint32_t max = 0, account_lines = 0;
   {
     std::lock_guard lock(mu_);
     Live* live = nullptr;
@@ -519,7 +519,15 @@ void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, 
       }
       over = true;
     }
-    if (!live || live->flagged || line <= live->max_redacted_lines) return;
+    if (!live) return;
+    // The limit is the account's on this host, not each session's: lines spread over many
+    // logins add up.
+    if (line > live->redacted_lines) {
+      redacted_by_uid_[live->uid] += line - live->redacted_lines;
+      live->redacted_lines = line;
+    }
+    account_lines = redacted_by_uid_[live->uid];
+    if (live->flagged || account_lines <= live->max_redacted_lines) return;
     live->flagged = true;
     max = live->max_redacted_lines;
     policy = live->on_limit;
@@ -527,9 +535,10 @@ void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, 
   // Without the agent to hold it for, a session that should be held is ended.
   OnRedactionLimit action = over ? OnRedactionLimit::kAlert : policy;
   if (action == OnRedactionLimit::kHold && !hold_) action = OnRedactionLimit::kEnd;
-  const std::string what =
-      StrCat(line, " lines typed without echo (redacted) in session ", id,
-             ", more than its role allows (recording.max_redacted_lines: ", max, ")");
+  const std::string what = StrCat(
+      line, " lines typed without echo (redacted) in session ", id,
+      account_lines > line ? StrCat(" (", account_lines, " in all the account's sessions here)") : "",
+      ", more than its role allows (recording.max_redacted_lines: ", max, ")");
   const char* consequence = over                                ? "; the session has ended"
                             : action == OnRedactionLimit::kHold ? "; holding it for a moderator"
                             : action == OnRedactionLimit::kEnd  ? "; ending it"

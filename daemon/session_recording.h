@@ -136,6 +136,7 @@ class SessionRecorder : public SessionObserver {
     uint32_t max_redacted_lines = 3;
     OnRedactionLimit on_limit = OnRedactionLimit::kAlert;
     bool flagged = false;  // more redacted lines than the role allows
+    uint32_t redacted_lines = 0;  // counted into redacted_by_uid_ so far
   };
   // A session that has ended, until its last records are drained (they still count).
   struct Ending {
@@ -171,7 +172,8 @@ class SessionRecorder : public SessionObserver {
   // The process that opened session `id`, its account and its terminals (pts indexes; none
   // before their I/O).
   bool Terminals(const std::string& id, pid_t* root, std::vector<int>* pts, uint32_t* uid = nullptr);
-  // A redacted line beyond the role's recording.max_redacted_lines flags the session: an alert in
+  // A redacted line beyond the role's recording.max_redacted_lines (counted over all the
+  // account's sessions on this host) flags the session: an alert in
   // the log and in the recording; then the role's on_redaction_limit: hold asks hold_ to pause it
   // for a moderator, end ends it (if it has not ended already: lines typed just before the end
   // are counted as they are drained).
@@ -189,6 +191,9 @@ class SessionRecorder : public SessionObserver {
   uint64_t next_key_ = 1;
   std::map<uint64_t, std::string> ids_;     // kernel session number -> session id
   std::map<std::string, Live> live_;        // by session id
+  // Redacted lines of each account (uid) on this host, over all its sessions: the account's
+  // recording.max_redacted_lines is one budget, not one per login.
+  std::map<uint32_t, uint32_t> redacted_by_uid_;
   std::vector<Ending> ending_;
   uint64_t polls_ = 0;
 };

@@ -281,43 +281,31 @@ TEST_F(RecorderGapsTest, ExecEventsLostToAFullRingBufferAreMarked) {
 
 // wardend's half: more redacted lines than the role allows flag the session with an alert in its
 // recording; a best-effort session goes on.
-TEST(SessionRecorderRedaction, BeyondTheRolesLimitTheRecordingCarriesAnAlert) {
-  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
-  SessionRecorder* sink = nullptr;
-  auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost,
-                                         v1::RecordingEvent ev) {
-    sink->OnEvent(key, mono_ns, lost, std::move(ev));
-  });
-  ASSERT_TRUE(recorder.ok()) << recorder.status().message();
-  RecordingSpool spool;
-  SessionRecorder sessions(spool, recorder->get(), "", [] { return true; });
-  sink = &sessions;
-  std::atomic<bool> stop{false};
-  std::thread capture([&] { sessions.RunCapture(stop); });
-
+// One recorded session on a pty whose echo is off, typing `lines` commands then exit; the events
+// of its recording.
+std::vector<v1::RecordingEvent> QuietSession(SessionRecorder& sessions, RecordingSpool& spool,
+                                             const HostSession& s, const LocalAccount& account,
+                                             int lines) {
   int go = -1;
-  pid_t broker = Gated(&go, [] {
+  pid_t broker = Gated(&go, [lines] {
     const testing::PtyChild sh = testing::SpawnOnPty(
         {"/bin/bash", "--norc", "-c", "stty -echo; echo ready; while read -r l; do eval \"$l\"; done"},
         24, 80);
     std::string seen;
     if (sh.pid < 0 || !ReadUntil(sh.master, "ready", seen)) return 11;
-    for (int i = 1; i <= 3; i++) {
+    for (int i = 1; i <= lines; i++) {
       if (!Say(sh.master, "echo line-$((" + std::to_string(i) + "*11))\r") ||
           !ReadUntil(sh.master, "line-" + std::to_string(i * 11), seen))
-        return 11 + i;
+        return 12;
     }
     if (!Say(sh.master, "exit\r")) return 15;
     waitpid(sh.pid, nullptr, 0);
     return 0;
   });
-  ASSERT_GT(broker, 0);
-  HostSession s;
-  s.id = "s-quiet";
-  LocalAccount account;
-  account.max_redacted_lines = 2;
-  ASSERT_TRUE(sessions.SessionOpened(s, account, broker).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
+  EXPECT_GT(broker, 0);
+  if (broker <= 0) return {};
+  EXPECT_TRUE(sessions.SessionOpened(s, account, broker).ok());
+  EXPECT_EQ(write(go, "g", 1), 1);
   EXPECT_EQ(Reap(broker), 0) << "best effort: the session goes on";
   close(go);
   sessions.SessionEnded(s);
@@ -326,29 +314,84 @@ TEST(SessionRecorderRedaction, BeyondTheRolesLimitTheRecordingCarriesAnAlert) {
   for (int i = 0; i < 100 && !final; i++) {
     for (const v1::RecordingChunk& c : spool.Next(50)) {
       auto got = DecompressEvents(c.events_zstd());
-      ASSERT_TRUE(got.ok());
+      EXPECT_TRUE(got.ok());
+      if (!got.ok()) continue;
       for (const auto& ev : got->events()) events.push_back(ev);
       final |= c.final();
     }
   }
-  stop = true;
-  capture.join();
-  ASSERT_TRUE(final) << "the recording did not end";
-  int lines = 0, alerts = 0;
-  for (const auto& ev : events) {
-    if (ev.has_redacted_line()) lines++;
-    if (ev.has_alert()) {
-      alerts++;
-      EXPECT_EQ(ev.alert().kind(), "redaction_limit");
-      EXPECT_NE(ev.alert().message().find("3 lines typed without echo (redacted) in session "
-                                          "s-quiet, more than its role allows "
-                                          "(recording.max_redacted_lines: 2)"),
-                std::string::npos)
-          << ev.alert().message();
-    }
+  EXPECT_TRUE(final) << "the recording of " << s.id << " did not end";
+  return events;
+}
+
+class RedactionLimit : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+    recorder_ = Recorder::Load([this](uint64_t key, uint64_t mono_ns, KernelLosses lost,
+                                      v1::RecordingEvent ev) {
+      sessions_->OnEvent(key, mono_ns, lost, std::move(ev));
+    });
+    ASSERT_TRUE(recorder_.ok()) << recorder_.status().message();
+    sessions_ = std::make_unique<SessionRecorder>(spool_, recorder_->get(), "", [] { return true; });
+    capture_ = std::thread([this] { sessions_->RunCapture(stop_); });
   }
+  void TearDown() override {
+    stop_ = true;
+    if (capture_.joinable()) capture_.join();
+  }
+  static std::vector<std::string> Alerts(const std::vector<v1::RecordingEvent>& events) {
+    std::vector<std::string> out;
+    for (const auto& ev : events) {
+      if (ev.has_alert()) {
+        EXPECT_EQ(ev.alert().kind(), "redaction_limit");
+        out.push_back(ev.alert().message());
+      }
+    }
+    return out;
+  }
+  absl::StatusOr<std::unique_ptr<Recorder>> recorder_ = absl::UnknownError("not loaded");
+  RecordingSpool spool_;
+  std::unique_ptr<SessionRecorder> sessions_;
+  std::atomic<bool> stop_{false};
+  std::thread capture_;
+};
+
+TEST_F(RedactionLimit, BeyondTheRolesLimitTheRecordingCarriesAnAlert) {
+  HostSession s;
+  s.id = "s-quiet";
+  LocalAccount account;
+  account.max_redacted_lines = 2;
+  const std::vector<v1::RecordingEvent> events = QuietSession(*sessions_, spool_, s, account, 3);
+  int lines = 0;
+  for (const auto& ev : events) lines += ev.has_redacted_line();
   EXPECT_EQ(lines, 4) << "three commands and exit";
-  EXPECT_EQ(alerts, 1) << "flagged once";
+  const std::vector<std::string> alerts = Alerts(events);
+  ASSERT_EQ(alerts.size(), 1u) << "flagged once";
+  EXPECT_NE(alerts[0].find("3 lines typed without echo (redacted) in session s-quiet, more than "
+                           "its role allows (recording.max_redacted_lines: 2)"),
+            std::string::npos)
+      << alerts[0];
+}
+
+// The limit is the account's: lines spread over several logins add up.
+TEST_F(RedactionLimit, LinesSpreadOverSessionsOfOneAccountAddUp) {
+  LocalAccount account;
+  account.uid = 1879048555;
+  account.max_redacted_lines = 3;
+  HostSession first, second;
+  first.id = "s-first";
+  second.id = "s-second";
+  first.uid = second.uid = account.uid;
+  // Two lines and exit: 3, at the limit.
+  EXPECT_TRUE(Alerts(QuietSession(*sessions_, spool_, first, account, 2)).empty());
+  // Another login, each line within a session's own budget, but over the account's.
+  const std::vector<std::string> alerts = Alerts(QuietSession(*sessions_, spool_, second, account, 2));
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_NE(alerts[0].find("in session s-second (4 in all the account's sessions here), more than "
+                           "its role allows (recording.max_redacted_lines: 3)"),
+            std::string::npos)
+      << alerts[0];
 }
 
 // on_redaction_limit: hold: the recorder asks the agent (here a stand-in) to hold the session,
