@@ -325,7 +325,19 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
     refuse(r, std::string(r.message()));
     if (cgroups_) {
       auto killed = cgroups_->KillAccounts({s.uid}, 5000);
-      if (!killed.ok()) Log(LOG_ALERT, StrCat("session ", s.id, ": ", killed.status().message()));
+      if (!killed.ok()) {
+        // Never left behind: the account's lease end runs again (retried and alerted as any).
+        Log(LOG_ALERT, StrCat("session ", s.id, ": ", killed.status().message()));
+        {
+          std::lock_guard again(mu_);
+          for (EndedAccount& e : state_.ended) {
+            if (e.account.uid != s.uid) continue;
+            e.cleaned = false;
+            e.next_attempt = clock_();
+          }
+        }
+        Wake();
+      }
     }
     return r;
   }

@@ -431,8 +431,18 @@ class GatedCgroups : public SessionCgroups {
   absl::StatusOr<std::map<uint32_t, int>> KillAccounts(const std::set<uint32_t>& uids,
                                                        int64_t) override {
     std::lock_guard lock(mu_);
+    kills_++;
+    if (std::exchange(fail_next_kill_, false)) return absl::DeadlineExceededError("would not empty");
     killed_.insert(uids.begin(), uids.end());
     return std::map<uint32_t, int>{};
+  }
+  void FailNextKill() {
+    std::lock_guard lock(mu_);
+    fail_next_kill_ = true;
+  }
+  int kills() {
+    std::lock_guard lock(mu_);
+    return kills_;
   }
   std::string Describe() const override { return "gated"; }
   void WaitEntered() {
@@ -452,7 +462,8 @@ class GatedCgroups : public SessionCgroups {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  bool entered_ = false, open_ = false;
+  bool entered_ = false, open_ = false, fail_next_kill_ = false;
+  int kills_ = 0;
   std::set<uint32_t> killed_;
 };
 
@@ -470,6 +481,9 @@ TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
   // goes on meanwhile.
   auto revoke = std::async(std::launch::async, [&] { return agent_->Apply(StateWith("", 0, 2)); });
   const bool revoked_meanwhile = revoke.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (revoked_meanwhile) agent_->Enforce();  // the lease end runs (and completes) meanwhile too
+  EXPECT_EQ(cgroups.kills(), revoked_meanwhile ? 1 : 0);
+  cgroups.FailNextKill();  // ending the late cgroup fails at first
   cgroups.Open();
   EXPECT_TRUE(revoked_meanwhile) << "the revocation waited for a login's confinement";
   EXPECT_TRUE(revoke.get().ok());
@@ -477,6 +491,8 @@ TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
   EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
   EXPECT_NE(r.message().find("has ended (revoked"), std::string::npos) << r.message();
   EXPECT_TRUE(agent_->Sessions().empty());
+  agent_->Enforce();
+  EXPECT_EQ(cgroups.kills(), 3) << "the failed end of the late cgroup is retried by the lease end";
   EXPECT_EQ(cgroups.killed(), std::set<uint32_t>{uid})
       << "the cgroup made after the lease end ran is ended as well";
   agent_->SetSessionCgroups(nullptr, absl::OkStatus());
