@@ -277,50 +277,86 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
     if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
     return r;
   };
+  auto deny = [&](const std::string& message) {
+    v1::AgentResponse r;
+    r.set_verdict(v1::AgentResponse::DENY);
+    r.set_message(message);
+    return r;
+  };
   HostSession s;
   s.id = "s-" + RandomId(12);
+  LocalAccount account;  // a copy: the state may change while the lock is not held
   {
     std::lock_guard lock(mu_);
-    const LocalAccount* account = nullptr;
-    v1::AgentResponse r = Verdict(o.user(), &account);
-    if (!account) {
+    const LocalAccount* found = nullptr;
+    v1::AgentResponse r = Verdict(o.user(), &found);
+    if (!found) {
       if (r.verdict() != v1::AgentResponse::DENY) return r;
       Log(LOG_WARNING, StrCat("session of ", o.user(), " refused; ending pid ", peer.pid));
       return refuse(std::move(r), "");
     }
-    s.uid = account->uid;
+    account = *found;
     const auto open = std::count_if(sessions_.begin(), sessions_.end(),
-                                    [&](const auto& c) { return c.second.uid == s.uid; });
+                                    [&](const auto& c) { return c.second.uid == account.uid; });
     if (open >= config_.max_sessions_per_account) {
-      r.set_verdict(v1::AgentResponse::DENY);
-      r.set_message(StrCat("Warden: ", o.user(), " already has ", open,
-                           " sessions open on this host, the most it may (max_sessions_per_account); "
-                           "end one first"));
-      return refuse(std::move(r), StrCat(open, " sessions already open"));
+      return refuse(deny(StrCat("Warden: ", o.user(), " already has ", open,
+                                " sessions open on this host, the most it may "
+                                "(max_sessions_per_account); end one first")),
+                    StrCat(open, " sessions already open"));
     }
   }
-  // Confined before anything of the session runs: all it starts is born in its cgroup. Outside
-  // the lock (a /proc walk, or a D-Bus call under systemd), so lease end and the controller's
-  // updates never wait behind a login.
+  // Everything slow happens outside the lock (a /proc walk and cgroup writes, or a D-Bus call
+  // under systemd; the home; the recorder binding the session, and for a strict role a wait for
+  // the controller), so lease end, the controller's updates and moderation never wait behind a
+  // login. The session is confined before anything of it runs: all it starts is born in its
+  // cgroup.
+  s.uid = account.uid;
   absl::Status confined = cgroups_unavailable_;
   if (confined.ok() && cgroups_) confined = cgroups_->Confine(s.uid, s.id, peer.pid);
   if (!confined.ok()) {
-    v1::AgentResponse r;
-    r.set_verdict(v1::AgentResponse::DENY);
-    r.set_message(StrCat("Warden: this session cannot be confined, so it would outlive its lease: ",
-                         confined.message()));
-    return refuse(std::move(r), std::string(confined.message()));
+    return refuse(deny(StrCat("Warden: this session cannot be confined, so it would outlive its "
+                              "lease: ", confined.message())),
+                  std::string(confined.message()));
+  }
+  absl::Status home = CreateHome(account.home, account.uid, account.gid);
+  if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
+  s.user = o.user();
+  s.service = o.service();
+  s.tty = o.tty();
+  s.rhost = o.rhost();
+  s.pid = o.pid() ? o.pid() : peer.pid;
+  s.root = peer.pid;
+  s.grant_id = account.grant_id;
+  s.opened = clock_();
+  s.moderator_wait = account.moderator_wait;  // for four-eyes, and for a redaction hold
+  if (account.moderators_required > 0) {
+    if (!observer_) {
+      if (cgroups_) cgroups_->Release(s.uid, s.id);
+      const std::string why = "Warden: this session needs moderators, and sessions are not recorded here";
+      return refuse(deny(why), why);
+    }
+    s.moderation = HostSession::Moderation::kHeld;
+    s.moderators_required = account.moderators_required;
+    s.pause_on_leave = account.moderator_pause;
+    s.waiting_since = s.opened;
+  }
+  if (observer_) {
+    if (absl::Status st = observer_->SessionOpened(s, account, peer.pid); !st.ok()) {
+      if (cgroups_) cgroups_->Release(s.uid, s.id);
+      return refuse(deny(StrCat("Warden: this session must be recorded and cannot be: ", st.message())),
+                    std::string(st.message()));
+    }
   }
   std::unique_lock lock(mu_);
-  const LocalAccount* account = nullptr;
-  v1::AgentResponse r = Verdict(o.user(), &account);
-  if (!account || account->uid != s.uid) {
-    // The lease ended (or the account was replaced) while the session was being confined: its
-    // lease end may have run before the cgroup existed, so the cgroup is ended here.
+  const LocalAccount* now = nullptr;
+  v1::AgentResponse r = Verdict(o.user(), &now);
+  if (!now || now->uid != s.uid) {
+    // The lease ended (or the account was replaced) meanwhile: its lease end may have run before
+    // the cgroup existed, so the cgroup is ended here.
     lock.unlock();
+    if (observer_) observer_->SessionEnded(s);
     if (r.verdict() != v1::AgentResponse::DENY) {
-      r.set_verdict(v1::AgentResponse::DENY);
-      r.set_message(StrCat("Warden: the lease of ", o.user(), " ended while the session opened"));
+      r = deny(StrCat("Warden: the lease of ", o.user(), " ended while the session opened"));
     }
     refuse(r, std::string(r.message()));
     if (cgroups_) {
@@ -340,37 +376,6 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
       }
     }
     return r;
-  }
-  absl::Status home = CreateHome(account->home, account->uid, account->gid);
-  if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
-  s.user = o.user();
-  s.service = o.service();
-  s.tty = o.tty();
-  s.rhost = o.rhost();
-  s.pid = o.pid() ? o.pid() : peer.pid;
-  s.root = peer.pid;
-  s.grant_id = account->grant_id;
-  s.opened = clock_();
-  s.moderator_wait = account->moderator_wait;  // for four-eyes, and for a redaction hold
-  if (account->moderators_required > 0) {
-    if (!observer_) {
-      r.set_verdict(v1::AgentResponse::DENY);
-      r.set_message("Warden: this session needs moderators, and sessions are not recorded here");
-      if (cgroups_) cgroups_->Release(s.uid, s.id);
-      return refuse(std::move(r), std::string(r.message()));
-    }
-    s.moderation = HostSession::Moderation::kHeld;
-    s.moderators_required = account->moderators_required;
-    s.pause_on_leave = account->moderator_pause;
-    s.waiting_since = s.opened;
-  }
-  if (observer_) {
-    if (absl::Status st = observer_->SessionOpened(s, *account, peer.pid); !st.ok()) {
-      r.set_verdict(v1::AgentResponse::DENY);
-      r.set_message(StrCat("Warden: this session must be recorded and cannot be: ", st.message()));
-      if (cgroups_) cgroups_->Release(s.uid, s.id);
-      return refuse(std::move(r), std::string(st.message()));
-    }
   }
   r.set_session_id(s.id);
   Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,

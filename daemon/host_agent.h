@@ -44,8 +44,9 @@ struct HostSession {
 };
 
 // Told about every session of a Warden account (the session recorder), and asked to act on the
-// session's processes. Called with the agent's lock held: must not call back into the agent and
-// must not block.
+// session's processes. SessionOpened is called without the agent's lock (it may wait: binding the
+// session, a strict role's wait for the controller); the others with it held: they must not call
+// back into the agent and must not block. None may call back into the agent.
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
@@ -128,7 +129,8 @@ class HostAgent {
 
  private:
   // A session opening (pam_open_session): the lease checked, the opener confined in the
-  // session's cgroup (outside mu_), then registered with the recorder. Takes mu_ itself.
+  // session's cgroup, its home made and the session registered with the recorder (all outside
+  // mu_), then the lease checked again. Takes mu_ itself.
   v1::AgentResponse OpenSession(const v1::SessionOpen& o, const ucred& peer, int conn);
   // The verdict for `user` now; mu_ held.
   v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
