@@ -409,18 +409,12 @@ TEST_F(RecordingArchiveTest, TerminatingWithoutTheRightRevealsNothingAboutTheSes
 namespace warden::testing {
 namespace {
 
-// A role whose sessions need two moderators from the approvers, and one of its sessions.
-class ModerationTest : public RecordingArchiveTest {
+// A policy with one more role, `role` (YAML, logging in as "<login>-alice"), alice's grant g-9 for
+// it, and session s-1 of that grant on h-1; what is sent to h-1 is kept in sent_.
+class RoleSessionTest : public RecordingArchiveTest {
  protected:
-  void SetUp() override {
-    RecordingArchiveTest::SetUp();
-    auto policy = ParsePolicy(std::string(kTestPolicy) + R"(
-  tier0-moderated:
-    tier: 0
-    login: "fix-{{user}}"
-    approvals: {count: 2, groups: [approvers]}
-    require_moderator: {count: 2, groups: [approvers]}
-)");
+  void OpenSession(const std::string& role_yaml, const std::string& role, const std::string& login) {
+    auto policy = ParsePolicy(std::string(kTestPolicy) + role_yaml);
     ASSERT_TRUE(policy.ok()) << policy.status().message();
     policy_ = std::move(*policy);
     archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
@@ -428,19 +422,40 @@ class ModerationTest : public RecordingArchiveTest {
     g.id = "g-9";
     g.request_id = "r-9";
     g.user = "alice";
-    g.role = "tier0-moderated";
-    g.login = "fix-alice";
+    g.role = role;
+    g.login = login;
     g.start = 1800000000;
     g.end = 1800003600;
     g.uid = 1879048200;
     ASSERT_TRUE(store_->InsertGrant(g).ok());
     v1::RecordingChunk c = Chunk(1, "");
-    c.mutable_session()->set_user("fix-alice");
+    c.mutable_session()->set_user(login);
     c.mutable_session()->set_grant_id("g-9");
     ASSERT_TRUE(archive_->Accept(host_, c).ok());
     sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
   }
-  void TearDown() override { archive_->DetachHost(sink_); }
+  void TearDown() override {
+    if (sink_) archive_->DetachHost(sink_);
+  }
+
+  Policy policy_;
+  uint64_t sink_ = 0;
+  std::vector<v1::UploadAck> sent_;
+};
+
+// A role whose sessions need two moderators from the approvers, and one of its sessions.
+class ModerationTest : public RoleSessionTest {
+ protected:
+  void SetUp() override {
+    RecordingArchiveTest::SetUp();
+    OpenSession(R"(
+  tier0-moderated:
+    tier: 0
+    login: "fix-{{user}}"
+    approvals: {count: 2, groups: [approvers]}
+    require_moderator: {count: 2, groups: [approvers]}
+)", "tier0-moderated", "fix-alice");
+  }
   // The moderator counts sent to the host so far.
   std::vector<uint32_t> Counts() {
     std::vector<uint32_t> out;
@@ -450,10 +465,6 @@ class ModerationTest : public RecordingArchiveTest {
     }
     return out;
   }
-
-  Policy policy_;
-  uint64_t sink_ = 0;
-  std::vector<v1::UploadAck> sent_;
 };
 
 TEST_F(ModerationTest, OnlyTheRolesModeratorGroupsModerateAndNeverTheRequester) {
@@ -546,37 +557,18 @@ TEST_F(ModerationTest, ATerminationReachesTheHostNowOrWhenItNextConnects) {
 
 // A role without require_moderator whose sessions are held at their redaction limit
 // (on_redaction_limit: hold), and one of its sessions.
-class HoldModerationTest : public RecordingArchiveTest {
+class HoldModerationTest : public RoleSessionTest {
  protected:
   void SetUp() override {
     RecordingArchiveTest::SetUp();
-    auto policy = ParsePolicy(std::string(kTestPolicy) + R"(
+    OpenSession(R"(
   tier0-held:
     tier: 0
     login: "hold-{{user}}"
     approvals: {count: 2, groups: [approvers]}
     recording: {max_redacted_lines: 1, on_redaction_limit: hold}
-)");
-    ASSERT_TRUE(policy.ok()) << policy.status().message();
-    policy_ = std::move(*policy);
-    archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
-    GrantRow g;
-    g.id = "g-9";
-    g.request_id = "r-9";
-    g.user = "alice";
-    g.role = "tier0-held";
-    g.login = "hold-alice";
-    g.start = 1800000000;
-    g.end = 1800003600;
-    g.uid = 1879048200;
-    ASSERT_TRUE(store_->InsertGrant(g).ok());
-    v1::RecordingChunk c = Chunk(1, "");
-    c.mutable_session()->set_user("hold-alice");
-    c.mutable_session()->set_grant_id("g-9");
-    ASSERT_TRUE(archive_->Accept(host_, c).ok());
-    sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+)", "tier0-held", "hold-alice");
   }
-  void TearDown() override { archive_->DetachHost(sink_); }
   // The host flags the session: its chunk 2 carries the redaction_limit alert.
   void Flag() {
     v1::RecordingChunk c = Chunk(2, "");
@@ -598,10 +590,6 @@ class HoldModerationTest : public RecordingArchiveTest {
     for (const auto& m : sent_) out.push_back(m.control().moderators());
     return out;
   }
-
-  Policy policy_;
-  uint64_t sink_ = 0;
-  std::vector<v1::UploadAck> sent_;
 };
 
 TEST_F(HoldModerationTest, TheRolesApproversModerateASessionOnlyOnceItIsHeld) {

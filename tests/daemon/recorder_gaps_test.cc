@@ -285,7 +285,8 @@ TEST_F(RecorderGapsTest, ExecEventsLostToAFullRingBufferAreMarked) {
 // of its recording.
 std::vector<v1::RecordingEvent> QuietSession(SessionRecorder& sessions, RecordingSpool& spool,
                                              const HostSession& s, const LocalAccount& account,
-                                             int lines) {
+                                             int lines,
+                                             const std::function<void()>& before_end = nullptr) {
   int go = -1;
   pid_t broker = Gated(&go, [lines] {
     const testing::PtyChild sh = testing::SpawnOnPty(
@@ -308,6 +309,7 @@ std::vector<v1::RecordingEvent> QuietSession(SessionRecorder& sessions, Recordin
   EXPECT_EQ(write(go, "g", 1), 1);
   EXPECT_EQ(Reap(broker), 0) << "best effort: the session goes on";
   close(go);
+  if (before_end) before_end();
   sessions.SessionEnded(s);
   std::vector<v1::RecordingEvent> events;
   bool final = false;
@@ -334,6 +336,9 @@ class RedactionLimit : public ::testing::Test {
     });
     ASSERT_TRUE(recorder_.ok()) << recorder_.status().message();
     sessions_ = std::make_unique<SessionRecorder>(spool_, recorder_->get(), "", [] { return true; });
+  }
+  // After the recorder is set up as the test wants it (SetHoldForModerator).
+  void StartCapture() {
     capture_ = std::thread([this] { sessions_->RunCapture(stop_); });
   }
   void TearDown() override {
@@ -362,6 +367,7 @@ TEST_F(RedactionLimit, BeyondTheRolesLimitTheRecordingCarriesAnAlert) {
   s.id = "s-quiet";
   LocalAccount account;
   account.max_redacted_lines = 2;
+  StartCapture();
   const std::vector<v1::RecordingEvent> events = QuietSession(*sessions_, spool_, s, account, 3);
   int lines = 0;
   for (const auto& ev : events) lines += ev.has_redacted_line();
@@ -383,6 +389,7 @@ TEST_F(RedactionLimit, LinesSpreadOverSessionsOfOneAccountAddUp) {
   first.id = "s-first";
   second.id = "s-second";
   first.uid = second.uid = account.uid;
+  StartCapture();
   // Two lines and exit: 3, at the limit.
   EXPECT_TRUE(Alerts(QuietSession(*sessions_, spool_, first, account, 2)).empty());
   // Another login, each line within a session's own budget, but over the account's.
@@ -396,96 +403,46 @@ TEST_F(RedactionLimit, LinesSpreadOverSessionsOfOneAccountAddUp) {
 
 // on_redaction_limit: hold: the recorder asks the agent (here a stand-in) to hold the session,
 // once, from its capture thread and without its own lock (the agent calls back into it).
-TEST(SessionRecorderRedaction, AHoldRoleAsksTheAgentToHoldTheSessionOnce) {
-  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
-  SessionRecorder* sink = nullptr;
-  auto recorder = Recorder::Load(
-      [&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost, v1::RecordingEvent ev) {
-        sink->OnEvent(key, mono_ns, lost, std::move(ev));
-      });
-  ASSERT_TRUE(recorder.ok()) << recorder.status().message();
-  RecordingSpool spool;
-  SessionRecorder sessions(spool, recorder->get(), "", [] { return true; });
-  sink = &sessions;
+TEST_F(RedactionLimit, AHoldRoleAsksTheAgentToHoldTheSessionOnce) {
   HostSession s;
   s.id = "s-held";
   std::mutex mu;
   std::vector<std::pair<std::string, std::string>> holds;
-  sessions.SetHoldForModerator([&](const std::string& id, const std::string& reason) {
+  sessions_->SetHoldForModerator([&](const std::string& id, const std::string& reason) {
     // What the agent does: call the observer back. With the recorder's lock held this would
     // never return.
-    sessions.ResumeSession(s, "");
+    sessions_->ResumeSession(s, "");
     std::lock_guard lock(mu);
     holds.emplace_back(id, reason);
   });
-  std::atomic<bool> stop{false};
-  std::thread capture([&] { sessions.RunCapture(stop); });
-
-  int go = -1;
-  pid_t broker = Gated(&go, [] {
-    const testing::PtyChild sh =
-        testing::SpawnOnPty({"/bin/bash", "--norc", "-c",
-                             "stty -echo; echo ready; while read -r l; do eval \"$l\"; done"},
-                            24, 80);
-    std::string seen;
-    if (sh.pid < 0 || !ReadUntil(sh.master, "ready", seen)) return 11;
-    for (int i = 1; i <= 3; i++) {
-      if (!Say(sh.master, "echo line-$((" + std::to_string(i) + "*11))\r") ||
-          !ReadUntil(sh.master, "line-" + std::to_string(i * 11), seen))
-        return 11 + i;
-    }
-    if (!Say(sh.master, "exit\r")) return 15;
-    waitpid(sh.pid, nullptr, 0);
-    return 0;
-  });
-  ASSERT_GT(broker, 0);
+  StartCapture();
   LocalAccount account;
   account.max_redacted_lines = 1;
   account.on_redaction_limit = OnRedactionLimit::kHold;
-  ASSERT_TRUE(sessions.SessionOpened(s, account, broker).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
-  EXPECT_EQ(Reap(broker), 0) << "the stand-in agent holds nothing: the session goes on";
-  close(go);
-  // Still open: the lines are drained within the capture's next polls.
-  for (int i = 0; i < 100; i++) {
-    {
-      std::lock_guard lock(mu);
-      if (!holds.empty()) break;
+  // The stand-in agent holds nothing: the session goes on. Still open, the lines are drained
+  // within the capture's next polls.
+  const std::vector<v1::RecordingEvent> events = QuietSession(*sessions_, spool_, s, account, 3, [&] {
+    for (int i = 0; i < 100; i++) {
+      {
+        std::lock_guard lock(mu);
+        if (!holds.empty()) break;
+      }
+      usleep(50000);
     }
-    usleep(50000);
-  }
-  sessions.SessionEnded(s);
-  std::vector<v1::RecordingEvent> events;
-  bool final = false;
-  for (int i = 0; i < 100 && !final; i++) {
-    for (const v1::RecordingChunk& c : spool.Next(50)) {
-      auto got = DecompressEvents(c.events_zstd());
-      ASSERT_TRUE(got.ok());
-      for (const auto& ev : got->events()) events.push_back(ev);
-      final |= c.final();
-    }
-  }
-  stop = true;
-  capture.join();
-  ASSERT_TRUE(final) << "the recording did not end";
+  });
   std::lock_guard lock(mu);
   ASSERT_EQ(holds.size(), 1u) << "held once, at the second line";
   EXPECT_EQ(holds[0].first, "s-held");
   EXPECT_EQ(holds[0].second,
             "more lines were typed without echo than its role allows (1); the recording cannot "
             "show them");
-  int alerts = 0;
-  for (const auto& ev : events) {
-    if (!ev.has_alert()) continue;
-    alerts++;
-    EXPECT_NE(ev.alert().message().find("2 lines typed without echo (redacted) in session s-held, "
-                                        "more than its role allows "
-                                        "(recording.max_redacted_lines: 1); holding it for a "
-                                        "moderator"),
-              std::string::npos)
-        << ev.alert().message();
-  }
-  EXPECT_EQ(alerts, 1);
+  const std::vector<std::string> alerts = Alerts(events);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_NE(alerts[0].find("2 lines typed without echo (redacted) in session s-held, more than its "
+                           "role allows (recording.max_redacted_lines: 1); holding it for a "
+                           "moderator"),
+            std::string::npos)
+      << alerts[0];
 }
 
 }  // namespace
