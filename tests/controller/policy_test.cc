@@ -59,6 +59,17 @@ roles:
   EXPECT_FALSE(ParsePolicy("roles: [unclosed").ok());
 }
 
+// A policy whose one role has `recording: <yaml>` is refused with a message holding `want`.
+void ExpectRecordingRefused(const std::string& yaml, const std::string& want) {
+  auto bad = ParsePolicy(R"(
+groups: {a: [x], admins: [x]}
+roles:
+  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}, recording: )" +
+                         yaml + "}\n");
+  ASSERT_FALSE(bad.ok()) << yaml;
+  EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+}
+
 TEST(Policy, RecordingSettings) {
   auto p = ParsePolicy(R"(
 groups: {a: [x], admins: [x], auditors: [y]}
@@ -85,13 +96,7 @@ roles:
            {"{max_redacted_lines: -1}", "recording.max_redacted_lines must be a number from 0"},
            {"{max_redacted_lines: many}", "recording.max_redacted_lines must be a number from 0"},
            {"{moderators: 2}", "unknown recording key \"moderators\""}}) {
-    auto bad = ParsePolicy(R"(
-groups: {a: [x], admins: [x]}
-roles:
-  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}, recording: )" +
-                           yaml + "}\n");
-    ASSERT_FALSE(bad.ok()) << yaml;
-    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+    ExpectRecordingRefused(yaml, want);
   }
   auto viewers = ParsePolicy(R"(
 groups: {a: [x], admins: [x]}
@@ -147,13 +152,7 @@ TEST(Policy, OnRedactionLimitRefusesUnknownWordsNamingTheFieldAndTheChoices) {
            {"{on_redaction: hold}",
             "unknown recording key \"on_redaction\"; supported: input, mode, max_redacted_lines, "
             "on_redaction_limit, hold_wait"}}) {
-    auto bad = ParsePolicy(R"(
-groups: {a: [x], admins: [x]}
-roles:
-  r1: {tier: 0, login: "adm-{{user}}", approvals: {count: 1, groups: [a]}, recording: )" +
-                           yaml + "}\n");
-    ASSERT_FALSE(bad.ok()) << yaml;
-    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+    ExpectRecordingRefused(yaml, want);
   }
   auto both = ParsePolicy(R"(
 groups: {a: [x], admins: [x], leads: [y]}

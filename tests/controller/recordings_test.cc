@@ -418,21 +418,27 @@ class RoleSessionTest : public RecordingArchiveTest {
     ASSERT_TRUE(policy.ok()) << policy.status().message();
     policy_ = std::move(*policy);
     archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
+    ASSERT_NO_FATAL_FAILURE(AddSession("s-1", "g-9", "alice", role, login, 1879048200));
+    sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+  }
+  // `user`'s grant `grant` for `role` (account `login`, `uid`) and its session `session` on h-1.
+  void AddSession(const std::string& session, const std::string& grant, const std::string& user,
+                  const std::string& role, const std::string& login, uint32_t uid) {
     GrantRow g;
-    g.id = "g-9";
-    g.request_id = "r-9";
-    g.user = "alice";
+    g.id = grant;
+    g.request_id = "r-" + grant;
+    g.user = user;
     g.role = role;
     g.login = login;
     g.start = 1800000000;
     g.end = 1800003600;
-    g.uid = 1879048200;
+    g.uid = uid;
     ASSERT_TRUE(store_->InsertGrant(g).ok());
     v1::RecordingChunk c = Chunk(1, "");
+    c.set_session_id(session);
     c.mutable_session()->set_user(login);
-    c.mutable_session()->set_grant_id("g-9");
+    c.mutable_session()->set_grant_id(grant);
     ASSERT_TRUE(archive_->Accept(host_, c).ok());
-    sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
   }
   void TearDown() override {
     if (sink_) archive_->DetachHost(sink_);
@@ -473,21 +479,7 @@ TEST_F(ModerationTest, OnlyTheRolesModeratorGroupsModerateAndNeverTheRequester) 
   EXPECT_NE(alice.status().message().find("alice may not moderate sessions"), std::string::npos)
       << alice.status().message();
   // bob moderates this role's sessions, but never one of his own grant's.
-  GrantRow g;
-  g.id = "g-10";
-  g.request_id = "r-10";
-  g.user = "bob";
-  g.role = "tier0-moderated";
-  g.login = "fix-bob";
-  g.start = 1800000000;
-  g.end = 1800003600;
-  g.uid = 1879048201;
-  ASSERT_TRUE(store_->InsertGrant(g).ok());
-  v1::RecordingChunk c = Chunk(1, "");
-  c.set_session_id("s-bob");
-  c.mutable_session()->set_user("fix-bob");
-  c.mutable_session()->set_grant_id("g-10");
-  ASSERT_TRUE(archive_->Accept(host_, c).ok());
+  ASSERT_NO_FATAL_FAILURE(AddSession("s-bob", "g-10", "bob", "tier0-moderated", "fix-bob", 1879048201));
   auto own = archive_->JoinModerator(Who("bob"), "s-bob");
   ASSERT_FALSE(own.ok());
   EXPECT_EQ(own.status().message(), "bob may not moderate their own session (grant g-10)");
@@ -628,21 +620,7 @@ TEST_F(HoldModerationTest, TheRolesApproversModerateASessionOnlyOnceItIsHeld) {
 
 TEST_F(HoldModerationTest, TheRequesterNeverModeratesTheirOwnHeldSession) {
   // bob is an approver and the requester of this grant.
-  GrantRow g;
-  g.id = "g-10";
-  g.request_id = "r-10";
-  g.user = "bob";
-  g.role = "tier0-held";
-  g.login = "hold-bob";
-  g.start = 1800000000;
-  g.end = 1800003600;
-  g.uid = 1879048201;
-  ASSERT_TRUE(store_->InsertGrant(g).ok());
-  v1::RecordingChunk c = Chunk(1, "");
-  c.set_session_id("s-bob");
-  c.mutable_session()->set_user("hold-bob");
-  c.mutable_session()->set_grant_id("g-10");
-  ASSERT_TRUE(archive_->Accept(host_, c).ok());
+  ASSERT_NO_FATAL_FAILURE(AddSession("s-bob", "g-10", "bob", "tier0-held", "hold-bob", 1879048201));
   auto own = archive_->JoinModerator(Who("bob"), "s-bob");
   ASSERT_FALSE(own.ok());
   EXPECT_EQ(own.status().message(), "bob may not moderate their own session (grant g-10)");
