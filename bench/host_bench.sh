@@ -24,7 +24,7 @@ d=$HOST_DIR_h1
 now_ns() { date +%s%N; }
 # stats NAME FILE: p50 and p90 in ms of the nanosecond samples in FILE.
 stats() {
-  python3 - "$1" "$2" <<'PY'
+  /usr/bin/python3 - "$1" "$2" <<'PY'
 import sys
 v = sorted(int(x) / 1e6 for x in open(sys.argv[2]))
 pct = lambda p: v[min(len(v) - 1, int(p * len(v)))]
@@ -49,11 +49,23 @@ done
 
 # --- propagation -----------------------------------------------------------------------------
 # A probe inside the host's namespace reports when a new adm-alice-* account appears through NSS
-# (the path sshd, id and sudo take) and when wardend stops vouching for it.
+# (the path sshd, id and sudo take) and when wardend stops vouching for it. It says "ready" once it
+# polls; the clock starts after that (never timing an interpreter's start-up), and the probe
+# itself is Debian's python3, not whatever python3 a version manager puts first on PATH.
+probe_ready() {
+  local i
+  for i in $(seq 1000); do
+    grep -q ready "$WARDEN_SANDBOX/probe.out" 2>/dev/null && return 0
+    sleep 0.01
+  done
+  echo "the probe did not start" >&2
+  return 1
+}
 probe() {
-  in_host h1 python3 - "$@" <<'PY'
+  in_host h1 /usr/bin/python3 - "$@" <<'PY'
 import pwd, subprocess, sys, time
 mode, arg = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
 if mode == "appear":
     before = set(arg.split(","))
     while True:
@@ -76,18 +88,18 @@ for _ in $(seq "$grants"); do
   rid=$(wctl alice --json request --role tier0-linux-admin --reason bench --ttl 1h | json_field id)
   wctl bob approve "$rid" >/dev/null
   probe appear "${known:-none}" >"$WARDEN_SANDBOX/probe.out" &
-  sleep 0.3  # the probe is polling
+  probe_ready
   t=$(now_ns)
   gid=$(wctl carol --json approve "$rid" | json_field grant_id)
   wait $!
-  read -r seen name <"$WARDEN_SANDBOX/probe.out"
+  read -r seen name < <(sed -n 2p "$WARDEN_SANDBOX/probe.out")
   echo $((seen - t)) >>"$WARDEN_SANDBOX/appear.ns"
   probe vanish "$name" "$d/bin/warden-principals" "$d/host.yaml" >"$WARDEN_SANDBOX/probe.out" &
-  sleep 0.3
+  probe_ready
   t=$(now_ns)
   wctl bob revoke "$gid" >/dev/null
   wait $!
-  echo $(($(cat "$WARDEN_SANDBOX/probe.out") - t)) >>"$WARDEN_SANDBOX/revoke.ns"
+  echo $(($(sed -n 2p "$WARDEN_SANDBOX/probe.out") - t)) >>"$WARDEN_SANDBOX/revoke.ns"
 done
 
 echo "Warden host benchmark (2 cores; controller, wardend and sshd on this machine, loopback)"
@@ -97,7 +109,7 @@ stats "certificate login, Warden account (NSS+PAM)" "$WARDEN_SANDBOX/warden.ns"
 stats "plain key login, local account" "$WARDEN_SANDBOX/plain.ns"
 w=$(p50 "$WARDEN_SANDBOX/warden.ns")
 p=$(p50 "$WARDEN_SANDBOX/plain.ns")
-python3 -c "import sys; w,p=int(sys.argv[1]),int(sys.argv[2]); print(f'  added by Warden at p50: {(w-p)/1e6:.1f} ms ({w/p:.2f}x); target <= 15 ms')" "$w" "$p"
+/usr/bin/python3 -c "import sys; w,p=int(sys.argv[1]),int(sys.argv[2]); print(f'  added by Warden at p50: {(w-p)/1e6:.1f} ms ({w/p:.2f}x); target <= 15 ms')" "$w" "$p"
 echo
 echo "propagation over $grants grants (approve/revoke command issued -> effect seen on the host):"
 stats "approve -> account resolves (getpwall)" "$WARDEN_SANDBOX/appear.ns"
