@@ -415,14 +415,36 @@ TEST_F(AgentSessionCap, OneAccountCannotHoldMoreSessionsThanItsCap) {
       << "a session that ended frees its place";
 }
 
-// Session cgroups whose Confine waits until the test lets it go.
-class GatedCgroups : public SessionCgroups {
+// A step that waits, once entered, until the test lets it go.
+class Gate {
  public:
-  absl::Status Confine(uint32_t, const std::string&, pid_t) override {
+  void Pass() {
     std::unique_lock lock(mu_);
     entered_ = true;
     cv_.notify_all();
     cv_.wait(lock, [&] { return open_; });
+  }
+  void WaitEntered() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+  void LetGo() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false, open_ = false;
+};
+
+// Session cgroups whose Confine waits at a gate.
+class GatedCgroups : public SessionCgroups, public Gate {
+ public:
+  absl::Status Confine(uint32_t, const std::string&, pid_t) override {
+    Pass();
     return absl::OkStatus();
   }
   void Release(uint32_t, const std::string&) override {}
@@ -445,15 +467,6 @@ class GatedCgroups : public SessionCgroups {
     return kills_;
   }
   std::string Describe() const override { return "gated"; }
-  void WaitEntered() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return entered_; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
   std::set<uint32_t> killed() {
     std::lock_guard lock(mu_);
     return killed_;
@@ -461,10 +474,34 @@ class GatedCgroups : public SessionCgroups {
 
  private:
   std::mutex mu_;
-  std::condition_variable cv_;
-  bool entered_ = false, open_ = false, fail_next_kill_ = false;
+  bool fail_next_kill_ = false;
   int kills_ = 0;
   std::set<uint32_t> killed_;
+};
+
+// A recorder whose registration of a session waits at a gate (binding it, or a strict role's wait
+// for the controller).
+class GatedObserver : public SessionObserver, public Gate {
+ public:
+  absl::Status SessionOpened(const HostSession&, const LocalAccount&, pid_t) override {
+    Pass();
+    return absl::OkStatus();
+  }
+  void SessionEnded(const HostSession& s) override {
+    std::lock_guard lock(mu_);
+    ended_.push_back(s.id);
+  }
+  void EndSession(const HostSession&, const std::string&) override {}
+  void PauseSession(const HostSession&, const std::string&) override {}
+  void ResumeSession(const HostSession&, const std::string&) override {}
+  std::vector<std::string> ended() {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> ended_;
 };
 
 TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
@@ -484,7 +521,7 @@ TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
   if (revoked_meanwhile) agent_->Enforce();  // the lease end runs (and completes) meanwhile too
   EXPECT_EQ(cgroups.kills(), revoked_meanwhile ? 1 : 0);
   cgroups.FailNextKill();  // ending the late cgroup fails at first
-  cgroups.Open();
+  cgroups.LetGo();
   EXPECT_TRUE(revoked_meanwhile) << "the revocation waited for a login's confinement";
   EXPECT_TRUE(revoke.get().ok());
   const v1::AgentResponse r = login.get();
@@ -496,6 +533,27 @@ TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
   EXPECT_EQ(cgroups.killed(), std::set<uint32_t>{uid})
       << "the cgroup made after the lease end ran is ended as well";
   agent_->SetSessionCgroups(nullptr, absl::OkStatus());
+}
+
+TEST_F(Agent, ARevocationDoesNotWaitForTheRecorderToRegisterALogin) {
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  GatedObserver recorder;
+  agent_->SetSessionObserver(&recorder);
+  const ucred sshd{.pid = 0, .uid = 0, .gid = 0};
+  auto login = std::async(std::launch::async, [&] {
+    return agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 3001);
+  });
+  recorder.WaitEntered();
+  auto revoke = std::async(std::launch::async, [&] { return agent_->Apply(StateWith("", 0, 2)); });
+  const bool revoked_meanwhile = revoke.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  recorder.LetGo();
+  EXPECT_TRUE(revoked_meanwhile) << "the revocation waited for the recorder";
+  EXPECT_TRUE(revoke.get().ok());
+  const v1::AgentResponse r = login.get();
+  EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY) << "the lease ended while the login opened";
+  EXPECT_EQ(recorder.ended().size(), 1u) << "its recording is ended";
+  EXPECT_TRUE(agent_->Sessions().empty());
+  agent_->SetSessionObserver(nullptr);
 }
 
 TEST(AgentWire, TheCEncodingIsWhatProtobufReads) {
