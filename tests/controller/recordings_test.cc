@@ -118,7 +118,7 @@ TEST_F(RecordingArchiveTest, ChunksAreStoredInOrderAndResendsAreAcknowledgedOnce
 }
 
 // A key store whose signatures wait until the test lets them go (a slow or busy HSM).
-class GatedSigner : public KeyStore {
+class GatedSigner : public KeyStore, public Gate {
  public:
   explicit GatedSigner(KeyStore& keys) : keys_(keys) {}
   bool Supports(KeyAlgorithm alg) override { return keys_.Supports(alg); }
@@ -129,10 +129,7 @@ class GatedSigner : public KeyStore {
     return keys_.GetPublicKey(label);
   }
   absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override {
-    std::unique_lock lock(mu_);
-    signing_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
+    Pass();
     return keys_.Sign(label, data);
   }
   absl::Status GenerateEncryptionKey(std::string_view label) override {
@@ -151,21 +148,9 @@ class GatedSigner : public KeyStore {
   absl::StatusOr<Bytes> Mac(std::string_view label, ByteSpan data) override {
     return keys_.Mac(label, data);
   }
-  void WaitSigning() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return signing_; });
-  }
-  void Open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
 
  private:
   KeyStore& keys_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool signing_ = false, open_ = false;
 };
 
 // One host's upload that is slow to seal (the token is busy) does not hold up another host's.
@@ -178,12 +163,12 @@ TEST_F(RecordingArchiveTest, AnotherHostsUploadGoesOnWhileOneSessionIsSealed) {
   other.host_id = "h-2";
   ASSERT_TRUE(archive.Accept(host_, Chunk(1, "one")).ok());
   auto sealing = std::async(std::launch::async, [&] { return archive.Accept(host_, Chunk(2, "two", true)); });
-  signer.WaitSigning();
+  signer.WaitEntered();
   v1::RecordingChunk first = Chunk(1, "elsewhere");
   first.set_session_id("s-2");
   auto elsewhere = std::async(std::launch::async, [&] { return archive.Accept(other, first); });
   const bool went_on = elsewhere.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
-  signer.Open();
+  signer.LetGo();
   EXPECT_TRUE(went_on) << "h-2's upload waited for h-1's seal";
   ASSERT_TRUE(sealing.get().ok());
   auto stored = elsewhere.get();

@@ -415,33 +415,9 @@ TEST_F(AgentSessionCap, OneAccountCannotHoldMoreSessionsThanItsCap) {
       << "a session that ended frees its place";
 }
 
-// A step that waits, once entered, until the test lets it go.
-class Gate {
- public:
-  void Pass() {
-    std::unique_lock lock(mu_);
-    entered_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-  }
-  void WaitEntered() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return entered_; });
-  }
-  void LetGo() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool entered_ = false, open_ = false;
-};
 
 // Session cgroups whose Confine waits at a gate.
-class GatedCgroups : public SessionCgroups, public Gate {
+class GatedCgroups : public SessionCgroups, public testing::Gate {
  public:
   absl::Status Confine(uint32_t, const std::string&, pid_t) override {
     Pass();
@@ -481,7 +457,7 @@ class GatedCgroups : public SessionCgroups, public Gate {
 
 // A recorder whose registration of a session waits at a gate (binding it, or a strict role's wait
 // for the controller).
-class GatedObserver : public SessionObserver, public Gate {
+class GatedObserver : public SessionObserver, public testing::Gate {
  public:
   absl::Status SessionOpened(const HostSession&, const LocalAccount&, pid_t) override {
     Pass();
