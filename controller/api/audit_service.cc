@@ -1,0 +1,92 @@
+// AuditService: exporting the signed audit log.
+#include "controller/api/services_internal.h"
+
+#include "controller/api/call.h"
+#include "warden/v1/audit.grpc.pb.h"
+
+namespace warden {
+
+namespace pb = ::warden::v1;
+using nlohmann::json;
+
+namespace {
+
+// Streams the log in 64 KiB chunks, then the signed head.
+class ExportReactor final : public grpc::ServerWriteReactor<pb::AuditChunk> {
+ public:
+  // Called once, from a worker thread, with the chunks to send or the error to return.
+  void Start(const absl::Status& st, std::vector<pb::AuditChunk> chunks) {
+    if (!st.ok()) {
+      Finish(ToGrpcStatus(st));
+      return;
+    }
+    chunks_ = std::move(chunks);
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client went away"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (next_ < chunks_.size()) {
+      StartWrite(&chunks_[next_++]);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+  std::vector<pb::AuditChunk> chunks_;
+  size_t next_ = 0;
+};
+
+class Audit final : public pb::AuditService::CallbackService {
+ public:
+  explicit Audit(ApiCalls& i) : i_(i) {}
+  grpc::ServerWriteReactor<pb::AuditChunk>* ExportLog(grpc::CallbackServerContext* ctx,
+                                                      const pb::ExportLogRequest*) override {
+    auto* reactor = new ExportReactor();
+    i_.workers.Submit([this, ctx, reactor] {
+      std::vector<pb::AuditChunk> chunks;
+      auto export_log = [&](const Identity& who) -> absl::StatusOr<json> {
+        if (!i_.c.policy().IsAdmin(who.user)) {
+          return absl::PermissionDeniedError("exporting the audit log is for admins");
+        }
+        ASSIGN_OR_RETURN(auto exported, i_.c.audit().Export());
+        const std::string& text = exported.first;
+        constexpr size_t kChunk = 64 * 1024;
+        for (size_t off = 0; off < text.size(); off += kChunk) {
+          chunks.emplace_back().set_data(text.substr(off, kChunk));
+        }
+        pb::AuditChunk& last = chunks.emplace_back();
+        last.set_head_seq(exported.second.seq);
+        last.set_head_hash(exported.second.hash);
+        last.set_head_signature(exported.second.signature.data(),
+                                exported.second.signature.size());
+        ASSIGN_OR_RETURN(PublicKey pub, i_.c.keys().GetPublicKey(kAuditKeyLabel));
+        last.set_audit_public_key(FormatAuthorizedKey(pub, "warden-audit"));
+        last.set_last(true);
+        return json{{"head_seq", exported.second.seq}};
+      };
+      absl::Status st =
+          i_.Audited(ctx, "AuditService.ExportLog", json::object(), Caller::kOperator, export_log);
+      reactor->Start(st, std::move(chunks));
+    });
+    return reactor;
+  }
+
+ private:
+  ApiCalls& i_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeAuditService(ApiCalls& calls) {
+  return std::make_unique<Audit>(calls);
+}
+
+}  // namespace warden

@@ -1,0 +1,281 @@
+// HostService: enrollment, certificate renewal, lease-end reports, and each host's watch stream.
+#include "controller/api/services_internal.h"
+
+#include <ctime>
+#include <mutex>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "controller/api/call.h"
+#include "warden/v1/host.grpc.pb.h"
+
+namespace warden {
+
+namespace pb = ::warden::v1;
+using nlohmann::json;
+
+namespace {
+
+// One host's watch stream: sends the host's whole state at once, then again after every
+// published change that makes it newer. At most one state is being built or written at a
+// time; changes arriving meanwhile mark it dirty and are folded into the next one.
+class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
+ public:
+  WatchReactor(ApiCalls& i, int64_t host_revision) : i_(i), host_revision_(host_revision) {}
+
+  // Called once, from a worker thread, after the caller was authenticated (or not).
+  void Start(grpc::CallbackServerContext* ctx, const absl::Status& st, std::string host_id) {
+    if (!st.ok()) {
+      std::lock_guard lock(mu_);
+      busy_ = false;
+      done_ = true;
+      FinishOnce(ToGrpcStatus(st));
+      return;
+    }
+    host_id_ = std::move(host_id);
+    // Subscribe without holding mu_: Publish holds the feed's lock while it calls us.
+    const uint64_t sub = i_.c.access().changes().Subscribe([this] {
+      std::lock_guard lock(mu_);
+      Kick();
+    });
+    std::lock_guard lock(mu_);
+    subscription_ = sub;
+    busy_ = false;
+    if (done_) {
+      FinishOnce(grpc::Status::CANCELLED);
+    } else {
+      // Tells the host at once that it is connected and accepted, even when it is up to date
+      // and no state follows (its strict-recording sessions depend on knowing).
+      ctx->AddInitialMetadata("warden-watch-accepted", "1");
+      StartSendInitialMetadata();
+      Kick();
+    }
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    busy_ = false;
+    if (!ok) done_ = true;
+    if (done_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
+    } else if (dirty_) {
+      Kick();
+    }
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    if (!busy_) FinishOnce(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    if (subscription_) i_.c.access().changes().Unsubscribe(subscription_);
+    delete this;
+  }
+
+ private:
+  void Kick() {  // mu_ held
+    if (done_) return;
+    if (busy_) {
+      dirty_ = true;
+      return;
+    }
+    busy_ = true;
+    dirty_ = false;
+    i_.workers.Submit([this] { Build(); });
+  }
+  void Build() {
+    absl::StatusOr<HostState> st = i_.c.hosts().State(host_id_);
+    std::lock_guard lock(mu_);
+    if (!done_ && !st.ok()) done_ = true;
+    if (done_) {
+      busy_ = false;
+      FinishOnce(st.ok() ? grpc::Status::CANCELLED : ToGrpcStatus(st.status()));
+      return;
+    }
+    // The whole state goes out once on every connect when it is at least as new as the host's
+    // (a fresh controller and a freshly enrolled host are both at 0); after that, only newer
+    // ones. A controller behind the host (restored from a backup) never rolls it back: that
+    // would bring back accounts revoked since the backup.
+    if (!sent_any_ && st->revision < host_revision_) {
+      WriteLogLine("warden-controller", LOG_ALERT,
+                   StrCat("host ", host_id_, " has host-state revision ", host_revision_,
+                          ", newer than this controller's ", st->revision,
+                          " (a database restored from a backup?): it keeps what it has until ",
+                          "the controller's revision passes it"));
+      sent_any_ = true;
+      sent_revision_ = host_revision_;
+    }
+    if (sent_any_ && st->revision <= sent_revision_) {
+      busy_ = false;
+      if (dirty_) Kick();
+      return;
+    }
+    sent_any_ = true;
+    sent_revision_ = st->revision;
+    msg_ = ToProto(*st);
+    StartWrite(&msg_);
+  }
+  void FinishOnce(const grpc::Status& status) {  // mu_ held
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+  static pb::HostState ToProto(const HostState& st) {
+    pb::HostState m;
+    m.set_revision(st.revision);
+    m.set_host_id(st.host_id);
+    m.set_tier(st.tier);
+    for (const auto& k : st.trusted_user_ca_keys) m.add_trusted_user_ca_keys(k);
+    m.set_krl(st.krl.blob.data(), st.krl.blob.size());
+    m.set_krl_version(st.krl.version);
+    for (const auto& a : st.accounts) {
+      pb::HostAccount* pa = m.add_accounts();
+      pa->set_login(a.grant.login);
+      pa->set_uid(a.grant.uid);
+      pa->set_gid(a.grant.uid);
+      pa->set_gecos(a.gecos);
+      pa->set_home(a.home);
+      pa->set_shell(a.shell);
+      pa->set_expires_unix(a.grant.end);
+      for (const auto& g : a.groups) pa->add_groups(g);
+      pa->set_sudo_rule(a.sudo_rule);
+      pa->set_recording_input(a.recording_input);
+      pa->set_recording_mode(a.recording_mode);
+      pa->set_max_redacted_lines(a.max_redacted_lines);
+      pa->set_on_redaction_limit(a.on_redaction_limit);
+      if (a.moderators_required > 0) {
+        pa->set_moderators_required(static_cast<uint32_t>(a.moderators_required));
+        pa->set_moderator_on_leave(a.moderator_on_leave);
+      }
+      if (a.moderators_required > 0 || a.on_redaction_limit == "hold")
+        pa->set_moderator_wait_seconds(a.moderator_wait);
+      pa->set_grant_id(a.grant.id);
+      pa->set_user(a.grant.user);
+    }
+    for (const auto& g : st.groups) {
+      pb::HostGroup* pg = m.add_groups();
+      pg->set_name(g.name);
+      pg->set_gid(g.gid);
+      for (const auto& member : g.members) pg->add_members(member);
+      pg->set_expires_unix(g.expires);
+    }
+    m.set_server_time_unix(static_cast<int64_t>(time(nullptr)));
+    return m;
+  }
+
+  ApiCalls& i_;
+  std::string host_id_;
+  uint64_t subscription_ = 0;  // written before the first Kick, read in OnDone
+  std::mutex mu_;
+  // busy_: a task (authentication, building a state) or a write is in flight; the reactor
+  // is not finished while it is, so OnDone never deletes it under a running task.
+  bool busy_ = true, dirty_ = false, done_ = false, finished_ = false, sent_any_ = false;
+  const int64_t host_revision_;  // what the host said it has when it connected
+  int64_t sent_revision_ = 0;
+  pb::HostState msg_;
+};
+
+class Hosts final : public pb::HostService::CallbackService {
+ public:
+  explicit Hosts(ApiCalls& i) : i_(i) {}
+  grpc::ServerUnaryReactor* CreateJoinToken(grpc::CallbackServerContext* ctx,
+                                            const pb::CreateJoinTokenRequest* req,
+                                            pb::JoinToken* resp) override {
+    std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
+    json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()}, {"hostnames", hostnames},
+                 {"labels", std::map<std::string, std::string>(req->labels().begin(),
+                                                               req->labels().end())}};
+    return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), Caller::kOperator,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    ASSIGN_OR_RETURN(
+                        IssuedJoinToken t,
+                        i_.c.hosts().CreateJoinToken(
+                            who, req->tier(), {req->labels().begin(), req->labels().end()},
+                            req->ttl_seconds(), hostnames));
+                    resp->set_token(t.token);
+                    resp->set_tier(t.tier);
+                    resp->set_expires_unix(t.expires);
+                    for (const auto& h : t.hostnames) resp->add_hostnames(h);
+                    return json{{"token", i_.c.audit().Redact(t.token)}, {"expires", t.expires}};
+                  });
+  }
+  grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx, const pb::EnrollRequest* req,
+                                   pb::EnrollResponse* resp) override {
+    const absl::Status bounds = CheckFieldLimits(
+        {{"token", req->token().size(), kMaxJoinTokenBytes},
+         {"hostname", req->hostname().size(), kMaxHostnameBytes},
+         {"csr_pem", req->csr_pem().size(), kMaxCsrPemBytes},
+         {"ssh_host_public_key", req->ssh_host_public_key().size(), kMaxSshHostKeyBytes}});
+    json args = bounds.ok() ? json{{"token", i_.c.audit().Redact(req->token())},
+                                   {"hostname", req->hostname()}}
+                            : json{{"refused", std::string(bounds.message())}};
+    return i_.Run(ctx, "HostService.Enroll", std::move(args), Caller::kAnonymous,
+                  [=, this](const Identity&) -> absl::StatusOr<json> {
+                    RETURN_IF_ERROR(bounds);
+                    ASSIGN_OR_RETURN(Enrollment e,
+                                     i_.c.hosts().Enroll(req->token(), req->hostname(),
+                                                         req->csr_pem(), req->ssh_host_public_key()));
+                    resp->set_host_id(e.host_id);
+                    resp->set_tier(e.tier);
+                    resp->mutable_labels()->insert(e.labels.begin(), e.labels.end());
+                    resp->set_certificate_pem(e.certificate_pem);
+                    resp->set_ca_pem(i_.c.ca_pem());
+                    resp->set_ssh_host_certificate(e.ssh_host_certificate);
+                    resp->set_expires_unix(e.expires);
+                    return json{{"host", e.host_id}, {"tier", e.tier}, {"expires", e.expires}};
+                  });
+  }
+  grpc::ServerWriteReactor<pb::HostState>* Watch(grpc::CallbackServerContext* ctx,
+                                                 const pb::WatchRequest* req) override {
+    auto* reactor = new WatchReactor(i_, req->revision());
+    i_.workers.Submit([this, ctx, reactor, revision = req->revision()] {
+      std::string host_id;
+      auto open = [&](const Identity& who) -> absl::StatusOr<json> {
+        host_id = who.host_id;
+        return json::object();
+      };
+      absl::Status st = i_.Audited(ctx, "HostService.Watch", {{"revision", revision}},
+                                   Caller::kHost, open);
+      reactor->Start(ctx, st, host_id);
+    });
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* RenewCertificate(grpc::CallbackServerContext* ctx,
+                                             const pb::RenewCertificateRequest* req,
+                                             pb::RenewCertificateResponse* resp) override {
+    return i_.Run(ctx, "HostService.RenewCertificate", json::object(), Caller::kHost,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    ASSIGN_OR_RETURN(Enrollment e,
+                                     i_.c.hosts().Renew(who.host_id, req->csr_pem()));
+                    resp->set_certificate_pem(e.certificate_pem);
+                    resp->set_expires_unix(e.expires);
+                    return json{{"expires", e.expires}};
+                  });
+  }
+  grpc::ServerUnaryReactor* ReportLeaseEnd(grpc::CallbackServerContext* ctx,
+                                           const pb::LeaseEndReport* req,
+                                           pb::LeaseEndAck*) override {
+    json args = {{"grant", req->grant_id()},          {"login", req->login()},
+                 {"reason", req->reason()},           {"processes_killed", req->processes_killed()},
+                 {"home_removed", req->home_removed()}, {"ended", req->ended_unix()}};
+    if (req->incomplete()) {
+      // The host could not finish ending the lease: someone may still hold a process.
+      args["incomplete"] = true;
+      args["error"] = req->error().substr(0, 1024);
+      args["attempts"] = req->attempts();
+      args["alert"] = true;
+    }
+    return i_.Run(ctx, "HostService.ReportLeaseEnd", std::move(args), Caller::kHost,
+                  [](const Identity&) -> absl::StatusOr<json> { return json(nullptr); });
+  }
+
+ private:
+  ApiCalls& i_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeHostService(ApiCalls& calls) {
+  return std::make_unique<Hosts>(calls);
+}
+
+}  // namespace warden
