@@ -1,19 +1,12 @@
 #include "cli/output.h"
 
-#include <ctime>
-
 #include "common/strings.h"
 
 namespace warden::cli {
 
 std::string When(int64_t t) {
   if (t == 0) return "-";
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm);
-  return buf;
+  return FormatUtc(t, "%Y-%m-%d %H:%M:%SZ");
 }
 
 std::string In(int64_t seconds) {

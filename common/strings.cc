@@ -26,13 +26,15 @@ std::vector<std::string_view> StrSplit(std::string_view s, char sep, bool skip_e
   return out;
 }
 
-std::string UtcText(int64_t unix_seconds) {
+std::string FormatUtc(int64_t unix_seconds, const char* format) {
   char buf[32];
   const time_t tt = static_cast<time_t>(unix_seconds);
   struct tm tm {};
-  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&tt, &tm));
+  if (strftime(buf, sizeof buf, format, gmtime_r(&tt, &tm)) == 0) return "";
   return buf;
 }
+
+std::string UtcText(int64_t unix_seconds) { return FormatUtc(unix_seconds, "%Y-%m-%d %H:%M:%S UTC"); }
 
 std::string EscapeForLog(std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -75,6 +75,8 @@ bool ParseInt(std::string_view s, T* out) {
 
 // "2026-11-24 09:40:50 UTC": a unix time in messages people read.
 std::string UtcText(int64_t unix_seconds);
+// `unix_seconds` in UTC through strftime's `format` (at most 31 characters of output).
+std::string FormatUtc(int64_t unix_seconds, const char* format);
 
 // `s` made safe for a one-line log entry: the backslash and every byte outside printable ASCII
 // (0x20..0x7e) are written as \\, \n, \r, \t or \xNN. A field a client supplied can then

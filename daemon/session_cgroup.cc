@@ -114,15 +114,8 @@ class DirectoryCgroups : public SessionCgroups {
     }
     closedir(d);
     for (const auto& [g, uid] : found) {
-      const std::string procs = ReadText(g + "/cgroup.procs");
-      for (std::string_view line : StrSplit(procs, '\n', true)) {
-        if (!line.empty()) processes[uid]++;
-      }
-      absl::Status st = WriteControl(g + "/cgroup.kill", "1");
-      // Only a cgroup that vanished meanwhile may fail with ENOENT, never a missing cgroup.kill.
-      if (!st.ok() && !(absl::IsNotFound(st) && access(g.c_str(), F_OK) != 0)) {
-        return absl::UnavailableError(StrCat("cannot kill cgroup ", g, ": ", st.message()));
-      }
+      ASSIGN_OR_RETURN(const int n, Kill(g));
+      processes[uid] += n;
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (const auto& [g, uid] : found) {
@@ -148,15 +141,7 @@ class DirectoryCgroups : public SessionCgroups {
                                   int64_t timeout_ms) override {
     const std::string path = Path(uid, session);
     if (access(path.c_str(), F_OK) != 0) return 0;
-    int processes = 0;
-    const std::string procs = ReadText(path + "/cgroup.procs");
-    for (std::string_view line : StrSplit(procs, '\n', true)) {
-      if (!line.empty()) processes++;
-    }
-    absl::Status st = WriteControl(path + "/cgroup.kill", "1");
-    if (!st.ok() && !(absl::IsNotFound(st) && access(path.c_str(), F_OK) != 0)) {
-      return absl::UnavailableError(StrCat("cannot kill cgroup ", path, ": ", st.message()));
-    }
+    ASSIGN_OR_RETURN(const int processes, Kill(path));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     RETURN_IF_ERROR(WaitEmpty(path, deadline, timeout_ms));
     rmdir(path.c_str());  // systemd may have collected the scope already
@@ -172,6 +157,20 @@ class DirectoryCgroups : public SessionCgroups {
   static bool Gone(pid_t p) { return access(StrCat("/proc/", p).c_str(), F_OK) != 0; }
 
  protected:
+  // Kills every process in cgroup `g` (cgroup.kill) and returns how many there were. Only a cgroup
+  // that vanished meanwhile may fail with ENOENT, never a missing cgroup.kill.
+  static absl::StatusOr<int> Kill(const std::string& g) {
+    int processes = 0;
+    const std::string procs = ReadText(g + "/cgroup.procs");
+    for (std::string_view line : StrSplit(procs, '\n', true)) {
+      if (!line.empty()) processes++;
+    }
+    absl::Status st = WriteControl(g + "/cgroup.kill", "1");
+    if (!st.ok() && !(absl::IsNotFound(st) && access(g.c_str(), F_OK) != 0)) {
+      return absl::UnavailableError(StrCat("cannot kill cgroup ", g, ": ", st.message()));
+    }
+    return processes;
+  }
   static absl::Status WaitEmpty(const std::string& g, std::chrono::steady_clock::time_point deadline,
                                 int64_t timeout_ms) {
     while (Populated(g)) {

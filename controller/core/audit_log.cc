@@ -13,14 +13,7 @@
 namespace warden {
 namespace {
 
-std::string Rfc3339(int64_t t) {
-  time_t tt = static_cast<time_t>(t);
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Rfc3339(int64_t t) { return FormatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
 
 absl::Status Unwritable(const std::string& path, std::string_view op, int err) {
   return absl::UnavailableError(StrCat(
