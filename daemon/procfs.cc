@@ -1,8 +1,11 @@
 #include "daemon/procfs.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -33,6 +36,49 @@ std::vector<ProcessInfo> ListProcesses() {
                               t == 0 ? 0 : makedev((t >> 8) & 0xfff, (t & 0xff) | ((t >> 12) & 0xfff00))});
   }
   closedir(d);
+  return out;
+}
+
+namespace {
+
+// Appends the pids listed in /proc/PID/task/TID/children for every thread of `pid`.
+void AppendChildren(pid_t pid, std::vector<pid_t>& out) {
+  DIR* d = opendir(StrCat("/proc/", pid, "/task").c_str());
+  if (!d) return;  // exited
+  while (dirent* e = readdir(d)) {
+    int64_t tid = 0;
+    if (!ParseInt(e->d_name, &tid)) continue;
+    const int fd = open(StrCat("/proc/", pid, "/task/", tid, "/children").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    for (std::string_view field : StrSplit(text, ' ', true)) {
+      int64_t child = 0;
+      if (ParseInt(field, &child)) out.push_back(static_cast<pid_t>(child));
+    }
+  }
+  closedir(d);
+}
+
+}  // namespace
+
+std::vector<pid_t> ProcessTree(pid_t root) {
+  std::vector<pid_t> out = {root};
+  static const bool children_files = access("/proc/thread-self/children", R_OK) == 0;
+  if (children_files) {
+    for (size_t i = 0; i < out.size(); i++) AppendChildren(out[i], out);
+    return out;
+  }
+  const std::vector<ProcessInfo> all = ListProcesses();
+  for (size_t i = 0; i < out.size(); i++) {
+    for (const ProcessInfo& p : all) {
+      if (p.ppid == out[i]) out.push_back(p.pid);
+    }
+  }
   return out;
 }
 

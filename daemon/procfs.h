@@ -16,4 +16,10 @@ struct ProcessInfo {
 
 std::vector<ProcessInfo> ListProcesses();
 
+// `root` and its descendants as /proc shows them now, parents before children (a process that
+// exits meanwhile is left out). It runs on every login, so it reads only the tree's own
+// /proc/PID/task/TID/children files, not every process of the host; on a kernel without them
+// (CONFIG_PROC_CHILDREN) it falls back to ListProcesses().
+std::vector<pid_t> ProcessTree(pid_t root);
+
 }  // namespace warden

@@ -9,7 +9,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <vector>
 
 extern "C" {
@@ -32,18 +31,6 @@ absl::StatusOr<InputMode> ParseInputMode(std::string_view s) {
 }
 
 namespace {
-
-// Every descendant of `root` (and root itself) as /proc shows them now.
-std::vector<pid_t> ProcessTree(pid_t root) {
-  std::multimap<pid_t, pid_t> children;
-  for (const ProcessInfo& p : ListProcesses()) children.emplace(p.ppid, p.pid);
-  std::vector<pid_t> out = {root};
-  for (size_t i = 0; i < out.size(); ++i) {
-    auto [b, e] = children.equal_range(out[i]);
-    for (auto it = b; it != e; ++it) out.push_back(it->second);
-  }
-  return out;
-}
 
 // The threads of process `pid` (itself first).
 std::vector<pid_t> Threads(pid_t pid) {

@@ -42,18 +42,6 @@ absl::Status WriteControl(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// `root` and every process descending from it, parents first.
-std::vector<pid_t> Tree(pid_t root) {
-  const std::vector<ProcessInfo> all = ListProcesses();
-  std::vector<pid_t> out = {root};
-  for (size_t i = 0; i < out.size(); i++) {
-    for (const ProcessInfo& p : all) {
-      if (p.ppid == out[i]) out.push_back(p.pid);
-    }
-  }
-  return out;
-}
-
 // Session cgroups as directories `prefix u<uid>-<session> suffix` under one directory.
 class DirectoryCgroups : public SessionCgroups {
  public:
@@ -69,7 +57,7 @@ class DirectoryCgroups : public SessionCgroups {
     // Two passes: a process the first pass moved may have forked before it was moved.
     std::set<pid_t> moved;
     for (int pass = 0; pass < 2; pass++) {
-      for (pid_t p : Tree(pid)) {
+      for (pid_t p : ProcessTree(pid)) {
         if (moved.count(p)) continue;
         absl::Status st = WriteControl(path + "/cgroup.procs", StrCat(p));
         if (!st.ok() && !absl::IsNotFound(st) && !(p != pid && Gone(p))) {
@@ -206,7 +194,7 @@ class SystemdCgroups final : public DirectoryCgroups {
     sd_bus_message* m = nullptr;
     sd_bus_message* reply = nullptr;
     sd_bus_error error = SD_BUS_ERROR_NULL;
-    const std::vector<pid_t> pids = Tree(pid);
+    const std::vector<pid_t> pids = ProcessTree(pid);
     r = sd_bus_message_new_method_call(bus, &m, "org.freedesktop.systemd1",
                                        "/org/freedesktop/systemd1",
                                        "org.freedesktop.systemd1.Manager", "StartTransientUnit");

@@ -235,10 +235,12 @@ CFG
   cp /etc/nsswitch.conf "$d/etc/nsswitch.conf"
   cp /etc/pam.d/sshd "$d/etc/pam.d/sshd"
   # Two local (unmanaged) accounts log in with plain keys: root, the break-glass account, and
-  # localops, an ordinary local user whose logins pass through pam_warden as "not managed".
+  # localops, an ordinary local user whose logins pass through pam_warden as "not managed". Its
+  # shell is bash, the one Warden's accounts get, so that bench/host_bench.sh compares like with
+  # like (Debian's bash, started by sshd, reads bashrc: a few ms that are not Warden's).
   mkdir -p "$d/authorized_keys" "$d/home/localops"
   cp /etc/passwd "$d/passwd"
-  echo "localops:*:61900:61900:local operator:$d/home/localops:/bin/sh" >>"$d/passwd"
+  echo "localops:*:61900:61900:local operator:$d/home/localops:/bin/bash" >>"$d/passwd"
   chown 61900:61900 "$d/home/localops"
   local u
   for u in root localops; do
