@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "common/recording.h"
-#include "daemon/recorder.h"
-#include "daemon/session_recording.h"
+#include "daemon/kernel_recorder.h"
+#include "daemon/proto_convert.h"
+#include "daemon/recording_spool.h"
+#include "daemon/session_recorder.h"
 #include "tests/test_util.h"
 
 namespace warden {
@@ -56,7 +58,7 @@ int Reap(pid_t pid) {
 struct Captured {
   std::mutex mu;
   std::map<uint32_t, std::string> output;  // by terminal
-  std::vector<v1::RecordingEvent> events;
+  std::vector<RecordingEvent> events;
   KernelLosses last;
 };
 
@@ -65,11 +67,11 @@ class RecorderGapsTest : public ::testing::Test {
   void Load(RecorderOptions options = {}) {
     if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
     auto r = Recorder::Load(
-        [this](uint64_t session, uint64_t, KernelLosses lost, v1::RecordingEvent ev) {
+        [this](uint64_t session, uint64_t, KernelLosses lost, RecordingEvent ev) {
           std::lock_guard lock(c_.mu);
           EXPECT_EQ(session, kSession);
           c_.last = lost;
-          if (ev.has_output()) c_.output[ev.terminal()] += ev.output();
+          if (auto* o = std::get_if<TerminalOutput>(&ev.kind)) c_.output[ev.terminal] += o->data;
           c_.events.push_back(std::move(ev));
         },
         options);
@@ -123,8 +125,10 @@ TEST_F(RecorderGapsTest, EveryPtyOfTheBrokerIsATerminalOfTheSession) {
   EXPECT_EQ(c_.output[0].find("second-42"), std::string::npos);
   EXPECT_NE(c_.output[1].find("second-42"), std::string::npos) << "the second pty's screen";
   bool resized = false;
-  for (const auto& ev : c_.events)
-    resized |= ev.has_resize() && ev.terminal() == 1 && ev.resize().cols() == 100;
+  for (const auto& ev : c_.events) {
+    const auto* r = std::get_if<TerminalResize>(&ev.kind);
+    resized |= r && ev.terminal == 1 && r->cols == 100;
+  }
   EXPECT_TRUE(resized) << "terminal 1's window size";
 }
 
@@ -184,27 +188,27 @@ TEST_F(RecorderGapsTest, LinesTypedWithoutEchoAreEventsWithLengthAndReader) {
   EXPECT_EQ(Reap(broker), 0);
   close(go);
   auto lines = [&] {
-    std::vector<v1::RedactedLine> out;
+    std::vector<RedactedLine> out;
     for (const auto& ev : c_.events)
-      if (ev.has_redacted_line()) out.push_back(ev.redacted_line());
+      if (auto* l = std::get_if<RedactedLine>(&ev.kind)) out.push_back(*l);
     return out;
   };
   PollUntil([&] { return lines().size() >= 4; });
   recorder_->End(kSession);
   std::lock_guard lock(c_.mu);
-  const std::vector<v1::RedactedLine> got = lines();
+  const std::vector<RedactedLine> got = lines();
   ASSERT_EQ(got.size(), 4u);
   const uint32_t want_bytes[] = {sizeof("echo hidden-$((1+1))") - 1, sizeof("echo x") - 1,
                                  sizeof("echo done-$((3+4))") - 1, sizeof("exit") - 1};
   for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_EQ(got[i].number(), i + 1);
-    EXPECT_EQ(got[i].bytes(), want_bytes[i]) << "line " << i + 1;
-    EXPECT_EQ(got[i].comm(), "bash");
-    EXPECT_GT(got[i].pid(), 0);
+    EXPECT_EQ(got[i].number, i + 1);
+    EXPECT_EQ(got[i].bytes, want_bytes[i]) << "line " << i + 1;
+    EXPECT_EQ(got[i].comm, "bash");
+    EXPECT_GT(got[i].pid, 0);
   }
   for (const auto& ev : c_.events) {
-    if (ev.has_input()) {
-      EXPECT_EQ(ev.input().find("hidden"), std::string::npos) << "typed without echo: redacted";
+    if (auto* i = std::get_if<TerminalInput>(&ev.kind)) {
+      EXPECT_EQ(i->data.find("hidden"), std::string::npos) << "typed without echo: redacted";
     }
   }
 }
@@ -224,21 +228,21 @@ TEST_F(RecorderGapsTest, AnArgvLongerThanTheCopyLimitIsMarkedTruncated) {
   ASSERT_EQ(write(go, "g", 1), 1);
   EXPECT_EQ(Reap(child), 0);
   close(go);
-  auto exec = [&]() -> const v1::Exec* {
+  auto exec = [&]() -> const ExecEvent* {
     for (const auto& ev : c_.events)
-      if (ev.has_exec()) return &ev.exec();
+      if (auto* x = std::get_if<ExecEvent>(&ev.kind)) return x;
     return nullptr;
   };
   PollUntil([&] { return exec() != nullptr; });
   recorder_->End(kSession);
   std::lock_guard lock(c_.mu);
   ASSERT_NE(exec(), nullptr);
-  const v1::Exec& x = *exec();
-  EXPECT_TRUE(x.argv_truncated());
-  EXPECT_EQ(x.argv_bytes(), sizeof("/bin/true") + long_arg.size() + 1);
-  ASSERT_EQ(x.argv_size(), 2);
-  EXPECT_EQ(x.argv(0), "/bin/true");
-  EXPECT_LT(x.argv(1).size(), long_arg.size());
+  const ExecEvent& x = *exec();
+  EXPECT_TRUE(x.argv_truncated);
+  EXPECT_EQ(x.argv_bytes, sizeof("/bin/true") + long_arg.size() + 1);
+  ASSERT_EQ(x.argv.size(), 2u);
+  EXPECT_EQ(x.argv[0], "/bin/true");
+  EXPECT_LT(x.argv[1].size(), long_arg.size());
 }
 
 // Exec events the ring buffer has no room for (one page holds a single exec event, and nobody
@@ -262,8 +266,8 @@ TEST_F(RecorderGapsTest, ExecEventsLostToAFullRingBufferAreMarked) {
   EXPECT_EQ(lost.bytes, 0u);
 
   // What wardend makes of it: the spool marks the loss in the recording.
-  RecordingSpool spool;
-  spool.Open("s-lost", v1::SessionInfo(), 0);
+  RecordingSpool spool(EncodeRecordingEvents);
+  spool.Open("s-lost", SessionInfo(), 0);
   recorder_->Poll(0);
   {
     std::lock_guard lock(c_.mu);
@@ -271,8 +275,8 @@ TEST_F(RecorderGapsTest, ExecEventsLostToAFullRingBufferAreMarked) {
   }
   spool.Close("s-lost", 2, 3, lost);
   uint64_t marked = 0;
-  for (const v1::RecordingChunk& c : spool.Next(0)) {
-    auto events = DecompressEvents(c.events_zstd());
+  for (const RecordingChunk& c : spool.Next(0)) {
+    auto events = DecompressEvents(c.events_zstd);
     ASSERT_TRUE(events.ok());
     for (const auto& ev : events->events()) marked += ev.lost_events();
   }
@@ -314,12 +318,12 @@ std::vector<v1::RecordingEvent> QuietSession(SessionRecorder& sessions, Recordin
   std::vector<v1::RecordingEvent> events;
   bool final = false;
   for (int i = 0; i < 100 && !final; i++) {
-    for (const v1::RecordingChunk& c : spool.Next(50)) {
-      auto got = DecompressEvents(c.events_zstd());
+    for (const RecordingChunk& c : spool.Next(50)) {
+      auto got = DecompressEvents(c.events_zstd);
       EXPECT_TRUE(got.ok());
       if (!got.ok()) continue;
       for (const auto& ev : got->events()) events.push_back(ev);
-      final |= c.final();
+      final |= c.final;
     }
   }
   EXPECT_TRUE(final) << "the recording of " << s.id << " did not end";
@@ -331,7 +335,7 @@ class RedactionLimit : public ::testing::Test {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
     recorder_ = Recorder::Load([this](uint64_t key, uint64_t mono_ns, KernelLosses lost,
-                                      v1::RecordingEvent ev) {
+                                      RecordingEvent ev) {
       sessions_->OnEvent(key, mono_ns, lost, std::move(ev));
     });
     ASSERT_TRUE(recorder_.ok()) << recorder_.status().message();
@@ -356,7 +360,7 @@ class RedactionLimit : public ::testing::Test {
     return out;
   }
   absl::StatusOr<std::unique_ptr<Recorder>> recorder_ = absl::UnknownError("not loaded");
-  RecordingSpool spool_;
+  RecordingSpool spool_{EncodeRecordingEvents};
   std::unique_ptr<SessionRecorder> sessions_;
   std::atomic<bool> stop_{false};
   std::thread capture_;
