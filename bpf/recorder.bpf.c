@@ -20,9 +20,10 @@
 #include "recorder.h"
 
 /*
- * Syscall numbers differ per architecture; the build passes -D__TARGET_ARCH_<arch> (bpf/CMakeLists.txt
- * derives it from CMAKE_SYSTEM_PROCESSOR), which also selects the pt_regs layout behind
- * PT_REGS_PARM*_CORE_SYSCALL.  arm64 and riscv use the generic table (asm-generic/unistd.h).
+ * Syscall numbers differ per architecture.  The build passes -D__TARGET_ARCH_<arch> (x86, arm64 or
+ * riscv; bpf/CMakeLists.txt derives it from CMAKE_SYSTEM_PROCESSOR), which also selects the
+ * pt_regs layout behind PT_REGS_PARM*_CORE_SYSCALL.  arm64 and riscv use the generic table
+ * (asm-generic/unistd.h).
  */
 #if defined(__TARGET_ARCH_x86)
 #define NR_READ		0

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The structures shared by recorder.bpf.c and wardend (daemon/kernel_recorder.cc): every struct
- * both sides read or write is defined here and only here.  The BPF side sees the kernel's fixed-width
- * types (__u64, ...) through vmlinux.h, which it includes first; user space gets the same types from
- * <linux/types.h>, included below only outside the BPF target (vmlinux.h and the UAPI header would
- * define them twice).
+ * The structures shared by recorder.bpf.c and wardend (daemon/kernel_recorder.cc): every
+ * struct both sides read or write is defined here and only here.  The BPF side sees the kernel's
+ * fixed-width types (__u64, ...) through vmlinux.h, which it includes first; user space gets the
+ * same types from <linux/types.h>, included below only outside the BPF target (vmlinux.h and the
+ * UAPI header would define them twice).
  *
  * Events leave the kernel through one ring buffer.  Every event starts with struct rec_hdr; data
  * events (screen output, keystrokes) are followed by `len` bytes, a redacted keystroke event by

@@ -33,8 +33,8 @@ struct PrincipalsQuery {
 };
 
 // std::monostate: an empty or unknown request (refused).
-using AgentCall = std::variant<std::monostate, AccountCheck, SessionOpen, SessionClose,
-                               PrincipalsQuery>;
+using AgentCall =
+    std::variant<std::monostate, AccountCheck, SessionOpen, SessionClose, PrincipalsQuery>;
 
 enum class AgentVerdict {
   kUnspecified,

@@ -30,7 +30,7 @@ struct GrantedAccount {
   std::string moderator_on_leave;
   int64_t moderator_wait_seconds = 0;
   std::optional<uint32_t> max_redacted_lines;  // absent: the default (3)
-  std::string on_redaction_limit;  // alert, hold, end; empty: an older controller
+  std::string on_redaction_limit;              // alert, hold, end; empty: an older controller
 };
 
 // A supplementary group of ephemeral accounts (HostGroup).
@@ -43,7 +43,7 @@ struct GrantedGroup {
 struct HostState {
   int64_t revision = 0;
   std::vector<std::string> trusted_user_ca_keys;  // TrustedUserCAKeys lines
-  std::string krl;  // RevokedKeys, the binary KRL
+  std::string krl;                                // RevokedKeys, the binary KRL
   std::vector<GrantedAccount> accounts;
   std::vector<GrantedGroup> groups;
 };

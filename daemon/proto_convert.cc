@@ -9,7 +9,8 @@ namespace warden {
 HostState HostStateFromProto(const v1::HostState& in) {
   HostState out;
   out.revision = in.revision();
-  out.trusted_user_ca_keys.assign(in.trusted_user_ca_keys().begin(), in.trusted_user_ca_keys().end());
+  out.trusted_user_ca_keys.assign(in.trusted_user_ca_keys().begin(),
+                                  in.trusted_user_ca_keys().end());
   out.krl = in.krl();
   for (const v1::HostAccount& a : in.accounts()) {
     GrantedAccount g;

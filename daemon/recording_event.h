@@ -36,7 +36,7 @@ struct ExecEvent {
   std::string filename;
   std::vector<std::string> argv;
   std::string cwd;
-  uint32_t argv_bytes = 0;     // the whole argv's size
+  uint32_t argv_bytes = 0;      // the whole argv's size
   bool argv_truncated = false;  // argv holds only the first bytes the kernel copies
 };
 // This many data bytes were lost here (ring buffer full, or the host's memory bound).
@@ -75,12 +75,12 @@ struct SessionInfo {
 
 struct RecordingChunk {
   std::string session_id;
-  uint64_t seq = 0;  // 1, 2, 3, ... per session
-  std::string events_zstd;  // the encoded events (EncodeEvents)
+  uint64_t seq = 0;                    // 1, 2, 3, ... per session
+  std::string events_zstd;             // the encoded events (EncodeEvents)
   std::optional<SessionInfo> session;  // on seq 1
-  bool final = false;  // the session ended; no chunk follows
-  int64_t ended_unix_ns = 0;  // on the final chunk
-  uint64_t lost_bytes = 0;    // on the final chunk: the session's total
+  bool final = false;                  // the session ended; no chunk follows
+  int64_t ended_unix_ns = 0;           // on the final chunk
+  uint64_t lost_bytes = 0;             // on the final chunk: the session's total
 };
 
 // A chunk's payload from its events, in the recording format; the spool's only contact with it.

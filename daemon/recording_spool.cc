@@ -19,8 +19,10 @@ size_t RawSize(const RecordingEvent& ev) {
     for (const std::string& a : x->argv) n += a.size() + 2;
     return n;
   }
-  if (const auto* l = std::get_if<RedactedLine>(&ev.kind)) return kFixed + l->comm.size() + l->exe.size();
-  if (const auto* a = std::get_if<SessionAlert>(&ev.kind)) return kFixed + a->kind.size() + a->message.size();
+  if (const auto* l = std::get_if<RedactedLine>(&ev.kind))
+    return kFixed + l->comm.size() + l->exe.size();
+  if (const auto* a = std::get_if<SessionAlert>(&ev.kind))
+    return kFixed + a->kind.size() + a->message.size();
   return kFixed;
 }
 

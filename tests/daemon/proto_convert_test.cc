@@ -133,12 +133,18 @@ TEST(ProtoConvert, EncodedEventsAreWhatTheControllerDecodes) {
       {.offset_ns = 4, .terminal = 0, .kind = TerminalResize{.cols = 100, .rows = 30}},
       {.offset_ns = 5,
        .terminal = 0,
-       .kind = ExecEvent{.pid = 42, .uid = 7, .filename = "/bin/ls", .argv = {"ls", "-l"},
-                         .cwd = "/tmp", .argv_bytes = 6, .argv_truncated = true}},
+       .kind = ExecEvent{.pid = 42,
+                         .uid = 7,
+                         .filename = "/bin/ls",
+                         .argv = {"ls", "-l"},
+                         .cwd = "/tmp",
+                         .argv_bytes = 6,
+                         .argv_truncated = true}},
       {.offset_ns = 6, .terminal = 0, .kind = DataGap{4096}},
       {.offset_ns = 7,
        .terminal = 0,
-       .kind = RedactedLine{.bytes = 5, .number = 1, .pid = 9, .comm = "sudo", .exe = "/usr/bin/sudo"}},
+       .kind =
+           RedactedLine{.bytes = 5, .number = 1, .pid = 9, .comm = "sudo", .exe = "/usr/bin/sudo"}},
       {.offset_ns = 8, .terminal = 0, .kind = LostEvents{3}},
       {.offset_ns = 9, .terminal = 0, .kind = SessionAlert{"redaction_limit", "too many"}},
   };
@@ -191,8 +197,12 @@ TEST(ProtoConvert, AChunkCarriesItsSessionOnlyWhenItHasOne) {
   EXPECT_TRUE(out.final());
   EXPECT_EQ(out.ended_unix_ns(), 5);
   EXPECT_EQ(out.lost_bytes(), 6u);
-  c.session = SessionInfo{.user = "adm-alice", .service = "sshd", .tty = "pts/3",
-                          .rhost = "10.1.2.3", .grant_id = "g-1", .started_unix_ns = 11};
+  c.session = SessionInfo{.user = "adm-alice",
+                          .service = "sshd",
+                          .tty = "pts/3",
+                          .rhost = "10.1.2.3",
+                          .grant_id = "g-1",
+                          .started_unix_ns = 11};
   out = RecordingChunkToProto(c);
   ASSERT_TRUE(out.has_session());
   EXPECT_EQ(out.session().user(), "adm-alice");
