@@ -54,6 +54,14 @@ class RecorderGapsTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.status().message();
     recorder_ = std::move(*r);
   }
+  // Records `child` (waiting on `go`, from Gated) as session kSession, lets it run and reaps it.
+  void RecordToExit(pid_t child, int go) {
+    ASSERT_GT(child, 0);
+    ASSERT_TRUE(recorder_->Begin(kSession, child, InputMode::kRedactSecrets).ok());
+    ASSERT_EQ(write(go, "g", 1), 1);
+    EXPECT_EQ(Reap(child), 0);
+    close(go);
+  }
   // Polls until `done` holds (5 s at most).
   template <typename F>
   void PollUntil(F done) {
@@ -88,11 +96,7 @@ TEST_F(RecorderGapsTest, EveryPtyOfTheBrokerIsATerminalOfTheSession) {
     waitpid(b.pid, nullptr, 0);
     return 0;
   });
-  ASSERT_GT(broker, 0);
-  ASSERT_TRUE(recorder_->Begin(kSession, broker, InputMode::kRedactSecrets).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
-  EXPECT_EQ(Reap(broker), 0);
-  close(go);
+  ASSERT_NO_FATAL_FAILURE(RecordToExit(broker, go));
   PollUntil([&] { return c_.output[1].find("second-42") != std::string::npos; });
   EXPECT_EQ(recorder_->Terminals(kSession).size(), 2u);
   recorder_->End(kSession);
@@ -123,11 +127,7 @@ TEST_F(RecorderGapsTest, APtyNestedInTheSessionIsRecordedThroughItsTerminal) {
     waitpid(sh.pid, nullptr, 0);
     return 0;
   });
-  ASSERT_GT(broker, 0);
-  ASSERT_TRUE(recorder_->Begin(kSession, broker, InputMode::kRedactSecrets).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
-  EXPECT_EQ(Reap(broker), 0);
-  close(go);
+  ASSERT_NO_FATAL_FAILURE(RecordToExit(broker, go));
   PollUntil([&] { return c_.output[0].find("done") != std::string::npos; });
   EXPECT_EQ(recorder_->Terminals(kSession).size(), 1u);
   recorder_->End(kSession);
@@ -158,11 +158,7 @@ TEST_F(RecorderGapsTest, LinesTypedWithoutEchoAreEventsWithLengthAndReader) {
     waitpid(sh.pid, nullptr, 0);
     return 0;
   });
-  ASSERT_GT(broker, 0);
-  ASSERT_TRUE(recorder_->Begin(kSession, broker, InputMode::kRedactSecrets).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
-  EXPECT_EQ(Reap(broker), 0);
-  close(go);
+  ASSERT_NO_FATAL_FAILURE(RecordToExit(broker, go));
   auto lines = [&] {
     std::vector<RedactedLine> out;
     for (const auto& ev : c_.events)
@@ -199,11 +195,7 @@ TEST_F(RecorderGapsTest, AnArgvLongerThanTheCopyLimitIsMarkedTruncated) {
     execl("/bin/true", "/bin/true", long_arg.c_str(), static_cast<char*>(nullptr));
     return 127;
   });
-  ASSERT_GT(child, 0);
-  ASSERT_TRUE(recorder_->Begin(kSession, child, InputMode::kRedactSecrets).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
-  EXPECT_EQ(Reap(child), 0);
-  close(go);
+  ASSERT_NO_FATAL_FAILURE(RecordToExit(child, go));
   auto exec = [&]() -> const ExecEvent* {
     for (const auto& ev : c_.events)
       if (auto* x = std::get_if<ExecEvent>(&ev.kind)) return x;
@@ -232,11 +224,7 @@ TEST_F(RecorderGapsTest, ExecEventsLostToAFullRingBufferAreMarked) {
           static_cast<char*>(nullptr));
     return 127;
   });
-  ASSERT_GT(child, 0);
-  ASSERT_TRUE(recorder_->Begin(kSession, child, InputMode::kRedactSecrets).ok());
-  ASSERT_EQ(write(go, "g", 1), 1);
-  EXPECT_EQ(Reap(child), 0);
-  close(go);
+  ASSERT_NO_FATAL_FAILURE(RecordToExit(child, go));
   const KernelLosses lost = recorder_->End(kSession);
   EXPECT_GE(lost.events, 7u) << "a 4 KiB ring buffer holds one exec event";
   EXPECT_EQ(lost.bytes, 0u);
