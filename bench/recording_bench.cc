@@ -33,7 +33,8 @@
 #include <vector>
 
 #include "common/recording.h"
-#include "daemon/session_recording.h"
+#include "daemon/proto_convert.h"
+#include "daemon/session_recorder.h"
 #include "floor.skel.h"
 #include "tests/test_util.h"
 
@@ -131,16 +132,16 @@ class Warden {
     });
     upload_ = std::thread([this] {
       while (!stop_) {
-        for (v1::RecordingChunk& c : spool_.Next(50)) {
-          stored_ += c.events_zstd().size();
-          spool_.Ack(c.session_id(), c.seq());
+        for (RecordingChunk& c : spool_.Next(50)) {
+          stored_ += c.events_zstd.size();
+          spool_.Ack(c.session_id, c.seq);
           chunks_.push_back(std::move(c));
         }
       }
     });
   }
   ~Warden() { Stop(); }
-  void OnEvent(uint64_t k, uint64_t ns, KernelLosses lost, v1::RecordingEvent ev) {
+  void OnEvent(uint64_t k, uint64_t ns, KernelLosses lost, RecordingEvent ev) {
     sessions_.OnEvent(k, ns, lost, std::move(ev));
   }
   void Open(const std::string& id, pid_t root) {
@@ -166,8 +167,8 @@ class Warden {
     spool_.Wake();
     upload_.join();
     // What the controller would replay, counted after the run so as not to compete with it.
-    for (const v1::RecordingChunk& c : chunks_) {
-      auto events = DecompressEvents(c.events_zstd());
+    for (const RecordingChunk& c : chunks_) {
+      auto events = DecompressEvents(c.events_zstd);
       for (const auto& ev : events->events()) {
         output_ += ev.output().size();
         lost_ += ev.gap();
@@ -181,12 +182,12 @@ class Warden {
   double capture_cpu() const { return capture_cpu_; }  // REQUIRES: Stop() returned
 
  private:
-  RecordingSpool spool_;
+  RecordingSpool spool_{EncodeRecordingEvents};
   SessionRecorder sessions_;
   std::atomic<bool> stop_{false};
   std::thread capture_, upload_;
   std::atomic<uint64_t> stored_{0}, output_{0}, lost_{0};
-  std::vector<v1::RecordingChunk> chunks_;  // by the upload thread until Stop
+  std::vector<RecordingChunk> chunks_;  // by the upload thread until Stop
   double capture_cpu_ = 0;
 };
 
@@ -195,7 +196,7 @@ struct Kernel {
   std::unique_ptr<Recorder> recorder;
   std::atomic<Warden*> current{nullptr};
   Kernel() {
-    auto r = Recorder::Load([this](uint64_t k, uint64_t ns, KernelLosses lost, v1::RecordingEvent ev) {
+    auto r = Recorder::Load([this](uint64_t k, uint64_t ns, KernelLosses lost, RecordingEvent ev) {
       if (Warden* w = current.load()) w->OnEvent(k, ns, lost, std::move(ev));
     });
     if (!r.ok()) {

@@ -19,9 +19,23 @@
 #include <bpf/bpf_core_read.h>
 #include "recorder.h"
 
+/*
+ * Syscall numbers differ per architecture.  The build passes -D__TARGET_ARCH_<arch> (x86, arm64 or
+ * riscv; bpf/CMakeLists.txt derives it from CMAKE_SYSTEM_PROCESSOR), which also selects the
+ * pt_regs layout behind PT_REGS_PARM*_CORE_SYSCALL.  arm64 and riscv use the generic table
+ * (asm-generic/unistd.h).
+ */
+#if defined(__TARGET_ARCH_x86)
 #define NR_READ		0
 #define NR_WRITE	1
 #define NR_IOCTL	16
+#elif defined(__TARGET_ARCH_arm64) || defined(__TARGET_ARCH_riscv)
+#define NR_READ		63
+#define NR_WRITE	64
+#define NR_IOCTL	29
+#else
+#error "syscall numbers of this __TARGET_ARCH_ are not known"
+#endif
 #define TIOCSWINSZ_CMD	0x5414
 #define ICANON_FLAG	0000002
 #define ECHO_FLAG	0000010
@@ -32,20 +46,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
-
-/*
- * Per task of a recorded session (set by wardend through a pidfd, inherited at fork): its
- * session number, and a read/write on the session's pty master between sys_enter and sys_exit
- * (type 0: none). Task-local storage is the filter: for every other task the lookup is one
- * pointer test, where a hash map would hash and probe on each read and write of the host.
- */
-struct task_rec {
-	__u64 session;
-	__u64 buf;
-	__u64 tty;		/* the master's tty_struct, for a redacted write's reader */
-	__u32 type;
-	__u32 terminal;		/* index in rec_session.pts; REC_TERMINALS: one too many, counted lost */
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -285,9 +285,9 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 	if (!s)
 		return 0;
 	/* sshd's monitor sets up each pty with ioctls too: only the broker's I/O binds one. */
-	if (id == NR_IOCTL && (unsigned int)regs->si != TIOCSWINSZ_CMD)
+	if (id == NR_IOCTL && (unsigned int)PT_REGS_PARM2_CORE_SYSCALL(regs) != TIOCSWINSZ_CMD)
 		return 0;
-	tty = master_tty((int)regs->di);
+	tty = master_tty((int)PT_REGS_PARM1_CORE_SYSCALL(regs));
 	if (!tty)
 		return 0;
 	terminal = session_terminal(s, tty, true);
@@ -295,7 +295,7 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 
 	if (id == NR_IOCTL) {
-		emit_resize(key, s, terminal, (const void *)regs->dx);
+		emit_resize(key, s, terminal, (const void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
 		return 0;
 	}
 	if (id == NR_READ) {
@@ -310,7 +310,7 @@ int BPF_PROG(rec_sys_enter, struct pt_regs *regs, long id)
 		type = secret && s->input_mode == REC_INPUT_REDACT_SECRETS ? REC_INPUT_REDACTED :
 									     REC_INPUT;
 	}
-	t->buf = regs->si;
+	t->buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	t->tty = (__u64)tty;
 	t->type = type;
 	t->terminal = terminal;
@@ -325,12 +325,14 @@ int BPF_PROG(rec_sys_exit, struct pt_regs *regs, long ret)
 	struct rec_session *s;
 	struct scratch *buf;
 	__u32 zero = 0;
-	long id = regs->orig_ax;
 	__u64 done = 0;
 	int i;
 
-	if (id != NR_READ && id != NR_WRITE)
-		return 0;
+	/*
+	 * No syscall number test here: the number's register is per architecture (orig_ax, syscallno),
+	 * and a task's sys_exit always follows its own sys_enter, which set t->type only for a read or
+	 * write of one of the session's pty masters.
+	 */
 	t = current_rec();
 	if (!t || !t->type)
 		return 0;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The structures shared by recorder.bpf.c and wardend (daemon/recorder.cc).  No includes: the BPF
- * side sees the kernel's types through vmlinux.h, user space through <linux/types.h>.
+ * The structures shared by recorder.bpf.c and wardend (daemon/kernel_recorder.cc): every
+ * struct both sides read or write is defined here and only here.  The BPF side sees the kernel's
+ * fixed-width types (__u64, ...) through vmlinux.h, which it includes first; user space gets the
+ * same types from <linux/types.h>, included below only outside the BPF target (vmlinux.h and the
+ * UAPI header would define them twice).
  *
  * Events leave the kernel through one ring buffer.  Every event starts with struct rec_hdr; data
  * events (screen output, keystrokes) are followed by `len` bytes, a redacted keystroke event by
@@ -19,6 +22,10 @@
  */
 #ifndef WARDEN_BPF_RECORDER_H
 #define WARDEN_BPF_RECORDER_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
 
 #define REC_CHUNK	16384	/* data bytes per event; sshd reads a pty at most 16 KiB at a time */
 #define REC_MAX_CHUNKS	16	/* per system call; bytes beyond 256 KiB are counted as lost */
@@ -55,6 +62,21 @@ struct rec_session {
 	__u32 input_mode;	/* enum rec_input_mode */
 	__u32 root;		/* tgid of the process that opened the session */
 	__s64 pts[REC_TERMINALS];	/* the session's terminals (pty indexes) in order, -1 unused */
+};
+
+/*
+ * Value of the `task_recs` task storage: per task of a recorded session (set by wardend through a
+ * pidfd, inherited at fork): its session number, and a read/write on the session's pty master
+ * between sys_enter and sys_exit (type 0: none). Task-local storage is the filter: for every other
+ * task the lookup is one pointer test, where a hash map would hash and probe on each read and
+ * write of the host.
+ */
+struct task_rec {
+	__u64 session;
+	__u64 buf;
+	__u64 tty;		/* the master's tty_struct, for a redacted write's reader */
+	__u32 type;		/* enum rec_type: REC_OUTPUT, REC_INPUT or REC_INPUT_REDACTED; 0 none */
+	__u32 terminal;		/* index in rec_session.pts; REC_TERMINALS: one too many, counted lost */
 };
 
 struct rec_hdr {

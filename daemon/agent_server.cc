@@ -17,6 +17,7 @@
 
 #include "common/strings.h"
 #include "daemon/log.h"
+#include "daemon/proto_convert.h"
 
 namespace warden {
 
@@ -110,8 +111,8 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
     close(fd);
     conns.erase(fd);
   };
-  auto queue = [&](int fd, AgentConnection& c, const v1::AgentResponse& resp) {
-    c.out += Frame(resp.SerializeAsString());
+  auto queue = [&](int fd, AgentConnection& c, const AgentReply& reply) {
+    c.out += Frame(AgentReplyToProto(reply).SerializeAsString());
     return Flush(fd, c);
   };
   int64_t last_refusal_log = 0;
@@ -245,7 +246,7 @@ bool AgentServer::Serve(int fd, AgentConnection& c, short revents, int64_t now) 
       resp.set_message("Warden: malformed request");
       bad = true;
     } else {
-      resp = agent_.Handle(req, c.peer, fd);
+      resp = AgentReplyToProto(agent_.Handle(AgentCallFromProto(req), c.peer, fd));
       if (req.has_session_open() && !resp.session_id().empty()) c.session = true;
     }
     used += 4 + len;

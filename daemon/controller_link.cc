@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/strings.h"
 #include "daemon/log.h"
+#include "daemon/proto_convert.h"
 #include "warden/v1/host.grpc.pb.h"
 #include "warden/v1/recording.grpc.pb.h"
 
@@ -191,7 +192,7 @@ void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool
         pb::UploadAck ack;
         while (stream->Read(&ack)) {
           if (ack.has_control()) {
-            agent_.Moderate(ack.session_id(), ack.control());
+            agent_.Moderate(ack.session_id(), SessionControlFromProto(ack.control()));
             continue;
           }
           spool.Ack(ack.session_id(), ack.seq());
@@ -205,10 +206,10 @@ void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool
       // An idle stream is closed after a while; the next session opens a new one.
       int idle_rounds = 0;
       while (!stop && !broken && idle_rounds < 100) {
-        std::vector<pb::RecordingChunk> chunks = spool.Next(100);
+        std::vector<RecordingChunk> chunks = spool.Next(100);
         idle_rounds = chunks.empty() && spool.Idle() ? idle_rounds + 1 : 0;
-        for (const pb::RecordingChunk& c : chunks) {
-          if (!stream->Write(c)) {
+        for (const RecordingChunk& c : chunks) {
+          if (!stream->Write(RecordingChunkToProto(c))) {
             broken = true;
             break;
           }
@@ -264,7 +265,7 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
       while (reader->Read(&state)) {
         received = true;
         backoff_ms = 250;
-        absl::Status applied = agent_.Apply(state);
+        absl::Status applied = agent_.Apply(HostStateFromProto(state));
         if (!applied.ok()) {
           LogLine(LOG_ERR, StrCat("cannot apply revision ", state.revision(), ": ", applied.message()));
         }

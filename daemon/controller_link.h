@@ -14,7 +14,7 @@
 
 #include "common/status.h"
 #include "daemon/host_agent.h"
-#include "daemon/session_recording.h"
+#include "daemon/recording_spool.h"
 
 namespace warden {
 

@@ -22,12 +22,6 @@ namespace {
 // attempt gets "lease ended" instead of "unknown user".
 constexpr int64_t kTombstoneSeconds = 86400;
 
-std::string Moderators(uint32_t n) { return n == 1 ? "1 moderator" : StrCat(n, " moderators"); }
-
-// How long a session held at the redaction limit waits when its account names no wait (a state
-// file written before holds existed): the policy's default.
-constexpr int64_t kDefaultModeratorWait = 600;
-
 }  // namespace
 
 HostAgent::HostAgent(HostConfig config, LocalState state, WallClock clock)
@@ -47,7 +41,7 @@ int64_t HostAgent::revision() {
   return state_.revision;
 }
 
-absl::Status HostAgent::Apply(const v1::HostState& st) {
+absl::Status HostAgent::Apply(const HostState& st) {
   // The files (NSS cache, sudoers through visudo, sshd's trust files, state.json) are written
   // from a snapshot outside mu_, so the PAM module's checks never wait behind a fork or an fsync;
   // files_mu_ keeps the writes in the order of their snapshots.
@@ -70,7 +64,7 @@ absl::Status HostAgent::Apply(const v1::HostState& st) {
   if (!written.ok()) Log(LOG_ERR, std::string(written.message()));
   RefreshTrust();
   RETURN_IF_ERROR(SaveLocalState(config_, snapshot));
-  Log(LOG_INFO, StrCat("applied revision ", st.revision(), ": ", snapshot.accounts.size(),
+  Log(LOG_INFO, StrCat("applied revision ", st.revision, ": ", snapshot.accounts.size(),
                        " account(s)"));
   return absl::OkStatus();
 }
@@ -206,20 +200,6 @@ absl::Status HostAgent::EndProcesses(const std::set<uint32_t>& uids,
   return first;
 }
 
-void HostAgent::RefuseHeldOfEndedLocked() {
-  std::vector<std::pair<int, std::string>> refuse;
-  for (const auto& [conn, s] : sessions_) {
-    if (s.moderation != HostSession::Moderation::kHeld) continue;
-    const LocalAccount* account = nullptr;
-    v1::AgentResponse v = Verdict(s.user, &account);
-    if (!account) refuse.emplace_back(conn, v.message());
-  }
-  for (const auto& [conn, why] : refuse) {
-    Log(LOG_NOTICE, StrCat("held session ", sessions_[conn].id, " not started: ", why));
-    RefuseHeldLocked(conn, why);
-  }
-}
-
 void HostAgent::Wake() {
   {
     std::lock_guard lock(mu_);
@@ -241,46 +221,46 @@ void HostAgent::RunEnforcer(const std::atomic<bool>& stop) {
   }
 }
 
-v1::AgentResponse HostAgent::Verdict(const std::string& user, const LocalAccount** account) {
-  v1::AgentResponse r;
+AgentReply HostAgent::Verdict(const std::string& user, const LocalAccount** account) {
+  AgentReply r;
   *account = nullptr;
   if (std::find(config_.break_glass.begin(), config_.break_glass.end(), user) !=
       config_.break_glass.end()) {
-    r.set_verdict(v1::AgentResponse::NOT_MANAGED);
+    r.verdict = AgentVerdict::kNotManaged;
     return r;
   }
   const int64_t now = clock_();
   if (const LocalAccount* a = state_.FindAccount(user)) {
     if (a->expires > now) {
-      r.set_verdict(v1::AgentResponse::ALLOW);
+      r.verdict = AgentVerdict::kAllow;
       *account = a;
       return r;
     }
-    r.set_verdict(v1::AgentResponse::DENY);
-    r.set_message(StrCat("Warden: the lease of ", user, " ended at ", UtcText(a->expires)));
+    r.verdict = AgentVerdict::kDeny;
+    r.message = StrCat("Warden: the lease of ", user, " ended at ", UtcText(a->expires));
     return r;
   }
   if (const EndedAccount* e = state_.FindEnded(user)) {
-    r.set_verdict(v1::AgentResponse::DENY);
-    r.set_message(StrCat("Warden: the lease of ", user, " has ended (", e->reason, " at ",
-                         UtcText(e->ended), ")"));
+    r.verdict = AgentVerdict::kDeny;
+    r.message = StrCat("Warden: the lease of ", user, " has ended (", e->reason, " at ",
+                         UtcText(e->ended), ")");
     return r;
   }
-  r.set_verdict(v1::AgentResponse::NOT_MANAGED);
+  r.verdict = AgentVerdict::kNotManaged;
   return r;
 }
 
-v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& peer, int conn) {
+AgentReply HostAgent::OpenSession(const SessionOpen& o, const ucred& peer, int conn) {
   // sshd goes on after a failed pam_open_session: a refused session's connection is ended here.
-  auto refuse = [&](v1::AgentResponse r, const std::string& log) {
-    if (!log.empty()) Log(LOG_ERR, StrCat("session of ", o.user(), " refused: ", log));
+  auto refuse = [&](AgentReply r, const std::string& log) {
+    if (!log.empty()) Log(LOG_ERR, StrCat("session of ", o.user, " refused: ", log));
     if (peer.pid > 1 && peer.pid != getpid()) kill(peer.pid, SIGTERM);
     return r;
   };
   auto deny = [&](const std::string& message) {
-    v1::AgentResponse r;
-    r.set_verdict(v1::AgentResponse::DENY);
-    r.set_message(message);
+    AgentReply r;
+    r.verdict = AgentVerdict::kDeny;
+    r.message = message;
     return r;
   };
   HostSession s;
@@ -289,17 +269,17 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
   {
     std::lock_guard lock(mu_);
     const LocalAccount* found = nullptr;
-    v1::AgentResponse r = Verdict(o.user(), &found);
+    AgentReply r = Verdict(o.user, &found);
     if (!found) {
-      if (r.verdict() != v1::AgentResponse::DENY) return r;
-      Log(LOG_WARNING, StrCat("session of ", o.user(), " refused; ending pid ", peer.pid));
+      if (r.verdict != AgentVerdict::kDeny) return r;
+      Log(LOG_WARNING, StrCat("session of ", o.user, " refused; ending pid ", peer.pid));
       return refuse(std::move(r), "");
     }
     account = *found;
     const auto open = std::count_if(sessions_.begin(), sessions_.end(),
                                     [&](const auto& c) { return c.second.uid == account.uid; });
     if (open >= config_.max_sessions_per_account) {
-      return refuse(deny(StrCat("Warden: ", o.user(), " already has ", open,
+      return refuse(deny(StrCat("Warden: ", o.user, " already has ", open,
                                 " sessions open on this host, the most it may "
                                 "(max_sessions_per_account); end one first")),
                     StrCat(open, " sessions already open"));
@@ -320,11 +300,11 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
   }
   absl::Status home = CreateHome(account.home, account.uid, account.gid);
   if (!home.ok()) Log(LOG_WARNING, std::string(home.message()));
-  s.user = o.user();
-  s.service = o.service();
-  s.tty = o.tty();
-  s.rhost = o.rhost();
-  s.pid = o.pid() ? o.pid() : peer.pid;
+  s.user = o.user;
+  s.service = o.service;
+  s.tty = o.tty;
+  s.rhost = o.rhost;
+  s.pid = o.pid ? o.pid : peer.pid;
   s.root = peer.pid;
   s.grant_id = account.grant_id;
   s.opened = clock_();
@@ -349,16 +329,16 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
   }
   std::unique_lock lock(mu_);
   const LocalAccount* now = nullptr;
-  v1::AgentResponse r = Verdict(o.user(), &now);
+  AgentReply r = Verdict(o.user, &now);
   if (!now || now->uid != s.uid) {
     // The lease ended (or the account was replaced) meanwhile: its lease end may have run before
     // the cgroup existed, so the cgroup is ended here.
     lock.unlock();
     if (observer_) observer_->SessionEnded(s);
-    if (r.verdict() != v1::AgentResponse::DENY) {
-      r = deny(StrCat("Warden: the lease of ", o.user(), " ended while the session opened"));
+    if (r.verdict != AgentVerdict::kDeny) {
+      r = deny(StrCat("Warden: the lease of ", o.user, " ended while the session opened"));
     }
-    refuse(r, std::string(r.message()));
+    refuse(r, std::string(r.message));
     if (cgroups_) {
       auto killed = cgroups_->KillAccounts({s.uid}, 5000);
       if (!killed.ok()) {
@@ -377,62 +357,52 @@ v1::AgentResponse HostAgent::OpenSession(const v1::SessionOpen& o, const ucred& 
     }
     return r;
   }
-  r.set_session_id(s.id);
+  r.session_id = s.id;
   Log(LOG_INFO, StrCat("session ", s.id, " opened: ", s.user, " on ", s.tty.empty() ? "-" : s.tty,
                        " from ", s.rhost.empty() ? "local" : s.rhost, " via ", s.service));
-  if (s.moderation == HostSession::Moderation::kHeld) {
-    r.set_verdict(v1::AgentResponse::HOLD);
-    r.set_message(StrCat("Warden: session ", s.id, " starts once ",
-                         Moderators(s.moderators_required),
-                         " of its role watch it (wardenctl join ", s.id,
-                         " --mode moderator); waiting up to ", s.moderator_wait, " s"));
-    Log(LOG_NOTICE, StrCat("session ", s.id, " waits for ", Moderators(s.moderators_required)));
-  }
+  if (s.moderation == HostSession::Moderation::kHeld) HoldReply(s, &r);
   sessions_[conn] = std::move(s);
   return r;
 }
 
-v1::AgentResponse HostAgent::Handle(const v1::AgentRequest& req, const ucred& peer, int conn) {
-  v1::AgentResponse r;
+AgentReply HostAgent::Handle(const AgentCall& call, const ucred& peer, int conn) {
+  AgentReply r;
   const bool root = peer.uid == 0;
-  if (!root && !(req.has_principals() && peer.uid == principals_uid_)) {
-    r.set_verdict(v1::AgentResponse::DENY);
-    r.set_message(StrCat("Warden: uid ", peer.uid, " may not make this call"));
+  const auto* principals = std::get_if<PrincipalsQuery>(&call);
+  if (!root && !(principals && peer.uid == principals_uid_)) {
+    r.verdict = AgentVerdict::kDeny;
+    r.message = StrCat("Warden: uid ", peer.uid, " may not make this call");
     return r;
   }
-  if (req.has_session_open()) return OpenSession(req.session_open(), peer, conn);
+  if (const auto* open = std::get_if<SessionOpen>(&call)) return OpenSession(*open, peer, conn);
   std::lock_guard lock(mu_);
   const LocalAccount* account = nullptr;
-  switch (req.call_case()) {
-    case v1::AgentRequest::kAccount:
-      r = Verdict(req.account().user(), &account);
-      if (r.verdict() == v1::AgentResponse::DENY) {
-        Log(LOG_NOTICE, StrCat("refused ", req.account().user(), " (", req.account().service(),
-                               " from ", req.account().rhost(), "): ", r.message()));
-      }
-      return r;
-    case v1::AgentRequest::kPrincipals:
-      r = Verdict(req.principals().user(), &account);
-      if (account) r.add_principals(account->login);
-      return r;
-    case v1::AgentRequest::kSessionOpen:
-      break;  // OpenSession, above
-    case v1::AgentRequest::kSessionClose: {
-      auto it = sessions_.find(conn);
-      if (it != sessions_.end() && it->second.id == req.session_close().session_id()) {
-        Log(LOG_INFO, StrCat("session ", it->second.id, " closed"));
-        if (observer_) observer_->SessionEnded(it->second);
-        if (cgroups_) cgroups_->Release(it->second.uid, it->second.id);
-        sessions_.erase(it);
-      }
-      r.set_verdict(v1::AgentResponse::ALLOW);
-      return r;
+  if (const auto* check = std::get_if<AccountCheck>(&call)) {
+    r = Verdict(check->user, &account);
+    if (r.verdict == AgentVerdict::kDeny) {
+      Log(LOG_NOTICE, StrCat("refused ", check->user, " (", check->service, " from ",
+                             check->rhost, "): ", r.message));
     }
-    case v1::AgentRequest::CALL_NOT_SET:
-      break;
+    return r;
   }
-  r.set_verdict(v1::AgentResponse::DENY);
-  r.set_message("Warden: empty or unknown request");
+  if (principals) {
+    r = Verdict(principals->user, &account);
+    if (account) r.principals.push_back(account->login);
+    return r;
+  }
+  if (const auto* close = std::get_if<SessionClose>(&call)) {
+    auto it = sessions_.find(conn);
+    if (it != sessions_.end() && it->second.id == close->session_id) {
+      Log(LOG_INFO, StrCat("session ", it->second.id, " closed"));
+      if (observer_) observer_->SessionEnded(it->second);
+      if (cgroups_) cgroups_->Release(it->second.uid, it->second.id);
+      sessions_.erase(it);
+    }
+    r.verdict = AgentVerdict::kAllow;
+    return r;
+  }
+  r.verdict = AgentVerdict::kDeny;
+  r.message = "Warden: empty or unknown request";
   return r;
 }
 
@@ -453,197 +423,6 @@ std::vector<HostSession> HostAgent::Sessions() {
   std::vector<HostSession> out;
   for (const auto& [c, s] : sessions_) out.push_back(s);
   return out;
-}
-
-void HostAgent::Moderate(const std::string& session_id, const v1::SessionControl& c) {
-  std::lock_guard lock(mu_);
-  for (auto& [conn, s] : sessions_) {
-    if (s.id == session_id) {
-      ModerateLocked(conn, s, c);
-      return;
-    }
-  }
-}
-
-void HostAgent::ModeratorsLost() {
-  std::lock_guard lock(mu_);
-  std::vector<int> conns;
-  for (const auto& [conn, s] : sessions_) {
-    if (s.moderators > 0) conns.push_back(conn);
-  }
-  v1::SessionControl none;
-  for (int conn : conns) {
-    auto it = sessions_.find(conn);
-    if (it != sessions_.end()) ModerateLocked(conn, it->second, none);
-  }
-}
-
-void HostAgent::HoldForModerator(const std::string& session_id, const std::string& reason) {
-  using M = HostSession::Moderation;
-  std::lock_guard lock(mu_);
-  auto it = std::find_if(sessions_.begin(), sessions_.end(),
-                         [&](const auto& e) { return e.second.id == session_id; });
-  if (it == sessions_.end()) return;  // over already
-  HostSession& s = it->second;
-  if (s.moderation != M::kNone) {
-    // Four-eyes: watched now, or already waiting for moderators under its own rules.
-    Log(LOG_NOTICE, StrCat("session ", s.id, " reached its redaction limit, already moderated (",
-                           Moderators(s.moderators), " watching, ", s.moderators_required,
-                           " required): it stays as it is"));
-    return;
-  }
-  s.moderators_required = 1;
-  s.pause_on_leave = true;
-  if (s.moderator_wait < 1) s.moderator_wait = kDefaultModeratorWait;
-  if (s.moderators >= s.moderators_required) {
-    s.moderation = M::kRunning;
-    Log(LOG_NOTICE, StrCat("session ", s.id, " reached its redaction limit while ",
-                           Moderators(s.moderators), " watch it: it goes on, moderated"));
-    return;
-  }
-  s.moderation = M::kPaused;
-  s.redaction_hold = true;
-  s.waiting_since = clock_();
-  Log(LOG_NOTICE,
-      StrCat("session ", s.id, " held for a moderator (redaction limit), waiting up to ",
-             s.moderator_wait, " s"));
-  if (observer_) {
-    observer_->PauseSession(s, StrCat("Warden: this session is paused: ", reason,
-                                      ". It resumes when a moderator watches it (wardenctl join ",
-                                      s.id, " --mode moderator), and is ended if none does within ",
-                                      s.moderator_wait, " s."));
-  }
-}
-
-void HostAgent::ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c) {
-  using M = HostSession::Moderation;
-  if (!c.terminated_by().empty()) {
-    const std::string why =
-        StrCat("Warden: moderator ", c.terminated_by(), " ended this session",
-               c.reason().empty() ? "" : StrCat(": ", c.reason()));
-    Log(LOG_NOTICE, StrCat("session ", s.id, " terminated by moderator ", c.terminated_by(),
-                           c.reason().empty() ? "" : StrCat(" (", c.reason(), ")")));
-    if (s.moderation == M::kHeld) {
-      RefuseHeldLocked(conn, why);
-    } else if (s.moderation != M::kEnding && observer_) {
-      s.moderation = M::kEnding;
-      observer_->EndSession(s, why);
-    }
-    return;
-  }
-  const uint32_t before = s.moderators;
-  s.moderators = c.moderators();
-  if (s.moderators_required == 0 || s.moderators == before) return;
-  Log(LOG_INFO, StrCat("session ", s.id, ": ", Moderators(s.moderators), " watching (",
-                       s.moderators_required, " required)"));
-  const bool enough = s.moderators >= s.moderators_required;
-  if (s.moderation == M::kHeld && enough) {
-    // The lease may have ended (or been revoked) while the login waited.
-    const LocalAccount* account = nullptr;
-    v1::AgentResponse verdict = Verdict(s.user, &account);
-    if (!account) {
-      Log(LOG_NOTICE, StrCat("held session ", s.id, " not started: ", verdict.message()));
-      RefuseHeldLocked(conn, verdict.message());
-      return;
-    }
-    s.moderation = M::kRunning;
-    v1::AgentResponse r;
-    r.set_verdict(v1::AgentResponse::ALLOW);
-    r.set_session_id(s.id);
-    ReplyLocked(conn, std::move(r));
-    Log(LOG_NOTICE, StrCat("session ", s.id, " starts: ", Moderators(s.moderators), " watching"));
-  } else if (s.moderation == M::kRunning && !enough) {
-    if (s.pause_on_leave) {
-      s.moderation = M::kPaused;
-      s.waiting_since = clock_();
-      observer_->PauseSession(
-          s, StrCat("Warden: this session is paused: fewer than ", Moderators(s.moderators_required),
-                    " watch it. It resumes when enough return (waiting up to ", s.moderator_wait,
-                    " s)."));
-      Log(LOG_NOTICE, StrCat("session ", s.id, " paused: its moderators left"));
-    } else {
-      s.moderation = M::kEnding;
-      observer_->EndSession(s, "Warden: this session is being ended: its moderator left (four-eyes).");
-      Log(LOG_NOTICE, StrCat("session ", s.id, " ended: its moderators left"));
-    }
-  } else if (s.moderation == M::kPaused && enough) {
-    s.moderation = M::kRunning;
-    if (std::exchange(s.redaction_hold, false)) {
-      observer_->ResumeSession(s, StrCat("Warden: ", Moderators(s.moderators),
-                                         " now watching; the session resumes, "
-                                         "and goes on while one watches."));
-      Log(LOG_NOTICE, StrCat("session ", s.id,
-                             " resumed: held at its redaction limit, now "
-                             "watched by ",
-                             Moderators(s.moderators)));
-    } else {
-      observer_->ResumeSession(s, "Warden: a moderator is watching again; the session resumes.");
-      Log(LOG_NOTICE, StrCat("session ", s.id, " resumed"));
-    }
-  }
-}
-
-void HostAgent::ReplyLocked(int conn, v1::AgentResponse r) {
-  replies_.emplace_back(conn, std::move(r));
-  const uint64_t one = 1;
-  if (write(notify_fd_, &one, sizeof one) < 0) Log(LOG_ERR, "agent: cannot wake the socket loop");
-}
-
-void HostAgent::RefuseHeldLocked(int conn, const std::string& why) {
-  auto it = sessions_.find(conn);
-  if (it == sessions_.end()) return;
-  v1::AgentResponse r;
-  r.set_verdict(v1::AgentResponse::DENY);
-  r.set_message(why);
-  ReplyLocked(conn, std::move(r));
-  if (observer_) observer_->SessionEnded(it->second);
-  // As for any refused session: sshd would go on without PAM's session, so its monitor ends.
-  const pid_t root = it->second.root;
-  if (root > 1 && root != getpid()) kill(root, SIGTERM);
-  sessions_.erase(it);
-}
-
-void HostAgent::EnforceModerationLocked(int64_t now) {
-  using M = HostSession::Moderation;
-  std::vector<int> refuse;
-  for (auto& [conn, s] : sessions_) {
-    if ((s.moderation != M::kHeld && s.moderation != M::kPaused) ||
-        now - s.waiting_since < s.moderator_wait)
-      continue;
-    if (s.moderation == M::kHeld) {
-      refuse.push_back(conn);
-      continue;
-    }
-    s.moderation = M::kEnding;
-    if (s.redaction_hold) {
-      Log(LOG_NOTICE, StrCat("session ", s.id,
-                             " ended: held at its redaction limit, and no "
-                             "moderator joined within ",
-                             s.moderator_wait, " s"));
-      observer_->EndSession(s, StrCat("Warden: this session is being ended: it was held for a "
-                                      "moderator, and none joined within ",
-                                      s.moderator_wait, " s."));
-      continue;
-    }
-    Log(LOG_NOTICE, StrCat("session ", s.id, " ended: no moderator returned within ",
-                           s.moderator_wait, " s"));
-    observer_->EndSession(s, StrCat("Warden: this session is being ended: no moderator returned within ",
-                                    s.moderator_wait, " s."));
-  }
-  for (int conn : refuse) {
-    Log(LOG_NOTICE, StrCat("session ", sessions_[conn].id, " not started: no moderator joined within ",
-                           sessions_[conn].moderator_wait, " s"));
-    RefuseHeldLocked(conn, StrCat("Warden: no moderator joined within ",
-                                  sessions_[conn].moderator_wait, " s; the session was not started"));
-  }
-}
-
-std::vector<std::pair<int, v1::AgentResponse>> HostAgent::TakeReplies() {
-  std::lock_guard lock(mu_);
-  uint64_t n;
-  while (read(notify_fd_, &n, sizeof n) > 0) {
-  }
-  return std::exchange(replies_, {});
 }
 
 std::vector<EndedAccount> HostAgent::PendingReports() {

@@ -1,6 +1,9 @@
 // The heart of wardend: the local state behind one mutex, the rules the PAM module and sshd ask
 // about (is this account's lease valid here?), the session registry, and lease-end enforcement,
-// which runs from the host's own clock whether or not the controller is reachable.
+// which runs from the host's own clock whether or not the controller is reachable
+// (host_agent.cc); and session moderation: four-eyes and redaction holds
+// (host_agent_moderation.cc). It takes and returns domain types only (host_state.h,
+// agent_call.h); daemon/proto_convert.h converts the wire messages.
 #pragma once
 
 #include <sys/socket.h>
@@ -14,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "daemon/agent_call.h"
 #include "daemon/config.h"
+#include "daemon/host_state.h"
 #include "daemon/local_state.h"
 #include "daemon/session_cgroup.h"
-#include "warden/v1/agent.pb.h"
-#include "warden/v1/recording.pb.h"
 
 namespace warden {
 
@@ -41,6 +44,13 @@ struct HostSession {
   // Paused at its role's redaction limit (on_redaction_limit: hold) and no moderator has watched
   // it since. From that hold on the session is moderated (one moderator, on_leave pause).
   bool redaction_hold = false;
+};
+
+// The controller's word on one live session (SessionControl on the recording stream).
+struct SessionControl {
+  uint32_t moderators = 0;    // moderators (of the role's moderator groups) watching now
+  std::string terminated_by;  // set: this moderator ended the session
+  std::string reason;
 };
 
 // Told about every session of a Warden account (the session recorder), and asked to act on the
@@ -83,7 +93,7 @@ class HostAgent {
   int64_t revision();
 
   // A HostState from the controller: files rewritten, revoked accounts queued for cleanup.
-  absl::Status Apply(const v1::HostState& st);
+  absl::Status Apply(const HostState& st);
 
   // Ends expired leases and cleans up ended accounts: the account's session cgroups killed, then
   // a uid scan repeated until it finds nothing, then its home removed. A step that fails leaves
@@ -97,13 +107,13 @@ class HostAgent {
 
   // One call from the local socket. `peer` is the caller's SO_PEERCRED; `conn` identifies the
   // connection (a session lives as long as its connection).
-  v1::AgentResponse Handle(const v1::AgentRequest& req, const ucred& peer, int conn);
+  AgentReply Handle(const AgentCall& call, const ucred& peer, int conn);
   // The connection `conn` closed: the session opened on it (if any) has ended.
   void ConnectionClosed(int conn);
   std::vector<HostSession> Sessions();
 
   // The controller's word on a live session (moderators watching, or a moderator's terminate).
-  void Moderate(const std::string& session_id, const v1::SessionControl& c);
+  void Moderate(const std::string& session_id, const SessionControl& c);
   // The stream that carries that word is gone: nobody can be watching any session.
   void ModeratorsLost();
   // Session `session_id` reached its role's redaction limit and the role says hold
@@ -115,9 +125,9 @@ class HostAgent {
   // caller must hold no lock the agent's SessionObserver takes (the recorder calls this from its
   // capture thread, outside its own lock).
   void HoldForModerator(const std::string& session_id, const std::string& reason);
-  // Late replies to held sessions (the second AgentResponse after HOLD), by connection. The
+  // Late replies to held sessions (the second reply after kHold), by connection. The
   // agent socket polls notify_fd(), readable while there are any.
-  std::vector<std::pair<int, v1::AgentResponse>> TakeReplies();
+  std::vector<std::pair<int, AgentReply>> TakeReplies();
   int notify_fd() const { return notify_fd_; }
   // sshd's AuthorizedPrincipalsCommand user (may ask about principals only).
   uid_t principals_uid() const { return principals_uid_; }
@@ -131,16 +141,18 @@ class HostAgent {
   // A session opening (pam_open_session): the lease checked, the opener confined in the
   // session's cgroup, its home made and the session registered with the recorder (all outside
   // mu_), then the lease checked again. Takes mu_ itself.
-  v1::AgentResponse OpenSession(const v1::SessionOpen& o, const ucred& peer, int conn);
+  AgentReply OpenSession(const SessionOpen& o, const ucred& peer, int conn);
   // The verdict for `user` now; mu_ held.
-  v1::AgentResponse Verdict(const std::string& user, const LocalAccount** account);
+  AgentReply Verdict(const std::string& user, const LocalAccount** account);
   void Log(int priority, const std::string& msg);
   // Rewrites sshd's trust files (RefreshSshdTrustFiles); logs a problem once, and its end.
   // REQUIRES: files_mu_ held.
   void RefreshTrust();
+  // The first reply to a session held for moderators (kHold) into `r`, and the log line.
+  void HoldReply(const HostSession& s, AgentReply* r);
   // REQUIRES: mu_ held.
-  void ModerateLocked(int conn, HostSession& s, const v1::SessionControl& c);
-  void ReplyLocked(int conn, v1::AgentResponse r);
+  void ModerateLocked(int conn, HostSession& s, const SessionControl& c);
+  void ReplyLocked(int conn, AgentReply r);
   // A held session that will not start: refused, its opener ended. Erases it.
   void RefuseHeldLocked(int conn, const std::string& why);
   // Ends every process of the accounts `uids`, outside the lock, adding to `killed` per uid;
@@ -165,7 +177,7 @@ class HostAgent {
   SessionObserver* observer_ = nullptr;
   SessionCgroups* cgroups_ = nullptr;
   absl::Status cgroups_unavailable_;
-  std::vector<std::pair<int, v1::AgentResponse>> replies_;
+  std::vector<std::pair<int, AgentReply>> replies_;
   int notify_fd_ = -1;  // eventfd
   std::string trust_problem_;  // the last error of RefreshTrust, empty when none; files_mu_
 };

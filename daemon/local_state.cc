@@ -186,72 +186,72 @@ absl::Status SaveLocalState(const HostConfig& c, const LocalState& s) {
   return WriteFileAtomic(c.StatePath("state.json"), j.dump(1) + "\n", 0600);
 }
 
-absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_t now,
+absl::Status ApplyHostState(const HostConfig& c, const HostState& in, int64_t now,
                             LocalState& s) {
   std::vector<LocalAccount> accounts;
-  for (const auto& a : in.accounts()) {
-    if (!ValidName(a.login())) {
-      return absl::InvalidArgumentError(StrCat("controller sent an invalid login \"", a.login(), "\""));
+  for (const auto& a : in.accounts) {
+    if (!ValidName(a.login)) {
+      return absl::InvalidArgumentError(StrCat("controller sent an invalid login \"", a.login, "\""));
     }
-    if (a.uid() < kMinManagedId || a.gid() != a.uid()) {
-      return absl::InvalidArgumentError(StrCat("controller sent uid ", a.uid(), " for ", a.login(),
+    if (a.uid < kMinManagedId || a.gid != a.uid) {
+      return absl::InvalidArgumentError(StrCat("controller sent uid ", a.uid, " for ", a.login,
                                                "; ephemeral ids start at ", kMinManagedId));
     }
-    if (!CleanField(a.gecos()) || !CleanField(a.shell()) || a.shell().empty() ||
-        a.shell()[0] != '/' || a.sudo_rule().find_first_of("\n\r") != std::string::npos ||
-        (!a.recording_input().empty() && a.recording_input() != "redact" &&
-         a.recording_input() != "full" && a.recording_input() != "all" &&
-         a.recording_input() != "off") ||
-        (!a.recording_mode().empty() && a.recording_mode() != "best_effort" &&
-         a.recording_mode() != "strict") ||
-        a.moderators_required() > 16 ||
-        (a.moderators_required() > 0 &&
-         ((a.moderator_on_leave() != "terminate" && a.moderator_on_leave() != "pause") ||
-          a.moderator_wait_seconds() < 1)) ||
-        (!a.on_redaction_limit().empty() && !ParseOnRedactionLimit(a.on_redaction_limit())) ||
-        (a.on_redaction_limit() == "hold" && a.moderator_wait_seconds() < 1)) {
-      return absl::InvalidArgumentError(StrCat("controller sent a malformed account ", a.login()));
+    if (!CleanField(a.gecos) || !CleanField(a.shell) || a.shell.empty() ||
+        a.shell[0] != '/' || a.sudo_rule.find_first_of("\n\r") != std::string::npos ||
+        (!a.recording_input.empty() && a.recording_input != "redact" &&
+         a.recording_input != "full" && a.recording_input != "all" &&
+         a.recording_input != "off") ||
+        (!a.recording_mode.empty() && a.recording_mode != "best_effort" &&
+         a.recording_mode != "strict") ||
+        a.moderators_required > 16 ||
+        (a.moderators_required > 0 &&
+         ((a.moderator_on_leave != "terminate" && a.moderator_on_leave != "pause") ||
+          a.moderator_wait_seconds < 1)) ||
+        (!a.on_redaction_limit.empty() && !ParseOnRedactionLimit(a.on_redaction_limit)) ||
+        (a.on_redaction_limit == "hold" && a.moderator_wait_seconds < 1)) {
+      return absl::InvalidArgumentError(StrCat("controller sent a malformed account ", a.login));
     }
     // A lease that has ended here never comes back, whatever a lagging controller says.
-    if (a.expires_unix() <= now || s.FindEnded(a.login())) continue;
+    if (a.expires_unix <= now || s.FindEnded(a.login)) continue;
     LocalAccount l;
-    l.login = a.login();
-    l.uid = a.uid();
-    l.gid = a.gid();
-    l.gecos = a.gecos();
+    l.login = a.login;
+    l.uid = a.uid;
+    l.gid = a.gid;
+    l.gecos = a.gecos;
     // The home is always home_root/login: a path from the wire is never created or removed.
-    l.home = StrCat(c.home_root, "/", a.login());
-    l.shell = a.shell();
-    l.sudo_rule = a.sudo_rule();
-    if (!a.recording_input().empty()) l.recording_input = a.recording_input();
-    l.recording_strict = a.recording_mode() == "strict";
-    if (a.has_max_redacted_lines()) l.max_redacted_lines = a.max_redacted_lines();
-    l.on_redaction_limit = ParseOnRedactionLimit(a.on_redaction_limit())
+    l.home = StrCat(c.home_root, "/", a.login);
+    l.shell = a.shell;
+    l.sudo_rule = a.sudo_rule;
+    if (!a.recording_input.empty()) l.recording_input = a.recording_input;
+    l.recording_strict = a.recording_mode == "strict";
+    if (a.max_redacted_lines) l.max_redacted_lines = *a.max_redacted_lines;
+    l.on_redaction_limit = ParseOnRedactionLimit(a.on_redaction_limit)
                                .value_or(DefaultOnRedactionLimit(l.recording_strict));
-    l.moderators_required = a.moderators_required();
-    l.moderator_pause = a.moderator_on_leave() == "pause";
-    l.moderator_wait = a.moderator_wait_seconds();
-    l.grant_id = a.grant_id();
-    l.user = a.user();
-    l.expires = a.expires_unix();
-    l.groups.assign(a.groups().begin(), a.groups().end());
+    l.moderators_required = a.moderators_required;
+    l.moderator_pause = a.moderator_on_leave == "pause";
+    l.moderator_wait = a.moderator_wait_seconds;
+    l.grant_id = a.grant_id;
+    l.user = a.user;
+    l.expires = a.expires_unix;
+    l.groups = a.groups;
     accounts.push_back(std::move(l));
   }
   std::vector<LocalGroup> groups;
-  for (const auto& g : in.groups()) {
-    if (!ValidName(g.name()) || g.gid() < kMinManagedId) {
-      return absl::InvalidArgumentError(StrCat("controller sent a malformed group \"", g.name(), "\""));
+  for (const auto& g : in.groups) {
+    if (!ValidName(g.name) || g.gid < kMinManagedId) {
+      return absl::InvalidArgumentError(StrCat("controller sent a malformed group \"", g.name, "\""));
     }
-    groups.push_back({g.name(), g.gid(), {g.members().begin(), g.members().end()}});
+    groups.push_back({g.name, g.gid, g.members});
   }
   std::string ca_keys;
-  for (const auto& k : in.trusted_user_ca_keys()) {
+  for (const auto& k : in.trusted_user_ca_keys) {
     if (k.find('\n') != std::string::npos) {
       return absl::InvalidArgumentError("controller sent a malformed trusted CA key");
     }
     ca_keys += k + "\n";
   }
-  RETURN_IF_ERROR(WriteControllerTrust(c, ca_keys, in.krl()));
+  RETURN_IF_ERROR(WriteControllerTrust(c, ca_keys, in.krl));
 
   for (const auto& old : s.accounts) {
     bool still = false;
@@ -266,7 +266,7 @@ absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_
   }
   s.accounts = std::move(accounts);
   s.groups = std::move(groups);
-  s.revision = in.revision();
+  s.revision = in.revision;
   return absl::OkStatus();
 }
 

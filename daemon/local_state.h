@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 #include "daemon/config.h"
-#include "warden/v1/host.pb.h"
+#include "daemon/host_state.h"
 
 namespace warden {
 
@@ -83,7 +83,7 @@ absl::Status SaveLocalState(const HostConfig& c, const LocalState& s);
 // move to `ended` (reason "revoked"); the controller's trusted CA keys and KRL are stored
 // (WriteControllerTrust; RefreshSshdTrustFiles puts them in force). Validates first: a malformed
 // state changes nothing.
-absl::Status ApplyHostState(const HostConfig& c, const v1::HostState& in, int64_t now,
+absl::Status ApplyHostState(const HostConfig& c, const HostState& in, int64_t now,
                             LocalState& s);
 
 // Moves accounts whose lease has ended at `now` to `ended` (reason "expired"). Returns how many.

@@ -14,8 +14,9 @@
 #include "daemon/configure_host.h"
 #include "daemon/controller_link.h"
 #include "daemon/log.h"
-#include "daemon/recorder.h"
-#include "daemon/session_recording.h"
+#include "daemon/kernel_recorder.h"
+#include "daemon/proto_convert.h"
+#include "daemon/session_recorder.h"
 
 namespace warden {
 namespace {
@@ -59,10 +60,10 @@ int Run(const HostConfig& c) {
   // and unrecorded roles keep working) but refuses every session that must be recorded.
   SpoolLimits limits;
   limits.max_unacked_bytes = static_cast<size_t>(c.recording_buffer_mb) << 20;
-  RecordingSpool spool(limits);
+  RecordingSpool spool(EncodeRecordingEvents, limits);
   SessionRecorder* sink = nullptr;
   auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost,
-                                         v1::RecordingEvent ev) {
+                                         RecordingEvent ev) {
     sink->OnEvent(key, mono_ns, lost, std::move(ev));
   });
   std::string why;

@@ -37,7 +37,7 @@ bool Transfer(int fd, char* buf, size_t n, bool writing, int64_t deadline) {
 
 }  // namespace
 
-absl::StatusOr<v1::AgentResponse> AgentCall(const std::string& socket_path,
+absl::StatusOr<v1::AgentResponse> CallAgent(const std::string& socket_path,
                                             const v1::AgentRequest& req, int timeout_ms) {
   const int64_t deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::steady_clock::now().time_since_epoch())

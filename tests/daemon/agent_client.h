@@ -9,7 +9,7 @@
 
 namespace warden {
 
-absl::StatusOr<v1::AgentResponse> AgentCall(const std::string& socket_path,
+absl::StatusOr<v1::AgentResponse> CallAgent(const std::string& socket_path,
                                             const v1::AgentRequest& req, int timeout_ms = 5000);
 
 }  // namespace warden

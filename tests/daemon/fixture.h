@@ -16,30 +16,25 @@ namespace warden::testing {
 inline constexpr int64_t kNow = 1800000000;
 
 // A controller HostState with one account `login` whose lease ends at `expires`.
-inline v1::HostState StateWith(const std::string& login, int64_t expires, int64_t revision = 1,
-                               uint32_t uid = 1879048192) {
-  v1::HostState st;
-  st.set_revision(revision);
-  st.set_tier(0);
-  st.add_trusted_user_ca_keys("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv1 user-ca-0-1");
+inline HostState StateWith(const std::string& login, int64_t expires, int64_t revision = 1,
+                           uint32_t uid = 1879048192) {
+  HostState st;
+  st.revision = revision;
+  st.trusted_user_ca_keys = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv1 user-ca-0-1"};
   if (!login.empty()) {
-    v1::HostAccount* a = st.add_accounts();
-    a->set_login(login);
-    a->set_uid(uid);
-    a->set_gid(uid);
-    a->set_gecos("Warden alice g-1");
-    a->set_home("/ignored/" + login);
-    a->set_shell("/bin/sh");
-    a->set_expires_unix(expires);
-    a->add_groups("warden-admins");
-    a->set_sudo_rule("ALL=(ALL) NOPASSWD: ALL");
-    a->set_grant_id("g-1");
-    a->set_user("alice");
-    v1::HostGroup* g = st.add_groups();
-    g->set_name("warden-admins");
-    g->set_gid(uid + 1000);
-    g->add_members(login);
-    g->set_expires_unix(expires);
+    GrantedAccount a;
+    a.login = login;
+    a.uid = uid;
+    a.gid = uid;
+    a.gecos = "Warden alice g-1";
+    a.shell = "/bin/sh";
+    a.expires_unix = expires;
+    a.groups = {"warden-admins"};
+    a.sudo_rule = "ALL=(ALL) NOPASSWD: ALL";
+    a.grant_id = "g-1";
+    a.user = "alice";
+    st.accounts.push_back(std::move(a));
+    st.groups.push_back({"warden-admins", uid + 1000, {login}});
   }
   return st;
 }

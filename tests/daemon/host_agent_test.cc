@@ -28,7 +28,7 @@ class Agent : public testing::AgentFixture {
   v1::AgentResponse Check(const std::string& user) {
     v1::AgentRequest req;
     req.mutable_account()->set_user(user);
-    auto r = AgentCall(config_.agent_socket, req);
+    auto r = CallAgent(config_.agent_socket, req);
     EXPECT_TRUE(r.ok()) << r.status().message();
     return r.ok() ? *r : v1::AgentResponse();
   }
@@ -58,7 +58,7 @@ TEST_F(Agent, LeaseDecidesTheVerdictAndExpiryRemovesEverything) {
   v1::AgentRequest open;
   open.mutable_session_open()->set_user("adm-alice-7k2f");
   open.mutable_session_open()->set_tty("/dev/pts/3");
-  auto opened = AgentCall(config_.agent_socket, open);
+  auto opened = CallAgent(config_.agent_socket, open);
   ASSERT_TRUE(opened.ok());
   EXPECT_FALSE(opened->session_id().empty());
   struct stat st {};
@@ -110,7 +110,7 @@ TEST_F(Agent, MalformedStatesFromTheControllerChangeNothing) {
     EXPECT_FALSE(agent_->Apply(bad).ok());
   }
   auto bad_rule = StateWith("adm-y", kNow + 600, 2);
-  bad_rule.mutable_accounts(0)->set_sudo_rule("ALL\nroot ALL=(ALL) ALL");
+  bad_rule.accounts[0].sudo_rule = "ALL\nroot ALL=(ALL) ALL";
   EXPECT_FALSE(agent_->Apply(bad_rule).ok());
   EXPECT_EQ(testing::ReadAll(config_.nss_cache), cache);
   EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::ALLOW);
@@ -120,7 +120,7 @@ TEST_F(Agent, VisudoRejectionKeepsThePreviousSudoers) {
   ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
   const std::string before = testing::ReadAll(config_.sudoers_file);
   auto st = StateWith("adm-carol-bbbb", kNow + 600, 2, 1879048300);
-  st.mutable_accounts(0)->set_sudo_rule("ALL=(ALL NOPASSWD: ALL");  // unbalanced: visudo refuses
+  st.accounts[0].sudo_rule = "ALL=(ALL NOPASSWD: ALL";  // unbalanced: visudo refuses
   ASSERT_TRUE(agent_->Apply(st).ok());  // the account itself still arrives
   EXPECT_EQ(testing::ReadAll(config_.sudoers_file), before);
   EXPECT_EQ(access((dir_ / "sudoers.d/.warden-candidate").c_str(), F_OK), -1);
@@ -168,7 +168,7 @@ TEST_F(Agent, OnlyRootAndThePrincipalsUserMayAsk) {
     pid_t pid = fork();
     if (pid == 0) {
       if (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0) _exit(2);
-      auto r = AgentCall(config_.agent_socket, req);
+      auto r = CallAgent(config_.agent_socket, req);
       std::string out = r.ok() ? r->SerializeAsString() : "";
       if (write(pipefd[1], out.data(), out.size()) < 0) _exit(3);
       _exit(r.ok() ? 0 : 1);
@@ -253,7 +253,7 @@ TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSock
   for (int i = 0; i < 20; i++) {
     v1::AgentRequest req;
     req.mutable_account()->set_user("adm-alice-7k2f");
-    auto r = AgentCall(config_.agent_socket, req, 2000);
+    auto r = CallAgent(config_.agent_socket, req, 2000);
     ASSERT_TRUE(r.ok()) << "call " << i << ": " << r.status().message();
     EXPECT_EQ(r->verdict(), v1::AgentResponse::ALLOW);
   }
@@ -262,7 +262,7 @@ TEST_F(Agent, AnUnprivilegedFloodAndPeersThatNeverReadCannotStarveOrStallTheSock
     if (setgid(nobody->pw_gid) != 0 || setuid(nobody->pw_uid) != 0) _exit(2);
     v1::AgentRequest req;
     req.mutable_principals()->set_user("adm-alice-7k2f");
-    auto r = AgentCall(config_.agent_socket, req, 2000);
+    auto r = CallAgent(config_.agent_socket, req, 2000);
     _exit(r.ok() && r->principals_size() == 1 ? 0 : 1);
   }
   int status = 0;
@@ -371,7 +371,7 @@ TEST_F(AgentSlowVisudo, ThePamModulesChecksAreAnsweredWhileTheFilesAreWritten) {
   ASSERT_EQ(access((dir_ / "started").c_str(), F_OK), 0) << "visudo never ran";
   v1::AgentRequest req;
   req.mutable_account()->set_user("adm-alice-7k2f");
-  auto during = AgentCall(config_.agent_socket, req, 3000);
+  auto during = CallAgent(config_.agent_socket, req, 3000);
   const int gate = open((dir_ / "gate").c_str(), O_WRONLY);
   ASSERT_GE(gate, 0);
   ASSERT_EQ(write(gate, "go\n", 3), 3);
@@ -382,11 +382,8 @@ TEST_F(AgentSlowVisudo, ThePamModulesChecksAreAnsweredWhileTheFilesAreWritten) {
   EXPECT_NE(testing::ReadAll(config_.sudoers_file).find("adm-alice-7k2f"), std::string::npos);
 }
 
-v1::AgentRequest OpenRequest(const std::string& user) {
-  v1::AgentRequest open;
-  open.mutable_session_open()->set_user(user);
-  open.mutable_session_open()->set_service("sshd");
-  return open;
+AgentCall OpenRequest(const std::string& user) {
+  return SessionOpen{.user = user, .service = "sshd", .tty = "", .rhost = "", .pid = 0};
 }
 
 class AgentSessionCap : public Agent {
@@ -398,20 +395,20 @@ class AgentSessionCap : public Agent {
 };
 
 TEST_F(AgentSessionCap, OneAccountCannotHoldMoreSessionsThanItsCap) {
-  v1::HostState two = StateWith("adm-alice-7k2f", kNow + 600, 2);
-  *two.add_accounts() = StateWith("adm-bob-aaaa", kNow + 600, 2, 1879048193).accounts(0);
+  HostState two = StateWith("adm-alice-7k2f", kNow + 600, 2);
+  two.accounts.push_back(StateWith("adm-bob-aaaa", kNow + 600, 2, 1879048193).accounts[0]);
   ASSERT_TRUE(agent_->Apply(two).ok());
   const ucred sshd{.pid = 0, .uid = 0, .gid = 0};  // pid 0: nothing to end on refusal
-  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1001).session_id().empty());
-  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1002).session_id().empty());
-  v1::AgentResponse third = agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1003);
-  EXPECT_EQ(third.verdict(), v1::AgentResponse::DENY);
-  EXPECT_NE(third.message().find("already has 2 sessions open on this host"), std::string::npos)
-      << third.message();
-  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-bob-aaaa"), sshd, 1004).session_id().empty())
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1001).session_id.empty());
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1002).session_id.empty());
+  AgentReply third = agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1003);
+  EXPECT_EQ(third.verdict, AgentVerdict::kDeny);
+  EXPECT_NE(third.message.find("already has 2 sessions open on this host"), std::string::npos)
+      << third.message;
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-bob-aaaa"), sshd, 1004).session_id.empty())
       << "another account is not limited by alice's sessions";
   agent_->ConnectionClosed(1001);
-  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1005).session_id().empty())
+  EXPECT_FALSE(agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1005).session_id.empty())
       << "a session that ended frees its place";
 }
 
@@ -500,9 +497,9 @@ TEST_F(Agent, ALeaseThatEndsWhileALoginIsConfinedEndsThatLoginToo) {
   cgroups.LetGo();
   EXPECT_TRUE(revoked_meanwhile) << "the revocation waited for a login's confinement";
   EXPECT_TRUE(revoke.get().ok());
-  const v1::AgentResponse r = login.get();
-  EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
-  EXPECT_NE(r.message().find("has ended (revoked"), std::string::npos) << r.message();
+  const AgentReply r = login.get();
+  EXPECT_EQ(r.verdict, AgentVerdict::kDeny);
+  EXPECT_NE(r.message.find("has ended (revoked"), std::string::npos) << r.message;
   EXPECT_TRUE(agent_->Sessions().empty());
   agent_->Enforce();
   EXPECT_EQ(cgroups.kills(), 3) << "the failed end of the late cgroup is retried by the lease end";
@@ -525,8 +522,8 @@ TEST_F(Agent, ARevocationDoesNotWaitForTheRecorderToRegisterALogin) {
   recorder.LetGo();
   EXPECT_TRUE(revoked_meanwhile) << "the revocation waited for the recorder";
   EXPECT_TRUE(revoke.get().ok());
-  const v1::AgentResponse r = login.get();
-  EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY) << "the lease ended while the login opened";
+  const AgentReply r = login.get();
+  EXPECT_EQ(r.verdict, AgentVerdict::kDeny) << "the lease ended while the login opened";
   EXPECT_EQ(recorder.ended().size(), 1u) << "its recording is ended";
   EXPECT_TRUE(agent_->Sessions().empty());
   agent_->SetSessionObserver(nullptr);

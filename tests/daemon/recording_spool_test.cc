@@ -2,58 +2,60 @@
 
 #include "common/recording.h"
 #include "common/strings.h"
-#include "daemon/session_recording.h"
+#include "daemon/proto_convert.h"
+#include "daemon/recording_spool.h"
 
 namespace warden {
 namespace {
 
-v1::RecordingEvent Output(const std::string& data) {
-  v1::RecordingEvent ev;
-  ev.set_output(data);
+RecordingEvent Output(const std::string& data) {
+  RecordingEvent ev;
+  ev.kind = TerminalOutput{data};
   return ev;
 }
 
-v1::RecordingEvents Events(const v1::RecordingChunk& c) {
-  auto events = DecompressEvents(c.events_zstd());
+// What the controller reads: the chunk's payload decoded by common/recording.h.
+v1::RecordingEvents Events(const RecordingChunk& c) {
+  auto events = DecompressEvents(c.events_zstd);
   EXPECT_TRUE(events.ok()) << events.status().message();
   return events.ok() ? *events : v1::RecordingEvents();
 }
 
-v1::SessionInfo Info() {
-  v1::SessionInfo info;
-  info.set_user("adm-alice");
-  info.set_tty("pts/3");
+SessionInfo Info() {
+  SessionInfo info;
+  info.user = "adm-alice";
+  info.tty = "pts/3";
   return info;
 }
 
 TEST(RecordingSpoolTest, TheSessionIsAnnouncedAtOnceThenEventsBecomeSequencedChunks) {
-  RecordingSpool spool;
+  RecordingSpool spool(EncodeRecordingEvents);
   spool.Open("s-1", Info(), 1000);
-  std::vector<v1::RecordingChunk> first = spool.Next(0);
+  std::vector<RecordingChunk> first = spool.Next(0);
   ASSERT_EQ(first.size(), 1u) << "the session is announced before any output";
-  EXPECT_EQ(first[0].seq(), 1u);
-  EXPECT_EQ(first[0].session().user(), "adm-alice");
+  EXPECT_EQ(first[0].seq, 1u);
+  EXPECT_EQ(first[0].session->user, "adm-alice");
   EXPECT_EQ(Events(first[0]).events_size(), 0);
   spool.Add("s-1", 1500, {}, Output("hello"));
   EXPECT_TRUE(spool.Next(0).empty()) << "cut before the interval elapsed";
   spool.Flush(1500 + 200'000'000);
   spool.Add("s-1", 300'000'000, {}, Output(" world"));
   spool.Close("s-1", 400'000'000, 1'800'000'000'000'000'000, {});
-  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  std::vector<RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 2u);
-  EXPECT_EQ(chunks[0].seq(), 2u);
-  EXPECT_FALSE(chunks[0].has_session());
+  EXPECT_EQ(chunks[0].seq, 2u);
+  EXPECT_FALSE(chunks[0].session.has_value());
   EXPECT_EQ(Events(chunks[0]).events(0).output(), "hello");
   EXPECT_EQ(Events(chunks[0]).events(0).offset_ns(), 500);
-  EXPECT_EQ(chunks[1].seq(), 3u);
-  EXPECT_TRUE(chunks[1].final());
-  EXPECT_EQ(chunks[1].ended_unix_ns(), 1'800'000'000'000'000'000);
+  EXPECT_EQ(chunks[1].seq, 3u);
+  EXPECT_TRUE(chunks[1].final);
+  EXPECT_EQ(chunks[1].ended_unix_ns, 1'800'000'000'000'000'000);
   EXPECT_TRUE(spool.Next(0).empty()) << "sent chunks are not sent twice on one connection";
   EXPECT_FALSE(spool.Idle());
 }
 
 TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
-  RecordingSpool spool;
+  RecordingSpool spool(EncodeRecordingEvents);
   spool.Open("s-1", Info(), 0);
   for (int i = 0; i < 3; i++) {
     spool.Add("s-1", i, {}, Output(std::string(1, static_cast<char>('a' + i))));
@@ -62,9 +64,9 @@ TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
   ASSERT_EQ(spool.Next(0).size(), 4u);
   for (uint64_t seq = 1; seq <= 3; seq++) spool.Ack("s-1", seq);
   spool.Rewind();
-  std::vector<v1::RecordingChunk> again = spool.Next(0);
+  std::vector<RecordingChunk> again = spool.Next(0);
   ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].seq(), 4u);
+  EXPECT_EQ(again[0].seq, 4u);
   EXPECT_EQ(Events(again[0]).events(0).output(), "c");
   spool.Ack("s-1", 4);
   spool.Close("s-1", 10, 10, {});
@@ -76,12 +78,12 @@ TEST(RecordingSpoolTest, UnacknowledgedChunksAreSentAgainAfterAReconnect) {
 }
 
 TEST(RecordingSpoolTest, KernelLossBecomesAGapAtThePlaceItHappened) {
-  RecordingSpool spool;
+  RecordingSpool spool(EncodeRecordingEvents);
   spool.Open("s-1", Info(), 0);
   spool.Add("s-1", 10, {}, Output("before"));
   spool.Add("s-1", 20, {4096, 0}, Output("after"));
   spool.Close("s-1", 30, 40, {4096 + 100, 0});
-  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  std::vector<RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 2u);
   v1::RecordingEvents ev = Events(chunks[1]);
   ASSERT_EQ(ev.events_size(), 4);
@@ -90,13 +92,13 @@ TEST(RecordingSpoolTest, KernelLossBecomesAGapAtThePlaceItHappened) {
   EXPECT_EQ(ev.events(1).offset_ns(), 20);
   EXPECT_EQ(ev.events(2).output(), "after");
   EXPECT_EQ(ev.events(3).gap(), 100u) << "loss after the last event still shows";
-  EXPECT_EQ(chunks[1].lost_bytes(), 4196u);
+  EXPECT_EQ(chunks[1].lost_bytes, 4196u);
 }
 
 TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) {
   SpoolLimits limits;
   limits.max_unacked_bytes = 64 << 10;
-  RecordingSpool spool(limits);
+  RecordingSpool spool(EncodeRecordingEvents, limits);
   spool.Open("s-1", Info(), 0);
   // Incompressible output well past the bound, with nobody acknowledging.
   std::string noise(32 << 10, '\0');
@@ -109,15 +111,16 @@ TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) 
     }
     spool.Add("s-1", i, {}, Output(noise));
     total += noise.size();
-    v1::RecordingEvent exec;
-    exec.mutable_exec()->add_argv(StrCat("step-", i));
+    RecordingEvent exec;
+    exec.kind = ExecEvent{.pid = 0, .uid = 0, .filename = "", .argv = {StrCat("step-", i)},
+                          .cwd = "", .argv_bytes = 0, .argv_truncated = false};
     spool.Add("s-1", i, {}, exec);
     spool.Flush(int64_t{1} << 40);
   }
   spool.Close("s-1", 100, 100, {});
   EXPECT_LE(spool.unacked_bytes(), limits.max_unacked_bytes);
   EXPECT_GT(spool.dropped_bytes(), 0u);
-  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  std::vector<RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 10u) << "every sequence number is still sent";
   uint64_t kept = 0, gaps = 0;
   int execs = 0;
@@ -131,13 +134,13 @@ TEST(RecordingSpoolTest, BeyondTheMemoryBoundDataBecomesAGapButCommandsAreKept) 
   }
   EXPECT_EQ(kept + gaps, total) << "every byte is either kept or accounted as a gap";
   EXPECT_EQ(execs, 8);
-  EXPECT_EQ(chunks.back().lost_bytes(), gaps);
+  EXPECT_EQ(chunks.back().lost_bytes, gaps);
 }
 
 TEST(RecordingSpoolTest, AStrictSessionAtTheBoundIsReportedAndKeepsItsData) {
   SpoolLimits limits;
   limits.max_unacked_bytes = 16 << 10;
-  RecordingSpool spool(limits);
+  RecordingSpool spool(EncodeRecordingEvents, limits);
   spool.Open("strict", Info(), 0, /*strict=*/true);
   std::string noise(32 << 10, '\0');
   uint64_t x = 88172645463325252ull;
@@ -153,7 +156,7 @@ TEST(RecordingSpoolTest, AStrictSessionAtTheBoundIsReportedAndKeepsItsData) {
   EXPECT_EQ(spool.TakeOverflowed(), std::vector<std::string>{"strict"});
   EXPECT_TRUE(spool.TakeOverflowed().empty()) << "reported once";
   EXPECT_EQ(spool.dropped_bytes(), 0u);
-  std::vector<v1::RecordingChunk> chunks = spool.Next(0);
+  std::vector<RecordingChunk> chunks = spool.Next(0);
   ASSERT_EQ(chunks.size(), 3u);
   EXPECT_EQ(Events(chunks[2]).events(0).output(), noise);
 }

@@ -2,7 +2,7 @@
 // shell on the slave; what the shell printed, what was typed, the password typed at `read -s`,
 // the window size and the programs run come back from the ring buffer, and a process outside
 // the session, doing the same thing at the same time, is not recorded.
-#include "daemon/recorder.h"
+#include "daemon/kernel_recorder.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -51,24 +51,24 @@ struct Captured {
   std::mutex mu;
   std::string output, input;
   uint32_t redacted = 0;
-  std::vector<v1::Exec> execs;
-  std::vector<v1::Resize> resizes;
+  std::vector<ExecEvent> execs;
+  std::vector<TerminalResize> resizes;
 };
 
 class RecorderTest : public ::testing::TestWithParam<InputMode> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
-    auto r = Recorder::Load([this](uint64_t session, uint64_t, KernelLosses lost, v1::RecordingEvent ev) {
+    auto r = Recorder::Load([this](uint64_t session, uint64_t, KernelLosses lost, RecordingEvent ev) {
       std::lock_guard lock(c_.mu);
       EXPECT_EQ(session, 7u);
       EXPECT_EQ(lost.bytes, 0u);
       EXPECT_EQ(lost.events, 0u);
-      if (ev.has_output()) c_.output += ev.output();
-      if (ev.has_input()) c_.input += ev.input();
-      if (ev.has_input_redacted()) c_.redacted += ev.input_redacted();
-      if (ev.has_exec()) c_.execs.push_back(ev.exec());
-      if (ev.has_resize()) c_.resizes.push_back(ev.resize());
+      if (auto* o = std::get_if<TerminalOutput>(&ev.kind)) c_.output += o->data;
+      if (auto* i = std::get_if<TerminalInput>(&ev.kind)) c_.input += i->data;
+      if (auto* r = std::get_if<InputRedacted>(&ev.kind)) c_.redacted += r->bytes;
+      if (auto* x = std::get_if<ExecEvent>(&ev.kind)) c_.execs.push_back(*x);
+      if (auto* r = std::get_if<TerminalResize>(&ev.kind)) c_.resizes.push_back(*r);
     });
     ASSERT_TRUE(r.ok()) << r.status().message();
     recorder_ = std::move(*r);
@@ -125,16 +125,16 @@ TEST_P(RecorderTest, RecordsTheSessionAndOnlyIt) {
       break;
   }
   ASSERT_EQ(c_.resizes.size(), 1u);
-  EXPECT_EQ(c_.resizes[0].cols(), 100u);
-  EXPECT_EQ(c_.resizes[0].rows(), 30u);
+  EXPECT_EQ(c_.resizes[0].cols, 100u);
+  EXPECT_EQ(c_.resizes[0].rows, 30u);
   ASSERT_EQ(c_.execs.size(), 1u);
-  EXPECT_EQ(c_.execs[0].filename(), "/bin/bash");
-  ASSERT_EQ(c_.execs[0].argv_size(), 4);
-  EXPECT_EQ(c_.execs[0].argv(3), kScript);
-  EXPECT_EQ(c_.execs[0].uid(), 0u);
+  EXPECT_EQ(c_.execs[0].filename, "/bin/bash");
+  ASSERT_EQ(c_.execs[0].argv.size(), 4u);
+  EXPECT_EQ(c_.execs[0].argv[3], kScript);
+  EXPECT_EQ(c_.execs[0].uid, 0u);
   char cwd[4096];
   ASSERT_NE(getcwd(cwd, sizeof cwd), nullptr);
-  EXPECT_EQ(c_.execs[0].cwd(), cwd);
+  EXPECT_EQ(c_.execs[0].cwd, cwd);
 }
 
 INSTANTIATE_TEST_SUITE_P(InputModes, RecorderTest,

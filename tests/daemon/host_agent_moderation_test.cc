@@ -54,11 +54,11 @@ class Moderation : public testing::AgentFixture {
   }
   void Grant(uint32_t required, const std::string& on_leave,
              const std::string& on_redaction_limit = "") {
-    v1::HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
-    st.mutable_accounts(0)->set_moderators_required(required);
-    st.mutable_accounts(0)->set_moderator_on_leave(on_leave);
-    st.mutable_accounts(0)->set_moderator_wait_seconds(600);
-    st.mutable_accounts(0)->set_on_redaction_limit(on_redaction_limit);
+    HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
+    st.accounts[0].moderators_required = required;
+    st.accounts[0].moderator_on_leave = on_leave;
+    st.accounts[0].moderator_wait_seconds = 600;
+    st.accounts[0].on_redaction_limit = on_redaction_limit;
     ASSERT_TRUE(agent_->Apply(st).ok());
   }
   // A running session of a role with on_redaction_limit: hold (no four-eyes).
@@ -86,9 +86,9 @@ class Moderation : public testing::AgentFixture {
     if (warden_agent_read_reply(fd_, ms, &r) != 0) return std::nullopt;
     return r;
   }
-  static v1::SessionControl Watching(uint32_t n) {
-    v1::SessionControl c;
-    c.set_moderators(n);
+  static SessionControl Watching(uint32_t n) {
+    SessionControl c;
+    c.moderators = n;
     return c;
   }
 
@@ -167,9 +167,9 @@ TEST_F(Moderation, AHeldLoginIsRefusedWhenTheWaitEnds) {
 TEST_F(Moderation, AModeratorsTerminateRefusesAHeldLoginAndEndsARunningOne) {
   Grant(1, "terminate");
   const std::string held = Open().session_id;
-  v1::SessionControl stop;
-  stop.set_terminated_by("bob");
-  stop.set_reason("wrong host");
+  SessionControl stop;
+  stop.terminated_by = "bob";
+  stop.reason = "wrong host";
   agent_->Moderate(held, stop);
   auto no = Final(5000);
   ASSERT_TRUE(no);
@@ -204,7 +204,7 @@ TEST_F(Moderation, AHeldLoginIsRefusedWhenItsLeaseEndedWhileItWaited) {
 TEST_F(Moderation, AHeldLoginIsRefusedWhenItsGrantIsRevokedWhileItWaits) {
   Grant(1, "terminate");
   Open();
-  v1::HostState revoked = testing::StateWith("", 0, 2);
+  HostState revoked = testing::StateWith("", 0, 2);
   ASSERT_TRUE(agent_->Apply(revoked).ok());
   agent_->Enforce();  // no moderator ever joins: the revocation alone refuses it
   auto no = Final(5000);
@@ -281,8 +281,8 @@ TEST_F(Moderation, AModeratorsTerminateEndsAHeldSession) {
   const std::string id = OpenHoldable();
   agent_->HoldForModerator(id, kWhy);
   observer_.Take();
-  v1::SessionControl stop;
-  stop.set_terminated_by("bob");
+  SessionControl stop;
+  stop.terminated_by = "bob";
   agent_->Moderate(id, stop);
   EXPECT_EQ(observer_.Take(),
             std::vector<std::string>{"end " + id + ": Warden: moderator bob ended this session"});
@@ -328,33 +328,33 @@ TEST_F(Moderation, AHoldOfASessionThatHasEndedDoesNothing) {
 }
 
 TEST_F(Moderation, TheRedactionLimitActionComesFromTheControllerOrFromTheRecordingMode) {
-  v1::HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
-  st.mutable_accounts(0)->set_recording_mode("strict");
+  HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
+  st.accounts[0].recording_mode = "strict";
   ASSERT_TRUE(agent_->Apply(st).ok());
   auto state = LoadLocalState(config_);
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(state->accounts.at(0).on_redaction_limit, OnRedactionLimit::kEnd)
       << "an older controller: strict ends";
-  st.set_revision(2);
-  st.mutable_accounts(0)->set_on_redaction_limit("alert");
+  st.revision = 2;
+  st.accounts[0].on_redaction_limit = "alert";
   ASSERT_TRUE(agent_->Apply(st).ok());
   EXPECT_EQ(LoadLocalState(config_)->accounts.at(0).on_redaction_limit, OnRedactionLimit::kAlert);
   // A hold needs a wait, and only the three words are understood.
-  st.set_revision(3);
-  st.mutable_accounts(0)->set_on_redaction_limit("hold");
-  st.mutable_accounts(0)->set_moderator_wait_seconds(0);
+  st.revision = 3;
+  st.accounts[0].on_redaction_limit = "hold";
+  st.accounts[0].moderator_wait_seconds = 0;
   EXPECT_FALSE(agent_->Apply(st).ok());
-  st.mutable_accounts(0)->set_on_redaction_limit("pause");
-  st.mutable_accounts(0)->set_moderator_wait_seconds(60);
+  st.accounts[0].on_redaction_limit = "pause";
+  st.accounts[0].moderator_wait_seconds = 60;
   EXPECT_FALSE(agent_->Apply(st).ok());
-  st.mutable_accounts(0)->set_on_redaction_limit("hold");
+  st.accounts[0].on_redaction_limit = "hold";
   ASSERT_TRUE(agent_->Apply(st).ok());
   EXPECT_EQ(LoadLocalState(config_)->accounts.at(0).on_redaction_limit, OnRedactionLimit::kHold);
 }
 
 TEST_F(Moderation, AStateFileFromBeforeOnRedactionLimitKeepsItsBehaviour) {
-  v1::HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
-  st.mutable_accounts(0)->set_recording_mode("strict");
+  HostState st = testing::StateWith("adm-alice-7k2f", kNow + 3600);
+  st.accounts[0].recording_mode = "strict";
   ASSERT_TRUE(agent_->Apply(st).ok());
   const std::string path = config_.StatePath("state.json");
   std::string text = testing::ReadAll(path);

@@ -1,4 +1,4 @@
-#include "daemon/session_recording.h"
+#include "daemon/session_recorder.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -11,7 +11,6 @@
 #include <map>
 #include <thread>
 
-#include "common/recording.h"
 #include "common/strings.h"
 #include "daemon/log.h"
 #include "daemon/procfs.h"
@@ -19,48 +18,11 @@
 namespace warden {
 namespace {
 
+
 int64_t ClockNs(clockid_t id) {
   timespec ts{};
   clock_gettime(id, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// What an event costs in the raw stream: its data, or roughly its size for the rest.
-size_t RawSize(const v1::RecordingEvent& ev) {
-  switch (ev.kind_case()) {
-    case v1::RecordingEvent::kOutput:
-      return ev.output().size();
-    case v1::RecordingEvent::kInput:
-      return ev.input().size();
-    default:
-      return ev.ByteSizeLong();
-  }
-}
-
-// The chunk's events with every byte of screen and keystroke data replaced by a gap marker of
-// the same size; execs and resizes are kept. Returns the bytes withheld.
-uint64_t StripData(v1::RecordingEvents& events) {
-  v1::RecordingEvents out;
-  uint64_t dropped = 0;
-  for (v1::RecordingEvent& ev : *events.mutable_events()) {
-    if (ev.has_output() || ev.has_input()) {
-      const uint64_t n = ev.has_output() ? ev.output().size() : ev.input().size();
-      dropped += n;
-      if (out.events_size() > 0 && out.events(out.events_size() - 1).has_gap()) {
-        auto* last = out.mutable_events(out.events_size() - 1);
-        last->set_gap(last->gap() + n);
-        continue;
-      }
-      v1::RecordingEvent gap;
-      gap.set_offset_ns(ev.offset_ns());
-      gap.set_gap(n);
-      *out.add_events() = std::move(gap);
-      continue;
-    }
-    *out.add_events() = std::move(ev);
-  }
-  events = std::move(out);
-  return dropped;
 }
 
 // The processes on terminal `fd` other than `root`, parents before children.
@@ -166,183 +128,6 @@ void PauseTerminals(pid_t root, const std::vector<int>& pts, const std::string& 
 
 int64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
 
-void RecordingSpool::Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns,
-                          bool strict) {
-  std::lock_guard lock(mu_);
-  Session& s = sessions_[id];
-  s.info = std::move(info);
-  s.start_mono_ns = start_mono_ns;
-  s.strict = strict;
-  // The first chunk announces the session to the controller at once, before any output: it is
-  // listed as live and can be joined (a four-eyes session waits for that).
-  CutLocked(id, s, false, 0, 0);
-}
-
-std::vector<std::string> RecordingSpool::TakeOverflowed() {
-  std::lock_guard lock(mu_);
-  return std::exchange(overflowed_, {});
-}
-
-void RecordingSpool::Add(const std::string& id, int64_t mono_ns, KernelLosses lost,
-                         v1::RecordingEvent ev) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end() || it->second.closed) return;
-  Session& s = it->second;
-  const int64_t offset = std::max<int64_t>(0, mono_ns - s.start_mono_ns);
-  if (s.pending.events_size() == 0) s.oldest_mono_ns = mono_ns;
-  MarkLossLocked(id, s, offset, lost);
-  ev.set_offset_ns(offset);
-  s.pending_raw += RawSize(ev);
-  *s.pending.add_events() = std::move(ev);
-  if (s.pending_raw >= limits_.chunk_raw_bytes) CutLocked(id, s, false, 0, 0);
-}
-
-void RecordingSpool::NoteLosses(const std::string& id, int64_t mono_ns, KernelLosses lost) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end() || it->second.closed) return;
-  Session& s = it->second;
-  if (lost.bytes <= s.lost_seen.bytes && lost.events <= s.lost_seen.events) return;
-  if (s.pending.events_size() == 0) s.oldest_mono_ns = mono_ns;
-  MarkLossLocked(id, s, std::max<int64_t>(0, mono_ns - s.start_mono_ns), lost);
-}
-
-void RecordingSpool::Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns,
-                           KernelLosses lost) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end() || it->second.closed) return;
-  Session& s = it->second;
-  MarkLossLocked(id, s, std::max<int64_t>(0, mono_ns - s.start_mono_ns), lost);
-  CutLocked(id, s, true, ended_unix_ns, lost.bytes);
-  sessions_.erase(it);
-}
-
-void RecordingSpool::MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns,
-                                    KernelLosses lost) {
-  if (lost.bytes > s.lost_seen.bytes) {
-    v1::RecordingEvent* gap = s.pending.add_events();
-    gap->set_offset_ns(offset_ns);
-    gap->set_gap(lost.bytes - s.lost_seen.bytes);
-    s.lost_seen.bytes = lost.bytes;
-    LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->gap(),
-                              " bytes lost in the kernel (ring buffer full); marked as a gap"));
-  }
-  if (lost.events > s.lost_seen.events) {
-    v1::RecordingEvent* gap = s.pending.add_events();
-    gap->set_offset_ns(offset_ns);
-    gap->set_lost_events(lost.events - s.lost_seen.events);
-    s.lost_seen.events = lost.events;
-    LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", gap->lost_events(),
-                              " events (programs run, resizes, redaction markers) lost in the "
-                              "kernel (ring buffer full); marked in the recording"));
-  }
-}
-
-void RecordingSpool::Flush(int64_t mono_ns) {
-  std::lock_guard lock(mu_);
-  for (auto& [id, s] : sessions_) {
-    if (s.pending.events_size() > 0 && mono_ns - s.oldest_mono_ns >= limits_.chunk_interval_ns) {
-      CutLocked(id, s, false, 0, 0);
-    }
-  }
-}
-
-void RecordingSpool::CutLocked(const std::string& id, Session& s, bool final, int64_t ended_unix_ns,
-                               uint64_t lost) {
-  Queued q;
-  v1::RecordingChunk& c = q.chunk;
-  c.set_session_id(id);
-  c.set_seq(++s.seq);
-  if (s.seq == 1) *c.mutable_session() = s.info;
-  auto packed = CompressEvents(s.pending);
-  const bool over = packed.ok() && queued_bytes_ + packed->size() > limits_.max_unacked_bytes;
-  if (over && s.strict) {
-    // Strict: nothing is given up; the session is ended instead (TakeOverflowed). What it
-    // produces until then is still queued.
-    if (!s.overflowed) {
-      s.overflowed = true;
-      overflowed_.push_back(id);
-      LogLine(LOG_ALERT, StrCat("recording of session ", id, " cannot be delivered (",
-                                queued_bytes_ >> 20, " MiB unacknowledged by the controller); "
-                                "strict recording: ending the session"));
-    }
-  } else if (!packed.ok() || over) {
-    // The controller is not keeping up (or away) and the host's memory bound is reached: keep
-    // the sequence and the timeline, give up the data, say so.
-    const uint64_t n = StripData(s.pending);
-    s.dropped += n;
-    dropped_bytes_ += n;
-    LogLine(LOG_ALERT, StrCat("recording of session ", id, ": ", n,
-                              " bytes not kept (", queued_bytes_ >> 20,
-                              " MiB unacknowledged by the controller); marked as a gap"));
-    packed = CompressEvents(s.pending);
-  }
-  if (packed.ok()) c.set_events_zstd(packed->data(), packed->size());
-  if (final) {
-    c.set_final(true);
-    c.set_ended_unix_ns(ended_unix_ns);
-    c.set_lost_bytes(lost + s.dropped);
-  }
-  s.pending.Clear();
-  s.pending_raw = 0;
-  queued_bytes_ += c.events_zstd().size();
-  queue_.push_back(std::move(q));
-  cv_.notify_all();
-}
-
-std::vector<v1::RecordingChunk> RecordingSpool::Next(int timeout_ms) {
-  std::unique_lock lock(mu_);
-  auto unsent = [&] {
-    for (const Queued& q : queue_) {
-      if (!q.sent) return true;
-    }
-    return false;
-  };
-  cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), unsent);
-  std::vector<v1::RecordingChunk> out;
-  for (Queued& q : queue_) {
-    if (q.sent) continue;
-    q.sent = true;
-    out.push_back(q.chunk);
-  }
-  return out;
-}
-
-void RecordingSpool::Rewind() {
-  std::lock_guard lock(mu_);
-  for (Queued& q : queue_) q.sent = false;
-}
-
-void RecordingSpool::Ack(const std::string& id, uint64_t seq) {
-  std::lock_guard lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->chunk.session_id() == id && it->chunk.seq() == seq) {
-      queued_bytes_ -= it->chunk.events_zstd().size();
-      queue_.erase(it);
-      return;
-    }
-  }
-}
-
-bool RecordingSpool::Idle() {
-  std::lock_guard lock(mu_);
-  return sessions_.empty() && queue_.empty();
-}
-
-void RecordingSpool::Wake() { cv_.notify_all(); }
-
-size_t RecordingSpool::unacked_bytes() {
-  std::lock_guard lock(mu_);
-  return queued_bytes_;
-}
-
-uint64_t RecordingSpool::dropped_bytes() {
-  std::lock_guard lock(mu_);
-  return dropped_bytes_;
-}
-
 absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAccount& account,
                                             pid_t root) {
   ASSIGN_OR_RETURN(InputMode mode, ParseInputMode(account.recording_input));
@@ -353,13 +138,12 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
         "all (recording: strict)");
   std::lock_guard lock(mu_);
   const uint64_t key = next_key_++;
-  v1::SessionInfo info;
-  info.set_user(s.user);
-  info.set_service(s.service);
-  info.set_tty(s.tty);
-  info.set_rhost(s.rhost);
-  info.set_grant_id(s.grant_id);
-  info.set_started_unix_ns(ClockNs(CLOCK_REALTIME));
+  SessionInfo info{.user = s.user,
+                   .service = s.service,
+                   .tty = s.tty,
+                   .rhost = s.rhost,
+                   .grant_id = s.grant_id,
+                   .started_unix_ns = ClockNs(CLOCK_REALTIME)};
   spool_.Open(s.id, std::move(info), MonotonicNs(), account.recording_strict);
   if (absl::Status st = recorder_->Begin(key, root, mode); !st.ok()) {
     spool_.Close(s.id, MonotonicNs(), ClockNs(CLOCK_REALTIME), {});
@@ -490,7 +274,7 @@ void SessionRecorder::ResumeSession(const HostSession& s, const std::string& why
 }
 
 void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost,
-                              v1::RecordingEvent ev) {
+                              RecordingEvent ev) {
   std::string id;
   {
     std::lock_guard lock(mu_);
@@ -498,7 +282,8 @@ void SessionRecorder::OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost,
     if (it == ids_.end()) return;
     id = it->second;
   }
-  const uint32_t line = ev.has_redacted_line() ? ev.redacted_line().number() : 0;
+  const auto* redacted = std::get_if<RedactedLine>(&ev.kind);
+  const uint32_t line = redacted ? redacted->number : 0;
   spool_.Add(id, static_cast<int64_t>(mono_ns), lost, std::move(ev));
   if (line > 0) CheckRedactionLimit(id, line, static_cast<int64_t>(mono_ns));
 }
@@ -545,10 +330,9 @@ void SessionRecorder::CheckRedactionLimit(const std::string& id, uint32_t line, 
                                                                 : "";
   LogLine(LOG_ALERT, StrCat(what, consequence,
                             " (recording.on_redaction_limit: ", OnRedactionLimitName(policy), ")"));
-  v1::RecordingEvent alert;
-  alert.mutable_alert()->set_kind("redaction_limit");
-  alert.mutable_alert()->set_message(StrCat(what, consequence));
-  spool_.Add(id, mono_ns, {}, std::move(alert));
+  spool_.Add(id, mono_ns, {},
+             {.offset_ns = 0, .terminal = 0,
+              .kind = SessionAlert{"redaction_limit", StrCat(what, consequence)}});
   const std::string reason = StrCat("more lines were typed without echo than its role allows (",
                                     max, "); the recording cannot show them");
   switch (action) {

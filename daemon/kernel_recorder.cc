@@ -1,4 +1,4 @@
-#include "daemon/recorder.h"
+#include "daemon/kernel_recorder.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,10 +11,7 @@
 #include <cstring>
 #include <vector>
 
-extern "C" {
-#include <linux/types.h>
 #include "bpf/recorder.h"
-}
 #include "recorder.skel.h"
 
 #include "common/strings.h"
@@ -64,46 +61,46 @@ std::string ExeOf(uint32_t pid) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-v1::RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t payload_len) {
-  v1::RecordingEvent ev;
-  ev.set_terminal(h->terminal);
+RecordingEvent Decode(const rec_hdr* h, const uint8_t* payload, size_t payload_len) {
+  RecordingEvent ev;
+  ev.terminal = h->terminal;
+  const char* data = reinterpret_cast<const char*>(payload);
   switch (h->type) {
     case REC_OUTPUT:
-      ev.set_output(payload, payload_len);
+      ev.kind = TerminalOutput{std::string(data, payload_len)};
       break;
     case REC_INPUT:
-      ev.set_input(payload, payload_len);
+      ev.kind = TerminalInput{std::string(data, payload_len)};
       break;
     case REC_INPUT_REDACTED:
-      ev.set_input_redacted(h->len);
+      ev.kind = InputRedacted{h->len};
       break;
     case REC_RESIZE: {
       auto* r = reinterpret_cast<const rec_resize*>(h);
-      ev.mutable_resize()->set_rows(r->rows);
-      ev.mutable_resize()->set_cols(r->cols);
+      ev.kind = TerminalResize{.cols = r->cols, .rows = r->rows};
       break;
     }
     case REC_EXEC: {
       auto* x = reinterpret_cast<const rec_exec*>(h);
-      v1::Exec* e = ev.mutable_exec();
-      e->set_pid(static_cast<int32_t>(h->pid));
-      e->set_uid(x->uid);
-      e->set_filename(std::string(x->filename, strnlen(x->filename, sizeof(x->filename))));
+      ExecEvent e;
+      e.pid = static_cast<int32_t>(h->pid);
+      e.uid = x->uid;
+      e.filename = std::string(x->filename, strnlen(x->filename, sizeof(x->filename)));
       const size_t n = std::min<size_t>(x->argv_len, sizeof(x->argv));
-      e->set_argv_bytes(x->argv_total);
-      e->set_argv_truncated(x->argv_total > n);
+      e.argv_bytes = x->argv_total;
+      e.argv_truncated = x->argv_total > n;
       for (size_t start = 0; start < n;) {
         size_t end = start;
         while (end < n && x->argv[end] != '\0') ++end;
-        e->add_argv(std::string(x->argv + start, end - start));
+        e.argv.emplace_back(x->argv + start, end - start);
         start = end + 1;
       }
-      std::string cwd;
       for (uint32_t i = std::min<uint32_t>(x->cwd_depth, REC_CWD_DEPTH); i-- > 0;) {
-        cwd += '/';
-        cwd.append(x->cwd[i], strnlen(x->cwd[i], REC_NAME_MAX));
+        e.cwd += '/';
+        e.cwd.append(x->cwd[i], strnlen(x->cwd[i], REC_NAME_MAX));
       }
-      e->set_cwd(cwd.empty() ? "/" : cwd);
+      if (e.cwd.empty()) e.cwd = "/";
+      ev.kind = std::move(e);
       break;
     }
   }
@@ -153,11 +150,8 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
   if (bpf_map__update_elem(skel_->maps.sessions, &session, sizeof(session), &value, sizeof(value),
                            BPF_ANY) != 0)
     return fail("sessions map");
-  struct {
-    __u64 session, buf, tty;
-    __u32 type, terminal;
-  } task{session, 0, 0, 0, 0};
-  static_assert(sizeof(task) == 32, "struct task_rec in recorder.bpf.c");
+  task_rec task{};
+  task.session = session;
   const int tasks = bpf_map__fd(skel_->maps.task_recs);
   for (pid_t pid : ProcessTree(root)) {
     for (pid_t tid : Threads(pid)) {
@@ -243,23 +237,23 @@ int Recorder::OnRecord(void* ctx, void* data, size_t size) {
 void Recorder::OnRedacted(const rec_redacted* r) {
   const rec_hdr& h = r->hdr;
   sink_(h.session, h.ts_ns, {h.lost, h.lost_events}, Decode(&h, nullptr, 0));
-  v1::RecordingEvent ev;
+  RedactedLine line;
   {
     std::lock_guard lock(mu_);
     Redaction& red = redaction_[h.session];
     uint64_t& partial = red.partial[h.terminal];
     partial += h.len;
     if (!(h.flags & REC_F_EOL)) return;
-    v1::RedactedLine* line = ev.mutable_redacted_line();
-    line->set_bytes(static_cast<uint32_t>(std::min<uint64_t>(partial - 1, UINT32_MAX)));
-    line->set_number(++red.lines);
+    line.bytes = static_cast<uint32_t>(std::min<uint64_t>(partial - 1, UINT32_MAX));
+    line.number = ++red.lines;
     partial = 0;
   }
-  ev.set_terminal(h.terminal);
-  v1::RedactedLine* line = ev.mutable_redacted_line();
-  line->set_pid(static_cast<int32_t>(r->reader_pid));
-  line->set_comm(std::string(r->reader_comm, strnlen(r->reader_comm, sizeof(r->reader_comm))));
-  if (r->reader_pid != 0) line->set_exe(ExeOf(r->reader_pid));
+  line.pid = static_cast<int32_t>(r->reader_pid);
+  line.comm = std::string(r->reader_comm, strnlen(r->reader_comm, sizeof(r->reader_comm)));
+  if (r->reader_pid != 0) line.exe = ExeOf(r->reader_pid);
+  RecordingEvent ev;
+  ev.terminal = h.terminal;
+  ev.kind = std::move(line);
   sink_(h.session, h.ts_ns, {h.lost, h.lost_events}, std::move(ev));
 }
 

@@ -1,15 +1,10 @@
-// wardend's half of session recording: a recorded session's events become sequenced, compressed
-// chunks held in memory (never on the host's disk) until the controller acknowledges them.
-//
-//   RecordingSpool   events -> chunks; unacknowledged chunks, resend after a reconnect, the
-//                    per-host memory bound (beyond it a chunk's data becomes a gap marker).
-//   SessionRecorder  the SessionObserver that starts and stops the kernel capture for each
-//                    session of a Warden account and feeds the spool from the ring buffer.
+// wardend's half of session recording, the kernel side: SessionRecorder is the SessionObserver
+// that starts and stops the kernel capture (kernel_recorder.h) for each session of a Warden
+// account, feeds the spool (recording_spool.h) from the ring buffer, and acts on a session's
+// processes for the agent (pause, resume, end) and for the role's redaction limit.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,80 +13,10 @@
 #include <vector>
 
 #include "daemon/host_agent.h"
-#include "daemon/recorder.h"
-#include "warden/v1/recording.pb.h"
+#include "daemon/kernel_recorder.h"
+#include "daemon/recording_spool.h"
 
 namespace warden {
-
-struct SpoolLimits {
-  size_t chunk_raw_bytes = 256 << 10;  // cut a chunk once this much data is pending
-  int64_t chunk_interval_ns = 200'000'000;  // ... or its oldest event is this old
-  size_t max_unacked_bytes = 64 << 20;  // per host, compressed
-};
-
-class RecordingSpool {
- public:
-  explicit RecordingSpool(SpoolLimits limits = {}) : limits_(limits) {}
-
-  // `strict`: when the memory bound is reached the session's data is kept and the session is
-  // reported by TakeOverflowed (to be ended) instead of turning into a gap.
-  void Open(const std::string& id, v1::SessionInfo info, int64_t start_mono_ns, bool strict = false);
-  // `lost` is the session's cumulative kernel losses before this event; an increase is recorded
-  // as a gap (bytes) or a lost-events marker in front of it.
-  void Add(const std::string& id, int64_t mono_ns, KernelLosses lost, v1::RecordingEvent ev);
-  // The kernel's counters read at `mono_ns` with no event to carry them: an increase is marked.
-  void NoteLosses(const std::string& id, int64_t mono_ns, KernelLosses lost);
-  // Queues the session's last chunk, final, with its total lost bytes.
-  void Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns, KernelLosses lost);
-  // Cuts chunks for sessions whose pending events are due at `mono_ns`.
-  void Flush(int64_t mono_ns);
-  // Strict sessions that reached the memory bound since the last call.
-  std::vector<std::string> TakeOverflowed();
-
-  // The uploader's side. Next() waits up to `timeout_ms` for chunks not yet sent on the current
-  // connection and returns them in order; Rewind() makes every unacknowledged chunk unsent (a new
-  // connection); Ack() releases a chunk.
-  std::vector<v1::RecordingChunk> Next(int timeout_ms);
-  void Rewind();
-  void Ack(const std::string& id, uint64_t seq);
-  bool Idle();  // no open session and nothing unacknowledged
-  void Wake();
-
-  size_t unacked_bytes();
-  uint64_t dropped_bytes();  // data replaced by gap markers because the bound was reached
-
- private:
-  struct Session {
-    v1::SessionInfo info;
-    int64_t start_mono_ns = 0;
-    uint64_t seq = 0;
-    KernelLosses lost_seen;
-    uint64_t dropped = 0;  // bytes replaced by gaps here (memory bound)
-    v1::RecordingEvents pending;
-    size_t pending_raw = 0;
-    int64_t oldest_mono_ns = 0;
-    bool closed = false;
-    bool strict = false;
-    bool overflowed = false;
-  };
-  struct Queued {
-    v1::RecordingChunk chunk;
-    bool sent = false;
-  };
-  // REQUIRES: mu_ held. Gap / lost-events markers for the kernel's losses since the last ones.
-  void MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns, KernelLosses lost);
-  // REQUIRES: mu_ held.
-  void CutLocked(const std::string& id, Session& s, bool final, int64_t ended_unix_ns, uint64_t lost);
-
-  const SpoolLimits limits_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, Session> sessions_;
-  std::deque<Queued> queue_;  // unacknowledged, in the order cut
-  size_t queued_bytes_ = 0;
-  uint64_t dropped_bytes_ = 0;
-  std::vector<std::string> overflowed_;
-};
 
 class SessionRecorder : public SessionObserver {
  public:
@@ -123,7 +48,7 @@ class SessionRecorder : public SessionObserver {
   void ResumeSession(const HostSession& s, const std::string& why) override;
 
   // The ring-buffer sink (Recorder::Load's CapturedEvent).
-  void OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost, v1::RecordingEvent ev);
+  void OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost, RecordingEvent ev);
   // Drains the ring buffer and cuts chunks until `stop`.
   void RunCapture(const std::atomic<bool>& stop);
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "warden/v1/recording.pb.h"
+#include "daemon/recording_event.h"
 
 struct recorder_bpf;
 struct ring_buffer;
@@ -35,7 +35,7 @@ struct KernelLosses {
 // One captured event: `mono_ns` is CLOCK_MONOTONIC; `lost` the session's cumulative losses
 // before it (an increase since the previous event is a gap at this point).
 using CapturedEvent = std::function<void(uint64_t session, uint64_t mono_ns, KernelLosses lost,
-                                         v1::RecordingEvent ev)>;
+                                         RecordingEvent ev)>;
 
 struct RecorderOptions {
   uint32_t ring_bytes = 16 << 20;  // the ring buffer's size: a power of 2, at least a page

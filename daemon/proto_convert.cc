@@ -1,0 +1,162 @@
+#include "daemon/proto_convert.h"
+
+#include <type_traits>
+
+#include "common/recording.h"
+
+namespace warden {
+
+HostState HostStateFromProto(const v1::HostState& in) {
+  HostState out;
+  out.revision = in.revision();
+  out.trusted_user_ca_keys.assign(in.trusted_user_ca_keys().begin(),
+                                  in.trusted_user_ca_keys().end());
+  out.krl = in.krl();
+  for (const v1::HostAccount& a : in.accounts()) {
+    GrantedAccount g;
+    g.login = a.login();
+    g.gecos = a.gecos();
+    g.shell = a.shell();
+    g.uid = a.uid();
+    g.gid = a.gid();
+    g.expires_unix = a.expires_unix();
+    g.groups.assign(a.groups().begin(), a.groups().end());
+    g.sudo_rule = a.sudo_rule();
+    g.grant_id = a.grant_id();
+    g.user = a.user();
+    g.recording_input = a.recording_input();
+    g.recording_mode = a.recording_mode();
+    g.moderators_required = a.moderators_required();
+    g.moderator_on_leave = a.moderator_on_leave();
+    g.moderator_wait_seconds = a.moderator_wait_seconds();
+    if (a.has_max_redacted_lines()) g.max_redacted_lines = a.max_redacted_lines();
+    g.on_redaction_limit = a.on_redaction_limit();
+    out.accounts.push_back(std::move(g));
+  }
+  for (const v1::HostGroup& g : in.groups()) {
+    out.groups.push_back({g.name(), g.gid(), {g.members().begin(), g.members().end()}});
+  }
+  return out;
+}
+
+SessionControl SessionControlFromProto(const v1::SessionControl& in) {
+  return {in.moderators(), in.terminated_by(), in.reason()};
+}
+
+AgentCall AgentCallFromProto(const v1::AgentRequest& in) {
+  switch (in.call_case()) {
+    case v1::AgentRequest::kAccount:
+      return AccountCheck{in.account().user(), in.account().service(), in.account().rhost()};
+    case v1::AgentRequest::kSessionOpen: {
+      const v1::SessionOpen& o = in.session_open();
+      return SessionOpen{o.user(), o.service(), o.tty(), o.rhost(), o.pid()};
+    }
+    case v1::AgentRequest::kSessionClose:
+      return SessionClose{in.session_close().session_id()};
+    case v1::AgentRequest::kPrincipals:
+      return PrincipalsQuery{in.principals().user()};
+    case v1::AgentRequest::CALL_NOT_SET:
+      break;
+  }
+  return std::monostate{};
+}
+
+v1::AgentResponse AgentReplyToProto(const AgentReply& in) {
+  v1::AgentResponse out;
+  switch (in.verdict) {
+    case AgentVerdict::kUnspecified:
+      out.set_verdict(v1::AgentResponse::VERDICT_UNSPECIFIED);
+      break;
+    case AgentVerdict::kAllow:
+      out.set_verdict(v1::AgentResponse::ALLOW);
+      break;
+    case AgentVerdict::kDeny:
+      out.set_verdict(v1::AgentResponse::DENY);
+      break;
+    case AgentVerdict::kNotManaged:
+      out.set_verdict(v1::AgentResponse::NOT_MANAGED);
+      break;
+    case AgentVerdict::kHold:
+      out.set_verdict(v1::AgentResponse::HOLD);
+      break;
+  }
+  out.set_message(in.message);
+  out.set_session_id(in.session_id);
+  for (const std::string& p : in.principals) out.add_principals(p);
+  return out;
+}
+
+v1::RecordingEvent RecordingEventToProto(const RecordingEvent& in) {
+  v1::RecordingEvent out;
+  out.set_offset_ns(in.offset_ns);
+  out.set_terminal(in.terminal);
+  std::visit(
+      [&out](const auto& k) {
+        using K = std::decay_t<decltype(k)>;
+        if constexpr (std::is_same_v<K, TerminalOutput>) {
+          out.set_output(k.data);
+        } else if constexpr (std::is_same_v<K, TerminalInput>) {
+          out.set_input(k.data);
+        } else if constexpr (std::is_same_v<K, InputRedacted>) {
+          out.set_input_redacted(k.bytes);
+        } else if constexpr (std::is_same_v<K, TerminalResize>) {
+          out.mutable_resize()->set_cols(k.cols);
+          out.mutable_resize()->set_rows(k.rows);
+        } else if constexpr (std::is_same_v<K, ExecEvent>) {
+          v1::Exec* e = out.mutable_exec();
+          e->set_pid(k.pid);
+          e->set_uid(k.uid);
+          e->set_filename(k.filename);
+          for (const std::string& a : k.argv) e->add_argv(a);
+          e->set_cwd(k.cwd);
+          e->set_argv_bytes(k.argv_bytes);
+          e->set_argv_truncated(k.argv_truncated);
+        } else if constexpr (std::is_same_v<K, DataGap>) {
+          out.set_gap(k.bytes);
+        } else if constexpr (std::is_same_v<K, RedactedLine>) {
+          v1::RedactedLine* l = out.mutable_redacted_line();
+          l->set_bytes(k.bytes);
+          l->set_number(k.number);
+          l->set_pid(k.pid);
+          l->set_comm(k.comm);
+          l->set_exe(k.exe);
+        } else if constexpr (std::is_same_v<K, LostEvents>) {
+          out.set_lost_events(k.count);
+        } else {
+          static_assert(std::is_same_v<K, SessionAlert>, "every kind of RecordingEvent");
+          out.mutable_alert()->set_kind(k.kind);
+          out.mutable_alert()->set_message(k.message);
+        }
+      },
+      in.kind);
+  return out;
+}
+
+v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in) {
+  v1::RecordingChunk out;
+  out.set_session_id(in.session_id);
+  out.set_seq(in.seq);
+  out.set_events_zstd(in.events_zstd);
+  if (in.session) {
+    v1::SessionInfo* s = out.mutable_session();
+    s->set_user(in.session->user);
+    s->set_service(in.session->service);
+    s->set_tty(in.session->tty);
+    s->set_rhost(in.session->rhost);
+    s->set_grant_id(in.session->grant_id);
+    s->set_started_unix_ns(in.session->started_unix_ns);
+  }
+  out.set_final(in.final);
+  out.set_ended_unix_ns(in.ended_unix_ns);
+  out.set_lost_bytes(in.lost_bytes);
+  return out;
+}
+
+absl::StatusOr<std::string> EncodeRecordingEvents(const std::vector<RecordingEvent>& events) {
+  v1::RecordingEvents msg;
+  for (const RecordingEvent& ev : events) *msg.add_events() = RecordingEventToProto(ev);
+  ASSIGN_OR_RETURN(Bytes packed, CompressEvents(msg));
+  return std::string(packed.begin(), packed.end());
+}
+
+}  // namespace warden
