@@ -323,8 +323,9 @@ e2e_host_lease() {
   setup
   host_start h1 0 env=prod
   expect_out "enrolled as h-" cat "$HOST_DIR_h1/enroll.out"
-  # Long enough for the checks below; the expiry is then awaited.
-  host_grant 25s
+  # Long enough for the checks below on a loaded machine (six logins took over 25 s beside two
+  # builds); the expiry is then awaited.
+  host_grant 40s
   local end
   end=$(wctl alice --json grants | python3 -c 'import json,sys
 print([g["end"] for g in json.load(sys.stdin) if g["id"]==sys.argv[1]][0])' "$G")
