@@ -134,6 +134,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       auto role = policy_.FindRole(g.role);
       if (!role.ok() || (*role)->tier != h.tier || !(*role)->SelectsHost(labels)) continue;
       HostAccount a;
+      a.gid = g.uid;
       a.gecos = StrCat("Warden ", g.user, " ", g.id);
       a.home = StrCat(kHomeRoot, "/", g.login);
       a.shell = (*role)->shell;

@@ -146,6 +146,20 @@ TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
   EXPECT_EQ(st->accounts[0].grant.login, g2.login);
 }
 
+TEST_F(Hosts, AnAccountsPrimaryGroupIsItsOwnNumberedAsItsUid) {
+  auto t = hosts_->CreateJoinToken(Who("root"), 0, {{"env", "prod"}}, 0, {"db1.example.com"});
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  auto e = EnrollWith(t->token);
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  ApprovedGrant();
+  auto st = hosts_->State(e->host_id);
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  ASSERT_EQ(st->accounts.size(), 1u);
+  EXPECT_EQ(st->accounts[0].gid, st->accounts[0].grant.uid);
+  ASSERT_EQ(st->groups.size(), 1u);
+  EXPECT_NE(st->groups[0].gid, st->accounts[0].gid) << "not the role's shared group";
+}
+
 TEST_F(Hosts, HostCertificatesIdentifyEnrolledHostsOnly) {
   auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"db1.example.com"});
   auto e = EnrollWith(t->token);
