@@ -25,12 +25,9 @@ v1::HostState ToProto(const HostState& st) {
     pa->set_recording_mode(a.recording_mode);
     pa->set_max_redacted_lines(a.max_redacted_lines);
     pa->set_on_redaction_limit(a.on_redaction_limit);
-    if (a.moderators_required > 0) {
-      pa->set_moderators_required(static_cast<uint32_t>(a.moderators_required));
-      pa->set_moderator_on_leave(a.moderator_on_leave);
-    }
-    if (a.moderators_required > 0 || a.on_redaction_limit == "hold")
-      pa->set_moderator_wait_seconds(a.moderator_wait);
+    pa->set_moderators_required(static_cast<uint32_t>(a.moderators_required));
+    pa->set_moderator_on_leave(a.moderator_on_leave);
+    pa->set_moderator_wait_seconds(a.moderator_wait);
     pa->set_grant_id(a.grant.id);
     pa->set_user(a.grant.user);
   }

@@ -54,8 +54,8 @@ struct HostAccount {
   std::string on_redaction_limit;  // alert, hold, end
   std::vector<std::string> groups;
   int moderators_required = 0;
-  std::string moderator_on_leave;
-  int64_t moderator_wait = 0;
+  std::string moderator_on_leave;  // only with moderators_required
+  int64_t moderator_wait = 0;      // only with moderators_required or on_redaction_limit hold
 };
 
 struct HostGroup {
