@@ -53,24 +53,19 @@ class Audit final : public pb::AuditService::CallbackService {
     i_.workers.Submit([this, ctx, reactor] {
       std::vector<pb::AuditChunk> chunks;
       auto export_log = [&](const Identity& who) -> absl::StatusOr<json> {
-        if (!i_.c.policy().IsAdmin(who.user)) {
-          return absl::PermissionDeniedError("exporting the audit log is for admins");
-        }
-        ASSIGN_OR_RETURN(auto exported, i_.c.audit().Export());
-        const std::string& text = exported.first;
+        ASSIGN_OR_RETURN(AuditLog::Exported exported, i_.c.audit().ExportFor(who, i_.c.policy()));
+        const std::string& text = exported.text;
         constexpr size_t kChunk = 64 * 1024;
         for (size_t off = 0; off < text.size(); off += kChunk) {
           chunks.emplace_back().set_data(text.substr(off, kChunk));
         }
         pb::AuditChunk& last = chunks.emplace_back();
-        last.set_head_seq(exported.second.seq);
-        last.set_head_hash(exported.second.hash);
-        last.set_head_signature(exported.second.signature.data(),
-                                exported.second.signature.size());
-        ASSIGN_OR_RETURN(PublicKey pub, i_.c.keys().GetPublicKey(kAuditKeyLabel));
-        last.set_audit_public_key(FormatAuthorizedKey(pub, "warden-audit"));
+        last.set_head_seq(exported.head.seq);
+        last.set_head_hash(exported.head.hash);
+        last.set_head_signature(exported.head.signature.data(), exported.head.signature.size());
+        last.set_audit_public_key(exported.public_key);
         last.set_last(true);
-        return json{{"head_seq", exported.second.seq}};
+        return json{{"head_seq", exported.head.seq}};
       };
       absl::Status st =
           i_.Audited(ctx, "AuditService.ExportLog", json::object(), Caller::kOperator, export_log);

@@ -1,6 +1,7 @@
 // CaService: signing user keys, the trusted CA keys and their rotation, the KRL.
 #include "controller/api/services_internal.h"
 
+#include "controller/api/ca_convert.h"
 #include "controller/api/call.h"
 #include "warden/v1/ca.grpc.pb.h"
 
@@ -10,18 +11,6 @@ namespace pb = ::warden::v1;
 using nlohmann::json;
 
 namespace {
-
-void ToProto(int tier, const std::vector<CaKeyRow>& keys, pb::TrustedKeys* out) {
-  out->set_tier(tier);
-  for (const auto& k : keys) {
-    auto* p = out->add_keys();
-    auto pub = ParsePublicKey(k.public_key);
-    p->set_public_key(pub.ok() ? FormatAuthorizedKey(*pub, k.label) : "");
-    p->set_fingerprint(Fingerprint(k.public_key));
-    p->set_state(k.state);
-    p->set_created_unix(k.created);
-  }
-}
 
 class Ca final : public pb::CaService::CallbackService {
  public:

@@ -1,7 +1,5 @@
 #include "controller/api/call.h"
 
-#include <ctime>
-
 namespace warden {
 
 grpc::Status ToGrpcStatus(const absl::Status& st) {
@@ -9,33 +7,32 @@ grpc::Status ToGrpcStatus(const absl::Status& st) {
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(st.message()));
 }
 
-absl::StatusOr<Identity> ApiCalls::Authenticate(grpc::CallbackServerContext* ctx,
-                                                Caller caller) {
+std::optional<std::string> PeerCertificate(grpc::CallbackServerContext* ctx) {
   auto ac = ctx->auth_context();
   auto pems = ac ? ac->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{};
-  if (pems.empty()) {
+  if (pems.empty()) return std::nullopt;
+  return std::string(pems[0].data(), pems[0].size());
+}
+
+absl::StatusOr<Identity> CallerAuthenticator::Authenticate(std::optional<std::string_view> pem,
+                                                           Caller caller) {
+  if (!pem) {
     return absl::UnauthenticatedError(caller == Caller::kHost
                                           ? "no client certificate; enroll the host first"
                                           : "no client certificate; run wardenctl login first");
   }
-  // The cache key carries the kind of caller: an identity proven for one kind never serves
-  // a call meant for the other.
-  std::string key(pems[0].data(), pems[0].size());
+  std::string key(*pem);
   key.push_back(static_cast<char>('0' + static_cast<int>(caller)));
-  const int64_t now = static_cast<int64_t>(time(nullptr));
+  const int64_t now = clock_.Now();
   {
-    // The TLS layer has verified the chain; parsing the PEM again on every call is the cost
-    // this cache saves. Entries are dropped once their certificate has expired.
-    std::lock_guard lock(identity_mu);
-    auto it = identities.find(key);
-    if (it != identities.end() && now < it->second.expires) return it->second;
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && now < it->second.expires) return it->second;
   }
-  const std::string_view pem(pems[0].data(), pems[0].size());
-  ASSIGN_OR_RETURN(Identity id, caller == Caller::kHost ? c.hosts().IdentityFromCertificate(pem)
-                                                        : c.auth().IdentityFromCertificate(pem));
-  std::lock_guard lock(identity_mu);
-  if (identities.size() >= kMaxCachedIdentities) identities.clear();
-  identities[key] = id;
+  ASSIGN_OR_RETURN(Identity id, caller == Caller::kHost ? hosts_(*pem) : operators_(*pem));
+  std::lock_guard lock(mu_);
+  if (cache_.size() >= kMaxCachedIdentities) cache_.clear();
+  cache_[key] = id;
   return id;
 }
 

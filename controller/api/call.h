@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,6 +23,7 @@
 #include "controller/api/services.h"
 #include "controller/api/worker_pool.h"
 #include "controller/controller.h"
+#include "controller/core/clock.h"
 
 namespace warden {
 
@@ -29,25 +32,51 @@ enum class Caller { kAnonymous, kOperator, kHost };
 
 inline std::string Peer(grpc::CallbackServerContext* ctx) { return ctx->peer(); }
 
+// The client certificate the TLS layer verified for the call, if the caller sent one.
+std::optional<std::string> PeerCertificate(grpc::CallbackServerContext* ctx);
+
+// Who a caller is, from the client certificate the TLS layer has verified: an operator's
+// certificate names an operator, a host's an enrolled host. The identity proven is cached per
+// certificate and kind of caller until the certificate expires: parsing and checking it again on
+// every call is the cost the cache saves, and an identity proven for one kind never serves a
+// call meant for the other. Thread-safe.
+class CallerAuthenticator {
+ public:
+  // What the certificate `pem` proves for one kind of caller, or why it proves nothing.
+  using Verify = std::function<absl::StatusOr<Identity>(std::string_view pem)>;
+  CallerAuthenticator(Verify operators, Verify hosts, const Clock& clock)
+      : operators_(std::move(operators)), hosts_(std::move(hosts)), clock_(clock) {}
+
+  // REQUIRES: `caller` is kOperator or kHost. `pem` is null for a caller without a certificate.
+  absl::StatusOr<Identity> Authenticate(std::optional<std::string_view> pem, Caller caller);
+
+  // Past this many, the cache starts over (each entry is one certificate's PEM and identity).
+  static constexpr size_t kMaxCachedIdentities = 4096;
+
+ private:
+  const Verify operators_, hosts_;
+  const Clock& clock_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Identity> cache_;  // by PEM and kind of caller
+};
+
 struct ApiCalls {
   using json = nlohmann::json;
 
   explicit ApiCalls(Controller& c)
-      : c(c), workers(kWorkerThreads), gate(c.config().anonymous_calls) {}
+      : c(c), workers(kWorkerThreads), gate(c.config().anonymous_calls),
+        callers([&c](std::string_view pem) { return c.auth().IdentityFromCertificate(pem); },
+                [&c](std::string_view pem) { return c.hosts().IdentityFromCertificate(pem); },
+                clock) {}
 
   // Enough threads to keep every PKCS#11 session busy while others wait on SQLite or the log.
   static constexpr int kWorkerThreads = 8;
   Controller& c;
   WorkerPool workers;
   AnonymousGate gate;
-
-  // The identity proven by the caller's client certificate, for a caller of kind `caller`
-  // (an operator or a host), from a small cache keyed by the certificate.
-  absl::StatusOr<Identity> Authenticate(grpc::CallbackServerContext* ctx, Caller caller);
-
-  static constexpr size_t kMaxCachedIdentities = 4096;
-  std::mutex identity_mu;
-  std::unordered_map<std::string, Identity> identities;
+  // Certificates expire in real time, whatever clock the cores run on.
+  SystemClock clock;
+  CallerAuthenticator callers;
 
   // Runs one audited call on the worker pool: intent event, `fn`, outcome event, then finishes
   // the reactor. `fn` returns a JSON summary of the result for the outcome event. If either
@@ -91,7 +120,7 @@ struct ApiCalls {
     Identity who;
     absl::Status auth_status;
     if (caller != Caller::kAnonymous) {
-      auto id = Authenticate(ctx, caller);
+      auto id = callers.Authenticate(PeerCertificate(ctx), caller);
       if (id.ok()) {
         who = std::move(*id);
       } else {

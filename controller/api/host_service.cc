@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "controller/api/call.h"
+#include "controller/api/host_convert.h"
 #include "warden/v1/host.grpc.pb.h"
 
 namespace warden {
@@ -112,6 +113,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
     sent_any_ = true;
     sent_revision_ = st->revision;
     msg_ = ToProto(*st);
+    msg_.set_server_time_unix(static_cast<int64_t>(time(nullptr)));
     StartWrite(&msg_);
   }
   void FinishOnce(const grpc::Status& status) {  // mu_ held
@@ -119,49 +121,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
     finished_ = true;
     Finish(status);
   }
-  static pb::HostState ToProto(const HostState& st) {
-    pb::HostState m;
-    m.set_revision(st.revision);
-    m.set_host_id(st.host_id);
-    m.set_tier(st.tier);
-    for (const auto& k : st.trusted_user_ca_keys) m.add_trusted_user_ca_keys(k);
-    m.set_krl(st.krl.blob.data(), st.krl.blob.size());
-    m.set_krl_version(st.krl.version);
-    for (const auto& a : st.accounts) {
-      pb::HostAccount* pa = m.add_accounts();
-      pa->set_login(a.grant.login);
-      pa->set_uid(a.grant.uid);
-      pa->set_gid(a.grant.uid);
-      pa->set_gecos(a.gecos);
-      pa->set_home(a.home);
-      pa->set_shell(a.shell);
-      pa->set_expires_unix(a.grant.end);
-      for (const auto& g : a.groups) pa->add_groups(g);
-      pa->set_sudo_rule(a.sudo_rule);
-      pa->set_recording_input(a.recording_input);
-      pa->set_recording_mode(a.recording_mode);
-      pa->set_max_redacted_lines(a.max_redacted_lines);
-      pa->set_on_redaction_limit(a.on_redaction_limit);
-      if (a.moderators_required > 0) {
-        pa->set_moderators_required(static_cast<uint32_t>(a.moderators_required));
-        pa->set_moderator_on_leave(a.moderator_on_leave);
-      }
-      if (a.moderators_required > 0 || a.on_redaction_limit == "hold")
-        pa->set_moderator_wait_seconds(a.moderator_wait);
-      pa->set_grant_id(a.grant.id);
-      pa->set_user(a.grant.user);
-    }
-    for (const auto& g : st.groups) {
-      pb::HostGroup* pg = m.add_groups();
-      pg->set_name(g.name);
-      pg->set_gid(g.gid);
-      for (const auto& member : g.members) pg->add_members(member);
-      pg->set_expires_unix(g.expires);
-    }
-    m.set_server_time_unix(static_cast<int64_t>(time(nullptr)));
-    return m;
-  }
-
   ApiCalls& i_;
   std::string host_id_;
   uint64_t subscription_ = 0;  // written before the first Kick, read in OnDone

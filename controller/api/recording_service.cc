@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "controller/api/call.h"
+#include "controller/api/recording_convert.h"
 #include "warden/v1/recording.grpc.pb.h"
 
 namespace warden {
@@ -33,8 +34,8 @@ class UploadReactor final : public grpc::ServerBidiReactor<pb::RecordingChunk, p
         FinishWhenIdle(ToGrpcStatus(st));
         return;
       }
-      sink_ = i_.c.recordings().AttachHost(host_.host_id,
-                                           [this](const pb::UploadAck& m) { Send(m); });
+      sink_ = i_.c.recordings().AttachHost(
+          host_.host_id, [this](const SessionControl& m) { Send(ControlToProto(m)); });
       ReadNext();
     });
   }
@@ -46,7 +47,9 @@ class UploadReactor final : public grpc::ServerBidiReactor<pb::RecordingChunk, p
       return;
     }
     i_.workers.Submit([this] {
-      absl::StatusOr<uint64_t> seq = i_.c.recordings().Accept(host_, chunk_);
+      absl::StatusOr<RecordingChunk> chunk = ChunkFromProto(chunk_);
+      absl::StatusOr<uint64_t> seq =
+          chunk.ok() ? i_.c.recordings().Accept(host_, *chunk) : chunk.status();
       std::unique_lock lock(mu_);
       reading_ = false;
       if (!seq.ok()) {
@@ -85,10 +88,10 @@ class UploadReactor final : public grpc::ServerBidiReactor<pb::RecordingChunk, p
     }
     StartRead(&chunk_);
   }
-  void Send(const pb::UploadAck& m) {
+  void Send(pb::UploadAck m) {
     std::lock_guard lock(mu_);
     if (finishing_) return;
-    out_.push_back(m);
+    out_.push_back(std::move(m));
     Pump();
   }
   void Pump() {  // mu_ held
@@ -153,9 +156,9 @@ class ChunkReactor final : public grpc::ServerWriteReactor<pb::RecordingChunk> {
     started_ = true;
     Next();
   }
-  void Live(const pb::RecordingChunk& c) {
+  void Live(pb::RecordingChunk c) {
     std::lock_guard lock(mu_);
-    queue_.push_back(c);
+    queue_.push_back(std::move(c));
     if (started_) Next();
   }
   void OnWriteDone(bool ok) override {
@@ -210,23 +213,6 @@ class ChunkReactor final : public grpc::ServerWriteReactor<pb::RecordingChunk> {
        finished_ = false;
 };
 
-void SummaryToProto(const RecordingRow& r, pb::SessionSummary* out) {
-  out->mutable_session()->set_grant_id(r.grant_id);
-  out->set_session_id(r.session_id);
-  pb::SessionInfo* s = out->mutable_session();
-  s->set_user(r.user);
-  s->set_service(r.service);
-  s->set_tty(r.tty);
-  s->set_rhost(r.rhost);
-  s->set_started_unix_ns(r.started_ns);
-  s->set_host_id(r.host_id);
-  out->set_ended_unix_ns(r.ended_ns);
-  out->set_chunks(r.chunks);
-  out->set_lost_bytes(r.lost_bytes);
-  out->set_sealed(!r.seal.empty());
-  for (const std::string& a : r.alerts) out->add_alerts(a);
-}
-
 class Recordings final : public pb::RecordingService::CallbackService {
  public:
   explicit Recordings(ApiCalls& i) : i_(i) {}
@@ -242,16 +228,10 @@ class Recordings final : public pb::RecordingService::CallbackService {
                  {"since", req->since_unix()}, {"until", req->until_unix()}};
     return i_.Run(ctx, "RecordingService.ListSessions", std::move(args), Caller::kOperator,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
-                    RecordingFilter f{req->user(), req->host_id(), req->command(),
-                                      req->grant_id(), req->since_unix() * 1000000000,
-                                      req->until_unix() * 1000000000};
-                    ASSIGN_OR_RETURN(auto rows, i_.c.recordings().List(who, f));
+                    ASSIGN_OR_RETURN(auto rows,
+                                     i_.c.recordings().List(who, FilterFromProto(*req)));
                     for (const auto& r : rows) {
-                      pb::SessionSummary* out = resp->add_sessions();
-                      SummaryToProto(r, out);
-                      const RecordingArchive::Quorum q = i_.c.recordings().QuorumOf(r);
-                      out->set_moderators_required(static_cast<uint32_t>(q.required));
-                      out->set_moderators(static_cast<uint32_t>(q.present));
+                      SummaryToProto(r, i_.c.recordings().QuorumOf(r), resp->add_sessions());
                     }
                     return json{{"count", rows.size()}};
                   });
@@ -263,46 +243,26 @@ class Recordings final : public pb::RecordingService::CallbackService {
       std::vector<pb::RecordingChunk> chunks;
       uint64_t watch = 0, moderator = 0;
       auto read = [&](const Identity& who) -> absl::StatusOr<json> {
-        if (req->moderator() && !req->follow())
-          return absl::InvalidArgumentError("a moderator joins a live session (follow)");
-        if (req->moderator()) {
-          ASSIGN_OR_RETURN(moderator, i_.c.recordings().JoinModerator(who, req->session_id()));
-        }
-        if (req->follow()) {
-          // Subscribed before reading, so that no chunk falls between the two.
-          ASSIGN_OR_RETURN(watch, i_.c.recordings().Watch(
-                                      who, req->session_id(),
-                                      [reactor](const pb::RecordingChunk& c) { reactor->Live(c); }));
-        }
-        ASSIGN_OR_RETURN(RecordingRow rec, i_.c.recordings().Get(who, req->session_id()));
-        RETURN_IF_ERROR(i_.c.recordings().Read(
-            who, req->session_id(), [&](const RecordingChunkRow& row) {
-              pb::RecordingChunk& c = chunks.emplace_back();
-              c.set_session_id(req->session_id());
-              c.set_seq(row.seq);
-              c.set_events_zstd(row.data.data(), row.data.size());
-              c.set_chain_hash(row.hash.data(), row.hash.size());
-              return absl::OkStatus();
-            }));
-        if (!chunks.empty()) {
-          pb::RecordingChunk& first = chunks.front();
-          pb::SessionSummary summary;
-          SummaryToProto(rec, &summary);
-          *first.mutable_session() = summary.session();
-          pb::RecordingChunk& last = chunks.back();
-          last.set_final(rec.ended_ns != 0);
-          last.set_ended_unix_ns(rec.ended_ns);
-          last.set_lost_bytes(rec.lost_bytes);
-        }
+        ASSIGN_OR_RETURN(
+            RecordingArchive::Playback p,
+            i_.c.recordings().Play(who, req->session_id(), req->follow(), req->moderator(),
+                                   [reactor](const RecordingChunk& c, const Bytes& hash) {
+                                     reactor->Live(ChunkToProto(c, hash));
+                                   }));
+        chunks = PlaybackToProto(p);
+        watch = p.watch;
+        moderator = p.moderator;
         return json{{"chunks", chunks.size()}};
       };
       absl::Status st = i_.Audited(ctx, "RecordingService.GetRecording",
                                    {{"session", req->session_id()}, {"follow", req->follow()},
                                     {"moderator", req->moderator()}},
                                    Caller::kOperator, read);
-      if (!st.ok() && moderator) {
-        i_.c.recordings().LeaveModerator(moderator);
-        moderator = 0;
+      if (!st.ok()) {
+        // The outcome could not be audited after the archive opened the playback.
+        if (watch) i_.c.recordings().Unwatch(watch);
+        if (moderator) i_.c.recordings().LeaveModerator(moderator);
+        watch = moderator = 0;
       }
       reactor->Start(st, std::move(chunks), req->follow(), watch, moderator);
     });

@@ -2,6 +2,7 @@
 #include "controller/api/services_internal.h"
 
 #include "controller/api/call.h"
+#include "controller/api/vault_convert.h"
 #include "warden/v1/vault.grpc.pb.h"
 
 namespace warden {
@@ -20,7 +21,7 @@ class VaultApi final : public pb::VaultService::CallbackService {
     return i_.Run(ctx, "VaultService.Status", json::object(), Caller::kOperator,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     ASSIGN_OR_RETURN(VaultStatus st, i_.c.vault().StatusFor(who));
-                    StatusToProto(st, resp);
+                    ToProto(st, resp);
                     return json{{"sealed", resp->sealed()}};
                   });
   }
@@ -29,7 +30,7 @@ class VaultApi final : public pb::VaultService::CallbackService {
     return i_.Run(ctx, "VaultService.Unseal", json::object(), Caller::kOperator,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     ASSIGN_OR_RETURN(VaultStatus st, i_.c.vault().Unseal(who, req->share()));
-                    StatusToProto(st, resp);
+                    ToProto(st, resp);
                     return json{{"sealed", st.sealed}, {"progress", st.progress}};
                   });
   }
@@ -38,7 +39,7 @@ class VaultApi final : public pb::VaultService::CallbackService {
     return i_.Run(ctx, "VaultService.Seal", json::object(), Caller::kOperator,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     RETURN_IF_ERROR(i_.c.vault().Seal(who));
-                    StatusToProto(i_.c.vault().Status(), resp);
+                    ToProto(i_.c.vault().Status(), resp);
                     return json{{"sealed", true}};
                   });
   }
@@ -106,7 +107,7 @@ class VaultApi final : public pb::VaultService::CallbackService {
     return i_.Run(ctx, "VaultService.LookupWrap", {{"accessor", req->accessor()}},
                   Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
                     ASSIGN_OR_RETURN(WrapInfo w, i_.c.vault().LookupWrap(who, req->accessor()));
-                    WrapToProto(w, resp);
+                    ToProto(w, resp);
                     return json{{"path", w.path}, {"approvals", w.approvals.size()}};
                   });
   }
@@ -118,7 +119,7 @@ class VaultApi final : public pb::VaultService::CallbackService {
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     ASSIGN_OR_RETURN(WrapInfo w,
                                      i_.c.vault().Authorize(who, req->accessor(), req->reason()));
-                    WrapToProto(w, resp);
+                    ToProto(w, resp);
                     return json{{"path", w.path}, {"version", w.version},
                                 {"requester", w.requester}, {"approvals", w.approvals.size()},
                                 {"required", w.approvals_required}};
@@ -144,40 +145,11 @@ class VaultApi final : public pb::VaultService::CallbackService {
   }
 
  private:
-  static void StatusToProto(const VaultStatus& st, pb::VaultStatus* out) {
-    out->set_initialized(st.initialized);
-    out->set_sealed(st.sealed);
-    out->set_seal(st.mode);
-    out->set_shares(st.shares);
-    out->set_threshold(st.threshold);
-    out->set_progress(st.progress);
-  }
-  static void WrapToProto(const WrapInfo& w, pb::WrapInfo* out) {
-    out->set_accessor(w.accessor);
-    out->set_path(w.path);
-    out->set_version(w.version);
-    out->set_requester(w.requester);
-    out->set_created_unix(w.created);
-    out->set_expires_unix(w.expires);
-    out->set_approvals_required(w.approvals_required);
-    for (const auto& a : w.approvals) {
-      pb::Authorization* pa = out->add_approvals();
-      pa->set_approver(a.approver);
-      pa->set_at_unix(a.at);
-      pa->set_reason(a.reason);
-    }
-    out->set_unwrapped(w.unwrapped);
-    out->set_checkout(w.checkout);
-  }
+  // The read in the response, and its summary for the audit log (never the value: its HMAC).
   json ReadToProto(const SecretRead& r, pb::GetSecretResponse* out) {
-    out->set_version(r.version);
-    out->set_checked_out_until_unix(r.checked_out_until);
-    if (!r.token.empty()) {
-      out->set_wrapping_token(r.token);
-      WrapToProto(r.wrap, out->mutable_wrap());
+    ToProto(r, out);
+    if (!r.token.empty())
       return json{{"version", r.version}, {"wrapped", true}, {"accessor", r.wrap.accessor}};
-    }
-    out->set_value(r.value.data(), r.value.size());
     json j = {{"version", r.version}, {"value_hmac", i_.c.vault().Fingerprint(r.value.span())}};
     if (!r.wrap.accessor.empty()) j["accessor"] = r.wrap.accessor;
     if (r.checked_out_until) j["checked_out_until"] = r.checked_out_until;

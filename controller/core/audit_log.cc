@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/sshkey.h"
 #include "common/strings.h"
 
 namespace warden {
@@ -276,6 +277,16 @@ absl::StatusOr<std::pair<std::string, AuditHead>> AuditLog::Export() {
   ASSIGN_OR_RETURN(head.signature,
                    SignSsh(keys_, options_.key_label, AsBytes(HeadMessage(seq_, last_hash_))));
   return std::make_pair(std::move(text), std::move(head));
+}
+
+absl::StatusOr<AuditLog::Exported> AuditLog::ExportFor(const Identity& who,
+                                                       const Policy& policy) {
+  if (!policy.IsAdmin(who.user))
+    return absl::PermissionDeniedError("exporting the audit log is for admins");
+  ASSIGN_OR_RETURN(auto exported, Export());
+  ASSIGN_OR_RETURN(PublicKey pub, keys_.GetPublicKey(options_.key_label));
+  return Exported{std::move(exported.first), std::move(exported.second),
+                  FormatAuthorizedKey(pub, "warden-audit")};
 }
 
 }  // namespace warden

@@ -26,6 +26,8 @@
 
 #include "common/audit_chain.h"
 #include "controller/core/clock.h"
+#include "controller/core/identity.h"
+#include "controller/core/policy.h"
 #include "controller/keys/keystore.h"
 #include "controller/store/store.h"
 
@@ -65,6 +67,15 @@ class AuditLog {
   // The log as it is on disk now, with the signed head as the controller knows it. Fails if the
   // file was replaced while the controller held it open.
   absl::StatusOr<std::pair<std::string, AuditHead>> Export();
+  // What an export hands out: the log and its signed head as Export() reads them, and the
+  // authorized_keys line of the key that signed the head.
+  struct Exported {
+    std::string text;
+    AuditHead head;
+    std::string public_key;
+  };
+  // Export() for `who`: the whole log is for the policy's admins only.
+  absl::StatusOr<Exported> ExportFor(const Identity& who, const Policy& policy);
 
  private:
   absl::Status OpenLocked();

@@ -134,6 +134,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       auto role = policy_.FindRole(g.role);
       if (!role.ok() || (*role)->tier != h.tier || !(*role)->SelectsHost(labels)) continue;
       HostAccount a;
+      a.gid = g.uid;
       a.gecos = StrCat("Warden ", g.user, " ", g.id);
       a.home = StrCat(kHomeRoot, "/", g.login);
       a.shell = (*role)->shell;
@@ -142,9 +143,13 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
       a.recording_mode = (*role)->recording_mode;
       a.max_redacted_lines = (*role)->max_redacted_lines;
       a.on_redaction_limit = (*role)->on_redaction_limit;
+      // Moderation settings only where they apply, so a host never acts on a default: the
+      // count and on_leave for four-eyes roles, the wait also for sessions held at their
+      // redaction limit.
       a.moderators_required = (*role)->moderators_required;
-      a.moderator_on_leave = (*role)->moderator_on_leave;
-      a.moderator_wait = (*role)->moderator_wait;
+      if (a.moderators_required > 0) a.moderator_on_leave = (*role)->moderator_on_leave;
+      if (a.moderators_required > 0 || a.on_redaction_limit == "hold")
+        a.moderator_wait = (*role)->moderator_wait;
       a.groups = (*role)->account_groups;
       for (const auto& name : a.groups) {
         HostGroup& hg = groups[name];

@@ -46,13 +46,16 @@ struct Enrollment {
 // One ephemeral account as a host must hold it.
 struct HostAccount {
   GrantRow grant;
+  // The account's primary group: a group of its own, numbered as its uid. Uids and group ids
+  // come from one never-reused range, so the number is no other group's.
+  uint32_t gid = 0;
   std::string gecos, home, shell, sudo_rule, recording_input, recording_mode;
   uint32_t max_redacted_lines = 3;
   std::string on_redaction_limit;  // alert, hold, end
   std::vector<std::string> groups;
   int moderators_required = 0;
-  std::string moderator_on_leave;
-  int64_t moderator_wait = 0;
+  std::string moderator_on_leave;  // only with moderators_required
+  int64_t moderator_wait = 0;      // only with moderators_required or on_redaction_limit hold
 };
 
 struct HostGroup {

@@ -4,63 +4,53 @@
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
-#include "common/recording.h"
+#include "common/recording_chain.h"
 #include "common/sshkey.h"
 #include "common/strings.h"
 
 namespace warden {
 
-namespace {
-
-std::string JoinArgv(const v1::Exec& e) {
-  std::string out = StrJoin(e.argv(), " ");
-  return out.empty() ? e.filename() : out;
-}
-
-}  // namespace
-
-absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
-                                                  const v1::RecordingChunk& c) {
+absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host, const RecordingChunk& c) {
   if (host.host_id.empty()) return absl::PermissionDeniedError("only hosts upload recordings");
-  if (c.session_id().empty() || c.session_id().size() > 64)
+  if (c.session_id.empty() || c.session_id.size() > 64)
     return absl::InvalidArgumentError("recording chunk without a valid session id");
-  if (c.seq() == 0) return absl::InvalidArgumentError("recording chunk sequence numbers start at 1");
+  if (c.seq == 0) return absl::InvalidArgumentError("recording chunk sequence numbers start at 1");
   // One writer per session's chain; other sessions (other hosts' uploads) go on meanwhile.
-  std::lock_guard<std::mutex> chain(chain_mu_[std::hash<std::string>{}(c.session_id()) % kChainLocks]);
-  ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(c.session_id()));
+  std::lock_guard<std::mutex> chain(
+      chain_mu_[std::hash<std::string>{}(c.session_id) % kChainLocks]);
+  ASSIGN_OR_RETURN(std::optional<RecordingRow> rec, store_.GetRecording(c.session_id));
   if (rec && rec->host_id != host.host_id)
     return absl::PermissionDeniedError(
-        StrCat("session ", c.session_id(), " belongs to another host"));
-  if (rec && c.seq() <= rec->chunks) {
+        StrCat("session ", c.session_id, " belongs to another host"));
+  if (rec && c.seq <= rec->chunks) {
     // Already durable: acknowledge again. The final chunk again on a recording that is not sealed
     // means its first delivery was stored but not sealed (the token refused the signature, the
     // controller stopped in between): the resend seals it.
-    if (c.seq() == rec->chunks && c.final() && rec->seal.empty()) {
+    if (c.seq == rec->chunks && c.final && rec->seal.empty()) {
       RETURN_IF_ERROR(Seal(host, c, rec->last_hash));
       Notify(c, rec->last_hash);
     }
-    return c.seq();
+    return c.seq;
   }
   uint64_t expected = rec ? rec->chunks + 1 : 1;
-  if (c.seq() != expected)
-    return absl::FailedPreconditionError(StrCat("session ", c.session_id(), ": chunk ", c.seq(),
-                                                " out of order, expected ", expected));
-  if (!rec && !c.has_session())
+  if (c.seq != expected)
+    return absl::FailedPreconditionError(
+        StrCat("session ", c.session_id, ": chunk ", c.seq, " out of order, expected ", expected));
+  if (!rec && !c.session)
     return absl::InvalidArgumentError("the first chunk of a session must describe it");
-  ASSIGN_OR_RETURN(v1::RecordingEvents events, DecompressEvents(c.events_zstd()));
   if (!rec) {
-    const v1::SessionInfo& s = c.session();
-    RETURN_IF_ERROR(CheckSessionGrant(host, c.session_id(), s));
+    const SessionStart& s = *c.session;
+    RETURN_IF_ERROR(CheckSessionGrant(host, c.session_id, s));
     RecordingRow row;
-    row.session_id = c.session_id();
+    row.session_id = c.session_id;
     row.host_id = host.host_id;
-    row.user = s.user();
-    row.service = s.service();
-    row.tty = s.tty();
-    row.rhost = s.rhost();
-    row.started_ns = s.started_unix_ns();
-    row.grant_id = s.grant_id();
-    row.last_hash = ChainStart(c.session_id());
+    row.user = s.user;
+    row.service = s.service;
+    row.tty = s.tty;
+    row.rhost = s.rhost;
+    row.started_ns = s.started_ns;
+    row.grant_id = s.grant_id;
+    row.last_hash = ChainStart(c.session_id);
     RETURN_IF_ERROR(store_.InsertRecording(row));
     audit_.Append({{"event", "recording.start"}, {"session", row.session_id},
                    {"host", row.host_id}, {"user", row.user}})
@@ -68,45 +58,39 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host,
     rec = std::move(row);
   }
   if (!rec->seal.empty())
-    return absl::FailedPreconditionError(StrCat("session ", c.session_id(), " is already sealed"));
-  std::vector<std::string> commands;
-  std::vector<RecordingAlert> alerts;
-  for (const auto& e : events.events()) {
-    if (e.has_exec()) commands.push_back(JoinArgv(e.exec()));
-    if (e.has_alert()) alerts.push_back({e.alert().kind(), e.alert().message()});
-  }
-  for (const RecordingAlert& a : alerts) {
+    return absl::FailedPreconditionError(StrCat("session ", c.session_id, " is already sealed"));
+  for (const RecordingAlert& a : c.alerts) {
     // Written before the chunk is stored: if it cannot be, the host sends the chunk again.
-    RETURN_IF_ERROR(audit_.Append({{"event", "recording.alert"}, {"session", c.session_id()},
+    RETURN_IF_ERROR(audit_.Append({{"event", "recording.alert"}, {"session", c.session_id},
                                    {"host", host.host_id}, {"user", rec->user},
                                    {"kind", a.kind}, {"message", a.message}})
                         .status());
   }
   RecordingChunkRow row;
-  row.seq = c.seq();
-  row.data = ToBytes(c.events_zstd());
-  row.hash = ChainNext(rec->last_hash, c.seq(), c.events_zstd());
-  RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id(), row, commands, alerts));
-  if (c.final()) RETURN_IF_ERROR(Seal(host, c, row.hash));
+  row.seq = c.seq;
+  row.data = ToBytes(c.events_zstd);
+  row.hash = ChainNext(rec->last_hash, c.seq, c.events_zstd);
+  RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id, row, c.commands, c.alerts));
+  if (c.final) RETURN_IF_ERROR(Seal(host, c, row.hash));
   Notify(c, row.hash);
-  return c.seq();
+  return c.seq;
 }
 
 absl::Status RecordingArchive::CheckSessionGrant(const Identity& host, std::string_view session_id,
-                                                 const v1::SessionInfo& s) {
+                                                 const SessionStart& s) {
   ASSIGN_OR_RETURN(std::optional<HostRow> h, store_.GetHost(host.host_id));
   if (!h) return absl::PermissionDeniedError(StrCat("host ", host.host_id, " is not enrolled"));
   std::optional<GrantRow> grant;
-  if (!s.grant_id().empty()) {
-    ASSIGN_OR_RETURN(grant, store_.GetGrant(s.grant_id()));
+  if (!s.grant_id.empty()) {
+    ASSIGN_OR_RETURN(grant, store_.GetGrant(s.grant_id));
   }
   if (!grant)
     return absl::PermissionDeniedError(
-        StrCat("session ", session_id, " names grant \"", s.grant_id(),
+        StrCat("session ", session_id, " names grant \"", s.grant_id,
                "\", which does not exist: hosts upload recordings of Warden grants' sessions only"));
-  if (grant->login != s.user())
+  if (grant->login != s.user)
     return absl::PermissionDeniedError(
-        StrCat("session ", session_id, " of account ", s.user(), " is filed under grant ",
+        StrCat("session ", session_id, " of account ", s.user, " is filed under grant ",
                grant->id, ", whose account is ", grant->login, ": refused"));
   absl::StatusOr<const Role*> role = policy_.FindRole(grant->role);
   const auto labels = nlohmann::json::parse(h->labels, nullptr, false);
@@ -121,28 +105,25 @@ absl::Status RecordingArchive::CheckSessionGrant(const Identity& host, std::stri
   return absl::OkStatus();
 }
 
-absl::Status RecordingArchive::Seal(const Identity& host, const v1::RecordingChunk& c,
+absl::Status RecordingArchive::Seal(const Identity& host, const RecordingChunk& c,
                                     const Bytes& head) {
-  std::string msg = SealMessage(c.session_id(), c.seq(), head, c.ended_unix_ns(), c.lost_bytes());
+  std::string msg = SealMessage(c.session_id, c.seq, head, c.ended_ns, c.lost_bytes);
   ASSIGN_OR_RETURN(Bytes sig, SignSsh(keys_, seal_key_label_, AsBytes(msg)));
-  RETURN_IF_ERROR(store_.SealRecording(c.session_id(), c.ended_unix_ns(), c.lost_bytes(), sig));
+  RETURN_IF_ERROR(store_.SealRecording(c.session_id, c.ended_ns, c.lost_bytes, sig));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    terminations_.erase(c.session_id());
+    terminations_.erase(c.session_id);
   }
-  audit_.Append({{"event", "recording.sealed"}, {"session", c.session_id()},
-                 {"host", host.host_id}, {"chunks", c.seq()}, {"lost_bytes", c.lost_bytes()}})
+  audit_.Append({{"event", "recording.sealed"}, {"session", c.session_id},
+                 {"host", host.host_id}, {"chunks", c.seq}, {"lost_bytes", c.lost_bytes}})
       .IgnoreError();
   return absl::OkStatus();
 }
 
-void RecordingArchive::Notify(const v1::RecordingChunk& c, const Bytes& hash) {
+void RecordingArchive::Notify(const RecordingChunk& c, const Bytes& hash) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, w] : watchers_) {
-    if (w.session_id != c.session_id()) continue;
-    v1::RecordingChunk out = c;
-    out.set_chain_hash(hash.data(), hash.size());
-    w.fn(out);
+    if (w.session_id == c.session_id) w.fn(c, hash);
   }
 }
 
@@ -285,7 +266,7 @@ int RecordingArchive::PresentLocked(const std::string& session_id) const {
   return static_cast<int>(users.size());
 }
 
-void RecordingArchive::SendLocked(const std::string& host_id, const v1::UploadAck& msg) {
+void RecordingArchive::SendLocked(const std::string& host_id, const SessionControl& msg) {
   for (auto& [id, h] : hosts_) {
     if (h.host_id == host_id) h.fn(msg);
   }
@@ -310,13 +291,12 @@ absl::StatusOr<uint64_t> RecordingArchive::JoinModerator(const Identity& who,
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t ticket = next_watcher_++;
   moderators_[ticket] = Moderator{rec.session_id, rec.host_id, who.user, right.counts};
-  v1::UploadAck msg;
-  msg.set_session_id(rec.session_id);
-  msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(rec.session_id)));
+  SessionControl msg;
+  msg.session_id = rec.session_id;
+  msg.moderators = static_cast<uint32_t>(PresentLocked(rec.session_id));
   SendLocked(rec.host_id, msg);
   audit_.Append({{"event", "session.moderator_joined"}, {"session", rec.session_id},
-                 {"host", rec.host_id}, {"by", who.user},
-                 {"moderators", msg.control().moderators()}})
+                 {"host", rec.host_id}, {"by", who.user}, {"moderators", msg.moderators}})
       .IgnoreError();
   return ticket;
 }
@@ -327,12 +307,12 @@ void RecordingArchive::LeaveModerator(uint64_t ticket) {
   if (it == moderators_.end()) return;
   const Moderator m = it->second;
   moderators_.erase(it);
-  v1::UploadAck msg;
-  msg.set_session_id(m.session_id);
-  msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(m.session_id)));
+  SessionControl msg;
+  msg.session_id = m.session_id;
+  msg.moderators = static_cast<uint32_t>(PresentLocked(m.session_id));
   SendLocked(m.host_id, msg);
   audit_.Append({{"event", "session.moderator_left"}, {"session", m.session_id},
-                 {"host", m.host_id}, {"by", m.user}, {"moderators", msg.control().moderators()}})
+                 {"host", m.host_id}, {"by", m.user}, {"moderators", msg.moderators}})
       .IgnoreError();
 }
 
@@ -343,10 +323,10 @@ absl::Status RecordingArchive::Terminate(const Identity& who, std::string_view s
   std::lock_guard<std::mutex> lock(mu_);
   Termination& t = terminations_[rec.session_id];
   t.host_id = rec.host_id;
-  t.msg.set_session_id(rec.session_id);
-  t.msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(rec.session_id)));
-  t.msg.mutable_control()->set_terminated_by(who.user);
-  t.msg.mutable_control()->set_reason(std::string(reason));
+  t.msg.session_id = rec.session_id;
+  t.msg.moderators = static_cast<uint32_t>(PresentLocked(rec.session_id));
+  t.msg.terminated_by = who.user;
+  t.msg.reason = std::string(reason);
   SendLocked(rec.host_id, t.msg);
   return absl::OkStatus();
 }
@@ -359,9 +339,9 @@ uint64_t RecordingArchive::AttachHost(const std::string& host_id, ControlSink fn
     if (m.host_id == host_id) sessions.insert(m.session_id);
   }
   for (const std::string& s : sessions) {
-    v1::UploadAck msg;
-    msg.set_session_id(s);
-    msg.mutable_control()->set_moderators(static_cast<uint32_t>(PresentLocked(s)));
+    SessionControl msg;
+    msg.session_id = s;
+    msg.moderators = static_cast<uint32_t>(PresentLocked(s));
     fn(msg);
   }
   for (const auto& [s, t] : terminations_) {
@@ -383,6 +363,33 @@ absl::Status RecordingArchive::Read(
   audit_.Append({{"event", "recording.read"}, {"session", rec.session_id}, {"by", who.user}})
       .IgnoreError();
   return store_.ForEachRecordingChunk(session_id, fn);
+}
+
+absl::StatusOr<RecordingArchive::Playback> RecordingArchive::Play(const Identity& who,
+                                                                 std::string_view session_id,
+                                                                 bool follow, bool moderate,
+                                                                 ChunkWatcher live) {
+  if (moderate && !follow)
+    return absl::InvalidArgumentError("a moderator joins a live session (follow)");
+  Playback p;
+  absl::Status st = [&]() -> absl::Status {
+    if (moderate) {
+      ASSIGN_OR_RETURN(p.moderator, JoinModerator(who, session_id));
+    }
+    if (follow) {
+      // Subscribed before reading, so that no chunk falls between the two.
+      ASSIGN_OR_RETURN(p.watch, Watch(who, session_id, std::move(live)));
+    }
+    ASSIGN_OR_RETURN(p.rec, Get(who, session_id));
+    return Read(who, session_id, [&](const RecordingChunkRow& row) {
+      p.chunks.push_back(row);
+      return absl::OkStatus();
+    });
+  }();
+  if (st.ok()) return p;
+  if (p.watch) Unwatch(p.watch);
+  if (p.moderator) LeaveModerator(p.moderator);
+  return st;
 }
 
 absl::StatusOr<VerifyResult> RecordingArchive::Verify(const Identity& who,

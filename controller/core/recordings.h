@@ -12,6 +12,10 @@
 // recording viewers still watch and end it, as any other session. Nobody moderates the session of
 // their own grant. Moderator counts (of those who count) and terminations reach the session's
 // host over its upload stream (AttachHost).
+//
+// The archive sees recordings as the domain types below: the adapter that receives an upload
+// decodes its payload (common/recording.h), and the archive chains and stores the compressed
+// bytes as they came (common/recording_chain.h).
 #pragma once
 
 #include <array>
@@ -19,8 +23,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "controller/core/audit_log.h"
 #include "controller/core/clock.h"
@@ -28,9 +34,37 @@
 #include "controller/core/policy.h"
 #include "controller/keys/keystore.h"
 #include "controller/store/store.h"
-#include "warden/v1/recording.pb.h"
 
 namespace warden {
+
+// A session as its host describes it in the session's first chunk.
+struct SessionStart {
+  std::string user, service, tty, rhost;
+  int64_t started_ns = 0;
+  std::string grant_id;  // the grant whose ephemeral account logged in
+};
+
+// One chunk of a session's recording, as its host uploads it. `commands` and `alerts` are what
+// the archive indexes of the chunk's events, decoded from `events_zstd` by whoever received it.
+struct RecordingChunk {
+  std::string session_id;
+  uint64_t seq = 0;  // 1, 2, 3, ... per session
+  std::string events_zstd;
+  std::optional<SessionStart> session;  // on seq 1
+  bool final = false;                   // the session ended; no chunk follows
+  int64_t ended_ns = 0;                 // on the final chunk
+  uint64_t lost_bytes = 0;              // on the final chunk: the session's total
+  std::vector<std::string> commands;    // every program the events ran, as its command line
+  std::vector<RecordingAlert> alerts;   // raised by the host in these events
+};
+
+// What a host hears about one of its live sessions.
+struct SessionControl {
+  std::string session_id;
+  uint32_t moderators = 0;    // watching now, of those who count toward its quorum
+  std::string terminated_by;  // set: this moderator ended the session
+  std::string reason;
+};
 
 struct VerifyResult {
   bool ok = false;
@@ -51,7 +85,7 @@ class RecordingArchive {
   // A chunk out of order, of another host's session, or not decodable is refused with a reason,
   // and so is a session whose grant does not target this host or whose account is not the
   // grant's. A resent final chunk seals the recording if its first delivery did not.
-  absl::StatusOr<uint64_t> Accept(const Identity& host, const v1::RecordingChunk& chunk);
+  absl::StatusOr<uint64_t> Accept(const Identity& host, const RecordingChunk& chunk);
 
   absl::StatusOr<std::vector<RecordingRow>> List(const Identity& who, const RecordingFilter& f);
   absl::StatusOr<RecordingRow> Get(const Identity& who, std::string_view session_id);
@@ -61,11 +95,25 @@ class RecordingArchive {
   absl::StatusOr<VerifyResult> Verify(const Identity& who, std::string_view session_id);
 
   // Live viewing: `fn` sees every chunk of the session as soon as it is durable (the final one
-  // included), called with the archive's lock held: it must only queue. Returns an id for Unwatch;
-  // no call is running or will be made once Unwatch returns.
-  using ChunkWatcher = std::function<void(const v1::RecordingChunk&)>;
+  // included), with the chain value after it, called with the archive's lock held: it must only
+  // queue. Returns an id for Unwatch; no call is running or will be made once Unwatch returns.
+  using ChunkWatcher = std::function<void(const RecordingChunk&, const Bytes& chain_hash)>;
   absl::StatusOr<uint64_t> Watch(const Identity& who, std::string_view session_id, ChunkWatcher fn);
   void Unwatch(uint64_t id);
+
+  // A session played back: its stored chunks, and when following it live, the subscription
+  // that feeds `live` every chunk stored since (Unwatch it when done) and, for a moderator, the
+  // ticket that counts them as watching (LeaveModerator when done).
+  struct Playback {
+    RecordingRow rec;
+    std::vector<RecordingChunkRow> chunks;
+    uint64_t watch = 0;      // 0: not following
+    uint64_t moderator = 0;  // 0: an observer
+  };
+  // A moderator moderates a live session, so follows it; who may read it may also follow it.
+  // On an error nothing is left subscribed or joined.
+  absl::StatusOr<Playback> Play(const Identity& who, std::string_view session_id, bool follow,
+                                bool moderate, ChunkWatcher live);
 
   // --- Moderation of live sessions ---
   struct Quorum {
@@ -83,7 +131,7 @@ class RecordingArchive {
   // the archive's lock held (it must only queue); at once, the state of every session of that
   // host with moderators or a pending termination. No call is running or will be made once
   // DetachHost returns.
-  using ControlSink = std::function<void(const v1::UploadAck&)>;
+  using ControlSink = std::function<void(const SessionControl&)>;
   uint64_t AttachHost(const std::string& host_id, ControlSink fn);
   void DetachHost(uint64_t id);
 
@@ -91,13 +139,13 @@ class RecordingArchive {
   // The first chunk of a session: the grant it names exists, is the account's, and its role
   // selects this host (tier and labels).
   absl::Status CheckSessionGrant(const Identity& host, std::string_view session_id,
-                                 const v1::SessionInfo& s);
+                                 const SessionStart& s);
   // REQUIRES: the session's chain lock held. Signs and stores the seal of the recording whose
   // final chunk `c` left the chain at `head`.
-  absl::Status Seal(const Identity& host, const v1::RecordingChunk& c, const Bytes& head);
+  absl::Status Seal(const Identity& host, const RecordingChunk& c, const Bytes& head);
   // REQUIRES: the session's chain lock held. Hands the stored chunk `c` (chain value `hash`) to
   // the session's watchers.
-  void Notify(const v1::RecordingChunk& c, const Bytes& hash);
+  void Notify(const RecordingChunk& c, const Bytes& hash);
   // Whether `who` may moderate any session at all (a recording viewer, or in a moderator group).
   absl::Status CheckMayModerate(const Identity& who) const;
   // Viewers may read any recording; a live four-eyes session may also be read by its moderators.
@@ -117,7 +165,7 @@ class RecordingArchive {
                                            ModeratorRight* right = nullptr);
   // REQUIRES: mu_ held.
   int PresentLocked(const std::string& session_id) const;
-  void SendLocked(const std::string& host_id, const v1::UploadAck& msg);
+  void SendLocked(const std::string& host_id, const SessionControl& msg);
 
   const Policy& policy_;
   Store& store_;
@@ -143,7 +191,7 @@ class RecordingArchive {
   std::map<uint64_t, Moderator> moderators_;  // by ticket
   struct Termination {
     std::string host_id;
-    v1::UploadAck msg;
+    SessionControl msg;
   };
   std::map<std::string, Termination> terminations_;  // by session, until its final chunk
   struct HostSink {

@@ -26,6 +26,14 @@ class Hosts : public testing::CoreFixture {
   absl::StatusOr<Enrollment> EnrollWith(const std::string& token) {
     return hosts_->Enroll(token, "db1.example.com", csr_, host_key_);
   }
+  // The state of a tier-0 prod host enrolled for the purpose, holding one approved grant.
+  absl::StatusOr<HostState> StateWithOneGrant() {
+    auto t = hosts_->CreateJoinToken(Who("root"), 0, {{"env", "prod"}}, 0, {"db1.example.com"});
+    if (!t.ok()) return t.status();
+    ASSIGN_OR_RETURN(Enrollment e, EnrollWith(t->token));
+    ApprovedGrant();
+    return hosts_->State(e.host_id);
+  }
   std::string ca_pem_, host_key_, csr_;
   std::unique_ptr<HostRegistry> hosts_;
 };
@@ -144,6 +152,24 @@ TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
   st = hosts_->State(prod);
   ASSERT_EQ(st->accounts.size(), 1u);
   EXPECT_EQ(st->accounts[0].grant.login, g2.login);
+}
+
+TEST_F(Hosts, AnAccountsPrimaryGroupIsItsOwnNumberedAsItsUid) {
+  auto st = StateWithOneGrant();
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  ASSERT_EQ(st->accounts.size(), 1u);
+  EXPECT_EQ(st->accounts[0].gid, st->accounts[0].grant.uid);
+  ASSERT_EQ(st->groups.size(), 1u);
+  EXPECT_NE(st->groups[0].gid, st->accounts[0].gid) << "not the role's shared group";
+}
+
+TEST_F(Hosts, AnAccountCarriesNoModerationSettingsItsRoleDoesNotAskFor) {
+  auto st = StateWithOneGrant();
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  ASSERT_EQ(st->accounts.size(), 1u);
+  EXPECT_EQ(st->accounts[0].moderators_required, 0);
+  EXPECT_EQ(st->accounts[0].moderator_on_leave, "");
+  EXPECT_EQ(st->accounts[0].moderator_wait, 0);
 }
 
 TEST_F(Hosts, HostCertificatesIdentifyEnrolledHostsOnly) {

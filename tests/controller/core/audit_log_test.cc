@@ -60,6 +60,24 @@ TEST_F(AuditLogTest, WrittenLogVerifiesAndSurvivesRestart) {
   }
 }
 
+TEST_F(AuditLogTest, OnlyAdminsExportTheLogWithTheKeyThatVerifiesIt) {
+  auto policy = ParsePolicy("groups:\n  admins: [root]\n  operators: [alice]\nroles: {}\n");
+  ASSERT_TRUE(policy.ok()) << policy.status().message();
+  auto log = Make(dir_ / "audit.log");
+  ASSERT_TRUE(log->Open().ok());
+  ASSERT_TRUE(log->Append({{"type", "intent"}}).ok());
+  auto denied = log->ExportFor(Identity{"alice", {"operators"}, "", 0}, *policy);
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(denied.status().message(), "exporting the audit log is for admins");
+  auto exported = log->ExportFor(Identity{"root", {"admins"}, "", 0}, *policy);
+  ASSERT_TRUE(exported.ok()) << exported.status().message();
+  std::string comment;
+  auto pub = ParseAuthorizedKey(exported->public_key, &comment);
+  ASSERT_TRUE(pub.ok()) << pub.status().message();
+  EXPECT_EQ(comment, "warden-audit");
+  EXPECT_TRUE(VerifyAuditLog(exported->text, *pub, exported->head).ok());
+}
+
 TEST_F(AuditLogTest, SecretsAreReplacedByHmacs) {
   auto log = Make(dir_ / "audit.log");
   const std::string r = log->Redact("hunter2");

@@ -16,6 +16,7 @@
 
 #include "common/recording.h"
 #include "common/strings.h"
+#include "controller/api/recording_convert.h"
 #include "controller/api/services.h"
 #include "tests/api_client.h"
 #include "tests/test_util.h"
@@ -71,7 +72,9 @@ class AuthzMatrix : public ::testing::Test {
     MakeForeignClient();
     // A live session of one of alice's grants on the host, and vault contents.
     session_grant_ = FreshGrant();
-    ASSERT_TRUE(c_->recordings().Accept(HostIdentity(), Chunk("s-live", session_grant_)).ok());
+    auto chunk = ChunkFromProto(Chunk("s-live", session_grant_));
+    ASSERT_TRUE(chunk.ok()) << chunk.status().message();
+    ASSERT_TRUE(c_->recordings().Accept(HostIdentity(), *chunk).ok());
     ASSERT_TRUE(c_->vault().Put(Who("admin"), "kv/m/x", ToBytes("v")).ok());
     ASSERT_TRUE(c_->vault().Put(Who("admin"), "kv/m/del", ToBytes("v")).ok());
     ASSERT_TRUE(c_->vault().Put(Who("admin"), "kv/tier0/t", ToBytes("v")).ok());

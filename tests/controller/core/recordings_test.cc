@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "common/crypto.h"
-#include "common/recording.h"
+#include "common/recording_chain.h"
 #include "common/strings.h"
 #include "tests/controller/fixture.h"
 
@@ -46,28 +46,23 @@ class RecordingArchiveTest : public CoreFixture {
     ASSERT_TRUE(store_->InsertHost(h).ok());
   }
 
-  v1::RecordingChunk Chunk(uint64_t seq, const std::string& output, bool final = false) {
-    v1::RecordingChunk c;
-    c.set_session_id("s-1");
-    c.set_seq(seq);
-    v1::RecordingEvents events;
-    auto* ev = events.add_events();
-    ev->set_offset_ns(static_cast<int64_t>(seq) * 1000);
-    ev->set_output(output);
-    auto* x = events.add_events();
-    x->mutable_exec()->add_argv("systemctl");
-    x->mutable_exec()->add_argv(StrCat("restart-", seq));
-    auto packed = CompressEvents(events);
-    EXPECT_TRUE(packed.ok());
-    c.set_events_zstd(packed->data(), packed->size());
+  // The archive chains and stores a chunk's payload as it came, so `output` stands in for the
+  // compressed events here; what it indexes of them comes decoded alongside.
+  RecordingChunk Chunk(uint64_t seq, const std::string& output, bool final = false) {
+    RecordingChunk c;
+    c.session_id = "s-1";
+    c.seq = seq;
+    c.events_zstd = output;
+    c.commands = {StrCat("systemctl restart-", seq)};
     if (seq == 1) {
-      c.mutable_session()->set_user("adm-alice");
-      c.mutable_session()->set_grant_id("g-1");
-      c.mutable_session()->set_started_unix_ns(1'800'000'000'000'000'000);
+      c.session.emplace();
+      c.session->user = "adm-alice";
+      c.session->started_ns = 1'800'000'000'000'000'000;
+      c.session->grant_id = "g-1";
     }
     if (final) {
-      c.set_final(true);
-      c.set_ended_unix_ns(1'800'000'060'000'000'000);
+      c.final = true;
+      c.ended_ns = 1'800'000'060'000'000'000;
     }
     return c;
   }
@@ -75,10 +70,7 @@ class RecordingArchiveTest : public CoreFixture {
   std::vector<std::string> Outputs() {
     std::vector<std::string> out;
     EXPECT_TRUE(archive_->Read(Who("root"), "s-1", [&](const RecordingChunkRow& row) {
-      auto events = DecompressEvents(std::string_view(
-          reinterpret_cast<const char*>(row.data.data()), row.data.size()));
-      EXPECT_TRUE(events.ok());
-      out.push_back(events->events(0).output());
+      out.emplace_back(row.data.begin(), row.data.end());
       return absl::OkStatus();
     }).ok());
     return out;
@@ -164,8 +156,8 @@ TEST_F(RecordingArchiveTest, AnotherHostsUploadGoesOnWhileOneSessionIsSealed) {
   ASSERT_TRUE(archive.Accept(host_, Chunk(1, "one")).ok());
   auto sealing = std::async(std::launch::async, [&] { return archive.Accept(host_, Chunk(2, "two", true)); });
   signer.WaitEntered();
-  v1::RecordingChunk first = Chunk(1, "elsewhere");
-  first.set_session_id("s-2");
+  RecordingChunk first = Chunk(1, "elsewhere");
+  first.session_id = "s-2";
   auto elsewhere = std::async(std::launch::async, [&] { return archive.Accept(other, first); });
   const bool went_on = elsewhere.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   signer.LetGo();
@@ -181,12 +173,14 @@ TEST_F(RecordingArchiveTest, AnotherHostsUploadGoesOnWhileOneSessionIsSealed) {
 
 TEST_F(RecordingArchiveTest, WatchersSeeChunksAsTheyAreStoredUntilUnwatched) {
   ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
-  EXPECT_EQ(archive_->Watch(Who("alice"), "s-1", [](const v1::RecordingChunk&) {}).status().code(),
+  EXPECT_EQ(archive_->Watch(Who("alice"), "s-1", [](const RecordingChunk&, const Bytes&) {})
+                .status()
+                .code(),
             absl::StatusCode::kPermissionDenied);
   std::vector<uint64_t> seen;
-  auto id = archive_->Watch(Who("root"), "s-1", [&](const v1::RecordingChunk& c) {
-    seen.push_back(c.seq());
-    EXPECT_EQ(c.chain_hash().size(), 32u);
+  auto id = archive_->Watch(Who("root"), "s-1", [&](const RecordingChunk& c, const Bytes& hash) {
+    seen.push_back(c.seq);
+    EXPECT_EQ(hash.size(), 32u);
   });
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "two")).ok());
@@ -212,17 +206,8 @@ TEST_F(RecordingArchiveTest, SearchByCommandFindsTheSession) {
 TEST_F(RecordingArchiveTest, AnAlertInTheRecordingIsAuditedAndFlagsTheSession) {
   ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "x")).ok());
   EXPECT_TRUE(archive_->Get(Who("root"), "s-1")->alerts.empty());
-  v1::RecordingChunk c = Chunk(2, "y");
-  auto events = DecompressEvents(c.events_zstd());
-  ASSERT_TRUE(events.ok());
-  for (int i = 0; i < 2; i++) {
-    v1::Alert* a = events->add_events()->mutable_alert();
-    a->set_kind("redaction_limit");
-    a->set_message("4 lines typed without echo");
-  }
-  auto packed = CompressEvents(*events);
-  ASSERT_TRUE(packed.ok());
-  c.set_events_zstd(packed->data(), packed->size());
+  RecordingChunk c = Chunk(2, "y");
+  for (int i = 0; i < 2; i++) c.alerts.push_back({"redaction_limit", "4 lines typed without echo"});
   ASSERT_TRUE(archive_->Accept(host_, c).ok());
   ASSERT_TRUE(archive_->Accept(host_, c).ok()) << "a resend";
   auto listed = archive_->List(Who("root"), RecordingFilter());
@@ -248,18 +233,13 @@ TEST_F(RecordingArchiveTest, BadChunksAreRefusedWithAReasonAndNothingIsStored) {
   ASSERT_FALSE(foreign.ok());
   EXPECT_NE(foreign.status().message().find("belongs to another host"), std::string::npos);
 
-  v1::RecordingChunk garbage = Chunk(2, "two");
-  garbage.set_events_zstd("not zstd at all");
-  auto bad = archive_->Accept(host_, garbage);
-  ASSERT_FALSE(bad.ok());
+  RecordingChunk no_id = Chunk(2, "two");
+  no_id.session_id.clear();
+  EXPECT_EQ(archive_->Accept(host_, no_id).status().code(), absl::StatusCode::kInvalidArgument);
 
-  v1::RecordingChunk truncated = Chunk(2, "two");
-  truncated.mutable_events_zstd()->resize(truncated.events_zstd().size() - 3);
-  EXPECT_FALSE(archive_->Accept(host_, truncated).ok());
-
-  v1::RecordingChunk anonymous = Chunk(1, "one");
-  anonymous.set_session_id("s-2");
-  anonymous.clear_session();
+  RecordingChunk anonymous = Chunk(1, "one");
+  anonymous.session_id = "s-2";
+  anonymous.session.reset();
   auto no_info = archive_->Accept(host_, anonymous);
   ASSERT_FALSE(no_info.ok());
   EXPECT_NE(no_info.status().message().find("must describe it"), std::string::npos);
@@ -284,8 +264,8 @@ TEST_F(RecordingArchiveTest, OnlyRecordingViewersSeeRecordings) {
 // which chunk, and an edit that also rewrites the hashes still breaks the signed seal.
 TEST_F(RecordingArchiveTest, VerifyFindsTampering) {
   for (uint64_t i = 1; i <= 3; i++) ASSERT_TRUE(archive_->Accept(host_, Chunk(i, "data", i == 3)).ok());
-  v1::RecordingChunk forged = Chunk(2, "innocent");
-  Sql(StrCat("UPDATE recording_chunks SET data=x'", HexEncode(AsBytes(forged.events_zstd())),
+  RecordingChunk forged = Chunk(2, "innocent");
+  Sql(StrCat("UPDATE recording_chunks SET data=x'", HexEncode(AsBytes(forged.events_zstd)),
              "' WHERE seq=2"));
   auto v = archive_->Verify(Who("root"), "s-1");
   ASSERT_TRUE(v.ok());
@@ -299,14 +279,14 @@ TEST_F(RecordingArchiveTest, VerifyFindsTampering) {
 }
 
 TEST_F(RecordingArchiveTest, ARewrittenChainDoesNotMatchTheSignedSeal) {
-  v1::RecordingChunk one = Chunk(1, "data");
+  RecordingChunk one = Chunk(1, "data");
   ASSERT_TRUE(archive_->Accept(host_, one).ok());
   ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "rm -rf /srv", true)).ok());
   // The forger recomputes every hash after replacing chunk 2.
-  v1::RecordingChunk forged = Chunk(2, "ls");
-  Bytes h1 = ChainNext(ChainStart("s-1"), 1, one.events_zstd());
-  Bytes h2 = ChainNext(h1, 2, forged.events_zstd());
-  Sql(StrCat("UPDATE recording_chunks SET data=x'", HexEncode(AsBytes(forged.events_zstd())),
+  RecordingChunk forged = Chunk(2, "ls");
+  Bytes h1 = ChainNext(ChainStart("s-1"), 1, one.events_zstd);
+  Bytes h2 = ChainNext(h1, 2, forged.events_zstd);
+  Sql(StrCat("UPDATE recording_chunks SET data=x'", HexEncode(AsBytes(forged.events_zstd)),
              "', hash=x'", HexEncode(h2), "' WHERE seq=2"));
   Sql(StrCat("UPDATE recordings SET last_hash=x'", HexEncode(h2), "'"));
   EXPECT_EQ(Outputs(), (std::vector<std::string>{"data", "ls"}));
@@ -323,8 +303,9 @@ TEST_F(RecordingArchiveTest, AResentFinalChunkSealsTheRecording) {
   archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "seal-2");
   ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
   std::vector<bool> finals;
-  auto id = archive_->Watch(Who("root"), "s-1",
-                            [&](const v1::RecordingChunk& c) { finals.push_back(c.final()); });
+  auto id = archive_->Watch(Who("root"), "s-1", [&](const RecordingChunk& c, const Bytes&) {
+    finals.push_back(c.final);
+  });
   ASSERT_TRUE(id.ok());
   EXPECT_FALSE(archive_->Accept(host_, Chunk(2, "two", true)).ok()) << "no key to seal with yet";
   ASSERT_TRUE(keys_.Generate("seal-2", KeyAlgorithm::kEd25519).ok());
@@ -359,14 +340,14 @@ TEST_F(RecordingArchiveTest, AHostUploadsOnlyForGrantsThatTargetIt) {
     Identity h;
     h.user = "host/" + c.host;
     h.host_id = c.host;
-    v1::RecordingChunk chunk = Chunk(1, "x");
-    chunk.set_session_id("s-" + c.host + c.user + c.grant);
-    chunk.mutable_session()->set_user(c.user);
-    chunk.mutable_session()->set_grant_id(c.grant);
+    RecordingChunk chunk = Chunk(1, "x");
+    chunk.session_id = "s-" + c.host + c.user + c.grant;
+    chunk.session->user = c.user;
+    chunk.session->grant_id = c.grant;
     auto st = archive_->Accept(h, chunk);
     ASSERT_EQ(st.status().code(), absl::StatusCode::kPermissionDenied) << c.host << " " << c.user;
     EXPECT_NE(st.status().message().find(c.why), std::string::npos) << st.status().message();
-    EXPECT_EQ(archive_->Get(Who("root"), chunk.session_id()).status().code(),
+    EXPECT_EQ(archive_->Get(Who("root"), chunk.session_id).status().code(),
               absl::StatusCode::kNotFound);
   }
   ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "x")).ok()) << "the grant's own host uploads";
@@ -404,7 +385,7 @@ class RoleSessionTest : public RecordingArchiveTest {
     policy_ = std::move(*policy);
     archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
     ASSERT_NO_FATAL_FAILURE(AddSession("s-1", "g-9", "alice", role, login, 1879048200));
-    sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+    sink_ = archive_->AttachHost("h-1", [this](const SessionControl& m) { sent_.push_back(m); });
   }
   // `user`'s grant `grant` for `role` (account `login`, `uid`) and its session `session` on h-1.
   void AddSession(const std::string& session, const std::string& grant, const std::string& user,
@@ -419,10 +400,10 @@ class RoleSessionTest : public RecordingArchiveTest {
     g.end = 1800003600;
     g.uid = uid;
     ASSERT_TRUE(store_->InsertGrant(g).ok());
-    v1::RecordingChunk c = Chunk(1, "");
-    c.set_session_id(session);
-    c.mutable_session()->set_user(login);
-    c.mutable_session()->set_grant_id(grant);
+    RecordingChunk c = Chunk(1, "");
+    c.session_id = session;
+    c.session->user = login;
+    c.session->grant_id = grant;
     ASSERT_TRUE(archive_->Accept(host_, c).ok());
   }
   void TearDown() override {
@@ -431,7 +412,7 @@ class RoleSessionTest : public RecordingArchiveTest {
 
   Policy policy_;
   uint64_t sink_ = 0;
-  std::vector<v1::UploadAck> sent_;
+  std::vector<SessionControl> sent_;
 };
 
 // A role whose sessions need two moderators from the approvers, and one of its sessions.
@@ -451,8 +432,8 @@ class ModerationTest : public RoleSessionTest {
   std::vector<uint32_t> Counts() {
     std::vector<uint32_t> out;
     for (const auto& m : sent_) {
-      EXPECT_EQ(m.session_id(), "s-1");
-      if (m.control().terminated_by().empty()) out.push_back(m.control().moderators());
+      EXPECT_EQ(m.session_id, "s-1");
+      if (m.terminated_by.empty()) out.push_back(m.moderators);
     }
     return out;
   }
@@ -500,11 +481,12 @@ TEST_F(ModerationTest, ModeratorsAreCountedOncePerPersonAndTheHostIsTold) {
   archive_->LeaveModerator(*bob);
   EXPECT_EQ(Counts(), (std::vector<uint32_t>{1, 1, 2, 1, 1}));
   // A host that connects later learns who is watching now.
-  std::vector<v1::UploadAck> late;
-  const uint64_t id = archive_->AttachHost("h-1", [&](const v1::UploadAck& m) { late.push_back(m); });
+  std::vector<SessionControl> late;
+  const uint64_t id =
+      archive_->AttachHost("h-1", [&](const SessionControl& m) { late.push_back(m); });
   archive_->DetachHost(id);
   ASSERT_EQ(late.size(), 1u);
-  EXPECT_EQ(late[0].control().moderators(), 1u);
+  EXPECT_EQ(late[0].moderators, 1u);
   archive_->LeaveModerator(*bob_again);
   // Once the session has ended, nobody joins it and only viewers read it.
   ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "bye", true)).ok());
@@ -517,19 +499,53 @@ TEST_F(ModerationTest, ModeratorsAreCountedOncePerPersonAndTheHostIsTold) {
 TEST_F(ModerationTest, ATerminationReachesTheHostNowOrWhenItNextConnects) {
   archive_->DetachHost(sink_);
   ASSERT_TRUE(archive_->Terminate(Who("dave"), "s-1", "wrong host").ok());
-  sink_ = archive_->AttachHost("h-1", [this](const v1::UploadAck& m) { sent_.push_back(m); });
+  sink_ = archive_->AttachHost("h-1", [this](const SessionControl& m) { sent_.push_back(m); });
   ASSERT_EQ(sent_.size(), 1u);
-  EXPECT_EQ(sent_[0].control().terminated_by(), "dave");
-  EXPECT_EQ(sent_[0].control().reason(), "wrong host");
-  std::vector<v1::UploadAck> other;
-  const uint64_t id = archive_->AttachHost("h-2", [&](const v1::UploadAck& m) { other.push_back(m); });
+  EXPECT_EQ(sent_[0].terminated_by, "dave");
+  EXPECT_EQ(sent_[0].reason, "wrong host");
+  std::vector<SessionControl> other;
+  const uint64_t id =
+      archive_->AttachHost("h-2", [&](const SessionControl& m) { other.push_back(m); });
   archive_->DetachHost(id);
   EXPECT_TRUE(other.empty()) << "another host hears nothing of it";
   ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "bye", true)).ok());
-  std::vector<v1::UploadAck> after;
-  const uint64_t again = archive_->AttachHost("h-1", [&](const v1::UploadAck& m) { after.push_back(m); });
+  std::vector<SessionControl> after;
+  const uint64_t again =
+      archive_->AttachHost("h-1", [&](const SessionControl& m) { after.push_back(m); });
   archive_->DetachHost(again);
   EXPECT_TRUE(after.empty()) << "the session ended: nothing left to terminate";
+}
+
+// GetRecording's rules: a moderator follows the session they moderate, and is counted for as
+// long as the playback lasts; the chunks stored meanwhile reach them live.
+TEST_F(ModerationTest, AModeratorPlaysTheLiveSessionFollowingItAndCountsUntilLeaving) {
+  auto unfollowed = archive_->Play(Who("bob"), "s-1", /*follow=*/false, /*moderate=*/true,
+                                   [](const RecordingChunk&, const Bytes&) {});
+  EXPECT_EQ(unfollowed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(sent_.empty()) << "refused before joining";
+
+  std::vector<uint64_t> live;
+  auto p = archive_->Play(Who("bob"), "s-1", /*follow=*/true, /*moderate=*/true,
+                          [&](const RecordingChunk& c, const Bytes&) { live.push_back(c.seq); });
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->rec.session_id, "s-1");
+  ASSERT_EQ(p->chunks.size(), 1u);
+  EXPECT_EQ(p->chunks[0].seq, 1u);
+  EXPECT_EQ(Counts(), std::vector<uint32_t>{1});
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "two")).ok());
+  EXPECT_EQ(live, std::vector<uint64_t>{2});
+  archive_->Unwatch(p->watch);
+  archive_->LeaveModerator(p->moderator);
+  EXPECT_EQ(Counts(), (std::vector<uint32_t>{1, 0}));
+}
+
+TEST_F(ModerationTest, APlaybackRefusedLeavesNothingSubscribed) {
+  int live = 0;
+  auto p = archive_->Play(Who("erin"), "s-1", /*follow=*/true, /*moderate=*/false,
+                          [&](const RecordingChunk&, const Bytes&) { live++; });
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(archive_->Accept(host_, Chunk(2, "two")).ok());
+  EXPECT_EQ(live, 0);
 }
 
 // A role without require_moderator whose sessions are held at their redaction limit
@@ -548,15 +564,8 @@ class HoldModerationTest : public RoleSessionTest {
   }
   // The host flags the session: its chunk 2 carries the redaction_limit alert.
   void Flag() {
-    v1::RecordingChunk c = Chunk(2, "");
-    auto events = DecompressEvents(c.events_zstd());
-    ASSERT_TRUE(events.ok());
-    v1::Alert* a = events->add_events()->mutable_alert();
-    a->set_kind("redaction_limit");
-    a->set_message("2 lines typed without echo; holding it for a moderator");
-    auto packed = CompressEvents(*events);
-    ASSERT_TRUE(packed.ok());
-    c.set_events_zstd(packed->data(), packed->size());
+    RecordingChunk c = Chunk(2, "");
+    c.alerts.push_back({"redaction_limit", "2 lines typed without echo; holding it for a moderator"});
     ASSERT_TRUE(archive_->Accept(host_, c).ok());
   }
   RecordingArchive::Quorum Quorum() {
@@ -564,7 +573,7 @@ class HoldModerationTest : public RoleSessionTest {
   }
   std::vector<uint32_t> Counts() {
     std::vector<uint32_t> out;
-    for (const auto& m : sent_) out.push_back(m.control().moderators());
+    for (const auto& m : sent_) out.push_back(m.moderators);
     return out;
   }
 };
@@ -622,7 +631,7 @@ TEST_F(HoldModerationTest, ARecordingViewerWatchesAndEndsAHeldSessionButDoesNotR
   EXPECT_EQ(Counts(), (std::vector<uint32_t>{0, 1}));
   ASSERT_TRUE(archive_->Terminate(Who("root"), "s-1", "enough").ok());
   ASSERT_FALSE(sent_.empty());
-  EXPECT_EQ(sent_.back().control().terminated_by(), "root");
+  EXPECT_EQ(sent_.back().terminated_by, "root");
   archive_->LeaveModerator(*carol);
   archive_->LeaveModerator(*root);
   // Once it has ended, the approvers no longer read it.
