@@ -27,7 +27,7 @@
 #include "common/audit_chain.h"
 #include "controller/core/clock.h"
 #include "controller/keys/keystore.h"
-#include "controller/store/store.h"
+#include "controller/store/audit_store.h"
 
 namespace warden {
 
@@ -41,7 +41,7 @@ class AuditLog {
     int sync_interval_ms = 200;
   };
   // `store` keeps the anchor (the signed head as of the last checkpoint).
-  AuditLog(Options options, KeyStore& keys, Store& store, const Clock& clock);
+  AuditLog(Options options, KeyStore& keys, AuditStore& store, const Clock& clock);
   ~AuditLog();
 
   // Recovers seq and hash from the existing file (cutting off a torn final line). UNAVAILABLE
@@ -76,7 +76,7 @@ class AuditLog {
 
   Options options_;
   KeyStore& keys_;
-  Store& store_;
+  AuditStore& store_;
   const Clock& clock_;
   std::mutex mu_;
   int fd_ = -1;

@@ -17,8 +17,8 @@ class Hosts : public testing::CoreFixture {
     X509Ptr ca = ClusterCa();
     ASSERT_NE(ca, nullptr);
     ca_pem_ = *CertificateToPem(ca.get());
-    hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, keys_, *ca_, clock_, "cluster",
-                                            *ReadCertificatePem(ca_pem_));
+    hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, *store_, keys_, *ca_, clock_,
+                                            "cluster", *ReadCertificatePem(ca_pem_));
     ASSERT_EQ(testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "host_key").exit_code, 0);
     host_key_ = testing::ReadAll(dir_ / "host_key.pub");
     csr_ = *CertificateRequestPem(GenerateP256Key()->get());
@@ -253,7 +253,7 @@ TEST(HostStore, AnOldJoinTokenTableGainsTheHostnamesColumn) {
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
-  auto store = Store::Open(dir / "old.db");
+  auto store = SqliteStore::Open(dir / "old.db");
   ASSERT_TRUE(store.ok()) << store.status().message();
   auto row = (*store)->GetJoinToken("h");
   ASSERT_TRUE(row.ok() && row->has_value());

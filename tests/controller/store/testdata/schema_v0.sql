@@ -2,7 +2,6 @@
 -- tables were created by Store::Open at commit 28e4f28 (`warden-controller init`), emptied, then
 -- given one row each by hand; dumped with `sqlite3 warden.db .dump`. Do not edit: the migration
 -- test proves that such a database upgrades in place.
-0
 PRAGMA foreign_keys=OFF;
 BEGIN TRANSACTION;
 CREATE TABLE users (
