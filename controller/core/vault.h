@@ -79,7 +79,8 @@ struct SecretRead {
 
 class Vault {
  public:
-  Vault(const Policy& policy, VaultStore& store, KeyStore& keys, AuditLog& audit, const Clock& clock)
+  Vault(const Policy& policy, VaultStore& store, KeyStore& keys, AuditLog& audit,
+        const Clock& clock)
       : policy_(policy), store_(store), keys_(keys), audit_(audit), clock_(clock) {}
 
   // pkcs11 mode: unseal with the token at start. shamir mode: stays sealed.

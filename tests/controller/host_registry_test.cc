@@ -239,27 +239,5 @@ TEST_F(Hosts, ATokenFromBeforeHostnameBindingIsRefusedSayingWhatToDo) {
       << e.status().message();
 }
 
-// A database made before the hostnames column opens, and its tokens read as naming none.
-TEST(HostStore, AnOldJoinTokenTableGainsTheHostnamesColumn) {
-  testing::TempDir dir;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "old.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TABLE join_tokens (hash TEXT PRIMARY KEY, tier INTEGER NOT NULL, "
-                         "labels TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT "
-                         "NULL, created_by TEXT NOT NULL, used_at INTEGER NOT NULL DEFAULT 0, "
-                         "used_by TEXT NOT NULL DEFAULT '');"
-                         "INSERT INTO join_tokens VALUES ('h',1,'{}',1,2,'root',0,'');",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  auto store = SqliteStore::Open(dir / "old.db");
-  ASSERT_TRUE(store.ok()) << store.status().message();
-  auto row = (*store)->GetJoinToken("h");
-  ASSERT_TRUE(row.ok() && row->has_value());
-  EXPECT_EQ((*row)->hostnames, "[]");
-  EXPECT_EQ((*row)->tier, 1);
-}
-
 }  // namespace
 }  // namespace warden

@@ -9,8 +9,8 @@ using sqlite::Stmt;
 
 namespace {
 constexpr const char* kRecordingCols =
-    "session_id,host_id,user,service,tty,rhost,started_ns,ended_ns,chunks,last_hash,lost_bytes,seal,"
-    "grant_id";
+    "session_id,host_id,user,service,tty,rhost,started_ns,ended_ns,chunks,last_hash,lost_bytes,"
+    "seal,grant_id";
 
 // kRecordingCols of `recordings r`, then the kinds of alert raised in the session.
 constexpr const char* kRecordingRead =
@@ -36,7 +36,7 @@ RecordingRow ReadRecording(Stmt& s) {
 absl::Status SqliteStore::InsertRecording(const RecordingRow& r) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(StrCat("INSERT INTO recordings (", kRecordingCols,
-                                          ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)").c_str()));
+                                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)").c_str()));
   return s.Bind(1, r.session_id).Bind(2, r.host_id).Bind(3, r.user).Bind(4, r.service)
       .Bind(5, r.tty).Bind(6, r.rhost).Bind(7, r.started_ns).Bind(8, r.ended_ns)
       .Bind(9, static_cast<int64_t>(r.chunks)).BindBlob(10, r.last_hash)
@@ -44,16 +44,18 @@ absl::Status SqliteStore::InsertRecording(const RecordingRow& r) {
       .Run();
 }
 
-absl::StatusOr<std::optional<RecordingRow>> SqliteStore::GetRecording(std::string_view session_id) {
+absl::StatusOr<std::optional<RecordingRow>> SqliteStore::GetRecording(
+    std::string_view session_id) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(StrCat("SELECT ", kRecordingRead,
-                                          " FROM recordings r WHERE session_id=?").c_str()));
+                                               " FROM recordings r WHERE session_id=?").c_str()));
   return s.Bind(1, session_id).ReadOne(ReadRecording);
 }
 
-absl::Status SqliteStore::AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
-                                         const std::vector<std::string>& commands,
-                                         const std::vector<RecordingAlert>& alerts) {
+absl::Status SqliteStore::AppendRecordingChunk(std::string_view session_id,
+                                               const RecordingChunkRow& c,
+                                               const std::vector<std::string>& commands,
+                                               const std::vector<RecordingAlert>& alerts) {
   ASSIGN_OR_RETURN(Transaction tx, Begin());
   {
     ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO recording_chunks VALUES (?,?,?,?)"));
@@ -70,7 +72,8 @@ absl::Status SqliteStore::AppendRecordingChunk(std::string_view session_id, cons
                         .Bind(4, a.message).Run());
   }
   {
-    ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE recordings SET chunks=?, last_hash=? WHERE session_id=?"));
+    ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE recordings SET chunks=?, last_hash=? "
+                                          "WHERE session_id=?"));
     RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(c.seq)).BindBlob(2, c.hash)
                         .Bind(3, session_id).Run());
   }
@@ -78,10 +81,10 @@ absl::Status SqliteStore::AppendRecordingChunk(std::string_view session_id, cons
 }
 
 absl::Status SqliteStore::SealRecording(std::string_view session_id, int64_t ended_ns,
-                                  uint64_t lost_bytes, ByteSpan seal) {
+                                        uint64_t lost_bytes, ByteSpan seal) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE recordings SET ended_ns=?, lost_bytes=?, seal=? "
-                                   "WHERE session_id=?"));
+                                        "WHERE session_id=?"));
   return s.Bind(1, ended_ns).Bind(2, static_cast<int64_t>(lost_bytes)).BindBlob(3, seal)
       .Bind(4, session_id).Run();
 }
@@ -91,11 +94,11 @@ absl::StatusOr<std::vector<RecordingRow>> SqliteStore::ListRecordings(const Reco
   ASSIGN_OR_RETURN(
       Stmt s,
       db_->Prepare(StrCat("SELECT ", kRecordingRead, " FROM recordings r WHERE (?1='' OR user=?1) "
-                     "AND (?2='' OR host_id=?2) AND (?3=0 OR started_ns>=?3) "
-                     "AND (?4=0 OR started_ns<=?4) AND (?5='' OR EXISTS (SELECT 1 FROM "
-                     "recording_commands c WHERE c.session_id=r.session_id AND "
-                     "instr(c.argv, ?5) > 0)) AND (?6='' OR grant_id=?6) ORDER BY started_ns")
-                  .c_str()));
+                          "AND (?2='' OR host_id=?2) AND (?3=0 OR started_ns>=?3) "
+                          "AND (?4=0 OR started_ns<=?4) AND (?5='' OR EXISTS (SELECT 1 FROM "
+                          "recording_commands c WHERE c.session_id=r.session_id AND "
+                          "instr(c.argv, ?5) > 0)) AND (?6='' OR grant_id=?6) ORDER BY started_ns")
+                       .c_str()));
   return s.Bind(1, f.user).Bind(2, f.host_id).Bind(3, f.since_ns).Bind(4, f.until_ns)
       .Bind(5, f.command).Bind(6, f.grant_id).ReadAll(ReadRecording);
 }

@@ -202,6 +202,24 @@ TEST(SchemaVersions, ADatabaseOfANewerVersionIsRefusedAndLeftUntouched) {
   EXPECT_FALSE(std::filesystem::exists(dir / "warden.db-wal"));
 }
 
+// A database made before the hostnames column (version 0 too) gets it, and its tokens read as
+// naming none.
+TEST(SchemaVersions, AnOldJoinTokenTableGainsTheHostnamesColumn) {
+  testing::TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(Exec(dir / "old.db",
+                               "CREATE TABLE join_tokens (hash TEXT PRIMARY KEY, tier INTEGER NOT "
+                               "NULL, labels TEXT NOT NULL, created INTEGER NOT NULL, expires "
+                               "INTEGER NOT NULL, created_by TEXT NOT NULL, used_at INTEGER NOT "
+                               "NULL DEFAULT 0, used_by TEXT NOT NULL DEFAULT '');"
+                               "INSERT INTO join_tokens VALUES ('h',1,'{}',1,2,'root',0,'');"));
+  auto store = SqliteStore::Open(dir / "old.db");
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  auto row = (*store)->GetJoinToken("h");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->hostnames, "[]");
+  EXPECT_EQ((*row)->tier, 1);
+}
+
 absl::Status CreateHalfThenFail(sqlite::Database& db) {
   RETURN_IF_ERROR(db.Exec("CREATE TABLE half_done (x TEXT)"));
   return absl::InternalError("injected failure");
