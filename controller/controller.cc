@@ -128,7 +128,8 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
       "  burst: 20\n");
 
   SystemClock clock;
-  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open((dir / "warden.db").string()));
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store,
+                   SqliteStore::Open((dir / "warden.db").string()));
   auto shared_policy = std::make_shared<const Policy>(policy);
   AccessCore access(shared_policy, *store, clock);
   CertificateAuthority ca(access, *store, *keys, clock);
@@ -244,7 +245,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->policy_ = std::make_shared<const Policy>(std::move(policy));
   ASSIGN_OR_RETURN(std::unique_ptr<Pkcs11KeyStore> keys, Pkcs11KeyStore::Open(config.pkcs11));
   c->keys_ = std::move(keys);
-  ASSIGN_OR_RETURN(c->store_, Store::Open(config.data_dir + "/warden.db"));
+  ASSIGN_OR_RETURN(c->store_, SqliteStore::Open(config.data_dir + "/warden.db"));
   ASSIGN_OR_RETURN(c->ca_pem_, ReadFile(config.data_dir + "/tls/ca.crt"));
   ASSIGN_OR_RETURN(c->server_cert_pem_, ReadFile(config.data_dir + "/tls/server.crt"));
   ASSIGN_OR_RETURN(std::string key_pem, ReadFile(config.data_dir + "/secrets/server.key"));
@@ -264,11 +265,13 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->auth_ = std::make_unique<OperatorAuth>(c->policy_, *c->store_, *c->keys_, clock,
                                             std::string(kClusterCaLabel), std::move(ca_cert));
   ASSIGN_OR_RETURN(X509Ptr host_ca_cert, ReadCertificatePem(c->ca_pem_));
-  c->hosts_ = std::make_unique<HostRegistry>(*c->policy_, *c->store_, *c->keys_, *c->ca_, clock,
-                                             std::string(kClusterCaLabel), std::move(host_ca_cert));
+  c->hosts_ = std::make_unique<HostRegistry>(*c->policy_, *c->store_, *c->store_, *c->keys_,
+                                             *c->ca_, clock, std::string(kClusterCaLabel),
+                                             std::move(host_ca_cert));
   // Recordings are sealed with the audit key: both are the controller's evidence.
-  c->recordings_ = std::make_unique<RecordingArchive>(*c->policy_, *c->store_, *c->keys_,
-                                                      *c->audit_, std::string(kAuditKeyLabel));
+  c->recordings_ = std::make_unique<RecordingArchive>(*c->policy_, *c->store_, *c->store_,
+                                                      *c->store_, *c->keys_, *c->audit_,
+                                                      std::string(kAuditKeyLabel));
   c->vault_ = std::make_unique<Vault>(*c->policy_, *c->store_, *c->keys_, *c->audit_, clock);
   if (absl::Status st = c->vault_->Start(); !st.ok()) {
     // The rest of the controller serves; the vault stays sealed and says so.

@@ -1,5 +1,5 @@
 // Composition root of warden-controller: configuration, `init` of a data directory, and the
-// object graph that `serve` runs (KeyStore, Store, Policy, AuditLog, cores).
+// object graph that `serve` runs (KeyStore, SqliteStore, Policy, AuditLog, cores).
 #pragma once
 
 #include <memory>
@@ -16,6 +16,7 @@
 #include "controller/core/recordings.h"
 #include "controller/core/vault.h"
 #include "controller/keys/pkcs11_keystore.h"
+#include "controller/store/sqlite/sqlite_store.h"
 
 namespace warden {
 
@@ -55,7 +56,6 @@ class Controller {
   ~Controller();
 
   KeyStore& keys() { return *keys_; }
-  Store& store() { return *store_; }
   AuditLog& audit() { return *audit_; }
   AccessCore& access() { return *access_; }
   CertificateAuthority& ca() { return *ca_; }
@@ -73,7 +73,8 @@ class Controller {
   Controller() = default;
   ControllerConfig config_;
   std::unique_ptr<KeyStore> keys_;
-  std::unique_ptr<Store> store_;
+  // Every core gets the interfaces of this one store that it needs.
+  std::unique_ptr<SqliteStore> store_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<AccessCore> access_;

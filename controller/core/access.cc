@@ -138,7 +138,7 @@ absl::StatusOr<RequestRow> AccessCore::LoadForReview(const Identity& who, std::s
 absl::StatusOr<RequestView> AccessCore::Approve(const Identity& who, std::string_view id) {
   bool granted = false;
   {
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     const Role* role = nullptr;
     ASSIGN_OR_RETURN(RequestRow r, LoadForReview(who, id, &role));
     const int64_t now = clock_.Now();
@@ -191,7 +191,7 @@ absl::StatusOr<RequestView> AccessCore::Approve(const Identity& who, std::string
 
 absl::StatusOr<RequestView> AccessCore::Deny(const Identity& who, std::string_view id) {
   {
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     const Role* role = nullptr;
     ASSIGN_OR_RETURN(RequestRow r, LoadForReview(who, id, &role));
     r.state = "denied";
@@ -204,7 +204,7 @@ absl::StatusOr<RequestView> AccessCore::Deny(const Identity& who, std::string_vi
 
 absl::StatusOr<RequestView> AccessCore::Cancel(const Identity& who, std::string_view id) {
   {
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     ASSIGN_OR_RETURN(RequestView v, Load(id));
     if (v.row.requester != who.user) {
       return absl::PermissionDeniedError("only the requester can cancel a request");
@@ -255,7 +255,7 @@ absl::StatusOr<GrantView> AccessCore::GetGrant(std::string_view id) {
 
 absl::StatusOr<GrantView> AccessCore::Revoke(const Identity& who, std::string_view id) {
   {
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     ASSIGN_OR_RETURN(std::optional<GrantRow> g, store_.GetGrant(id));
     const absl::Status denied = absl::PermissionDeniedError(
         "only the grant's owner, an approver of its role or an admin can revoke it");

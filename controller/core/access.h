@@ -17,7 +17,7 @@
 #include "controller/core/clock.h"
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
-#include "controller/store/store.h"
+#include "controller/store/access_store.h"
 
 namespace warden {
 
@@ -54,7 +54,7 @@ inline constexpr std::string_view kHostStateCounter = "host_state";
 
 class AccessCore {
  public:
-  AccessCore(std::shared_ptr<const Policy> policy, Store& store, const Clock& clock)
+  AccessCore(std::shared_ptr<const Policy> policy, AccessStore& store, const Clock& clock)
       : policy_(std::move(policy)), store_(store), clock_(clock) {}
 
   const Policy& policy() const { return *policy_; }
@@ -88,7 +88,7 @@ class AccessCore {
   absl::StatusOr<uint32_t> NextAccountId();
 
   std::shared_ptr<const Policy> policy_;
-  Store& store_;
+  AccessStore& store_;
   const Clock& clock_;
   ChangeFeed changes_;
 };

@@ -24,7 +24,7 @@ absl::Status Unwritable(const std::string& path, std::string_view op, int err) {
 
 }  // namespace
 
-AuditLog::AuditLog(Options options, KeyStore& keys, Store& store, const Clock& clock)
+AuditLog::AuditLog(Options options, KeyStore& keys, AuditStore& store, const Clock& clock)
     : options_(std::move(options)), keys_(keys), store_(store), clock_(clock) {
   sync_thread_ = std::thread([this] { SyncLoop(); });
 }

@@ -29,7 +29,7 @@
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
 #include "controller/keys/keystore.h"
-#include "controller/store/store.h"
+#include "controller/store/audit_store.h"
 
 namespace warden {
 
@@ -43,7 +43,7 @@ class AuditLog {
     int sync_interval_ms = 200;
   };
   // `store` keeps the anchor (the signed head as of the last checkpoint).
-  AuditLog(Options options, KeyStore& keys, Store& store, const Clock& clock);
+  AuditLog(Options options, KeyStore& keys, AuditStore& store, const Clock& clock);
   ~AuditLog();
 
   // Recovers seq and hash from the existing file (cutting off a torn final line). UNAVAILABLE
@@ -87,7 +87,7 @@ class AuditLog {
 
   Options options_;
   KeyStore& keys_;
-  Store& store_;
+  AuditStore& store_;
   const Clock& clock_;
   std::mutex mu_;
   int fd_ = -1;

@@ -213,7 +213,7 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
       return absl::FailedPreconditionError(StrCat("tier ", tier,
                                                         " has no rotation in progress"));
     }
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     for (const auto* r : retiring) RETURN_IF_ERROR(store_.SetCaKeyState(r->label, "retired"));
     RETURN_IF_ERROR(store_.BumpCounter(kHostStateCounter).status());
     RETURN_IF_ERROR(tx.Commit());
@@ -232,7 +232,7 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
       if (pub.ok() && pub->type == KeyType::kEcdsaP256) alg = KeyAlgorithm::kEcdsaP256;
     }
     ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     if (active) RETURN_IF_ERROR(store_.SetCaKeyState(active->label, "retiring"));
     RETURN_IF_ERROR(store_.InsertCaKey({"user", tier, label, pub.blob, "active", clock_.Now()}));
     RETURN_IF_ERROR(store_.BumpCounter(kHostStateCounter).status());

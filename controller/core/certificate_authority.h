@@ -19,6 +19,7 @@
 #include "common/krl.h"
 #include "controller/core/access.h"
 #include "controller/keys/keystore.h"
+#include "controller/store/access_store.h"
 
 namespace warden {
 
@@ -44,7 +45,7 @@ struct KrlSnapshot {
 
 class CertificateAuthority {
  public:
-  CertificateAuthority(AccessCore& access, Store& store, KeyStore& keys, const Clock& clock)
+  CertificateAuthority(AccessCore& access, AccessStore& store, KeyStore& keys, const Clock& clock)
       : access_(access), store_(store), keys_(keys), clock_(clock) {}
 
   // Creates the user CA and the host CA of every tier (controller init).
@@ -68,7 +69,7 @@ class CertificateAuthority {
   absl::StatusOr<CaKeyRow> IssuingKey(int tier);
 
   AccessCore& access_;
-  Store& store_;
+  AccessStore& store_;
   KeyStore& keys_;
   const Clock& clock_;
   std::mutex mu_;  // guards the caches below and serialises rotation

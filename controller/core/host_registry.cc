@@ -122,12 +122,12 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
   {
     // Revision and grants read in one snapshot, so a host never holds a revision newer than its
     // data; a read transaction, so building every watching host's state takes no write lock.
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.BeginRead());
+    ASSIGN_OR_RETURN(Transaction tx, store_.BeginRead());
     ASSIGN_OR_RETURN(HostRow h, Host(host_id));
     st.host_id = h.id;
     st.tier = h.tier;
-    ASSIGN_OR_RETURN(st.revision, store_.GetCounter(kHostStateCounter));
-    ASSIGN_OR_RETURN(grants, store_.ListLiveGrants(clock_.Now()));
+    ASSIGN_OR_RETURN(st.revision, access_store_.GetCounter(kHostStateCounter));
+    ASSIGN_OR_RETURN(grants, access_store_.ListLiveGrants(clock_.Now()));
     const auto labels = nlohmann::json::parse(h.labels).get<std::map<std::string, std::string>>();
     std::map<std::string, HostGroup> groups;
     for (auto& g : grants) {
@@ -155,7 +155,7 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
         HostGroup& hg = groups[name];
         if (hg.name.empty()) {
           hg.name = name;
-          ASSIGN_OR_RETURN(hg.gid, store_.GroupGid(name, [] () -> absl::StatusOr<uint32_t> {
+          ASSIGN_OR_RETURN(hg.gid, access_store_.GroupGid(name, [] () -> absl::StatusOr<uint32_t> {
             return absl::InternalError("group has no gid; it is allocated when a grant is made");
           }));
         }
@@ -252,7 +252,7 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   ASSIGN_OR_RETURN(IssuedCertificate host_cert,
                    ca_.SignHostKey(host_key, hostname, e.host_id, e.tier, kHostCertTtl));
   e.ssh_host_certificate = host_cert.line;
-  ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   // Single use even against a concurrent enrollment with the same token.
   ASSIGN_OR_RETURN(bool used, store_.UseJoinToken(hash, now, e.host_id));
   if (!used) return absl::UnauthenticatedError("join token was already used; they are single-use");

@@ -11,6 +11,7 @@
 #include "controller/core/certificate_authority.h"
 #include "controller/core/access.h"
 #include "controller/core/operator_auth.h"
+#include "controller/store/host_store.h"
 
 namespace warden {
 
@@ -80,9 +81,11 @@ inline constexpr std::string_view kHomeRoot = "/home";
 
 class HostRegistry {
  public:
-  HostRegistry(const Policy& policy, Store& store, KeyStore& keys, CertificateAuthority& ca,
-               const Clock& clock, std::string cluster_ca_label, X509Ptr cluster_ca_cert)
-      : policy_(policy), store_(store), keys_(keys), ca_(ca), clock_(clock),
+  // `access` holds the live grants, managed groups and the host state revision a host is sent.
+  HostRegistry(const Policy& policy, HostStore& store, AccessStore& access, KeyStore& keys,
+               CertificateAuthority& ca, const Clock& clock, std::string cluster_ca_label,
+               X509Ptr cluster_ca_cert)
+      : policy_(policy), store_(store), access_store_(access), keys_(keys), ca_(ca), clock_(clock),
         ca_label_(std::move(cluster_ca_label)), ca_cert_(std::move(cluster_ca_cert)) {}
 
   // Admins only. ttl 0 = one hour; at most a week. `hostnames`: the names the token may enroll,
@@ -110,7 +113,8 @@ class HostRegistry {
   absl::Status IssueClientCertificate(const std::string& hostname, EVP_PKEY* key, Enrollment& e);
 
   const Policy& policy_;
-  Store& store_;
+  HostStore& store_;
+  AccessStore& access_store_;
   KeyStore& keys_;
   CertificateAuthority& ca_;
   const Clock& clock_;

@@ -9,7 +9,7 @@
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
 #include "controller/keys/keystore.h"
-#include "controller/store/store.h"
+#include "controller/store/user_store.h"
 
 namespace warden {
 
@@ -40,7 +40,7 @@ inline constexpr std::string_view kOperatorOu = "operator";
 
 class OperatorAuth {
  public:
-  OperatorAuth(std::shared_ptr<const Policy> policy, Store& store, KeyStore& keys,
+  OperatorAuth(std::shared_ptr<const Policy> policy, UserStore& store, KeyStore& keys,
                const Clock& clock, std::string cluster_ca_label, X509Ptr cluster_ca_cert)
       : policy_(std::move(policy)), store_(store), keys_(keys), clock_(clock),
         ca_label_(std::move(cluster_ca_label)), ca_cert_(std::move(cluster_ca_cert)) {}
@@ -54,7 +54,7 @@ class OperatorAuth {
 
  private:
   std::shared_ptr<const Policy> policy_;
-  Store& store_;
+  UserStore& store_;
   KeyStore& keys_;
   const Clock& clock_;
   std::string ca_label_;

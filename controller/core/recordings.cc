@@ -78,11 +78,11 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host, const Re
 
 absl::Status RecordingArchive::CheckSessionGrant(const Identity& host, std::string_view session_id,
                                                  const SessionStart& s) {
-  ASSIGN_OR_RETURN(std::optional<HostRow> h, store_.GetHost(host.host_id));
+  ASSIGN_OR_RETURN(std::optional<HostRow> h, host_store_.GetHost(host.host_id));
   if (!h) return absl::PermissionDeniedError(StrCat("host ", host.host_id, " is not enrolled"));
   std::optional<GrantRow> grant;
   if (!s.grant_id.empty()) {
-    ASSIGN_OR_RETURN(grant, store_.GetGrant(s.grant_id));
+    ASSIGN_OR_RETURN(grant, grants_.GetGrant(s.grant_id));
   }
   if (!grant)
     return absl::PermissionDeniedError(
@@ -184,7 +184,7 @@ absl::StatusOr<RecordingArchive::ModeratorRight> RecordingArchive::CheckModerato
   if (!who.host_id.empty()) return absl::PermissionDeniedError("hosts do not moderate sessions");
   std::optional<GrantRow> grant;
   if (!rec.grant_id.empty()) {
-    ASSIGN_OR_RETURN(grant, store_.GetGrant(rec.grant_id));
+    ASSIGN_OR_RETURN(grant, grants_.GetGrant(rec.grant_id));
   }
   if (!grant || grant->login != rec.user)
     return absl::PermissionDeniedError(StrCat("session ", rec.session_id,
@@ -250,7 +250,7 @@ absl::StatusOr<RecordingRow> RecordingArchive::Get(const Identity& who,
 RecordingArchive::Quorum RecordingArchive::QuorumOf(const RecordingRow& rec) {
   Quorum q;
   if (rec.ended_ns != 0) return q;
-  if (auto grant = store_.GetGrant(rec.grant_id); grant.ok() && *grant) {
+  if (auto grant = grants_.GetGrant(rec.grant_id); grant.ok() && *grant) {
     if (auto role = policy_.FindRole((*grant)->role); role.ok()) q.required = Required(**role, rec);
   }
   std::lock_guard<std::mutex> lock(mu_);

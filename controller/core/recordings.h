@@ -33,7 +33,9 @@
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
 #include "controller/keys/keystore.h"
-#include "controller/store/store.h"
+#include "controller/store/access_store.h"
+#include "controller/store/host_store.h"
+#include "controller/store/recording_store.h"
 
 namespace warden {
 
@@ -75,9 +77,12 @@ struct VerifyResult {
 
 class RecordingArchive {
  public:
-  RecordingArchive(const Policy& policy, Store& store, KeyStore& keys, AuditLog& audit,
-                   std::string seal_key_label)
-      : policy_(policy), store_(store), keys_(keys), audit_(audit),
+  // `hosts` and `grants` are read to check that an uploading host is one the session's grant
+  // targets, and who may moderate.
+  RecordingArchive(const Policy& policy, RecordingStore& store, HostStore& hosts,
+                   AccessStore& grants, KeyStore& keys, AuditLog& audit, std::string seal_key_label)
+      : policy_(policy), store_(store), host_store_(hosts), grants_(grants), keys_(keys),
+        audit_(audit),
         seal_key_label_(std::move(seal_key_label)) {}
 
   // A chunk from host `host`. Returns the sequence number to acknowledge: the chunk's own once it
@@ -168,7 +173,9 @@ class RecordingArchive {
   void SendLocked(const std::string& host_id, const SessionControl& msg);
 
   const Policy& policy_;
-  Store& store_;
+  RecordingStore& store_;
+  HostStore& host_store_;
+  AccessStore& grants_;
   KeyStore& keys_;
   AuditLog& audit_;
   const std::string seal_key_label_;

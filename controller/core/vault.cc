@@ -40,7 +40,7 @@ absl::Status CheckSecretPath(std::string_view path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> InitializeVault(Store& store, KeyStore& keys,
+absl::StatusOr<std::vector<std::string>> InitializeVault(VaultStore& store, KeyStore& keys,
                                                          const VaultInit& init) {
   if (init.mode != "pkcs11" && init.mode != "shamir")
     return absl::InvalidArgumentError(StrCat("unknown seal \"", init.mode, "\"; use pkcs11 or shamir"));
@@ -208,7 +208,7 @@ absl::StatusOr<int64_t> Vault::Put(const Identity& who, std::string_view path, B
   Bytes raw = RandomBytes(kAeadKeySize);
   SecretBytes key(raw);
   OPENSSL_cleanse(raw.data(), raw.size());
-  ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   SecretVersionRow row;
   row.path = std::string(path);
   ASSIGN_OR_RETURN(row.version, store_.NextSecretVersion(path));
@@ -268,7 +268,7 @@ absl::StatusOr<SecretRead> Vault::Read(const Identity& who, std::string_view pat
 absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPolicy& vp,
                                         std::string_view path, int64_t version) {
   const int64_t now = clock_.Now();
-  ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
   if (held && held->until > now && held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
@@ -299,7 +299,7 @@ absl::Status Vault::CheckIn(const Identity& who, std::string_view path) {
   // Only someone who may read (so check out) `path` learns whether it is checked out.
   RETURN_IF_ERROR(Allowed(who, path, "read").status());
   RETURN_IF_ERROR(RequireUnsealed());
-  ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
   if (!held || held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is not checked out by ", who.user));
@@ -310,7 +310,7 @@ absl::Status Vault::CheckIn(const Identity& who, std::string_view path) {
 absl::StatusOr<int> Vault::EndExpiredCheckouts() {
   ASSIGN_OR_RETURN(std::vector<CheckoutRow> expired, store_.ListExpiredCheckouts(clock_.Now()));
   for (const CheckoutRow& c : expired) {
-    ASSIGN_OR_RETURN(Store::Transaction tx, store_.Begin());
+    ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     RETURN_IF_ERROR(EndCheckoutInTransaction(c, "lease ended"));
     RETURN_IF_ERROR(tx.Commit());
   }

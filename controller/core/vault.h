@@ -37,7 +37,7 @@
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
 #include "controller/keys/keystore.h"
-#include "controller/store/store.h"
+#include "controller/store/vault_store.h"
 
 namespace warden {
 
@@ -51,7 +51,7 @@ struct VaultInit {
 
 // Creates the root key and its seal; returns the shares (unseal shares in shamir mode, recovery
 // shares in pkcs11 mode), to be printed once. REQUIRES: the vault was never initialised.
-absl::StatusOr<std::vector<std::string>> InitializeVault(Store& store, KeyStore& keys,
+absl::StatusOr<std::vector<std::string>> InitializeVault(VaultStore& store, KeyStore& keys,
                                                          const VaultInit& init);
 
 struct VaultStatus {
@@ -79,7 +79,8 @@ struct SecretRead {
 
 class Vault {
  public:
-  Vault(const Policy& policy, Store& store, KeyStore& keys, AuditLog& audit, const Clock& clock)
+  Vault(const Policy& policy, VaultStore& store, KeyStore& keys, AuditLog& audit,
+        const Clock& clock)
       : policy_(policy), store_(store), keys_(keys), audit_(audit), clock_(clock) {}
 
   // pkcs11 mode: unseal with the token at start. shamir mode: stays sealed.
@@ -126,11 +127,11 @@ class Vault {
                                    std::string_view path, int64_t version);
   // Removes a check-out; with rotate_after_use the version is marked used and an alert written
   // (the rotation hook, until rotation exists). `why`: "checked in", "lease ended".
-  // REQUIRES: inside a Store::Transaction (they do not nest).
+  // REQUIRES: inside a write Transaction (they do not nest).
   absl::Status EndCheckoutInTransaction(const CheckoutRow& held, std::string_view why);
 
   const Policy& policy_;
-  Store& store_;
+  VaultStore& store_;
   KeyStore& keys_;
   AuditLog& audit_;
   const Clock& clock_;

@@ -8,6 +8,7 @@
 #include "controller/core/certificate_authority.h"
 #include "controller/keys/x509_issuer.h"
 #include "controller/keys/software_keystore.h"
+#include "controller/store/sqlite/sqlite_store.h"
 #include "tests/test_util.h"
 
 namespace warden::testing {
@@ -47,7 +48,7 @@ roles:
 class CoreFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = Store::Open(dir_ / "warden.db");
+    auto store = SqliteStore::Open(dir_ / "warden.db");
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
     auto policy = ParsePolicy(kTestPolicy);
@@ -106,7 +107,7 @@ class CoreFixture : public ::testing::Test {
   TempDir dir_;
   FakeClock clock_{1800000000};
   SoftwareKeyStore keys_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<SqliteStore> store_;
   std::shared_ptr<const Policy> policy_;
   std::unique_ptr<AccessCore> access_;
   std::unique_ptr<CertificateAuthority> ca_;

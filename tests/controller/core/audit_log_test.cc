@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "controller/keys/software_keystore.h"
+#include "controller/store/sqlite/sqlite_store.h"
 #include "tests/test_util.h"
 
 namespace warden {
@@ -13,7 +14,7 @@ class AuditLogTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(keys_.Generate("audit", KeyAlgorithm::kEd25519).ok());
     ASSERT_TRUE(keys_.GenerateMacKey("hmac").ok());
-    auto store = Store::Open(dir_ / "warden.db");
+    auto store = SqliteStore::Open(dir_ / "warden.db");
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(*store);
   }
@@ -34,7 +35,7 @@ class AuditLogTest : public ::testing::Test {
   }
   testing::TempDir dir_;
   SoftwareKeyStore keys_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<SqliteStore> store_;
   FakeClock clock_{1800000000};
 };
 

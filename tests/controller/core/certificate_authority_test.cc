@@ -174,7 +174,7 @@ TEST_F(Ca, TiersHaveDistinctCaKeys) {
 // 0's). At start it stays tier 0's and the other tiers get their own; a second start adds none.
 TEST(HostCas, AnOldSingleHostCaBecomesTier0sAndTheOtherTiersGetTheirOwn) {
   testing::TempDir dir;
-  auto store = Store::Open(dir / "warden.db");
+  auto store = SqliteStore::Open(dir / "warden.db");
   ASSERT_TRUE(store.ok());
   SoftwareKeyStore keys;
   FakeClock clock{1800000000};

@@ -17,8 +17,8 @@ class Hosts : public testing::CoreFixture {
     X509Ptr ca = ClusterCa();
     ASSERT_NE(ca, nullptr);
     ca_pem_ = *CertificateToPem(ca.get());
-    hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, keys_, *ca_, clock_, "cluster",
-                                            *ReadCertificatePem(ca_pem_));
+    hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, *store_, keys_, *ca_, clock_,
+                                            "cluster", *ReadCertificatePem(ca_pem_));
     ASSERT_EQ(testing::RunCommand("ssh-keygen -q -t ed25519 -N '' -f " + dir_ / "host_key").exit_code, 0);
     host_key_ = testing::ReadAll(dir_ / "host_key.pub");
     csr_ = *CertificateRequestPem(GenerateP256Key()->get());
@@ -263,28 +263,6 @@ TEST_F(Hosts, ATokenFromBeforeHostnameBindingIsRefusedSayingWhatToDo) {
                 .find("wardenctl host token create --tier 0 --hostname db1.example.com"),
             std::string::npos)
       << e.status().message();
-}
-
-// A database made before the hostnames column opens, and its tokens read as naming none.
-TEST(HostStore, AnOldJoinTokenTableGainsTheHostnamesColumn) {
-  testing::TempDir dir;
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir / "old.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "CREATE TABLE join_tokens (hash TEXT PRIMARY KEY, tier INTEGER NOT NULL, "
-                         "labels TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT "
-                         "NULL, created_by TEXT NOT NULL, used_at INTEGER NOT NULL DEFAULT 0, "
-                         "used_by TEXT NOT NULL DEFAULT '');"
-                         "INSERT INTO join_tokens VALUES ('h',1,'{}',1,2,'root',0,'');",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  auto store = Store::Open(dir / "old.db");
-  ASSERT_TRUE(store.ok()) << store.status().message();
-  auto row = (*store)->GetJoinToken("h");
-  ASSERT_TRUE(row.ok() && row->has_value());
-  EXPECT_EQ((*row)->hostnames, "[]");
-  EXPECT_EQ((*row)->tier, 1);
 }
 
 }  // namespace

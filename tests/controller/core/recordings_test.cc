@@ -20,7 +20,8 @@ class RecordingArchiveTest : public CoreFixture {
   void SetUp() override {
     CoreFixture::SetUp();
     audit_ = OpenAuditLog();
-    archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "audit-1");
+    archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, *store_, *store_, keys_,
+                                                  *audit_, "audit-1");
     host_.user = "host/h-1";
     host_.host_id = "h-1";
     AddHost("h-1", 0, R"({"env":"prod"})");
@@ -148,7 +149,7 @@ class GatedSigner : public KeyStore, public Gate {
 // One host's upload that is slow to seal (the token is busy) does not hold up another host's.
 TEST_F(RecordingArchiveTest, AnotherHostsUploadGoesOnWhileOneSessionIsSealed) {
   GatedSigner signer(keys_);
-  RecordingArchive archive(*policy_, *store_, signer, *audit_, "audit-1");
+  RecordingArchive archive(*policy_, *store_, *store_, *store_, signer, *audit_, "audit-1");
   AddHost("h-2", 0, R"({"env":"prod"})");
   Identity other = host_;
   other.user = "host/h-2";
@@ -300,7 +301,8 @@ TEST_F(RecordingArchiveTest, ARewrittenChainDoesNotMatchTheSignedSeal) {
 // gets the ack and resends it once the token is back: the resend seals the recording, and a live
 // viewer sees the end.
 TEST_F(RecordingArchiveTest, AResentFinalChunkSealsTheRecording) {
-  archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, keys_, *audit_, "seal-2");
+  archive_ = std::make_unique<RecordingArchive>(*policy_, *store_, *store_, *store_, keys_,
+                                                *audit_, "seal-2");
   ASSERT_TRUE(archive_->Accept(host_, Chunk(1, "one")).ok());
   std::vector<bool> finals;
   auto id = archive_->Watch(Who("root"), "s-1", [&](const RecordingChunk& c, const Bytes&) {
@@ -383,7 +385,8 @@ class RoleSessionTest : public RecordingArchiveTest {
     auto policy = ParsePolicy(std::string(kTestPolicy) + role_yaml);
     ASSERT_TRUE(policy.ok()) << policy.status().message();
     policy_ = std::move(*policy);
-    archive_ = std::make_unique<RecordingArchive>(policy_, *store_, keys_, *audit_, "audit-1");
+    archive_ = std::make_unique<RecordingArchive>(policy_, *store_, *store_, *store_, keys_,
+                                                  *audit_, "audit-1");
     ASSERT_NO_FATAL_FAILURE(AddSession("s-1", "g-9", "alice", role, login, 1879048200));
     sink_ = archive_->AttachHost("h-1", [this](const SessionControl& m) { sent_.push_back(m); });
   }

@@ -1,0 +1,124 @@
+// The controller's store in one SQLite database (WAL): every per-domain interface over one
+// connection, so that a transaction begun through any of them covers all. The table code lives
+// in one file per domain (access.cc, hosts.cc, recordings.cc, vault.cc, users.cc).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "controller/store/access_store.h"
+#include "controller/store/audit_store.h"
+#include "controller/store/host_store.h"
+#include "controller/store/recording_store.h"
+#include "controller/store/user_store.h"
+#include "controller/store/vault_store.h"
+
+namespace warden {
+
+namespace sqlite {
+class Database;
+}
+
+class SqliteStore final : public AccessStore,
+                          public HostStore,
+                          public RecordingStore,
+                          public VaultStore,
+                          public UserStore,
+                          public AuditStore {
+ public:
+  // Opens (creating if missing) the database at `path` and migrates its schema to this
+  // program's version (see sqlite/migrations.h). Refuses a database of a newer version, leaving
+  // it untouched.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+
+  absl::StatusOr<Transaction> Begin() override;
+  absl::StatusOr<Transaction> BeginRead() override;
+
+  // AccessStore
+  absl::Status InsertRequest(const RequestRow& r) override;
+  absl::StatusOr<std::optional<RequestRow>> GetRequest(std::string_view id) override;
+  absl::StatusOr<std::vector<RequestRow>> ListRequests(bool pending_only) override;
+  absl::Status UpdateRequest(const RequestRow& r) override;
+  absl::StatusOr<bool> AddApproval(std::string_view request_id, std::string_view approver,
+                                   int64_t at) override;
+  absl::StatusOr<std::vector<ApprovalRow>> ListApprovals(std::string_view request_id) override;
+  absl::Status InsertGrant(const GrantRow& g) override;
+  absl::StatusOr<std::optional<GrantRow>> GetGrant(std::string_view id) override;
+  absl::StatusOr<std::vector<GrantRow>> ListGrants() override;
+  absl::StatusOr<std::vector<GrantRow>> ListLiveGrants(int64_t now) override;
+  absl::StatusOr<bool> LoginInUse(std::string_view login) override;
+  absl::Status RevokeGrant(std::string_view id, int64_t at, std::string_view by) override;
+  absl::Status InsertCert(const CertRow& c) override;
+  absl::StatusOr<int> CountCerts(std::string_view grant_id) override;
+  absl::StatusOr<std::vector<CertRow>> ListRevokedLiveCerts(int64_t now) override;
+  absl::Status InsertCaKey(const CaKeyRow& k) override;
+  absl::StatusOr<std::vector<CaKeyRow>> ListCaKeys(std::string_view purpose, int tier) override;
+  absl::Status SetCaKeyState(std::string_view label, std::string_view state) override;
+  absl::StatusOr<uint32_t> GroupGid(
+      std::string_view name, const std::function<absl::StatusOr<uint32_t>()>& next_id) override;
+  absl::StatusOr<int64_t> GetCounter(std::string_view name) override;
+  absl::StatusOr<int64_t> BumpCounter(std::string_view name) override;
+
+  // HostStore
+  absl::Status InsertJoinToken(const JoinTokenRow& t) override;
+  absl::StatusOr<std::optional<JoinTokenRow>> GetJoinToken(std::string_view hash) override;
+  absl::StatusOr<bool> UseJoinToken(std::string_view hash, int64_t at,
+                                    std::string_view host_id) override;
+  absl::Status InsertHost(const HostRow& h) override;
+  absl::StatusOr<std::optional<HostRow>> GetHost(std::string_view id) override;
+  absl::Status SetHostCertExpiry(std::string_view id, int64_t expires) override;
+
+  // RecordingStore
+  absl::Status InsertRecording(const RecordingRow& r) override;
+  absl::StatusOr<std::optional<RecordingRow>> GetRecording(std::string_view session_id) override;
+  absl::Status AppendRecordingChunk(std::string_view session_id, const RecordingChunkRow& c,
+                                    const std::vector<std::string>& commands,
+                                    const std::vector<RecordingAlert>& alerts) override;
+  absl::Status SealRecording(std::string_view session_id, int64_t ended_ns, uint64_t lost_bytes,
+                             ByteSpan seal) override;
+  absl::StatusOr<std::vector<RecordingRow>> ListRecordings(const RecordingFilter& f) override;
+  absl::Status ForEachRecordingChunk(
+      std::string_view session_id,
+      const std::function<absl::Status(const RecordingChunkRow&)>& fn) override;
+
+  // VaultStore
+  absl::Status PutVaultSeal(const VaultSealRow& r) override;
+  absl::StatusOr<std::optional<VaultSealRow>> GetVaultSeal() override;
+  absl::StatusOr<int64_t> NextSecretVersion(std::string_view path) override;
+  absl::Status InsertSecretVersion(const SecretVersionRow& r) override;
+  absl::StatusOr<std::optional<SecretVersionRow>> GetSecretVersion(std::string_view path,
+                                                                   int64_t version) override;
+  absl::StatusOr<std::vector<SecretVersionRow>> ListSecretVersions(std::string_view path) override;
+  absl::StatusOr<std::vector<std::string>> ListSecretPaths(std::string_view prefix) override;
+  absl::StatusOr<int> DeleteSecretVersions(std::string_view path,
+                                           const std::vector<int64_t>& versions, int64_t at,
+                                           bool destroy) override;
+  absl::Status MarkSecretUsed(std::string_view path, int64_t version, int64_t at) override;
+  absl::Status InsertWrap(const WrapRow& w) override;
+  absl::StatusOr<std::optional<WrapRow>> GetWrap(std::string_view accessor) override;
+  absl::StatusOr<std::optional<WrapRow>> GetWrapByToken(ByteSpan token_hash) override;
+  absl::StatusOr<bool> AddAuthorization(std::string_view accessor, std::string_view approver,
+                                        std::string_view reason, int64_t at) override;
+  absl::StatusOr<std::vector<ApprovalRow>> ListAuthorizations(std::string_view accessor) override;
+  absl::StatusOr<bool> UseWrap(std::string_view accessor, int64_t at) override;
+  absl::StatusOr<std::optional<CheckoutRow>> GetCheckout(std::string_view path) override;
+  absl::Status PutCheckout(const CheckoutRow& c) override;
+  absl::Status DeleteCheckout(std::string_view path) override;
+  absl::StatusOr<std::vector<CheckoutRow>> ListExpiredCheckouts(int64_t now) override;
+
+  // UserStore
+  absl::Status InsertUser(const UserRow& u) override;
+  absl::StatusOr<std::optional<UserRow>> GetUser(std::string_view name) override;
+  absl::StatusOr<bool> UseTotpStep(std::string_view name, uint64_t step) override;
+
+  // AuditStore
+  absl::Status PutAuditAnchor(const AuditAnchorRow& r) override;
+  absl::StatusOr<std::optional<AuditAnchorRow>> GetAuditAnchor() override;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<sqlite::Database> db);
+  std::unique_ptr<sqlite::Database> db_;
+};
+
+}  // namespace warden
