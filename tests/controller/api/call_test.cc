@@ -90,7 +90,7 @@ class CertificateCallers : public CoreFixture {
     ASSERT_NE(ca_cert_, nullptr);
     auth_ = std::make_unique<OperatorAuth>(policy_, *store_, keys_, clock_, "cluster",
                                            X509Ptr(X509_dup(ca_cert_.get())));
-    hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, keys_, *ca_, clock_, "cluster",
+    hosts_ = std::make_unique<HostRegistry>(*policy_, *store_, *store_, keys_, *ca_, clock_, "cluster",
                                             X509Ptr(X509_dup(ca_cert_.get())));
     authenticator_ = std::make_unique<CallerAuthenticator>(
         [this](std::string_view pem) { return auth_->IdentityFromCertificate(pem); },
