@@ -224,13 +224,15 @@ void SessionRecorder::Terminate(const std::string& id, const std::string& why) {
   std::thread([freezer = freezer_, root, pts, uid, id, why] {
     if (freezer->Forget(id) && freezer->cgroups) {
       // Frozen (held, or paused for its moderators): what is on its terminals is killed where it
-      // stands (SIGKILL reaches frozen processes), then the cgroup thaws so that sshd can pass
-      // the message on; a moment later everything left goes with the cgroup.
+      // stands (SIGKILL reaches frozen processes) and the message is put on the terminals while
+      // sshd is still frozen, so that it is waiting there when the cgroup thaws: written after
+      // the thaw, it raced sshd's closing of the channel for the killed shell and was sometimes
+      // lost. A moment later everything left goes with the cgroup.
       OpenTerminals terms(pts, root);
       terms.Signal(SIGKILL);
+      terms.Write(why);
       absl::Status thawed = freezer->cgroups->Freeze(uid, id, false);
       if (!thawed.ok()) LogLine(LOG_ERR, StrCat("session ", id, ": ", thawed.message()));
-      terms.Write(why);
       std::this_thread::sleep_for(std::chrono::seconds(1));
     } else {
       EndSessionWithMessage(root, pts, why);
