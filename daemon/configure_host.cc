@@ -14,6 +14,7 @@
 
 #include "common/files.h"
 #include "common/strings.h"
+#include "daemon/local_state.h"
 #include "daemon/site_trust.h"
 #include "daemon/sshd_config_scan.h"
 
@@ -25,6 +26,7 @@ constexpr std::string_view kEnd = "# END warden";
 constexpr std::string_view kTrustedCa = "TrustedUserCAKeys";
 constexpr std::string_view kRevoked = "RevokedKeys";
 constexpr std::string_view kPrincipalsCommand = "AuthorizedPrincipalsCommand";
+constexpr std::string_view kPrincipalsFile = "AuthorizedPrincipalsFile";
 
 // A file's mode, or 0644 when it does not exist.
 int ModeOf(const std::string& path) {
@@ -271,11 +273,25 @@ absl::Status ConfigureHost(const HostConfig& c, const ConfigureOptions& o, std::
   ASSIGN_OR_RETURN(const std::string pam_text, ReadFile(f.pam));
 
   // Every check first: a refusal leaves every file as it was.
+  ASSIGN_OR_RETURN(SiteTrust merged_before, LoadSiteTrust(c));
+  ASSIGN_OR_RETURN(SiteTrust site, SiteTrustFor(o, f.sshd, merged_before));
+  if (absl::Status st = CheckSiteTrust(site); !st.ok()) {
+    return absl::FailedPreconditionError(
+        StrCat("refused: cannot merge the site's file: ", st.message(), ". Nothing was changed."));
+  }
   std::string block = StrCat(kTrustedCa, " ", c.StatePath("trusted_user_ca_keys"), "\n",
-                             kRevoked, " ", c.StatePath("revoked_keys.krl"), "\n",
-                             kPrincipalsCommand, " ", o.principals_command, " --config ",
-                             o.config_path, " --ca-key %K %u\n",
-                             "AuthorizedPrincipalsCommandUser ", c.principals_user, "\n");
+                             kRevoked, " ", c.StatePath("revoked_keys.krl"), "\n");
+  if (site.ca_keys_file) {
+    // sshd trusts the site's CAs beside Warden's: only the principals command sees which CA
+    // signed a certificate (%K), and keeps the site's CAs away from Warden's accounts.
+    block += StrCat(kPrincipalsCommand, " ", o.principals_command, " --config ", o.config_path,
+                    " --ca-key %K %u\n", "AuthorizedPrincipalsCommandUser ", c.principals_user,
+                    "\n");
+  } else {
+    // Only Warden's CAs are trusted: the files wardend keeps (one per live account) say the
+    // same as the command would, without a fork and an exec per certificate offered.
+    block += StrCat(kPrincipalsFile, " ", PrincipalsDir(c), "/%u\n");
+  }
   if (access(c.StatePath("ssh_host_key-cert.pub").c_str(), F_OK) == 0) {
     block += StrCat("HostCertificate ", c.StatePath("ssh_host_key-cert.pub"), "\n");
   }
@@ -284,12 +300,6 @@ absl::Status ConfigureHost(const HostConfig& c, const ConfigureOptions& o, std::
   const std::string pam_block = StrCat("account    requisite  ", o.pam_module, arg, "\n",
                                        "session    required   ", o.pam_module, arg, "\n");
   ASSIGN_OR_RETURN(const std::string pam_new, WithManagedBlock(f.pam, pam_text, pam_block));
-  ASSIGN_OR_RETURN(SiteTrust merged_before, LoadSiteTrust(c));
-  ASSIGN_OR_RETURN(SiteTrust site, SiteTrustFor(o, f.sshd, merged_before));
-  if (absl::Status st = CheckSiteTrust(site); !st.ok()) {
-    return absl::FailedPreconditionError(
-        StrCat("refused: cannot merge the site's file: ", st.message(), ". Nothing was changed."));
-  }
   ASSIGN_OR_RETURN(Record record, LoadRecord(c));
   std::vector<std::string> added = record.nsswitch_added;
   const std::string nss_new = EditNsswitch(nss_text, &added);
@@ -306,7 +316,8 @@ absl::Status ConfigureHost(const HostConfig& c, const ConfigureOptions& o, std::
   RETURN_IF_ERROR(Replace(f.nss, nss_text, nss_new));
   out << "configured " << f.nss << " (passwd, group: files warden)\n";
   RETURN_IF_ERROR(Replace(f.sshd, sshd_text, sshd_new));
-  out << "configured " << f.sshd << " (TrustedUserCAKeys, RevokedKeys, AuthorizedPrincipalsCommand)\n";
+  out << "configured " << f.sshd << " (TrustedUserCAKeys, RevokedKeys, "
+      << (site.ca_keys_file ? kPrincipalsCommand : kPrincipalsFile) << ")\n";
   RETURN_IF_ERROR(Replace(f.pam, pam_text, pam_new));
   out << "configured " << f.pam << " (account and session through pam_warden)\n"
       << "reload sshd to apply: systemctl reload ssh\n";

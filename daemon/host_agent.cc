@@ -60,13 +60,24 @@ absl::Status HostAgent::Apply(const HostState& st) {
     wake_ = true;
   }
   cv_.notify_all();
-  absl::Status written = WriteAccountFiles(config_, snapshot, now);
-  if (!written.ok()) Log(LOG_ERR, std::string(written.message()));
+  WriteFiles(snapshot, now);
   RefreshTrust();
   RETURN_IF_ERROR(SaveLocalState(config_, snapshot));
   Log(LOG_INFO, StrCat("applied revision ", st.revision, ": ", snapshot.accounts.size(),
                        " account(s)"));
   return absl::OkStatus();
+}
+
+void HostAgent::WriteFiles(const LocalState& snapshot, int64_t now) {
+  absl::Status written = WriteAccountFiles(config_, snapshot, now);
+  const std::string problem(written.message());
+  if (problem == files_problem_) return;
+  if (written.ok()) {
+    Log(LOG_NOTICE, "the accounts' files (NSS cache, principals, sudoers) are up to date again");
+  } else {
+    Log(LOG_ERR, StrCat(problem, "; retrying every few seconds"));
+  }
+  files_problem_ = problem;
 }
 
 void HostAgent::RefreshTrust() {
@@ -86,6 +97,7 @@ int64_t HostAgent::Enforce() {
   {
     std::unique_lock files(files_mu_);
     std::optional<LocalState> changed;  // a snapshot to write, when something changed
+    std::optional<LocalState> retry;    // a snapshot whose files to write again
     bool expired = false;
     const int64_t now = clock_();
     {
@@ -100,13 +112,12 @@ int64_t HostAgent::Enforce() {
       });
       if (expired) state_.generation++;
       if (expired || pruned > 0) changed = state_;
+      if (!expired && !files_problem_.empty()) retry = state_;
     }
     // A change to a site file merged by configure-host --merge takes effect within one tick.
     RefreshTrust();
-    if (expired) {
-      absl::Status written = WriteAccountFiles(config_, *changed, now);
-      if (!written.ok()) Log(LOG_ERR, std::string(written.message()));
-    }
+    if (expired) WriteFiles(*changed, now);
+    if (retry) WriteFiles(*retry, now);
     // This runs every few seconds; the state file is rewritten only when something changed.
     if (changed) {
       absl::Status saved = SaveLocalState(config_, *changed);

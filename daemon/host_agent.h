@@ -148,6 +148,9 @@ class HostAgent {
   // Rewrites sshd's trust files (RefreshSshdTrustFiles); logs a problem once, and its end.
   // REQUIRES: files_mu_ held.
   void RefreshTrust();
+  // WriteAccountFiles for `snapshot`; a failure is logged once (and its end) and retried by
+  // Enforce. REQUIRES: files_mu_ held.
+  void WriteFiles(const LocalState& snapshot, int64_t now);
   // The first reply to a session held for moderators (kHold) into `r`, and the log line.
   void HoldReply(const HostSession& s, AgentReply* r);
   // REQUIRES: mu_ held.
@@ -180,6 +183,9 @@ class HostAgent {
   std::vector<std::pair<int, AgentReply>> replies_;
   int notify_fd_ = -1;  // eventfd
   std::string trust_problem_;  // the last error of RefreshTrust, empty when none; files_mu_
+  // Why WriteAccountFiles failed on the last snapshot, empty when it did not: Enforce writes the
+  // current one again each tick until it succeeds (files_mu_).
+  std::string files_problem_;
 };
 
 }  // namespace warden

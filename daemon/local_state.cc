@@ -1,9 +1,14 @@
 #include "daemon/local_state.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
@@ -288,6 +293,40 @@ int ExpireAccounts(LocalState& s, int64_t now) {
   return n;
 }
 
+std::string PrincipalsDir(const HostConfig& c) { return c.StatePath("principals"); }
+
+absl::Status SyncPrincipalFiles(const HostConfig& c, const std::vector<std::string>& live_logins) {
+  const std::string dir = PrincipalsDir(c);
+  // sshd opens the file as the logging-in user, through directories it checks are root's.
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::UnavailableError(StrCat("cannot create ", dir, ": ", strerror(errno)));
+  }
+  const std::set<std::string> live(live_logins.begin(), live_logins.end());
+  std::vector<std::string> problems;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (live.count(name)) continue;
+    if (unlink(it->path().c_str()) != 0 && errno != ENOENT) {
+      problems.push_back(StrCat("cannot remove ", it->path().string(), ": ", strerror(errno)));
+    }
+  }
+  if (ec) problems.push_back(StrCat("cannot list ", dir, ": ", ec.message()));
+  for (const std::string& login : live) {
+    const std::string path = StrCat(dir, "/", login);
+    auto old = ReadFile(path);
+    if (old.ok() && *old == login + "\n") continue;
+    if (absl::Status st = WriteFileAtomic(path, login + "\n", 0644); !st.ok()) {
+      problems.push_back(std::string(st.message()));
+    }
+  }
+  if (!problems.empty()) {
+    return absl::UnavailableError(StrCat("sshd's principals files: ", StrJoin(problems, "; ")));
+  }
+  return absl::OkStatus();
+}
+
 std::string SudoersText(const std::vector<LocalAccount>& accounts) {
   std::string out =
       "# Written by wardend: the sudo rules of Warden's ephemeral accounts. Do not edit;\n"
@@ -299,6 +338,10 @@ std::string SudoersText(const std::vector<LocalAccount>& accounts) {
   }
   return out;
 }
+
+namespace {
+absl::Status WriteSudoers(const HostConfig& c, const std::vector<LocalAccount>& live);
+}  // namespace
 
 absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t now) {
   std::vector<NssUser> users;
@@ -322,9 +365,21 @@ absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t
   RETURN_IF_ERROR(WriteNssCacheFile(c.nss_cache, image));
 
   std::vector<LocalAccount> live;
+  std::vector<std::string> logins;
   for (const auto& a : s.accounts) {
-    if (a.expires > now) live.push_back(a);
+    if (a.expires <= now) continue;
+    live.push_back(a);
+    logins.push_back(a.login);
   }
+  // A failure here must not keep an ended account's sudo rule: the sudoers file is written
+  // either way, and the first error is returned.
+  const absl::Status principals = SyncPrincipalFiles(c, logins);
+  const absl::Status sudoers = WriteSudoers(c, live);
+  return principals.ok() ? sudoers : principals;
+}
+
+namespace {
+absl::Status WriteSudoers(const HostConfig& c, const std::vector<LocalAccount>& live) {
   const std::string text = SudoersText(live);
   auto old = ReadFile(c.sudoers_file);
   if (old.ok() && *old == text) return absl::OkStatus();
@@ -344,5 +399,6 @@ absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t
   }
   return absl::OkStatus();
 }
+}  // namespace
 
 }  // namespace warden

@@ -89,10 +89,18 @@ absl::Status ApplyHostState(const HostConfig& c, const HostState& in, int64_t no
 // Moves accounts whose lease has ended at `now` to `ended` (reason "expired"). Returns how many.
 int ExpireAccounts(LocalState& s, int64_t now);
 
-// Writes the NSS cache (as generation s.generation: the caller bumps it for every new image) and
-// the sudoers drop-in for the live accounts. The sudoers file is checked with visudo before it
-// replaces the old one.
+// Writes the NSS cache (as generation s.generation: the caller bumps it for every new image), the
+// principals files and the sudoers drop-in for the live accounts. The sudoers file is checked
+// with visudo before it replaces the old one.
 absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t now);
+
+// sshd's AuthorizedPrincipalsFile for Warden's accounts (configure-host points it at
+// PrincipalsDir(c)/%u): one file per live account, named after its login and listing it, the
+// only principal the controller puts in that account's certificates; every other file in the
+// directory (an ended or revoked account's, one left by a crash) is removed. sshd reads these
+// instead of running warden-principals, which costs a fork and an exec per certificate offered.
+std::string PrincipalsDir(const HostConfig& c);
+absl::Status SyncPrincipalFiles(const HostConfig& c, const std::vector<std::string>& live_logins);
 
 // Text of the sudoers drop-in for `accounts`.
 std::string SudoersText(const std::vector<LocalAccount>& accounts);

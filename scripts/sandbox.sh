@@ -14,14 +14,33 @@ WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
 SANDBOX_PIDS=()
 SANDBOX_DIRS=()
 
+# stop_processes PID...: SIGTERM to each, then each gets until 30 s after the signal to exit. One
+# that does not is a bug (systemd would wait 90 s, then SIGKILL): its threads' stacks go to stderr,
+# it is killed, and SANDBOX_HUNG counts it so that the test fails.
+SANDBOX_HUNG=0
+stop_processes() {
+  local pid state deadline=$((SECONDS + 30))
+  for pid in "$@"; do
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "$@"; do
+    [ -n "$pid" ] || continue
+    while state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) &&
+      [ -n "$state" ] && [ "$state" != Z ] && [ "$SECONDS" -lt "$deadline" ]; do
+      sleep 0.1
+    done
+    if [ -n "$state" ] && [ "$state" != Z ]; then
+      echo "sandbox: pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)) did not exit within 30 s of SIGTERM; its threads:" >&2
+      timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>/dev/null | grep -E '^(Thread|#)' >&2 || true
+      kill -KILL "$pid" 2>/dev/null || true
+      SANDBOX_HUNG=$((SANDBOX_HUNG + 1))
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 sandbox_cleanup() {
-  local pid
-  for pid in "${SANDBOX_PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${SANDBOX_PIDS[@]:-}"; do
-    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-  done
+  stop_processes "${SANDBOX_PIDS[@]:-}"
   # A test that failed half way may leave sessions of its accounts running: their cgroups (in
   # wardend's warden-sessions, named u<UID>-<SESSION>) go with the sandbox's uid range.
   local first=$((1879048192 + ($$ % 65536) * 256)) mount cg uid killed=()
@@ -93,8 +112,7 @@ controller_start() {
 }
 
 controller_stop() {
-  kill -TERM "$CONTROLLER_PID" 2>/dev/null || true
-  wait "$CONTROLLER_PID" 2>/dev/null || true
+  stop_processes "$CONTROLLER_PID"
 }
 
 # login USER: password from the file init printed, one-time code from oathtool (the phone).
@@ -192,7 +210,7 @@ ssh_as() {
   local port_var="SSHD_PORT_${name//-/_}"
   ssh -i "$WARDEN_SANDBOX/$key" -o CertificateFile="$WARDEN_SANDBOX/$key-cert.pub" \
     -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    -o BatchMode=yes -o LogLevel=ERROR -o ConnectTimeout=5 -p "${!port_var}" \
+    -o BatchMode=yes -o LogLevel="${SSH_LOG_LEVEL:-ERROR}" -o ConnectTimeout=5 -p "${!port_var}" \
     "$login@127.0.0.1" "$@"
 }
 
@@ -327,8 +345,7 @@ wardend_start() {
 
 wardend_stop() {
   local var="WARDEND_PID_${1//-/_}"
-  kill -TERM "${!var}" 2>/dev/null || true
-  wait "${!var}" 2>/dev/null || true
+  stop_processes "${!var}"
 }
 
 # host_sshd_restart NAME: stops host NAME's sshd and starts it again on the same port in a new

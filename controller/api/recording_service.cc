@@ -173,7 +173,10 @@ class ChunkReactor final : public grpc::ServerWriteReactor<pb::RecordingChunk> {
   void OnCancel() override {
     std::lock_guard lock(mu_);
     cancelled_ = true;
-    if (!writing_) FinishOnce(grpc::Status::CANCELLED);
+    // Before Start, the worker preparing the playback still holds this reactor (and its archive
+    // subscription is not known yet): Start finishes it, so OnDone cannot delete it under the
+    // worker nor leave the subscription behind.
+    if (started_ && !writing_) FinishOnce(grpc::Status::CANCELLED);
   }
   void OnDone() override {
     if (watch_) archive_.Unwatch(watch_);

@@ -219,6 +219,26 @@ TEST_F(ConfigureHostTest, MergeBeforeTheFirstStateNeverCountsTheSiteCaAsWardens)
   EXPECT_EQ(cas.find(key), cas.rfind(key)) << "the site's key once: " << cas;
 }
 
+// Only Warden's CAs trusted: sshd reads the principals files wardend keeps, and runs no
+// command. With the site's CA merged beside them, the command (which sees the CA) decides.
+TEST_F(ConfigureHostTest, PrincipalsFileUnlessASiteCaIsMerged) {
+  ASSERT_TRUE(Configure().ok());
+  std::string sshd = Read("etc/ssh/sshd_config");
+  EXPECT_NE(sshd.find("AuthorizedPrincipalsFile " + config_.StatePath("principals") + "/%u\n"),
+            std::string::npos) << sshd;
+  EXPECT_EQ(sshd.find("AuthorizedPrincipalsCommand"), std::string::npos) << sshd;
+
+  Sh("ssh-keygen -q -t ed25519 -N '' -C site-ca -f site_ca");
+  Write("etc/ssh/sshd_config", sshd + "TrustedUserCAKeys " + (dir_ / "site_ca.pub") + "\n");
+  options_.merge = true;
+  ASSERT_TRUE(Configure().ok());
+  sshd = Read("etc/ssh/sshd_config");
+  EXPECT_NE(sshd.find("AuthorizedPrincipalsCommand /usr/lib/warden/warden-principals --config "
+                      "/etc/warden/host.yaml --ca-key %K %u\nAuthorizedPrincipalsCommandUser nobody\n"),
+            std::string::npos) << sshd;
+  EXPECT_EQ(sshd.find("AuthorizedPrincipalsFile"), std::string::npos) << sshd;
+}
+
 TEST_F(ConfigureHostTest, MergeOfAnUnreadableSiteKrlIsRefused) {
   Write("site.krl", std::string("SSHKRL\n\0\0\0", 11));  // a KRL cut short
   Write("etc/ssh/sshd_config", std::string(kSshd) + "RevokedKeys " + (dir_ / "site.krl") + "\n");

@@ -53,6 +53,8 @@ TEST_F(Agent, LeaseDecidesTheVerdictAndExpiryRemovesEverything) {
             std::string::npos);
   EXPECT_NE(testing::ReadAll(config_.StatePath("trusted_user_ca_keys")).find("user-ca-0-1"),
             std::string::npos);
+  // sshd's AuthorizedPrincipalsFile for the account lists its login, the certificate's principal.
+  EXPECT_EQ(testing::ReadAll(config_.StatePath("principals/adm-alice-7k2f")), "adm-alice-7k2f\n");
 
   // The session creates the home (never the path the controller sent).
   v1::AgentRequest open;
@@ -73,6 +75,7 @@ TEST_F(Agent, LeaseDecidesTheVerdictAndExpiryRemovesEverything) {
   EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
   EXPECT_NE(r.message().find("has ended (expired"), std::string::npos) << r.message();
   EXPECT_FALSE(InCache("adm-alice-7k2f"));
+  EXPECT_FALSE(std::filesystem::exists(config_.StatePath("principals/adm-alice-7k2f")));
   EXPECT_EQ(testing::ReadAll(config_.sudoers_file).find("adm-alice-7k2f"), std::string::npos);
   EXPECT_NE(stat((dir_ / "home/adm-alice-7k2f").c_str(), &st), 0);
   auto pending = agent_->PendingReports();
@@ -94,6 +97,7 @@ TEST_F(Agent, StateSurvivesARestartAndRevocationEndsTheLease) {
   EXPECT_EQ(reloaded->accounts[0].home, dir_ / "home/adm-bob-aaaa");
 
   ASSERT_TRUE(agent_->Apply(StateWith("", 0, 6)).ok());  // the grant was revoked
+  EXPECT_FALSE(std::filesystem::exists(config_.StatePath("principals/adm-bob-aaaa")));
   agent_->Enforce();
   auto r = Check("adm-bob-aaaa");
   EXPECT_EQ(r.verdict(), v1::AgentResponse::DENY);
@@ -114,6 +118,29 @@ TEST_F(Agent, MalformedStatesFromTheControllerChangeNothing) {
   EXPECT_FALSE(agent_->Apply(bad_rule).ok());
   EXPECT_EQ(testing::ReadAll(config_.nss_cache), cache);
   EXPECT_EQ(Check("adm-alice-7k2f").verdict(), v1::AgentResponse::ALLOW);
+}
+
+// A principals file no live account owns (left by a crash, or planted) is removed; one that
+// cannot be written is retried every tick until it can.
+TEST_F(Agent, PrincipalsFilesFollowTheLiveAccountsAndFailuresAreRetried) {
+  ASSERT_EQ(mkdir(config_.StatePath("principals").c_str(), 0755), 0);
+  testing::WriteAll(config_.StatePath("principals/adm-mallory-0000"), "adm-mallory-0000\n");
+  testing::WriteAll(config_.StatePath("principals/adm-alice-7k2f"), "root\n");
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 600)).ok());
+  EXPECT_FALSE(std::filesystem::exists(config_.StatePath("principals/adm-mallory-0000")));
+  EXPECT_EQ(testing::ReadAll(config_.StatePath("principals/adm-alice-7k2f")), "adm-alice-7k2f\n");
+
+  // The directory is replaced by a file: the next account's file cannot be written.
+  std::filesystem::remove_all(config_.StatePath("principals"));
+  testing::WriteAll(config_.StatePath("principals"), "");
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-bob-aaaa", kNow + 600, 2, 1879048300)).ok());
+  agent_->Enforce();
+  EXPECT_TRUE(std::filesystem::is_regular_file(config_.StatePath("principals")));
+  // Once it can be, the next tick writes it; nothing else had to change.
+  std::filesystem::remove(config_.StatePath("principals"));
+  agent_->Enforce();
+  EXPECT_EQ(testing::ReadAll(config_.StatePath("principals/adm-bob-aaaa")), "adm-bob-aaaa\n");
+  EXPECT_FALSE(std::filesystem::exists(config_.StatePath("principals/adm-alice-7k2f")));
 }
 
 TEST_F(Agent, VisudoRejectionKeepsThePreviousSudoers) {
