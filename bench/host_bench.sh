@@ -5,7 +5,7 @@
 #                  a local account to the same sshd and PAM stack (interleaved), and plain-key
 #                  logins of the Warden account, which split the difference in two;
 #   propagation:   approve -> the account resolves on the host; revoke -> sshd would refuse it
-#                  (wardend's principals answer is empty), over N grants.
+#                  (the account's AuthorizedPrincipalsFile is gone), over N grants.
 # Usage: bench/host_bench.sh [LOGINS] [GRANTS]   (needs root; WARDEN_BIN = build directory)
 set -euo pipefail
 logins=${1:-50}
@@ -40,7 +40,7 @@ account=$(wctl alice --json grants | json_field login)
 new_key op
 wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" >/dev/null
 # The same Warden account with a plain key as well (authorized_keys): the same NSS, PAM account
-# and session path without the certificate and sshd's AuthorizedPrincipalsCommand, which splits
+# and session path without the certificate and its principals file, which splits
 # what Warden adds into the certificate path and the PAM/session path.
 new_key opkey
 cp "$WARDEN_SANDBOX/opkey.pub" "$d/authorized_keys/$account"
@@ -58,9 +58,10 @@ done
 
 # --- propagation -----------------------------------------------------------------------------
 # A probe inside the host's namespace reports when a new adm-alice-* account appears through NSS
-# (the path sshd, id and sudo take) and when wardend stops vouching for it. It says "ready" once it
-# polls; the clock starts after that (never timing an interpreter's start-up), and the probe
-# itself is Debian's python3, not whatever python3 a version manager puts first on PATH.
+# (the path sshd, id and sudo take) and when its principals file, which sshd reads, is gone. It
+# says "ready" once it polls; the clock starts after that (never timing an interpreter's
+# start-up), and the probe itself is Debian's python3, not whatever python3 a version manager
+# puts first on PATH.
 probe_ready() {
   local i
   for i in $(seq 1000); do
@@ -72,7 +73,7 @@ probe_ready() {
 }
 probe() {
   in_host h1 /usr/bin/python3 - "$@" <<'PY'
-import pwd, subprocess, sys, time
+import os, pwd, sys, time
 mode, arg = sys.argv[1], sys.argv[2]
 print("ready", flush=True)
 if mode == "appear":
@@ -84,8 +85,7 @@ if mode == "appear":
             print(time.time_ns(), new[0]); break
         time.sleep(0.002)
 else:
-    cmd = [sys.argv[3], "--config", sys.argv[4], arg]
-    while subprocess.run(cmd, capture_output=True, text=True).stdout.strip():
+    while os.path.exists(arg):
         time.sleep(0.002)
     print(time.time_ns())
 PY
@@ -103,7 +103,7 @@ for _ in $(seq "$grants"); do
   wait $!
   read -r seen name < <(sed -n 2p "$WARDEN_SANDBOX/probe.out")
   echo $((seen - t)) >>"$WARDEN_SANDBOX/appear.ns"
-  probe vanish "$name" "$d/bin/warden-principals" "$d/host.yaml" >"$WARDEN_SANDBOX/probe.out" &
+  probe vanish "$d/state/principals/$name" >"$WARDEN_SANDBOX/probe.out" &
   probe_ready
   t=$(now_ns)
   wctl bob revoke "$gid" >/dev/null
@@ -124,11 +124,11 @@ p=$(p50 "$WARDEN_SANDBOX/plain.ns")
 import sys
 w, k, p = (int(x) for x in sys.argv[1:])
 print(f"  added by Warden at p50: {(w-p)/1e6:.1f} ms ({w/p:.2f}x); target <= 5 ms")
-print(f"    certificate path (CA check, KRL, AuthorizedPrincipalsCommand run twice): {(w-k)/1e6:.1f} ms")
-print(f"    NSS, PAM account and session open (cgroup, recorder):                   {(k-p)/1e6:.1f} ms")
+print(f"    certificate path (CA check, KRL, AuthorizedPrincipalsFile): {(w-k)/1e6:.1f} ms")
+print(f"    NSS, PAM account and session open (cgroup, recorder):      {(k-p)/1e6:.1f} ms")
 PY
 echo
 echo "propagation over $grants grants (approve/revoke command issued -> effect seen on the host):"
 stats "approve -> account resolves (getpwall)" "$WARDEN_SANDBOX/appear.ns"
-stats "revoke -> principals refused (sshd refuses)" "$WARDEN_SANDBOX/revoke.ns"
+stats "revoke -> principals file gone (sshd refuses)" "$WARDEN_SANDBOX/revoke.ns"
 echo "  target: p50 < 500 ms"

@@ -14,16 +14,22 @@ WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
 SANDBOX_PIDS=()
 SANDBOX_DIRS=()
 
-# stop_processes PID...: SIGTERM to each, then each gets until 30 s after the signal to exit. One
-# that does not is a bug (systemd would wait 90 s, then SIGKILL): its threads' stacks go to stderr,
-# it is killed, and SANDBOX_HUNG counts it so that the test fails.
+# stop_processes PID...: SIGTERM to each that is still this shell's child, then each gets until
+# 30 s after the signal to exit. One that does not is a bug (systemd would wait 90 s, then
+# SIGKILL): its threads' stacks go to stderr, it is killed, and SANDBOX_HUNG counts it so that
+# the test fails.
 SANDBOX_HUNG=0
 stop_processes() {
-  local pid state deadline=$((SECONDS + 30))
+  local pid state deadline=$((SECONDS + 30)) mine=()
+  # Only this shell's children: a pid stopped or killed earlier may belong to anyone by now.
   for pid in "$@"; do
+    [ -n "$pid" ] && [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2)" = "$$" ] &&
+      mine+=("$pid")
+  done
+  for pid in "${mine[@]:-}"; do
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in "$@"; do
+  for pid in "${mine[@]:-}"; do
     [ -n "$pid" ] || continue
     while state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) &&
       [ -n "$state" ] && [ "$state" != Z ] && [ "$SECONDS" -lt "$deadline" ]; do
@@ -37,6 +43,12 @@ stop_processes() {
     fi
     wait "$pid" 2>/dev/null || true
   done
+  # Stopped for good: its pid may be reused, by a process the cleanup must not signal.
+  local left=() p
+  for p in "${SANDBOX_PIDS[@]:-}"; do
+    [[ " $* " == *" $p "* ]] || left+=("$p")
+  done
+  SANDBOX_PIDS=("${left[@]:-}")
 }
 
 sandbox_cleanup() {
