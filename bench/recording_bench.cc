@@ -119,7 +119,7 @@ TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& be
 }
 
 // wardend's recording path in-process: the BPF recorder, SessionRecorder's capture thread
-// (ring buffer -> events -> zstd chunks) and an uploader that acknowledges every chunk at once
+// (ring buffer -> events -> LZ4 chunks) and an uploader that acknowledges every chunk at once
 // and counts what the controller would store.
 class Warden {
  public:
@@ -351,7 +351,7 @@ void Throughput(Kernel& k, const fs::path& tmp, int mib) {
     fs::remove_all(p.storage);
   }
   printf("(none/warden/kernel half: median of 3 interleaved runs, lost summed over them; peers: "
-         "one run. CPU: wardend's capture thread (ring buffer, events, zstd); for the peers their "
+         "one run. CPU: wardend's capture thread (ring buffer, events, LZ4); for the peers their "
          "process tree's CPU above the bare run's)\n\n");
 }
 
@@ -452,7 +452,7 @@ void Storage(Kernel& k, const fs::path& tmp) {
            static_cast<double>(tlog) / static_cast<double>(w.term.received));
     fs::remove(log);
   }
-  printf("(warden stores zstd chunks of screen, keystrokes, execs and timing; tlog JSON with the "
+  printf("(warden stores LZ4 chunks of screen, keystrokes, execs and timing; tlog JSON with the "
          "same input/output logging)\n");
 }
 

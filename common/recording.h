@@ -1,6 +1,8 @@
 // The recording stream's chunk format, shared by wardend (writes), the controller (checks,
 // stores, chains) and wardenctl (replays). A chunk's payload is one RecordingEvents message
-// compressed as one zstd frame. Chunks are chained per session (common/recording_chain.h).
+// compressed as one LZ4 frame (chunks recorded before LZ4: one zstd frame; both are read). The
+// proto and store fields still say events_zstd. Chunks are chained per session
+// (common/recording_chain.h) over these bytes, so stored chunks are never recompressed.
 #pragma once
 
 #include <string>
@@ -18,8 +20,8 @@ inline constexpr size_t kMaxChunkRaw = 4 << 20;
 inline constexpr size_t kMaxChunkCompressed = 4 << 20;
 
 absl::StatusOr<Bytes> CompressEvents(const v1::RecordingEvents& events);
-// REQUIRES nothing of `data`: untrusted bytes. Rejects anything but one zstd frame that declares
-// its size, decompresses to at most kMaxChunkRaw and parses as RecordingEvents.
+// REQUIRES nothing of `data`: untrusted bytes. Rejects anything but one LZ4 or zstd frame that
+// declares its size, decompresses to at most kMaxChunkRaw and parses as RecordingEvents.
 absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data);
 
 }  // namespace warden

@@ -2,7 +2,7 @@
 // session's description, and the chunks the spool cuts for the controller. On the upload stream
 // they are RecordingEvent / SessionInfo / RecordingChunk (proto/warden/v1/recording.proto);
 // daemon/proto_convert.h converts, and encodes a chunk's events (the format common/recording.h
-// defines: one RecordingEvents message, one zstd frame).
+// defines: one RecordingEvents message, one LZ4 frame).
 #pragma once
 
 #include <cstdint>

@@ -59,9 +59,11 @@ printf '{"seq":1,"prev":"%064d","type":"intent"}\n' 0 >"$work/audit_log/seed"
 # An AgentResponse: verdict DENY, message "lease ended", session id "s-1", one principal.
 printf '\x08\x02\x12\x0blease ended\x1a\x03s-1\x22\x01p' >"$work/agent_wire/seed"
 
-# A recording chunk: RecordingEvents{output "hi" at 5 ns; exec /bin/ls ls} as one zstd frame.
+# A recording chunk: RecordingEvents{output "hi" at 5 ns; exec /bin/ls ls} as one LZ4 frame that
+# declares its size (what wardend writes), and as one zstd frame (what it wrote before).
 printf '\x0a\x06\x08\x05\x12\x02hi\x0a\x0f\x32\x0d\x1a\x07/bin/ls\x22\x02ls' >"$work/events"
-zstd -q -c "$work/events" >"$work/recording_chunk/seed"
+lz4 -q -c --content-size "$work/events" >"$work/recording_chunk/seed"
+zstd -q -c "$work/events" >"$work/recording_chunk/seed-zstd"
 # An unseal share as warden-controller init prints it (index 2 of set 0x1234abcd, 4 bytes).
 python3 - "$work/unseal_share/seed" <<'PY'
 import hashlib, sys

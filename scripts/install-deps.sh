@@ -12,7 +12,7 @@ packages=(
   softhsm2 libsofthsm2 libp11-kit-dev opensc libnss-extrausers
   openssh-server openssh-client oathtool util-linux
   libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps
-  libbpf-dev bpftool libzstd-dev zstd tmux bsdutils tlog python3
+  libbpf-dev bpftool libzstd-dev zstd liblz4-dev lz4 tmux bsdutils tlog python3
 )
 
 missing=()

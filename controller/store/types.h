@@ -114,7 +114,7 @@ struct RecordingAlert {
 
 struct RecordingChunkRow {
   uint64_t seq = 0;
-  Bytes data;  // events, zstd
+  Bytes data;  // events: one LZ4 frame (recorded before LZ4: zstd), as the host sent it
   Bytes hash;  // chain value after this chunk
 };
 

@@ -1,0 +1,81 @@
+// The recording chunk format: what wardend writes (one LZ4 frame), what it wrote before (one
+// zstd frame, still stored on controllers and replayed), and what a host must not get through.
+#include "common/recording.h"
+
+#include <gtest/gtest.h>
+#include <lz4frame.h>
+#include <zstd.h>
+
+#include <string>
+
+namespace warden {
+namespace {
+
+v1::RecordingEvents Sample() {
+  v1::RecordingEvents events;
+  auto* out = events.add_events();
+  out->set_offset_ns(5);
+  out->set_output(std::string(100000, 'x') + "screen");
+  events.add_events()->mutable_exec()->set_filename("/bin/ls");
+  return events;
+}
+
+std::string Lz4(const std::string& raw, bool declare_size) {
+  LZ4F_preferences_t prefs{};
+  if (declare_size) prefs.frameInfo.contentSize = raw.size();
+  std::string out(LZ4F_compressFrameBound(raw.size(), &prefs), '\0');
+  const size_t n = LZ4F_compressFrame(out.data(), out.size(), raw.data(), raw.size(), &prefs);
+  EXPECT_FALSE(LZ4F_isError(n));
+  out.resize(n);
+  return out;
+}
+
+std::string View(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+TEST(RecordingFormat, ChunksAreOneLz4FrameThatDeclaresItsSizeAndRoundTrip) {
+  auto packed = CompressEvents(Sample());
+  ASSERT_TRUE(packed.ok());
+  const std::string chunk = View(*packed);
+  ASSERT_EQ(chunk.substr(0, 4), std::string("\x04\x22\x4d\x18", 4)) << "the LZ4 frame magic";
+  EXPECT_LT(chunk.size(), 2000u) << "screen data compresses";
+  auto back = DecompressEvents(chunk);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->SerializeAsString(), Sample().SerializeAsString());
+  // A chunk without events (the first one, announcing a session) too.
+  auto empty = CompressEvents(v1::RecordingEvents());
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(DecompressEvents(View(*empty)).ok());
+}
+
+TEST(RecordingFormat, ChunksStoredBeforeLz4StillReplay) {
+  const std::string raw = Sample().SerializeAsString();
+  std::string z(ZSTD_compressBound(raw.size()), '\0');
+  z.resize(ZSTD_compress(z.data(), z.size(), raw.data(), raw.size(), 1));
+  auto back = DecompressEvents(z);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->SerializeAsString(), raw);
+}
+
+TEST(RecordingFormat, MalformedChunksAreRefusedWithTheReason) {
+  const std::string raw = Sample().SerializeAsString();
+  const std::string good = Lz4(raw, true);
+  auto refused = [](const std::string& chunk, const std::string& why) {
+    auto r = DecompressEvents(chunk);
+    ASSERT_FALSE(r.ok()) << why;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+  };
+  refused("", "cut short");
+  refused("not a frame at all", "neither an lz4 nor a zstd frame");
+  refused(good.substr(0, good.size() - 3), "cut short (lz4)");
+  refused(good + good, "not exactly one lz4 frame");
+  // A frame that does not declare its size may not expand to anything.
+  refused(Lz4(raw, false), "more than its lz4 frame declares");
+  // One that declares more than a chunk may hold is refused before anything is allocated.
+  refused(Lz4(std::string(kMaxChunkRaw + 1, 'a'), true), "expands to 4194305 bytes");
+  // Bytes that decompress but are not events.
+  refused(Lz4("\xff\xff\xff", true), "does not hold recording events");
+}
+
+}  // namespace
+}  // namespace warden
