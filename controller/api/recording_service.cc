@@ -109,11 +109,14 @@ class UploadReactor final : public grpc::ServerBidiReactor<pb::RecordingChunk, p
     writing_ = true;
     StartWrite(&current_);
   }
-  // Finish once no read or write is in flight.
+  // Finish once no read or write is in flight. Called again by the read or write that was still
+  // in flight (the first reason is kept), so that its end finishes the call: a reactor that is
+  // never finished holds the server's Shutdown forever.
   void FinishWhenIdle(const grpc::Status& st) {  // mu_ held
-    if (finishing_) return;
-    finishing_ = true;
-    finish_status_ = st;
+    if (!finishing_) {
+      finishing_ = true;
+      finish_status_ = st;
+    }
     Pump();
   }
 
