@@ -88,8 +88,10 @@ class ControllerHarness {
     if (!server_) return absl::UnavailableError("cannot start the gRPC server");
     return absl::OkStatus();
   }
-  ~ControllerHarness() {
-    if (server_) server_->Shutdown();
+  ~ControllerHarness() { Stop(); }
+  // Shuts the server down as warden-controller does on SIGTERM; returns once every call is done.
+  void Stop() {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   }
 
   Controller& controller() { return *controller_; }

@@ -12,6 +12,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <future>
+#include <thread>
 #include <set>
 
 #include "common/recording.h"
@@ -67,8 +69,9 @@ class AuthzMatrix : public ::testing::Test {
     Enrolled host = Enroll(ch_[kAnonymous], "db1");
     ASSERT_TRUE(host.status.ok()) << host.status.error_message();
     host_id_ = host.resp.host_id();
-    ch_[kHost] =
-        testing::ApiChannel(h_.port(), c_->ca_pem(), host.key_pem, host.resp.certificate_pem());
+    host_key_pem_ = host.key_pem;
+    host_cert_pem_ = host.resp.certificate_pem();
+    ch_[kHost] = testing::ApiChannel(h_.port(), c_->ca_pem(), host_key_pem_, host_cert_pem_);
     MakeForeignClient();
     // A live session of one of alice's grants on the host, and vault contents.
     session_grant_ = FreshGrant();
@@ -180,7 +183,7 @@ class AuthzMatrix : public ::testing::Test {
   Controller* c_ = nullptr;
   const testing::TempDir& dir_ = h_.dir();
   Ch ch_[kCallers];
-  std::string user_key_, host_id_;
+  std::string user_key_, host_id_, host_key_pem_, host_cert_pem_;
   std::string session_grant_;
   int fresh_ = 0;  // numbers fresh users, hosts and sessions
 };
@@ -522,6 +525,40 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
           << r.rpc << " called by " << kCallerNames[caller] << ": " << st.error_message();
     }
   }
+}
+
+// A host that goes away while the controller is still writing to it (acks it never reads, so
+// flow control holds a write in flight) leaves no call behind: the server's Shutdown, which waits
+// for every call, returns. (An upload that failed on its read and then on its write was never
+// finished, and warden-controller hung on SIGTERM.)
+TEST_F(AuthzMatrix, AHostGoneWithAnAckInFlightDoesNotHoldTheShutdown) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // the acks' window stays at its initial 64 KiB
+  auto ch = testing::ApiChannel(h_.port(), c_->ca_pem(), host_key_pem_, host_cert_pem_, args);
+  grpc::ClientContext ctx;
+  auto stream = pb::RecordingService::NewStub(ch)->Upload(&ctx);
+  pb::RecordingChunk c = Chunk("s-unread", FreshGrant());
+  for (uint64_t seq = 1; seq <= 4000; seq++) {
+    c.set_seq(seq);
+    if (seq == 2) c.clear_session();
+    ASSERT_TRUE(stream->Write(c)) << "chunk " << seq;
+  }
+  // Every chunk stored: 4000 acks (about 30 bytes each) are more than the window holds.
+  auto stored = [&] {
+    auto rows = c_->recordings().List(Who("admin"), {});
+    for (const auto& r : rows.ok() ? *rows : std::vector<RecordingRow>{}) {
+      if (r.session_id == "s-unread") return r.chunks;
+    }
+    return uint64_t{0};
+  };
+  for (int i = 0; i < 600 && stored() < 4000; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(stored(), 4000u);
+  ctx.TryCancel();
+  auto stopped = std::async(std::launch::async, [&] { h_.Stop(); });
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "Shutdown still waits for the upload";
 }
 
 }  // namespace
