@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "common/strings.h"
@@ -94,6 +95,8 @@ TEST_F(Anonymous, ALoginFloodIsRefusedWithoutFillingTheAuditLog) {
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + std::chrono::seconds(20);
   std::atomic<int> exhausted{0}, unauthenticated{0}, other{0};
+  std::mutex other_mu;
+  std::string first_other;
   std::vector<std::thread> flood;
   for (int t = 0; t < kThreads; t++) {
     flood.emplace_back([&, t] {
@@ -106,6 +109,9 @@ TEST_F(Anonymous, ALoginFloodIsRefusedWithoutFillingTheAuditLog) {
         pb::LoginResponse resp;
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        // A connection that fails to come up (16 TLS handshakes at once on a loaded machine)
+        // is retried, not counted: only the controller's answers are.
+        ctx.set_wait_for_ready(true);
         const grpc::Status st = stub->Login(&ctx, lr, &resp);
         if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
           if (++exhausted == 1) {
@@ -113,8 +119,9 @@ TEST_F(Anonymous, ALoginFloodIsRefusedWithoutFillingTheAuditLog) {
           }
         } else if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
           unauthenticated++;
-        } else {
-          other++;
+        } else if (++other == 1) {
+          std::lock_guard lock(other_mu);
+          first_other = st.error_message();
         }
       }
     });
@@ -133,7 +140,7 @@ TEST_F(Anonymous, ALoginFloodIsRefusedWithoutFillingTheAuditLog) {
 
   const int total = exhausted + unauthenticated + other;
   ASSERT_GT(total, 100);
-  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(other.load(), 0) << "the first: " << first_other;
   // The bucket: a burst of 20, then 10 a second, over however long the flood took.
   EXPECT_LE(unauthenticated.load(), 20 + 10 * (static_cast<int>(elapsed_s) + 1));
   EXPECT_GT(exhausted.load(), total / 2) << "admitted " << unauthenticated << " of " << total;
