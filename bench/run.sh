@@ -10,7 +10,7 @@ echo
 echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
 echo
-./bench/host_bench.sh 50 10
+./bench/host_bench.sh 100 10
 echo
 ./build/default/bench/lease_end_bench 1000 100
 echo

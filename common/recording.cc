@@ -80,7 +80,7 @@ absl::StatusOr<std::string> ZstdFrame(std::string_view data) {
 
 }  // namespace
 
-absl::StatusOr<Bytes> CompressEvents(const v1::RecordingEvents& events) {
+absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events) {
   // The serialised events and the compressed frame go through buffers kept per thread: a
   // chunk's worth of fresh, zeroed memory each time would cost about as much again.
   thread_local std::unique_ptr<char[]> raw_buf, out_buf;
@@ -132,7 +132,7 @@ absl::StatusOr<Bytes> CompressEvents(const v1::RecordingEvents& events) {
       !append(LZ4F_compressEnd(cctx.get(), out + n, bound - n, nullptr))) {
     return absl::InternalError("lz4: cannot compress a recording chunk");
   }
-  return Bytes(out, out + n);
+  return std::string(out, n);
 }
 
 absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data) {

@@ -19,7 +19,8 @@ namespace warden {
 inline constexpr size_t kMaxChunkRaw = 4 << 20;
 inline constexpr size_t kMaxChunkCompressed = 4 << 20;
 
-absl::StatusOr<Bytes> CompressEvents(const v1::RecordingEvents& events);
+// One LZ4 frame of the serialised events (a chunk's payload, RecordingChunk.events_zstd).
+absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events);
 // REQUIRES nothing of `data`: untrusted bytes. Rejects anything but one LZ4 or zstd frame that
 // declares its size, decompresses to at most kMaxChunkRaw and parses as RecordingEvents.
 absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data);

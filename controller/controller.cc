@@ -104,7 +104,7 @@ absl::Status InitDataDir(const InitOptions& o, std::ostream& out) {
 
   KeyAlgorithm alg;
   if (o.algorithm == "auto") {
-    alg = keys->Supports(KeyAlgorithm::kEd25519) ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256;
+    alg = kDefaultKeyAlgorithm;
   } else {
     ASSIGN_OR_RETURN(alg, KeyAlgorithmFromName(o.algorithm));
   }

@@ -38,7 +38,7 @@ struct InitOptions {
   std::string policy_path;  // copied into the data dir; empty = write the example policy
   std::string listen = "127.0.0.1:7443";
   std::vector<std::string> server_names = {"localhost", "127.0.0.1"};
-  std::string algorithm = "auto";  // auto (Ed25519 where the token supports it), ed25519, ecdsa-p256
+  std::string algorithm = "auto";  // auto (kDefaultKeyAlgorithm), ed25519, ecdsa-p256
   std::string pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so";
   std::string admin_user = "admin";
   VaultInit vault;  // --seal pkcs11|shamir --shares N --threshold K

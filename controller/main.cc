@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--policy", init.policy_path, "policy YAML to install (default: example)");
   init_cmd->add_option("--listen", init.listen, "address the API will listen on");
   init_cmd->add_option("--server-name", init.server_names, "DNS names/IPs in the TLS certificate");
-  init_cmd->add_option("--algorithm", init.algorithm, "auto, ed25519 or ecdsa-p256");
+  init_cmd->add_option("--algorithm", init.algorithm, "auto (ecdsa-p256), ed25519 or ecdsa-p256");
   init_cmd->add_option("--pkcs11-module", init.pkcs11_module, "PKCS#11 module path");
   init_cmd->add_option("--admin", init.admin_user, "bootstrap admin user name");
   init_cmd->add_option("--seal", init.vault.mode,

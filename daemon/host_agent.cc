@@ -96,9 +96,8 @@ int64_t HostAgent::Enforce() {
   std::vector<EndedAccount> to_clean;
   {
     std::unique_lock files(files_mu_);
-    std::optional<LocalState> changed;  // a snapshot to write, when something changed
-    std::optional<LocalState> retry;    // a snapshot whose files to write again
-    bool expired = false;
+    std::optional<LocalState> snapshot;  // to write: its files, and the state file if changed
+    bool expired = false, pruned = false;
     const int64_t now = clock_();
     {
       std::lock_guard lock(mu_);
@@ -107,20 +106,19 @@ int64_t HostAgent::Enforce() {
       for (const auto& e : state_.ended) {
         if (!e.cleaned && e.next_attempt <= now) to_clean.push_back(e);
       }
-      const size_t pruned = std::erase_if(state_.ended, [&](const EndedAccount& e) {
-        return e.reported && e.ended + kTombstoneSeconds < now;
-      });
+      pruned = std::erase_if(state_.ended, [&](const EndedAccount& e) {
+                 return e.reported && e.ended + kTombstoneSeconds < now;
+               }) > 0;
       if (expired) state_.generation++;
-      if (expired || pruned > 0) changed = state_;
-      if (!expired && !files_problem_.empty()) retry = state_;
+      // Files are written when an account ended, and again while the last write failed.
+      if (expired || pruned || !files_problem_.empty()) snapshot = state_;
     }
     // A change to a site file merged by configure-host --merge takes effect within one tick.
     RefreshTrust();
-    if (expired) WriteFiles(*changed, now);
-    if (retry) WriteFiles(*retry, now);
+    if (expired || !files_problem_.empty()) WriteFiles(*snapshot, now);
     // This runs every few seconds; the state file is rewritten only when something changed.
-    if (changed) {
-      absl::Status saved = SaveLocalState(config_, *changed);
+    if (expired || pruned) {
+      absl::Status saved = SaveLocalState(config_, *snapshot);
       if (!saved.ok()) Log(LOG_ERR, std::string(saved.message()));
     }
   }

@@ -340,7 +340,26 @@ std::string SudoersText(const std::vector<LocalAccount>& accounts) {
 }
 
 namespace {
-absl::Status WriteSudoers(const HostConfig& c, const std::vector<LocalAccount>& live);
+absl::Status WriteSudoers(const HostConfig& c, const std::vector<LocalAccount>& live) {
+  const std::string text = SudoersText(live);
+  auto old = ReadFile(c.sudoers_file);
+  if (old.ok() && *old == text) return absl::OkStatus();
+  // sudo ignores files in sudoers.d whose names contain a '.', so the candidate is never live.
+  const size_t slash = c.sudoers_file.rfind('/');
+  const std::string candidate = c.sudoers_file.substr(0, slash + 1) + ".warden-candidate";
+  RETURN_IF_ERROR(WriteFileAtomic(candidate, text, 0440));
+  absl::Status valid = RunVisudo(c, candidate);
+  if (!valid.ok()) {
+    unlink(candidate.c_str());
+    return valid;
+  }
+  if (rename(candidate.c_str(), c.sudoers_file.c_str()) != 0) {
+    const int e = errno;
+    unlink(candidate.c_str());
+    return absl::UnavailableError(StrCat("cannot replace ", c.sudoers_file, ": ", strerror(e)));
+  }
+  return absl::OkStatus();
+}
 }  // namespace
 
 absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t now) {
@@ -378,27 +397,5 @@ absl::Status WriteAccountFiles(const HostConfig& c, const LocalState& s, int64_t
   return principals.ok() ? sudoers : principals;
 }
 
-namespace {
-absl::Status WriteSudoers(const HostConfig& c, const std::vector<LocalAccount>& live) {
-  const std::string text = SudoersText(live);
-  auto old = ReadFile(c.sudoers_file);
-  if (old.ok() && *old == text) return absl::OkStatus();
-  // sudo ignores files in sudoers.d whose names contain a '.', so the candidate is never live.
-  const size_t slash = c.sudoers_file.rfind('/');
-  const std::string candidate = c.sudoers_file.substr(0, slash + 1) + ".warden-candidate";
-  RETURN_IF_ERROR(WriteFileAtomic(candidate, text, 0440));
-  absl::Status valid = RunVisudo(c, candidate);
-  if (!valid.ok()) {
-    unlink(candidate.c_str());
-    return valid;
-  }
-  if (rename(candidate.c_str(), c.sudoers_file.c_str()) != 0) {
-    const int e = errno;
-    unlink(candidate.c_str());
-    return absl::UnavailableError(StrCat("cannot replace ", c.sudoers_file, ": ", strerror(e)));
-  }
-  return absl::OkStatus();
-}
-}  // namespace
 
 }  // namespace warden

@@ -155,8 +155,7 @@ v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in) {
 absl::StatusOr<std::string> EncodeRecordingEvents(const std::vector<RecordingEvent>& events) {
   v1::RecordingEvents msg;
   for (const RecordingEvent& ev : events) *msg.add_events() = RecordingEventToProto(ev);
-  ASSIGN_OR_RETURN(Bytes packed, CompressEvents(msg));
-  return std::string(packed.begin(), packed.end());
+  return CompressEvents(msg);
 }
 
 }  // namespace warden

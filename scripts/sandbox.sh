@@ -215,7 +215,8 @@ sshd_in_namespace() {
   eval "SSHD_PORT_${name//-/_}=$port"
 }
 
-# ssh_as NAME KEY LOGIN CMD: logs in to sshd NAME with KEY and KEY-cert.pub.
+# ssh_as NAME KEY LOGIN CMD: logs in to sshd NAME with KEY and KEY-cert.pub, from SSH_BIND
+# (default 127.0.0.1).
 ssh_as() {
   local name=$1 key=$2 login=$3
   shift 3
@@ -223,7 +224,7 @@ ssh_as() {
   ssh -i "$WARDEN_SANDBOX/$key" -o CertificateFile="$WARDEN_SANDBOX/$key-cert.pub" \
     -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
     -o BatchMode=yes -o LogLevel="${SSH_LOG_LEVEL:-ERROR}" -o ConnectTimeout=5 -p "${!port_var}" \
-    "$login@127.0.0.1" "$@"
+    -o BindAddress="${SSH_BIND:-127.0.0.1}" "$login@127.0.0.1" "$@"
 }
 
 # refresh_krl NAME: fetch the current KRL into sshd NAME's RevokedKeys (sshd rereads it per login).

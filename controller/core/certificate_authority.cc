@@ -1,5 +1,7 @@
 #include "controller/core/certificate_authority.h"
 
+#include <optional>
+
 #include "common/strings.h"
 
 namespace warden {
@@ -10,6 +12,13 @@ constexpr int64_t kBackdate = 60;  // tolerate clock skew between controller and
 // Host CAs made before there was one per tier are labelled "host-ca-N" (and are tier 0's).
 std::string CaLabel(std::string_view purpose, int tier, int64_t generation) {
   return StrCat(purpose, "-ca-tier", tier, "-", generation);
+}
+
+// The algorithm of an existing CA key (its stored public key is one the token made).
+KeyAlgorithm AlgorithmOf(const CaKeyRow& row) {
+  auto pub = ParsePublicKey(row.public_key);
+  return pub.ok() && pub->type == KeyType::kEd25519 ? KeyAlgorithm::kEd25519
+                                                    : KeyAlgorithm::kEcdsaP256;
 }
 
 }  // namespace
@@ -30,17 +39,16 @@ absl::Status CertificateAuthority::CreateInitialKeys(KeyAlgorithm alg) {
 
 absl::Status CertificateAuthority::EnsureHostCas() {
   std::lock_guard lock(mu_);
-  KeyAlgorithm alg =
-      keys_.Supports(KeyAlgorithm::kEd25519) ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256;
+  std::optional<KeyAlgorithm> existing;
   std::vector<int> missing;
   for (int tier = 0; tier <= kMaxTier; tier++) {
     ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys("host", tier));
     if (rows.empty()) missing.push_back(tier);
     for (const auto& r : rows) {
-      auto pub = ParsePublicKey(r.public_key);
-      if (pub.ok() && pub->type == KeyType::kEcdsaP256) alg = KeyAlgorithm::kEcdsaP256;
+      if (!existing) existing = AlgorithmOf(r);
     }
   }
+  const KeyAlgorithm alg = existing.value_or(kDefaultKeyAlgorithm);
   for (int tier : missing) {
     const std::string label = CaLabel("host", tier, 1);
     ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
@@ -225,12 +233,7 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
     }
     const std::string label = CaLabel("user", tier, static_cast<int64_t>(rows.size()) + 1);
     // Same algorithm as the current key, so hosts' sshd configurations need no change.
-    KeyAlgorithm alg =
-        keys_.Supports(KeyAlgorithm::kEd25519) ? KeyAlgorithm::kEd25519 : KeyAlgorithm::kEcdsaP256;
-    if (active) {
-      auto pub = ParsePublicKey(active->public_key);
-      if (pub.ok() && pub->type == KeyType::kEcdsaP256) alg = KeyAlgorithm::kEcdsaP256;
-    }
+    const KeyAlgorithm alg = active ? AlgorithmOf(*active) : kDefaultKeyAlgorithm;
     ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
     ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     if (active) RETURN_IF_ERROR(store_.SetCaKeyState(active->label, "retiring"));

@@ -32,7 +32,8 @@ class Pkcs11KeyStore final : public KeyStore {
   static absl::StatusOr<std::unique_ptr<Pkcs11KeyStore>> Open(const Pkcs11Config& config);
   ~Pkcs11KeyStore() override;
 
-  bool Supports(KeyAlgorithm alg) override;
+  // Whether the token can make keys of `alg` (every token has P-256; Ed25519 needs CKM_EDDSA).
+  bool Supports(KeyAlgorithm alg);
   absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override;
   absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) override;
   absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override;

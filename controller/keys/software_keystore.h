@@ -10,7 +10,6 @@ namespace warden {
 
 class SoftwareKeyStore final : public KeyStore {
  public:
-  bool Supports(KeyAlgorithm) override { return true; }
   absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override;
   absl::StatusOr<PublicKey> GetPublicKey(std::string_view label) override;
   absl::StatusOr<RawSignature> Sign(std::string_view label, ByteSpan data) override;

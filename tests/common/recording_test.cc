@@ -30,12 +30,10 @@ std::string Lz4(const std::string& raw, bool declare_size) {
   return out;
 }
 
-std::string View(const Bytes& b) { return std::string(b.begin(), b.end()); }
-
 TEST(RecordingFormat, ChunksAreOneLz4FrameThatDeclaresItsSizeAndRoundTrip) {
   auto packed = CompressEvents(Sample());
   ASSERT_TRUE(packed.ok());
-  const std::string chunk = View(*packed);
+  const std::string chunk = *packed;
   ASSERT_EQ(chunk.substr(0, 4), std::string("\x04\x22\x4d\x18", 4)) << "the LZ4 frame magic";
   EXPECT_LT(chunk.size(), 2000u) << "screen data compresses";
   auto back = DecompressEvents(chunk);
@@ -44,7 +42,7 @@ TEST(RecordingFormat, ChunksAreOneLz4FrameThatDeclaresItsSizeAndRoundTrip) {
   // A chunk without events (the first one, announcing a session) too.
   auto empty = CompressEvents(v1::RecordingEvents());
   ASSERT_TRUE(empty.ok());
-  EXPECT_TRUE(DecompressEvents(View(*empty)).ok());
+  EXPECT_TRUE(DecompressEvents(*empty).ok());
 }
 
 TEST(RecordingFormat, ChunksStoredBeforeLz4StillReplay) {

@@ -13,8 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (events->ByteSizeLong() > warden::kMaxChunkRaw) __builtin_trap();
   auto packed = warden::CompressEvents(*events);
   if (!packed.ok()) __builtin_trap();
-  auto again = warden::DecompressEvents(
-      std::string_view(reinterpret_cast<const char*>(packed->data()), packed->size()));
+  auto again = warden::DecompressEvents(*packed);
   if (!again.ok() || again->SerializeAsString() != events->SerializeAsString()) __builtin_trap();
   return 0;
 }

@@ -191,7 +191,7 @@ TEST_F(Api, AHostGetsItsFullStateOnEveryConnectEvenFromAFreshController) {
     ASSERT_TRUE(reader->Read(&state)) << "connect " << connect << ": no state";
     EXPECT_EQ(state.host_id(), enrolled.host_id());
     ASSERT_EQ(state.trusted_user_ca_keys_size(), 1) << "connect " << connect;
-    EXPECT_EQ(state.trusted_user_ca_keys(0).rfind("ssh-ed25519 ", 0), 0u);
+    EXPECT_EQ(state.trusted_user_ca_keys(0).rfind("ecdsa-sha2-nistp256 ", 0), 0u);
     EXPECT_FALSE(state.krl().empty()) << "connect " << connect;
     revision = state.revision();
     ctx.TryCancel();

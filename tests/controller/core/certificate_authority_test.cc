@@ -148,6 +148,9 @@ TEST_F(Ca, RotationKeepsOldAndNewTrustedUntilFinished) {
   ASSERT_EQ(rotated->size(), 2u);
   EXPECT_EQ((*rotated)[0].state, "retiring");
   EXPECT_EQ((*rotated)[1].state, "active");
+  // The fixture's CAs are Ed25519 (a data directory from before P-256 became the default): the
+  // new key keeps the algorithm, so hosts' sshd needs no new key type.
+  EXPECT_EQ(ParsePublicKey((*rotated)[1].public_key)->type, KeyType::kEd25519);
   EXPECT_EQ(ca_->Rotate(Who("root"), 0, false).status().code(),
             absl::StatusCode::kFailedPrecondition);
   GrantRow g = ApprovedGrant();
@@ -181,7 +184,8 @@ TEST(HostCas, AnOldSingleHostCaBecomesTier0sAndTheOtherTiersGetTheirOwn) {
   auto policy = std::make_shared<const Policy>(*ParsePolicy(testing::kTestPolicy));
   AccessCore access(policy, **store, clock);
   CertificateAuthority ca(access, **store, keys, clock);
-  auto old = keys.Generate("host-ca-1", KeyAlgorithm::kEcdsaP256);
+  // Made before P-256 became the default.
+  auto old = keys.Generate("host-ca-1", KeyAlgorithm::kEd25519);
   ASSERT_TRUE(old.ok());
   ASSERT_TRUE((*store)->InsertCaKey({"host", 0, "host-ca-1", old->blob, "active", 1}).ok());
 
@@ -194,7 +198,7 @@ TEST(HostCas, AnOldSingleHostCaBecomesTier0sAndTheOtherTiersGetTheirOwn) {
     ASSERT_EQ(rows->size(), 1u) << "tier " << t;
     distinct.insert((*rows)[0].public_key);
     // Same algorithm as the old key, so clients' configurations need no new key type.
-    EXPECT_EQ(ParsePublicKey((*rows)[0].public_key)->type, KeyType::kEcdsaP256);
+    EXPECT_EQ(ParsePublicKey((*rows)[0].public_key)->type, KeyType::kEd25519);
   }
   EXPECT_EQ((*ca.TrustedKeys("host", 0))[0].label, "host-ca-1");
   EXPECT_EQ(distinct.size(), static_cast<size_t>(kMaxTier + 1));

@@ -114,7 +114,6 @@ TEST_F(RecordingArchiveTest, ChunksAreStoredInOrderAndResendsAreAcknowledgedOnce
 class GatedSigner : public KeyStore, public Gate {
  public:
   explicit GatedSigner(KeyStore& keys) : keys_(keys) {}
-  bool Supports(KeyAlgorithm alg) override { return keys_.Supports(alg); }
   absl::StatusOr<PublicKey> Generate(std::string_view label, KeyAlgorithm alg) override {
     return keys_.Generate(label, alg);
   }
