@@ -44,8 +44,8 @@ wctl alice cert sign --grant "$g" -i "$WARDEN_SANDBOX/op" >/dev/null
 new_key opkey
 cp "$WARDEN_SANDBOX/opkey.pub" "$d/authorized_keys/$account"
 ssh_as h1 op "$account" true  # first login creates the home; not counted
-# sshd pads every authentication attempt (three per login here: none, the key's query, its
-# signature) to a minimum of its own, 5-9.2 ms, fixed per user name for the life of the sshd
+# sshd pads every authentication attempt (three per login in OpenSSH 9.2: none, the key's query,
+# its signature) to a minimum of its own, 5-9.2 ms, fixed per user name for the life of the sshd
 # (a hash of the name and of the host keys), and doubles it for an attempt that overruns. Two
 # accounts' logins can so differ by up to 13 ms whatever Warden does. The bench takes the pad
 # out: logins from 127.0.0.2 are logged at DEBUG3, where sshd prints each attempt's pad; one
@@ -61,12 +61,17 @@ host_sshd_restart h1
 base_pad() {
   local a
   a=$(wc -l <"$d/sshd.log")
-  SSH_BIND=127.0.0.2 ssh_as h1 "$1" "$2" true
+  SSH_BIND=127.0.0.2 ssh_as h1 "$1" "$2" true || {
+    echo "the calibration login of $2 failed" >&2
+    return 1
+  }
   sleep 0.1
-  tail -n +"$((a + 1))" "$d/sshd.log" | awk '
+  tail -n +"$((a + 1))" "$d/sshd.log" | awk -v login="$2" '
     /ensure_minimum_time_since/ && match($0, /requested [0-9.]+ms/) {
       r = substr($0, RSTART + 10, RLENGTH - 12) + 0; n++; if (n == 1 || r < min) min = r }
-    END { if (n == 0) exit 1; printf "%d %d\n", min * 1e6, n }'
+    END {
+      if (n == 0) { print "no padded attempt of " login " in sshd.log at DEBUG3" > "/dev/stderr"; exit 1 }
+      printf "%d %d\n", min * 1e6, n }'
 }
 for k in warden warden_key plain; do : >"$WARDEN_SANDBOX/$k.ns"; : >"$WARDEN_SANDBOX/$k.raw"; done
 # timed KIND KEY LOGIN: one login, its wall time raw and with the pads taken out.
@@ -80,6 +85,7 @@ timed() {
   echo $((dt - pad * n)) >>"$WARDEN_SANDBOX/$1.ns"
 }
 declare -A PADS
+# (Assignments, not local: a failed calibration ends the bench.)
 PADS[warden]=$(base_pad op "$account")
 PADS[warden_key]=$(base_pad opkey "$account")
 PADS[plain]=$(base_pad "localops-h1" localops)

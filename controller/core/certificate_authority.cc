@@ -15,10 +15,12 @@ std::string CaLabel(std::string_view purpose, int tier, int64_t generation) {
 }
 
 // The algorithm of an existing CA key (its stored public key is one the token made).
-KeyAlgorithm AlgorithmOf(const CaKeyRow& row) {
+absl::StatusOr<KeyAlgorithm> AlgorithmOf(const CaKeyRow& row) {
   auto pub = ParsePublicKey(row.public_key);
-  return pub.ok() && pub->type == KeyType::kEd25519 ? KeyAlgorithm::kEd25519
-                                                    : KeyAlgorithm::kEcdsaP256;
+  if (pub.ok() && pub->type == KeyType::kEd25519) return KeyAlgorithm::kEd25519;
+  if (pub.ok() && pub->type == KeyType::kEcdsaP256) return KeyAlgorithm::kEcdsaP256;
+  return absl::DataLossError(StrCat("the stored public key of CA ", row.label,
+                                    " is not an Ed25519 or P-256 key; the database is damaged"));
 }
 
 }  // namespace
@@ -44,10 +46,11 @@ absl::Status CertificateAuthority::EnsureHostCas() {
   for (int tier = 0; tier <= kMaxTier; tier++) {
     ASSIGN_OR_RETURN(std::vector<CaKeyRow> rows, store_.ListCaKeys("host", tier));
     if (rows.empty()) missing.push_back(tier);
-    for (const auto& r : rows) {
-      if (!existing) existing = AlgorithmOf(r);
+    if (!rows.empty() && !existing) {
+      ASSIGN_OR_RETURN(existing, AlgorithmOf(rows.front()));
     }
   }
+  // Every init makes host CAs, so there is one to follow unless the database was emptied.
   const KeyAlgorithm alg = existing.value_or(kDefaultKeyAlgorithm);
   for (int tier : missing) {
     const std::string label = CaLabel("host", tier, 1);
@@ -232,8 +235,12 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
           tier, " --finish"));
     }
     const std::string label = CaLabel("user", tier, static_cast<int64_t>(rows.size()) + 1);
-    // Same algorithm as the current key, so hosts' sshd configurations need no change.
-    const KeyAlgorithm alg = active ? AlgorithmOf(*active) : kDefaultKeyAlgorithm;
+    // Same algorithm as the current key: a site that pins CASignatureAlgorithms in sshd or
+    // clients keeps working.
+    KeyAlgorithm alg = kDefaultKeyAlgorithm;
+    if (active) {
+      ASSIGN_OR_RETURN(alg, AlgorithmOf(*active));
+    }
     ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));
     ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
     if (active) RETURN_IF_ERROR(store_.SetCaKeyState(active->label, "retiring"));

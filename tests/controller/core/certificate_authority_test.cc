@@ -173,35 +173,53 @@ TEST_F(Ca, TiersHaveDistinctCaKeys) {
   EXPECT_EQ(keys.size(), 2u * (kMaxTier + 1));
 }
 
-// A data directory from before per-tier host CAs holds one host CA ("host-ca-1", stored as tier
-// 0's). At start it stays tier 0's and the other tiers get their own; a second start adds none.
-TEST(HostCas, AnOldSingleHostCaBecomesTier0sAndTheOtherTiersGetTheirOwn) {
+// A certificate authority over an empty database and an in-memory key store.
+struct BareCa {
   testing::TempDir dir;
-  auto store = SqliteStore::Open(dir / "warden.db");
-  ASSERT_TRUE(store.ok());
+  std::unique_ptr<SqliteStore> store = *SqliteStore::Open(dir / "warden.db");
   SoftwareKeyStore keys;
   FakeClock clock{1800000000};
-  auto policy = std::make_shared<const Policy>(*ParsePolicy(testing::kTestPolicy));
-  AccessCore access(policy, **store, clock);
-  CertificateAuthority ca(access, **store, keys, clock);
-  // Made before P-256 became the default.
-  auto old = keys.Generate("host-ca-1", KeyAlgorithm::kEd25519);
-  ASSERT_TRUE(old.ok());
-  ASSERT_TRUE((*store)->InsertCaKey({"host", 0, "host-ca-1", old->blob, "active", 1}).ok());
+  AccessCore access{std::make_shared<const Policy>(*ParsePolicy(testing::kTestPolicy)), *store,
+                    clock};
+  CertificateAuthority ca{access, *store, keys, clock};
+};
 
-  ASSERT_TRUE(ca.EnsureHostCas().ok());
-  ASSERT_TRUE(ca.EnsureHostCas().ok());
-  std::set<Bytes> distinct;
-  for (int t = 0; t <= kMaxTier; t++) {
-    auto rows = ca.TrustedKeys("host", t);
-    ASSERT_TRUE(rows.ok());
-    ASSERT_EQ(rows->size(), 1u) << "tier " << t;
-    distinct.insert((*rows)[0].public_key);
-    // Same algorithm as the old key, so clients' configurations need no new key type.
-    EXPECT_EQ(ParsePublicKey((*rows)[0].public_key)->type, KeyType::kEd25519);
+// A data directory from before per-tier host CAs holds one host CA ("host-ca-1", stored as tier
+// 0's). At start it stays tier 0's and the other tiers get their own, of its algorithm (Ed25519,
+// the default before, or P-256); a second start adds none.
+TEST(HostCas, AnOldSingleHostCaBecomesTier0sAndTheOtherTiersGetTheirOwn) {
+  for (const auto& [alg, type] : {std::pair{KeyAlgorithm::kEd25519, KeyType::kEd25519},
+                                  std::pair{KeyAlgorithm::kEcdsaP256, KeyType::kEcdsaP256}}) {
+    SCOPED_TRACE(KeyAlgorithmName(alg));
+    BareCa b;
+    auto old = b.keys.Generate("host-ca-1", alg);
+    ASSERT_TRUE(old.ok());
+    ASSERT_TRUE(b.store->InsertCaKey({"host", 0, "host-ca-1", old->blob, "active", 1}).ok());
+
+    ASSERT_TRUE(b.ca.EnsureHostCas().ok());
+    ASSERT_TRUE(b.ca.EnsureHostCas().ok());
+    std::set<Bytes> distinct;
+    for (int t = 0; t <= kMaxTier; t++) {
+      auto rows = b.ca.TrustedKeys("host", t);
+      ASSERT_TRUE(rows.ok());
+      ASSERT_EQ(rows->size(), 1u) << "tier " << t;
+      distinct.insert((*rows)[0].public_key);
+      // Same algorithm as the old key, so clients' configurations need no new key type.
+      EXPECT_EQ(ParsePublicKey((*rows)[0].public_key)->type, type);
+    }
+    EXPECT_EQ((*b.ca.TrustedKeys("host", 0))[0].label, "host-ca-1");
+    EXPECT_EQ(distinct.size(), static_cast<size_t>(kMaxTier + 1));
   }
-  EXPECT_EQ((*ca.TrustedKeys("host", 0))[0].label, "host-ca-1");
-  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMaxTier + 1));
+}
+
+// A stored CA key the code cannot read is damage to report, not an algorithm to guess.
+TEST(HostCas, ADamagedStoredKeyIsReportedNotGuessed) {
+  BareCa b;
+  ASSERT_TRUE(b.store->InsertCaKey({"host", 0, "host-ca-1", Bytes{1, 2, 3}, "active", 1}).ok());
+  absl::Status st = b.ca.EnsureHostCas();
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("host-ca-1"), std::string::npos) << st.message();
+  EXPECT_TRUE(b.ca.TrustedKeys("host", 1)->empty()) << "no key made on a guess";
 }
 
 }  // namespace
