@@ -4,7 +4,7 @@
 //     the pty master and reads everything (the part sshd plays). No recorder, Warden (wardend's
 //     own capture, spool and compression: SessionRecorder + RecordingSpool, chunks acknowledged
 //     in-process instead of over the network), `script`, `tlog-rec` and sudo's `log_output`.
-//     Wall time ratio to no recorder, bytes lost, the recorder's CPU, bytes stored.
+//     Wall time ratio to no recorder, bytes lost, the recorder's CPU, bytes the controller stores.
 //  2. Cost to everyone else: a 1-byte `dd` syscall loop, `tar cf - /usr/include | cat` and a
 //     compiler run outside any session with: nothing loaded; the recorder loaded and no session
 //     (programs detached); the floor (an empty tp_btf sys_enter/sys_exit pair); the recorder
@@ -120,7 +120,7 @@ TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& be
 
 // wardend's recording path in-process: the BPF recorder, SessionRecorder's capture thread
 // (ring buffer -> events -> LZ4 chunks) and an uploader that acknowledges every chunk at once
-// and counts what the controller would store.
+// and counts what it would send; what the controller would store (zstd) is counted after the run.
 class Warden {
  public:
   explicit Warden(Recorder* recorder) : sessions_(spool_, recorder, "", [] { return true; }) {
@@ -133,7 +133,7 @@ class Warden {
     upload_ = std::thread([this] {
       while (!stop_) {
         for (RecordingChunk& c : spool_.Next(50)) {
-          stored_ += c.events_zstd.size();
+          sent_ += c.events_zstd.size();
           spool_.Ack(c.session_id, c.seq);
           chunks_.push_back(std::move(c));
         }
@@ -169,6 +169,7 @@ class Warden {
     // What the controller would replay, counted after the run so as not to compete with it.
     for (const RecordingChunk& c : chunks_) {
       auto events = DecompressEvents(c.events_zstd);
+      stored_ += PackForStorage(*events)->size();
       for (const auto& ev : events->events()) {
         output_ += ev.output().size();
         lost_ += ev.gap();
@@ -176,6 +177,7 @@ class Warden {
     }
     chunks_.clear();
   }
+  uint64_t sent() const { return sent_; }
   uint64_t stored() const { return stored_; }
   uint64_t output() const { return output_; }
   uint64_t lost() const { return lost_; }
@@ -186,7 +188,7 @@ class Warden {
   SessionRecorder sessions_;
   std::atomic<bool> stop_{false};
   std::thread capture_, upload_;
-  std::atomic<uint64_t> stored_{0}, output_{0}, lost_{0};
+  std::atomic<uint64_t> sent_{0}, stored_{0}, output_{0}, lost_{0};
   std::vector<RecordingChunk> chunks_;  // by the upload thread until Stop
   double capture_cpu_ = 0;
 };
@@ -251,7 +253,7 @@ struct Peer {
 
 struct WardenRun {
   TermResult term;
-  uint64_t stored = 0, output = 0, lost = 0;
+  uint64_t sent = 0, stored = 0, output = 0, lost = 0;
   double cpu = 0;
 };
 
@@ -264,7 +266,8 @@ WardenRun RunWarden(Kernel& k, const std::string& cmd, const std::string& input 
   w.Drain();
   w.Stop();
   k.current = nullptr;
-  r.stored = w.stored(), r.output = w.output(), r.lost = w.lost(), r.cpu = w.capture_cpu();
+  r.sent = w.sent(), r.stored = w.stored(), r.output = w.output(), r.lost = w.lost();
+  r.cpu = w.capture_cpu();
   return r;
 }
 
@@ -432,8 +435,8 @@ void Bystanders(Kernel& k, const fs::path& tmp, const std::string& compile) {
 
 void Storage(Kernel& k, const fs::path& tmp) {
   printf("== Storage: bytes kept per session vs the raw terminal stream\n");
-  printf("%-34s %12s %12s %8s %12s %8s\n", "session", "raw B", "warden B", "ratio", "tlog B",
-         "ratio");
+  printf("%-34s %12s %12s %8s %12s %8s %12s %8s\n", "session", "raw B", "sent B", "ratio",
+         "kept B", "ratio", "tlog B", "ratio");
   const std::string find = "find / -xdev 2>/dev/null";
   std::string typed;
   for (int i = 0; i < 20; i++) {
@@ -451,16 +454,17 @@ void Storage(Kernel& k, const fs::path& tmp) {
     const fs::path log = tmp / "tlog-storage.json";
     RunOnPty(Tlog(log, c.cmd), [](pid_t) {}, c.input);
     const uint64_t tlog = TreeSize(log);
-    printf("%-34s %12llu %12llu %8.3f %12llu %8.3f\n", c.name,
+    const double raw = static_cast<double>(w.term.received);
+    printf("%-34s %12llu %12llu %8.3f %12llu %8.3f %12llu %8.3f\n", c.name,
            static_cast<unsigned long long>(w.term.received),
-           static_cast<unsigned long long>(w.stored),
-           static_cast<double>(w.stored) / static_cast<double>(w.term.received),
+           static_cast<unsigned long long>(w.sent), static_cast<double>(w.sent) / raw,
+           static_cast<unsigned long long>(w.stored), static_cast<double>(w.stored) / raw,
            static_cast<unsigned long long>(tlog),
-           static_cast<double>(tlog) / static_cast<double>(w.term.received));
+           static_cast<double>(tlog) / raw);
     fs::remove(log);
   }
-  printf("(warden stores LZ4 chunks of screen, keystrokes, execs and timing; tlog JSON with the "
-         "same input/output logging)\n");
+  printf("(warden sends LZ4 chunks of screen, keystrokes, execs and timing, and the controller "
+         "keeps them as zstd; tlog JSON with the same input/output logging)\n");
 }
 
 }  // namespace

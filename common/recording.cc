@@ -135,6 +135,21 @@ absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events) {
   return std::string(out, n);
 }
 
+absl::StatusOr<std::string> PackForStorage(const v1::RecordingEvents& events) {
+  const std::string raw = events.SerializeAsString();
+  if (raw.size() > kMaxChunkRaw) {
+    return absl::InvalidArgumentError(
+        StrCat("recording chunk of ", raw.size(), " bytes exceeds ", kMaxChunkRaw));
+  }
+  // Level 1: most of what higher levels gain on terminal text, at several times their speed. The
+  // frame declares its size (ZSTD_compress writes it), as DecompressEvents requires.
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  const size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 1);
+  if (ZSTD_isError(n)) return absl::InternalError(StrCat("zstd: ", ZSTD_getErrorName(n)));
+  out.resize(n);
+  return out;
+}
+
 absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data) {
   if (data.size() > kMaxChunkCompressed)
     return absl::InvalidArgumentError(

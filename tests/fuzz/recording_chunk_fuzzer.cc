@@ -15,5 +15,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!packed.ok()) __builtin_trap();
   auto again = warden::DecompressEvents(*packed);
   if (!again.ok() || again->SerializeAsString() != events->SerializeAsString()) __builtin_trap();
+  // What the controller keeps of an accepted chunk replays as the same events.
+  auto kept = warden::PackForStorage(*events);
+  if (!kept.ok()) __builtin_trap();
+  auto replayed = warden::DecompressEvents(*kept);
+  if (!replayed.ok() || replayed->SerializeAsString() != events->SerializeAsString())
+    __builtin_trap();
   return 0;
 }
