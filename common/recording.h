@@ -22,7 +22,7 @@ inline constexpr size_t kMaxChunkCompressed = 4 << 20;
 // One LZ4 frame of the serialised events (a chunk's payload, RecordingChunk.events_zstd): what a
 // host sends, cheap on the host's cores while a terminal floods.
 absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events);
-// One zstd frame of the serialised events: what the controller keeps, a third smaller than the
+// One zstd frame of the serialised events: what the controller keeps, a quarter smaller than the
 // host's LZ4 for screen text, at a cost paid on the controller's cores instead of the session's.
 absl::StatusOr<std::string> PackForStorage(const v1::RecordingEvents& events);
 // REQUIRES nothing of `data`: untrusted bytes. Rejects anything but one LZ4 or zstd frame that

@@ -29,7 +29,7 @@ absl::StatusOr<RecordingChunk> ChunkFromProto(const v1::RecordingChunk& in) {
   RecordingChunk c;
   c.session_id = in.session_id();
   c.seq = in.seq();
-  // Kept as zstd whatever the host sent (LZ4 today): a third less on disk than the host's frame.
+  // Kept as zstd whatever the host sent (LZ4 today): a quarter less on disk than the host's frame.
   ASSIGN_OR_RETURN(c.events_zstd, PackForStorage(events));
   if (in.has_session()) {
     const v1::SessionInfo& s = in.session();
