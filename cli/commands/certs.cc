@@ -131,11 +131,12 @@ absl::Status CaKeys(Context& ctx, int tier, bool host) {
   return absl::OkStatus();
 }
 
-absl::Status CaRotate(Context& ctx, int tier, bool finish) {
+absl::Status CaRotate(Context& ctx, int tier, bool finish, const std::string& algorithm) {
   RETURN_IF_ERROR(ctx.Open());
   pb::RotateCaRequest req;
   req.set_tier(tier);
   req.set_finish(finish);
+  req.set_algorithm(algorithm);
   pb::TrustedKeys resp;
   RETURN_IF_ERROR(FromGrpc(ctx.Stub<pb::CaService>()->RotateCa(CallContext().get(), req, &resp), ctx.profile()));
   if (!ctx.out().json()) {
@@ -177,6 +178,7 @@ void AddCertCommands(CLI::App& app, Context& ctx) {
     std::vector<std::string> ssh_options;
     int tier = 0;
     bool host = false, finish = false;
+    std::string algorithm;
     std::string out = "revoked.krl";
     uint64_t if_newer = 0;
   };
@@ -231,7 +233,10 @@ void AddCertCommands(CLI::App& app, Context& ctx) {
   auto* ca_rotate = ca->add_subcommand("rotate", "start (or --finish) a CA rotation for a tier");
   ca_rotate->add_option("--tier", f->tier, "tier 0..2")->required();
   ca_rotate->add_flag("--finish", f->finish, "drop the retiring key");
-  ca_rotate->callback([&ctx, f] { ctx.status() = CaRotate(ctx, f->tier, f->finish); });
+  ca_rotate->add_option("--algorithm", f->algorithm,
+                        "the new key's: ed25519 or ecdsa-p256 (default: the current key's)");
+  ca_rotate->callback(
+      [&ctx, f] { ctx.status() = CaRotate(ctx, f->tier, f->finish, f->algorithm); });
 
   auto* krl = app.add_subcommand("krl", "fetch the KRL (for sshd RevokedKeys)");
   krl->add_option("-o,--output", f->out, "file to write");

@@ -57,9 +57,15 @@ class Ca final : public pb::CaService::CallbackService {
   grpc::ServerUnaryReactor* RotateCa(grpc::CallbackServerContext* ctx,
                                      const pb::RotateCaRequest* req,
                                      pb::TrustedKeys* resp) override {
-    return i_.Run(ctx, "CaService.RotateCa", {{"tier", req->tier()}, {"finish", req->finish()}},
+    return i_.Run(ctx, "CaService.RotateCa",
+                  {{"tier", req->tier()}, {"finish", req->finish()}, {"algorithm", req->algorithm()}},
                   Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
-                    ASSIGN_OR_RETURN(auto keys, i_.c.ca().Rotate(who, req->tier(), req->finish()));
+                    std::optional<KeyAlgorithm> alg;
+                    if (!req->algorithm().empty()) {
+                      ASSIGN_OR_RETURN(alg, KeyAlgorithmFromName(req->algorithm()));
+                    }
+                    ASSIGN_OR_RETURN(auto keys,
+                                     i_.c.ca().Rotate(who, req->tier(), req->finish(), alg));
                     ToProto(req->tier(), keys, resp);
                     json fps = json::array();
                     for (const auto& k : keys) fps.push_back(Fingerprint(k.public_key));

@@ -203,8 +203,8 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::TrustedKeys(std::str
   return out;
 }
 
-absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identity& who, int tier,
-                                                                   bool finish) {
+absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(
+    const Identity& who, int tier, bool finish, std::optional<KeyAlgorithm> algorithm) {
   if (!access_.policy().IsAdmin(who.user)) {
     return absl::PermissionDeniedError("CA rotation is for admins");
   }
@@ -220,6 +220,10 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
     if (r.state == "active") active = &r;
   }
   if (finish) {
+    if (algorithm) {
+      return absl::InvalidArgumentError(
+          "an algorithm is chosen when a rotation starts, not when it finishes");
+    }
     if (retiring.empty()) {
       return absl::FailedPreconditionError(StrCat("tier ", tier,
                                                         " has no rotation in progress"));
@@ -235,10 +239,10 @@ absl::StatusOr<std::vector<CaKeyRow>> CertificateAuthority::Rotate(const Identit
           tier, " --finish"));
     }
     const std::string label = CaLabel("user", tier, static_cast<int64_t>(rows.size()) + 1);
-    // Same algorithm as the current key: a site that pins CASignatureAlgorithms in sshd or
-    // clients keeps working.
-    KeyAlgorithm alg = kDefaultKeyAlgorithm;
-    if (active) {
+    // Unless asked (a move of an Ed25519 CA to P-256), the current key's algorithm: a site that
+    // pins CASignatureAlgorithms in sshd or clients keeps working.
+    KeyAlgorithm alg = algorithm.value_or(kDefaultKeyAlgorithm);
+    if (active && !algorithm) {
       ASSIGN_OR_RETURN(alg, AlgorithmOf(*active));
     }
     ASSIGN_OR_RETURN(PublicKey pub, keys_.Generate(label, alg));

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,10 @@ class CertificateAuthority {
   absl::StatusOr<IssuedCertificate> SignHostKey(const PublicKey& key, std::string_view hostname,
                                                 std::string_view host_id, int tier, int64_t ttl);
   absl::StatusOr<std::vector<CaKeyRow>> TrustedKeys(std::string_view purpose, int tier);
-  absl::StatusOr<std::vector<CaKeyRow>> Rotate(const Identity& who, int tier, bool finish);
+  // Starts a rotation of `tier`'s user CA (the new key's algorithm: `algorithm`, else the current
+  // key's), or with `finish` ends one.
+  absl::StatusOr<std::vector<CaKeyRow>> Rotate(const Identity& who, int tier, bool finish,
+                                               std::optional<KeyAlgorithm> algorithm = {});
   // The KRL of every live certificate of a revoked grant, rebuilt when the version moves.
   absl::StatusOr<KrlSnapshot> CurrentKrl();
 

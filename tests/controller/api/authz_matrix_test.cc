@@ -561,5 +561,22 @@ TEST_F(AuthzMatrix, AHostGoneWithAnAckInFlightDoesNotHoldTheShutdown) {
       << "Shutdown still waits for the upload";
 }
 
+// A rotation names its algorithm as the CLI spells it; a name the controller does not know is
+// refused with the names it does, and nothing rotates.
+TEST_F(AuthzMatrix, ARotationToAnUnknownAlgorithmIsRefusedWithTheKnownOnes) {
+  auto ca = pb::CaService::NewStub(ch_[kAdmin]);
+  pb::RotateCaRequest r;
+  r.set_tier(2);
+  r.set_algorithm("rsa");
+  pb::TrustedKeys out;
+  grpc::Status st = ca->RotateCa(Ctx().get(), r, &out);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("ed25519 or ecdsa-p256"), std::string::npos)
+      << st.error_message();
+  auto keys = c_->ca().TrustedKeys("user", 2);
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(keys->size(), 1u) << "no rotation started";
+}
+
 }  // namespace
 }  // namespace warden

@@ -164,6 +164,22 @@ TEST_F(Ca, RotationKeepsOldAndNewTrustedUntilFinished) {
   EXPECT_EQ(ca_->TrustedKeys("user", 1)->size(), 1u);
 }
 
+// An Ed25519 CA (the default before) moves to P-256 by a rotation that names the algorithm; the
+// algorithm is chosen when the rotation starts, never when it finishes.
+TEST_F(Ca, ARotationCanMoveTheCaToAnotherAlgorithm) {
+  auto rotated = ca_->Rotate(Who("root"), 1, false, KeyAlgorithm::kEcdsaP256);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().message();
+  ASSERT_EQ(rotated->size(), 2u);
+  EXPECT_EQ(ParsePublicKey((*rotated)[0].public_key)->type, KeyType::kEd25519);
+  EXPECT_EQ(ParsePublicKey((*rotated)[1].public_key)->type, KeyType::kEcdsaP256);
+  auto bad_finish = ca_->Rotate(Who("root"), 1, true, KeyAlgorithm::kEd25519);
+  EXPECT_EQ(bad_finish.status().code(), absl::StatusCode::kInvalidArgument);
+  auto done = ca_->Rotate(Who("root"), 1, true);
+  ASSERT_TRUE(done.ok()) << done.status().message();
+  ASSERT_EQ(done->size(), 1u);
+  EXPECT_EQ(ParsePublicKey((*done)[0].public_key)->type, KeyType::kEcdsaP256);
+}
+
 TEST_F(Ca, TiersHaveDistinctCaKeys) {
   std::set<Bytes> keys;
   for (int t = 0; t <= kMaxTier; t++) {
