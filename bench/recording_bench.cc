@@ -168,9 +168,9 @@ class Warden {
     upload_.join();
     // What the controller would replay, counted after the run so as not to compete with it.
     for (const RecordingChunk& c : chunks_) {
-      auto events = DecompressEvents(c.events_zstd);
-      stored_ += PackForStorage(*events)->size();
-      for (const auto& ev : events->events()) {
+      auto unpacked = UnpackEvents(c.events_zstd);
+      stored_ += PackForStorage(unpacked->raw)->size();
+      for (const auto& ev : unpacked->events.events()) {
         output_ += ev.output().size();
         lost_ += ev.gap();
       }

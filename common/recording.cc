@@ -32,10 +32,17 @@ absl::Status CheckRawSize(unsigned long long size) {
 // One LZ4 frame whose header declares its content size (0 is also how LZ4 says "not declared":
 // such a frame must then hold nothing), decompressed into exactly that many bytes.
 absl::StatusOr<std::string> Lz4Frame(std::string_view data) {
-  LZ4F_dctx* raw_dctx = nullptr;
-  if (LZ4F_isError(LZ4F_createDecompressionContext(&raw_dctx, LZ4F_VERSION)))
-    return absl::ResourceExhaustedError("lz4: no memory for a decompression context");
-  std::unique_ptr<LZ4F_dctx, size_t (*)(LZ4F_dctx*)> dctx(raw_dctx, LZ4F_freeDecompressionContext);
+  // One context per thread, reused: it keeps its block buffer (sized for the frame's 4 MiB block
+  // limit), which a fresh context would allocate for every chunk; reset, as a corrupt frame before
+  // may have left it mid-frame.
+  thread_local std::unique_ptr<LZ4F_dctx, size_t (*)(LZ4F_dctx*)> dctx(
+      [] {
+        LZ4F_dctx* d = nullptr;
+        return LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)) ? nullptr : d;
+      }(),
+      LZ4F_freeDecompressionContext);
+  if (!dctx) return absl::ResourceExhaustedError("lz4: no memory for a decompression context");
+  LZ4F_resetDecompressionContext(dctx.get());
   LZ4F_frameInfo_t info{};
   size_t pos = data.size();
   if (LZ4F_isError(LZ4F_getFrameInfo(dctx.get(), &info, data.data(), &pos)))
@@ -135,12 +142,8 @@ absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events) {
   return std::string(out, n);
 }
 
-absl::StatusOr<std::string> PackForStorage(const v1::RecordingEvents& events) {
-  const std::string raw = events.SerializeAsString();
-  if (raw.size() > kMaxChunkRaw) {
-    return absl::InvalidArgumentError(
-        StrCat("recording chunk of ", raw.size(), " bytes exceeds ", kMaxChunkRaw));
-  }
+absl::StatusOr<std::string> PackForStorage(std::string_view raw) {
+  RETURN_IF_ERROR(CheckRawSize(raw.size()));
   // Level 1: most of what higher levels gain on terminal text, at several times their speed. The
   // frame declares its size (ZSTD_compress writes it), as DecompressEvents requires.
   std::string out(ZSTD_compressBound(raw.size()), '\0');
@@ -150,7 +153,7 @@ absl::StatusOr<std::string> PackForStorage(const v1::RecordingEvents& events) {
   return out;
 }
 
-absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data) {
+absl::StatusOr<UnpackedEvents> UnpackEvents(std::string_view data) {
   if (data.size() > kMaxChunkCompressed)
     return absl::InvalidArgumentError(
         StrCat("recording chunk of ", data.size(), " bytes exceeds ", kMaxChunkCompressed));
@@ -167,10 +170,16 @@ absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data) {
       return absl::InvalidArgumentError("recording chunk is neither an lz4 nor a zstd frame");
   }
   if (!raw.ok()) return raw.status();
-  v1::RecordingEvents events;
-  if (!events.ParseFromString(*raw))
+  UnpackedEvents out;
+  if (!out.events.ParseFromString(*raw))
     return absl::InvalidArgumentError("recording chunk does not hold recording events");
-  return events;
+  out.raw = *std::move(raw);
+  return out;
+}
+
+absl::StatusOr<v1::RecordingEvents> DecompressEvents(std::string_view data) {
+  ASSIGN_OR_RETURN(UnpackedEvents unpacked, UnpackEvents(data));
+  return std::move(unpacked.events);
 }
 
 }  // namespace warden

@@ -25,12 +25,13 @@ void SessionToProto(const RecordingRow& r, v1::SessionInfo* out) {
 }  // namespace
 
 absl::StatusOr<RecordingChunk> ChunkFromProto(const v1::RecordingChunk& in) {
-  ASSIGN_OR_RETURN(v1::RecordingEvents events, DecompressEvents(in.events_zstd()));
+  ASSIGN_OR_RETURN(UnpackedEvents unpacked, UnpackEvents(in.events_zstd()));
+  const v1::RecordingEvents& events = unpacked.events;
   RecordingChunk c;
   c.session_id = in.session_id();
   c.seq = in.seq();
   // Kept as zstd whatever the host sent (LZ4 today): a quarter less on disk than the host's frame.
-  ASSIGN_OR_RETURN(c.events_zstd, PackForStorage(events));
+  ASSIGN_OR_RETURN(c.events_zstd, PackForStorage(unpacked.raw));
   if (in.has_session()) {
     const v1::SessionInfo& s = in.session();
     c.session =

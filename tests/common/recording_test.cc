@@ -46,7 +46,7 @@ TEST(RecordingFormat, ChunksAreOneLz4FrameThatDeclaresItsSizeAndRoundTrip) {
 
 TEST(RecordingFormat, TheControllerKeepsChunksAsOneZstdFrameSmallerThanTheHostsLz4) {
   auto sent = CompressEvents(Sample());
-  auto kept = PackForStorage(Sample());
+  auto kept = PackForStorage(Sample().SerializeAsString());
   ASSERT_TRUE(sent.ok());
   ASSERT_TRUE(kept.ok());
   ASSERT_EQ(kept->substr(0, 4), std::string("\x28\xb5\x2f\xfd", 4)) << "the zstd frame magic";

@@ -8,18 +8,20 @@
 #include "common/recording.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto events = warden::DecompressEvents(std::string_view(reinterpret_cast<const char*>(data), size));
-  if (!events.ok()) return 0;
-  if (events->ByteSizeLong() > warden::kMaxChunkRaw) __builtin_trap();
-  auto packed = warden::CompressEvents(*events);
+  auto unpacked = warden::UnpackEvents(std::string_view(reinterpret_cast<const char*>(data), size));
+  if (!unpacked.ok()) return 0;
+  const auto& events = unpacked->events;
+  if (unpacked->raw.size() > warden::kMaxChunkRaw) __builtin_trap();
+  auto packed = warden::CompressEvents(events);
   if (!packed.ok()) __builtin_trap();
   auto again = warden::DecompressEvents(*packed);
-  if (!again.ok() || again->SerializeAsString() != events->SerializeAsString()) __builtin_trap();
-  // What the controller keeps of an accepted chunk replays as the same events.
-  auto kept = warden::PackForStorage(*events);
+  if (!again.ok() || again->SerializeAsString() != events.SerializeAsString()) __builtin_trap();
+  // What the controller keeps of an accepted chunk (the bytes the frame held) replays as the same
+  // events.
+  auto kept = warden::PackForStorage(unpacked->raw);
   if (!kept.ok()) __builtin_trap();
   auto replayed = warden::DecompressEvents(*kept);
-  if (!replayed.ok() || replayed->SerializeAsString() != events->SerializeAsString())
+  if (!replayed.ok() || replayed->SerializeAsString() != events.SerializeAsString())
     __builtin_trap();
   return 0;
 }
