@@ -3,8 +3,10 @@
 //  1. TTY throughput: a command writes BYTES of text to its terminal; a "terminal" process holds
 //     the pty master and reads everything (the part sshd plays). No recorder, Warden (wardend's
 //     own capture, spool and compression: SessionRecorder + RecordingSpool, chunks acknowledged
-//     in-process instead of over the network), `script`, `tlog-rec` and sudo's `log_output`.
-//     Wall time ratio to no recorder, bytes lost, the recorder's CPU, bytes the controller stores.
+//     in-process instead of over the network; once compressing, once with
+//     `recording_compression: none`), `script`, `tlog-rec` and sudo's `log_output`. Wall time
+//     ratio to no recorder, bytes lost, the recorder's CPU, bytes sent and bytes the controller
+//     stores.
 //  2. Cost to everyone else: a 1-byte `dd` syscall loop, `tar cf - /usr/include | cat` and a
 //     compiler run outside any session with: nothing loaded; the recorder loaded and no session
 //     (programs detached); the floor (an empty tp_btf sys_enter/sys_exit pair); the recorder
@@ -119,11 +121,12 @@ TermResult RunOnPty(const std::string& cmd, const std::function<void(pid_t)>& be
 }
 
 // wardend's recording path in-process: the BPF recorder, SessionRecorder's capture thread
-// (ring buffer -> events -> LZ4 chunks) and an uploader that acknowledges every chunk at once
+// (ring buffer -> events -> LZ4 chunks, compressed or with `compress` false stored) and an uploader that acknowledges every chunk at once
 // and counts what it would send; what the controller would store (zstd) is counted after the run.
 class Warden {
  public:
-  explicit Warden(Recorder* recorder) : sessions_(spool_, recorder, "", [] { return true; }) {
+  Warden(Recorder* recorder, bool compress)
+      : spool_(RecordingEncoder(compress)), sessions_(spool_, recorder, "", [] { return true; }) {
     capture_ = std::thread([this] {
       sessions_.RunCapture(stop_);
       rusage ru{};
@@ -184,7 +187,7 @@ class Warden {
   double capture_cpu() const { return capture_cpu_; }  // REQUIRES: Stop() returned
 
  private:
-  RecordingSpool spool_{EncodeRecordingEvents};
+  RecordingSpool spool_;
   SessionRecorder sessions_;
   std::atomic<bool> stop_{false};
   std::thread capture_, upload_;
@@ -257,9 +260,10 @@ struct WardenRun {
   double cpu = 0;
 };
 
-WardenRun RunWarden(Kernel& k, const std::string& cmd, const std::string& input = "") {
+WardenRun RunWarden(Kernel& k, const std::string& cmd, const std::string& input = "",
+                    bool compress = true) {
   WardenRun r;
-  Warden w(k.recorder.get());
+  Warden w(k.recorder.get(), compress);
   k.current = &w;
   r.term = RunOnPty(cmd, [&](pid_t pid) { w.Open("s-bench", pid); }, input);
   w.Close("s-bench");
@@ -299,9 +303,10 @@ void Throughput(Kernel& k, const fs::path& tmp, int mib) {
 
   printf("== TTY throughput: %.0f MiB of text written to a terminal\n",
          static_cast<double>(corpus_size * reps) / (1 << 20));
-  printf("%-18s %8s %7s %13s %8s %10s %12s\n", "recorder", "wall s", "ratio", "received B",
-         "lost B", "CPU s", "stored B");
-  // No recorder, Warden and Warden's kernel half alone, interleaved five times. A flood's wall
+  printf("%-22s %8s %7s %13s %8s %10s %12s %12s\n", "recorder", "wall s", "ratio", "received B",
+         "lost B", "CPU s", "sent B", "stored B");
+  // No recorder, Warden (compressing on the host, and with recording_compression: none) and
+  // Warden's kernel half alone, interleaved five times. A flood's wall
   // time moves by a third between runs on this machine (how the pty's reads and writes fall),
   // so each ratio is the median of the ratios within a round, not a ratio of medians.
   auto kernel_only = [&]() {
@@ -318,50 +323,62 @@ void Throughput(Kernel& k, const fs::path& tmp, int mib) {
     drain.join();
     return std::make_pair(t, lost);
   };
-  std::vector<double> bare_s, bare_cpu, warden_s, warden_cpu, kernel_s;
-  uint64_t received = 0, missing = 0, stored = 0, kernel_lost = 0;
+  // One of Warden's arms: its runs, and what it recorded in the last.
+  struct Arm {
+    const char* name;
+    bool compress;
+    std::vector<double> wall, cpu, ratio;
+    uint64_t missing = 0, sent = 0, stored = 0;
+  } arms[] = {{"warden", true, {}, {}, {}}, {"warden, not compressed", false, {}, {}, {}}};
+  std::vector<double> bare_s, bare_cpu, kernel_s, kernel_ratio;
+  uint64_t received = 0, kernel_lost = 0;
   constexpr int kRounds = 5;
-  std::vector<double> warden_ratio, kernel_ratio;
   for (int rep = 0; rep < kRounds; rep++) {
     const TermResult bare = RunOnPty(flood, [](pid_t) {});
     bare_s.push_back(bare.wall_s);
     bare_cpu.push_back(bare.cpu_s);
     received = bare.received;
-    const WardenRun w = RunWarden(k, flood);
-    warden_s.push_back(w.term.wall_s);
-    warden_cpu.push_back(w.cpu);
-    // Lost: what the terminal received and the recording does not hold (gaps included).
-    missing += w.term.received > w.output ? w.term.received - w.output : 0;
-    stored = w.stored;
+    for (Arm& a : arms) {
+      const WardenRun w = RunWarden(k, flood, "", a.compress);
+      a.wall.push_back(w.term.wall_s);
+      a.cpu.push_back(w.cpu);
+      a.ratio.push_back(w.term.wall_s / bare.wall_s);
+      // Lost: what the terminal received and the recording does not hold (gaps included).
+      a.missing += w.term.received > w.output ? w.term.received - w.output : 0;
+      a.sent = w.sent, a.stored = w.stored;
+    }
     auto [t, lost] = kernel_only();
     kernel_s.push_back(t.wall_s);
     kernel_lost += lost;
-    warden_ratio.push_back(w.term.wall_s / bare.wall_s);
     kernel_ratio.push_back(t.wall_s / bare.wall_s);
   }
   const double bare_wall = Median(bare_s);
-  printf("%-18s %8.2f %7.2f %13llu %8s %10s %12s   (terminal + command CPU %.2f s)\n", "none",
-         bare_wall, 1.0, static_cast<unsigned long long>(received), "-", "-", "-",
+  printf("%-22s %8.2f %7.2f %13llu %8s %10s %12s %12s   (terminal + command CPU %.2f s)\n", "none",
+         bare_wall, 1.0, static_cast<unsigned long long>(received), "-", "-", "-", "-",
          Median(bare_cpu));
-  printf("%-18s %8.2f %7.2f %13llu %8llu %10.2f %12llu\n", "warden", Median(warden_s),
-         Median(warden_ratio), static_cast<unsigned long long>(received),
-         static_cast<unsigned long long>(missing), Median(warden_cpu),
-         static_cast<unsigned long long>(stored));
-  printf("%-18s %8.2f %7.2f %13llu %8llu %10s %12s\n", "  kernel half only", Median(kernel_s),
-         Median(kernel_ratio), static_cast<unsigned long long>(received),
-         static_cast<unsigned long long>(kernel_lost), "-", "-");
+  for (const Arm& a : arms) {
+    printf("%-22s %8.2f %7.2f %13llu %8llu %10.2f %12llu %12llu\n", a.name, Median(a.wall),
+           Median(a.ratio), static_cast<unsigned long long>(received),
+           static_cast<unsigned long long>(a.missing), Median(a.cpu),
+           static_cast<unsigned long long>(a.sent), static_cast<unsigned long long>(a.stored));
+  }
+  printf("%-22s %8.2f %7.2f %13llu %8llu %10s %12s %12s\n", "  kernel half only",
+         Median(kernel_s), Median(kernel_ratio), static_cast<unsigned long long>(received),
+         static_cast<unsigned long long>(kernel_lost), "-", "-", "-");
   for (const Peer& p : peers) {
     const TermResult t = RunOnPty(p.cmd, [](pid_t) {});
     // Their recorder runs inside the session's process tree: its CPU is the tree's minus the
     // bare run's.
-    printf("%-18s %8.2f %7.2f %13llu %8s %10.2f %12llu\n", p.name, t.wall_s, t.wall_s / bare_wall,
-           static_cast<unsigned long long>(t.received), "?", std::max(0.0, t.cpu_s - Median(bare_cpu)),
+    printf("%-22s %8.2f %7.2f %13llu %8s %10.2f %12s %12llu\n", p.name, t.wall_s,
+           t.wall_s / bare_wall, static_cast<unsigned long long>(t.received), "?",
+           std::max(0.0, t.cpu_s - Median(bare_cpu)), "-",
            static_cast<unsigned long long>(TreeSize(p.storage)));
     fs::remove_all(p.storage);
   }
   printf("(none/warden/kernel half: medians of %d interleaved rounds, ratios within a round, "
          "lost summed over them; peers: one run. CPU: wardend's capture thread (ring buffer, "
-         "events, LZ4); for the peers their process tree's CPU above the bare run's)\n\n",
+         "events, LZ4); for the peers their process tree's CPU above the bare run's. Sent: to "
+         "the controller; stored: what it keeps, zstd)\n\n",
          kRounds);
 }
 
@@ -409,7 +426,7 @@ void Bystanders(Kernel& k, const fs::path& tmp, const std::string& compile) {
       t[c][kFloor].push_back(Seconds(cmds[c]));
       floor_bpf__detach(floor);
       {
-        Warden w(k.recorder.get());
+        Warden w(k.recorder.get(), true);
         k.current = &w;
         sessions(w);
         t[c][kTen].push_back(Seconds(cmds[c]));

@@ -1,5 +1,7 @@
 #include "common/recording.h"
 
+// LZ4F_uncompressedUpdate (liblz4 >= 1.9.3, exported by Debian 12's liblz4.so.1).
+#define LZ4F_STATIC_LINKING_ONLY
 #include <lz4frame.h>
 #include <zstd.h>
 
@@ -87,7 +89,8 @@ absl::StatusOr<std::string> ZstdFrame(std::string_view data) {
 
 }  // namespace
 
-absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events) {
+absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events,
+                                           ChunkPacking packing) {
   // The serialised events and the compressed frame go through buffers kept per thread: a
   // chunk's worth of fresh, zeroed memory each time would cost about as much again.
   thread_local std::unique_ptr<char[]> raw_buf, out_buf;
@@ -134,8 +137,11 @@ absl::StatusOr<std::string> CompressEvents(const v1::RecordingEvents& events) {
     return true;
   };
   if (!append(LZ4F_compressBegin(cctx.get(), out, bound, &prefs)) ||
-      !append(LZ4F_compressUpdate(cctx.get(), out + n, bound - n, raw.data(), raw.size(),
-                                  nullptr)) ||
+      !append(packing == ChunkPacking::kStored
+                  ? LZ4F_uncompressedUpdate(cctx.get(), out + n, bound - n, raw.data(), raw.size(),
+                                            nullptr)
+                  : LZ4F_compressUpdate(cctx.get(), out + n, bound - n, raw.data(), raw.size(),
+                                        nullptr)) ||
       !append(LZ4F_compressEnd(cctx.get(), out + n, bound - n, nullptr))) {
     return absl::InternalError("lz4: cannot compress a recording chunk");
   }

@@ -52,6 +52,12 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         if (c.recording_buffer_mb < 1 || c.recording_buffer_mb > 4096)
           return absl::InvalidArgumentError(
               StrCat(path, ": recording_buffer_mb must be between 1 and 4096"));
+      } else if (k == "recording_compression") {
+        const std::string how = v.as<std::string>();
+        if (how != "lz4" && how != "none")
+          return absl::InvalidArgumentError(StrCat(
+              path, ": recording_compression must be lz4 or none, not \"", how, "\""));
+        c.recording_compress = how == "lz4";
       } else {
         static const std::map<std::string, std::string HostConfig::*> kStrings = {
             {"nss_cache", &HostConfig::nss_cache},         {"sudoers_file", &HostConfig::sudoers_file},

@@ -31,6 +31,10 @@ struct HostConfig {
   // Recording chunks the controller has not acknowledged yet, in memory only (never on disk).
   // Beyond this a best-effort session's data becomes a gap; a strict session is ended.
   int64_t recording_buffer_mb = 64;
+  // `recording_compression: lz4` (true) or `none`: whether chunks are compressed before they
+  // leave the host. None spends no CPU on it while a terminal floods, for about three times the
+  // bytes to the controller (which keeps them compressed either way) and in the buffer above.
+  bool recording_compress = true;
   std::string visudo = "/usr/sbin/visudo";
 
   std::string StatePath(std::string_view name) const;

@@ -60,7 +60,7 @@ int Run(const HostConfig& c) {
   // and unrecorded roles keep working) but refuses every session that must be recorded.
   SpoolLimits limits;
   limits.max_unacked_bytes = static_cast<size_t>(c.recording_buffer_mb) << 20;
-  RecordingSpool spool(EncodeRecordingEvents, limits);
+  RecordingSpool spool(RecordingEncoder(c.recording_compress), limits);
   SessionRecorder* sink = nullptr;
   auto recorder = Recorder::Load([&sink](uint64_t key, uint64_t mono_ns, KernelLosses lost,
                                          RecordingEvent ev) {
@@ -90,7 +90,9 @@ int Run(const HostConfig& c) {
   std::thread capture([&] { session_recorder.RunCapture(stop); });
   std::thread upload([&] { link.RunRecordings(spool, stop); });
   LogLine(LOG_INFO, StrCat("host ", enrollment->host_id, " (tier ", enrollment->tier,
-                           ") serving ", c.agent_socket, "; controller ", enrollment->controller));
+                           ") serving ", c.agent_socket, "; controller ", enrollment->controller,
+                           "; recordings sent ",
+                           c.recording_compress ? "compressed (lz4)" : "uncompressed"));
   sd_notify(0, "READY=1");
   int sig = 0;
   sigwait(&signals, &sig);

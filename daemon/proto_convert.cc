@@ -152,10 +152,24 @@ v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in) {
   return out;
 }
 
-absl::StatusOr<std::string> EncodeRecordingEvents(const std::vector<RecordingEvent>& events) {
+namespace {
+
+absl::StatusOr<std::string> Encode(const std::vector<RecordingEvent>& events,
+                                   ChunkPacking packing) {
   v1::RecordingEvents msg;
   for (const RecordingEvent& ev : events) *msg.add_events() = RecordingEventToProto(ev);
-  return CompressEvents(msg);
+  return CompressEvents(msg, packing);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeRecordingEvents(const std::vector<RecordingEvent>& events) {
+  return Encode(events, ChunkPacking::kLz4);
+}
+
+EncodeEvents RecordingEncoder(bool compress) {
+  const ChunkPacking packing = compress ? ChunkPacking::kLz4 : ChunkPacking::kStored;
+  return [packing](const std::vector<RecordingEvent>& events) { return Encode(events, packing); };
 }
 
 }  // namespace warden

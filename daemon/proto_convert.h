@@ -31,8 +31,11 @@ v1::AgentResponse AgentReplyToProto(const AgentReply& in);
 
 v1::RecordingEvent RecordingEventToProto(const RecordingEvent& in);
 v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in);
-// A chunk's payload (common/recording.h): the events as one RecordingEvents message, compressed.
-// The spool's EncodeEvents.
+// A chunk's payload (common/recording.h): the events as one RecordingEvents message in an LZ4
+// frame, compressed. The spool's EncodeEvents.
 absl::StatusOr<std::string> EncodeRecordingEvents(const std::vector<RecordingEvent>& events);
+// The spool's EncodeEvents for a host's `recording_compression`: `compress` false stores the
+// frame's blocks as they are (no CPU spent compressing, about three times the bytes sent).
+EncodeEvents RecordingEncoder(bool compress);
 
 }  // namespace warden

@@ -44,6 +44,23 @@ TEST(RecordingFormat, ChunksAreOneLz4FrameThatDeclaresItsSizeAndRoundTrip) {
   EXPECT_TRUE(DecompressEvents(*empty).ok());
 }
 
+// A host set to `recording_compression: none` sends the same frame format with stored blocks:
+// the serialised events verbatim, read back by the same decoder.
+TEST(RecordingFormat, AStoredChunkIsTheSameFrameFormatHoldingTheEventsVerbatim) {
+  const std::string raw = Sample().SerializeAsString();
+  auto stored = CompressEvents(Sample(), ChunkPacking::kStored);
+  auto compressed = CompressEvents(Sample(), ChunkPacking::kLz4);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_TRUE(compressed.ok()) << compressed.status();
+  ASSERT_EQ(stored->substr(0, 4), std::string("\x04\x22\x4d\x18", 4)) << "the LZ4 frame magic";
+  EXPECT_NE(stored->find(raw), std::string::npos) << "the events' bytes as they are";
+  EXPECT_GT(stored->size(), raw.size());
+  EXPECT_LT(compressed->size(), raw.size() / 10);
+  auto back = DecompressEvents(*stored);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->SerializeAsString(), raw);
+}
+
 TEST(RecordingFormat, TheControllerKeepsChunksAsOneZstdFrameSmallerThanTheHostsLz4) {
   auto sent = CompressEvents(Sample());
   auto kept = PackForStorage(Sample().SerializeAsString());

@@ -19,11 +19,16 @@ TEST(HostConfigFile, MissingKeysAreDefaultsAndBadValuesAreRefusedByName) {
   EXPECT_EQ(c->max_sessions_per_account, 8);
   EXPECT_EQ(c->break_glass, (std::vector<std::string>{"root", "rescue"}));
   EXPECT_EQ(c->agent_socket, "/run/warden/agent.sock");
+  EXPECT_TRUE(c->recording_compress) << "chunks are compressed unless the host says otherwise";
+  auto stored = Load("recording_compression: none\n");
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_FALSE(stored->recording_compress);
   for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
            {"max_sessions_per_account: 0\n", "max_sessions_per_account must be between 1 and 1024"},
            {"max_sessions_per_account: 5000\n", "max_sessions_per_account must be between 1 and 1024"},
            {"max_session_per_account: 8\n", "unknown key \"max_session_per_account\""},
-           {"home_root: /\n", "home_root must be an absolute directory"}}) {
+           {"home_root: /\n", "home_root must be an absolute directory"},
+           {"recording_compression: zstd\n", "recording_compression must be lz4 or none, not \"zstd\""}}) {
     auto bad = Load(yaml);
     ASSERT_FALSE(bad.ok()) << yaml;
     EXPECT_NE(bad.status().message().find(message), std::string::npos) << bad.status().message();

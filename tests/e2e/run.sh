@@ -847,6 +847,13 @@ e2e_recording_controller_restart() {
 e2e_recording_flood() {
   setup
   host_start h1 0 env=prod
+  # Sent as it is (what a host does when compressing a flood would cost its sessions CPU): the
+  # same frames, stored blocks instead of compressed ones; the controller still keeps zstd.
+  echo "recording_compression: none" >>"$HOST_DIR_h1/host.yaml"
+  wardend_stop h1
+  wardend_start h1
+  wait_for 10 grep -q "recordings sent uncompressed" "$HOST_DIR_h1/wardend.log" ||
+    fail "wardend did not take recording_compression: none"
   host_grant 10m
   # 1 GiB through the pty as fast as sshd can move it (the ASan preset sends less: the same code
   # paths, at a tenth of the speed).
