@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddAuditCommands(app, ctx);
   AddSessionCommands(app, ctx);
   AddVaultCommands(app, ctx);
+  AddDatabaseCommands(app, ctx);
   AddPlayCommand(app, ctx);
 
   CLI11_PARSE(app, argc, argv);

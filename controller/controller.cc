@@ -277,6 +277,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
     // The rest of the controller serves; the vault stays sealed and says so.
     std::cerr << "warden-controller: the vault stays sealed: " << st.message() << "\n";
   }
+  c->databases_ = std::make_unique<DatabaseCredentials>(*c->policy_, *c->store_, *c->vault_,
+                                                        c->postgres_, *c->audit_, clock);
   return c;
 }
 

@@ -11,10 +11,12 @@
 #include "controller/api/anonymous_gate.h"
 #include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
+#include "controller/core/db_credentials.h"
 #include "controller/core/host_registry.h"
 #include "controller/core/operator_auth.h"
 #include "controller/core/recordings.h"
 #include "controller/core/vault.h"
+#include "controller/db/postgres_driver.h"
 #include "controller/keys/pkcs11_keystore.h"
 #include "controller/store/sqlite/sqlite_store.h"
 
@@ -63,6 +65,7 @@ class Controller {
   HostRegistry& hosts() { return *hosts_; }
   RecordingArchive& recordings() { return *recordings_; }
   Vault& vault() { return *vault_; }
+  DatabaseCredentials& databases() { return *databases_; }
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -83,6 +86,8 @@ class Controller {
   std::unique_ptr<HostRegistry> hosts_;
   std::unique_ptr<RecordingArchive> recordings_;
   std::unique_ptr<Vault> vault_;
+  PostgresDriver postgres_;
+  std::unique_ptr<DatabaseCredentials> databases_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

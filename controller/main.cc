@@ -52,6 +52,12 @@ int Serve(const std::string& config_path, const std::string& port_file) {
   signal(SIGINT, OnSignal);
   for (int tick = 0; !g_stop; tick++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (tick % 10 == 0) {
+      // Database leases whose time is up (at start: those that ran out while it was down).
+      // Failures are retried with backoff and each is an alert in the audit log.
+      auto revoked = (*c)->databases().RevokeExpired();
+      if (!revoked.ok()) std::cerr << "warden-controller: database leases: " << revoked.status().message() << "\n";
+    }
     if (tick % 50 == 0) {
       // Check-outs whose lease ran out: ended, and counted as used where rotate_after_use.
       auto ended = (*c)->vault().EndExpiredCheckouts();

@@ -62,6 +62,7 @@ void AddHostCommands(CLI::App& app, Context& ctx);        // host token create
 void AddAuditCommands(CLI::App& app, Context& ctx);       // audit verify
 void AddSessionCommands(CLI::App& app, Context& ctx);     // sessions, recordings, join, terminate
 void AddVaultCommands(CLI::App& app, Context& ctx);       // operator, vault
+void AddDatabaseCommands(CLI::App& app, Context& ctx);    // db, lease
 void AddPlayCommand(CLI::App& app, Context& ctx);         // play
 
 }  // namespace warden::cli

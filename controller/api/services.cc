@@ -26,11 +26,12 @@ struct ApiServices::Impl {
   explicit Impl(Controller& c)
       : calls(c), auth(MakeAuthService(calls)), access(MakeAccessService(calls)),
         ca(MakeCaService(calls)), hosts(MakeHostService(calls)), audit(MakeAuditService(calls)),
-        recordings(MakeRecordingService(calls)), vault(MakeVaultService(calls)) {}
+        recordings(MakeRecordingService(calls)), vault(MakeVaultService(calls)),
+        databases(MakeDatabaseService(calls)) {}
 
   ApiCalls calls;
   // Declared after `calls`, so destroyed before it.
-  std::unique_ptr<grpc::Service> auth, access, ca, hosts, audit, recordings, vault;
+  std::unique_ptr<grpc::Service> auth, access, ca, hosts, audit, recordings, vault, databases;
 };
 
 ApiServices::ApiServices(Controller& c) : impl_(std::make_unique<Impl>(c)) {}
@@ -47,6 +48,7 @@ void ApiServices::Register(grpc::ServerBuilder& builder) {
   builder.RegisterService(impl_->audit.get());
   builder.RegisterService(impl_->recordings.get());
   builder.RegisterService(impl_->vault.get());
+  builder.RegisterService(impl_->databases.get());
 }
 
 }  // namespace warden

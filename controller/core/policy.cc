@@ -105,7 +105,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "groups" && key != "roles" && key != "request_ttl" &&
         key != "operator_cert_ttl" && key != "admins" && key != "account_ids" &&
-        key != "recording_viewers" && key != "vault") {
+        key != "recording_viewers" && key != "vault" && key != "databases") {
       return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
     }
   }
@@ -147,6 +147,9 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
   }
   if (const YAML::Node& v = root["vault"]) {
     RETURN_IF_ERROR(ParseVault(v, p));
+  }
+  if (const YAML::Node& d = root["databases"]) {
+    RETURN_IF_ERROR(ParseDatabases(d, p.groups, p.databases));
   }
   if (!root["roles"] || !root["roles"].IsMap()) {
     return absl::InvalidArgumentError("policy has no roles");

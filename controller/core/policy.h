@@ -49,6 +49,7 @@
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "controller/core/db_policy.h"
 
 namespace warden {
 
@@ -125,6 +126,7 @@ struct Policy {
   std::vector<std::string> vault_custodian_groups = {"admins"};
   int64_t vault_max_wrap_ttl = 3600;
   std::vector<VaultPathPolicy> vault_paths;
+  DatabasePolicy databases;  // dynamic database credentials (db_policy.h)
 
   // The most specific vault path policy for `path` (nullptr: none, nobody may touch it).
   const VaultPathPolicy* VaultPathFor(std::string_view path) const;

@@ -222,6 +222,14 @@ absl::StatusOr<int64_t> Vault::Put(const Identity& who, std::string_view path, B
   return row.version;
 }
 
+absl::StatusOr<SecretBytes> Vault::ReadForController(std::string_view path) {
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(std::optional<SecretVersionRow> row, store_.GetSecretVersion(path, 0));
+  if (!row || row->destroyed || row->deleted)
+    return absl::NotFoundError(StrCat("no live secret at ", path));
+  return Decrypt(*row);
+}
+
 absl::StatusOr<SecretRead> Vault::Read(const Identity& who, std::string_view path, int64_t version) {
   ASSIGN_OR_RETURN(const VaultPathPolicy* vp, Allowed(who, path, "read"));
   RETURN_IF_ERROR(RequireUnsealed());

@@ -112,6 +112,11 @@ class Vault {
   // with rotate_after_use each counts as a use. Returns how many ended.
   absl::StatusOr<int> EndExpiredCheckouts();
 
+  // The newest live version of `path`, for the controller's own use (the admin credential of a
+  // database connection): no identity, no policy check, no control group. Never handed to a
+  // caller.
+  absl::StatusOr<SecretBytes> ReadForController(std::string_view path);
+
   // "hmac-sha256:..." of a value, for audit events.
   std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }
 

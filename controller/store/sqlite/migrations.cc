@@ -101,9 +101,23 @@ absl::Status CreateSchemaV1(Database& db) {
   return AddColumnIfMissing(db, "join_tokens", "hostnames", "hostnames TEXT NOT NULL DEFAULT '[]'");
 }
 
+// Version 2: leases of dynamic database credentials.
+absl::Status AddDbLeases(Database& db) {
+  return db.Exec(R"sql(
+CREATE TABLE db_leases (
+  id TEXT PRIMARY KEY, role TEXT NOT NULL, connection TEXT NOT NULL, username TEXT NOT NULL,
+  owner TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
+  max_expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX db_leases_live ON db_leases(revoked, expires);
+)sql");
+}
+
 constexpr Migration kMigrations[] = {
     {"create the tables (or complete those of a database made before schema versions)",
      CreateSchemaV1},
+    {"add db_leases", AddDbLeases},
 };
 
 absl::StatusOr<int> ReadVersion(Database& db) {

@@ -8,6 +8,7 @@
 
 #include "controller/store/access_store.h"
 #include "controller/store/audit_store.h"
+#include "controller/store/db_lease_store.h"
 #include "controller/store/host_store.h"
 #include "controller/store/recording_store.h"
 #include "controller/store/user_store.h"
@@ -24,7 +25,8 @@ class SqliteStore final : public AccessStore,
                           public RecordingStore,
                           public VaultStore,
                           public UserStore,
-                          public AuditStore {
+                          public AuditStore,
+                          public DbLeaseStore {
  public:
   // Opens (creating if missing) the database at `path` and migrates its schema to this
   // program's version (see sqlite/migrations.h). Refuses a database of a newer version, leaving
@@ -115,6 +117,17 @@ class SqliteStore final : public AccessStore,
   // AuditStore
   absl::Status PutAuditAnchor(const AuditAnchorRow& r) override;
   absl::StatusOr<std::optional<AuditAnchorRow>> GetAuditAnchor() override;
+
+  // DbLeaseStore
+  absl::Status InsertDbLease(const DbLeaseRow& r) override;
+  absl::StatusOr<std::optional<DbLeaseRow>> GetDbLease(std::string_view id) override;
+  absl::Status SetDbLeaseExpiry(std::string_view id, int64_t expires) override;
+  absl::StatusOr<std::vector<DbLeaseRow>> ListLiveDbLeases(std::string_view id_prefix,
+                                                           std::string_view owner) override;
+  absl::StatusOr<std::vector<DbLeaseRow>> ListDueDbLeases(int64_t now, int limit) override;
+  absl::Status MarkDbLeaseRevoked(std::string_view id, int64_t at) override;
+  absl::Status NoteDbLeaseFailure(std::string_view id, int attempts, int64_t next_attempt,
+                                  std::string_view error) override;
 
  private:
   explicit SqliteStore(std::unique_ptr<sqlite::Database> db);

@@ -1,0 +1,270 @@
+#include "controller/core/db_credentials.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "common/totp.h"
+
+namespace warden {
+namespace {
+
+constexpr size_t kMaxRoleName = 63;  // PostgreSQL's NAMEDATALEN - 1
+
+// The requester's name as a role name may hold it: a-z, 0-9 and _, at most 16 characters.
+std::string RoleNamePart(std::string_view user) {
+  std::string out;
+  for (char c : user) {
+    const char l = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    out += IsLowerAlpha(l) || IsDigit(l) ? l : '_';
+    if (out.size() == 16) break;
+  }
+  return out;
+}
+
+std::string RenderUsername(const DbRolePolicy& r, std::string_view user) {
+  std::string out;
+  const std::string& t = r.username_template;
+  for (size_t i = 0; i < t.size(); i++) {
+    if (t.compare(i, 2, "{{") != 0) {
+      out += t[i];
+      continue;
+    }
+    const size_t end = t.find("}}", i);
+    const std::string_view name = std::string_view(t).substr(i + 2, end - i - 2);
+    if (name == "role") out += r.name;
+    if (name == "user") out += RoleNamePart(user);
+    if (name == "random") out += RandomId(10);
+    i = end + 1;
+  }
+  return out;
+}
+
+// Backoff of the n-th failed revocation in a row: 1 s doubling, at most 5 min.
+int64_t RetryDelay(int attempts) { return std::min<int64_t>(int64_t{1} << std::min(attempts - 1, 9), 300); }
+
+}  // namespace
+
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string QuoteLiteral(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string RenderStatement(std::string_view statement, std::string_view name,
+                            std::string_view password, int64_t expiration) {
+  std::string out;
+  for (size_t i = 0; i < statement.size(); i++) {
+    if (statement.compare(i, 2, "{{") != 0) {
+      out += statement[i];
+      continue;
+    }
+    const size_t end = statement.find("}}", i);
+    const std::string_view key = statement.substr(i + 2, end - i - 2);
+    if (key == "name") out += QuoteIdentifier(name);
+    if (key == "password") out += QuoteLiteral(password);
+    if (key == "expiration") out += QuoteLiteral(FormatUtc(expiration, "%Y-%m-%d %H:%M:%S+00"));
+    i = end + 1;
+  }
+  return out;
+}
+
+absl::StatusOr<DatabaseCredentials::Target> DatabaseCredentials::TargetOf(
+    std::string_view role) const {
+  auto r = policy_.databases.roles.find(std::string(role));
+  if (r == policy_.databases.roles.end()) {
+    std::string known;
+    for (const auto& [name, _] : policy_.databases.roles) known += StrCat(known.empty() ? "" : ", ", name);
+    return absl::NotFoundError(StrCat("no database role \"", role, "\"; the policy has: ",
+                                      known.empty() ? "none" : known));
+  }
+  return Target{&r->second, &policy_.databases.connections.at(r->second.connection)};
+}
+
+absl::StatusOr<DbCredential> DatabaseCredentials::Issue(const Identity& who, std::string_view role,
+                                                        int64_t ttl) {
+  ASSIGN_OR_RETURN(Target t, TargetOf(role));
+  if (!policy_.InAnyGroup(who.user, t.role->requester_groups))
+    return absl::PermissionDeniedError(
+        StrCat(who.user, " may not ask for database role ", role, " (not in its requesters)"));
+  if (ttl < 0) return absl::InvalidArgumentError("a lease's ttl cannot be negative");
+  const int64_t now = clock_.Now();
+  DbCredential out;
+  DbLeaseRow& l = out.lease;
+  l.id = StrCat("db/", role, "/", RandomId(16));
+  l.role = std::string(role);
+  l.connection = t.connection->name;
+  l.username = RenderUsername(*t.role, who.user);
+  if (l.username.size() > kMaxRoleName)
+    return absl::InvalidArgumentError(StrCat("database role ", role, ": its username_template makes \"",
+                                             l.username, "\", longer than PostgreSQL's 63 characters"));
+  l.owner = who.user;
+  l.created = now;
+  l.max_expires = now + t.role->max_ttl;
+  l.expires = std::min(now + (ttl ? ttl : t.role->default_ttl), l.max_expires);
+  ASSIGN_OR_RETURN(SecretBytes admin, vault_.ReadForController(t.connection->admin_password_path));
+  const std::string password = RandomId(32);
+  out.password = SecretBytes(AsBytes(password));
+  // The lease first: from here on the role, if it comes to exist, has a lease that drops it.
+  RETURN_IF_ERROR(store_.InsertDbLease(l));
+  std::vector<std::string> statements;
+  for (const std::string& s : t.role->creation_statements)
+    statements.push_back(RenderStatement(s, l.username, password, l.expires));
+  if (absl::Status st = driver_.Execute(*t.connection, admin, statements); !st.ok()) {
+    // Nothing was created (one transaction), but make sure: the lease is revoked or kept due.
+    RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, now));
+    (void)RevokeLease(l, "creation failed");
+    return absl::Status(st.code(), StrCat("creating database role ", role, " on ",
+                                          t.connection->name, " failed: ", st.message()));
+  }
+  RETURN_IF_ERROR(audit_.Append({{"event", "db.issue"}, {"lease", l.id}, {"role", l.role},
+                                 {"connection", l.connection}, {"username", l.username},
+                                 {"owner", l.owner}, {"expires", l.expires}}).status());
+  return out;
+}
+
+absl::StatusOr<DbLeaseRow> DatabaseCredentials::OwnedLease(const Identity& who,
+                                                           std::string_view lease_id) {
+  ASSIGN_OR_RETURN(std::optional<DbLeaseRow> l, store_.GetDbLease(lease_id));
+  // Someone else's lease reads as no lease: ids are not for guessing.
+  if (!l || (l->owner != who.user && !policy_.IsAdmin(who.user)))
+    return absl::NotFoundError(StrCat("no lease \"", lease_id, "\" of yours"));
+  if (l->revoked)
+    return absl::FailedPreconditionError(
+        StrCat("lease ", lease_id, " ended at ", UtcText(l->revoked), "; ask for new credentials"));
+  return *l;
+}
+
+absl::StatusOr<DbLeaseRow> DatabaseCredentials::Renew(const Identity& who,
+                                                      std::string_view lease_id,
+                                                      int64_t increment) {
+  ASSIGN_OR_RETURN(DbLeaseRow l, OwnedLease(who, lease_id));
+  const int64_t now = clock_.Now();
+  if (l.expires <= now)
+    return absl::FailedPreconditionError(StrCat("lease ", lease_id, " has expired; its role is being dropped"));
+  ASSIGN_OR_RETURN(Target t, TargetOf(l.role));
+  if (increment < 0) return absl::InvalidArgumentError("a renewal's increment cannot be negative");
+  const int64_t expires = std::min(now + (increment ? increment : t.role->default_ttl), l.max_expires);
+  if (!t.role->renew_statements.empty()) {
+    ASSIGN_OR_RETURN(SecretBytes admin, vault_.ReadForController(t.connection->admin_password_path));
+    std::vector<std::string> statements;
+    for (const std::string& s : t.role->renew_statements)
+      statements.push_back(RenderStatement(s, l.username, "", expires));
+    RETURN_IF_ERROR(driver_.Execute(*t.connection, admin, statements));
+  }
+  RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, expires));
+  RETURN_IF_ERROR(audit_.Append({{"event", "db.renew"}, {"lease", l.id}, {"by", who.user},
+                                 {"expires", expires}}).status());
+  l.expires = expires;
+  return l;
+}
+
+absl::Status DatabaseCredentials::RevokeLease(const DbLeaseRow& l, std::string_view why) {
+  const int64_t now = clock_.Now();
+  absl::Status st;
+  auto t = TargetOf(l.role);
+  if (!t.ok()) {
+    st = absl::FailedPreconditionError(
+        StrCat("the policy no longer has database role ", l.role, ": its statements are unknown"));
+  } else {
+    auto admin = vault_.ReadForController(t->connection->admin_password_path);
+    if (!admin.ok()) {
+      st = admin.status();
+    } else {
+      std::vector<std::string> statements;
+      for (const std::string& s : t->role->revocation_statements)
+        statements.push_back(RenderStatement(s, l.username, "", l.expires));
+      st = driver_.Execute(*t->connection, *admin, statements);
+    }
+  }
+  if (st.ok()) {
+    RETURN_IF_ERROR(store_.MarkDbLeaseRevoked(l.id, now));
+    return audit_.Append({{"event", "db.revoke"}, {"lease", l.id}, {"username", l.username},
+                          {"why", why}}).status();
+  }
+  const int attempts = l.attempts + 1;
+  const int64_t retry = now + RetryDelay(attempts);
+  RETURN_IF_ERROR(store_.NoteDbLeaseFailure(l.id, attempts, retry, std::string(st.message())));
+  // An alert, every time: a role that outlives its lease is the one thing this must not hide.
+  RETURN_IF_ERROR(audit_.Append({{"event", "db.revoke_failed"}, {"alert", true}, {"lease", l.id},
+                                 {"username", l.username}, {"connection", l.connection},
+                                 {"attempts", attempts}, {"retry_at", retry},
+                                 {"error", std::string(st.message())}}).status());
+  return absl::Status(st.code(), StrCat("revoking lease ", l.id, " (role ", l.username,
+                                        ") failed, retried from ", UtcText(retry), ": ",
+                                        st.message()));
+}
+
+absl::Status DatabaseCredentials::Revoke(const Identity& who, std::string_view lease_id) {
+  ASSIGN_OR_RETURN(DbLeaseRow l, OwnedLease(who, lease_id));
+  // Due from now whatever happens next: a failure below is retried by RevokeExpired.
+  RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, std::min(l.expires, clock_.Now())));
+  return RevokeLease(l, StrCat("revoked by ", who.user));
+}
+
+absl::StatusOr<int> DatabaseCredentials::RevokePrefix(const Identity& who, std::string_view prefix) {
+  if (!policy_.IsAdmin(who.user))
+    return absl::PermissionDeniedError("only admins revoke leases by prefix");
+  if (prefix.empty()) return absl::InvalidArgumentError("a prefix is required (e.g. db/readonly/)");
+  ASSIGN_OR_RETURN(std::vector<DbLeaseRow> leases, store_.ListLiveDbLeases(prefix, ""));
+  int revoked = 0;
+  std::vector<std::string> failed;
+  const int64_t now = clock_.Now();
+  for (const DbLeaseRow& l : leases) {
+    RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, std::min(l.expires, now)));
+    if (RevokeLease(l, StrCat("revoked by ", who.user, " (prefix ", prefix, ")")).ok()) {
+      revoked++;
+    } else {
+      failed.push_back(l.id);
+    }
+  }
+  if (!failed.empty())
+    return absl::UnavailableError(StrCat(revoked, " revoked; ", failed.size(),
+                                         " failed and are retried: ", StrJoin(failed, ", ")));
+  return revoked;
+}
+
+absl::StatusOr<std::vector<DbLeaseRow>> DatabaseCredentials::List(const Identity& who) {
+  return store_.ListLiveDbLeases("", policy_.IsAdmin(who.user) ? "" : who.user);
+}
+
+absl::StatusOr<std::vector<std::string>> DatabaseCredentials::Orphans(const Identity& who,
+                                                                      std::string_view connection) {
+  if (!policy_.IsAdmin(who.user))
+    return absl::PermissionDeniedError("only admins scan a database for orphaned roles");
+  auto c = policy_.databases.connections.find(std::string(connection));
+  if (c == policy_.databases.connections.end())
+    return absl::NotFoundError(StrCat("no database connection \"", connection, "\""));
+  ASSIGN_OR_RETURN(SecretBytes admin, vault_.ReadForController(c->second.admin_password_path));
+  ASSIGN_OR_RETURN(std::vector<DbLeaseRow> live, store_.ListLiveDbLeases("", ""));
+  std::set<std::string> owned;
+  for (const DbLeaseRow& l : live) {
+    if (l.connection == connection) owned.insert(l.username);
+  }
+  std::set<std::string> orphans;
+  for (const auto& [name, r] : policy_.databases.roles) {
+    if (r.connection != connection) continue;
+    ASSIGN_OR_RETURN(std::vector<std::string> roles,
+                     driver_.ListRoles(c->second, admin, r.UsernamePrefix()));
+    for (std::string& role : roles) {
+      if (!owned.count(role)) orphans.insert(std::move(role));
+    }
+  }
+  return std::vector<std::string>(orphans.begin(), orphans.end());
+}
+
+absl::StatusOr<int> DatabaseCredentials::RevokeExpired(int limit) {
+  ASSIGN_OR_RETURN(std::vector<DbLeaseRow> due, store_.ListDueDbLeases(clock_.Now(), limit));
+  int revoked = 0;
+  for (const DbLeaseRow& l : due) {
+    if (RevokeLease(l, "expired").ok()) revoked++;
+  }
+  return revoked;
+}
+
+}  // namespace warden

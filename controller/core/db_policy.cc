@@ -1,0 +1,196 @@
+#include "controller/core/db_policy.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+
+#include "common/duration.h"
+#include "common/strings.h"
+
+namespace warden {
+namespace {
+
+std::vector<std::string> Strings(const YAML::Node& n, const std::string& where) {
+  std::vector<std::string> out;
+  if (!n) return out;
+  if (!n.IsSequence()) throw std::runtime_error(where + " must be a list");
+  for (const auto& v : n) out.push_back(v.as<std::string>());
+  return out;
+}
+
+absl::Status OnlyKeys(const YAML::Node& n, const std::string& where,
+                      std::initializer_list<std::string_view> known) {
+  if (!n.IsMap()) return absl::InvalidArgumentError(StrCat(where, " must be a mapping"));
+  for (const auto& kv : n) {
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string names;
+      for (std::string_view k : known) names += StrCat(names.empty() ? "" : ", ", k);
+      return absl::InvalidArgumentError(
+          StrCat(where, ": unknown key \"", key, "\"; supported: ", names));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckUsernameTemplate(const std::string& t, const std::string& where) {
+  if (t.find("{{random}}") == std::string::npos)
+    return absl::InvalidArgumentError(
+        StrCat(where, ".username_template must contain {{random}}: two leases never share a role"));
+  if (t.find("{{") == 0 || t.find("{{") == std::string::npos)
+    return absl::InvalidArgumentError(
+        StrCat(where, ".username_template must start with a fixed prefix (e.g. w_) that the "
+                      "orphan scan can look for"));
+  for (size_t i = 0; i < t.size(); i++) {
+    if (t.compare(i, 2, "{{") == 0) {
+      const size_t end = t.find("}}", i);
+      const std::string name = end == std::string::npos ? "" : t.substr(i + 2, end - i - 2);
+      if (name != "role" && name != "user" && name != "random")
+        return absl::InvalidArgumentError(StrCat(
+            where, ".username_template: unknown placeholder; supported: {{role}}, {{user}}, {{random}}"));
+      i = end + 1;
+    } else if (!IsLowerAlpha(t[i]) && !IsDigit(t[i]) && t[i] != '_') {
+      return absl::InvalidArgumentError(
+          StrCat(where, ".username_template: fixed text may use a-z, 0-9 and _ only"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseConnection(const std::string& name, const YAML::Node& n, DbConnectionPolicy& c) {
+  const std::string where = StrCat("databases.connections.", name);
+  RETURN_IF_ERROR(OnlyKeys(n, where, {"host", "port", "database", "admin_user",
+                                      "admin_password", "allowed_roles"}));
+  c.name = name;
+  c.host = n["host"].as<std::string>(c.host);
+  c.port = n["port"].as<int>(c.port);
+  c.database = n["database"].as<std::string>(c.database);
+  c.admin_user = n["admin_user"].as<std::string>("");
+  c.admin_password_path = n["admin_password"].as<std::string>("");
+  c.allowed_roles = Strings(n["allowed_roles"], where + ".allowed_roles");
+  if (c.admin_user.empty() || c.admin_password_path.empty())
+    return absl::InvalidArgumentError(
+        StrCat(where, " needs admin_user and admin_password (the vault path of its password)"));
+  if (c.port < 1 || c.port > 65535)
+    return absl::InvalidArgumentError(StrCat(where, ".port must be between 1 and 65535"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseRole(const std::string& name, const YAML::Node& n,
+                       const std::map<std::string, std::set<std::string>>& groups,
+                       DbRolePolicy& r) {
+  const std::string where = StrCat("databases.roles.", name);
+  RETURN_IF_ERROR(OnlyKeys(n, where, {"connection", "requesters", "creation_statements",
+                                      "revocation_statements", "renew_statements", "default_ttl",
+                                      "max_ttl", "username_template"}));
+  r.name = name;
+  if (name.empty() || name.size() > 32 ||
+      !std::all_of(name.begin(), name.end(),
+                   [](char ch) { return IsLowerAlpha(ch) || IsDigit(ch) || ch == '_'; }))
+    return absl::InvalidArgumentError(
+        StrCat(where, ": a role's name is 1-32 characters of a-z, 0-9 and _"));
+  r.connection = n["connection"].as<std::string>("");
+  r.requester_groups = Strings(n["requesters"], where + ".requesters");
+  for (const auto& g : r.requester_groups) {
+    if (!groups.count(g))
+      return absl::InvalidArgumentError(StrCat(where, ".requesters names unknown group \"", g, "\""));
+  }
+  r.creation_statements = Strings(n["creation_statements"], where + ".creation_statements");
+  r.revocation_statements = Strings(n["revocation_statements"], where + ".revocation_statements");
+  r.renew_statements = Strings(n["renew_statements"], where + ".renew_statements");
+  if (r.creation_statements.empty() || r.revocation_statements.empty())
+    return absl::InvalidArgumentError(
+        StrCat(where, " needs creation_statements and revocation_statements"));
+  for (const auto* list : {&r.creation_statements, &r.revocation_statements, &r.renew_statements}) {
+    for (const std::string& s : *list) {
+      if (absl::Status st = CheckStatementTemplate(s); !st.ok())
+        return absl::InvalidArgumentError(StrCat(where, ": ", st.message()));
+    }
+  }
+  if (n["default_ttl"]) {
+    ASSIGN_OR_RETURN(r.default_ttl, ParseDuration(n["default_ttl"].as<std::string>()));
+  }
+  if (n["max_ttl"]) {
+    ASSIGN_OR_RETURN(r.max_ttl, ParseDuration(n["max_ttl"].as<std::string>()));
+  }
+  if (r.default_ttl < 1 || r.default_ttl > r.max_ttl)
+    return absl::InvalidArgumentError(StrCat(where, ": default_ttl must be between 1s and max_ttl"));
+  r.username_template = n["username_template"].as<std::string>(r.username_template);
+  return CheckUsernameTemplate(r.username_template, where);
+}
+
+}  // namespace
+
+absl::Status CheckStatementTemplate(std::string_view s) {
+  // Where the scan is: in plain SQL, a '...' literal, a "..." identifier or a $$...$$ body.
+  enum { kPlain, kLiteral, kIdentifier, kDollar } in = kPlain;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s.compare(i, 2, "{{") == 0) {
+      const size_t end = s.find("}}", i);
+      const std::string_view name = end == std::string_view::npos ? "" : s.substr(i + 2, end - i - 2);
+      if (name != "name" && name != "password" && name != "expiration")
+        return absl::InvalidArgumentError(StrCat(
+            "statement \"", s, "\": unknown placeholder; supported: {{name}}, {{password}}, {{expiration}}"));
+      if (in != kPlain)
+        return absl::InvalidArgumentError(
+            StrCat("statement \"", s, "\": {{", name,
+                   "}} is inside quotes; Warden quotes it itself, so write it bare"));
+      i = end + 1;
+      continue;
+    }
+    const char c = s[i];
+    if (in == kPlain) {
+      if (c == '\'') in = kLiteral;
+      if (c == '"') in = kIdentifier;
+      if (s.compare(i, 2, "$$") == 0) in = kDollar, i++;
+    } else if ((in == kLiteral && c == '\'') || (in == kIdentifier && c == '"')) {
+      in = kPlain;  // a doubled quote closes and reopens: the same in the end
+    } else if (in == kDollar && s.compare(i, 2, "$$") == 0) {
+      in = kPlain, i++;
+    }
+  }
+  if (in != kPlain)
+    return absl::InvalidArgumentError(StrCat("statement \"", s, "\": a quote is not closed"));
+  return absl::OkStatus();
+}
+
+absl::Status ParseDatabases(const YAML::Node& n,
+                            const std::map<std::string, std::set<std::string>>& groups,
+                            DatabasePolicy& out) {
+  try {
+    RETURN_IF_ERROR(OnlyKeys(n, "databases", {"connections", "roles"}));
+    if (n["connections"]) {
+      if (!n["connections"].IsMap())
+        return absl::InvalidArgumentError("databases.connections must be a mapping");
+      for (const auto& e : n["connections"]) {
+        DbConnectionPolicy c;
+        RETURN_IF_ERROR(ParseConnection(e.first.as<std::string>(), e.second, c));
+        out.connections[c.name] = std::move(c);
+      }
+    }
+    if (n["roles"]) {
+      if (!n["roles"].IsMap())
+        return absl::InvalidArgumentError("databases.roles must be a mapping");
+      for (const auto& e : n["roles"]) {
+        DbRolePolicy r;
+        RETURN_IF_ERROR(ParseRole(e.first.as<std::string>(), e.second, groups, r));
+        out.roles[r.name] = std::move(r);
+      }
+    }
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(StrCat("databases: ", e.what()));
+  }
+  for (const auto& [name, r] : out.roles) {
+    auto c = out.connections.find(r.connection);
+    if (c == out.connections.end())
+      return absl::InvalidArgumentError(
+          StrCat("databases.roles.", name, ".connection names unknown connection \"", r.connection, "\""));
+    const auto& allowed = c->second.allowed_roles;
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+      return absl::InvalidArgumentError(StrCat("databases.roles.", name, ": connection \"",
+                                               r.connection, "\" does not list it in allowed_roles"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace warden

@@ -1,0 +1,104 @@
+#include "controller/db/postgres_driver.h"
+
+#include "common/strings.h"
+
+namespace warden {
+namespace {
+
+using Result = std::unique_ptr<PGresult, void (*)(PGresult*)>;
+
+// libpq's message, on one line, without its trailing newline.
+std::string ErrorOf(PGconn* conn) {
+  std::string m = PQerrorMessage(conn);
+  for (char& c : m) c = c == '\n' ? ' ' : c;
+  while (!m.empty() && m.back() == ' ') m.pop_back();
+  return m;
+}
+
+absl::Status Run(PGconn* conn, const std::string& sql) {
+  Result r(PQexec(conn, sql.c_str()), PQclear);
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return absl::OkStatus();
+  return absl::FailedPreconditionError(ErrorOf(conn));
+}
+
+}  // namespace
+
+PostgresDriver::Slot& PostgresDriver::SlotOf(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto& s = slots_[name];
+  if (!s) s = std::make_unique<Slot>();
+  return *s;
+}
+
+absl::StatusOr<PGconn*> PostgresDriver::Connect(const DbConnectionPolicy& c,
+                                                const SecretBytes& admin_password, Slot& slot) {
+  if (slot.conn && PQstatus(slot.conn.get()) == CONNECTION_OK) return slot.conn.get();
+  const std::string port = std::to_string(c.port);
+  const std::string password(AsChars(admin_password.span()));
+  const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
+                        "application_name", nullptr};
+  const char* values[] = {c.host.c_str(), port.c_str(), c.database.c_str(), c.admin_user.c_str(),
+                          password.c_str(), "5", "warden-controller", nullptr};
+  Conn conn(PQconnectdbParams(keys, values, 0), PQfinish);
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
+    return absl::UnavailableError(StrCat("cannot connect to database ", c.name, " (", c.host, ":",
+                                         c.port, "/", c.database, ") as ", c.admin_user, ": ",
+                                         conn ? ErrorOf(conn.get()) : "out of memory"));
+  // Literals as Warden quotes them ('' doubles a quote, a backslash is itself), and no statement
+  // that hangs the expiry of every other lease.
+  RETURN_IF_ERROR(Run(conn.get(), "SET standard_conforming_strings = on"));
+  RETURN_IF_ERROR(Run(conn.get(), "SET statement_timeout = '10s'"));
+  slot.conn = std::move(conn);
+  return slot.conn.get();
+}
+
+absl::Status PostgresDriver::Execute(const DbConnectionPolicy& c, const SecretBytes& admin_password,
+                                     const std::vector<std::string>& statements) {
+  Slot& slot = SlotOf(c.name);
+  std::lock_guard lock(slot.mu);
+  ASSIGN_OR_RETURN(PGconn * conn, Connect(c, admin_password, slot));
+  absl::Status st = Run(conn, "BEGIN");
+  if (!st.ok() && PQstatus(conn) != CONNECTION_OK) {
+    // The server closed the kept connection (a restart, an idle timeout): once more, anew.
+    slot.conn.reset();
+    ASSIGN_OR_RETURN(conn, Connect(c, admin_password, slot));
+    st = Run(conn, "BEGIN");
+  }
+  for (size_t i = 0; st.ok() && i < statements.size(); i++) {
+    st = Run(conn, statements[i]);
+    if (!st.ok()) st = absl::FailedPreconditionError(StrCat("statement ", i + 1, ": ", st.message()));
+  }
+  if (st.ok()) st = Run(conn, "COMMIT");
+  if (!st.ok()) {
+    // A failed transaction is rolled back; a broken connection is reopened next time.
+    if (PQstatus(conn) != CONNECTION_OK || !Run(conn, "ROLLBACK").ok()) slot.conn.reset();
+    return absl::Status(st.code(), StrCat("database ", c.name, ": ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresDriver::ListRoles(const DbConnectionPolicy& c,
+                                                                   const SecretBytes& admin_password,
+                                                                   std::string_view prefix) {
+  Slot& slot = SlotOf(c.name);
+  std::lock_guard lock(slot.mu);
+  ASSIGN_OR_RETURN(PGconn * conn, Connect(c, admin_password, slot));
+  const std::string p(prefix);
+  const char* params[] = {p.c_str()};
+  Result r(PQexecParams(conn,
+                        "SELECT rolname FROM pg_roles WHERE substr(rolname, 1, length($1)) = $1 "
+                        "ORDER BY rolname",
+                        1, nullptr, params, nullptr, nullptr, 0),
+           PQclear);
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    absl::Status st = absl::UnavailableError(StrCat("database ", c.name, ": ", ErrorOf(conn)));
+    if (PQstatus(conn) != CONNECTION_OK) slot.conn.reset();
+    return st;
+  }
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.get()); i++) out.push_back(PQgetvalue(r.get(), i, 0));
+  return out;
+}
+
+}  // namespace warden

@@ -1,0 +1,40 @@
+// DatabaseDriver for PostgreSQL through libpq: one admin connection per policy connection, kept
+// open and reused (reopened after an error), statements run in one transaction with
+// standard_conforming_strings on and a 10 s statement timeout.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "controller/core/db_credentials.h"
+
+namespace warden {
+
+class PostgresDriver final : public DatabaseDriver {
+ public:
+  absl::Status Execute(const DbConnectionPolicy& c, const SecretBytes& admin_password,
+                       const std::vector<std::string>& statements) override;
+  absl::StatusOr<std::vector<std::string>> ListRoles(const DbConnectionPolicy& c,
+                                                     const SecretBytes& admin_password,
+                                                     std::string_view prefix) override;
+
+ private:
+  using Conn = std::unique_ptr<PGconn, void (*)(PGconn*)>;
+  struct Slot {
+    std::mutex mu;
+    Conn conn{nullptr, PQfinish};
+  };
+  // The connection's slot, locked, with an open connection (made if needed).
+  absl::StatusOr<PGconn*> Connect(const DbConnectionPolicy& c, const SecretBytes& admin_password,
+                                  Slot& slot);
+  Slot& SlotOf(const std::string& name);
+
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Slot>> slots_;
+};
+
+}  // namespace warden

@@ -1,0 +1,386 @@
+// Dynamic database credentials: the rules with a recording driver, and the whole thing against a
+// real PostgreSQL (initdb in a temp dir, on a loopback port, password authentication).
+#include "controller/core/db_credentials.h"
+
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/strings.h"
+#include "controller/db/postgres_driver.h"
+#include "tests/controller/fixture.h"
+
+namespace warden::testing {
+namespace {
+
+constexpr const char* kDbPolicy = R"(
+  readers: [alice, "o'brien\"; DROP ROLE warden_admin; --"]
+vault:
+  paths:
+    "db/*": {write: [admins]}
+databases:
+  connections:
+    appdb:
+      host: 127.0.0.1
+      port: PORT
+      database: postgres
+      admin_user: warden_admin
+      admin_password: db/appdb/admin
+      allowed_roles: [readonly]
+  roles:
+    readonly:
+      connection: appdb
+      requesters: [readers, operators]
+      default_ttl: 1h
+      max_ttl: 2h
+      creation_statements:
+        - CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}
+        - GRANT pg_read_all_data TO {{name}}
+      renew_statements:
+        - ALTER ROLE {{name}} VALID UNTIL {{expiration}}
+      revocation_statements:
+        - DROP ROLE IF EXISTS {{name}}
+)";
+
+// Statements as a driver would have run them, and failures on demand.
+class RecordingDriver final : public DatabaseDriver {
+ public:
+  absl::Status Execute(const DbConnectionPolicy&, const SecretBytes& admin,
+                       const std::vector<std::string>& statements) override {
+    admin_seen = std::string(admin.view());
+    if (fail) return absl::UnavailableError("database down");
+    for (const auto& s : statements) ran.push_back(s);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> ListRoles(const DbConnectionPolicy&, const SecretBytes&,
+                                                     std::string_view) override {
+    return std::vector<std::string>{};
+  }
+  std::vector<std::string> ran;
+  std::string admin_seen;
+  bool fail = false;
+};
+
+// A PostgreSQL cluster of its own: initdb as the postgres user in a temp dir, listening on a
+// free loopback port with SCRAM passwords over TCP; warden_admin may create roles.
+class Postgres {
+ public:
+  Postgres() {
+    char tmpl[] = "/tmp/warden-pg.XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    const passwd* pg = getpwnam("postgres");
+    if (!pg || chown(dir_.c_str(), pg->pw_uid, pg->pw_gid) != 0) {
+      ADD_FAILURE() << "no postgres user (scripts/install-deps.sh installs postgresql-15)";
+      return;
+    }
+    port_ = FreePort();
+    Sh(StrCat("echo superpw > ", dir_, "/pw && chown postgres ", dir_, "/pw"));
+    Sh(StrCat("runuser -u postgres -- ", kBin, "/initdb -D ", dir_, "/data -U postgres --pwfile=",
+              dir_, "/pw --auth-host=scram-sha-256 --auth-local=trust >/dev/null"));
+    Start();
+    Sql("CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw'");
+    Sql("GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION");
+  }
+  ~Postgres() {
+    Stop();
+    Sh(StrCat("rm -rf ", dir_));
+  }
+  void Start() {
+    Sh(StrCat("runuser -u postgres -- ", kBin, "/pg_ctl -D ", dir_, "/data -l ", dir_,
+              "/log -o \"-p ", port_, " -k ", dir_, " -c listen_addresses=127.0.0.1\" -w start >/dev/null"));
+  }
+  void Stop() {
+    Sh(StrCat("runuser -u postgres -- ", kBin, "/pg_ctl -D ", dir_, "/data -m fast -w stop >/dev/null 2>&1 || true"));
+  }
+  int port() const { return port_; }
+  // As the superuser over the socket; the first column of the rows, one per line.
+  std::string Sql(const std::string& sql) {
+    const std::string out = StrCat(dir_, "/out");
+    Sh(StrCat("runuser -u postgres -- psql -X -A -t -q -h ", dir_, " -p ", port_,
+              " -d postgres -v ON_ERROR_STOP=1 -c ", Quote(sql), " > ", out));
+    std::string rows = ReadAll(out);
+    while (!rows.empty() && rows.back() == '\n') rows.pop_back();
+    return rows;
+  }
+  // Whether `user` logs in over TCP with `password`.
+  bool LogsIn(const std::string& user, const std::string& password) {
+    const std::string conninfo = StrCat("host=127.0.0.1 port=", port_, " dbname=postgres user=",
+                                        QuoteConninfo(user), " password=", QuoteConninfo(password),
+                                        " connect_timeout=5");
+    PGconn* c = PQconnectdb(conninfo.c_str());
+    const bool ok = PQstatus(c) == CONNECTION_OK;
+    PQfinish(c);
+    return ok;
+  }
+
+ private:
+  static constexpr const char* kBin = "/usr/lib/postgresql/15/bin";
+  static void Sh(const std::string& cmd) { ASSERT_EQ(system(cmd.c_str()), 0) << cmd; }
+  static std::string Quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+  static std::string QuoteConninfo(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += (c == '\'' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    return out + "'";
+  }
+  static int FreePort() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+  }
+  std::string dir_;
+  int port_ = 0;
+};
+
+class DbCredentialsTest : public CoreFixture {
+ protected:
+  void SetUp() override {
+    CoreFixture::SetUp();
+    audit_ = OpenAuditLog();
+    ASSERT_TRUE(InitializeVault(*store_, keys_, VaultInit{"pkcs11", 5, 3}).ok());
+  }
+  // The policy with the connection on `port`, and the cores over it.
+  void Load(int port) {
+    std::string yaml = std::string(kTestPolicy) + kDbPolicy;
+    yaml.replace(yaml.find("PORT"), 4, std::to_string(port));
+    auto policy = ParsePolicy(MoveReaders(yaml));
+    ASSERT_TRUE(policy.ok()) << policy.status().message();
+    policy_ = std::move(*policy);
+    vault_ = std::make_unique<Vault>(policy_, *store_, keys_, *audit_, clock_);
+    ASSERT_TRUE(vault_->Start().ok());
+    ASSERT_TRUE(vault_->Put(Who("root"), "db/appdb/admin", ToBytes("adminpw")).ok());
+    Restart();
+  }
+  // A new DatabaseCredentials over the same store: what a controller restart does.
+  void Restart() {
+    db_ = std::make_unique<DatabaseCredentials>(policy_, *store_, *vault_, *driver_, *audit_, clock_);
+  }
+  // The readers group goes under kTestPolicy's groups.
+  static std::string MoveReaders(std::string yaml) {
+    const std::string line = "  readers: [alice, \"o'brien\\\"; DROP ROLE warden_admin; --\"]\n";
+    const size_t at = yaml.find(line);
+    yaml.erase(at, line.size());
+    yaml.insert(yaml.find("groups:\n") + 8, line);
+    return yaml;
+  }
+  Identity Who(const std::string& user) {
+    Identity id;
+    id.user = user;
+    id.groups = policy_.GroupsOf(user);
+    return id;
+  }
+  std::string Audit() { return ReadAll(dir_ / "audit.log"); }
+
+  Policy policy_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<Vault> vault_;
+  std::unique_ptr<DatabaseDriver> driver_ = std::make_unique<RecordingDriver>();
+  std::unique_ptr<DatabaseCredentials> db_;
+};
+
+TEST(DbTemplates, ValuesAreQuotedSoNoneCanEndTheStatement) {
+  EXPECT_EQ(RenderStatement("CREATE ROLE {{name}} PASSWORD {{password}} VALID UNTIL {{expiration}}",
+                            "a\"b", "p'q", 1800000000),
+            "CREATE ROLE \"a\"\"b\" PASSWORD 'p''q' VALID UNTIL '2027-01-15 08:00:00+00'");
+}
+
+TEST(DbTemplates, APlaceholderTheTemplateQuotesItselfIsRefusedAtPolicyLoad) {
+  for (const auto& [statement, why] : std::vector<std::pair<std::string, std::string>>{
+           {"CREATE ROLE {{name}} PASSWORD '{{password}}'", "{{password}} is inside quotes"},
+           {"CREATE ROLE \"{{name}}\"", "{{name}} is inside quotes"},
+           {"DO $$ BEGIN EXECUTE 'x' || {{name}}; END $$", "{{name}} is inside quotes"},
+           {"CREATE ROLE {{username}}", "unknown placeholder"},
+           {"CREATE ROLE {{name}} PASSWORD 'x", "a quote is not closed"}}) {
+    const absl::Status st = CheckStatementTemplate(statement);
+    EXPECT_FALSE(st.ok()) << statement;
+    EXPECT_NE(st.message().find(why), std::string::npos) << st.message();
+  }
+  EXPECT_TRUE(CheckStatementTemplate("CREATE ROLE {{name}} PASSWORD {{password}} IN ROLE \"app\"").ok());
+  auto p = ParsePolicy(R"(
+groups: {admins: [root], ops: [alice]}
+databases:
+  connections: {c: {admin_user: a, admin_password: db/a, allowed_roles: [r]}}
+  roles:
+    r:
+      connection: c
+      requesters: [ops]
+      creation_statements: ["CREATE ROLE {{name}} PASSWORD '{{password}}'"]
+      revocation_statements: ["DROP ROLE {{name}}"]
+)");
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("databases.roles.r: statement"), std::string::npos)
+      << p.status().message();
+}
+
+TEST(DbTemplates, APolicyNamesOnlyConnectionsAndRolesThatExistAndAllowEachOther) {
+  const std::string head = "groups: {admins: [root], ops: [alice]}\ndatabases:\n  connections: {c: {admin_user: a, admin_password: db/a, allowed_roles: [r]}}\n  roles:\n";
+  const std::string stmts = "creation_statements: [\"CREATE ROLE {{name}}\"], revocation_statements: [\"DROP ROLE {{name}}\"]";
+  for (const auto& [role, why] : std::vector<std::pair<std::string, std::string>>{
+           {"    r: {connection: nope, " + stmts + "}", "names unknown connection \"nope\""},
+           {"    other: {connection: c, " + stmts + "}", "does not list it in allowed_roles"},
+           {"    r: {connection: c, username_template: \"w_{{user}}\", " + stmts + "}", "must contain {{random}}"},
+           {"    r: {connection: c, requesters: [nobody], " + stmts + "}", "unknown group \"nobody\""},
+           {"    r: {connection: c, creation_statements: [\"CREATE ROLE {{name}}\"]}", "needs creation_statements and revocation_statements"}}) {
+    auto p = ParsePolicy(head + role + "\n");
+    ASSERT_FALSE(p.ok()) << role;
+    EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();
+  }
+}
+
+TEST_F(DbCredentialsTest, ARoleIsMadeWithTheAdminsVaultedPasswordAndDroppedWhenCreationFails) {
+  ASSERT_NO_FATAL_FAILURE(Load(5432));
+  auto& driver = static_cast<RecordingDriver&>(*driver_);
+  auto c = db_->Issue(Who("alice"), "readonly", 0);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(driver.admin_seen, "adminpw");
+  EXPECT_EQ(c->lease.expires, clock_.Now() + 3600);
+  EXPECT_TRUE(c->lease.username.starts_with("w_readonly_alice_")) << c->lease.username;
+  ASSERT_EQ(driver.ran.size(), 2u);
+  EXPECT_NE(driver.ran[0].find(StrCat("PASSWORD '", c->password.view(), "'")), std::string::npos);
+  // Creation fails: the error names the role, and the lease is not left live.
+  driver.fail = true;
+  auto failed = db_->Issue(Who("alice"), "readonly", 0);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("creating database role readonly on appdb failed"),
+            std::string::npos) << failed.status().message();
+  driver.fail = false;
+  clock_.Advance(2);
+  EXPECT_EQ(*db_->RevokeExpired(), 1) << "the failed lease's revocation is retried";
+  auto live = db_->List(Who("root"));
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->size(), 1u) << "only the good lease is live";
+}
+
+TEST_F(DbCredentialsTest, WhoMayAskRenewAndRevoke) {
+  ASSERT_NO_FATAL_FAILURE(Load(5432));
+  EXPECT_EQ(db_->Issue(Who("carol"), "readonly", 0).status().code(), absl::StatusCode::kPermissionDenied);
+  auto missing = db_->Issue(Who("alice"), "dba", 0);
+  EXPECT_NE(missing.status().message().find("no database role \"dba\"; the policy has: readonly"),
+            std::string::npos) << missing.status().message();
+  auto c = db_->Issue(Who("alice"), "readonly", 600);
+  ASSERT_TRUE(c.ok());
+  // Someone else's lease is no lease; an admin sees and ends anyone's.
+  EXPECT_EQ(db_->Revoke(Who("bob"), c->lease.id).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(db_->Renew(Who("bob"), c->lease.id, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(db_->List(Who("bob"))->empty());
+  EXPECT_EQ(db_->RevokePrefix(Who("alice"), "db/").status().code(), absl::StatusCode::kPermissionDenied);
+  // A renewal never passes max_ttl (2h) from creation.
+  clock_.Advance(300);
+  auto renewed = db_->Renew(Who("alice"), c->lease.id, 86400);
+  ASSERT_TRUE(renewed.ok()) << renewed.status().message();
+  EXPECT_EQ(renewed->expires, c->lease.created + 7200);
+  EXPECT_TRUE(db_->Revoke(Who("root"), c->lease.id).ok());
+  EXPECT_EQ(db_->Renew(Who("alice"), c->lease.id, 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(Audit().find("\"revoked by root\""), std::string::npos);
+}
+
+class RealPostgres : public DbCredentialsTest {
+ protected:
+  void SetUp() override {
+    DbCredentialsTest::SetUp();
+    driver_ = std::make_unique<PostgresDriver>();
+    ASSERT_NO_FATAL_FAILURE(Load(pg_.port()));
+  }
+  int Roles(const std::string& name) {
+    return std::stoi(pg_.Sql("SELECT count(*) FROM pg_roles WHERE rolname = '" + name + "'"));
+  }
+  Postgres pg_;
+};
+
+TEST_F(RealPostgres, ARoleLivesExactlyAsLongAsItsLease) {
+  auto c = db_->Issue(Who("alice"), "readonly", 600);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const std::string user = c->lease.username;
+  EXPECT_EQ(Roles(user), 1);
+  EXPECT_TRUE(pg_.LogsIn(user, std::string(c->password.view())));
+  EXPECT_FALSE(pg_.LogsIn(user, "not-the-password"));
+  EXPECT_EQ(pg_.Sql("SELECT rolvaliduntil > now() FROM pg_roles WHERE rolname = '" + user + "'"), "t");
+  ASSERT_TRUE(db_->Revoke(Who("alice"), c->lease.id).ok());
+  EXPECT_EQ(Roles(user), 0);
+  EXPECT_FALSE(pg_.LogsIn(user, std::string(c->password.view())));
+}
+
+// The controller is down when the lease ends: the role goes at its next start.
+TEST_F(RealPostgres, ExpiryDropsTheRoleAlsoWhenTheControllerWasDownAtTheTime) {
+  auto c = db_->Issue(Who("alice"), "readonly", 60);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(*db_->RevokeExpired(), 0);
+  db_.reset();
+  clock_.Advance(120);
+  Restart();
+  EXPECT_EQ(*db_->RevokeExpired(), 1);
+  EXPECT_EQ(Roles(c->lease.username), 0);
+  EXPECT_TRUE(db_->List(Who("root"))->empty());
+}
+
+TEST_F(RealPostgres, AFailedRevocationIsAlertedRetriedWithBackoffAndNeverCountedDone) {
+  auto c = db_->Issue(Who("alice"), "readonly", 60);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  pg_.Stop();
+  clock_.Advance(61);
+  EXPECT_EQ(*db_->RevokeExpired(), 0);
+  auto live = db_->List(Who("root"));
+  ASSERT_EQ(live->size(), 1u) << "a lease whose role may exist is not ended";
+  EXPECT_EQ((*live)[0].attempts, 1);
+  EXPECT_NE((*live)[0].last_error.find("cannot connect to database appdb"), std::string::npos)
+      << (*live)[0].last_error;
+  EXPECT_NE(Audit().find("\"event\":\"db.revoke_failed\""), std::string::npos);
+  EXPECT_NE(Audit().find("\"alert\":true"), std::string::npos);
+  EXPECT_EQ(*db_->RevokeExpired(), 0);
+  EXPECT_EQ((*db_->List(Who("root")))[0].attempts, 1) << "not retried before its backoff";
+  pg_.Start();
+  clock_.Advance(1);
+  EXPECT_EQ(*db_->RevokeExpired(), 1);
+  EXPECT_EQ(Roles(c->lease.username), 0);
+}
+
+// Names and passwords that try to end the statement are data to PostgreSQL.
+TEST_F(RealPostgres, HostileValuesStayInsideTheirQuotes) {
+  PostgresDriver driver;
+  const DbConnectionPolicy& conn = policy_.databases.connections.at("appdb");
+  const std::string name = "x\"; DROP ROLE warden_admin; --";
+  const std::string password = "p'; DROP ROLE warden_admin; --\\";
+  ASSERT_TRUE(driver
+                  .Execute(conn, SecretBytes(ToBytes("adminpw")),
+                           {RenderStatement("CREATE ROLE {{name}} LOGIN PASSWORD {{password}}", name,
+                                            password, 0)})
+                  .ok());
+  EXPECT_EQ(Roles("warden_admin"), 1);
+  EXPECT_EQ(pg_.Sql("SELECT count(*) FROM pg_roles WHERE rolname = 'x\"; DROP ROLE warden_admin; --'"), "1");
+  EXPECT_TRUE(pg_.LogsIn(name, password));
+  // A requester whose name is an attack gets a role named after its letters only.
+  auto c = db_->Issue(Who("o'brien\"; DROP ROLE warden_admin; --"), "readonly", 60);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->lease.username.starts_with("w_readonly_o_brien___drop_r_")) << c->lease.username;
+  EXPECT_EQ(Roles("warden_admin"), 1);
+}
+
+TEST_F(RealPostgres, RevokeByPrefixAndTheOrphanScan) {
+  auto a = db_->Issue(Who("alice"), "readonly", 600);
+  auto b = db_->Issue(Who("bob"), "readonly", 600);
+  ASSERT_TRUE(a.ok() && b.ok());
+  pg_.Sql("CREATE ROLE w_readonly_made_by_hand");
+  auto orphans = db_->Orphans(Who("root"), "appdb");
+  ASSERT_TRUE(orphans.ok()) << orphans.status().message();
+  EXPECT_EQ(*orphans, std::vector<std::string>{"w_readonly_made_by_hand"});
+  auto n = db_->RevokePrefix(Who("root"), "db/readonly/");
+  ASSERT_TRUE(n.ok()) << n.status().message();
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(Roles(a->lease.username) + Roles(b->lease.username), 0);
+}
+
+}  // namespace
+}  // namespace warden::testing
