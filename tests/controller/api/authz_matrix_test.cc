@@ -26,6 +26,7 @@
 #include "warden/v1/audit.grpc.pb.h"
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
+#include "warden/v1/database.grpc.pb.h"
 #include "warden/v1/host.grpc.pb.h"
 #include "warden/v1/recording.grpc.pb.h"
 #include "warden/v1/vault.grpc.pb.h"
@@ -46,7 +47,7 @@ constexpr const char* kCallerNames[] = {"anonymous", "operator", "approver",
 
 constexpr Code OK = Code::OK, UNAUTH = Code::UNAUTHENTICATED, DENIED = Code::PERMISSION_DENIED,
                TLS = Code::UNAVAILABLE, INVALID = Code::INVALID_ARGUMENT,
-               PRECOND = Code::FAILED_PRECONDITION;
+               PRECOND = Code::FAILED_PRECONDITION, NOTFOUND = Code::NOT_FOUND;
 
 class AuthzMatrix : public ::testing::Test {
  protected:
@@ -224,6 +225,7 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
   auto rec = [](const Ch& ch) { return pb::RecordingService::NewStub(ch); };
   auto hosts = [](const Ch& ch) { return pb::HostService::NewStub(ch); };
   auto ca = [](const Ch& ch) { return pb::CaService::NewStub(ch); };
+  auto db = [](const Ch& ch) { return pb::DatabaseService::NewStub(ch); };
 
   const std::vector<Row> rows = {
       // Login is for anyone with a password and a one-time code (a fresh user each time).
@@ -497,6 +499,43 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          pb::CheckInResponse out;
          return vault(ch)->CheckIn(Ctx().get(), r, &out);
        }},
+      // Database credentials: the example policy's readonly role is for operators; its
+      // connection's admin password is not in the vault here, so an allowed call gets as far as
+      // NOT_FOUND naming the vault path. Leases: everyone sees their own; by prefix admins only;
+      // orphans admins only (the same NOT_FOUND past the check).
+      {"DatabaseService.Creds", {UNAUTH, NOTFOUND, DENIED, DENIED, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::DbCredsRequest r;
+         r.set_role("readonly");
+         pb::DbCreds out;
+         return db(ch)->Creds(Ctx().get(), r, &out);
+       }},
+      {"DatabaseService.Renew", {UNAUTH, NOTFOUND, NOTFOUND, NOTFOUND, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::DbRenewRequest r;
+         r.set_lease_id("db/readonly/nosuchlease");
+         pb::DbLease out;
+         return db(ch)->Renew(Ctx().get(), r, &out);
+       }},
+      {"DatabaseService.Revoke", {UNAUTH, DENIED, DENIED, OK, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::DbRevokeRequest r;
+         r.set_prefix("db/readonly/");
+         pb::DbRevokeResponse out;
+         return db(ch)->Revoke(Ctx().get(), r, &out);
+       }},
+      {"DatabaseService.ListLeases", {UNAUTH, OK, OK, OK, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::DbLeases out;
+         return db(ch)->ListLeases(Ctx().get(), {}, &out);
+       }},
+      {"DatabaseService.Orphans", {UNAUTH, DENIED, DENIED, NOTFOUND, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::DbOrphansRequest r;
+         r.set_connection("appdb");
+         pb::DbOrphans out;
+         return db(ch)->Orphans(Ctx().get(), r, &out);
+       }},
       // Last: it seals the vault.
       {"VaultService.Seal", {UNAUTH, DENIED, OK, OK, DENIED, TLS},
        [&](Caller, const Ch& ch) {
@@ -509,7 +548,8 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
   std::set<std::string> listed, served;
   for (const Row& r : rows) EXPECT_TRUE(listed.insert(r.rpc).second) << r.rpc << " twice";
   for (const char* service : {"AuthService", "AccessService", "CaService", "HostService",
-                              "AuditService", "RecordingService", "VaultService"}) {
+                              "AuditService", "RecordingService", "VaultService",
+                              "DatabaseService"}) {
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
         StrCat("warden.v1.", service));
     ASSERT_NE(d, nullptr) << service;
