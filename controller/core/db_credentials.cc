@@ -1,6 +1,7 @@
 #include "controller/core/db_credentials.h"
 
 #include <algorithm>
+#include <map>
 
 #include "common/strings.h"
 #include "common/totp.h"
@@ -86,6 +87,21 @@ absl::StatusOr<DatabaseCredentials::Target> DatabaseCredentials::TargetOf(
   return Target{&r->second, &policy_.databases.connections.at(r->second.connection)};
 }
 
+absl::StatusOr<DatabaseCredentials::Target> DatabaseCredentials::TargetOf(
+    const DbLeaseRow& l) const {
+  ASSIGN_OR_RETURN(Target t, TargetOf(l.role));
+  if (t.connection->name != l.connection)
+    return absl::FailedPreconditionError(
+        StrCat("database role ", l.role, " moved from connection ", l.connection, " to ",
+               t.connection->name, "; its lease's role lives on ", l.connection));
+  return t;
+}
+
+bool DatabaseCredentials::Creating(std::string_view lease_id) {
+  std::lock_guard lock(mu_);
+  return creating_.count(std::string(lease_id)) > 0;
+}
+
 absl::StatusOr<DbCredential> DatabaseCredentials::Issue(const Identity& who, std::string_view role,
                                                         int64_t ttl) {
   ASSIGN_OR_RETURN(Target t, TargetOf(role));
@@ -93,6 +109,7 @@ absl::StatusOr<DbCredential> DatabaseCredentials::Issue(const Identity& who, std
     return absl::PermissionDeniedError(
         StrCat(who.user, " may not ask for database role ", role, " (not in its requesters)"));
   if (ttl < 0) return absl::InvalidArgumentError("a lease's ttl cannot be negative");
+  ttl = std::min(ttl ? ttl : t.role->default_ttl, t.role->max_ttl);
   const int64_t now = clock_.Now();
   DbCredential out;
   DbLeaseRow& l = out.lease;
@@ -106,16 +123,27 @@ absl::StatusOr<DbCredential> DatabaseCredentials::Issue(const Identity& who, std
   l.owner = who.user;
   l.created = now;
   l.max_expires = now + t.role->max_ttl;
-  l.expires = std::min(now + (ttl ? ttl : t.role->default_ttl), l.max_expires);
+  l.expires = now + ttl;
   ASSIGN_OR_RETURN(SecretBytes admin, vault_.ReadForController(t.connection->admin_password_path));
   const std::string password = RandomId(32);
   out.password = SecretBytes(AsBytes(password));
-  // The lease first: from here on the role, if it comes to exist, has a lease that drops it.
-  RETURN_IF_ERROR(store_.InsertDbLease(l));
+  // The lease first: from here on the role, if it comes to exist, has a lease that drops it. No
+  // revocation of it runs until the creation has returned.
+  {
+    std::lock_guard lock(mu_);
+    creating_.insert(l.id);
+  }
+  absl::Status inserted = store_.InsertDbLease(l);
   std::vector<std::string> statements;
   for (const std::string& s : t.role->creation_statements)
     statements.push_back(RenderStatement(s, l.username, password, l.expires));
-  if (absl::Status st = driver_.Execute(*t.connection, admin, statements); !st.ok()) {
+  absl::Status created = inserted.ok() ? driver_.Execute(*t.connection, admin, statements) : inserted;
+  {
+    std::lock_guard lock(mu_);
+    creating_.erase(l.id);
+  }
+  RETURN_IF_ERROR(inserted);
+  if (absl::Status st = created; !st.ok()) {
     // Nothing was created (one transaction), but make sure: the lease is revoked or kept due.
     RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, now));
     (void)RevokeLease(l, "creation failed");
@@ -147,9 +175,10 @@ absl::StatusOr<DbLeaseRow> DatabaseCredentials::Renew(const Identity& who,
   const int64_t now = clock_.Now();
   if (l.expires <= now)
     return absl::FailedPreconditionError(StrCat("lease ", lease_id, " has expired; its role is being dropped"));
-  ASSIGN_OR_RETURN(Target t, TargetOf(l.role));
+  ASSIGN_OR_RETURN(Target t, TargetOf(l));
   if (increment < 0) return absl::InvalidArgumentError("a renewal's increment cannot be negative");
-  const int64_t expires = std::min(now + (increment ? increment : t.role->default_ttl), l.max_expires);
+  increment = std::min(increment ? increment : t.role->default_ttl, t.role->max_ttl);
+  const int64_t expires = std::min(now + increment, l.max_expires);
   if (!t.role->renew_statements.empty()) {
     ASSIGN_OR_RETURN(SecretBytes admin, vault_.ReadForController(t.connection->admin_password_path));
     std::vector<std::string> statements;
@@ -157,20 +186,22 @@ absl::StatusOr<DbLeaseRow> DatabaseCredentials::Renew(const Identity& who,
       statements.push_back(RenderStatement(s, l.username, "", expires));
     RETURN_IF_ERROR(driver_.Execute(*t.connection, admin, statements));
   }
-  RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, expires));
+  RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, expires, l.expires));
   RETURN_IF_ERROR(audit_.Append({{"event", "db.renew"}, {"lease", l.id}, {"by", who.user},
                                  {"expires", expires}}).status());
   l.expires = expires;
   return l;
 }
 
-absl::Status DatabaseCredentials::RevokeLease(const DbLeaseRow& l, std::string_view why) {
+absl::Status DatabaseCredentials::RevokeLease(const DbLeaseRow& l, std::string_view why,
+                                              const absl::Status& known_failure) {
   const int64_t now = clock_.Now();
-  absl::Status st;
-  auto t = TargetOf(l.role);
-  if (!t.ok()) {
-    st = absl::FailedPreconditionError(
-        StrCat("the policy no longer has database role ", l.role, ": its statements are unknown"));
+  absl::Status st = known_failure;
+  auto t = TargetOf(l);
+  if (!st.ok()) {
+    // The connection already failed in this pass: recorded, not tried again.
+  } else if (!t.ok()) {
+    st = t.status();
   } else {
     auto admin = vault_.ReadForController(t->connection->admin_password_path);
     if (!admin.ok()) {
@@ -202,6 +233,7 @@ absl::Status DatabaseCredentials::RevokeLease(const DbLeaseRow& l, std::string_v
 
 absl::Status DatabaseCredentials::Revoke(const Identity& who, std::string_view lease_id) {
   ASSIGN_OR_RETURN(DbLeaseRow l, OwnedLease(who, lease_id));
+  if (Creating(l.id)) return absl::UnavailableError(StrCat("lease ", l.id, " is being created; try again"));
   // Due from now whatever happens next: a failure below is retried by RevokeExpired.
   RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, std::min(l.expires, clock_.Now())));
   return RevokeLease(l, StrCat("revoked by ", who.user));
@@ -216,6 +248,10 @@ absl::StatusOr<int> DatabaseCredentials::RevokePrefix(const Identity& who, std::
   std::vector<std::string> failed;
   const int64_t now = clock_.Now();
   for (const DbLeaseRow& l : leases) {
+    if (Creating(l.id)) {
+      failed.push_back(l.id + " (being created)");
+      continue;
+    }
     RETURN_IF_ERROR(store_.SetDbLeaseExpiry(l.id, std::min(l.expires, now)));
     if (RevokeLease(l, StrCat("revoked by ", who.user, " (prefix ", prefix, ")")).ok()) {
       revoked++;
@@ -261,8 +297,22 @@ absl::StatusOr<std::vector<std::string>> DatabaseCredentials::Orphans(const Iden
 absl::StatusOr<int> DatabaseCredentials::RevokeExpired(int limit) {
   ASSIGN_OR_RETURN(std::vector<DbLeaseRow> due, store_.ListDueDbLeases(clock_.Now(), limit));
   int revoked = 0;
+  // A connection that cannot be reached costs one connect timeout per pass, not one per lease:
+  // the rest of its leases get the same failure (each noted and alerted, retried later).
+  std::map<std::string, absl::Status> unreachable;
   for (const DbLeaseRow& l : due) {
-    if (RevokeLease(l, "expired").ok()) revoked++;
+    if (Creating(l.id)) continue;
+    auto down = unreachable.find(l.connection);
+    const absl::Status st =
+        RevokeLease(l, "expired", down == unreachable.end() ? absl::OkStatus() : down->second);
+    if (st.ok()) {
+      revoked++;
+    } else if (absl::IsUnavailable(st) && down == unreachable.end()) {
+      unreachable.emplace(l.connection,
+                          absl::UnavailableError(StrCat("connection ", l.connection,
+                                                        " failed earlier in this pass (lease ",
+                                                        l.id, ")")));
+    }
   }
   return revoked;
 }

@@ -16,6 +16,8 @@
 // policy load if they quote a placeholder themselves (db_policy.h).
 #pragma once
 
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,10 +92,18 @@ class DatabaseCredentials {
     const DbConnectionPolicy* connection;
   };
   absl::StatusOr<Target> TargetOf(std::string_view role) const;
+  // The lease's own role and connection, as the policy has them now; an error if either is gone
+  // or the role moved to another connection (its statements would run on the wrong server).
+  absl::StatusOr<Target> TargetOf(const DbLeaseRow& lease) const;
   absl::StatusOr<DbLeaseRow> OwnedLease(const Identity& who, std::string_view lease_id);
   // Runs the revocation statements and marks the lease revoked, or notes the failure (backoff,
-  // alert). `why`: "revoked by NAME", "expired".
-  absl::Status RevokeLease(const DbLeaseRow& lease, std::string_view why);
+  // alert). `why`: "revoked by NAME", "expired". `known_failure`: the connection already failed
+  // in this pass, recorded without trying again.
+  absl::Status RevokeLease(const DbLeaseRow& lease, std::string_view why,
+                           const absl::Status& known_failure = absl::OkStatus());
+  // Leases whose role is being created right now: no revocation runs for them until the
+  // creation has returned (their DROP could otherwise run first and the CREATE after it).
+  bool Creating(std::string_view lease_id);
 
   const Policy& policy_;
   DbLeaseStore& store_;
@@ -101,6 +111,8 @@ class DatabaseCredentials {
   DatabaseDriver& driver_;
   AuditLog& audit_;
   const Clock& clock_;
+  std::mutex mu_;
+  std::set<std::string> creating_;  // guarded by mu_
 };
 
 }  // namespace warden

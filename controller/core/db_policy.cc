@@ -105,6 +105,10 @@ absl::Status ParseRole(const std::string& name, const YAML::Node& n,
     for (const std::string& s : *list) {
       if (absl::Status st = CheckStatementTemplate(s); !st.ok())
         return absl::InvalidArgumentError(StrCat(where, ": ", st.message()));
+      if (list != &r.creation_statements && s.find("{{password}}") != std::string::npos)
+        return absl::InvalidArgumentError(StrCat(
+            where, ": {{password}} exists only in creation_statements (a renewal or revocation "
+                   "has no password to give)"));
     }
   }
   if (n["default_ttl"]) {
@@ -122,35 +126,81 @@ absl::Status ParseRole(const std::string& name, const YAML::Node& n,
 }  // namespace
 
 absl::Status CheckStatementTemplate(std::string_view s) {
-  // Where the scan is: in plain SQL, a '...' literal, a "..." identifier or a $$...$$ body.
-  enum { kPlain, kLiteral, kIdentifier, kDollar } in = kPlain;
-  for (size_t i = 0; i < s.size(); i++) {
+  // A small lexer of PostgreSQL's quoting: a placeholder is allowed only in plain SQL, never in
+  // a '...' or E'...' literal, a "..." identifier, a $tag$...$tag$ body or a comment.
+  const auto ident = [](char c) {
+    return IsLowerAlpha(static_cast<char>(tolower(static_cast<unsigned char>(c)))) ||
+           IsDigit(c) || c == '_' || c == '$' || static_cast<unsigned char>(c) >= 0x80;
+  };
+  const auto refuse = [&](std::string_view why) {
+    return absl::InvalidArgumentError(StrCat("statement \"", s, "\": ", why));
+  };
+  size_t i = 0;
+  while (i < s.size()) {
     if (s.compare(i, 2, "{{") == 0) {
       const size_t end = s.find("}}", i);
       const std::string_view name = end == std::string_view::npos ? "" : s.substr(i + 2, end - i - 2);
       if (name != "name" && name != "password" && name != "expiration")
-        return absl::InvalidArgumentError(StrCat(
-            "statement \"", s, "\": unknown placeholder; supported: {{name}}, {{password}}, {{expiration}}"));
-      if (in != kPlain)
-        return absl::InvalidArgumentError(
-            StrCat("statement \"", s, "\": {{", name,
-                   "}} is inside quotes; Warden quotes it itself, so write it bare"));
-      i = end + 1;
+        return refuse("unknown placeholder; supported: {{name}}, {{password}}, {{expiration}}");
+      i = end + 2;
       continue;
     }
     const char c = s[i];
-    if (in == kPlain) {
-      if (c == '\'') in = kLiteral;
-      if (c == '"') in = kIdentifier;
-      if (s.compare(i, 2, "$$") == 0) in = kDollar, i++;
-    } else if ((in == kLiteral && c == '\'') || (in == kIdentifier && c == '"')) {
-      in = kPlain;  // a doubled quote closes and reopens: the same in the end
-    } else if (in == kDollar && s.compare(i, 2, "$$") == 0) {
-      in = kPlain, i++;
+    const bool after_ident = i > 0 && ident(s[i - 1]);
+    // The end of the quoted span that starts at i, or npos if it is not closed.
+    size_t close = std::string_view::npos;
+    if (c == '\'' || ((c == 'E' || c == 'e') && !after_ident && i + 1 < s.size() && s[i + 1] == '\'')) {
+      const bool escapes = c != '\'';
+      size_t j = escapes ? i + 2 : i + 1;
+      for (; j < s.size(); j++) {
+        if (escapes && s[j] == '\\') { j++; continue; }
+        if (s[j] == '\'') {
+          if (j + 1 < s.size() && s[j + 1] == '\'') { j++; continue; }  // '' inside
+          break;
+        }
+      }
+      close = j < s.size() ? j + 1 : std::string_view::npos;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      for (; j < s.size(); j++) {
+        if (s[j] == '"') {
+          if (j + 1 < s.size() && s[j + 1] == '"') { j++; continue; }
+          break;
+        }
+      }
+      close = j < s.size() ? j + 1 : std::string_view::npos;
+    } else if (c == '$' && !after_ident) {
+      size_t j = i + 1;
+      while (j < s.size() && s[j] != '$' && (IsLowerAlpha(static_cast<char>(tolower(static_cast<unsigned char>(s[j])))) || s[j] == '_' || (j > i + 1 && IsDigit(s[j])))) j++;
+      if (j >= s.size() || s[j] != '$') {  // $1 and the like: not a quote
+        i++;
+        continue;
+      }
+      const std::string_view tag = s.substr(i, j - i + 1);
+      const size_t end = s.find(tag, j + 1);
+      close = end == std::string_view::npos ? end : end + tag.size();
+    } else if (s.compare(i, 2, "--") == 0) {
+      const size_t nl = s.find('\n', i);
+      close = nl == std::string_view::npos ? s.size() : nl + 1;
+    } else if (s.compare(i, 2, "/*") == 0) {
+      int depth = 0;
+      size_t j = i;
+      for (; j + 1 < s.size(); j++) {
+        if (s.compare(j, 2, "/*") == 0) depth++, j++;
+        else if (s.compare(j, 2, "*/") == 0 && --depth == 0) break;
+        else if (s.compare(j, 2, "*/") == 0) j++;
+      }
+      close = depth == 0 ? j + 2 : std::string_view::npos;
+    } else {
+      i++;
+      continue;
     }
+    if (close == std::string_view::npos) return refuse("a quote or comment is not closed");
+    const std::string_view span = s.substr(i, close - i);
+    if (span.find("{{") != std::string_view::npos)
+      return refuse("a placeholder is inside quotes or a comment; Warden quotes it itself, so write it bare");
+    i = close;
   }
-  if (in != kPlain)
-    return absl::InvalidArgumentError(StrCat("statement \"", s, "\": a quote is not closed"));
   return absl::OkStatus();
 }
 

@@ -36,15 +36,22 @@ absl::StatusOr<PGconn*> PostgresDriver::Connect(const DbConnectionPolicy& c,
   if (slot.conn && PQstatus(slot.conn.get()) == CONNECTION_OK) return slot.conn.get();
   const std::string port = std::to_string(c.port);
   const std::string password(AsChars(admin_password.span()));
+  // A server that stops answering mid-statement is given up on after 10 s (tcp_user_timeout,
+  // keepalives): statement_timeout alone is the server's, and would never fire.
   const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
-                        "application_name", nullptr};
+                        "application_name", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", nullptr};
   const char* values[] = {c.host.c_str(), port.c_str(), c.database.c_str(), c.admin_user.c_str(),
-                          password.c_str(), "5", "warden-controller", nullptr};
+                          password.c_str(), "5", "warden-controller", "5", "2", "3", "10000",
+                          nullptr};
   Conn conn(PQconnectdbParams(keys, values, 0), PQfinish);
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
     return absl::UnavailableError(StrCat("cannot connect to database ", c.name, " (", c.host, ":",
                                          c.port, "/", c.database, ") as ", c.admin_user, ": ",
                                          conn ? ErrorOf(conn.get()) : "out of memory"));
+  // Errors without the statement excerpt (LINE 1: ... PASSWORD '...'): they reach logs and
+  // the audit log.
+  PQsetErrorVerbosity(conn.get(), PQERRORS_TERSE);
   // Literals as Warden quotes them ('' doubles a quote, a backslash is itself), and no statement
   // that hangs the expiry of every other lease.
   RETURN_IF_ERROR(Run(conn.get(), "SET standard_conforming_strings = on"));

@@ -25,7 +25,10 @@ class DbLeaseStore : public virtual TransactionalStore {
  public:
   virtual absl::Status InsertDbLease(const DbLeaseRow& r) = 0;
   virtual absl::StatusOr<std::optional<DbLeaseRow>> GetDbLease(std::string_view id) = 0;
-  virtual absl::Status SetDbLeaseExpiry(std::string_view id, int64_t expires) = 0;
+  // Sets a live lease's expiry; with `only_if_expires` set, only while its expiry is still
+  // that (a renewal that read the lease before a revocation shortened it changes nothing).
+  virtual absl::Status SetDbLeaseExpiry(std::string_view id, int64_t expires,
+                                        std::optional<int64_t> only_if_expires = std::nullopt) = 0;
   // Leases not revoked yet: all, or those whose id starts with `id_prefix`, or `owner`'s.
   virtual absl::StatusOr<std::vector<DbLeaseRow>> ListLiveDbLeases(std::string_view id_prefix,
                                                                    std::string_view owner) = 0;

@@ -44,11 +44,18 @@ absl::StatusOr<std::optional<DbLeaseRow>> SqliteStore::GetDbLease(std::string_vi
   return s.Bind(1, id).ReadOne(ReadLease);
 }
 
-absl::Status SqliteStore::SetDbLeaseExpiry(std::string_view id, int64_t expires) {
+absl::Status SqliteStore::SetDbLeaseExpiry(std::string_view id, int64_t expires,
+                                           std::optional<int64_t> only_if_expires) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE db_leases SET expires=? WHERE id=? AND revoked=0"));
-  RETURN_IF_ERROR(s.Bind(1, expires).Bind(2, id).Run());
-  return OneChanged(*db_, id);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE db_leases SET expires=?1 WHERE id=?2 AND revoked=0 "
+                                        "AND (?3 IS NULL OR expires=?3)"));
+  s.Bind(1, expires).Bind(2, id);
+  if (only_if_expires) s.Bind(3, *only_if_expires);
+  RETURN_IF_ERROR(s.Run());
+  if (db_->Changes() == 1) return absl::OkStatus();
+  if (only_if_expires)
+    return absl::AbortedError(StrCat("lease ", id, " changed meanwhile (revoked?); nothing renewed"));
+  return absl::NotFoundError(StrCat("no lease \"", id, "\""));
 }
 
 absl::StatusOr<std::vector<DbLeaseRow>> SqliteStore::ListLiveDbLeases(std::string_view id_prefix,

@@ -121,7 +121,8 @@ class SqliteStore final : public AccessStore,
   // DbLeaseStore
   absl::Status InsertDbLease(const DbLeaseRow& r) override;
   absl::StatusOr<std::optional<DbLeaseRow>> GetDbLease(std::string_view id) override;
-  absl::Status SetDbLeaseExpiry(std::string_view id, int64_t expires) override;
+  absl::Status SetDbLeaseExpiry(std::string_view id, int64_t expires,
+                                std::optional<int64_t> only_if_expires) override;
   absl::StatusOr<std::vector<DbLeaseRow>> ListLiveDbLeases(std::string_view id_prefix,
                                                            std::string_view owner) override;
   absl::StatusOr<std::vector<DbLeaseRow>> ListDueDbLeases(int64_t now, int limit) override;

@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
+#include <utility>
+
 #include "common/strings.h"
 #include "controller/db/postgres_driver.h"
 #include "tests/controller/fixture.h"
@@ -51,6 +54,7 @@ class RecordingDriver final : public DatabaseDriver {
   absl::Status Execute(const DbConnectionPolicy&, const SecretBytes& admin,
                        const std::vector<std::string>& statements) override {
     admin_seen = std::string(admin.view());
+    if (auto hook = std::exchange(during, nullptr)) hook();
     if (fail) return absl::UnavailableError("database down");
     for (const auto& s : statements) ran.push_back(s);
     return absl::OkStatus();
@@ -62,6 +66,7 @@ class RecordingDriver final : public DatabaseDriver {
   std::vector<std::string> ran;
   std::string admin_seen;
   bool fail = false;
+  std::function<void()> during;  // runs once, inside the next Execute
 };
 
 // A PostgreSQL cluster of its own: initdb as the postgres user in a temp dir, listening on a
@@ -198,16 +203,25 @@ TEST(DbTemplates, ValuesAreQuotedSoNoneCanEndTheStatement) {
 
 TEST(DbTemplates, APlaceholderTheTemplateQuotesItselfIsRefusedAtPolicyLoad) {
   for (const auto& [statement, why] : std::vector<std::pair<std::string, std::string>>{
-           {"CREATE ROLE {{name}} PASSWORD '{{password}}'", "{{password}} is inside quotes"},
-           {"CREATE ROLE \"{{name}}\"", "{{name}} is inside quotes"},
-           {"DO $$ BEGIN EXECUTE 'x' || {{name}}; END $$", "{{name}} is inside quotes"},
+           {"CREATE ROLE {{name}} PASSWORD '{{password}}'", "inside quotes"},
+           {"CREATE ROLE \"{{name}}\"", "inside quotes"},
+           {"DO $$ BEGIN EXECUTE 'x' || {{name}}; END $$", "inside quotes"},
+           {"DO $body$ BEGIN EXECUTE {{name}}; END $body$", "inside quotes"},
+           {"CREATE ROLE x PASSWORD E'\\' {{password}} '", "inside quotes"},
+           {"/* ' */ CREATE ROLE {{name}} PASSWORD '{{password}}' /* ' */", "inside quotes"},
+           {"CREATE ROLE x -- {{name}}", "inside quotes or a comment"},
            {"CREATE ROLE {{username}}", "unknown placeholder"},
-           {"CREATE ROLE {{name}} PASSWORD 'x", "a quote is not closed"}}) {
+           {"CREATE ROLE {{name}} PASSWORD 'x", "not closed"},
+           {"CREATE ROLE {{name}} /* x", "not closed"}}) {
     const absl::Status st = CheckStatementTemplate(statement);
     EXPECT_FALSE(st.ok()) << statement;
     EXPECT_NE(st.message().find(why), std::string::npos) << st.message();
   }
-  EXPECT_TRUE(CheckStatementTemplate("CREATE ROLE {{name}} PASSWORD {{password}} IN ROLE \"app\"").ok());
+  for (const std::string ok : {"CREATE ROLE {{name}} PASSWORD {{password}} IN ROLE \"app\"",
+                               "GRANT a$$b TO {{name}}", "SELECT $1, 'it''s' /* c */, {{name}}",
+                               "COMMENT ON ROLE {{name}} IS E'a\\'b'"}) {
+    EXPECT_TRUE(CheckStatementTemplate(ok).ok()) << ok << ": " << CheckStatementTemplate(ok).message();
+  }
   auto p = ParsePolicy(R"(
 groups: {admins: [root], ops: [alice]}
 databases:
@@ -232,7 +246,8 @@ TEST(DbTemplates, APolicyNamesOnlyConnectionsAndRolesThatExistAndAllowEachOther)
            {"    other: {connection: c, " + stmts + "}", "does not list it in allowed_roles"},
            {"    r: {connection: c, username_template: \"w_{{user}}\", " + stmts + "}", "must contain {{random}}"},
            {"    r: {connection: c, requesters: [nobody], " + stmts + "}", "unknown group \"nobody\""},
-           {"    r: {connection: c, creation_statements: [\"CREATE ROLE {{name}}\"]}", "needs creation_statements and revocation_statements"}}) {
+           {"    r: {connection: c, creation_statements: [\"CREATE ROLE {{name}}\"]}", "needs creation_statements and revocation_statements"},
+           {"    r: {connection: c, creation_statements: [\"CREATE ROLE {{name}}\"], revocation_statements: [\"ALTER ROLE {{name}} PASSWORD {{password}}\"]}", "{{password}} exists only in creation_statements"}}) {
     auto p = ParsePolicy(head + role + "\n");
     ASSERT_FALSE(p.ok()) << role;
     EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();
@@ -285,6 +300,62 @@ TEST_F(DbCredentialsTest, WhoMayAskRenewAndRevoke) {
   EXPECT_EQ(db_->Renew(Who("alice"), c->lease.id, 0).status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(Audit().find("\"revoked by root\""), std::string::npos);
+}
+
+// The expiry loop and a revocation by prefix meet a lease whose role is still being created:
+// they leave it alone, so the DROP never runs before the CREATE.
+TEST_F(DbCredentialsTest, ALeaseIsNotRevokedWhileItsRoleIsBeingCreated) {
+  ASSERT_NO_FATAL_FAILURE(Load(5432));
+  auto& driver = static_cast<RecordingDriver&>(*driver_);
+  driver.during = [&] {
+    clock_.Advance(7200);
+    EXPECT_EQ(*db_->RevokeExpired(), 0);
+    EXPECT_FALSE(db_->RevokePrefix(Who("root"), "db/").ok());
+  };
+  auto c = db_->Issue(Who("alice"), "readonly", 1);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(driver.ran.size(), 2u) << "nothing but the creation ran";
+  EXPECT_TRUE(driver.ran[0].starts_with("CREATE ROLE"));
+  EXPECT_EQ(*db_->RevokeExpired(), 1) << "due once created";
+  EXPECT_TRUE(driver.ran.back().starts_with("DROP ROLE"));
+}
+
+// A renewal that read the lease before a revocation (which failed, leaving it due) does not
+// push its end back out.
+TEST_F(DbCredentialsTest, ARenewalDoesNotUndoARevocationThatFailed) {
+  ASSERT_NO_FATAL_FAILURE(Load(5432));
+  auto& driver = static_cast<RecordingDriver&>(*driver_);
+  auto c = db_->Issue(Who("alice"), "readonly", 600);
+  ASSERT_TRUE(c.ok());
+  driver.during = [&] {
+    driver.fail = true;
+    EXPECT_FALSE(db_->Revoke(Who("root"), c->lease.id).ok());
+    driver.fail = false;
+  };
+  auto renewed = db_->Renew(Who("alice"), c->lease.id, 3600);
+  EXPECT_EQ(renewed.status().code(), absl::StatusCode::kAborted) << renewed.status().message();
+  clock_.Advance(2);
+  EXPECT_EQ(*db_->RevokeExpired(), 1);
+}
+
+// A role moved to another connection: its old leases' roles live on the old server, so their
+// revocation fails loudly instead of "succeeding" on the new one.
+TEST_F(DbCredentialsTest, ALeaseIsRevokedOnlyOnTheConnectionItsRoleWasMadeOn) {
+  ASSERT_NO_FATAL_FAILURE(Load(5432));
+  DbLeaseRow old;
+  old.id = "db/readonly/old";
+  old.role = "readonly";
+  old.connection = "olddb";
+  old.username = "w_readonly_alice_x";
+  old.owner = "alice";
+  old.created = clock_.Now() - 100;
+  old.expires = clock_.Now() - 10;
+  old.max_expires = clock_.Now() + 100;
+  ASSERT_TRUE(store_->InsertDbLease(old).ok());
+  EXPECT_EQ(*db_->RevokeExpired(), 0);
+  EXPECT_TRUE(static_cast<RecordingDriver&>(*driver_).ran.empty());
+  EXPECT_NE(Audit().find("moved from connection olddb to appdb"), std::string::npos);
+  EXPECT_EQ(db_->List(Who("root"))->size(), 1u);
 }
 
 class RealPostgres : public DbCredentialsTest {
