@@ -1212,6 +1212,87 @@ ROLE
 
 share() { sed -n "${1}p" "$WARDEN_SANDBOX/shares"; }
 
+# PostgreSQL of this test's own (docs/databases.md): initdb as the postgres user in a directory
+# it owns, SCRAM over TCP on a free loopback port, trust on its socket; warden_admin may create
+# roles. pg_sql runs SQL as the superuser; pg_login USER PASSWORD logs in over TCP.
+pg_start() {
+  PG_DIR=$(mktemp -d /tmp/warden-e2e-pg.XXXXXX)
+  chown postgres "$PG_DIR"
+  PG_PORT=$(free_port)
+  echo superpw >"$PG_DIR/pw"
+  chown postgres "$PG_DIR/pw"
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$PG_DIR/data" -U postgres \
+    --pwfile="$PG_DIR/pw" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+  pg_up
+  pg_sql "CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw-$PG_PORT'" >/dev/null
+  pg_sql "GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION" >/dev/null
+}
+pg_up() {
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/log" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" -w start >/dev/null
+}
+pg_down() {
+  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PG_DIR/data" -m fast -w stop >/dev/null
+}
+pg_sql() { runuser -u postgres -- psql -X -A -t -q -h "$PG_DIR" -p "$PG_PORT" -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
+pg_login() { PGPASSWORD=$2 psql -X -A -t -q -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d postgres -c 'SELECT current_user'; }
+pg_roles() { pg_sql "SELECT count(*) FROM pg_roles WHERE rolname = '$1'"; }
+
+e2e_db_creds() {
+  pg_start
+  trap 'pg_down 2>/dev/null || true; rm -rf "$PG_DIR"; tm kill-server 2>/dev/null || true; sandbox_cleanup
+[ "$SANDBOX_HUNG" -eq 0 ] || { echo "FAIL: $SANDBOX_HUNG process(es) ignored SIGTERM" >&2; exit 1; }' EXIT
+  controller_init
+  # The example policy's appdb connection, pointed at this test's PostgreSQL.
+  sed -i "s/^      port: 5432\$/      port: $PG_PORT/" "$WARDEN_SANDBOX/controller/policy.yaml"
+  grep -q "port: $PG_PORT\$" "$WARDEN_SANDBOX/controller/policy.yaml" || fail "the example policy has no appdb port"
+  controller_start
+  for u in alice bob carol admin; do login "$u" >/dev/null; done
+  echo -n "adminpw-$PG_PORT" | wctl admin vault put db/appdb/admin >/dev/null
+  # alice gets a role of her own; she logs in with it; bob (not a requester) gets nothing.
+  wctl alice --json db creds readonly --ttl 10m >"$WARDEN_SANDBOX/creds.json"
+  local user pass lease
+  user=$(json_field username <"$WARDEN_SANDBOX/creds.json")
+  pass=$(json_field password <"$WARDEN_SANDBOX/creds.json")
+  lease=$(json_field id <"$WARDEN_SANDBOX/creds.json")
+  [[ "$user" == w_readonly_alice_* ]] || fail "unexpected username $user"
+  expect_out "$user" pg_login "$user" "$pass"
+  expect_fail "password authentication failed" pg_login "$user" wrong
+  expect_fail "bob may not ask for database role readonly" wctl bob db creds readonly
+  expect_out "$lease" wctl alice lease list
+  expect_out "No live leases" wctl bob lease list
+  pg_sql "CREATE ROLE w_readonly_by_hand" >/dev/null
+  expect_out "w_readonly_by_hand" wctl admin db orphans appdb
+  expect_out "Revoked 1 lease" wctl alice lease revoke "$lease"
+  [ "$(pg_roles "$user")" = 0 ] || fail "the role outlived its revoked lease"
+  expect_fail "password authentication failed" pg_login "$user" "$pass"
+  echo "  ok: the role is gone with its lease"
+  # A lease that runs out while the controller is down: its role goes when it is back.
+  user=$(wctl alice --json db creds readonly --ttl 2s | json_field username)
+  [ "$(pg_roles "$user")" = 1 ] || fail "no role $user"
+  kill -KILL "$CONTROLLER_PID"
+  wait "$CONTROLLER_PID" 2>/dev/null || true
+  sleep 3
+  controller_start
+  role_gone() { [ "$(pg_roles "$1")" = 0 ]; }
+  wait_for 10 role_gone "$user" || fail "the role outlived a lease that ended while the controller was down"
+  echo "  ok: expired while the controller was down, dropped at its start"
+  # The database is down when the lease ends: alerted, shown, retried, and dropped once it is back.
+  user=$(wctl alice --json db creds readonly --ttl 2s | json_field username)
+  pg_down
+  local log=$WARDEN_SANDBOX/controller/audit/audit.log
+  wait_for 15 grep -q '"event":"db.revoke_failed"' "$log" || fail "no alert for a failed revocation"
+  expect_out '"alert":true' grep '"event":"db.revoke_failed"' "$log"
+  expect_out "NOT DROPPED" wctl admin lease list
+  pg_up
+  wait_for 20 role_gone "$user" || fail "the role was not dropped once the database was back"
+  expect_out "No live leases" wctl admin lease list
+  echo "  ok: a failed revocation was alerted and retried until the role was gone"
+  expect_out '"event":"db.issue"' cat "$log"
+  grep -qF "$pass" "$log" "$WARDEN_SANDBOX/controller.log" && fail "a password is in a log"
+  echo "  ok: no password in the audit log or the controller's log"
+}
+
 e2e_vault_shamir() {
   setup --seal shamir --shares 5 --threshold 3
   [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"
