@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 echo
 ./build/default/bench/vault_bench "${1:-5}"
 echo
+./build/default/bench/db_bench 10000
+echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
 echo
 ./bench/host_bench.sh 100 10

@@ -55,8 +55,9 @@ int Serve(const std::string& config_path, const std::string& port_file) {
   // only its leases. Failures are retried with backoff and each is an alert in the audit log.
   std::thread leases([&c] {
     while (!g_stop) {
-      auto revoked = (*c)->databases().RevokeExpired();
+      auto revoked = (*c)->databases().RevokeExpired(warden::kLeasesPerPass);
       if (!revoked.ok()) std::cerr << "warden-controller: database leases: " << revoked.status().message() << "\n";
+      if (revoked.ok() && *revoked == warden::kLeasesPerPass) continue;  // a backlog: on at once
       for (int i = 0; i < 10 && !g_stop; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });

@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -58,11 +59,15 @@ inline ApiLogin LoginOverApi(int port, const std::string& ca_pem, const std::str
 // and carol, and the API served on 127.0.0.1 with mutual TLS, all in this process.
 class ControllerHarness {
  public:
-  absl::Status Start(int audit_checkpoint_every = 1000) {
+  // `edit_policy`, if given, may change the data directory's policy.yaml before the controller
+  // opens it.
+  absl::Status Start(int audit_checkpoint_every = 1000,
+                     const std::function<void(const std::string& policy_path)>& edit_policy = {}) {
     InitOptions o;
     o.data_dir = dir_ / "data";
     std::ostringstream out;
     RETURN_IF_ERROR(InitDataDir(o, out));
+    if (edit_policy) edit_policy(dir_ / "data/policy.yaml");
     // init prints the bootstrap admin's secrets once; keep them to log in as admin.
     std::istringstream lines(out.str());
     for (std::string line; std::getline(lines, line);) {

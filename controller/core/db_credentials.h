@@ -45,6 +45,10 @@ class DatabaseDriver {
                                                              std::string_view prefix) = 0;
 };
 
+// Leases one expiry pass takes on; the controller runs the next pass at once while passes come
+// back full, else a second later.
+inline constexpr int kLeasesPerPass = 1000;
+
 struct DbCredential {
   DbLeaseRow lease;
   SecretBytes password;
@@ -84,7 +88,7 @@ class DatabaseCredentials {
                                                    std::string_view connection);
   // Revokes up to `limit` leases whose time is up (and failed ones whose retry is due). Returns
   // how many were revoked.
-  absl::StatusOr<int> RevokeExpired(int limit = 1000);
+  absl::StatusOr<int> RevokeExpired(int limit = kLeasesPerPass);
 
  private:
   struct Target {

@@ -2,19 +2,13 @@
 // real PostgreSQL (initdb in a temp dir, on a loopback port, password authentication).
 #include "controller/core/db_credentials.h"
 
-#include <arpa/inet.h>
-#include <libpq-fe.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <functional>
 #include <utility>
 
 #include "common/strings.h"
 #include "controller/db/postgres_driver.h"
 #include "tests/controller/fixture.h"
+#include "tests/postgres.h"
 
 namespace warden::testing {
 namespace {
@@ -67,86 +61,6 @@ class RecordingDriver final : public DatabaseDriver {
   std::string admin_seen;
   bool fail = false;
   std::function<void()> during;  // runs once, inside the next Execute
-};
-
-// A PostgreSQL cluster of its own: initdb as the postgres user in a temp dir, listening on a
-// free loopback port with SCRAM passwords over TCP; warden_admin may create roles.
-class Postgres {
- public:
-  Postgres() {
-    char tmpl[] = "/tmp/warden-pg.XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    const passwd* pg = getpwnam("postgres");
-    if (!pg || chown(dir_.c_str(), pg->pw_uid, pg->pw_gid) != 0) {
-      ADD_FAILURE() << "no postgres user (scripts/install-deps.sh installs postgresql-15)";
-      return;
-    }
-    port_ = FreePort();
-    Sh(StrCat("echo superpw > ", dir_, "/pw && chown postgres ", dir_, "/pw"));
-    Sh(StrCat("runuser -u postgres -- ", kBin, "/initdb -D ", dir_, "/data -U postgres --pwfile=",
-              dir_, "/pw --auth-host=scram-sha-256 --auth-local=trust >/dev/null"));
-    Start();
-    Sql("CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw'");
-    Sql("GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION");
-  }
-  ~Postgres() {
-    Stop();
-    Sh(StrCat("rm -rf ", dir_));
-  }
-  void Start() {
-    Sh(StrCat("runuser -u postgres -- ", kBin, "/pg_ctl -D ", dir_, "/data -l ", dir_,
-              "/log -o \"-p ", port_, " -k ", dir_, " -c listen_addresses=127.0.0.1\" -w start >/dev/null"));
-  }
-  void Stop() {
-    Sh(StrCat("runuser -u postgres -- ", kBin, "/pg_ctl -D ", dir_, "/data -m fast -w stop >/dev/null 2>&1 || true"));
-  }
-  int port() const { return port_; }
-  // As the superuser over the socket; the first column of the rows, one per line.
-  std::string Sql(const std::string& sql) {
-    const std::string out = StrCat(dir_, "/out");
-    Sh(StrCat("runuser -u postgres -- psql -X -A -t -q -h ", dir_, " -p ", port_,
-              " -d postgres -v ON_ERROR_STOP=1 -c ", Quote(sql), " > ", out));
-    std::string rows = ReadAll(out);
-    while (!rows.empty() && rows.back() == '\n') rows.pop_back();
-    return rows;
-  }
-  // Whether `user` logs in over TCP with `password`.
-  bool LogsIn(const std::string& user, const std::string& password) {
-    const std::string conninfo = StrCat("host=127.0.0.1 port=", port_, " dbname=postgres user=",
-                                        QuoteConninfo(user), " password=", QuoteConninfo(password),
-                                        " connect_timeout=5");
-    PGconn* c = PQconnectdb(conninfo.c_str());
-    const bool ok = PQstatus(c) == CONNECTION_OK;
-    PQfinish(c);
-    return ok;
-  }
-
- private:
-  static constexpr const char* kBin = "/usr/lib/postgresql/15/bin";
-  static void Sh(const std::string& cmd) { ASSERT_EQ(system(cmd.c_str()), 0) << cmd; }
-  static std::string Quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-  }
-  static std::string QuoteConninfo(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += (c == '\'' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    return out + "'";
-  }
-  static int FreePort() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
-  }
-  std::string dir_;
-  int port_ = 0;
 };
 
 class DbCredentialsTest : public CoreFixture {
@@ -362,6 +276,7 @@ class RealPostgres : public DbCredentialsTest {
  protected:
   void SetUp() override {
     DbCredentialsTest::SetUp();
+    ASSERT_TRUE(pg_.Create().ok());
     driver_ = std::make_unique<PostgresDriver>();
     ASSERT_NO_FATAL_FAILURE(Load(pg_.port()));
   }
@@ -412,7 +327,7 @@ TEST_F(RealPostgres, AFailedRevocationIsAlertedRetriedWithBackoffAndNeverCounted
   EXPECT_NE(Audit().find("\"alert\":true"), std::string::npos);
   EXPECT_EQ(*db_->RevokeExpired(), 0);
   EXPECT_EQ((*db_->List(Who("root")))[0].attempts, 1) << "not retried before its backoff";
-  pg_.Start();
+  ASSERT_TRUE(pg_.Start().ok());
   clock_.Advance(1);
   EXPECT_EQ(*db_->RevokeExpired(), 1);
   EXPECT_EQ(Roles(c->lease.username), 0);
