@@ -22,22 +22,29 @@ std::string RoleNamePart(std::string_view user) {
   return out;
 }
 
-std::string RenderUsername(const DbRolePolicy& r, std::string_view user) {
+// `text` with each {{key}} replaced by value(key). REQUIRES: the placeholders were checked when
+// the policy loaded (db_policy.cc), so each {{ has its }}.
+template <typename Value>
+std::string Expand(std::string_view text, Value value) {
   std::string out;
-  const std::string& t = r.username_template;
-  for (size_t i = 0; i < t.size(); i++) {
-    if (t.compare(i, 2, "{{") != 0) {
-      out += t[i];
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text.compare(i, 2, "{{") != 0) {
+      out += text[i];
       continue;
     }
-    const size_t end = t.find("}}", i);
-    const std::string_view name = std::string_view(t).substr(i + 2, end - i - 2);
-    if (name == "role") out += r.name;
-    if (name == "user") out += RoleNamePart(user);
-    if (name == "random") out += RandomId(10);
+    const size_t end = text.find("}}", i);
+    out += value(text.substr(i + 2, end - i - 2));
     i = end + 1;
   }
   return out;
+}
+
+std::string RenderUsername(const DbRolePolicy& r, std::string_view user) {
+  return Expand(r.username_template, [&](std::string_view key) {
+    if (key == "role") return r.name;
+    if (key == "user") return RoleNamePart(user);
+    return RandomId(10);  // {{random}}
+  });
 }
 
 // Backoff of the n-th failed revocation in a row: 1 s doubling, at most 5 min.
@@ -59,20 +66,11 @@ std::string QuoteLiteral(std::string_view value) {
 
 std::string RenderStatement(std::string_view statement, std::string_view name,
                             std::string_view password, int64_t expiration) {
-  std::string out;
-  for (size_t i = 0; i < statement.size(); i++) {
-    if (statement.compare(i, 2, "{{") != 0) {
-      out += statement[i];
-      continue;
-    }
-    const size_t end = statement.find("}}", i);
-    const std::string_view key = statement.substr(i + 2, end - i - 2);
-    if (key == "name") out += QuoteIdentifier(name);
-    if (key == "password") out += QuoteLiteral(password);
-    if (key == "expiration") out += QuoteLiteral(FormatUtc(expiration, "%Y-%m-%d %H:%M:%S+00"));
-    i = end + 1;
-  }
-  return out;
+  return Expand(statement, [&](std::string_view key) {
+    if (key == "name") return QuoteIdentifier(name);
+    if (key == "password") return QuoteLiteral(password);
+    return QuoteLiteral(FormatUtc(expiration, "%Y-%m-%d %H:%M:%S+00"));  // {{expiration}}
+  });
 }
 
 absl::StatusOr<DatabaseCredentials::Target> DatabaseCredentials::TargetOf(
