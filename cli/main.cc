@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   AddAuditCommands(app, ctx);
   AddSessionCommands(app, ctx);
   AddVaultCommands(app, ctx);
+  AddRotationCommands(app, ctx);
   AddDatabaseCommands(app, ctx);
   AddPlayCommand(app, ctx);
 

@@ -50,6 +50,11 @@ absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path) {
     YAML::Node anon = n["anonymous_calls"];
     c.anonymous_calls.per_second = anon["per_second"].as<double>(c.anonymous_calls.per_second);
     c.anonymous_calls.burst = anon["burst"].as<double>(c.anonymous_calls.burst);
+    YAML::Node alerts = n["alerts"];
+    c.alerts.webhook = alerts["webhook"].as<std::string>("");
+    if (alerts["webhook_ca"]) c.alerts.webhook_ca = Resolve(c.data_dir, alerts["webhook_ca"].as<std::string>());
+    c.alerts.syslog = alerts["syslog"].as<bool>(false);
+    c.alerts.syslog_socket = alerts["syslog_socket"].as<std::string>(c.alerts.syslog_socket);
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
   }
@@ -59,6 +64,11 @@ absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path) {
   if (!(c.anonymous_calls.per_second > 0) || !(c.anonymous_calls.burst >= 1)) {
     return absl::InvalidArgumentError(StrCat(
         path, ": anonymous_calls.per_second must be > 0 and anonymous_calls.burst >= 1"));
+  }
+  if (!c.alerts.webhook.empty() && c.alerts.webhook.rfind("https://", 0) != 0 &&
+      c.alerts.webhook.rfind("http://", 0) != 0) {
+    return absl::InvalidArgumentError(
+        StrCat(path, ": alerts.webhook must be an http:// or https:// URL"));
   }
   return c;
 }
@@ -258,6 +268,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   ao.hmac_key_label = std::string(kAuditHmacLabel);
   ao.checkpoint_every = config.audit_checkpoint_every;
   c->audit_ = std::make_unique<AuditLog>(std::move(ao), *c->keys_, *c->store_, clock);
+  c->alerts_ = std::make_unique<AlertForwarder>(config.alerts);
+  c->audit_->SetAlertSink(c->alerts_.get());
   c->access_ = std::make_unique<AccessCore>(c->policy_, *c->store_, clock);
   c->ca_ = std::make_unique<CertificateAuthority>(*c->access_, *c->store_, *c->keys_, clock);
   RETURN_IF_ERROR(c->ca_->EnsureHostCas());
@@ -279,6 +291,10 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   }
   c->databases_ = std::make_unique<DatabaseCredentials>(*c->policy_, *c->store_, *c->vault_,
                                                         c->postgres_, *c->audit_, clock);
+  c->postgres_roles_ = std::make_unique<PostgresRoleTarget>(*c->policy_, *c->vault_, c->postgres_);
+  c->rotation_ = std::make_unique<CredentialRotation>(*c->policy_, *c->store_, *c->vault_,
+                                                      *c->audit_, clock);
+  c->rotation_->AddTarget("postgres", *c->postgres_roles_);
   return c;
 }
 

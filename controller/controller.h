@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "controller/alerts/alert_forwarder.h"
 #include "controller/api/anonymous_gate.h"
 #include "controller/core/audit_log.h"
 #include "controller/core/certificate_authority.h"
@@ -15,6 +16,7 @@
 #include "controller/core/host_registry.h"
 #include "controller/core/operator_auth.h"
 #include "controller/core/recordings.h"
+#include "controller/core/rotation.h"
 #include "controller/core/vault.h"
 #include "controller/db/postgres_driver.h"
 #include "controller/keys/pkcs11_keystore.h"
@@ -31,6 +33,9 @@ struct ControllerConfig {
   int audit_checkpoint_every = 1000;
   // Login and Enroll, per source address (controller.yaml: anonymous_calls: {per_second, burst}).
   AnonymousCallLimits anonymous_calls;
+  // Where alerts go besides the audit log (controller.yaml: alerts: {webhook, webhook_ca,
+  // syslog, syslog_socket}).
+  AlertConfig alerts;
 };
 
 absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path);
@@ -66,6 +71,7 @@ class Controller {
   RecordingArchive& recordings() { return *recordings_; }
   Vault& vault() { return *vault_; }
   DatabaseCredentials& databases() { return *databases_; }
+  CredentialRotation& rotation() { return *rotation_; }
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -79,6 +85,8 @@ class Controller {
   // Every core gets the interfaces of this one store that it needs.
   std::unique_ptr<SqliteStore> store_;
   std::shared_ptr<const Policy> policy_;
+  // Before audit_, which hands it alerts: destroyed after it.
+  std::unique_ptr<AlertForwarder> alerts_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<AccessCore> access_;
   std::unique_ptr<CertificateAuthority> ca_;
@@ -88,6 +96,8 @@ class Controller {
   std::unique_ptr<Vault> vault_;
   PostgresDriver postgres_;
   std::unique_ptr<DatabaseCredentials> databases_;
+  std::unique_ptr<PostgresRoleTarget> postgres_roles_;
+  std::unique_ptr<CredentialRotation> rotation_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

@@ -62,6 +62,8 @@ void AddHostCommands(CLI::App& app, Context& ctx);        // host token create
 void AddAuditCommands(CLI::App& app, Context& ctx);       // audit verify
 void AddSessionCommands(CLI::App& app, Context& ctx);     // sessions, recordings, join, terminate
 void AddVaultCommands(CLI::App& app, Context& ctx);       // operator, vault
+// vault rotate/reset/rotation, reconcile. REQUIRES: after AddVaultCommands.
+void AddRotationCommands(CLI::App& app, Context& ctx);
 void AddDatabaseCommands(CLI::App& app, Context& ctx);    // db, lease
 void AddPlayCommand(CLI::App& app, Context& ctx);         // play
 

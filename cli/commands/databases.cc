@@ -1,4 +1,4 @@
-// Dynamic database credentials: db creds/orphans, lease list/renew/revoke.
+// Dynamic database credentials: db creds/orphans/rotate-root, lease list/renew/revoke.
 #include <ctime>
 #include <iostream>
 
@@ -133,6 +133,22 @@ absl::Status Revoke(Context& ctx, const std::string& id, const std::string& pref
   return absl::OkStatus();
 }
 
+absl::Status RotateRoot(Context& ctx, const std::string& connection) {
+  RETURN_IF_ERROR(ctx.Open());
+  pb::DbRotateRootRequest req;
+  req.set_connection(connection);
+  pb::DbRotateRootResponse resp;
+  RETURN_IF_ERROR(FromGrpc(
+      ctx.Stub<pb::DatabaseService>()->RotateRoot(CallContext().get(), req, &resp), ctx.profile()));
+  if (ctx.out().json()) {
+    ctx.out().Json(json{{"path", resp.path()}, {"version", resp.version()}});
+    return absl::OkStatus();
+  }
+  ctx.out().text() << "Rotated the admin password of " << connection << ": vaulted at "
+                   << resp.path() << ", version " << resp.version() << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddDatabaseCommands(CLI::App& app, Context& ctx) {
@@ -149,6 +165,9 @@ void AddDatabaseCommands(CLI::App& app, Context& ctx) {
   auto* orphans = db->add_subcommand("orphans", "roles that look like Warden's and that no lease owns (admins)");
   orphans->add_option("connection", f->connection, "a connection of the policy's databases.connections")->required();
   orphans->callback([&ctx, f] { ctx.status() = Orphans(ctx, f->connection); });
+  auto* root = db->add_subcommand("rotate-root", "a new password for Warden's own admin of a connection");
+  root->add_option("connection", f->connection, "a connection of the policy's databases.connections")->required();
+  root->callback([&ctx, f] { ctx.status() = RotateRoot(ctx, f->connection); });
 
   auto* lease = app.add_subcommand("lease", "leases of database credentials");
   lease->require_subcommand(1);

@@ -93,6 +93,22 @@ class DatabaseApi final : public pb::DatabaseService::CallbackService {
                     return json{{"orphans", roles}};
                   });
   }
+  grpc::ServerUnaryReactor* RotateRoot(grpc::CallbackServerContext* ctx,
+                                       const pb::DbRotateRootRequest* req,
+                                       pb::DbRotateRootResponse* resp) override {
+    return i_.Run(ctx, "DatabaseService.RotateRoot", {{"connection", req->connection()}},
+                  Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    const auto& conns = i_.c.policy().databases.connections;
+                    auto it = conns.find(req->connection());
+                    if (it == conns.end())
+                      return absl::NotFoundError("no database connection \"" + req->connection() + "\"");
+                    const std::string& path = it->second.admin_password_path;
+                    ASSIGN_OR_RETURN(int64_t version, i_.c.rotation().Rotate(who, path));
+                    resp->set_path(path);
+                    resp->set_version(version);
+                    return json{{"path", path}, {"version", version}};
+                  });
+  }
 
  private:
   ApiCalls& i_;

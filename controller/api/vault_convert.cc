@@ -39,4 +39,28 @@ void ToProto(const SecretRead& r, v1::GetSecretResponse* out) {
   }
 }
 
+void ToProto(const ReconcileResult& r, v1::ReconcileResult* out) {
+  out->set_path(r.path);
+  out->set_outcome(r.outcome);
+  out->set_detail(r.detail);
+}
+
+void ToProto(const RotationStatus& s, v1::RotationTarget* out) {
+  out->set_path(s.row.path);
+  out->set_kind(s.kind);
+  out->set_status(s.row.status);
+  out->set_drifted_since_unix(s.row.drifted_since);
+  out->set_last_rotated_unix(s.row.last_rotated);
+  out->set_next_rotation_unix(s.row.next_rotation);
+  out->set_last_reconciled_unix(s.row.last_reconciled);
+  out->set_next_reconcile_unix(s.row.next_reconcile);
+  out->set_failures(s.row.failures);
+  out->set_next_attempt_unix(s.row.next_attempt);
+  out->set_last_error(s.row.last_error);
+  out->set_pending_since_unix(s.row.pending_since);
+  out->set_version(s.version);
+  out->set_period_seconds(s.period);
+  out->set_reconcile_every_seconds(s.reconcile_every);
+}
+
 }  // namespace warden

@@ -144,6 +144,52 @@ class VaultApi final : public pb::VaultService::CallbackService {
                   });
   }
 
+  grpc::ServerUnaryReactor* Rotate(grpc::CallbackServerContext* ctx,
+                                   const pb::RotateSecretRequest* req,
+                                   pb::RotateSecretResponse* resp) override {
+    return i_.Run(ctx, "VaultService.Rotate", {{"path", req->path()}}, Caller::kOperator,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    ASSIGN_OR_RETURN(int64_t version, i_.c.rotation().Rotate(who, req->path()));
+                    resp->set_version(version);
+                    return json{{"version", version}};
+                  });
+  }
+  grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* ctx,
+                                      const pb::ReconcileRequest* req,
+                                      pb::ReconcileResponse* resp) override {
+    return i_.Run(ctx, "VaultService.Reconcile", {{"prefix", req->prefix()}}, Caller::kOperator,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    ASSIGN_OR_RETURN(std::vector<ReconcileResult> results,
+                                     i_.c.rotation().Reconcile(who, req->prefix()));
+                    json outcomes = json::object();
+                    for (const ReconcileResult& r : results) {
+                      ToProto(r, resp->add_results());
+                      outcomes[r.path] = r.outcome;
+                    }
+                    return json{{"outcomes", outcomes}};
+                  });
+  }
+  grpc::ServerUnaryReactor* Reset(grpc::CallbackServerContext* ctx,
+                                  const pb::ResetSecretRequest* req,
+                                  pb::ResetSecretResponse*) override {
+    return i_.Run(ctx, "VaultService.Reset", {{"path", req->path()}}, Caller::kOperator,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    RETURN_IF_ERROR(i_.c.rotation().Reset(who, req->path()));
+                    return json::object();
+                  });
+  }
+  grpc::ServerUnaryReactor* ListRotations(grpc::CallbackServerContext* ctx,
+                                          const pb::ListRotationsRequest* req,
+                                          pb::ListRotationsResponse* resp) override {
+    return i_.Run(ctx, "VaultService.ListRotations", {{"prefix", req->prefix()}},
+                  Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    ASSIGN_OR_RETURN(std::vector<RotationStatus> targets,
+                                     i_.c.rotation().List(who, req->prefix()));
+                    for (const RotationStatus& t : targets) ToProto(t, resp->add_targets());
+                    return json{{"count", targets.size()}};
+                  });
+  }
+
  private:
   // The read in the response, and its summary for the audit log (never the value: its HMAC).
   json ReadToProto(const SecretRead& r, pb::GetSecretResponse* out) {

@@ -180,9 +180,18 @@ absl::StatusOr<uint64_t> AuditLog::WriteLocked(nlohmann::json event) {
 }
 
 absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(uint64_t seq, WriteLocked(std::move(event)));
-  if (++since_checkpoint_ >= options_.checkpoint_every) RETURN_IF_ERROR(CheckpointLocked());
+  nlohmann::json alert;
+  if (alerts_ && event.value("alert", false)) alert = event;
+  uint64_t seq = 0;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(seq, WriteLocked(std::move(event)));
+    if (++since_checkpoint_ >= options_.checkpoint_every) RETURN_IF_ERROR(CheckpointLocked());
+  }
+  if (!alert.is_null()) {
+    alert["seq"] = seq;
+    alerts_->Raise(alert);
+  }
   return seq;
 }
 

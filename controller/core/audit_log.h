@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "common/audit_chain.h"
+#include "controller/core/alert_sink.h"
 #include "controller/core/clock.h"
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
@@ -51,6 +52,9 @@ class AuditLog {
   // DATA_LOSS means the file is not the log the controller wrote (it is shorter than its anchor,
   // or the anchored line was changed): the controller must not start on it.
   absl::Status Open();
+  // Events with "alert": true are also handed to `sink` once written (nullptr: none).
+  // REQUIRES: called before the first Append; `sink` outlives the log.
+  void SetAlertSink(AlertSink* sink) { alerts_ = sink; }
   // Appends `event` (an object) with seq, ts and prev added; returns its seq.
   absl::StatusOr<uint64_t> Append(nlohmann::json event);
   // Writes a signed checkpoint line.
@@ -99,6 +103,7 @@ class AuditLog {
   bool stopping_ = false;
   std::condition_variable cv_;
   std::thread sync_thread_;
+  AlertSink* alerts_ = nullptr;
 };
 
 }  // namespace warden

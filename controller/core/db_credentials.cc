@@ -315,4 +315,35 @@ absl::StatusOr<int> DatabaseCredentials::RevokeExpired(int limit) {
   return revoked;
 }
 
+absl::StatusOr<const DbConnectionPolicy*> PostgresRoleTarget::ConnectionOf(
+    const RotationTargetPolicy& t) const {
+  auto it = policy_.databases.connections.find(t.connection);
+  if (it == policy_.databases.connections.end())
+    return absl::FailedPreconditionError(StrCat("no database connection \"", t.connection, "\""));
+  return &it->second;
+}
+
+bool PostgresRoleTarget::SetsWithoutCurrent(const RotationTargetPolicy& t) const {
+  auto c = ConnectionOf(t);
+  return c.ok() && (*c)->admin_user != t.user;
+}
+
+absl::Status PostgresRoleTarget::Change(const RotationTargetPolicy& t, const SecretBytes* current,
+                                        const SecretBytes& next) {
+  ASSIGN_OR_RETURN(const DbConnectionPolicy* c, ConnectionOf(t));
+  if (c->admin_user == t.user) {
+    if (!current)
+      return absl::FailedPreconditionError(StrCat("the admin of ", c->name, " changes its own "
+                                                  "password with the current one"));
+    return driver_.SetPassword(*c, *current, t.user, next);
+  }
+  ASSIGN_OR_RETURN(SecretBytes admin, vault_.ReadForController(c->admin_password_path));
+  return driver_.SetPassword(*c, admin, t.user, next);
+}
+
+absl::Status PostgresRoleTarget::Verify(const RotationTargetPolicy& t, const SecretBytes& value) {
+  ASSIGN_OR_RETURN(const DbConnectionPolicy* c, ConnectionOf(t));
+  return driver_.Authenticate(*c, t.user, value);
+}
+
 }  // namespace warden

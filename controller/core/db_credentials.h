@@ -27,6 +27,7 @@
 #include "controller/core/clock.h"
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
+#include "controller/core/rotation.h"
 #include "controller/core/vault.h"
 #include "controller/store/db_lease_store.h"
 
@@ -43,6 +44,32 @@ class DatabaseDriver {
   virtual absl::StatusOr<std::vector<std::string>> ListRoles(const DbConnectionPolicy& c,
                                                              const SecretBytes& admin_password,
                                                              std::string_view prefix) = 0;
+  // Sets `role`'s password, as the admin (who may be `role` itself: rotate-root).
+  virtual absl::Status SetPassword(const DbConnectionPolicy& c, const SecretBytes& admin_password,
+                                   std::string_view role, const SecretBytes& password) = 0;
+  // Logs in as `user` with `password` on a connection of its own. OK; PERMISSION_DENIED: the
+  // server refused the password; UNAVAILABLE: no answer, or any other failure.
+  virtual absl::Status Authenticate(const DbConnectionPolicy& c, std::string_view user,
+                                    const SecretBytes& password) = 0;
+};
+
+// The PostgreSQL roles of rotation targets of kind postgres (rotation_policy.h): a role's
+// password is set by the connection's admin (whose own password is in the vault); the admin's
+// own (rotate-root) is set by itself, with the current one.
+class PostgresRoleTarget final : public CredentialTarget {
+ public:
+  PostgresRoleTarget(const Policy& policy, Vault& vault, DatabaseDriver& driver)
+      : policy_(policy), vault_(vault), driver_(driver) {}
+  absl::Status Change(const RotationTargetPolicy& t, const SecretBytes* current,
+                      const SecretBytes& next) override;
+  absl::Status Verify(const RotationTargetPolicy& t, const SecretBytes& value) override;
+  bool SetsWithoutCurrent(const RotationTargetPolicy& t) const override;
+
+ private:
+  absl::StatusOr<const DbConnectionPolicy*> ConnectionOf(const RotationTargetPolicy& t) const;
+  const Policy& policy_;
+  Vault& vault_;
+  DatabaseDriver& driver_;
 };
 
 // Leases one expiry pass takes on; the controller runs the next pass at once while passes come

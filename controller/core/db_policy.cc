@@ -6,32 +6,10 @@
 
 #include "common/duration.h"
 #include "common/strings.h"
+#include "controller/core/policy_yaml.h"
 
 namespace warden {
 namespace {
-
-std::vector<std::string> Strings(const YAML::Node& n, const std::string& where) {
-  std::vector<std::string> out;
-  if (!n) return out;
-  if (!n.IsSequence()) throw std::runtime_error(where + " must be a list");
-  for (const auto& v : n) out.push_back(v.as<std::string>());
-  return out;
-}
-
-absl::Status OnlyKeys(const YAML::Node& n, const std::string& where,
-                      std::initializer_list<std::string_view> known) {
-  if (!n.IsMap()) return absl::InvalidArgumentError(StrCat(where, " must be a mapping"));
-  for (const auto& kv : n) {
-    const std::string key = kv.first.as<std::string>();
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      std::string names;
-      for (std::string_view k : known) names += StrCat(names.empty() ? "" : ", ", k);
-      return absl::InvalidArgumentError(
-          StrCat(where, ": unknown key \"", key, "\"; supported: ", names));
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::Status CheckUsernameTemplate(const std::string& t, const std::string& where) {
   if (t.find("{{random}}") == std::string::npos)
@@ -59,7 +37,7 @@ absl::Status CheckUsernameTemplate(const std::string& t, const std::string& wher
 
 absl::Status ParseConnection(const std::string& name, const YAML::Node& n, DbConnectionPolicy& c) {
   const std::string where = StrCat("databases.connections.", name);
-  RETURN_IF_ERROR(OnlyKeys(n, where, {"host", "port", "database", "admin_user",
+  RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"host", "port", "database", "admin_user",
                                       "admin_password", "allowed_roles"}));
   c.name = name;
   c.host = n["host"].as<std::string>(c.host);
@@ -67,7 +45,7 @@ absl::Status ParseConnection(const std::string& name, const YAML::Node& n, DbCon
   c.database = n["database"].as<std::string>(c.database);
   c.admin_user = n["admin_user"].as<std::string>("");
   c.admin_password_path = n["admin_password"].as<std::string>("");
-  c.allowed_roles = Strings(n["allowed_roles"], where + ".allowed_roles");
+  c.allowed_roles = PolicyStrings(n["allowed_roles"], where + ".allowed_roles");
   if (c.admin_user.empty() || c.admin_password_path.empty())
     return absl::InvalidArgumentError(
         StrCat(where, " needs admin_user and admin_password (the vault path of its password)"));
@@ -80,7 +58,7 @@ absl::Status ParseRole(const std::string& name, const YAML::Node& n,
                        const std::map<std::string, std::set<std::string>>& groups,
                        DbRolePolicy& r) {
   const std::string where = StrCat("databases.roles.", name);
-  RETURN_IF_ERROR(OnlyKeys(n, where, {"connection", "requesters", "creation_statements",
+  RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"connection", "requesters", "creation_statements",
                                       "revocation_statements", "renew_statements", "default_ttl",
                                       "max_ttl", "username_template"}));
   r.name = name;
@@ -90,14 +68,14 @@ absl::Status ParseRole(const std::string& name, const YAML::Node& n,
     return absl::InvalidArgumentError(
         StrCat(where, ": a role's name is 1-32 characters of a-z, 0-9 and _"));
   r.connection = n["connection"].as<std::string>("");
-  r.requester_groups = Strings(n["requesters"], where + ".requesters");
+  r.requester_groups = PolicyStrings(n["requesters"], where + ".requesters");
   for (const auto& g : r.requester_groups) {
     if (!groups.count(g))
       return absl::InvalidArgumentError(StrCat(where, ".requesters names unknown group \"", g, "\""));
   }
-  r.creation_statements = Strings(n["creation_statements"], where + ".creation_statements");
-  r.revocation_statements = Strings(n["revocation_statements"], where + ".revocation_statements");
-  r.renew_statements = Strings(n["renew_statements"], where + ".renew_statements");
+  r.creation_statements = PolicyStrings(n["creation_statements"], where + ".creation_statements");
+  r.revocation_statements = PolicyStrings(n["revocation_statements"], where + ".revocation_statements");
+  r.renew_statements = PolicyStrings(n["renew_statements"], where + ".renew_statements");
   if (r.creation_statements.empty() || r.revocation_statements.empty())
     return absl::InvalidArgumentError(
         StrCat(where, " needs creation_statements and revocation_statements"));
@@ -208,7 +186,7 @@ absl::Status ParseDatabases(const YAML::Node& n,
                             const std::map<std::string, std::set<std::string>>& groups,
                             DatabasePolicy& out) {
   try {
-    RETURN_IF_ERROR(OnlyKeys(n, "databases", {"connections", "roles"}));
+    RETURN_IF_ERROR(PolicyOnlyKeys(n, "databases", {"connections", "roles"}));
     if (n["connections"]) {
       if (!n["connections"].IsMap())
         return absl::InvalidArgumentError("databases.connections must be a mapping");

@@ -90,7 +90,7 @@ absl::Status ParseVault(const YAML::Node& v, Policy& p) {
       } else {
         return absl::InvalidArgumentError(
             StrCat(where, ": unknown key \"", key,
-                   "\"; supported: read, write, list, delete, destroy, control_group, checkout"));
+                   "\"; supported: read, write, list, delete, destroy, rotate, control_group, checkout"));
       }
     }
     p.vault_paths.push_back(std::move(vp));
@@ -105,7 +105,8 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     const std::string key = kv.first.as<std::string>();
     if (key != "groups" && key != "roles" && key != "request_ttl" &&
         key != "operator_cert_ttl" && key != "admins" && key != "account_ids" &&
-        key != "recording_viewers" && key != "vault" && key != "databases") {
+        key != "recording_viewers" && key != "vault" && key != "databases" &&
+        key != "rotation") {
       return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
     }
   }
@@ -151,6 +152,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
   if (const YAML::Node& d = root["databases"]) {
     RETURN_IF_ERROR(ParseDatabases(d, p.groups, p.databases));
   }
+  RETURN_IF_ERROR(ParseRotation(root["rotation"], p.databases, p.rotation));
   if (!root["roles"] || !root["roles"].IsMap()) {
     return absl::InvalidArgumentError("policy has no roles");
   }

@@ -36,7 +36,8 @@
 //     max_wrap_ttl: 1h                     # cap on every wrapping token's life
 //     paths:
 //       "kv/tier0/*":                      # a path, or a prefix ending in *; the longest wins
-//         read: [operators]                # capability -> groups: read, write, list, delete, destroy
+//         read: [operators]                # capability -> groups: read, write, list, delete,
+//                                          # destroy, rotate (rotate and reconcile on demand)
 //         write: [admins]
 //         control_group: {approvals: 2, groups: [approvers], ttl: 15m}  # reads return a wrap
 //         checkout: {lease: 1h, rotate_after_use: true}  # exclusive until check-in or lease end
@@ -50,6 +51,7 @@
 #include "common/duration.h"
 #include "common/status.h"
 #include "controller/core/db_policy.h"
+#include "controller/core/rotation_policy.h"
 
 namespace warden {
 
@@ -110,7 +112,8 @@ struct VaultPathPolicy {
   bool Matches(std::string_view path) const;
 };
 
-inline constexpr const char* kVaultCapabilities[] = {"read", "write", "list", "delete", "destroy"};
+inline constexpr const char* kVaultCapabilities[] = {"read",   "write",  "list",
+                                                     "delete", "destroy", "rotate"};
 
 struct Policy {
   std::map<std::string, std::set<std::string>> groups;  // group -> members
@@ -127,6 +130,7 @@ struct Policy {
   int64_t vault_max_wrap_ttl = 3600;
   std::vector<VaultPathPolicy> vault_paths;
   DatabasePolicy databases;  // dynamic database credentials (db_policy.h)
+  RotationPolicy rotation;   // credentials Warden changes and reconciles (rotation_policy.h)
 
   // The most specific vault path policy for `path` (nullptr: none, nobody may touch it).
   const VaultPathPolicy* VaultPathFor(std::string_view path) const;

@@ -178,56 +178,93 @@ absl::StatusOr<const VaultPathPolicy*> Vault::Allowed(const Identity& who, std::
 }
 
 absl::StatusOr<SecretBytes> Vault::Decrypt(const SecretVersionRow& row) {
-  SecretBytes root;
-  {
-    std::lock_guard lock(mu_);
-    if (root_.size() == 0) return absl::UnavailableError("the vault is sealed");
-    root = SecretBytes(root_.span());
-  }
-  auto key = AeadOpen(root.span(), Binding("warden-dek-v1", row.path, row.version), row.wrapped_key);
-  auto value = key.ok() ? AeadOpen(key->span(), Binding("warden-kv-v1", row.path, row.version),
-                                   row.ciphertext)
+  return OpenUnder(kVersionKind, row.path, row.version, SealedValue{row.wrapped_key, row.ciphertext});
+}
+
+absl::StatusOr<SecretBytes> Vault::RootKey() {
+  std::lock_guard lock(mu_);
+  if (root_.size() == 0) return absl::UnavailableError("the vault is sealed");
+  return SecretBytes(root_.span());
+}
+
+absl::StatusOr<SealedValue> Vault::SealUnder(const SealKind& kind, std::string_view path,
+                                             int64_t version, ByteSpan value) {
+  if (value.empty() || value.size() > kMaxSecretBytes)
+    return absl::InvalidArgumentError(StrCat("a secret value is 1 to ", kMaxSecretBytes, " bytes"));
+  ASSIGN_OR_RETURN(SecretBytes root, RootKey());
+  Bytes raw = RandomBytes(kAeadKeySize);
+  SecretBytes key(raw);
+  OPENSSL_cleanse(raw.data(), raw.size());
+  SealedValue out;
+  ASSIGN_OR_RETURN(out.value, AeadSeal(key.span(), Binding(kind.value_label, path, version), value));
+  ASSIGN_OR_RETURN(out.key,
+                   AeadSeal(root.span(), Binding(kind.key_label, path, version), key.span()));
+  return out;
+}
+
+absl::StatusOr<SecretBytes> Vault::OpenUnder(const SealKind& kind, std::string_view path,
+                                             int64_t version, const SealedValue& sealed) {
+  ASSIGN_OR_RETURN(SecretBytes root, RootKey());
+  auto key = AeadOpen(root.span(), Binding(kind.key_label, path, version), sealed.key);
+  auto value = key.ok() ? AeadOpen(key->span(), Binding(kind.value_label, path, version), sealed.value)
                         : absl::StatusOr<SecretBytes>(key.status());
   if (!value.ok())
-    return absl::DataLossError(StrCat("version ", row.version, " of ", row.path,
+    return absl::DataLossError(StrCat("version ", version, " of ", path,
                                       " does not decrypt: its stored blobs were altered or moved "
                                       "from another path or version"));
   return value;
 }
 
-absl::StatusOr<int64_t> Vault::Put(const Identity& who, std::string_view path, ByteSpan value) {
-  RETURN_IF_ERROR(Allowed(who, path, "write").status());
-  RETURN_IF_ERROR(RequireUnsealed());
-  if (value.empty() || value.size() > kMaxSecretBytes)
-    return absl::InvalidArgumentError(StrCat("a secret value is 1 to ", kMaxSecretBytes, " bytes"));
-  SecretBytes root;
-  {
-    std::lock_guard lock(mu_);
-    root = SecretBytes(root_.span());
-  }
-  Bytes raw = RandomBytes(kAeadKeySize);
-  SecretBytes key(raw);
-  OPENSSL_cleanse(raw.data(), raw.size());
-  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
+absl::StatusOr<int64_t> Vault::InsertVersionInTransaction(std::string_view path, ByteSpan value,
+                                                          std::string_view created_by) {
   SecretVersionRow row;
   row.path = std::string(path);
   ASSIGN_OR_RETURN(row.version, store_.NextSecretVersion(path));
   row.created = clock_.Now();
-  row.created_by = who.user;
-  ASSIGN_OR_RETURN(row.ciphertext, AeadSeal(key.span(), Binding("warden-kv-v1", path, row.version), value));
-  ASSIGN_OR_RETURN(row.wrapped_key,
-                   AeadSeal(root.span(), Binding("warden-dek-v1", path, row.version), key.span()));
+  row.created_by = std::string(created_by);
+  ASSIGN_OR_RETURN(SealedValue sealed, SealUnder(kVersionKind, path, row.version, value));
+  row.wrapped_key = std::move(sealed.key);
+  row.ciphertext = std::move(sealed.value);
   RETURN_IF_ERROR(store_.InsertSecretVersion(row));
-  RETURN_IF_ERROR(tx.Commit());
   return row.version;
 }
 
-absl::StatusOr<SecretBytes> Vault::ReadForController(std::string_view path) {
+absl::StatusOr<int64_t> Vault::Put(const Identity& who, std::string_view path, ByteSpan value) {
+  RETURN_IF_ERROR(Allowed(who, path, "write").status());
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
+  ASSIGN_OR_RETURN(int64_t version, InsertVersionInTransaction(path, value, who.user));
+  RETURN_IF_ERROR(tx.Commit());
+  return version;
+}
+
+absl::StatusOr<SealedValue> Vault::SealPending(std::string_view path, ByteSpan value) {
+  return SealUnder(kPendingKind, path, 0, value);
+}
+
+absl::StatusOr<SecretBytes> Vault::OpenPending(std::string_view path, const SealedValue& sealed) {
+  return OpenUnder(kPendingKind, path, 0, sealed);
+}
+
+absl::StatusOr<Vault::Current> Vault::CurrentForController(std::string_view path) {
   RETURN_IF_ERROR(RequireUnsealed());
   ASSIGN_OR_RETURN(std::optional<SecretVersionRow> row, store_.GetSecretVersion(path, 0));
   if (!row || row->destroyed || row->deleted)
     return absl::NotFoundError(StrCat("no live secret at ", path));
-  return Decrypt(*row);
+  Current out;
+  ASSIGN_OR_RETURN(out.value, Decrypt(*row));
+  out.version = row->version;
+  out.used = row->used;
+  return out;
+}
+
+absl::StatusOr<std::optional<CheckoutRow>> Vault::CheckoutOf(std::string_view path) {
+  return store_.GetCheckout(path);
+}
+
+absl::StatusOr<SecretBytes> Vault::ReadForController(std::string_view path) {
+  ASSIGN_OR_RETURN(Current c, CurrentForController(path));
+  return std::move(c.value);
 }
 
 absl::StatusOr<SecretRead> Vault::Read(const Identity& who, std::string_view path, int64_t version) {
@@ -293,12 +330,15 @@ absl::Status Vault::EndCheckoutInTransaction(const CheckoutRow& held, std::strin
   RETURN_IF_ERROR(store_.DeleteCheckout(held.path));
   const VaultPathPolicy* vp = policy_.VaultPathFor(held.path);
   if (vp && vp->rotate_after_use) {
-    // The rotation hook: until rotation exists, the version is marked used and an alert raised.
+    // The version is marked used: a rotation target is rotated by the next rotation pass
+    // (controller/core/rotation.h); a path that is none cannot be, and needs a person.
     RETURN_IF_ERROR(store_.MarkSecretUsed(held.path, held.version, clock_.Now()));
-    RETURN_IF_ERROR(audit_.Append({{"event", "vault.rotate_needed"}, {"alert", true},
-                                   {"path", held.path}, {"version", held.version},
-                                   {"holder", held.holder}, {"why", std::string(why)}})
-                        .status());
+    const bool target = policy_.rotation.TargetFor(held.path) != nullptr;
+    nlohmann::json e = {{"event", target ? "vault.used" : "vault.rotate_needed"},
+                        {"path", held.path}, {"version", held.version},
+                        {"holder", held.holder}, {"why", std::string(why)}};
+    if (!target) e["alert"] = true;
+    RETURN_IF_ERROR(audit_.Append(std::move(e)).status());
   }
   return absl::OkStatus();
 }

@@ -21,7 +21,8 @@
 //
 // Check-out. On a path with `checkout`, a read also checks the secret out: exclusive to the
 // holder until check-in or the lease ends. With rotate_after_use, the check-in marks the version
-// used and raises an alert: rotation (the rotation issue) replaces it.
+// used: a rotation target (rotation.h) gets a new value at the next rotation pass; any other path
+// raises an alert (vault.rotate_needed) for a person to change it.
 //
 // Values never appear in errors or logs; audit events carry their HMAC.
 #pragma once
@@ -66,6 +67,12 @@ struct WrapInfo {
   int approvals_required = 0;
   std::vector<ApprovalRow> approvals;
   bool unwrapped = false, checkout = false;
+};
+
+// A value sealed under the root key: `value` under a fresh data key, `key` that data key under
+// the root key; both bound to the path, version and kind of value.
+struct SealedValue {
+  Bytes key, value;
 };
 
 struct SecretRead {
@@ -117,6 +124,23 @@ class Vault {
   // caller.
   absl::StatusOr<SecretBytes> ReadForController(std::string_view path);
 
+  // For rotation (rotation.h): no identity, no policy check, never handed to a caller.
+  struct Current {
+    SecretBytes value;
+    int64_t version = 0, used = 0;
+  };
+  // The newest live version of `path`; NOT_FOUND when it has none.
+  absl::StatusOr<Current> CurrentForController(std::string_view path);
+  // A rotation's new value, sealed for `path` but outside its versions (it opens only as a
+  // pending value of that path).
+  absl::StatusOr<SealedValue> SealPending(std::string_view path, ByteSpan value);
+  absl::StatusOr<SecretBytes> OpenPending(std::string_view path, const SealedValue& sealed);
+  // Adds `value` as the newest version of `path`; returns its number.
+  // REQUIRES: inside a write Transaction of the vault's store.
+  absl::StatusOr<int64_t> InsertVersionInTransaction(std::string_view path, ByteSpan value,
+                                                     std::string_view created_by);
+  absl::StatusOr<std::optional<CheckoutRow>> CheckoutOf(std::string_view path);
+
   // "hmac-sha256:..." of a value, for audit events.
   std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }
 
@@ -125,6 +149,17 @@ class Vault {
   absl::StatusOr<const VaultPathPolicy*> Allowed(const Identity& who, std::string_view path,
                                                  std::string_view capability);
   absl::Status RequireUnsealed();
+  absl::StatusOr<SecretBytes> RootKey();
+  // The binding labels of a kind of sealed value: one kind never opens as another.
+  struct SealKind {
+    std::string_view value_label, key_label;
+  };
+  static constexpr SealKind kVersionKind{"warden-kv-v1", "warden-dek-v1"};
+  static constexpr SealKind kPendingKind{"warden-pending-v1", "warden-pending-dek-v1"};
+  absl::StatusOr<SealedValue> SealUnder(const SealKind& kind, std::string_view path,
+                                        int64_t version, ByteSpan value);
+  absl::StatusOr<SecretBytes> OpenUnder(const SealKind& kind, std::string_view path,
+                                        int64_t version, const SealedValue& sealed);
   absl::StatusOr<SecretBytes> Decrypt(const SecretVersionRow& row);
   absl::StatusOr<WrapInfo> Info(const WrapRow& w);
   // Takes the check-out of `path` for `who`, or says who holds it.

@@ -1,5 +1,7 @@
 #include "controller/db/postgres_driver.h"
 
+#include <openssl/crypto.h>
+
 #include "common/strings.h"
 
 namespace warden {
@@ -22,6 +24,34 @@ absl::Status Run(PGconn* conn, const std::string& sql) {
   return absl::FailedPreconditionError(ErrorOf(conn));
 }
 
+// A new connection as `user`; errors name the connection and the user.
+absl::StatusOr<std::unique_ptr<PGconn, void (*)(PGconn*)>> Open(const DbConnectionPolicy& c,
+                                                               std::string_view user_name,
+                                                               const SecretBytes& secret) {
+  const std::string port = std::to_string(c.port);
+  const std::string user(user_name);
+  std::string password(AsChars(secret.span()));
+  // A server that stops answering mid-statement is given up on after 10 s (tcp_user_timeout,
+  // keepalives): statement_timeout alone is the server's, and would never fire.
+  const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
+                        "application_name", "keepalives_idle", "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout", nullptr};
+  const char* values[] = {c.host.c_str(), port.c_str(), c.database.c_str(), user.c_str(),
+                          password.c_str(), "5", "warden-controller", "5", "2", "3", "10000",
+                          nullptr};
+  std::unique_ptr<PGconn, void (*)(PGconn*)> conn(PQconnectdbParams(keys, values, 0), PQfinish);
+  OPENSSL_cleanse(password.data(), password.size());
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    const std::string why = conn ? ErrorOf(conn.get()) : "out of memory";
+    const std::string text = StrCat("cannot connect to database ", c.name, " (", c.host, ":",
+                                    c.port, "/", c.database, ") as ", user, ": ", why);
+    if (why.find("password authentication failed") != std::string::npos)
+      return absl::PermissionDeniedError(text);
+    return absl::UnavailableError(text);
+  }
+  return conn;
+}
+
 }  // namespace
 
 PostgresDriver::Slot& PostgresDriver::SlotOf(const std::string& name) {
@@ -34,21 +64,10 @@ PostgresDriver::Slot& PostgresDriver::SlotOf(const std::string& name) {
 absl::StatusOr<PGconn*> PostgresDriver::Connect(const DbConnectionPolicy& c,
                                                 const SecretBytes& admin_password, Slot& slot) {
   if (slot.conn && PQstatus(slot.conn.get()) == CONNECTION_OK) return slot.conn.get();
-  const std::string port = std::to_string(c.port);
-  const std::string password(AsChars(admin_password.span()));
-  // A server that stops answering mid-statement is given up on after 10 s (tcp_user_timeout,
-  // keepalives): statement_timeout alone is the server's, and would never fire.
-  const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
-                        "application_name", "keepalives_idle", "keepalives_interval",
-                        "keepalives_count", "tcp_user_timeout", nullptr};
-  const char* values[] = {c.host.c_str(), port.c_str(), c.database.c_str(), c.admin_user.c_str(),
-                          password.c_str(), "5", "warden-controller", "5", "2", "3", "10000",
-                          nullptr};
-  Conn conn(PQconnectdbParams(keys, values, 0), PQfinish);
-  if (!conn || PQstatus(conn.get()) != CONNECTION_OK)
-    return absl::UnavailableError(StrCat("cannot connect to database ", c.name, " (", c.host, ":",
-                                         c.port, "/", c.database, ") as ", c.admin_user, ": ",
-                                         conn ? ErrorOf(conn.get()) : "out of memory"));
+  absl::StatusOr<Conn> opened = Open(c, c.admin_user, admin_password);
+  // The admin refused is no different, to a caller, from an unreachable server.
+  if (!opened.ok()) return absl::UnavailableError(opened.status().message());
+  Conn conn = *std::move(opened);
   // Errors without the statement excerpt (LINE 1: ... PASSWORD '...'): they reach logs and
   // the audit log.
   PQsetErrorVerbosity(conn.get(), PQERRORS_TERSE);
@@ -106,6 +125,38 @@ absl::StatusOr<std::vector<std::string>> PostgresDriver::ListRoles(const DbConne
   std::vector<std::string> out;
   for (int i = 0; i < PQntuples(r.get()); i++) out.push_back(PQgetvalue(r.get(), i, 0));
   return out;
+}
+
+absl::Status PostgresDriver::SetPassword(const DbConnectionPolicy& c,
+                                         const SecretBytes& admin_password, std::string_view role,
+                                         const SecretBytes& password) {
+  Slot& slot = SlotOf(c.name);
+  std::lock_guard lock(slot.mu);
+  ASSIGN_OR_RETURN(PGconn * conn, Connect(c, admin_password, slot));
+  const std::string user(role);
+  std::string plain(password.view());
+  char* verifier = PQencryptPasswordConn(conn, plain.c_str(), user.c_str(), "scram-sha-256");
+  OPENSSL_cleanse(plain.data(), plain.size());
+  if (!verifier) {
+    absl::Status st = absl::UnavailableError(StrCat("database ", c.name, ": ", ErrorOf(conn)));
+    if (PQstatus(conn) != CONNECTION_OK) slot.conn.reset();
+    return st;
+  }
+  const std::string sql =
+      StrCat("ALTER ROLE ", QuoteIdentifier(user), " PASSWORD ", QuoteLiteral(verifier));
+  PQfreemem(verifier);
+  absl::Status st = Run(conn, sql);
+  if (!st.ok()) {
+    if (PQstatus(conn) != CONNECTION_OK) slot.conn.reset();
+    return absl::Status(st.code(), StrCat("database ", c.name, ": setting the password of ", user,
+                                          ": ", st.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresDriver::Authenticate(const DbConnectionPolicy& c, std::string_view user,
+                                          const SecretBytes& password) {
+  return Open(c, user, password).status();
 }
 
 }  // namespace warden

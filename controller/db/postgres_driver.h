@@ -21,6 +21,16 @@ class PostgresDriver final : public DatabaseDriver {
   absl::StatusOr<std::vector<std::string>> ListRoles(const DbConnectionPolicy& c,
                                                      const SecretBytes& admin_password,
                                                      std::string_view prefix) override;
+  // The password goes to the server as a SCRAM-SHA-256 verifier computed here
+  // (PQencryptPasswordConn, as psql's \password does): the password itself never reaches the
+  // server, its statement log or pg_stat_activity.
+  absl::Status SetPassword(const DbConnectionPolicy& c, const SecretBytes& admin_password,
+                           std::string_view role, const SecretBytes& password) override;
+  // A refusal is told from other failures by the server's message ("password authentication
+  // failed", PostgreSQL's wording for SQLSTATE 28P01 and 28000 at login); a server whose
+  // lc_messages is not English reports refusals as UNAVAILABLE.
+  absl::Status Authenticate(const DbConnectionPolicy& c, std::string_view user,
+                            const SecretBytes& password) override;
 
  private:
   using Conn = std::unique_ptr<PGconn, void (*)(PGconn*)>;

@@ -114,10 +114,24 @@ CREATE INDEX db_leases_live ON db_leases(revoked, expires);
 )sql");
 }
 
+// Version 3: the state of rotation targets.
+absl::Status AddRotations(Database& db) {
+  return db.Exec(R"sql(
+CREATE TABLE rotations (
+  path TEXT PRIMARY KEY, status TEXT NOT NULL, drifted_since INTEGER NOT NULL,
+  last_rotated INTEGER NOT NULL, next_rotation INTEGER NOT NULL,
+  last_reconciled INTEGER NOT NULL, next_reconcile INTEGER NOT NULL, failures INTEGER NOT NULL,
+  next_attempt INTEGER NOT NULL, last_error TEXT NOT NULL, pending_since INTEGER NOT NULL,
+  pending_by TEXT NOT NULL, pending_why TEXT NOT NULL, pending_key BLOB NOT NULL,
+  pending_value BLOB NOT NULL);
+)sql");
+}
+
 constexpr Migration kMigrations[] = {
     {"create the tables (or complete those of a database made before schema versions)",
      CreateSchemaV1},
     {"add db_leases", AddDbLeases},
+    {"add rotations", AddRotations},
 };
 
 absl::StatusOr<int> ReadVersion(Database& db) {

@@ -11,6 +11,7 @@
 #include "controller/store/db_lease_store.h"
 #include "controller/store/host_store.h"
 #include "controller/store/recording_store.h"
+#include "controller/store/rotation_store.h"
 #include "controller/store/user_store.h"
 #include "controller/store/vault_store.h"
 
@@ -26,7 +27,8 @@ class SqliteStore final : public AccessStore,
                           public VaultStore,
                           public UserStore,
                           public AuditStore,
-                          public DbLeaseStore {
+                          public DbLeaseStore,
+                          public RotationStore {
  public:
   // Opens (creating if missing) the database at `path` and migrates its schema to this
   // program's version (see sqlite/migrations.h). Refuses a database of a newer version, leaving
@@ -129,6 +131,11 @@ class SqliteStore final : public AccessStore,
   absl::Status MarkDbLeaseRevoked(std::string_view id, int64_t at) override;
   absl::Status NoteDbLeaseFailure(std::string_view id, int attempts, int64_t next_attempt,
                                   std::string_view error) override;
+
+  // RotationStore
+  absl::StatusOr<std::optional<RotationRow>> GetRotation(std::string_view path) override;
+  absl::Status PutRotation(const RotationRow& r) override;
+  absl::StatusOr<std::vector<RotationRow>> ListRotations() override;
 
  private:
   explicit SqliteStore(std::unique_ptr<sqlite::Database> db);

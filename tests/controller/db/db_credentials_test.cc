@@ -57,6 +57,15 @@ class RecordingDriver final : public DatabaseDriver {
                                                      std::string_view) override {
     return std::vector<std::string>{};
   }
+  // Rotation's calls: not made by dynamic credentials (rotation_test.cc covers them).
+  absl::Status SetPassword(const DbConnectionPolicy&, const SecretBytes&, std::string_view,
+                           const SecretBytes&) override {
+    return absl::UnimplementedError("not a rotation test");
+  }
+  absl::Status Authenticate(const DbConnectionPolicy&, std::string_view,
+                            const SecretBytes&) override {
+    return absl::UnimplementedError("not a rotation test");
+  }
   std::vector<std::string> ran;
   std::string admin_seen;
   bool fail = false;

@@ -1,0 +1,55 @@
+// Sends alerts (audit events with "alert": true, core/alert_sink.h) to where a person is paged:
+//   webhook  each alert POSTed as one JSON object (Content-Type: application/json) to a URL,
+//            http or https (https checked against the system's CAs, or `webhook_ca`); a 2xx
+//            answer is delivery; anything else is retried (1 s, 2 s, 4 s ... up to 5 tries).
+//   syslog   each alert as one RFC 5424 message (facility authpriv; severity crit for
+//            "critical", warning otherwise; the JSON as its message) to a local datagram socket
+//            (/dev/log, or `syslog_socket`).
+// Raise() only queues (up to 10,000 alerts; beyond that the oldest are dropped, counted and
+// reported on stderr): a slow or dead receiver never holds up an API call. The audit log stays
+// the record of every alert; SIEM forwarding with persisted cursors is a separate feature.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "controller/core/alert_sink.h"
+
+namespace warden {
+
+struct AlertConfig {
+  std::string webhook;        // URL; empty: none
+  std::string webhook_ca;     // PEM file of CAs for an https webhook (empty: the system's)
+  bool syslog = false;
+  std::string syslog_socket = "/dev/log";
+};
+
+class AlertForwarder final : public AlertSink {
+ public:
+  explicit AlertForwarder(AlertConfig config);
+  // Delivers what is queued (each delivery still bounded by its retries), then stops.
+  ~AlertForwarder() override;
+  void Raise(const nlohmann::json& event) override;
+
+  // An alert as the syslog message it becomes (RFC 5424), for `host` and `pid`.
+  static std::string SyslogMessage(const nlohmann::json& event, std::string_view host, int pid);
+
+ private:
+  void Run();
+  absl::Status PostWebhook(const std::string& body);
+  absl::Status SendSyslog(const std::string& message);
+
+  const AlertConfig config_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<nlohmann::json> queue_;
+  uint64_t dropped_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace warden

@@ -1,0 +1,164 @@
+#include "controller/core/rotation_policy.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+
+#include "common/crypto.h"
+#include "common/duration.h"
+#include "common/strings.h"
+#include "controller/core/policy_yaml.h"
+#include "controller/core/vault.h"
+
+namespace warden {
+namespace {
+
+constexpr std::string_view kLower = "abcdefghijklmnopqrstuvwxyz";
+constexpr std::string_view kUpper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+constexpr std::string_view kDigit = "0123456789";
+constexpr std::string_view kSymbol = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+std::string_view ClassChars(std::string_view name) {
+  if (name == "lower") return kLower;
+  if (name == "upper") return kUpper;
+  if (name == "digit") return kDigit;
+  if (name == "symbol") return kSymbol;
+  return {};
+}
+
+// `chars` without the excluded ones.
+std::string Allowed(std::string_view chars, std::string_view exclude) {
+  std::string out;
+  for (char c : chars) {
+    if (exclude.find(c) == std::string_view::npos) out += c;
+  }
+  return out;
+}
+
+// Uniform in [0, n): rejection sampling, no modulo bias.
+size_t Uniform(size_t n) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  for (;;) {
+    const uint64_t r = RandomU64();
+    if (r < limit) return static_cast<size_t>(r % n);
+  }
+}
+
+absl::StatusOr<int64_t> DurationField(const YAML::Node& n, const char* key, int64_t dflt,
+                                      const std::string& where) {
+  if (!n[key]) return dflt;
+  absl::StatusOr<int64_t> d = ParseDuration(n[key].as<std::string>());
+  if (!d.ok()) return absl::InvalidArgumentError(StrCat(where, ".", key, ": ", d.status().message()));
+  return *d;
+}
+
+absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
+                         const DatabasePolicy& databases, RotationTargetPolicy& t) {
+  const std::string where = StrCat("rotation.targets.\"", path, "\"");
+  RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"kind", "connection", "user", "period", "jitter",
+                                            "reconcile_every", "password"}));
+  t.path = path;
+  if (absl::Status st = CheckSecretPath(path); !st.ok())
+    return absl::InvalidArgumentError(StrCat(where, ": ", st.message()));
+  t.kind = n["kind"].as<std::string>("");
+  if (t.kind != "postgres")
+    return absl::InvalidArgumentError(StrCat(where, ".kind: \"", t.kind,
+                                             "\" is not a kind of target; supported: postgres"));
+  t.connection = n["connection"].as<std::string>("");
+  auto conn = databases.connections.find(t.connection);
+  if (conn == databases.connections.end())
+    return absl::InvalidArgumentError(StrCat(
+        where, ".connection: \"", t.connection, "\" is not in databases.connections"));
+  t.user = n["user"].as<std::string>(conn->second.admin_user);
+  if (t.user.empty() || t.user.size() > 63)
+    return absl::InvalidArgumentError(StrCat(where, ".user: a role name of 1 to 63 bytes"));
+  if (t.user == conn->second.admin_user && path != conn->second.admin_password_path)
+    return absl::InvalidArgumentError(StrCat(
+        where, ": the admin of connection ", t.connection, " is rotated at its admin_password path (",
+        conn->second.admin_password_path, "), not at a second one"));
+  ASSIGN_OR_RETURN(t.period, DurationField(n, "period", 0, where));
+  ASSIGN_OR_RETURN(t.jitter, DurationField(n, "jitter", 0, where));
+  ASSIGN_OR_RETURN(t.reconcile_every, DurationField(n, "reconcile_every", t.reconcile_every, where));
+  if (t.jitter < 0 || (t.period > 0 && t.jitter >= t.period) || (t.period == 0 && t.jitter > 0))
+    return absl::InvalidArgumentError(StrCat(where, ": jitter must be shorter than period"));
+  if (t.reconcile_every < 60)
+    return absl::InvalidArgumentError(StrCat(where, ".reconcile_every: at least 1m"));
+  if (t.period > 0 && t.period < 60)
+    return absl::InvalidArgumentError(StrCat(where, ".period: at least 1m (or 0: none)"));
+  if (const YAML::Node& pw = n["password"]) {
+    RETURN_IF_ERROR(PolicyOnlyKeys(pw, where + ".password", {"length", "classes", "exclude"}));
+    t.password.length = pw["length"].as<int>(t.password.length);
+    if (pw["classes"]) t.password.classes = PolicyStrings(pw["classes"], where + ".password.classes");
+    t.password.exclude = pw["exclude"].as<std::string>("");
+  }
+  return CheckPasswordPolicy(t.password, where + ".password");
+}
+
+}  // namespace
+
+const RotationTargetPolicy* RotationPolicy::TargetFor(std::string_view path) const {
+  auto it = targets.find(path);
+  return it == targets.end() ? nullptr : &it->second;
+}
+
+absl::Status CheckPasswordPolicy(const PasswordPolicy& p, std::string_view where) {
+  if (p.length < 12 || p.length > 128)
+    return absl::InvalidArgumentError(StrCat(where, ".length must be between 12 and 128"));
+  if (p.classes.empty())
+    return absl::InvalidArgumentError(StrCat(where, ".classes: name at least one of lower, upper, digit, symbol"));
+  for (const std::string& c : p.classes) {
+    if (ClassChars(c).empty())
+      return absl::InvalidArgumentError(
+          StrCat(where, ".classes: unknown class \"", c, "\"; supported: lower, upper, digit, symbol"));
+    if (Allowed(ClassChars(c), p.exclude).empty())
+      return absl::InvalidArgumentError(
+          StrCat(where, ".exclude removes every character of class ", c));
+  }
+  if (static_cast<size_t>(p.length) < p.classes.size())
+    return absl::InvalidArgumentError(StrCat(where, ".length is shorter than the number of classes"));
+  return absl::OkStatus();
+}
+
+SecretBytes GeneratePassword(const PasswordPolicy& p) {
+  std::vector<std::string> classes;
+  std::string pool;
+  for (const std::string& c : p.classes) {
+    classes.push_back(Allowed(ClassChars(c), p.exclude));
+    pool += classes.back();
+  }
+  SecretBytes out(static_cast<size_t>(p.length));
+  size_t i = 0;
+  for (const std::string& c : classes) out.data()[i++] = static_cast<uint8_t>(c[Uniform(c.size())]);
+  for (; i < out.size(); i++) out.data()[i] = static_cast<uint8_t>(pool[Uniform(pool.size())]);
+  // Fisher-Yates: the guaranteed characters end up anywhere.
+  for (size_t k = out.size() - 1; k > 0; k--) std::swap(out.data()[k], out.data()[Uniform(k + 1)]);
+  return out;
+}
+
+absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
+                           RotationPolicy& out) {
+  if (n) {
+    RETURN_IF_ERROR(PolicyOnlyKeys(n, "rotation", {"targets"}));
+    if (const YAML::Node& targets = n["targets"]) {
+      if (!targets.IsMap()) return absl::InvalidArgumentError("rotation.targets must be a mapping");
+      for (const auto& kv : targets) {
+        RotationTargetPolicy t;
+        RETURN_IF_ERROR(ParseTarget(kv.first.as<std::string>(), kv.second, databases, t));
+        out.targets[t.path] = std::move(t);
+      }
+    }
+  }
+  for (const auto& [name, c] : databases.connections) {
+    if (out.targets.count(c.admin_password_path)) continue;
+    RotationTargetPolicy t;
+    t.path = c.admin_password_path;
+    t.kind = "postgres";
+    t.connection = name;
+    t.user = c.admin_user;
+    t.listed = false;
+    out.targets[t.path] = std::move(t);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace warden
