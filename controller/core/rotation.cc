@@ -284,8 +284,11 @@ ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow
                                                  current->version, "): changed out of band"));
     return {row.path, "break", std::string(drift.message())};
   }
-  row.next_reconcile = now + std::min(t.policy->reconcile_every, kUnreachableRecheck);
   const bool missing = absl::IsNotFound(st);
+  // A target that did not answer is looked at again soon; a path with nothing vaulted waits for
+  // a person, and is not paged about more than once a period.
+  row.next_reconcile = now + (missing ? t.policy->reconcile_every
+                                      : std::min(t.policy->reconcile_every, kUnreachableRecheck));
   std::string detail(st.message());
   absl::Status put = store_.PutRotation(row);
   absl::Status logged = audit_.Append({{"event", "vault.reconcile_failed"}, {"alert", true},

@@ -536,6 +536,43 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          pb::DbOrphans out;
          return db(ch)->Orphans(Ctx().get(), r, &out);
        }},
+      // Rotation: the example policy's appdb admin path is a target (rotate-root) for admins
+      // only; with no secret there, an admin's rotation gets as far as FAILED_PRECONDITION
+      // (Warden cannot change the admin's password without the current one), a reset as far
+      // as "not drifted". The listing shows each caller only what they may rotate.
+      {"VaultService.Rotate", {UNAUTH, DENIED, DENIED, PRECOND, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::RotateSecretRequest r;
+         r.set_path("db/appdb/admin");
+         pb::RotateSecretResponse out;
+         return vault(ch)->Rotate(Ctx().get(), r, &out);
+       }},
+      {"VaultService.Reconcile", {UNAUTH, DENIED, DENIED, OK, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::ReconcileRequest r;
+         r.set_prefix("db/appdb/admin");
+         pb::ReconcileResponse out;
+         return vault(ch)->Reconcile(Ctx().get(), r, &out);
+       }},
+      {"VaultService.Reset", {UNAUTH, DENIED, DENIED, PRECOND, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::ResetSecretRequest r;
+         r.set_path("db/appdb/admin");
+         pb::ResetSecretResponse out;
+         return vault(ch)->Reset(Ctx().get(), r, &out);
+       }},
+      {"VaultService.ListRotations", {UNAUTH, OK, OK, OK, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::ListRotationsResponse out;
+         return vault(ch)->ListRotations(Ctx().get(), {}, &out);
+       }},
+      {"DatabaseService.RotateRoot", {UNAUTH, DENIED, DENIED, PRECOND, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::DbRotateRootRequest r;
+         r.set_connection("appdb");
+         pb::DbRotateRootResponse out;
+         return db(ch)->RotateRoot(Ctx().get(), r, &out);
+       }},
       // Last: it seals the vault.
       {"VaultService.Seal", {UNAUTH, DENIED, OK, OK, DENIED, TLS},
        [&](Caller, const Ch& ch) {
