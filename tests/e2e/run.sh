@@ -1293,6 +1293,107 @@ e2e_db_creds() {
   echo "  ok: no password in the audit log or the controller's log"
 }
 
+# Receivers of alerts for this test: a webhook (each POST body on a line of webhook.log) and a
+# syslog datagram socket (each message on a line of syslog.log); controller.yaml sends to both.
+alert_receivers() {
+  local hook_port
+  hook_port=$(free_port)
+  setsid python3 - "$hook_port" "$WARDEN_SANDBOX/webhook.log" <<'EOPY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        with open(out, 'ab') as f:
+            f.write(body + b'\n')
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(('127.0.0.1', port), Hook).serve_forever()
+EOPY
+  SANDBOX_PIDS+=($!)
+  setsid python3 - "$WARDEN_SANDBOX/syslog.sock" "$WARDEN_SANDBOX/syslog.log" <<'EOPY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    m = s.recv(65536)
+    with open(sys.argv[2], 'ab') as f:
+        f.write(m + b'\n')
+EOPY
+  SANDBOX_PIDS+=($!)
+  wait_for 10 test -S "$WARDEN_SANDBOX/syslog.sock" || fail "the syslog receiver did not start"
+  printf 'alerts:\n  webhook: http://127.0.0.1:%s/hooks/warden\n  syslog: true\n  syslog_socket: %s\n' \
+    "$hook_port" "$WARDEN_SANDBOX/syslog.sock" >>"$WARDEN_SANDBOX/controller/controller.yaml"
+}
+
+# Rotation and reconciliation (docs/rotation.md) of a PostgreSQL role and of the connection's
+# own admin, with a break paged to a webhook and syslog.
+e2e_rotation() {
+  pg_start
+  trap 'pg_down 2>/dev/null || true; rm -rf "$PG_DIR"; tm kill-server 2>/dev/null || true; sandbox_cleanup
+[ "$SANDBOX_HUNG" -eq 0 ] || { echo "FAIL: $SANDBOX_HUNG process(es) ignored SIGTERM" >&2; exit 1; }' EXIT
+  pg_sql "CREATE ROLE reporting LOGIN PASSWORD 'initial-pw'" >/dev/null
+  controller_init
+  local policy=$WARDEN_SANDBOX/controller/policy.yaml
+  sed -i "s/^      port: 5432\$/      port: $PG_PORT/" "$policy"
+  printf 'rotation:\n  targets:\n    "db/appdb/reporting": {kind: postgres, connection: appdb, user: reporting}\n' >>"$policy"
+  alert_receivers
+  controller_start
+  for u in alice admin; do login "$u" >/dev/null; done
+  echo -n "adminpw-$PG_PORT" | wctl admin vault put db/appdb/admin >/dev/null
+  echo -n "initial-pw" | wctl admin vault put db/appdb/reporting >/dev/null
+
+  expect_out "vaulted as version 2" wctl admin vault rotate db/appdb/reporting
+  local pw
+  pw=$(wctl admin --json vault get db/appdb/reporting | json_field value)
+  expect_out reporting pg_login reporting "$pw"
+  expect_fail "password authentication failed" pg_login reporting initial-pw
+  expect_fail "alice may not rotate db/appdb/reporting" wctl alice vault rotate db/appdb/reporting
+  expect_out "ok  db/appdb/reporting" wctl admin reconcile db/
+  echo "  ok: rotated on the database, old refused, new vaulted and logging in"
+
+  # Changed behind Warden's back: a break, paged, a non-zero exit, and no rotation over it.
+  pg_sql "ALTER ROLE reporting PASSWORD 'intruder-pw'" >/dev/null
+  expect_fail "1 reconcile break(s)" wctl admin reconcile
+  wait_for 10 grep -q '"event":"vault.reconcile_break"' "$WARDEN_SANDBOX/webhook.log" ||
+    fail "the webhook got no reconcile break"
+  expect_out '"severity":"critical"' grep vault.reconcile_break "$WARDEN_SANDBOX/webhook.log"
+  expect_out '"path":"db/appdb/reporting"' grep vault.reconcile_break "$WARDEN_SANDBOX/webhook.log"
+  wait_for 10 grep -q 'vault.reconcile_break' "$WARDEN_SANDBOX/syslog.log" || fail "syslog got no break"
+  # authpriv.crit, RFC 5424.
+  expect_out '<82>1 ' grep vault.reconcile_break "$WARDEN_SANDBOX/syslog.log"
+  expect_fail "has drifted" wctl admin vault rotate db/appdb/reporting
+  expect_out "DRIFTED since" wctl admin vault rotation db/appdb/reporting
+  expect_fail "may not reset" wctl alice vault reset db/appdb/reporting
+  expect_out "no longer drifted" wctl admin vault reset db/appdb/reporting
+  pw=$(wctl admin --json vault get db/appdb/reporting | json_field value)
+  expect_out reporting pg_login reporting "$pw"
+  expect_fail "password authentication failed" pg_login reporting intruder-pw
+  wctl admin reconcile >/dev/null || fail "reconcile still fails after the reset"
+  echo "  ok: a break is paged and blocks rotation until an admin resets it"
+
+  # rotate-root: Warden's own admin; dynamic credentials keep working, also after a restart
+  # (a new admin connection with the new password).
+  expect_out "version 2" wctl admin db rotate-root appdb
+  local admin_pw
+  admin_pw=$(wctl admin --json vault get db/appdb/admin | json_field value)
+  expect_fail "password authentication failed" pg_login warden_admin "adminpw-$PG_PORT"
+  expect_out warden_admin pg_login warden_admin "$admin_pw"
+  controller_stop
+  controller_start
+  local user
+  user=$(wctl alice --json db creds readonly --ttl 10m | json_field username)
+  [ "$(pg_roles "$user")" = 1 ] || fail "no dynamic role after rotate-root"
+  echo "  ok: rotate-root, and the controller manages roles with the new admin password"
+  local log=$WARDEN_SANDBOX/controller/audit/audit.log
+  expect_out '"event":"vault.rotated"' cat "$log"
+  grep -qF -e "$pw" -e "$admin_pw" "$log" "$WARDEN_SANDBOX/controller.log" "$WARDEN_SANDBOX/webhook.log" \
+    "$WARDEN_SANDBOX/syslog.log" "$PG_DIR/log" && fail "a password is in a log"
+  echo "  ok: no password in the audit log, the controller's log, the alerts or PostgreSQL's log"
+}
+
 e2e_vault_shamir() {
   setup --seal shamir --shares 5 --threshold 3
   [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"
