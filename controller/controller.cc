@@ -295,6 +295,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->rotation_ = std::make_unique<CredentialRotation>(*c->policy_, *c->store_, *c->vault_,
                                                       *c->audit_, clock);
   c->rotation_->AddTarget("postgres", *c->postgres_roles_);
+  c->rotation_->AddTarget("ssh", c->ssh_appliances_);
   return c;
 }
 

@@ -14,7 +14,7 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share"
+  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -71,8 +71,16 @@ body = "wss1-1234abcd-02-00112233"
 open(sys.argv[1], "w").write(body + "-" + hashlib.sha256(body.encode()).hexdigest()[:8] + "\n")
 PY
 
+# The example policy, and a rotation section over its database connection.
+cp docs/examples/policy.yaml "$work/policy/example"
+{
+  cat docs/examples/policy.yaml
+  printf 'rotation:\n  targets:\n    "db/appdb/r": {kind: postgres, connection: appdb, user: r, '
+  printf 'period: 30d, jitter: 1d, password: {length: 16, classes: [digit, symbol], exclude: "#$"}}\n'
+} >"$work/policy/rotation"
+
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

@@ -13,7 +13,7 @@ packages=(
   openssh-server openssh-client oathtool util-linux
   libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps
   libbpf-dev bpftool libzstd-dev zstd liblz4-dev lz4 tmux bsdutils tlog python3
-  libpq-dev postgresql-15 postgresql-client-15 libcurl4-openssl-dev
+  libpq-dev postgresql-15 postgresql-client-15 libcurl4-openssl-dev libssh-dev
 )
 
 missing=()

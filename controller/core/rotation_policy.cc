@@ -6,6 +6,7 @@
 
 #include "common/crypto.h"
 #include "common/duration.h"
+#include "common/sshkey.h"
 #include "common/strings.h"
 #include "controller/core/policy_yaml.h"
 #include "controller/core/vault.h"
@@ -52,18 +53,9 @@ absl::StatusOr<int64_t> DurationField(const YAML::Node& n, const char* key, int6
   return *d;
 }
 
-absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
-                         const DatabasePolicy& databases, RotationTargetPolicy& t) {
-  const std::string where = StrCat("rotation.targets.\"", path, "\"");
-  RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"kind", "connection", "user", "period", "jitter",
-                                            "reconcile_every", "password"}));
-  t.path = path;
-  if (absl::Status st = CheckSecretPath(path); !st.ok())
-    return absl::InvalidArgumentError(StrCat(where, ": ", st.message()));
-  t.kind = n["kind"].as<std::string>("");
-  if (t.kind != "postgres")
-    return absl::InvalidArgumentError(StrCat(where, ".kind: \"", t.kind,
-                                             "\" is not a kind of target; supported: postgres"));
+// kind: postgres
+absl::Status ParsePostgresTarget(const std::string& where, const YAML::Node& n,
+                                 const DatabasePolicy& databases, RotationTargetPolicy& t) {
   t.connection = n["connection"].as<std::string>("");
   auto conn = databases.connections.find(t.connection);
   if (conn == databases.connections.end())
@@ -72,10 +64,56 @@ absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
   t.user = n["user"].as<std::string>(conn->second.admin_user);
   if (t.user.empty() || t.user.size() > 63)
     return absl::InvalidArgumentError(StrCat(where, ".user: a role name of 1 to 63 bytes"));
-  if (t.user == conn->second.admin_user && path != conn->second.admin_password_path)
+  if (t.user == conn->second.admin_user && t.path != conn->second.admin_password_path)
     return absl::InvalidArgumentError(StrCat(
         where, ": the admin of connection ", t.connection, " is rotated at its admin_password path (",
         conn->second.admin_password_path, "), not at a second one"));
+  for (const char* key : {"host", "port", "host_key", "change_command"}) {
+    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is for kind ssh"));
+  }
+  return absl::OkStatus();
+}
+
+// kind: ssh
+absl::Status ParseSshTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
+  if (n["connection"]) return absl::InvalidArgumentError(StrCat(where, ".connection is for kind postgres"));
+  t.host = n["host"].as<std::string>("");
+  t.port = n["port"].as<int>(t.port);
+  t.user = n["user"].as<std::string>("");
+  t.change_command = n["change_command"].as<std::string>("");
+  if (t.host.empty() || t.user.empty() || t.change_command.empty() || !n["host_key"])
+    return absl::InvalidArgumentError(
+        StrCat(where, ": kind ssh needs host, user, host_key (the target's SSH host key, pinned) "
+                      "and change_command"));
+  if (t.port < 1 || t.port > 65535)
+    return absl::InvalidArgumentError(StrCat(where, ".port must be between 1 and 65535"));
+  absl::StatusOr<PublicKey> key = ParseAuthorizedKey(n["host_key"].as<std::string>(), nullptr);
+  if (!key.ok())
+    return absl::InvalidArgumentError(StrCat(where, ".host_key: ", key.status().message(),
+                                             " (give the line of ssh-keyscan or the host's "
+                                             "/etc/ssh/ssh_host_*_key.pub)"));
+  t.host_key = key->blob;
+  return absl::OkStatus();
+}
+
+absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
+                         const DatabasePolicy& databases, RotationTargetPolicy& t) {
+  const std::string where = StrCat("rotation.targets.\"", path, "\"");
+  RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"kind", "connection", "user", "host", "port",
+                                            "host_key", "change_command", "period", "jitter",
+                                            "reconcile_every", "password"}));
+  t.path = path;
+  if (absl::Status st = CheckSecretPath(path); !st.ok())
+    return absl::InvalidArgumentError(StrCat(where, ": ", st.message()));
+  t.kind = n["kind"].as<std::string>("");
+  if (t.kind == "postgres") {
+    RETURN_IF_ERROR(ParsePostgresTarget(where, n, databases, t));
+  } else if (t.kind == "ssh") {
+    RETURN_IF_ERROR(ParseSshTarget(where, n, t));
+  } else {
+    return absl::InvalidArgumentError(StrCat(where, ".kind: \"", t.kind,
+                                             "\" is not a kind of target; supported: postgres, ssh"));
+  }
   ASSIGN_OR_RETURN(t.period, DurationField(n, "period", 0, where));
   ASSIGN_OR_RETURN(t.jitter, DurationField(n, "jitter", 0, where));
   ASSIGN_OR_RETURN(t.reconcile_every, DurationField(n, "reconcile_every", t.reconcile_every, where));

@@ -15,6 +15,15 @@
 //                                         #   at random, so targets never rotate in lockstep
 //         reconcile_every: 1h             # proves the vaulted value logs in (default 1h)
 //         password: {length: 32, classes: [lower, upper, digit, symbol], exclude: "\"'\\`"}
+//       "kv/appliance/core-banking":      # an appliance that takes passwords over SSH
+//         kind: ssh
+//         host: 10.1.2.3                  # port: 22 by default
+//         user: admin
+//         host_key: "ssh-ed25519 AAAA..." # pinned: any other key is refused before a password
+//                                         #   is sent
+//         change_command: "/opt/bin/set-password"   # run after logging in with the current
+//                                         #   password; reads the current and the new one, one
+//                                         #   per line, on stdin; exit 0 = changed
 //
 // A connection's admin password path is a target even when not listed here (no schedule,
 // reconciled hourly), so `wardenctl db rotate-root CONNECTION` always has one.
@@ -46,9 +55,14 @@ struct PasswordPolicy {
 
 struct RotationTargetPolicy {
   std::string path;        // the vault path of the credential
-  std::string kind;        // postgres
+  std::string kind;        // postgres, ssh
   std::string connection;  // postgres: the databases.connections entry
-  std::string user;        // postgres: the role whose password changes
+  std::string user;        // the account whose password changes (postgres: a role)
+  // ssh:
+  std::string host;
+  int port = 22;
+  Bytes host_key;  // the pinned host key's wire blob
+  std::string change_command;
   int64_t period = 0;      // 0: no scheduled rotation
   int64_t jitter = 0;
   int64_t reconcile_every = 3600;

@@ -1394,6 +1394,139 @@ e2e_rotation() {
   echo "  ok: no password in the audit log, the controller's log, the alerts or PostgreSQL's log"
 }
 
+# An appliance Warden cannot run an agent on (docs/rotation.md, kind ssh): sshd in a private
+# mount namespace whose PAM stack checks passwords (pam_exec) against a file that only the
+# appliance's own change command rewrites. APPLIANCE_PW holds its password file,
+# APPLIANCE_SET its change command, APPLIANCE_KEY its host key line.
+appliance_start() {
+  local d=$WARDEN_SANDBOX/appliance home
+  mkdir -p "$d"
+  home=$(mktemp -d /tmp/warden-appliance.XXXXXX)
+  chmod 755 "$home"
+  SANDBOX_DIRS+=("$home")
+  mkdir -p "$home/state"
+  chown 61000:61000 "$home/state"
+  APPLIANCE_PW=$home/state/password
+  APPLIANCE_SET=$home/set-password
+  echo -n "$1" >"$APPLIANCE_PW"
+  chown 61000:61000 "$APPLIANCE_PW"
+  # pam_exec hands the password on stdin, NUL-terminated.
+  cat >"$home/check-password" <<EOF
+#!/bin/sh
+[ "\$(tr -d '\\000')" = "\$(cat '$APPLIANCE_PW')" ]
+EOF
+  cat >"$APPLIANCE_SET" <<EOF
+#!/bin/sh
+IFS= read -r current
+IFS= read -r new
+[ "\$current" = "\$(cat '$APPLIANCE_PW')" ] || { echo "current password wrong" >&2; exit 3; }
+printf '%s' "\$new" >'$APPLIANCE_PW.tmp' && mv '$APPLIANCE_PW.tmp' '$APPLIANCE_PW'
+EOF
+  chmod 755 "$home/check-password" "$APPLIANCE_SET"
+  printf 'auth required pam_exec.so expose_authtok quiet %s\naccount required pam_permit.so\nsession required pam_permit.so\n' \
+    "$home/check-password" >"$d/pam-sshd"
+  cp /etc/passwd "$d/passwd"
+  echo "appadmin:x:61000:61000:appliance admin:$home:/bin/sh" >>"$d/passwd"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+  APPLIANCE_KEY=$(cut -d' ' -f1,2 "$d/host_key.pub")
+  APPLIANCE_PORT=$(free_port)
+  cat >"$d/sshd_config" <<CFG
+ListenAddress 127.0.0.1:$APPLIANCE_PORT
+HostKey $d/host_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile none
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication no
+UsePAM yes
+StrictModes no
+CFG
+  sshd_in_namespace appliance "$d" "$APPLIANCE_PORT" \
+    "mount --bind '$d/passwd' /etc/passwd && mount --bind '$d/pam-sshd' /etc/pam.d/sshd &&" "$d/sshd_config"
+}
+
+# appliance_login PASSWORD: OpenSSH's own client logs in to the appliance with PASSWORD.
+appliance_login() {
+  printf '#!/bin/sh\nprintf "%%s\\n" "$APPLIANCE_TRY"\n' >"$WARDEN_SANDBOX/askpass"
+  chmod 700 "$WARDEN_SANDBOX/askpass"
+  APPLIANCE_TRY=$1 SSH_ASKPASS="$WARDEN_SANDBOX/askpass" SSH_ASKPASS_REQUIRE=force setsid -w \
+    ssh -o PreferredAuthentications=password -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -o ConnectTimeout=5 -p "$APPLIANCE_PORT" appadmin@127.0.0.1 echo logged-in </dev/null
+}
+
+e2e_rotation_ssh() {
+  controller_init
+  appliance_start "initial-pw"
+  local other
+  ssh-keygen -q -t ed25519 -N '' -f "$WARDEN_SANDBOX/other_key"
+  other=$(cut -d' ' -f1,2 "$WARDEN_SANDBOX/other_key.pub")
+  # The example policy's kv/appliance/* is checked out by operators and rotated after use.
+  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
+rotation:
+  targets:
+    "kv/appliance/core":
+      kind: ssh
+      host: 127.0.0.1
+      port: $APPLIANCE_PORT
+      user: appadmin
+      host_key: "$APPLIANCE_KEY"
+      change_command: $APPLIANCE_SET
+    "kv/appliance/impostor":
+      kind: ssh
+      host: 127.0.0.1
+      port: $APPLIANCE_PORT
+      user: appadmin
+      host_key: "$other"
+      change_command: $APPLIANCE_SET
+EOF
+  controller_start
+  for u in alice admin; do login "$u" >/dev/null; done
+  echo -n "initial-pw" | wctl admin vault put kv/appliance/core >/dev/null
+  echo -n "initial-pw" | wctl admin vault put kv/appliance/impostor >/dev/null
+  expect_out logged-in appliance_login initial-pw
+
+  expect_out "vaulted as version 2" wctl admin vault rotate kv/appliance/core
+  local pw
+  pw=$(cat "$APPLIANCE_PW")
+  [ "$pw" != initial-pw ] || fail "the appliance still has its old password"
+  expect_out logged-in appliance_login "$pw"
+  expect_fail "Permission denied" appliance_login initial-pw
+  echo "  ok: the appliance's password changed through its own command; OpenSSH logs in with the new one only"
+
+  # After use: alice checks it out (she sees it), checks it in, and it is rotated under her.
+  local seen
+  seen=$(wctl alice --json vault get kv/appliance/core | json_field value)
+  [ "$seen" = "$pw" ] || fail "alice got another value than the appliance has"
+  wctl alice vault checkin kv/appliance/core >/dev/null
+  rotated() { [ "$(cat "$APPLIANCE_PW")" != "$seen" ]; }
+  wait_for 20 rotated || fail "not rotated after its check-in"
+  expect_fail "Permission denied" appliance_login "$seen"
+  expect_out logged-in appliance_login "$(cat "$APPLIANCE_PW")"
+  expect_out '"why":"after use"' grep '"event":"vault.rotate"' "$WARDEN_SANDBOX/controller/audit/audit.log"
+  echo "  ok: rotated after use: the password alice saw no longer works"
+
+  # A host key other than the pinned one: nothing is sent, and it is not mistaken for a break.
+  local before tried out
+  before=$(cat "$APPLIANCE_PW")
+  tried=$(grep -c -e "Failed password" -e "Accepted password" "$WARDEN_SANDBOX/appliance/sshd.log" || true)
+  expect_fail "is not the one pinned in the policy" wctl admin vault rotate kv/appliance/impostor
+  out=$(wctl admin reconcile kv/appliance/impostor 2>&1) && fail "reconcile of an impostor succeeded"
+  [[ "$out" == *"unreachable  kv/appliance/impostor"* ]] || fail "impostor not reported unreachable: $out"
+  [ "$(cat "$APPLIANCE_PW")" = "$before" ] || fail "a rotation went to a host with another key"
+  [ "$(grep -c -e "Failed password" -e "Accepted password" "$WARDEN_SANDBOX/appliance/sshd.log" || true)" = "$tried" ] ||
+    fail "a password was sent to a host whose key is not the pinned one"
+  expect_out "OK" echo "OK: no password sent to an unpinned host key; reported unreachable, not a break"
+
+  # Changed on the appliance behind Warden's back: a reconcile break.
+  echo -n "console-pw" >"$APPLIANCE_PW"
+  expect_fail "1 reconcile break(s)" wctl admin reconcile kv/appliance/core
+  echo "  ok: a changed appliance password is a reconcile break"
+  grep -qF -e "$pw" -e "$seen" "$WARDEN_SANDBOX/controller/audit/audit.log" "$WARDEN_SANDBOX/controller.log" \
+    "$WARDEN_SANDBOX/appliance/sshd.log" && fail "a password is in a log"
+  echo "  ok: no password in the audit log, the controller's log or the appliance's"
+}
+
 e2e_vault_shamir() {
   setup --seal shamir --shares 5 --threshold 3
   [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"

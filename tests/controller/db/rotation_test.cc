@@ -174,7 +174,10 @@ rotation:
   targets:
 )";
   for (const auto& [target, why] : std::vector<std::pair<std::string, std::string>>{
-           {"    \"x/y\": {kind: ldap, connection: appdb}", "supported: postgres"},
+           {"    \"x/y\": {kind: ldap, connection: appdb}", "supported: postgres, ssh"},
+           {"    \"x/y\": {kind: ssh, host: h, user: u, change_command: c}", "needs host, user, host_key"},
+           {"    \"x/y\": {kind: ssh, host: h, user: u, change_command: c, host_key: \"ssh-ed25519 AAAA\"}",
+            ".host_key: "},
            {"    \"x/y\": {kind: postgres, connection: nope}", "not in databases.connections"},
            {"    \"x/y\": {kind: postgres, connection: appdb, user: r, period: 1h, jitter: 2h}",
             "jitter must be shorter than period"},
