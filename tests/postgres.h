@@ -61,6 +61,8 @@ class Postgres {
                     "/data -m fast -w stop >/dev/null 2>&1"));
   }
   int port() const { return port_; }
+  // The directory of its Unix socket (where logins are trusted: no password asked).
+  const std::string& socket_dir() const { return dir_; }
   // As the superuser over the socket: the rows' first column, one per line ("" on failure).
   std::string Sql(const std::string& sql) {
     const std::string out = StrCat(dir_, "/out");

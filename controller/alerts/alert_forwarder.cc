@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -60,12 +61,29 @@ AlertForwarder::~AlertForwarder() {
   curl_global_cleanup();
 }
 
+// The JSON of an alert: bytes that are not UTF-8 (a server's message in another encoding) are
+// replaced, never thrown on.
+std::string Dump(const nlohmann::json& event) {
+  return event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void AlertForwarder::Raise(const nlohmann::json& event) {
-  if (config_.webhook.empty() && !config_.syslog) return;
+  if (config_.syslog) {
+    // A local datagram, sent at once: it never waits behind a slow webhook.
+    char host[256] = "-";
+    gethostname(host, sizeof host - 1);
+    absl::Status st = SendSyslog(SyslogMessage(event, host, getpid()));
+    if (!st.ok()) std::cerr << "warden-controller: alerts: " << st.message() << "\n";
+  }
+  if (config_.webhook.empty()) return;
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= kMaxQueued) {
-      queue_.pop_front();
+      // Full: a warning goes first, a critical alert last.
+      auto victim = std::find_if(queue_.begin(), queue_.end(), [](const nlohmann::json& e) {
+        return e.value("severity", "") != "critical";
+      });
+      queue_.erase(victim == queue_.end() ? queue_.begin() : victim);
       dropped_++;
     }
     queue_.push_back(event);
@@ -79,7 +97,7 @@ std::string AlertForwarder::SyslogMessage(const nlohmann::json& event, std::stri
   const int pri = kFacilityAuthpriv * 8 + (critical ? kSeverityCrit : kSeverityWarning);
   // <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
   return StrCat("<", pri, ">1 ", Rfc3339Now(), " ", HeaderField(host, 255), " warden-controller ",
-                pid, " ", HeaderField(event.value("event", ""), 32), " - ", event.dump());
+                pid, " ", HeaderField(event.value("event", ""), 32), " - ", Dump(event));
 }
 
 absl::Status AlertForwarder::SendSyslog(const std::string& message) {
@@ -91,7 +109,7 @@ absl::Status AlertForwarder::SendSyslog(const std::string& message) {
   if (config_.syslog_socket.size() >= sizeof addr.sun_path)
     return absl::InvalidArgumentError("syslog_socket path too long");
   memcpy(addr.sun_path, config_.syslog_socket.c_str(), config_.syslog_socket.size() + 1);
-  if (sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+  if (sendto(fd, message.data(), message.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&addr),
              sizeof addr) < 0)
     return absl::UnavailableError(StrCat("syslog to ", config_.syslog_socket, ": ", strerror(errno)));
   return absl::OkStatus();
@@ -115,47 +133,54 @@ absl::Status AlertForwarder::PostWebhook(const std::string& body) {
   if (!config_.webhook_ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, config_.webhook_ca.c_str());
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK)
-    return absl::UnavailableError(StrCat("webhook ", config_.webhook, ": ", curl_easy_strerror(rc)));
+    return absl::UnavailableError(StrCat("webhook ", WebhookSite(), ": ", curl_easy_strerror(rc)));
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   if (code < 200 || code > 299)
-    return absl::UnavailableError(StrCat("webhook ", config_.webhook, " answered HTTP ", code));
+    return absl::UnavailableError(StrCat("webhook ", WebhookSite(), " answered HTTP ", code));
   return absl::OkStatus();
 }
 
+std::string AlertForwarder::WebhookSite() const {
+  // Scheme and host only: the path of a webhook URL is often its secret.
+  const size_t scheme = config_.webhook.find("://");
+  const size_t end = config_.webhook.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  return config_.webhook.substr(0, end);
+}
+
 void AlertForwarder::Run() {
-  char host[256] = "-";
-  gethostname(host, sizeof host - 1);
+  std::unique_lock lock(mu_);
   for (;;) {
-    nlohmann::json event;
-    uint64_t dropped = 0;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, all delivered
-      event = std::move(queue_.front());
-      queue_.pop_front();
-      std::swap(dropped, dropped_);
-    }
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, all delivered
+    nlohmann::json event = std::move(queue_.front());
+    queue_.pop_front();
+    const uint64_t dropped = std::exchange(dropped_, 0);
+    // Once stopping, one try each, and no waiting between tries.
+    const int tries = stopping_ ? 1 : kWebhookTries;
+    lock.unlock();
     if (dropped)
       std::cerr << "warden-controller: alerts: " << dropped
                 << " alerts dropped (more than 10000 waiting; the audit log has them all)\n";
-    if (config_.syslog) {
-      absl::Status st = SendSyslog(SyslogMessage(event, host, getpid()));
-      if (!st.ok()) std::cerr << "warden-controller: alerts: " << st.message() << "\n";
-    }
-    if (!config_.webhook.empty()) {
-      const std::string body = event.dump();
-      absl::Status st;
-      for (int attempt = 0; attempt < kWebhookTries; attempt++) {
-        if (attempt) std::this_thread::sleep_for(std::chrono::seconds(1 << (attempt - 1)));
+    absl::Status st;
+    try {
+      const std::string body = Dump(event);
+      for (int attempt = 0; attempt < tries; attempt++) {
+        if (attempt) {
+          std::unique_lock wait(mu_);
+          if (cv_.wait_for(wait, std::chrono::seconds(1 << (attempt - 1)), [&] { return stopping_; }))
+            break;
+        }
         st = PostWebhook(body);
         if (st.ok()) break;
       }
-      if (!st.ok())
-        std::cerr << "warden-controller: alerts: alert seq " << event.value("seq", 0)
-                  << " not delivered after " << kWebhookTries << " tries: " << st.message() << "\n";
+    } catch (const std::exception& e) {
+      st = absl::InternalError(e.what());
     }
+    if (!st.ok())
+      std::cerr << "warden-controller: alerts: alert seq " << event.value("seq", 0)
+                << " not delivered: " << st.message() << "\n";
+    lock.lock();
   }
 }
 

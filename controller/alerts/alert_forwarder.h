@@ -2,12 +2,14 @@
 //   webhook  each alert POSTed as one JSON object (Content-Type: application/json) to a URL,
 //            http or https (https checked against the system's CAs, or `webhook_ca`); a 2xx
 //            answer is delivery; anything else is retried (1 s, 2 s, 4 s ... up to 5 tries).
+//            Raise() only queues (up to 10,000 alerts; beyond that warnings are dropped before
+//            critical alerts, counted and reported on stderr): a slow or dead receiver never
+//            holds up an API call. Stopping sends what is queued with one try each.
 //   syslog   each alert as one RFC 5424 message (facility authpriv; severity crit for
 //            "critical", warning otherwise; the JSON as its message) to a local datagram socket
-//            (/dev/log, or `syslog_socket`).
-// Raise() only queues (up to 10,000 alerts; beyond that the oldest are dropped, counted and
-// reported on stderr): a slow or dead receiver never holds up an API call. The audit log stays
-// the record of every alert; SIEM forwarding with persisted cursors is a separate feature.
+//            (/dev/log, or `syslog_socket`), sent by Raise() itself without blocking.
+// The audit log stays the record of every alert; SIEM forwarding with persisted cursors is a
+// separate feature.
 #pragma once
 
 #include <condition_variable>
@@ -42,6 +44,7 @@ class AlertForwarder final : public AlertSink {
   void Run();
   absl::Status PostWebhook(const std::string& body);
   absl::Status SendSyslog(const std::string& message);
+  std::string WebhookSite() const;
 
   const AlertConfig config_;
   std::mutex mu_;

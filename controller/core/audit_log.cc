@@ -183,15 +183,18 @@ absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
   nlohmann::json alert;
   if (alerts_ && event.value("alert", false)) alert = event;
   uint64_t seq = 0;
+  absl::Status checkpointed;
   {
     std::lock_guard lock(mu_);
     ASSIGN_OR_RETURN(seq, WriteLocked(std::move(event)));
-    if (++since_checkpoint_ >= options_.checkpoint_every) RETURN_IF_ERROR(CheckpointLocked());
+    if (++since_checkpoint_ >= options_.checkpoint_every) checkpointed = CheckpointLocked();
   }
+  // Written is paged, whatever became of the checkpoint.
   if (!alert.is_null()) {
     alert["seq"] = seq;
     alerts_->Raise(alert);
   }
+  RETURN_IF_ERROR(checkpointed);
   return seq;
 }
 

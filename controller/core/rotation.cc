@@ -82,13 +82,15 @@ absl::Status CredentialRotation::FailLocked(RotationRow& row, const absl::Status
   row.failures++;
   row.next_attempt = now + std::min(kFirstRetry << std::min(row.failures - 1, 12), kMaxRetry);
   row.last_error = std::string(error.message());
+  // Paged first: a store that cannot be written (a full disk) must not also swallow the alert.
+  absl::Status logged = audit_.Append({{"event", "vault.rotate_failed"}, {"alert", true},
+                                       {"severity", "warning"}, {"path", row.path},
+                                       {"error", row.last_error}, {"attempts", row.failures},
+                                       {"next_attempt", row.next_attempt},
+                                       {"pending", row.pending_since != 0}})
+                             .status();
   RETURN_IF_ERROR(store_.PutRotation(row));
-  RETURN_IF_ERROR(audit_.Append({{"event", "vault.rotate_failed"}, {"alert", true},
-                                 {"severity", "warning"}, {"path", row.path},
-                                 {"error", row.last_error}, {"attempts", row.failures},
-                                 {"next_attempt", row.next_attempt},
-                                 {"pending", row.pending_since != 0}})
-                      .status());
+  RETURN_IF_ERROR(logged);
   return error;
 }
 
@@ -140,7 +142,15 @@ absl::StatusOr<int64_t> CredentialRotation::ResolveLocked(const Target& t, Rotat
   ASSIGN_OR_RETURN(SecretBytes next,
                    vault_.OpenPending(row.path, SealedValue{row.pending_key, row.pending_value}));
   const absl::Status next_ok = t.kind->Verify(*t.policy, next);
-  if (next_ok.ok()) return CommitLocked(t, row, next);
+  if (next_ok.ok()) {
+    absl::StatusOr<int64_t> version = CommitLocked(t, row, next);
+    if (version.ok()) return version;
+    // The target has the new password and the vault does not yet: kept pending, retried.
+    return FailLocked(row, absl::Status(version.status().code(),
+                                        StrCat("the new password of ", row.path, " logs in but "
+                                               "could not be stored: ", version.status().message(),
+                                               "; it is kept pending and stored again")));
+  }
   if (!absl::IsPermissionDenied(next_ok)) {
     return FailLocked(row, absl::UnavailableError(StrCat(
                                "the new password of ", row.path, " could not be checked: ",
@@ -150,14 +160,18 @@ absl::StatusOr<int64_t> CredentialRotation::ResolveLocked(const Target& t, Rotat
   absl::StatusOr<Vault::Current> current = vault_.CurrentForController(row.path);
   const absl::Status current_ok =
       current.ok() ? t.kind->Verify(*t.policy, current->value) : current.status();
-  if (current_ok.ok() || absl::IsNotFound(current_ok)) {
+  if (current_ok.ok() ||
+      (absl::IsNotFound(current_ok) && t.kind->SetsWithoutCurrent(*t.policy))) {
     DropPending(row);
-    return FailLocked(row, change_error.ok() ? absl::InternalError(StrCat(
-                                                   "the target took the change of ", row.path,
-                                                   " but refuses the new password"))
-                                             : change_error);
+    return FailLocked(row, change_error.ok()
+                               ? absl::AbortedError(StrCat(
+                                     "the new password of ", row.path, " is refused and ",
+                                     current_ok.ok() ? "the vaulted one logs in" : "none is vaulted",
+                                     ": the target was not changed (stopped before the change, "
+                                     "or the change had no effect)"))
+                               : change_error);
   }
-  if (absl::IsPermissionDenied(current_ok)) {
+  if (absl::IsPermissionDenied(current_ok) || absl::IsNotFound(current_ok)) {
     DropPending(row);
     return DriftLocked(row, StrCat("neither the vaulted password nor the one being set logs in",
                                    because));
@@ -195,14 +209,21 @@ absl::StatusOr<int64_t> CredentialRotation::RotateLocked(const Target& t, Rotati
                                "(wardenctl vault put ", row.path, ")")));
   }
   SecretBytes next = GeneratePassword(t.policy->password);
-  ASSIGN_OR_RETURN(SealedValue sealed, vault_.SealPending(row.path, next.span()));
-  row.pending_since = clock_.Now();
-  row.pending_by = std::string(by);
-  row.pending_why = std::string(why);
-  row.pending_key = std::move(sealed.key);
-  row.pending_value = std::move(sealed.value);
+  absl::StatusOr<SealedValue> sealed = vault_.SealPending(row.path, next.span());
+  if (!sealed.ok()) return FailLocked(row, sealed.status());
+  RotationRow pending = row;
+  pending.pending_since = clock_.Now();
+  pending.pending_by = std::string(by);
+  pending.pending_why = std::string(why);
+  pending.pending_key = std::move(sealed->key);
+  pending.pending_value = std::move(sealed->value);
   // Durable before the target changes: a crash from here on is resolved from this row.
-  RETURN_IF_ERROR(store_.PutRotation(row));
+  if (absl::Status st = store_.PutRotation(pending); !st.ok()) {
+    return FailLocked(row, absl::Status(st.code(), StrCat("the new password could not be written "
+                                                          "down before the change, nothing was "
+                                                          "changed: ", st.message())));
+  }
+  row = std::move(pending);
   const absl::Status changed =
       t.kind->Change(*t.policy, current ? &current->value : nullptr, next);
   return ResolveLocked(t, row, changed);
@@ -270,6 +291,7 @@ ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow
   absl::Status st = current.ok() ? t.kind->Verify(*t.policy, current->value) : current.status();
   if (st.ok()) {
     row.last_reconciled = now;
+    if (row.failures == 0) row.last_error.clear();
     if (absl::Status put = store_.PutRotation(row); !put.ok())
       return {row.path, "unreachable", StrCat("the result could not be stored: ", put.message())};
     absl::Status logged = audit_.Append({{"event", "vault.reconciled"}, {"path", row.path},
@@ -285,16 +307,22 @@ ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow
     return {row.path, "break", std::string(drift.message())};
   }
   const bool missing = absl::IsNotFound(st);
+  // Paged when it starts failing; while it goes on, each check is in the audit log only.
+  const bool first = row.last_error.empty();
+  row.last_error = std::string(st.message());
   // A target that did not answer is looked at again soon; a path with nothing vaulted waits for
   // a person, and is not paged about more than once a period.
   row.next_reconcile = now + (missing ? t.policy->reconcile_every
                                       : std::min(t.policy->reconcile_every, kUnreachableRecheck));
   std::string detail(st.message());
   absl::Status put = store_.PutRotation(row);
-  absl::Status logged = audit_.Append({{"event", "vault.reconcile_failed"}, {"alert", true},
-                                       {"severity", "warning"}, {"path", row.path},
-                                       {"error", detail}})
-                            .status();
+  nlohmann::json event = {{"event", "vault.reconcile_failed"}, {"path", row.path},
+                          {"error", detail}};
+  if (first) {
+    event["alert"] = true;
+    event["severity"] = "warning";
+  }
+  absl::Status logged = audit_.Append(std::move(event)).status();
   if (!put.ok()) detail += StrCat("; the result could not be stored: ", put.message());
   if (!logged.ok()) detail += StrCat("; ", logged.message());
   return {row.path, missing ? "missing" : "unreachable", detail};
@@ -422,17 +450,19 @@ absl::StatusOr<int> CredentialRotation::RunDue() {
     ASSIGN_OR_RETURN(std::optional<RotationRow> stored, store_.GetRotation(path));
     ASSIGN_OR_RETURN(RotationRow row, RowOf(tp));
     if (!stored) RETURN_IF_ERROR(store_.PutRotation(row));
-    if (row.status == "drifted") continue;  // until an admin resets it
     const int64_t now = clock_.Now();
     if (row.pending_since) {
+      // Also on a drifted target: the pending value may be the password.
       if (row.next_attempt <= now) {
         (void)ResolveLocked(*t, row, absl::OkStatus());  // alerted inside when it fails
         acted++;
       }
       continue;
     }
+    if (row.status == "drifted") continue;  // until an admin resets it
     std::string why;
     if (row.next_rotation && row.next_rotation <= now) why = "scheduled";
+    if (why.empty() && row.failures > 0) why = "retry";  // a rotation that failed, on demand too
     const VaultPathPolicy* vp = policy_.VaultPathFor(path);
     if (why.empty() && vp && vp->rotate_after_use) {
       absl::StatusOr<Vault::Current> current = vault_.CurrentForController(path);

@@ -196,6 +196,22 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
     t.listed = false;
     out.targets[t.path] = std::move(t);
   }
+  // One account, one owner: two paths rotating the same password would each break the other.
+  std::map<std::string, std::string> owner;
+  for (const auto& [path, t] : out.targets) {
+    std::string account;
+    if (t.kind == "postgres") {
+      const DbConnectionPolicy& c = databases.connections.at(t.connection);
+      account = StrCat("PostgreSQL role ", t.user, " at ", c.host, ":", c.port);
+    } else {
+      account = StrCat("SSH account ", t.user, " at ", t.host, ":", t.port);
+    }
+    auto [it, added] = owner.emplace(account, path);
+    if (!added)
+      return absl::InvalidArgumentError(StrCat("rotation.targets: \"", it->second, "\" and \"", path,
+                                               "\" are both the ", account,
+                                               "; one account is rotated at one path"));
+  }
   return absl::OkStatus();
 }
 

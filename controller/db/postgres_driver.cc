@@ -133,6 +133,11 @@ absl::Status PostgresDriver::SetPassword(const DbConnectionPolicy& c,
   Slot& slot = SlotOf(c.name);
   std::lock_guard lock(slot.mu);
   ASSIGN_OR_RETURN(PGconn * conn, Connect(c, admin_password, slot));
+  if (!Run(conn, "SELECT 1").ok()) {
+    // The server closed the kept connection (a restart, an idle timeout): once more, anew.
+    slot.conn.reset();
+    ASSIGN_OR_RETURN(conn, Connect(c, admin_password, slot));
+  }
   const std::string user(role);
   std::string plain(password.view());
   char* verifier = PQencryptPasswordConn(conn, plain.c_str(), user.c_str(), "scram-sha-256");
@@ -156,7 +161,14 @@ absl::Status PostgresDriver::SetPassword(const DbConnectionPolicy& c,
 
 absl::Status PostgresDriver::Authenticate(const DbConnectionPolicy& c, std::string_view user,
                                           const SecretBytes& password) {
-  return Open(c, user, password).status();
+  ASSIGN_OR_RETURN(Conn conn, Open(c, user, password));
+  // A login that never asked for the password (pg_hba trust, peer, cert) proves nothing: not a
+  // success, and not a refusal either.
+  if (!PQconnectionUsedPassword(conn.get()))
+    return absl::FailedPreconditionError(StrCat(
+        "database ", c.name, " let ", user, " in without checking a password (pg_hba.conf: trust, "
+        "peer or cert for Warden's address): the password cannot be proven there"));
+  return absl::OkStatus();
 }
 
 }  // namespace warden

@@ -2,10 +2,14 @@
 // (and the connection's own admin) rotated on a real PostgreSQL.
 #include "controller/core/rotation.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <functional>
 #include <set>
 
 #include "common/strings.h"
+#include "controller/alerts/alert_forwarder.h"
 #include "controller/core/db_credentials.h"
 #include "controller/db/postgres_driver.h"
 #include "tests/controller/fixture.h"
@@ -184,7 +188,10 @@ rotation:
            {"    \"x/y\": {kind: postgres, connection: appdb}", "is rotated at its admin_password"},
            {"    \"x/y\": {kind: postgres, connection: appdb, user: r, colour: red}",
             "unknown key \"colour\""},
-           {"    \"/x\": {kind: postgres, connection: appdb, user: r}", "path"}}) {
+           {"    \"/x\": {kind: postgres, connection: appdb, user: r}", "path"},
+           {"    \"x/y\": {kind: postgres, connection: appdb, user: r}\n"
+            "    \"x/z\": {kind: postgres, connection: appdb, user: r}",
+            "are both the PostgreSQL role r at 127.0.0.1:5432"}}) {
     auto p = ParsePolicy(base + target + "\n");
     ASSERT_FALSE(p.ok()) << target;
     EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();
@@ -523,6 +530,51 @@ TEST_F(RotationPostgresTest, AControllerKilledBetweenTheChangeAndTheCommitRecove
   EXPECT_EQ(*resolved, 1);
   EXPECT_TRUE(pg_.LogsIn("reporting", Vaulted("db/appdb/reporting")));
   EXPECT_NE(Vaulted("db/appdb/reporting"), "initial-password");
+}
+
+TEST_F(RotationPostgresTest, ALoginThatNeverAskedForThePasswordProvesNothing) {
+  // The socket directory: pg_hba trusts every login there.
+  DbConnectionPolicy trusted = policy_.databases.connections.at("appdb");
+  trusted.host = pg_.socket_dir();
+  const absl::Status st = driver_.Authenticate(trusted, "reporting", SecretBytes(ToBytes("wrong")));
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st.message();
+  EXPECT_NE(st.message().find("without checking a password"), std::string::npos);
+}
+
+// --- alerts ---
+
+TEST(AlertForwarderTest, AlertsReachSyslogAsRfc5424WithTheirSeverityAndNeverThrowOnBadBytes) {
+  TempDir dir;
+  const std::string sock = dir / "log";
+  const int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, sock.c_str(), sock.size() + 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  AlertConfig config;
+  config.syslog = true;
+  config.syslog_socket = sock;
+  {
+    AlertForwarder alerts(config);
+    // A server's message in Latin-1: not UTF-8.
+    alerts.Raise({{"event", "vault.reconcile_break"}, {"severity", "critical"},
+                  {"detail", std::string("mot de passe \xe9" "chou\xe9")}, {"seq", 7}});
+    alerts.Raise({{"event", "vault.rotate_failed"}, {"severity", "warning"}, {"seq", 8}});
+  }
+  char buf[4096];
+  const ssize_t n1 = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  ASSERT_GT(n1, 0);
+  const std::string first(buf, static_cast<size_t>(n1));
+  const ssize_t n2 = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  ASSERT_GT(n2, 0);
+  const std::string second(buf, static_cast<size_t>(n2));
+  close(fd);
+  EXPECT_EQ(first.rfind("<82>1 ", 0), 0u) << first;  // authpriv.crit
+  EXPECT_NE(first.find(" warden-controller "), std::string::npos);
+  EXPECT_NE(first.find(" vault.reconcile_break - {"), std::string::npos) << first;
+  EXPECT_NE(first.find("\xef\xbf\xbd"), std::string::npos);  // replaced, not thrown on
+  EXPECT_EQ(second.rfind("<84>1 ", 0), 0u) << second;  // authpriv.warning
 }
 
 }  // namespace
