@@ -1476,7 +1476,7 @@ rotation:
       kind: ssh
       host: 127.0.0.1
       port: $APPLIANCE_PORT
-      user: appadmin
+      user: operator
       host_key: "$other"
       change_command: $APPLIANCE_SET
 EOF
