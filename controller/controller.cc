@@ -296,6 +296,7 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
                                                       *c->audit_, clock);
   c->rotation_->AddTarget("postgres", *c->postgres_roles_);
   c->rotation_->AddTarget("ssh", c->ssh_appliances_);
+  c->rotation_->AddTarget("ldap", c->ldap_accounts_);
   return c;
 }
 

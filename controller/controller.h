@@ -19,6 +19,7 @@
 #include "controller/core/rotation.h"
 #include "controller/core/vault.h"
 #include "controller/db/postgres_driver.h"
+#include "controller/ldap/ldap_target.h"
 #include "controller/ssh/ssh_target.h"
 #include "controller/keys/pkcs11_keystore.h"
 #include "controller/store/sqlite/sqlite_store.h"
@@ -99,6 +100,7 @@ class Controller {
   std::unique_ptr<DatabaseCredentials> databases_;
   std::unique_ptr<PostgresRoleTarget> postgres_roles_;
   SshApplianceTarget ssh_appliances_;
+  LdapAccountTarget ldap_accounts_;
   std::unique_ptr<CredentialRotation> rotation_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;

@@ -14,6 +14,7 @@ packages=(
   libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps
   libbpf-dev bpftool libzstd-dev zstd liblz4-dev lz4 tmux bsdutils tlog python3
   libpq-dev postgresql-15 postgresql-client-15 libcurl4-openssl-dev libssh-dev
+  slapd ldap-utils libldap-dev
 )
 
 missing=()
@@ -34,6 +35,14 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# No package starts its service while installing (slapd, PostgreSQL, sshd): Warden's tests and
+# demo run their own, sandboxed. A policy-rc.d already there is left as it is.
+policy_rc=/usr/sbin/policy-rc.d
+if [ ! -e "$policy_rc" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+  chmod 755 "$policy_rc"
+  trap 'rm -f "$policy_rc"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The package enables sshd system-wide; Warden's tests and demo start their own sandboxed sshd and
 # never need the system one.

@@ -68,15 +68,18 @@ absl::Status ParsePostgresTarget(const std::string& where, const YAML::Node& n,
     return absl::InvalidArgumentError(StrCat(
         where, ": the admin of connection ", t.connection, " is rotated at its admin_password path (",
         conn->second.admin_password_path, "), not at a second one"));
-  for (const char* key : {"host", "port", "host_key", "change_command"}) {
-    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is for kind ssh"));
+  for (const char* key : {"host", "port", "host_key", "change_command", "url", "dn", "ca_file",
+                          "start_tls"}) {
+    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind postgres"));
   }
   return absl::OkStatus();
 }
 
 // kind: ssh
 absl::Status ParseSshTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
-  if (n["connection"]) return absl::InvalidArgumentError(StrCat(where, ".connection is for kind postgres"));
+  for (const char* key : {"connection", "url", "dn", "ca_file", "start_tls"}) {
+    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind ssh"));
+  }
   t.host = n["host"].as<std::string>("");
   t.port = n["port"].as<int>(t.port);
   t.user = n["user"].as<std::string>("");
@@ -96,12 +99,33 @@ absl::Status ParseSshTarget(const std::string& where, const YAML::Node& n, Rotat
   return absl::OkStatus();
 }
 
+// kind: ldap
+absl::Status ParseLdapTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
+  for (const char* key : {"connection", "user", "host", "port", "host_key", "change_command"}) {
+    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind ldap"));
+  }
+  t.url = n["url"].as<std::string>("");
+  t.user = n["dn"].as<std::string>("");
+  t.ca_file = n["ca_file"].as<std::string>("");
+  t.start_tls = n["start_tls"].as<bool>(false);
+  if (t.url.empty() || t.user.empty())
+    return absl::InvalidArgumentError(StrCat(where, ": kind ldap needs url and dn"));
+  const bool ldaps = t.url.rfind("ldaps://", 0) == 0, ldap = t.url.rfind("ldap://", 0) == 0;
+  if (!ldaps && !(ldap && t.start_tls))
+    return absl::InvalidArgumentError(StrCat(
+        where, ".url: passwords go over TLS only: ldaps://..., or ldap://... with start_tls: true"));
+  if (ldaps && t.start_tls)
+    return absl::InvalidArgumentError(StrCat(where, ": start_tls is for ldap:// URLs"));
+  return absl::OkStatus();
+}
+
 absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
                          const DatabasePolicy& databases, RotationTargetPolicy& t) {
   const std::string where = StrCat("rotation.targets.\"", path, "\"");
   RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"kind", "connection", "user", "host", "port",
-                                            "host_key", "change_command", "period", "jitter",
-                                            "reconcile_every", "password"}));
+                                            "host_key", "change_command", "url", "dn", "ca_file",
+                                            "start_tls", "period", "jitter", "reconcile_every",
+                                            "password"}));
   t.path = path;
   if (absl::Status st = CheckSecretPath(path); !st.ok())
     return absl::InvalidArgumentError(StrCat(where, ": ", st.message()));
@@ -110,9 +134,11 @@ absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
     RETURN_IF_ERROR(ParsePostgresTarget(where, n, databases, t));
   } else if (t.kind == "ssh") {
     RETURN_IF_ERROR(ParseSshTarget(where, n, t));
+  } else if (t.kind == "ldap") {
+    RETURN_IF_ERROR(ParseLdapTarget(where, n, t));
   } else {
-    return absl::InvalidArgumentError(StrCat(where, ".kind: \"", t.kind,
-                                             "\" is not a kind of target; supported: postgres, ssh"));
+    return absl::InvalidArgumentError(StrCat(
+        where, ".kind: \"", t.kind, "\" is not a kind of target; supported: postgres, ssh, ldap"));
   }
   ASSIGN_OR_RETURN(t.period, DurationField(n, "period", 0, where));
   ASSIGN_OR_RETURN(t.jitter, DurationField(n, "jitter", 0, where));
@@ -203,8 +229,10 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
     if (t.kind == "postgres") {
       const DbConnectionPolicy& c = databases.connections.at(t.connection);
       account = StrCat("PostgreSQL role ", t.user, " at ", c.host, ":", c.port);
-    } else {
+    } else if (t.kind == "ssh") {
       account = StrCat("SSH account ", t.user, " at ", t.host, ":", t.port);
+    } else {
+      account = StrCat("LDAP account ", t.user, " at ", t.url);
     }
     auto [it, added] = owner.emplace(account, path);
     if (!added)

@@ -24,6 +24,11 @@
 //         change_command: "/opt/bin/set-password"   # run after logging in with the current
 //                                         #   password; reads the current and the new one, one
 //                                         #   per line, on stdin; exit 0 = changed
+//       "kv/ldap/svc-backup":             # a directory account that changes its own password
+//         kind: ldap
+//         url: ldaps://ldap.example.org   # or ldap://... with start_tls: true
+//         ca_file: /etc/warden/ldap-ca.pem   # default: the system's CAs
+//         dn: "uid=svc-backup,ou=people,dc=example,dc=org"
 //
 // A connection's admin password path is a target even when not listed here (no schedule,
 // reconciled hourly), so `wardenctl db rotate-root CONNECTION` always has one.
@@ -55,14 +60,17 @@ struct PasswordPolicy {
 
 struct RotationTargetPolicy {
   std::string path;        // the vault path of the credential
-  std::string kind;        // postgres, ssh
+  std::string kind;        // postgres, ssh, ldap
   std::string connection;  // postgres: the databases.connections entry
-  std::string user;        // the account whose password changes (postgres: a role)
+  std::string user;        // the account whose password changes (postgres: a role; ldap: a DN)
   // ssh:
   std::string host;
   int port = 22;
   Bytes host_key;  // the pinned host key's wire blob
   std::string change_command;
+  // ldap:
+  std::string url, ca_file;
+  bool start_tls = false;
   int64_t period = 0;      // 0: no scheduled rotation
   int64_t jitter = 0;
   int64_t reconcile_every = 3600;

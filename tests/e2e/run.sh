@@ -1527,6 +1527,106 @@ EOF
   echo "  ok: no password in the audit log, the controller's log or the appliance's"
 }
 
+# A directory of this test's own (docs/rotation.md, kind ldap): slapd with a self-signed
+# certificate for 127.0.0.1, ldaps:// on a free loopback port, one service account that may
+# change its own password (ACL: self write). ldap_whoami DN PASSWORD is the judge.
+LDAP_BASE="dc=warden,dc=test"
+LDAP_SVC="uid=svc-backup,ou=people,$LDAP_BASE"
+ldap_start() {
+  LDAP_DIR=$WARDEN_SANDBOX/ldap
+  mkdir -p "$LDAP_DIR/db"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$LDAP_DIR/key.pem" -out "$LDAP_DIR/cert.pem" 2>/dev/null
+  LDAP_PORT=$(free_port)
+  LDAP_URL=ldaps://127.0.0.1:$LDAP_PORT
+  cat >"$LDAP_DIR/slapd.conf" <<EOF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile $LDAP_DIR/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+TLSCertificateFile $LDAP_DIR/cert.pem
+TLSCertificateKeyFile $LDAP_DIR/key.pem
+database mdb
+suffix "$LDAP_BASE"
+rootdn "cn=admin,$LDAP_BASE"
+rootpw admin-pw
+directory $LDAP_DIR/db
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+EOF
+  setsid slapd -d 0 -f "$LDAP_DIR/slapd.conf" -h "$LDAP_URL/" >"$LDAP_DIR/slapd.log" 2>&1 &
+  SANDBOX_PIDS+=($!)
+  ldap_up() { LDAPTLS_CACERT="$LDAP_DIR/cert.pem" ldapwhoami -x -H "$LDAP_URL" >/dev/null 2>&1; }
+  wait_for 10 ldap_up || { cat "$LDAP_DIR/slapd.log" >&2; fail "slapd did not start"; }
+  LDAPTLS_CACERT="$LDAP_DIR/cert.pem" ldapadd -x -H "$LDAP_URL" -D "cn=admin,$LDAP_BASE" -w admin-pw >/dev/null <<EOF
+dn: $LDAP_BASE
+objectClass: dcObject
+objectClass: organization
+o: Warden test
+dc: warden
+
+dn: ou=people,$LDAP_BASE
+objectClass: organizationalUnit
+ou: people
+
+dn: $LDAP_SVC
+objectClass: inetOrgPerson
+uid: svc-backup
+cn: Backup service
+sn: Backup
+userPassword: $1
+EOF
+}
+ldap_whoami() {
+  LDAPTLS_CACERT="$LDAP_DIR/cert.pem" ldapwhoami -x -H "$LDAP_URL" -D "$1" -w "$2"
+}
+
+e2e_rotation_ldap() {
+  controller_init
+  ldap_start "initial-pw"
+  expect_out "dn:$LDAP_SVC" ldap_whoami "$LDAP_SVC" initial-pw
+  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
+rotation:
+  targets:
+    "kv/ldap/svc-backup":
+      kind: ldap
+      url: $LDAP_URL
+      ca_file: $LDAP_DIR/cert.pem
+      dn: "$LDAP_SVC"
+    "kv/ldap/untrusted":
+      kind: ldap
+      url: $LDAP_URL
+      dn: "uid=nobody,ou=people,$LDAP_BASE"
+EOF
+  controller_start
+  login admin >/dev/null
+  echo -n "initial-pw" | wctl admin vault put kv/ldap/svc-backup >/dev/null
+  echo -n "initial-pw" | wctl admin vault put kv/ldap/untrusted >/dev/null
+  expect_out "vaulted as version 2" wctl admin vault rotate kv/ldap/svc-backup
+  local pw
+  pw=$(wctl admin --json vault get kv/ldap/svc-backup | json_field value)
+  expect_out "dn:$LDAP_SVC" ldap_whoami "$LDAP_SVC" "$pw"
+  expect_fail "Invalid credentials" ldap_whoami "$LDAP_SVC" initial-pw
+  expect_out "ok  kv/ldap/svc-backup" wctl admin reconcile kv/ldap/svc-backup
+  echo "  ok: rotated by password modify; ldapwhoami binds with the new password only"
+  # A server whose certificate Warden does not trust (no ca_file: the system's CAs) gets no
+  # password: the TLS handshake fails first, so it is unreachable, never a refused bind (a break).
+  expect_fail "Can't contact LDAP server" wctl admin vault rotate kv/ldap/untrusted
+  local out
+  out=$(wctl admin reconcile kv/ldap/untrusted 2>&1) && fail "reconcile of an untrusted server succeeded"
+  [[ "$out" == *"unreachable  kv/ldap/untrusted"* ]] || fail "untrusted server not reported unreachable: $out"
+  # Changed by the directory's admin behind Warden's back: a break.
+  LDAPTLS_CACERT="$LDAP_DIR/cert.pem" ldappasswd -x -H "$LDAP_URL" -D "cn=admin,$LDAP_BASE" -w admin-pw \
+    -s intruder-pw "$LDAP_SVC" >/dev/null
+  expect_fail "1 reconcile break(s)" wctl admin reconcile kv/ldap/svc-backup
+  expect_out '"event":"vault.reconcile_break"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+  grep -qF "$pw" "$WARDEN_SANDBOX/controller/audit/audit.log" "$WARDEN_SANDBOX/controller.log" &&
+    fail "a password is in a log"
+  echo "  ok: an untrusted certificate gets no password; an out-of-band change is a break"
+}
+
 e2e_vault_shamir() {
   setup --seal shamir --shares 5 --threshold 3
   [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"

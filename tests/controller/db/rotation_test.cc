@@ -178,7 +178,10 @@ rotation:
   targets:
 )";
   for (const auto& [target, why] : std::vector<std::pair<std::string, std::string>>{
-           {"    \"x/y\": {kind: ldap, connection: appdb}", "supported: postgres, ssh"},
+           {"    \"x/y\": {kind: kerberos, connection: appdb}", "supported: postgres, ssh, ldap"},
+           {"    \"x/y\": {kind: ldap, url: \"ldap://dc1\", dn: \"uid=a\"}", "passwords go over TLS only"},
+           {"    \"x/y\": {kind: ldap, url: \"ldaps://dc1\", dn: \"uid=a\", connection: appdb}",
+            ".connection is not for kind ldap"},
            {"    \"x/y\": {kind: ssh, host: h, user: u, change_command: c}", "needs host, user, host_key"},
            {"    \"x/y\": {kind: ssh, host: h, user: u, change_command: c, host_key: \"ssh-ed25519 AAAA\"}",
             ".host_key: "},
