@@ -1,6 +1,7 @@
 // A PostgreSQL cluster of its own for tests and benchmarks: initdb as the postgres user in a
 // temp dir, on a free loopback port, SCRAM passwords over TCP and trust on its socket;
-// warden_admin (password "adminpw") may create roles and grant pg_read_all_data.
+// warden_admin (password "adminpw") may create roles, grant pg_read_all_data and end other
+// roles' sessions (pg_signal_backend).
 #pragma once
 
 #include <arpa/inet.h>
@@ -45,7 +46,8 @@ class Postgres {
       return absl::InternalError("initdb failed");
     RETURN_IF_ERROR(Start());
     if (!Sh(Psql("CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw'")) ||
-        !Sh(Psql("GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION")))
+        !Sh(Psql("GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION")) ||
+        !Sh(Psql("GRANT pg_signal_backend TO warden_admin")))
       return absl::InternalError("cannot create warden_admin");
     return absl::OkStatus();
   }

@@ -68,6 +68,7 @@ std::string RenderStatement(std::string_view statement, std::string_view name,
                             std::string_view password, int64_t expiration) {
   return Expand(statement, [&](std::string_view key) {
     if (key == "name") return QuoteIdentifier(name);
+    if (key == "name_literal") return QuoteLiteral(name);
     if (key == "password") return QuoteLiteral(password);
     return QuoteLiteral(FormatUtc(expiration, "%Y-%m-%d %H:%M:%S+00"));  // {{expiration}}
   });

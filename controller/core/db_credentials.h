@@ -84,7 +84,8 @@ struct DbCredential {
 // What a substituted statement holds: the values, quoted for PostgreSQL.
 std::string QuoteIdentifier(std::string_view name);
 std::string QuoteLiteral(std::string_view value);
-// `statement` with {{name}}, {{password}}, {{expiration}} replaced. REQUIRES: the template
+// `statement` with {{name}} (an identifier), {{name_literal}} (the same name as a string
+// literal, for WHERE usename = ...), {{password}}, {{expiration}} replaced. REQUIRES: the template
 // passed CheckStatementTemplate.
 std::string RenderStatement(std::string_view statement, std::string_view name,
                             std::string_view password, int64_t expiration);

@@ -118,8 +118,9 @@ absl::Status CheckStatementTemplate(std::string_view s) {
     if (s.compare(i, 2, "{{") == 0) {
       const size_t end = s.find("}}", i);
       const std::string_view name = end == std::string_view::npos ? "" : s.substr(i + 2, end - i - 2);
-      if (name != "name" && name != "password" && name != "expiration")
-        return refuse("unknown placeholder; supported: {{name}}, {{password}}, {{expiration}}");
+      if (name != "name" && name != "name_literal" && name != "password" && name != "expiration")
+        return refuse(
+            "unknown placeholder; supported: {{name}}, {{name_literal}}, {{password}}, {{expiration}}");
       i = end + 2;
       continue;
     }

@@ -1,7 +1,8 @@
 // The policy's `databases:` section: the database servers Warden holds an admin credential for
 // (connections) and the roles operators ask short-lived credentials of (controller/core/
 // db_credentials.h). Statement templates are checked here, at load: a template names only
-// {{name}}, {{password}} and {{expiration}}, and never puts one inside quotes of its own, since
+// {{name}}, {{name_literal}}, {{password}} and {{expiration}}, and never puts one inside quotes of
+// its own, since
 // Warden substitutes each as a quoted identifier or literal.
 #pragma once
 
@@ -56,7 +57,7 @@ absl::Status ParseDatabases(const YAML::Node& n,
                             const std::map<std::string, std::set<std::string>>& groups,
                             DatabasePolicy& out);
 
-// A statement template: only {{name}}, {{password}}, {{expiration}}, none inside a quoted
+// A statement template: only {{name}}, {{name_literal}}, {{password}}, {{expiration}}, none inside a quoted
 // string, quoted identifier or dollar-quoted body.
 absl::Status CheckStatementTemplate(std::string_view statement);
 

@@ -1226,6 +1226,7 @@ pg_start() {
   pg_up
   pg_sql "CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw-$PG_PORT'" >/dev/null
   pg_sql "GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION" >/dev/null
+  pg_sql "GRANT pg_signal_backend TO warden_admin" >/dev/null
 }
 pg_up() {
   runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/log" \
@@ -1263,8 +1264,18 @@ e2e_db_creds() {
   expect_out "No live leases" wctl bob lease list
   pg_sql "CREATE ROLE w_readonly_by_hand" >/dev/null
   expect_out "w_readonly_by_hand" wctl admin db orphans appdb
+  # A session alice keeps open with it ends with the lease.
+  PGPASSWORD=$pass setsid psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U "$user" -d postgres \
+    -c 'SELECT pg_sleep(60)' >/dev/null 2>&1 &
+  local open_session=$!
+  SANDBOX_PIDS+=("$open_session")
+  sessions() { [ "$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE usename = '$user'")" = 1 ]; }
+  wait_for 10 sessions || fail "alice's session did not start"
   expect_out "Revoked 1 lease" wctl alice lease revoke "$lease"
   [ "$(pg_roles "$user")" = 0 ] || fail "the role outlived its revoked lease"
+  ended() { ! kill -0 "$open_session" 2>/dev/null; }
+  wait_for 10 ended || fail "a session of the revoked role is still open"
+  echo "  ok: the open session of the revoked role was ended"
   expect_fail "password authentication failed" pg_login "$user" "$pass"
   echo "  ok: the role is gone with its lease"
   # A lease that runs out while the controller is down: its role goes when it is back.

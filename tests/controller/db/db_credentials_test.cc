@@ -122,6 +122,10 @@ TEST(DbTemplates, ValuesAreQuotedSoNoneCanEndTheStatement) {
   EXPECT_EQ(RenderStatement("CREATE ROLE {{name}} PASSWORD {{password}} VALID UNTIL {{expiration}}",
                             "a\"b", "p'q", 1800000000),
             "CREATE ROLE \"a\"\"b\" PASSWORD 'p''q' VALID UNTIL '2027-01-15 08:00:00+00'");
+  EXPECT_EQ(RenderStatement("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "
+                            "{{name_literal}}",
+                            "a'b", "", 0),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'a''b'");
 }
 
 TEST(DbTemplates, APlaceholderTheTemplateQuotesItselfIsRefusedAtPolicyLoad) {
