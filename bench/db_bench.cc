@@ -107,9 +107,10 @@ int main(int argc, char** argv) {
     for (const std::string& sql :
          {StrCat("BEGIN; CREATE ROLE \"w_floor_", i, "\" LOGIN PASSWORD 'p' VALID UNTIL 'infinity'; ",
                  "GRANT pg_read_all_data TO \"w_floor_", i, "\"; COMMIT"),
-          StrCat("BEGIN; DROP ROLE IF EXISTS \"w_floor_", i, "\"; COMMIT")}) {
+          StrCat("BEGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ",
+                 "'w_floor_", i, "'; DROP ROLE IF EXISTS \"w_floor_", i, "\"; COMMIT")}) {
       PGresult* r = PQexec(raw, sql.c_str());
-      if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
         std::cerr << "floor: " << PQerrorMessage(raw);
         return 1;
       }
