@@ -160,6 +160,12 @@ absl::StatusOr<int64_t> CredentialRotation::ResolveLocked(const Target& t, Rotat
   absl::StatusOr<Vault::Current> current = vault_.CurrentForController(row.path);
   const absl::Status current_ok =
       current.ok() ? t.kind->Verify(*t.policy, current->value) : current.status();
+  if (absl::IsDeadlineExceeded(change_error)) {
+    // The change may still land (a device committing slowly): neither value is dropped yet.
+    return FailLocked(row, absl::DeadlineExceededError(StrCat(
+                               change_error.message(), "; the new password is kept pending and "
+                               "tried again")));
+  }
   if (current_ok.ok() ||
       (absl::IsNotFound(current_ok) && t.kind->SetsWithoutCurrent(*t.policy))) {
     DropPending(row);

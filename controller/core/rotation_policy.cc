@@ -110,6 +110,9 @@ absl::Status ParseLdapTarget(const std::string& where, const YAML::Node& n, Rota
   t.start_tls = n["start_tls"].as<bool>(false);
   if (t.url.empty() || t.user.empty())
     return absl::InvalidArgumentError(StrCat(where, ": kind ldap needs url and dn"));
+  // libldap takes a list of URLs (space or comma separated): one, so that every try is over TLS.
+  if (t.url.find_first_of(" ,\t") != std::string::npos)
+    return absl::InvalidArgumentError(StrCat(where, ".url: one URL only"));
   const bool ldaps = t.url.rfind("ldaps://", 0) == 0, ldap = t.url.rfind("ldap://", 0) == 0;
   if (!ldaps && !(ldap && t.start_tls))
     return absl::InvalidArgumentError(StrCat(
@@ -225,14 +228,21 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
   // One account, one owner: two paths rotating the same password would each break the other.
   std::map<std::string, std::string> owner;
   for (const auto& [path, t] : out.targets) {
+    // Host names and DNs compared without case; localhost is the loopback address.
+    const auto host = [](std::string h) {
+      for (char& ch : h) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+      return h == "localhost" ? std::string("127.0.0.1") : h;
+    };
     std::string account;
     if (t.kind == "postgres") {
       const DbConnectionPolicy& c = databases.connections.at(t.connection);
-      account = StrCat("PostgreSQL role ", t.user, " at ", c.host, ":", c.port);
+      account = StrCat("PostgreSQL role ", t.user, " at ", host(c.host), ":", c.port);
     } else if (t.kind == "ssh") {
-      account = StrCat("SSH account ", t.user, " at ", t.host, ":", t.port);
+      account = StrCat("SSH account ", t.user, " at ", host(t.host), ":", t.port);
     } else {
-      account = StrCat("LDAP account ", t.user, " at ", t.url);
+      std::string url = host(t.url), dn = host(t.user);
+      dn.erase(std::remove(dn.begin(), dn.end(), ' '), dn.end());
+      account = StrCat("LDAP account ", dn, " at ", url);
     }
     auto [it, added] = owner.emplace(account, path);
     if (!added)

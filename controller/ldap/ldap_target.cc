@@ -12,6 +12,9 @@ namespace {
 
 using Ldap = std::unique_ptr<LDAP, void (*)(LDAP*)>;
 
+// Debian's bundle of the system's CAs (ca-certificates): trusted when a target names no ca_file.
+constexpr std::string_view kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
 void Unbind(LDAP* ld) { ldap_unbind_ext_s(ld, nullptr, nullptr); }
 
 std::string Where(const RotationTargetPolicy& t) { return StrCat(t.user, " at ", t.url); }
@@ -37,14 +40,22 @@ absl::StatusOr<Ldap> Bind(const RotationTargetPolicy& t, const SecretBytes& pass
   const int demand = LDAP_OPT_X_TLS_DEMAND;
   const int zero = 0;
   timeval timeout{10, 0};
-  ldap_set_option(ld.get(), LDAP_OPT_PROTOCOL_VERSION, &version);
-  ldap_set_option(ld.get(), LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-  ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &timeout);
-  ldap_set_option(ld.get(), LDAP_OPT_TIMEOUT, &timeout);
-  ldap_set_option(ld.get(), LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
-  if (!t.ca_file.empty()) ldap_set_option(ld.get(), LDAP_OPT_X_TLS_CACERTFILE, t.ca_file.c_str());
-  // The TLS settings above take effect in a context of this connection's own.
-  ldap_set_option(ld.get(), LDAP_OPT_X_TLS_NEWCTX, &zero);
+  // The handle's own TLS context, from these settings only: if any of them cannot be set, no
+  // password is sent (libldap would otherwise fall back to its global context, which ldap.conf,
+  // ~/.ldaprc or LDAPTLS_* variables may have told to verify nothing).
+  const std::string ca = t.ca_file.empty() ? std::string(kSystemCaBundle) : t.ca_file;
+  void* ctx = nullptr;
+  if (ldap_set_option(ld.get(), LDAP_OPT_PROTOCOL_VERSION, &version) != LDAP_OPT_SUCCESS ||
+      ldap_set_option(ld.get(), LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS ||
+      ldap_set_option(ld.get(), LDAP_OPT_NETWORK_TIMEOUT, &timeout) != LDAP_OPT_SUCCESS ||
+      ldap_set_option(ld.get(), LDAP_OPT_TIMEOUT, &timeout) != LDAP_OPT_SUCCESS ||
+      ldap_set_option(ld.get(), LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
+      ldap_set_option(ld.get(), LDAP_OPT_X_TLS_CACERTFILE, ca.c_str()) != LDAP_OPT_SUCCESS ||
+      ldap_set_option(ld.get(), LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS ||
+      ldap_get_option(ld.get(), LDAP_OPT_X_TLS_CTX, &ctx) != LDAP_OPT_SUCCESS || !ctx)
+    return absl::FailedPreconditionError(StrCat("setting up TLS for ", t.url, " with the CAs of ",
+                                                ca, " failed (is the file there and PEM?): no "
+                                                "password was sent"));
   if (t.start_tls) {
     const int rc = ldap_start_tls_s(ld.get(), nullptr, nullptr);
     if (rc != LDAP_SUCCESS)

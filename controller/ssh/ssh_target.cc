@@ -3,16 +3,19 @@
 #include <libssh/libssh.h>
 #include <openssl/crypto.h>
 
+#include <chrono>
 #include <memory>
 
 #include "common/crypto.h"
+#include "common/sshkey.h"
 #include "common/strings.h"
 
 namespace warden {
 namespace {
 
 constexpr long kTimeoutSeconds = 10;
-constexpr int kReadTimeoutMs = 10000;
+// How long the change command may run before the change is taken as of unknown outcome.
+constexpr int kCommandSeconds = 60;
 constexpr size_t kMaxOutput = 4096;
 
 using Session = std::unique_ptr<ssh_session_struct, void (*)(ssh_session)>;
@@ -30,19 +33,39 @@ void FreeChannel(ssh_channel c) {
 
 std::string Where(const RotationTargetPolicy& t) { return StrCat(t.user, "@", t.host, ":", t.port); }
 
+// The host key algorithms that offer the pinned key's type, so a server with several host keys
+// presents that one.
+std::string HostKeyAlgorithms(const Bytes& pinned) {
+  absl::StatusOr<PublicKey> key = ParsePublicKey(pinned);
+  if (!key.ok()) return "";
+  const std::string name(KeyTypeName(key->type));
+  return name == "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : name;
+}
+
 // A session to `t` whose host key is the pinned one, authenticated with `password`.
 absl::StatusOr<Session> LogIn(const RotationTargetPolicy& t, const SecretBytes& password) {
+  const std::string_view pw_view = password.view();
+  if (pw_view.find_first_of(std::string_view("\0\n", 2)) != std::string_view::npos)
+    return absl::InvalidArgumentError(StrCat("the vaulted value of ", t.path, " holds a NUL or a "
+                                             "newline: not a password an SSH target can take"));
   Session s(ssh_new(), FreeSession);
   if (!s) return absl::ResourceExhaustedError("ssh_new failed");
   const unsigned int port = static_cast<unsigned int>(t.port);
   const long timeout = kTimeoutSeconds;
-  const int no = 0;
-  ssh_options_set(s.get(), SSH_OPTIONS_HOST, t.host.c_str());
-  ssh_options_set(s.get(), SSH_OPTIONS_PORT, &port);
-  ssh_options_set(s.get(), SSH_OPTIONS_USER, t.user.c_str());
-  ssh_options_set(s.get(), SSH_OPTIONS_TIMEOUT, &timeout);
+  const bool no = false;
+  const std::string algorithms = HostKeyAlgorithms(t.host_key);
   // Nothing from the controller's own ~/.ssh/config or known_hosts: the policy says it all.
-  ssh_options_set(s.get(), SSH_OPTIONS_PROCESS_CONFIG, &no);
+  if (ssh_options_set(s.get(), SSH_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
+      ssh_options_set(s.get(), SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != SSH_OK ||
+      ssh_options_set(s.get(), SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != SSH_OK ||
+      ssh_options_set(s.get(), SSH_OPTIONS_HOST, t.host.c_str()) != SSH_OK ||
+      ssh_options_set(s.get(), SSH_OPTIONS_PORT, &port) != SSH_OK ||
+      ssh_options_set(s.get(), SSH_OPTIONS_USER, t.user.c_str()) != SSH_OK ||
+      ssh_options_set(s.get(), SSH_OPTIONS_TIMEOUT, &timeout) != SSH_OK ||
+      algorithms.empty() ||
+      ssh_options_set(s.get(), SSH_OPTIONS_HOSTKEYS, algorithms.c_str()) != SSH_OK)
+    return absl::FailedPreconditionError(StrCat("setting up SSH to ", Where(t), ": ",
+                                                ssh_get_error(s.get()), ": nothing was sent"));
   if (ssh_connect(s.get()) != SSH_OK)
     return absl::UnavailableError(StrCat("cannot connect to ", Where(t), ": ", ssh_get_error(s.get())));
   ssh_key key = nullptr;
@@ -58,7 +81,16 @@ absl::StatusOr<Session> LogIn(const RotationTargetPolicy& t, const SecretBytes& 
         "the host key of ", t.host, ":", t.port, " is not the one pinned in the policy (",
         blob.ok() ? Fingerprint(*blob) : "unreadable", " instead of ", Fingerprint(t.host_key),
         "): no password was sent; if the target was reinstalled, pin its new key"));
-  std::string pw(password.view());
+  // Which methods the server offers: a refusal of the password means something only where the
+  // password method is on offer, and a server that lets Warden in without one proves nothing.
+  const int none = ssh_userauth_none(s.get(), nullptr);
+  if (none == SSH_AUTH_SUCCESS)
+    return absl::FailedPreconditionError(StrCat(Where(t), " let Warden in without a password: "
+                                                "the password cannot be proven there"));
+  if (!(ssh_userauth_list(s.get(), nullptr) & SSH_AUTH_METHOD_PASSWORD))
+    return absl::FailedPreconditionError(StrCat(Where(t), " does not offer password logins (only "
+                                                "keyboard-interactive or keys, say)"));
+  std::string pw(pw_view);
   const int rc = ssh_userauth_password(s.get(), nullptr, pw.c_str());
   OPENSSL_cleanse(pw.data(), pw.size());
   if (rc == SSH_AUTH_SUCCESS) return s;
@@ -69,19 +101,22 @@ absl::StatusOr<Session> LogIn(const RotationTargetPolicy& t, const SecretBytes& 
                                                               : ssh_get_error(s.get())));
 }
 
-// `text` with every occurrence of the secrets replaced, on one line, bounded.
-std::string Scrubbed(std::string text, const SecretBytes& a, const SecretBytes& b) {
+// The first line of a change command's stderr for an error message, or a note that it was
+// withheld: it is left out whole if it holds any 6 characters in a row of either password (a
+// shell's `set -x` quotes a password, so an exact match is not enough).
+std::string Scrubbed(const std::string& text, const SecretBytes& a, const SecretBytes& b) {
+  constexpr size_t kRun = 6;
   for (const SecretBytes* secret : {&a, &b}) {
     const std::string_view v = secret->view();
-    if (v.empty()) continue;
-    for (size_t at = text.find(v); at != std::string::npos; at = text.find(v, at))
-      text.replace(at, v.size(), "[redacted]");
+    for (size_t i = 0; i + kRun <= v.size() || (i == 0 && !v.empty()); i++) {
+      if (text.find(v.substr(i, kRun)) != std::string::npos)
+        return "(its error output is withheld: it holds part of a password)";
+      if (v.size() < kRun) break;
+    }
   }
-  for (char& c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text.substr(0, 300);
+  std::string line = text.substr(0, text.find('\n'));
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
+  return line.substr(0, 300);
 }
 
 }  // namespace
@@ -111,19 +146,30 @@ absl::Status SshApplianceTarget::Change(const RotationTargetPolicy& t, const Sec
       ssh_channel_send_eof(ch.get()) != SSH_OK)
     return absl::UnavailableError(StrCat("writing to the change command on ", Where(t), ": ",
                                          ssh_get_error(s.get())));
+  // Read both streams until the command's end of output, within one deadline. Past it the
+  // outcome is unknown (a device still committing): DEADLINE_EXCEEDED keeps the new value
+  // pending, to be tried again, rather than taking the change as failed.
   std::string out, err;
   char buf[1024];
-  for (int is_stderr = 0; is_stderr < 2; is_stderr++) {
-    for (;;) {
-      const int n = ssh_channel_read_timeout(ch.get(), buf, sizeof buf, is_stderr, kReadTimeoutMs);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kCommandSeconds);
+  while (!ssh_channel_is_eof(ch.get())) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      OPENSSL_cleanse(out.data(), out.size());
+      OPENSSL_cleanse(err.data(), err.size());
+      return absl::DeadlineExceededError(StrCat("the change command on ", Where(t), " (",
+                                                t.change_command, ") did not finish within ",
+                                                kCommandSeconds, " s"));
+    }
+    for (int is_stderr = 0; is_stderr < 2; is_stderr++) {
+      const int n = ssh_channel_read_timeout(ch.get(), buf, sizeof buf, is_stderr, 100);
       if (n == SSH_ERROR)
         return absl::UnavailableError(StrCat("reading the change command's output on ", Where(t),
                                              ": ", ssh_get_error(s.get())));
-      if (n <= 0) break;  // end of file (or no output within the timeout)
       std::string& to = is_stderr ? err : out;
-      if (to.size() < kMaxOutput) to.append(buf, static_cast<size_t>(n));
+      if (n > 0 && to.size() < kMaxOutput) to.append(buf, static_cast<size_t>(n));
     }
   }
+  OPENSSL_cleanse(buf, sizeof buf);
   const int status = ssh_channel_get_exit_status(ch.get());
   OPENSSL_cleanse(out.data(), out.size());
   if (status != 0) {

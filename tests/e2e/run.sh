@@ -1610,11 +1610,17 @@ rotation:
       kind: ldap
       url: $LDAP_URL
       dn: "uid=nobody,ou=people,$LDAP_BASE"
+    "kv/ldap/no-ca":
+      kind: ldap
+      url: $LDAP_URL
+      ca_file: $LDAP_DIR/missing.pem
+      dn: "uid=someone,ou=people,$LDAP_BASE"
 EOF
   controller_start
   login admin >/dev/null
   echo -n "initial-pw" | wctl admin vault put kv/ldap/svc-backup >/dev/null
   echo -n "initial-pw" | wctl admin vault put kv/ldap/untrusted >/dev/null
+  echo -n "initial-pw" | wctl admin vault put kv/ldap/no-ca >/dev/null
   expect_out "vaulted as version 2" wctl admin vault rotate kv/ldap/svc-backup
   local pw
   pw=$(wctl admin --json vault get kv/ldap/svc-backup | json_field value)
@@ -1628,6 +1634,8 @@ EOF
   local out
   out=$(wctl admin reconcile kv/ldap/untrusted 2>&1) && fail "reconcile of an untrusted server succeeded"
   [[ "$out" == *"unreachable  kv/ldap/untrusted"* ]] || fail "untrusted server not reported unreachable: $out"
+  # A CA file that cannot be read: no fallback to libldap's global settings, nothing sent.
+  LDAPTLS_REQCERT=never expect_fail "no password was sent" wctl admin vault rotate kv/ldap/no-ca
   # Changed by the directory's admin behind Warden's back: a break.
   LDAPTLS_CACERT="$LDAP_DIR/cert.pem" ldappasswd -x -H "$LDAP_URL" -D "cn=admin,$LDAP_BASE" -w admin-pw \
     -s intruder-pw "$LDAP_SVC" >/dev/null

@@ -57,6 +57,10 @@ class FakeTarget final : public CredentialTarget {
                       const SecretBytes& next) override {
     changes++;
     if (fail_change) return absl::UnavailableError("target said no");
+    if (slow_change) {
+      landing = std::string(next.view());  // lands after the controller gave up waiting
+      return absl::DeadlineExceededError("the change command did not finish");
+    }
     if (current && passwords[t.user] != current->view())
       return absl::PermissionDeniedError("wrong current password");
     passwords[t.user] = std::string(next.view());
@@ -72,8 +76,9 @@ class FakeTarget final : public CredentialTarget {
     return t.user != "warden_admin";
   }
   std::map<std::string, std::string> passwords;
+  std::string landing;
   int changes = 0;
-  bool fail_change = false, down = false;
+  bool fail_change = false, down = false, slow_change = false;
   std::function<void()> after_change;  // runs inside Change, once the password is set
 };
 
@@ -180,6 +185,7 @@ rotation:
   for (const auto& [target, why] : std::vector<std::pair<std::string, std::string>>{
            {"    \"x/y\": {kind: kerberos, connection: appdb}", "supported: postgres, ssh, ldap"},
            {"    \"x/y\": {kind: ldap, url: \"ldap://dc1\", dn: \"uid=a\"}", "passwords go over TLS only"},
+           {"    \"x/y\": {kind: ldap, url: \"ldaps://dc1 ldap://dc2\", dn: \"uid=a\"}", "one URL only"},
            {"    \"x/y\": {kind: ldap, url: \"ldaps://dc1\", dn: \"uid=a\", connection: appdb}",
             ".connection is not for kind ldap"},
            {"    \"x/y\": {kind: ssh, host: h, user: u, change_command: c}", "needs host, user, host_key"},
@@ -194,7 +200,10 @@ rotation:
            {"    \"/x\": {kind: postgres, connection: appdb, user: r}", "path"},
            {"    \"x/y\": {kind: postgres, connection: appdb, user: r}\n"
             "    \"x/z\": {kind: postgres, connection: appdb, user: r}",
-            "are both the PostgreSQL role r at 127.0.0.1:5432"}}) {
+            "are both the PostgreSQL role r at 127.0.0.1:5432"},
+           {"    \"x/y\": {kind: ldap, url: \"ldaps://DC1\", dn: \"uid=a, dc=x\"}\n"
+            "    \"x/z\": {kind: ldap, url: \"ldaps://dc1\", dn: \"UID=a,dc=x\"}",
+            "are both the LDAP account"}}) {
     auto p = ParsePolicy(base + target + "\n");
     ASSERT_FALSE(p.ok()) << target;
     EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();
@@ -276,6 +285,24 @@ TEST_F(RotationTest, ACrashBeforeTheChangeKeepsTheVaultedPassword) {
   EXPECT_EQ(Vaulted("db/appdb/reporting"), "initial-password");
   EXPECT_EQ(fake_.passwords["reporting"], "initial-password");
   EXPECT_EQ(Row("db/appdb/reporting").failures, 1);
+}
+
+TEST_F(RotationTest, AChangeOfUnknownOutcomeKeepsTheNewPasswordPending) {
+  Load(5432);
+  fake_.passwords["reporting"] = "initial-password";
+  Put("db/appdb/reporting", "initial-password");
+  fake_.slow_change = true;
+  auto v = rotation_->Rotate(Who("root"), "db/appdb/reporting");
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("kept pending"), std::string::npos) << v.status().message();
+  EXPECT_NE(Row("db/appdb/reporting").pending_since, 0);  // not dropped: it may still land
+  EXPECT_EQ(Vaulted("db/appdb/reporting"), "initial-password");
+  // The device finishes its commit; the next pass after the backoff finds and stores it.
+  fake_.passwords["reporting"] = fake_.landing;
+  clock_.Advance(31);
+  ASSERT_TRUE(rotation_->RunDue().ok());
+  EXPECT_EQ(Vaulted("db/appdb/reporting"), fake_.landing);
+  EXPECT_EQ(Row("db/appdb/reporting").pending_since, 0);
 }
 
 TEST_F(RotationTest, AFailedRotationIsAlertedAndRetriedWithBackoff) {
