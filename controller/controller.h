@@ -14,6 +14,8 @@
 #include "controller/core/certificate_authority.h"
 #include "controller/core/db_credentials.h"
 #include "controller/core/host_registry.h"
+#include "controller/core/host_tasks.h"
+#include "controller/core/linux_account_target.h"
 #include "controller/core/operator_auth.h"
 #include "controller/core/recordings.h"
 #include "controller/core/rotation.h"
@@ -70,6 +72,7 @@ class Controller {
   CertificateAuthority& ca() { return *ca_; }
   OperatorAuth& auth() { return *auth_; }
   HostRegistry& hosts() { return *hosts_; }
+  HostTasks& host_tasks() { return host_tasks_; }
   RecordingArchive& recordings() { return *recordings_; }
   Vault& vault() { return *vault_; }
   DatabaseCredentials& databases() { return *databases_; }
@@ -101,6 +104,8 @@ class Controller {
   std::unique_ptr<PostgresRoleTarget> postgres_roles_;
   SshApplianceTarget ssh_appliances_;
   LdapAccountTarget ldap_accounts_;
+  HostTasks host_tasks_;
+  std::unique_ptr<LinuxAccountTarget> linux_accounts_;
   std::unique_ptr<CredentialRotation> rotation_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;

@@ -38,6 +38,13 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         if (!nss_explicit) c.nss_cache = c.state_dir + "/nss.cache";
       } else if (k == "break_glass") {
         c.break_glass = v.as<std::vector<std::string>>();
+      } else if (k == "rotate_accounts") {
+        c.rotate_accounts = v.as<std::vector<std::string>>();
+        for (const std::string& a : c.rotate_accounts) {
+          if (a.empty() || a.size() > 32 || a.find_first_of(":\n/ ") != std::string::npos)
+            return absl::InvalidArgumentError(
+                StrCat(path, ": rotate_accounts: \"", a.substr(0, 40), "\" is not an account name"));
+        }
       } else if (k == "kill_grace_ms") {
         c.kill_grace_ms = v.as<int64_t>();
       } else if (k == "max_sessions_per_account") {
@@ -62,7 +69,8 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         static const std::map<std::string, std::string HostConfig::*> kStrings = {
             {"nss_cache", &HostConfig::nss_cache},         {"sudoers_file", &HostConfig::sudoers_file},
             {"agent_socket", &HostConfig::agent_socket},   {"home_root", &HostConfig::home_root},
-            {"principals_user", &HostConfig::principals_user}, {"visudo", &HostConfig::visudo}};
+            {"principals_user", &HostConfig::principals_user}, {"visudo", &HostConfig::visudo},
+            {"password_check_service", &HostConfig::password_check_service}};
         auto it = kStrings.find(k);
         if (it == kStrings.end()) {
           return absl::InvalidArgumentError(StrCat(path, ": unknown key \"", k, "\""));

@@ -36,6 +36,11 @@ struct HostConfig {
   // bytes to the controller (which keeps them compressed either way) and in the buffer above.
   bool recording_compress = true;
   std::string visudo = "/usr/sbin/visudo";
+  // Local accounts whose password the controller may set and prove (docs/rotation.md, kind
+  // linux). None by default: the host's admins hand each one to Warden.
+  std::vector<std::string> rotate_accounts;
+  // The PAM service a vaulted local password is proven through.
+  std::string password_check_service = "warden-verify";
 
   std::string StatePath(std::string_view name) const;
 };

@@ -166,6 +166,7 @@ void ControllerLink::Cancel() {
   cancelled_ = true;
   if (watch_ctx_) watch_ctx_->TryCancel();
   if (upload_ctx_) upload_ctx_->TryCancel();
+  if (tasks_ctx_) tasks_ctx_->TryCancel();
 }
 
 void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop) {
@@ -288,6 +289,57 @@ void ControllerLink::RunWatch(const std::atomic<bool>& stop) {
     // Jitter between half and all of the current backoff; the cap is reconnect_max_ms.
     const int64_t wait = backoff_ms / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff_ms / 2 + 1));
     for (int64_t waited = 0; waited < wait && !stop; waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, agent_.config().reconnect_max_ms);
+  }
+}
+
+void ControllerLink::RunTasks(const LocalPasswords& passwords, const std::atomic<bool>& stop) {
+  int64_t backoff_ms = 250;
+  while (!stop) {
+    auto channel = Channel();
+    grpc::Status st(grpc::StatusCode::FAILED_PRECONDITION, "host key or certificate missing");
+    if (channel) {
+      grpc::ClientContext ctx;
+      {
+        std::lock_guard lock(mu_);
+        if (cancelled_) return;
+        tasks_ctx_ = &ctx;
+      }
+      auto stub = pb::HostService::NewStub(channel);
+      auto reader = stub->Tasks(&ctx, pb::TasksRequest());
+      pb::HostTask task;
+      while (reader->Read(&task)) {
+        backoff_ms = 250;
+        absl::StatusOr<LocalPasswordTask> t = HostTaskFromProto(task);
+        pb::LocalPassword* p = task.has_set_password()     ? task.mutable_set_password()
+                               : task.has_check_password() ? task.mutable_check_password()
+                                                           : nullptr;
+        if (p) OPENSSL_cleanse(p->mutable_password()->data(), p->password().size());
+        const absl::Status done = t.ok() ? passwords.Run(*t, static_cast<int64_t>(time(nullptr))) : t.status();
+        if (t.ok()) {
+          const char* what = t->kind == LocalPasswordTask::Kind::kSet ? "set" : "proven";
+          LogLine(done.ok() ? LOG_NOTICE : LOG_WARNING,
+                  StrCat("password of local account ", t->login, done.ok() ? " " : " not ", what,
+                         " for the controller (", task.id(), ")",
+                         done.ok() ? "" : StrCat(": ", done.message())));
+        }
+        pb::HostTaskResult result;
+        result.set_id(task.id());
+        result.set_code(static_cast<int>(done.code()));
+        result.set_message(std::string(done.message()));
+        pb::HostTaskAck ack;
+        grpc::Status sent = stub->FinishTask(Deadline(10).get(), result, &ack);
+        if (!sent.ok())
+          LogLine(LOG_WARNING, StrCat("cannot report task ", task.id(), ": ", sent.error_message()));
+      }
+      st = reader->Finish();
+      std::lock_guard lock(mu_);
+      tasks_ctx_ = nullptr;
+    }
+    if (stop) return;
+    for (int64_t waited = 0; waited < backoff_ms && !stop; waited += 50) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     backoff_ms = std::min<int64_t>(backoff_ms * 2, agent_.config().reconnect_max_ms);

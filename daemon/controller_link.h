@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "daemon/host_agent.h"
+#include "daemon/local_password.h"
 #include "daemon/recording_spool.h"
 
 namespace warden {
@@ -43,6 +44,9 @@ class ControllerLink {
   // every unacknowledged chunk again. The controller's word on live sessions (moderators,
   // terminations) arriving on the same stream goes to the agent.
   void RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop);
+  // Takes the controller's tasks (local passwords to set or prove), runs each and answers it,
+  // until `stop`; reconnects like the watch stream.
+  void RunTasks(const LocalPasswords& passwords, const std::atomic<bool>& stop);
   void Cancel();
   // Whether the watch stream is up (the controller accepted this host and has not gone away
   // since), waiting up to `timeout_ms` for it when it is not: just after wardend starts or while
@@ -59,6 +63,7 @@ class ControllerLink {
   std::shared_ptr<grpc::Channel> channel_;
   grpc::ClientContext* watch_ctx_ = nullptr;  // guarded by mu_
   grpc::ClientContext* upload_ctx_ = nullptr;  // guarded by mu_
+  grpc::ClientContext* tasks_ctx_ = nullptr;   // guarded by mu_
   bool cancelled_ = false;
   std::mutex connected_mu_;
   std::condition_variable connected_cv_;

@@ -89,6 +89,8 @@ int Run(const HostConfig& c) {
   std::thread reports([&] { link.RunReports(stop); });
   std::thread capture([&] { session_recorder.RunCapture(stop); });
   std::thread upload([&] { link.RunRecordings(spool, stop); });
+  const LocalPasswords passwords(c.rotate_accounts, c.password_check_service);
+  std::thread tasks([&] { link.RunTasks(passwords, stop); });
   LogLine(LOG_INFO, StrCat("host ", enrollment->host_id, " (tier ", enrollment->tier,
                            ") serving ", c.agent_socket, "; controller ", enrollment->controller,
                            "; recordings sent ",
@@ -102,6 +104,7 @@ int Run(const HostConfig& c) {
   link.Cancel();
   agent.Wake();
   watch.join();
+  tasks.join();
   reports.join();
   capture.join();
   spool.Wake();

@@ -172,4 +172,21 @@ EncodeEvents RecordingEncoder(bool compress) {
   return [packing](const std::vector<RecordingEvent>& events) { return Encode(events, packing); };
 }
 
+absl::StatusOr<LocalPasswordTask> HostTaskFromProto(const v1::HostTask& in) {
+  LocalPasswordTask t;
+  const v1::LocalPassword* p = nullptr;
+  if (in.has_set_password()) {
+    t.kind = LocalPasswordTask::Kind::kSet;
+    p = &in.set_password();
+  } else if (in.has_check_password()) {
+    t.kind = LocalPasswordTask::Kind::kCheck;
+    p = &in.check_password();
+  } else {
+    return absl::InvalidArgumentError("a kind of task this wardend does not know (update it)");
+  }
+  t.login = p->login();
+  t.password = SecretBytes(AsBytes(p->password()));
+  return t;
+}
+
 }  // namespace warden

@@ -12,6 +12,7 @@
 #include "daemon/agent_call.h"
 #include "daemon/host_agent.h"
 #include "daemon/host_state.h"
+#include "daemon/local_password.h"
 #include "daemon/recording_event.h"
 #include "warden/v1/agent.pb.h"
 #include "warden/v1/host.pb.h"
@@ -24,6 +25,10 @@ namespace warden {
 HostState HostStateFromProto(const v1::HostState& in);
 // The controller's word on a live session (an UploadAck with seq 0).
 SessionControl SessionControlFromProto(const v1::SessionControl& in);
+
+// A task of the controller (HostService.Tasks). INVALID_ARGUMENT: it names no kind of task
+// this wardend knows (a newer controller's).
+absl::StatusOr<LocalPasswordTask> HostTaskFromProto(const v1::HostTask& in);
 
 // The local socket (agent.proto). An empty oneof becomes std::monostate.
 AgentCall AgentCallFromProto(const v1::AgentRequest& in);

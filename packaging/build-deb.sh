@@ -28,6 +28,7 @@ DESTDIR=$stage cmake --install "$build" --component host --prefix /usr >/dev/nul
 
 install -D -m 0644 "$src/wardend.service" "$stage/lib/systemd/system/wardend.service"
 install -D -m 0644 "$src/host.yaml" "$stage/etc/warden/host.yaml"
+install -D -m 0644 "$src/warden-verify" "$stage/etc/pam.d/warden-verify"
 doc=$stage/usr/share/doc/warden-host
 install -D -m 0644 "$src/copyright" "$doc/copyright"
 gzip -9n -c "$root/docs/host-agent.md" >"$doc/host-agent.md.gz"
@@ -55,7 +56,7 @@ sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \
   "$src/control" >"$stage/DEBIAN/control"
 for f in postinst prerm postrm; do install -m 0755 "$src/$f" "$stage/DEBIAN/$f"; done
 install -m 0644 "$src/triggers" "$stage/DEBIAN/triggers"
-echo /etc/warden/host.yaml >"$stage/DEBIAN/conffiles"
+printf '/etc/pam.d/warden-verify\n/etc/warden/host.yaml\n' >"$stage/DEBIAN/conffiles"
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |
   xargs -0 md5sum >DEBIAN/md5sums)
 

@@ -133,6 +133,83 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
   pb::HostState msg_;
 };
 
+// One host's task stream (core/host_tasks.h): writes the tasks queued for the host one at a
+// time. Lock order: this reactor's mu_, then HostTasks' lock (Next); HostTasks calls the wake
+// function without its lock held.
+class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
+ public:
+  explicit TasksReactor(ApiCalls& i) : i_(i) {}
+
+  // Called once, from a worker thread, after the caller was authenticated (or not).
+  void Start(const absl::Status& st, const std::string& host_id) {
+    if (!st.ok()) {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      FinishOnce(ToGrpcStatus(st));
+      return;
+    }
+    // Attach may call the wake function at once: mu_ is not held here.
+    const uint64_t stream = i_.c.host_tasks().Attach(host_id, [this] {
+      std::lock_guard lock(mu_);
+      Kick();
+    });
+    std::lock_guard lock(mu_);
+    stream_ = stream;
+    if (done_) {
+      FinishOnce(grpc::Status::CANCELLED);
+      return;
+    }
+    Kick();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    busy_ = false;
+    if (!ok) done_ = true;
+    if (done_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
+    } else {
+      Kick();
+    }
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    if (!busy_) FinishOnce(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    // No wake call runs once Detach returns.
+    if (stream_) i_.c.host_tasks().Detach(stream_);
+    delete this;
+  }
+
+ private:
+  void Kick() {  // mu_ held
+    if (done_ || busy_ || !stream_) return;
+    std::optional<DispatchedTask> task = i_.c.host_tasks().Next(stream_);
+    if (!task) return;
+    busy_ = true;
+    msg_.Clear();
+    msg_.set_id(task->id);
+    pb::LocalPassword* p = task->kind == HostTask::Kind::kSetPassword ? msg_.mutable_set_password()
+                                                                      : msg_.mutable_check_password();
+    p->set_login(task->login);
+    p->set_password(std::string(task->password.view()));
+    StartWrite(&msg_);
+  }
+  void FinishOnce(const grpc::Status& status) {  // mu_ held
+    if (finished_) return;
+    finished_ = true;
+    // The last task's password leaves memory with the stream.
+    msg_.Clear();
+    Finish(status);
+  }
+  ApiCalls& i_;
+  std::mutex mu_;
+  uint64_t stream_ = 0;
+  bool busy_ = false, done_ = false, finished_ = false;
+  pb::HostTask msg_;
+};
+
 class Hosts final : public pb::HostService::CallbackService {
  public:
   explicit Hosts(ApiCalls& i) : i_(i) {}
@@ -225,6 +302,38 @@ class Hosts final : public pb::HostService::CallbackService {
     }
     return i_.Run(ctx, "HostService.ReportLeaseEnd", std::move(args), Caller::kHost,
                   [](const Identity&) -> absl::StatusOr<json> { return json(nullptr); });
+  }
+  grpc::ServerWriteReactor<pb::HostTask>* Tasks(grpc::CallbackServerContext* ctx,
+                                               const pb::TasksRequest*) override {
+    auto* reactor = new TasksReactor(i_);
+    i_.workers.Submit([this, ctx, reactor] {
+      std::string host_id;
+      auto open = [&](const Identity& who) -> absl::StatusOr<json> {
+        host_id = who.host_id;
+        return json::object();
+      };
+      absl::Status st = i_.Audited(ctx, "HostService.Tasks", json::object(), Caller::kHost, open);
+      reactor->Start(st, host_id);
+    });
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* FinishTask(grpc::CallbackServerContext* ctx,
+                                       const pb::HostTaskResult* req, pb::HostTaskAck*) override {
+    const std::string message = req->message().substr(0, 1024);
+    json args = {{"task", req->id().substr(0, 64)}, {"code", req->code()}};
+    if (req->code() != 0) args["message"] = message;
+    return i_.Run(ctx, "HostService.FinishTask", std::move(args), Caller::kHost,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    const int code = req->code();
+                    absl::Status result =
+                        code == 0 ? absl::OkStatus()
+                                  : absl::Status(code > 0 && code <= 16
+                                                     ? static_cast<absl::StatusCode>(code)
+                                                     : absl::StatusCode::kUnknown,
+                                                 StrCat("host ", who.host_id, ": ", message));
+                    RETURN_IF_ERROR(i_.c.host_tasks().Finish(who.host_id, req->id(), std::move(result)));
+                    return json(nullptr);
+                  });
   }
 
  private:

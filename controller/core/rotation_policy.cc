@@ -122,6 +122,32 @@ absl::Status ParseLdapTarget(const std::string& where, const YAML::Node& n, Rota
   return absl::OkStatus();
 }
 
+// kind: linux
+absl::Status ParseLinuxTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
+  for (const char* key : {"connection", "port", "host_key", "change_command", "url", "dn",
+                          "ca_file", "start_tls"}) {
+    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind linux"));
+  }
+  t.host = n["host"].as<std::string>("");
+  t.user = n["user"].as<std::string>("");
+  for (char& ch : t.host) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  if (t.host.empty() || t.user.empty())
+    return absl::InvalidArgumentError(
+        StrCat(where, ": kind linux needs host (the name the host enrolled as) and user"));
+  // What useradd accepts (and no ':' or newline, which would break /etc/shadow).
+  const bool valid_user =
+      t.user.size() <= 32 && (islower(static_cast<unsigned char>(t.user[0])) || t.user[0] == '_') &&
+      std::all_of(t.user.begin(), t.user.end(), [](char ch) {
+        return islower(static_cast<unsigned char>(ch)) || isdigit(static_cast<unsigned char>(ch)) ||
+               ch == '_' || ch == '-' || ch == '.';
+      });
+  if (!valid_user)
+    return absl::InvalidArgumentError(StrCat(
+        where, ".user: a local account name: up to 32 lowercase letters, digits, '_', '-' and '.', "
+               "starting with a letter or '_'"));
+  return absl::OkStatus();
+}
+
 absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
                          const DatabasePolicy& databases, RotationTargetPolicy& t) {
   const std::string where = StrCat("rotation.targets.\"", path, "\"");
@@ -139,9 +165,11 @@ absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
     RETURN_IF_ERROR(ParseSshTarget(where, n, t));
   } else if (t.kind == "ldap") {
     RETURN_IF_ERROR(ParseLdapTarget(where, n, t));
+  } else if (t.kind == "linux") {
+    RETURN_IF_ERROR(ParseLinuxTarget(where, n, t));
   } else {
     return absl::InvalidArgumentError(StrCat(
-        where, ".kind: \"", t.kind, "\" is not a kind of target; supported: postgres, ssh, ldap"));
+        where, ".kind: \"", t.kind, "\" is not a kind of target; supported: postgres, ssh, ldap, linux"));
   }
   ASSIGN_OR_RETURN(t.period, DurationField(n, "period", 0, where));
   ASSIGN_OR_RETURN(t.jitter, DurationField(n, "jitter", 0, where));
@@ -239,6 +267,8 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
       account = StrCat("PostgreSQL role ", t.user, " at ", host(c.host), ":", c.port);
     } else if (t.kind == "ssh") {
       account = StrCat("SSH account ", t.user, " at ", host(t.host), ":", t.port);
+    } else if (t.kind == "linux") {
+      account = StrCat("local account ", t.user, " of host ", t.host);
     } else {
       std::string url = host(t.url), dn = host(t.user);
       dn.erase(std::remove(dn.begin(), dn.end(), ' '), dn.end());

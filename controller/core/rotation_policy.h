@@ -5,7 +5,7 @@
 //   rotation:
 //     targets:
 //       "db/appdb/reporting":             # the vault path that holds the credential
-//         kind: postgres                  # supported: postgres
+//         kind: postgres                  # supported: postgres, ssh, ldap, linux
 //         connection: appdb               # a databases.connections entry
 //         user: reporting                 # the role (default: the connection's admin_user,
 //                                         #   which is rotate-root: Warden's own admin password)
@@ -29,6 +29,10 @@
 //         url: ldaps://ldap.example.org   # or ldap://... with start_tls: true
 //         ca_file: /etc/warden/ldap-ca.pem   # default: the system's CAs
 //         dn: "uid=svc-backup,ou=people,dc=example,dc=org"
+//       "kv/hosts/db1/root":              # a local account of an enrolled host, set and proven
+//         kind: linux                     #   by its wardend (/etc/shadow, the host's PAM stack)
+//         host: db1                       # the name the host enrolled as
+//         user: root                      # the host must list it in host.yaml rotate_accounts
 //
 // A connection's admin password path is a target even when not listed here (no schedule,
 // reconciled hourly), so `wardenctl db rotate-root CONNECTION` always has one.
@@ -60,10 +64,10 @@ struct PasswordPolicy {
 
 struct RotationTargetPolicy {
   std::string path;        // the vault path of the credential
-  std::string kind;        // postgres, ssh, ldap
+  std::string kind;        // postgres, ssh, ldap, linux
   std::string connection;  // postgres: the databases.connections entry
   std::string user;        // the account whose password changes (postgres: a role; ldap: a DN)
-  // ssh:
+  // ssh (and linux: the host's enrolled name):
   std::string host;
   int port = 22;
   Bytes host_key;  // the pinned host key's wire blob

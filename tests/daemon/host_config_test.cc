@@ -20,6 +20,8 @@ TEST(HostConfigFile, MissingKeysAreDefaultsAndBadValuesAreRefusedByName) {
   EXPECT_EQ(c->break_glass, (std::vector<std::string>{"root", "rescue"}));
   EXPECT_EQ(c->agent_socket, "/run/warden/agent.sock");
   EXPECT_TRUE(c->recording_compress) << "chunks are compressed unless the host says otherwise";
+  EXPECT_TRUE(c->rotate_accounts.empty()) << "no local password is Warden's unless the host says so";
+  EXPECT_EQ(c->password_check_service, "warden-verify");
   auto stored = Load("recording_compression: none\n");
   ASSERT_TRUE(stored.ok()) << stored.status().message();
   EXPECT_FALSE(stored->recording_compress);
@@ -28,7 +30,8 @@ TEST(HostConfigFile, MissingKeysAreDefaultsAndBadValuesAreRefusedByName) {
            {"max_sessions_per_account: 5000\n", "max_sessions_per_account must be between 1 and 1024"},
            {"max_session_per_account: 8\n", "unknown key \"max_session_per_account\""},
            {"home_root: /\n", "home_root must be an absolute directory"},
-           {"recording_compression: zstd\n", "recording_compression must be lz4 or none, not \"zstd\""}}) {
+           {"recording_compression: zstd\n", "recording_compression must be lz4 or none, not \"zstd\""},
+           {"rotate_accounts: [\"root:x\"]\n", "rotate_accounts: \"root:x\" is not an account name"}}) {
     auto bad = Load(yaml);
     ASSERT_FALSE(bad.ok()) << yaml;
     EXPECT_NE(bad.status().message().find(message), std::string::npos) << bad.status().message();

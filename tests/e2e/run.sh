@@ -1646,6 +1646,99 @@ EOF
   echo "  ok: an untrusted certificate gets no password; an out-of-band change is a break"
 }
 
+# A local account of an enrolled host (docs/rotation.md, kind linux). Host h1's wardend runs in a
+# mount namespace whose /etc is a copy of this machine's (ETC_h1), as wardend sees /etc on a host
+# of its own: it replaces that /etc/shadow by rename, under lckpwdf. The judge is a real login
+# service of that /etc (pamtester login).
+in_etc() { unshare -m sh -c "mount --bind '$HOST_DIR_h1/etcroot' /etc && exec \"\$@\"" sh "$@"; }
+pam_login() { echo "$1" | in_etc pamtester login svc-local authenticate acct_mgmt; }
+shadow_line() { grep "^$1:" "$HOST_DIR_h1/etcroot/shadow"; }
+wardend_in_etc() {
+  local d=$HOST_DIR_h1
+  setsid unshare -m sh -c "mount --bind '$d/etcroot' /etc && exec '$d/bin/wardend' --config '$d/host.yaml' run" \
+    >>"$d/wardend.log" 2>&1 &
+  WARDEND_PID_h1=$!
+  SANDBOX_PIDS+=("$!")
+}
+
+e2e_rotation_linux() {
+  controller_init
+  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
+rotation:
+  targets:
+    "kv/hosts/h1/svc-local": {kind: linux, host: h1, user: svc-local, password: {length: 20}}
+    "kv/hosts/h1/root": {kind: linux, host: h1, user: root}
+    "kv/hosts/h9/svc-local": {kind: linux, host: h9, user: svc-local}
+EOF
+  controller_start
+  for u in alice admin; do login "$u" >/dev/null; done
+  host_start h1 0 "env=prod"
+  local d=$HOST_DIR_h1
+  wardend_stop h1
+  cp -a /etc "$d/etcroot"
+  echo "svc-local:x:61950:61950:local service:/nonexistent:/usr/sbin/nologin" >>"$d/etcroot/passwd"
+  echo "svc-local:!:20000:0:99999:7:::" >>"$d/etcroot/shadow"
+  cp packaging/warden-host/warden-verify "$d/etcroot/pam.d/warden-verify"
+  echo 'svc-local:initial-pw' | in_etc chpasswd
+  echo "rotate_accounts: [svc-local]" >>"$d/host.yaml"
+  wardend_in_etc
+  local root_before
+  root_before=$(shadow_line root)
+  echo -n "initial-pw" | wctl admin vault put kv/hosts/h1/svc-local >/dev/null
+  echo -n "root-pw" | wctl admin vault put kv/hosts/h1/root >/dev/null
+  wait_for 20 wctl admin reconcile kv/hosts/h1/svc-local || fail "the vaulted password is not proven on h1"
+  expect_out "ok  kv/hosts/h1/svc-local" wctl admin reconcile kv/hosts/h1/svc-local
+  echo "  ok: wardend proves the vaulted password through the host's PAM stack"
+
+  expect_out "vaulted as version 2" wctl admin vault rotate kv/hosts/h1/svc-local
+  local pw
+  pw=$(wctl admin --json vault get kv/hosts/h1/svc-local | json_field value)
+  [ "${#pw}" = 20 ] || fail "the new password is not the policy's 20 characters: ${#pw}"
+  expect_out "successfully authenticated" pam_login "$pw"
+  expect_fail "Authentication failure" pam_login initial-pw
+  shadow_line svc-local | grep -q ":$(($(date +%s) / 86400)):0:99999:7:::\$" ||
+    fail "the shadow line lost its other fields: $(shadow_line svc-local)"
+  [ "$(stat -c %G:%a "$d/etcroot/shadow")" = "shadow:640" ] || fail "shadow's group or mode changed"
+  [ "$(shadow_line root)" = "$root_before" ] || fail "another account's line changed"
+  echo "  ok: a new hash in /etc/shadow (group, mode and other lines kept); login accepts it, not the old one"
+
+  # An account the host did not hand to Warden: refused by the host, nothing changed, no break.
+  expect_fail "does not let Warden rotate the password of root" wctl admin vault rotate kv/hosts/h1/root
+  [ "$(shadow_line root)" = "$root_before" ] || fail "root's password was changed"
+  local out
+  out=$(wctl admin reconcile kv/hosts/h1/root 2>&1) && fail "reconcile of an unlisted account succeeded"
+  [[ "$out" == *"unreachable  kv/hosts/h1/root"* ]] || fail "unlisted account not reported unreachable: $out"
+  echo -n "h9-pw" | wctl admin vault put kv/hosts/h9/svc-local >/dev/null
+  expect_fail "no enrolled host is named h9" wctl admin vault rotate kv/hosts/h9/svc-local
+  echo "  ok: root, which h1 does not list in rotate_accounts, is refused by h1 and left alone"
+
+  # wardend down: nothing changes, the rotation fails and is alerted; back up, it rotates.
+  wardend_stop h1
+  expect_fail "is not connected to the controller" wctl admin vault rotate kv/hosts/h1/svc-local
+  expect_out "successfully authenticated" pam_login "$pw"
+  wardend_in_etc
+  wait_for 20 wctl admin vault rotate kv/hosts/h1/svc-local || fail "no rotation after wardend came back"
+  local pw3
+  pw3=$(wctl admin --json vault get kv/hosts/h1/svc-local | json_field value)
+  [ "$pw3" != "$pw" ] || fail "not rotated after wardend came back"
+  expect_out "successfully authenticated" pam_login "$pw3"
+  echo "  ok: with wardend down nothing changes; once it is back the rotation goes through"
+
+  # Changed on the host behind Warden's back (root runs chpasswd): a break.
+  echo 'svc-local:console-pw' | in_etc chpasswd
+  expect_fail "1 reconcile break(s)" wctl admin reconcile kv/hosts/h1/svc-local
+  expect_out '"event":"vault.reconcile_break"' cat "$WARDEN_SANDBOX/controller/audit/audit.log"
+  expect_fail "has drifted" wctl admin vault rotate kv/hosts/h1/svc-local
+  expect_out "no longer drifted" wctl admin vault reset kv/hosts/h1/svc-local
+  pw=$(wctl admin --json vault get kv/hosts/h1/svc-local | json_field value)
+  expect_out "successfully authenticated" pam_login "$pw"
+  expect_fail "Authentication failure" pam_login console-pw
+  echo "  ok: a password changed on the host is a break; reset sets a new one after investigation"
+  grep -qF -e "$pw" -e "$pw3" "$WARDEN_SANDBOX/controller/audit/audit.log" "$WARDEN_SANDBOX/controller.log" \
+    "$d/wardend.log" && fail "a password is in a log"
+  echo "  ok: no password in the audit log, the controller's log or wardend's"
+}
+
 e2e_vault_shamir() {
   setup --seal shamir --shares 5 --threshold 3
   [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"

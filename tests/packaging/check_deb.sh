@@ -8,11 +8,13 @@ deb=$("$root/packaging/build-deb.sh" "$out" 2>/dev/null)
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/sbin/wardend ./usr/lib/warden/warden-principals ./lib/x86_64-linux-gnu/libnss_warden.so.2 \
   ./lib/x86_64-linux-gnu/security/pam_warden.so ./lib/systemd/system/wardend.service \
-  ./etc/warden/host.yaml ./usr/share/man/man8/wardend.8.gz; do
+  ./etc/warden/host.yaml ./etc/pam.d/warden-verify ./usr/share/man/man8/wardend.8.gz; do
   grep -q " $f\$" <<<"$contents" || { echo "FAIL: $f missing from $deb"; exit 1; }
 done
 dpkg-deb -e "$deb" "$out/control"
-grep -qx /etc/warden/host.yaml "$out/control/conffiles" || { echo "FAIL: host.yaml is not a conffile"; exit 1; }
+for f in /etc/warden/host.yaml /etc/pam.d/warden-verify; do
+  grep -qx "$f" "$out/control/conffiles" || { echo "FAIL: $f is not a conffile"; exit 1; }
+done
 if grep -E 'nsswitch|sshd_config|pam\.d|configure-host' "$out/control/postinst" | grep -v '^#' | grep -qv echo; then
   echo "FAIL: postinst touches system configuration"; exit 1
 fi

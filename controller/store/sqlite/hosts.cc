@@ -52,6 +52,17 @@ absl::StatusOr<std::optional<HostRow>> SqliteStore::GetHost(std::string_view id)
   });
 }
 
+absl::StatusOr<std::optional<HostRow>> SqliteStore::FindHostByName(std::string_view hostname) {
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires "
+                                        "FROM hosts WHERE hostname=? ORDER BY enrolled DESC, "
+                                        "rowid DESC LIMIT 1"));
+  return s.Bind(1, hostname).ReadOne([](Stmt& s) {
+    return HostRow{s.Text(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Int(4),
+                   s.Int(5)};
+  });
+}
+
 absl::Status SqliteStore::SetHostCertExpiry(std::string_view id, int64_t expires) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE hosts SET cert_expires=? WHERE id=?"));

@@ -71,6 +71,7 @@ class SqliteStore final : public AccessStore,
                                     std::string_view host_id) override;
   absl::Status InsertHost(const HostRow& h) override;
   absl::StatusOr<std::optional<HostRow>> GetHost(std::string_view id) override;
+  absl::StatusOr<std::optional<HostRow>> FindHostByName(std::string_view hostname) override;
   absl::Status SetHostCertExpiry(std::string_view id, int64_t expires) override;
 
   // RecordingStore

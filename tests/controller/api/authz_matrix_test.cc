@@ -367,6 +367,23 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          pb::LeaseEndAck out;
          return hosts(ch)->ReportLeaseEnd(Ctx().get(), r, &out);
        }},
+      // A host's task stream stays open, waiting for work: the host's call is accepted and
+      // runs into its (short) deadline; nobody else gets a stream.
+      {"HostService.Tasks", {UNAUTH, DENIED, DENIED, DENIED, Code::DEADLINE_EXCEEDED, TLS},
+       [&](Caller, const Ch& ch) {
+         grpc::ClientContext ctx;
+         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+         auto reader = hosts(ch)->Tasks(&ctx, {});
+         return Drain(ctx, *reader, /*first_only=*/true);
+       }},
+      // A host answers only its own tasks: no task waits here, so the host hears NOT_FOUND.
+      {"HostService.FinishTask", {UNAUTH, DENIED, DENIED, DENIED, NOTFOUND, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::HostTaskResult r;
+         r.set_id("task-0000000000000000");
+         pb::HostTaskAck out;
+         return hosts(ch)->FinishTask(Ctx().get(), r, &out);
+       }},
       {"AuditService.ExportLog", {UNAUTH, DENIED, DENIED, OK, DENIED, TLS},
        [&](Caller, const Ch& ch) {
          auto ctx = Ctx();

@@ -183,7 +183,13 @@ rotation:
   targets:
 )";
   for (const auto& [target, why] : std::vector<std::pair<std::string, std::string>>{
-           {"    \"x/y\": {kind: kerberos, connection: appdb}", "supported: postgres, ssh, ldap"},
+           {"    \"x/y\": {kind: kerberos, connection: appdb}", "supported: postgres, ssh, ldap, linux"},
+           {"    \"x/y\": {kind: linux, host: db1}", "kind linux needs host"},
+           {"    \"x/y\": {kind: linux, host: db1, user: \"root:0\"}", ".user: a local account name"},
+           {"    \"x/y\": {kind: linux, host: db1, user: root, port: 22}", ".port is not for kind linux"},
+           {"    \"x/y\": {kind: linux, host: DB1, user: root}\n"
+            "    \"x/z\": {kind: linux, host: db1, user: root}",
+            "are both the local account root of host db1"},
            {"    \"x/y\": {kind: ldap, url: \"ldap://dc1\", dn: \"uid=a\"}", "passwords go over TLS only"},
            {"    \"x/y\": {kind: ldap, url: \"ldaps://dc1 ldap://dc2\", dn: \"uid=a\"}", "one URL only"},
            {"    \"x/y\": {kind: ldap, url: \"ldaps://dc1\", dn: \"uid=a\", connection: appdb}",
