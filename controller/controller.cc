@@ -297,6 +297,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->rotation_->AddTarget("postgres", *c->postgres_roles_);
   c->rotation_->AddTarget("ssh", c->ssh_appliances_);
   c->rotation_->AddTarget("ldap", c->ldap_accounts_);
+  c->ad_accounts_ = std::make_unique<AdAccountTarget>(*c->vault_);
+  c->rotation_->AddTarget("ad", *c->ad_accounts_);
   c->linux_accounts_ = std::make_unique<LinuxAccountTarget>(*c->store_, c->host_tasks_);
   c->rotation_->AddTarget("linux", *c->linux_accounts_);
   return c;

@@ -104,6 +104,7 @@ class Controller {
   std::unique_ptr<PostgresRoleTarget> postgres_roles_;
   SshApplianceTarget ssh_appliances_;
   LdapAccountTarget ldap_accounts_;
+  std::unique_ptr<AdAccountTarget> ad_accounts_;
   HostTasks host_tasks_;
   std::unique_ptr<LinuxAccountTarget> linux_accounts_;
   std::unique_ptr<CredentialRotation> rotation_;

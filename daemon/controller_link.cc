@@ -308,10 +308,10 @@ void ControllerLink::RunTasks(const LocalPasswords& passwords, const std::atomic
         tasks_ctx_ = &ctx;
       }
       auto stub = pb::HostService::NewStub(channel);
+      const auto opened = std::chrono::steady_clock::now();
       auto reader = stub->Tasks(&ctx, pb::TasksRequest());
       pb::HostTask task;
       while (reader->Read(&task)) {
-        backoff_ms = 250;
         absl::StatusOr<LocalPasswordTask> t = HostTaskFromProto(task);
         pb::LocalPassword* p = task.has_set_password()     ? task.mutable_set_password()
                                : task.has_check_password() ? task.mutable_check_password()
@@ -329,12 +329,21 @@ void ControllerLink::RunTasks(const LocalPasswords& passwords, const std::atomic
         result.set_id(task.id());
         result.set_code(static_cast<int>(done.code()));
         result.set_message(std::string(done.message()));
-        pb::HostTaskAck ack;
-        grpc::Status sent = stub->FinishTask(Deadline(10).get(), result, &ack);
+        // A few tries: without the answer the controller cannot tell whether a password was
+        // set (it then keeps the new one pending and proves both, but later).
+        grpc::Status sent;
+        for (int attempt = 0; attempt < 3 && !stop; attempt++) {
+          if (attempt) std::this_thread::sleep_for(std::chrono::seconds(1));
+          pb::HostTaskAck ack;
+          sent = stub->FinishTask(Deadline(10).get(), result, &ack);
+          if (sent.ok() || sent.error_code() == grpc::StatusCode::NOT_FOUND) break;
+        }
         if (!sent.ok())
           LogLine(LOG_WARNING, StrCat("cannot report task ", task.id(), ": ", sent.error_message()));
       }
       st = reader->Finish();
+      // A stream that stayed up a while was a working connection: start the backoff over.
+      if (std::chrono::steady_clock::now() - opened > std::chrono::seconds(10)) backoff_ms = 250;
       std::lock_guard lock(mu_);
       tasks_ctx_ = nullptr;
     }

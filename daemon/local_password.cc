@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <security/pam_appl.h>
-#include <shadow.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -20,37 +20,98 @@
 namespace warden {
 namespace {
 
-// lckpwdf()'s lock, released when this goes out of scope.
+// The lock of the password files that lckpwdf(3) takes (a write lock on .pwd.lock beside the
+// shadow file, /etc/.pwd.lock for /etc/shadow), taken here without lckpwdf: glibc waits for it
+// with alarm() and SIGALRM, which in a threaded process may reach another thread and leave the
+// wait unbounded. An open-file-description lock conflicts with lckpwdf's, and is polled for up
+// to 15 s as lckpwdf waits.
 class PasswordFilesLock {
  public:
-  PasswordFilesLock() : held_(lckpwdf() == 0) {}
+  explicit PasswordFilesLock(const std::string& shadow_path) {
+    const std::string path = shadow_path.substr(0, shadow_path.rfind('/') + 1) + ".pwd.lock";
+    fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return;
+    struct flock fl = {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    for (int i = 0; i < 150; i++) {
+      if (fcntl(fd_, F_OFD_SETLK, &fl) == 0) {
+        held_ = true;
+        return;
+      }
+      if (errno != EAGAIN && errno != EACCES && errno != EINTR) break;
+      usleep(100 * 1000);
+    }
+  }
   ~PasswordFilesLock() {
-    if (held_) ulckpwdf();
+    if (fd_ >= 0) close(fd_);  // releases the lock
   }
   bool held() const { return held_; }
 
  private:
-  const bool held_;
+  int fd_ = -1;
+  bool held_ = false;
 };
 
-// A crypt(3) hash of `password` with a fresh salt of libxcrypt's preferred method.
-absl::StatusOr<std::string> HashPassword(const SecretBytes& password) {
+// `password` with a NUL after it, for crypt and PAM. INVALID_ARGUMENT if it holds a NUL.
+absl::StatusOr<SecretBytes> Terminated(const SecretBytes& password) {
   if (std::find(password.data(), password.data() + password.size(), 0) != password.data() + password.size())
     return absl::InvalidArgumentError("a password with a NUL byte cannot be a local password");
-  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (!crypt_gensalt_rn(nullptr, 0, nullptr, 0, salt, sizeof salt))
-    return absl::InternalError(StrCat("crypt_gensalt: ", strerror(errno)));
+  SecretBytes out(password.size() + 1);
+  std::copy(password.data(), password.data() + password.size(), out.data());
+  out.data()[password.size()] = 0;
+  return out;
+}
+
+// crypt(3) of `password` with `setting` (a salt, or a whole hash to compare against).
+absl::StatusOr<std::string> Crypt(const SecretBytes& password, const char* setting) {
+  ASSIGN_OR_RETURN(SecretBytes terminated, Terminated(password));
   auto data = std::make_unique<crypt_data>();
-  SecretBytes terminated(password.size() + 1);
-  std::copy(password.data(), password.data() + password.size(), terminated.data());
-  terminated.data()[password.size()] = 0;
-  const char* hash = crypt_rn(reinterpret_cast<const char*>(terminated.data()), salt, data.get(),
+  const char* hash = crypt_rn(reinterpret_cast<const char*>(terminated.data()), setting, data.get(),
                               sizeof *data);
   std::string out = hash && hash[0] != '*' ? hash : "";
   OPENSSL_cleanse(data.get(), sizeof *data);
   if (out.empty() || out.find_first_of(":\n") != std::string::npos)
     return absl::InternalError("crypt gave no usable hash");
   return out;
+}
+
+// The line of `login` in shadow file text: its offset and length, and its nine fields.
+struct ShadowLine {
+  size_t start = 0, length = 0;
+  std::vector<std::string_view> fields;
+};
+
+absl::StatusOr<ShadowLine> FindLine(const std::string& path, std::string_view text,
+                                    std::string_view login) {
+  const std::string prefix = StrCat(login, ":");
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    if (line.substr(0, prefix.size()) == prefix) {
+      // name:password:lastchg:min:max:warn:inactive:expire:reserved (shadow(5))
+      ShadowLine out{start, line.size(), {}};
+      for (size_t p = 0;;) {
+        const size_t colon = line.find(':', p);
+        out.fields.push_back(line.substr(p, colon == std::string_view::npos ? colon : colon - p));
+        if (colon == std::string_view::npos) break;
+        p = colon + 1;
+      }
+      if (out.fields.size() != 9)
+        return absl::DataLossError(StrCat(path, ": the line of ", login, " has ",
+                                          out.fields.size(), " fields, not 9; left as it is"));
+      return out;
+    }
+    start = end + 1;
+  }
+  return absl::NotFoundError(StrCat(login, " has no line in ", path));
+}
+
+// A password field that passwd -l or usermod -L locked: '!' before a hash ("!" alone, "!*" and
+// "*" are accounts that never had a password).
+bool LockedWithPassword(std::string_view field) {
+  return field.size() > 1 && field[0] == '!' && field != "!*";
 }
 
 // Writes `content` to a new file beside `path` with `path`'s owner and mode, and renames it
@@ -87,21 +148,24 @@ absl::Status ReplaceFile(const std::string& path, std::string_view content) {
 }
 
 struct Conversation {
-  const SecretBytes* password;
+  const SecretBytes* password;  // NUL-terminated
+  int answered = 0;
 };
 
-// Answers the password prompt (echo off) with the password; messages need no answer; any other
-// question (a prompt with echo, a new password) is not one a check answers.
+// Answers the one password prompt (echo off) with the password; messages need no answer; any
+// other question (a prompt with echo, a second secret such as a one-time code, a new password)
+// is not one a check answers.
 int Converse(int n, const struct pam_message** msg, struct pam_response** resp, void* appdata) {
   if (n <= 0 || n > PAM_MAX_NUM_MSG) return PAM_CONV_ERR;
-  const SecretBytes& pw = *static_cast<Conversation*>(appdata)->password;
+  auto* conversation = static_cast<Conversation*>(appdata);
+  const SecretBytes& pw = *conversation->password;
   auto* out = static_cast<pam_response*>(calloc(static_cast<size_t>(n), sizeof(pam_response)));
   if (!out) return PAM_BUF_ERR;
   for (int i = 0; i < n; i++) {
     const int style = msg[i]->msg_style;
     if (style == PAM_ERROR_MSG || style == PAM_TEXT_INFO) continue;
-    if (style == PAM_PROMPT_ECHO_OFF) {
-      out[i].resp = strndup(reinterpret_cast<const char*>(pw.data()), pw.size());
+    if (style == PAM_PROMPT_ECHO_OFF && conversation->answered++ == 0) {
+      out[i].resp = strdup(reinterpret_cast<const char*>(pw.data()));
       if (out[i].resp) continue;
     }
     for (int k = 0; k < i; k++) {
@@ -125,54 +189,60 @@ void NoFailDelay(int, unsigned, void*) {}
 
 absl::Status SetShadowPassword(const std::string& shadow_path, std::string_view login,
                                const SecretBytes& password, int64_t today) {
-  ASSIGN_OR_RETURN(std::string hash, HashPassword(password));
-  PasswordFilesLock lock;
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn(nullptr, 0, nullptr, 0, salt, sizeof salt))
+    return absl::InternalError(StrCat("crypt_gensalt: ", strerror(errno)));
+  ASSIGN_OR_RETURN(std::string hash, Crypt(password, salt));
+  PasswordFilesLock lock(shadow_path);
   if (!lock.held())
     return absl::UnavailableError(
-        "the password files stay locked (lckpwdf): passwd, useradd or chpasswd is running");
+        "the password files stay locked (.pwd.lock): passwd, useradd or chpasswd is running");
   ASSIGN_OR_RETURN(std::string text, ReadFile(shadow_path));
-  const std::string prefix = StrCat(login, ":");
-  std::string out;
-  out.reserve(text.size() + hash.size());
-  bool found = false;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    if (!found && line.substr(0, prefix.size()) == prefix) {
-      // name:password:lastchg:min:max:warn:inactive:expire:reserved (shadow(5))
-      std::vector<std::string_view> fields;
-      for (size_t p = 0;;) {
-        const size_t colon = line.find(':', p);
-        fields.push_back(line.substr(p, colon == std::string_view::npos ? colon : colon - p));
-        if (colon == std::string_view::npos) break;
-        p = colon + 1;
-      }
-      if (fields.size() != 9)
-        return absl::DataLossError(StrCat(shadow_path, ": the line of ", login, " has ",
-                                          fields.size(), " fields, not 9; left as it is"));
-      const std::string day = std::to_string(today);
-      fields[1] = hash;
-      fields[2] = day;
-      out += StrJoin(fields, ":");
-      found = true;
-    } else {
-      out += line;
-    }
-    if (end < text.size()) out += '\n';
-    start = end + 1;
+  absl::StatusOr<ShadowLine> line = FindLine(shadow_path, text, login);
+  if (line.ok() && LockedWithPassword(line->fields[1]))
+    line = absl::FailedPreconditionError(
+        StrCat(login, " is locked (passwd -l or usermod -L): a new password would unlock it; "
+                      "unlock it first if Warden should own it"));
+  if (!line.ok()) {
+    OPENSSL_cleanse(text.data(), text.size());
+    return line.status();
   }
+  const std::string day = std::to_string(today);
+  line->fields[1] = hash;
+  line->fields[2] = day;
+  std::string out = StrCat(std::string_view(text).substr(0, line->start), StrJoin(line->fields, ":"),
+                           std::string_view(text).substr(line->start + line->length));
   OPENSSL_cleanse(text.data(), text.size());
-  if (!found) return absl::NotFoundError(StrCat(login, " has no line in ", shadow_path));
   absl::Status st = ReplaceFile(shadow_path, out);
   OPENSSL_cleanse(out.data(), out.size());
   return st;
 }
 
-absl::Status CheckPamPassword(const std::string& service, std::string_view login,
-                              const SecretBytes& password) {
-  Conversation data{&password};
+absl::Status CheckLocalPassword(const std::string& shadow_path, const std::string& service,
+                                std::string_view login, const SecretBytes& password) {
+  ASSIGN_OR_RETURN(SecretBytes terminated, Terminated(password));
+  // Refused or not is decided by the hash: a PAM stack that lets root through (pam_rootok) or
+  // denies for other reasons (an expired account, pam_faillock) cannot turn one into the other.
+  {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(shadow_path));
+    absl::StatusOr<ShadowLine> line = FindLine(shadow_path, text, login);
+    std::string stored = line.ok() ? std::string(line->fields[1]) : "";
+    OPENSSL_cleanse(text.data(), text.size());
+    if (!line.ok())
+      return absl::FailedPreconditionError(std::string(line.status().message()));
+    if (LockedWithPassword(stored))
+      return absl::PermissionDeniedError(StrCat("refused: ", login, " is locked (passwd -l)"));
+    absl::StatusOr<std::string> computed =
+        stored.empty() || stored[0] == '!' || stored[0] == '*' ? absl::StatusOr<std::string>("")
+                                                                : Crypt(password, stored.c_str());
+    const bool same = computed.ok() && computed->size() == stored.size() && !stored.empty() &&
+                      CRYPTO_memcmp(computed->data(), stored.data(), stored.size()) == 0;
+    if (!same)
+      return absl::PermissionDeniedError(
+          StrCat("refused: the password is not the one of ", login, " in ", shadow_path));
+  }
+  // The hash matches: would a login go through? PAM's own answer, authentication then account.
+  Conversation data{&terminated};
   const struct pam_conv conv = {Converse, &data};
   pam_handle_t* pamh = nullptr;
   const std::string user(login);
@@ -190,20 +260,11 @@ absl::Status CheckPamPassword(const std::string& service, std::string_view login
   }
   const std::string why = StrCat("PAM service ", service, ", ", step, ": ", pam_strerror(pamh, rc));
   pam_end(pamh, rc);
-  switch (rc) {
-    case PAM_SUCCESS:
-      return absl::OkStatus();
-    case PAM_AUTH_ERR:
-    case PAM_PERM_DENIED:
-    case PAM_ACCT_EXPIRED:
-    case PAM_MAXTRIES:
-    case PAM_CRED_INSUFFICIENT:
-      return absl::PermissionDeniedError(StrCat("refused: ", why));
-    case PAM_USER_UNKNOWN:
-      return absl::NotFoundError(StrCat("no local account ", login, " (", why, ")"));
-    default:
-      return absl::UnavailableError(why);
-  }
+  if (rc == PAM_SUCCESS) return absl::OkStatus();
+  // Not a refusal of the password (that was decided above): the account cannot log in now
+  // (expired, locked by faillock, denied by pam_access) or the stack is broken.
+  return absl::FailedPreconditionError(
+      StrCat("the password is ", login, "'s, but a login would fail: ", why));
 }
 
 absl::Status LocalPasswords::Run(const LocalPasswordTask& task, int64_t now_unix) const {
@@ -213,7 +274,7 @@ absl::Status LocalPasswords::Run(const LocalPasswordTask& task, int64_t now_unix
                ": its admins list the accounts Warden owns in host.yaml rotate_accounts"));
   if (task.kind == LocalPasswordTask::Kind::kSet)
     return SetShadowPassword(shadow_path_, task.login, task.password, now_unix / 86400);
-  return CheckPamPassword(pam_service_, task.login, task.password);
+  return CheckLocalPassword(shadow_path_, pam_service_, task.login, task.password);
 }
 
 }  // namespace warden

@@ -4,13 +4,15 @@
 //
 // Setting: a new hash (libxcrypt's preferred method, yescrypt on Debian 12) replaces the
 // account's second field of the shadow file, and the day of the change its third, under
-// lckpwdf (the lock passwd, useradd and chpasswd take), by writing a new file beside it and
+// the lock lckpwdf takes (as passwd, useradd and chpasswd do), by writing a new file beside it and
 // renaming it over the old one: a reader sees the old file or the new one, never half of one.
 // Every other line, and every other field, stays byte for byte.
 //
-// Proving: the host's PAM stack (`password_check_service`, default warden-verify; the package
-// installs it as the system's common-auth and common-account), authentication then account
-// management, with no fail delay. So a password that logs in here is one a login would accept.
+// Proving: the password must match the account's hash in the shadow file (else it is refused:
+// a break), and then the host's PAM stack (`password_check_service`, default warden-verify; the
+// package installs it as the system's common-auth and common-account) must let it log in,
+// authentication then account management, with no fail delay (else the account cannot log in
+// now, which is reported, not taken for a changed password).
 #pragma once
 
 #include <cstdint>
@@ -31,14 +33,17 @@ struct LocalPasswordTask {
 };
 
 // Sets `login`'s password in the shadow file at `shadow_path` (see above). `today`: days since
-// the epoch. NOT_FOUND: no such line; DATA_LOSS: the file does not parse (left as it is);
-// UNAVAILABLE: the password files stay locked.
+// the epoch. NOT_FOUND: no such line; DATA_LOSS: the file does not parse; FAILED_PRECONDITION:
+// the account is locked (passwd -l: a new hash would unlock it); UNAVAILABLE: the password
+// files stay locked. The file is left as it is on any error.
 absl::Status SetShadowPassword(const std::string& shadow_path, std::string_view login,
                                const SecretBytes& password, int64_t today);
 
-// OK: PAM service `service` accepts `password` for `login`. PERMISSION_DENIED: it refuses it.
-absl::Status CheckPamPassword(const std::string& service, std::string_view login,
-                              const SecretBytes& password);
+// OK: `password` is `login`'s (its hash in `shadow_path`) and PAM service `service` lets it log
+// in. PERMISSION_DENIED: it is not the password (or the account is locked). FAILED_PRECONDITION:
+// it is, but PAM refuses the login (an expired account, pam_faillock), or no such account.
+absl::Status CheckLocalPassword(const std::string& shadow_path, const std::string& service,
+                                std::string_view login, const SecretBytes& password);
 
 class LocalPasswords {
  public:

@@ -73,6 +73,10 @@ struct ApiCalls {
   static constexpr int kWorkerThreads = 8;
   Controller& c;
   WorkerPool workers;
+  // For the calls that calls on `workers` may wait for: a host's answers to the controller's
+  // tasks and the opening of its task stream. (A rotation holds a worker while its host sets
+  // the password; with every worker so held, the host's answer must not queue behind them.)
+  WorkerPool host_workers{2};
   AnonymousGate gate;
   // Certificates expire in real time, whatever clock the cores run on.
   SystemClock clock;
@@ -86,6 +90,11 @@ struct ApiCalls {
   template <typename Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, std::string_view call,
                                 json args, Caller caller, Fn&& fn) {
+    return RunOn(workers, ctx, call, std::move(args), caller, std::forward<Fn>(fn));
+  }
+  template <typename Fn>
+  grpc::ServerUnaryReactor* RunOn(WorkerPool& pool, grpc::CallbackServerContext* ctx,
+                                  std::string_view call, json args, Caller caller, Fn&& fn) {
     auto* reactor = ctx->DefaultReactor();
     if (caller == Caller::kAnonymous) {
       if (absl::Status st = AdmitAnonymous(ctx, call); !st.ok()) {
@@ -93,7 +102,7 @@ struct ApiCalls {
         return reactor;
       }
     }
-    workers.Submit([this, ctx, reactor, call, args = std::move(args), caller,
+    pool.Submit([this, ctx, reactor, call, args = std::move(args), caller,
                     fn = std::forward<Fn>(fn)]() mutable {
       absl::Status st = Audited(ctx, call, std::move(args), caller, fn);
       if (caller == Caller::kAnonymous) gate.Done();

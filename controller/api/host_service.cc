@@ -1,6 +1,8 @@
 // HostService: enrollment, certificate renewal, lease-end reports, and each host's watch stream.
 #include "controller/api/services_internal.h"
 
+#include <openssl/crypto.h>
+
 #include <ctime>
 #include <mutex>
 
@@ -140,21 +142,27 @@ class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
  public:
   explicit TasksReactor(ApiCalls& i) : i_(i) {}
 
-  // Called once, from a worker thread, after the caller was authenticated (or not).
+  // Called once, from a worker thread, after the caller was authenticated (or not). Until then
+  // busy_ holds the call open: a cancel meanwhile is finished here, never under the task.
   void Start(const absl::Status& st, const std::string& host_id) {
-    if (!st.ok()) {
+    {
       std::lock_guard lock(mu_);
-      done_ = true;
-      FinishOnce(ToGrpcStatus(st));
-      return;
+      if (!st.ok() || done_) {
+        busy_ = false;
+        done_ = true;
+        FinishOnce(st.ok() ? grpc::Status::CANCELLED : ToGrpcStatus(st));
+        return;
+      }
     }
-    // Attach may call the wake function at once: mu_ is not held here.
+    // Attach may call the wake function at once (mu_ is not held here); Kick does nothing while
+    // busy_, and the Kick below takes what it would have.
     const uint64_t stream = i_.c.host_tasks().Attach(host_id, [this] {
       std::lock_guard lock(mu_);
       Kick();
     });
     std::lock_guard lock(mu_);
     stream_ = stream;
+    busy_ = false;
     if (done_) {
       FinishOnce(grpc::Status::CANCELLED);
       return;
@@ -164,6 +172,7 @@ class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
   void OnWriteDone(bool ok) override {
     std::lock_guard lock(mu_);
     busy_ = false;
+    WipePassword();
     if (!ok) done_ = true;
     if (done_) {
       FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
@@ -188,25 +197,30 @@ class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
     std::optional<DispatchedTask> task = i_.c.host_tasks().Next(stream_);
     if (!task) return;
     busy_ = true;
-    msg_.Clear();
     msg_.set_id(task->id);
     pb::LocalPassword* p = task->kind == HostTask::Kind::kSetPassword ? msg_.mutable_set_password()
                                                                       : msg_.mutable_check_password();
     p->set_login(task->login);
-    p->set_password(std::string(task->password.view()));
+    p->set_password(reinterpret_cast<const char*>(task->password.data()), task->password.size());
     StartWrite(&msg_);
+  }
+  void WipePassword() {  // mu_ held; the message is not being written
+    for (pb::LocalPassword* p : {msg_.has_set_password() ? msg_.mutable_set_password() : nullptr,
+                                 msg_.has_check_password() ? msg_.mutable_check_password() : nullptr}) {
+      if (p) OPENSSL_cleanse(p->mutable_password()->data(), p->password().size());
+    }
+    msg_.Clear();
   }
   void FinishOnce(const grpc::Status& status) {  // mu_ held
     if (finished_) return;
     finished_ = true;
-    // The last task's password leaves memory with the stream.
-    msg_.Clear();
     Finish(status);
   }
   ApiCalls& i_;
   std::mutex mu_;
   uint64_t stream_ = 0;
-  bool busy_ = false, done_ = false, finished_ = false;
+  // busy_: authentication or a write is in flight (see Start).
+  bool busy_ = true, done_ = false, finished_ = false;
   pb::HostTask msg_;
 };
 
@@ -306,7 +320,7 @@ class Hosts final : public pb::HostService::CallbackService {
   grpc::ServerWriteReactor<pb::HostTask>* Tasks(grpc::CallbackServerContext* ctx,
                                                const pb::TasksRequest*) override {
     auto* reactor = new TasksReactor(i_);
-    i_.workers.Submit([this, ctx, reactor] {
+    i_.host_workers.Submit([this, ctx, reactor] {
       std::string host_id;
       auto open = [&](const Identity& who) -> absl::StatusOr<json> {
         host_id = who.host_id;
@@ -322,7 +336,7 @@ class Hosts final : public pb::HostService::CallbackService {
     const std::string message = req->message().substr(0, 1024);
     json args = {{"task", req->id().substr(0, 64)}, {"code", req->code()}};
     if (req->code() != 0) args["message"] = message;
-    return i_.Run(ctx, "HostService.FinishTask", std::move(args), Caller::kHost,
+    return i_.RunOn(i_.host_workers, ctx, "HostService.FinishTask", std::move(args), Caller::kHost,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     const int code = req->code();
                     absl::Status result =

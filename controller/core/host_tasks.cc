@@ -51,7 +51,7 @@ void HostTasks::WakeLocked(std::unique_lock<std::mutex>& lock, const std::string
 uint64_t HostTasks::Attach(const std::string& host_id, std::function<void()> wake) {
   std::unique_lock lock(mu_);
   const uint64_t id = next_stream_++;
-  streams_[id] = Stream{host_id, std::move(wake), 0};
+  streams_[id] = Stream{host_id, std::move(wake), 0, false};
   newest_[host_id] = id;
   // Tasks a stream that went away left queued go out on this one.
   WakeLocked(lock, host_id);
@@ -63,11 +63,14 @@ void HostTasks::Detach(uint64_t stream) {
   auto it = streams_.find(stream);
   if (it == streams_.end()) return;
   const std::string host = it->second.host;
-  if (newest_[host] == stream) {
-    // An older stream of the host still open takes over; else the host is gone.
-    newest_.erase(host);
+  it->second.closing = true;
+  auto newest = newest_.find(host);
+  if (newest != newest_.end() && newest->second == stream) {
+    // An older stream of the host still open (and not closing too) takes over; else the host
+    // is gone.
+    newest_.erase(newest);
     for (const auto& [id, s] : streams_) {
-      if (id != stream && s.host == host) newest_[host] = id;
+      if (s.host == host && !s.closing) newest_[host] = id;
     }
   }
   cv_.wait(lock, [&] { return streams_.at(stream).waking == 0; });

@@ -72,7 +72,8 @@ class HostTasks {
   struct Stream {
     std::string host;
     std::function<void()> wake;
-    int waking = 0;  // wake calls running
+    int waking = 0;        // wake calls running
+    bool closing = false;  // being detached: never chosen as its host's newest again
   };
   // Wakes `host`'s newest stream. REQUIRES: lock held; it is released during the call.
   void WakeLocked(std::unique_lock<std::mutex>& lock, const std::string& host);

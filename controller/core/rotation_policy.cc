@@ -69,7 +69,7 @@ absl::Status ParsePostgresTarget(const std::string& where, const YAML::Node& n,
         where, ": the admin of connection ", t.connection, " is rotated at its admin_password path (",
         conn->second.admin_password_path, "), not at a second one"));
   for (const char* key : {"host", "port", "host_key", "change_command", "url", "dn", "ca_file",
-                          "start_tls"}) {
+                          "start_tls", "admin"}) {
     if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind postgres"));
   }
   return absl::OkStatus();
@@ -77,7 +77,7 @@ absl::Status ParsePostgresTarget(const std::string& where, const YAML::Node& n,
 
 // kind: ssh
 absl::Status ParseSshTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
-  for (const char* key : {"connection", "url", "dn", "ca_file", "start_tls"}) {
+  for (const char* key : {"connection", "url", "dn", "ca_file", "start_tls", "admin"}) {
     if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind ssh"));
   }
   t.host = n["host"].as<std::string>("");
@@ -99,17 +99,21 @@ absl::Status ParseSshTarget(const std::string& where, const YAML::Node& n, Rotat
   return absl::OkStatus();
 }
 
-// kind: ldap
+// kind: ldap and kind: ad
 absl::Status ParseLdapTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
   for (const char* key : {"connection", "user", "host", "port", "host_key", "change_command"}) {
-    if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind ldap"));
+    if (n[key])
+      return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind ", t.kind));
   }
+  if (n["admin"] && t.kind != "ad")
+    return absl::InvalidArgumentError(StrCat(where, ".admin is for kind ad"));
+  t.admin_path = n["admin"].as<std::string>("");
   t.url = n["url"].as<std::string>("");
   t.user = n["dn"].as<std::string>("");
   t.ca_file = n["ca_file"].as<std::string>("");
   t.start_tls = n["start_tls"].as<bool>(false);
   if (t.url.empty() || t.user.empty())
-    return absl::InvalidArgumentError(StrCat(where, ": kind ldap needs url and dn"));
+    return absl::InvalidArgumentError(StrCat(where, ": kind ", t.kind, " needs url and dn"));
   // libldap takes a list of URLs (space or comma separated): one, so that every try is over TLS.
   if (t.url.find_first_of(" ,\t") != std::string::npos)
     return absl::InvalidArgumentError(StrCat(where, ".url: one URL only"));
@@ -125,7 +129,7 @@ absl::Status ParseLdapTarget(const std::string& where, const YAML::Node& n, Rota
 // kind: linux
 absl::Status ParseLinuxTarget(const std::string& where, const YAML::Node& n, RotationTargetPolicy& t) {
   for (const char* key : {"connection", "port", "host_key", "change_command", "url", "dn",
-                          "ca_file", "start_tls"}) {
+                          "ca_file", "start_tls", "admin"}) {
     if (n[key]) return absl::InvalidArgumentError(StrCat(where, ".", key, " is not for kind linux"));
   }
   t.host = n["host"].as<std::string>("");
@@ -153,7 +157,7 @@ absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
   const std::string where = StrCat("rotation.targets.\"", path, "\"");
   RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"kind", "connection", "user", "host", "port",
                                             "host_key", "change_command", "url", "dn", "ca_file",
-                                            "start_tls", "period", "jitter", "reconcile_every",
+                                            "start_tls", "admin", "period", "jitter", "reconcile_every",
                                             "password"}));
   t.path = path;
   if (absl::Status st = CheckSecretPath(path); !st.ok())
@@ -163,13 +167,13 @@ absl::Status ParseTarget(const std::string& path, const YAML::Node& n,
     RETURN_IF_ERROR(ParsePostgresTarget(where, n, databases, t));
   } else if (t.kind == "ssh") {
     RETURN_IF_ERROR(ParseSshTarget(where, n, t));
-  } else if (t.kind == "ldap") {
+  } else if (t.kind == "ldap" || t.kind == "ad") {
     RETURN_IF_ERROR(ParseLdapTarget(where, n, t));
   } else if (t.kind == "linux") {
     RETURN_IF_ERROR(ParseLinuxTarget(where, n, t));
   } else {
     return absl::InvalidArgumentError(StrCat(
-        where, ".kind: \"", t.kind, "\" is not a kind of target; supported: postgres, ssh, ldap, linux"));
+        where, ".kind: \"", t.kind, "\" is not a kind of target; supported: postgres, ssh, ldap, ad, linux"));
   }
   ASSIGN_OR_RETURN(t.period, DurationField(n, "period", 0, where));
   ASSIGN_OR_RETURN(t.jitter, DurationField(n, "jitter", 0, where));
@@ -252,6 +256,23 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
     t.user = c.admin_user;
     t.listed = false;
     out.targets[t.path] = std::move(t);
+  }
+  // kind ad: the account that resets another is a target of its own on the same server, and
+  // changes its own password (no chain of admins to follow).
+  for (auto& [path, t] : out.targets) {
+    if (t.kind != "ad" || t.admin_path.empty()) continue;
+    const std::string where = StrCat("rotation.targets.\"", path, "\".admin");
+    auto admin = out.targets.find(t.admin_path);
+    if (admin == out.targets.end() || admin->second.kind != "ad")
+      return absl::InvalidArgumentError(StrCat(where, ": \"", t.admin_path,
+                                               "\" is not a rotation target of kind ad"));
+    if (admin->first == path || !admin->second.admin_path.empty())
+      return absl::InvalidArgumentError(StrCat(
+          where, ": \"", t.admin_path, "\" must change its own password (no admin of its own)"));
+    if (admin->second.url != t.url)
+      return absl::InvalidArgumentError(StrCat(where, ": \"", t.admin_path, "\" is at ",
+                                               admin->second.url, ", not at ", t.url));
+    t.admin_dn = admin->second.user;
   }
   // One account, one owner: two paths rotating the same password would each break the other.
   std::map<std::string, std::string> owner;

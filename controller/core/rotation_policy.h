@@ -5,7 +5,7 @@
 //   rotation:
 //     targets:
 //       "db/appdb/reporting":             # the vault path that holds the credential
-//         kind: postgres                  # supported: postgres, ssh, ldap, linux
+//         kind: postgres                  # supported: postgres, ssh, ldap, ad, linux
 //         connection: appdb               # a databases.connections entry
 //         user: reporting                 # the role (default: the connection's admin_user,
 //                                         #   which is rotate-root: Warden's own admin password)
@@ -29,6 +29,12 @@
 //         url: ldaps://ldap.example.org   # or ldap://... with start_tls: true
 //         ca_file: /etc/warden/ldap-ca.pem   # default: the system's CAs
 //         dn: "uid=svc-backup,ou=people,dc=example,dc=org"
+//       "ad/svc-appliance":               # an Active Directory account (unicodePwd, over TLS)
+//         kind: ad                        #   url, ca_file, start_tls and dn as for ldap
+//         url: ldaps://dc1.corp.example
+//         dn: "CN=svc-appliance,OU=Service,DC=corp,DC=example"
+//         admin: ad/warden-bind           # reset by this target's account (absent: the account
+//                                         #   changes its own password, as ad/warden-bind does)
 //       "kv/hosts/db1/root":              # a local account of an enrolled host, set and proven
 //         kind: linux                     #   by its wardend (/etc/shadow, the host's PAM stack)
 //         host: db1                       # the name the host enrolled as
@@ -64,7 +70,7 @@ struct PasswordPolicy {
 
 struct RotationTargetPolicy {
   std::string path;        // the vault path of the credential
-  std::string kind;        // postgres, ssh, ldap, linux
+  std::string kind;        // postgres, ssh, ldap, ad, linux
   std::string connection;  // postgres: the databases.connections entry
   std::string user;        // the account whose password changes (postgres: a role; ldap: a DN)
   // ssh (and linux: the host's enrolled name):
@@ -72,9 +78,11 @@ struct RotationTargetPolicy {
   int port = 22;
   Bytes host_key;  // the pinned host key's wire blob
   std::string change_command;
-  // ldap:
+  // ldap and ad:
   std::string url, ca_file;
   bool start_tls = false;
+  // ad: the target whose account resets this one (empty: it changes its own), and its DN.
+  std::string admin_path, admin_dn;
   int64_t period = 0;      // 0: no scheduled rotation
   int64_t jitter = 0;
   int64_t reconcile_every = 3600;

@@ -4,6 +4,8 @@
 #include <openssl/crypto.h>
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "common/strings.h"
 
@@ -74,6 +76,110 @@ absl::StatusOr<Ldap> Bind(const RotationTargetPolicy& t, const SecretBytes& pass
 }
 
 }  // namespace
+
+absl::StatusOr<SecretBytes> UnicodePwd(const SecretBytes& password) {
+  std::vector<uint32_t> points{'"'};
+  const uint8_t* p = password.data();
+  const uint8_t* end = p + password.size();
+  while (p < end) {
+    uint32_t cp = *p;
+    int extra = cp < 0x80 ? 0 : (cp & 0xE0) == 0xC0 ? 1 : (cp & 0xF0) == 0xE0 ? 2 : (cp & 0xF8) == 0xF0 ? 3 : -1;
+    if (extra < 0) return absl::InvalidArgumentError("the password is not UTF-8");
+    if (extra > 0) {
+      if (end - p < extra + 1) return absl::InvalidArgumentError("the password is not UTF-8");
+      cp &= 0x3Fu >> extra;
+      for (int i = 1; i <= extra; i++) {
+        if ((p[i] & 0xC0) != 0x80) return absl::InvalidArgumentError("the password is not UTF-8");
+        cp = (cp << 6) | (p[i] & 0x3F);
+      }
+      static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+      if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return absl::InvalidArgumentError("the password is not UTF-8");
+    }
+    points.push_back(cp);
+    p += extra + 1;
+  }
+  points.push_back('"');
+  size_t units = 0;
+  for (uint32_t cp : points) units += cp >= 0x10000 ? 2 : 1;
+  SecretBytes out(units * 2);
+  size_t i = 0;
+  auto put = [&](uint32_t unit) {
+    out.data()[i++] = static_cast<uint8_t>(unit & 0xFF);
+    out.data()[i++] = static_cast<uint8_t>(unit >> 8);
+  };
+  for (uint32_t cp : points) {
+    if (cp >= 0x10000) {
+      put(0xD800 + ((cp - 0x10000) >> 10));
+      put(0xDC00 + ((cp - 0x10000) & 0x3FF));
+    } else {
+      put(cp);
+    }
+  }
+  OPENSSL_cleanse(points.data(), points.size() * sizeof(uint32_t));
+  return out;
+}
+
+absl::Status AdAccountTarget::Verify(const RotationTargetPolicy& t, const SecretBytes& value) {
+  return Bind(t, value).status();
+}
+
+absl::Status AdAccountTarget::Change(const RotationTargetPolicy& t, const SecretBytes* current,
+                                     const SecretBytes& next) {
+  ASSIGN_OR_RETURN(SecretBytes new_value, UnicodePwd(next));
+  std::optional<Ldap> ld;
+  std::optional<SecretBytes> old_value;
+  if (!t.admin_path.empty()) {
+    // An administrative reset, bound as the admin account with its vaulted password.
+    absl::StatusOr<Vault::Current> admin = vault_.CurrentForController(t.admin_path);
+    if (!admin.ok())
+      return absl::FailedPreconditionError(StrCat("the password of ", t.admin_path, " (which resets ",
+                                                  Where(t), "): ", admin.status().message()));
+    RotationTargetPolicy as_admin = t;
+    as_admin.user = t.admin_dn;
+    absl::StatusOr<Ldap> bound = Bind(as_admin, admin->value);
+    if (!bound.ok())
+      return absl::Status(absl::IsPermissionDenied(bound.status()) ? absl::StatusCode::kFailedPrecondition
+                                                                   : bound.status().code(),
+                          StrCat("binding as ", t.admin_path, " to reset ", Where(t), ": ",
+                                 bound.status().message()));
+    ld.emplace(*std::move(bound));
+  } else {
+    if (!current)
+      return absl::FailedPreconditionError(StrCat(
+          Where(t), " changes its own password with the current one (or name an admin: a target "
+                    "that may reset it)"));
+    ASSIGN_OR_RETURN(SecretBytes old_pwd, UnicodePwd(*current));
+    old_value.emplace(std::move(old_pwd));
+    ASSIGN_OR_RETURN(Ldap bound, Bind(t, *current));
+    ld.emplace(std::move(bound));
+  }
+  berval new_bv{static_cast<ber_len_t>(new_value.size()), reinterpret_cast<char*>(new_value.data())};
+  berval* new_vals[] = {&new_bv, nullptr};
+  char attr[] = "unicodePwd";
+  LDAPMod add{LDAP_MOD_BVALUES | (old_value ? LDAP_MOD_ADD : LDAP_MOD_REPLACE), attr, {}};
+  add.mod_bvalues = new_vals;
+  berval old_bv{0, nullptr};
+  berval* old_vals[] = {&old_bv, nullptr};
+  LDAPMod del{LDAP_MOD_BVALUES | LDAP_MOD_DELETE, attr, {}};
+  if (old_value) {
+    old_bv = {static_cast<ber_len_t>(old_value->size()), reinterpret_cast<char*>(old_value->data())};
+    del.mod_bvalues = old_vals;
+  }
+  LDAPMod* self_change[] = {&del, &add, nullptr};
+  LDAPMod* reset[] = {&add, nullptr};
+  const int rc = ldap_modify_ext_s(ld->get(), t.user.c_str(), old_value ? self_change : reset,
+                                   nullptr, nullptr);
+  if (rc != LDAP_SUCCESS) {
+    const std::string why = StrCat(old_value ? "changing" : "resetting", " the password of ",
+                                   Where(t), ": ", ErrorText(ld->get(), rc));
+    return rc == LDAP_INSUFFICIENT_ACCESS || rc == LDAP_CONSTRAINT_VIOLATION ||
+                   rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_NO_SUCH_OBJECT
+               ? absl::FailedPreconditionError(why)
+               : absl::UnavailableError(why);
+  }
+  return absl::OkStatus();
+}
 
 absl::Status LdapAccountTarget::Verify(const RotationTargetPolicy& t, const SecretBytes& value) {
   return Bind(t, value).status();

@@ -1,6 +1,6 @@
-// Local passwords set for the controller's rotation: the shadow file's one line changes, and
-// nothing else does. (Proving a password through PAM runs against the real /etc/shadow:
-// e2e.rotation_linux.)
+// Local passwords set and proven for the controller's rotation: the shadow file's one line
+// changes, and nothing else does; a password that is not the account's is refused before PAM is
+// asked. (PAM's part runs against a real /etc: e2e.rotation_linux.)
 #include "daemon/local_password.h"
 
 #include <crypt.h>
@@ -15,7 +15,8 @@ namespace {
 constexpr char kShadow[] =
     "root:$y$j9T$abc$def:19000:0:99999:7:::\n"
     "svc:!:19000:0:99999:7:::\n"
-    "svc2:*:19001:0:99999:7:::\n";
+    "svc2:*:19001:0:99999:7:::\n"
+    "ops:!$y$j9T$abc$def:19000:0:99999:7:::\n";
 
 SecretBytes Pw(std::string_view s) { return SecretBytes(AsBytes(s)); }
 
@@ -76,10 +77,46 @@ TEST_F(ShadowFile, OnlyAccountsTheHostListsAreTouched) {
   EXPECT_NE(testing::ReadAll(path_).find(":20000:0:99999:7:::\nsvc2:"), std::string::npos);
 }
 
+TEST_F(ShadowFile, ALockedAccountIsNotUnlockedByANewPassword) {
+  absl::Status st = SetShadowPassword(path_, "ops", Pw("whatever-pass"), 20000);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st.message();
+  EXPECT_NE(st.message().find("ops is locked (passwd -l or usermod -L)"), std::string::npos);
+  EXPECT_EQ(testing::ReadAll(path_), kShadow);
+  // "!" alone is an account that never had a password: Warden may give it its first.
+  EXPECT_TRUE(SetShadowPassword(path_, "svc", Pw("whatever-pass"), 20000).ok());
+}
+
+TEST_F(ShadowFile, OtherLinesKeepTheirBytesWhateverTheirEndings) {
+  testing::WriteAll(path_, "svc2:*:1:0:99999:7:::\r\nsvc:!:1:0:99999:7:::\nsvcx:*:1:0:99999:7:::");
+  ASSERT_TRUE(SetShadowPassword(path_, "svc", Pw("whatever-pass"), 20000).ok());
+  const std::string text = testing::ReadAll(path_);
+  EXPECT_EQ(text.rfind("svc2:*:1:0:99999:7:::\r\nsvc:$y$", 0), 0u) << text;
+  EXPECT_NE(text.find(":20000:0:99999:7:::\nsvcx:*:1:0:99999:7:::"), std::string::npos) << text;
+  EXPECT_EQ(text.back(), ':') << "no newline is added at the end";
+}
+
+TEST_F(ShadowFile, APasswordIsRefusedByItsHashBeforePamIsAsked) {
+  ASSERT_TRUE(SetShadowPassword(path_, "svc", Pw("right-password"), 20000).ok());
+  // A service that would let anyone in: the hash decides refusals, never the stack.
+  absl::Status st = CheckLocalPassword(path_, "warden-test-nonexistent", "svc", Pw("wrong-password"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st.message();
+  EXPECT_NE(st.message().find("is not the one of svc"), std::string::npos) << st.message();
+  st = CheckLocalPassword(path_, "warden-test-nonexistent", "ops", Pw("anything-at-all"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(st.message().find("ops is locked"), std::string::npos) << st.message();
+  st = CheckLocalPassword(path_, "warden-test-nonexistent", "svc2", Pw("anything-at-all"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << "an account without a password";
+  // No such account: not "nothing vaulted" (NOT_FOUND means that to rotation), a failure.
+  st = CheckLocalPassword(path_, "warden-test-nonexistent", "nobody-here", Pw("anything-at-all"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st.message();
+}
+
 TEST_F(ShadowFile, APasswordWithANulByteIsRefused) {
   const std::string pw("abc\0def", 7);
   EXPECT_EQ(SetShadowPassword(path_, "svc", Pw(pw), 20000).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(testing::ReadAll(path_), kShadow);
+  EXPECT_EQ(CheckLocalPassword(path_, "warden-verify", "root", Pw(pw)).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

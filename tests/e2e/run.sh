@@ -1648,10 +1648,16 @@ EOF
 
 # A local account of an enrolled host (docs/rotation.md, kind linux). Host h1's wardend runs in a
 # mount namespace whose /etc is a copy of this machine's (ETC_h1), as wardend sees /etc on a host
-# of its own: it replaces that /etc/shadow by rename, under lckpwdf. The judge is a real login
-# service of that /etc (pamtester login).
+# of its own: it replaces that /etc/shadow by rename, under lckpwdf's lock. The judge is the
+# system's password check, pam_unix, in a PAM service of that /etc (pamtester), which nothing of
+# Warden's is part of.
 in_etc() { unshare -m sh -c "mount --bind '$HOST_DIR_h1/etcroot' /etc && exec \"\$@\"" sh "$@"; }
-pam_login() { echo "$1" | in_etc pamtester login svc-local authenticate acct_mgmt; }
+pam_login() { echo "$1" | in_etc pamtester warden-judge svc-local authenticate acct_mgmt; }
+host_reconcile_says() {
+  local out
+  out=$(wctl admin reconcile kv/hosts/h1/svc-local 2>&1) || true
+  [[ "$out" == *"$1"* ]]
+}
 shadow_line() { grep "^$1:" "$HOST_DIR_h1/etcroot/shadow"; }
 wardend_in_etc() {
   local d=$HOST_DIR_h1
@@ -1679,6 +1685,7 @@ EOF
   echo "svc-local:x:61950:61950:local service:/nonexistent:/usr/sbin/nologin" >>"$d/etcroot/passwd"
   echo "svc-local:!:20000:0:99999:7:::" >>"$d/etcroot/shadow"
   cp packaging/warden-host/warden-verify "$d/etcroot/pam.d/warden-verify"
+  printf 'auth required pam_unix.so\naccount required pam_unix.so\n' >"$d/etcroot/pam.d/warden-judge"
   echo 'svc-local:initial-pw' | in_etc chpasswd
   echo "rotate_accounts: [svc-local]" >>"$d/host.yaml"
   wardend_in_etc
@@ -1691,8 +1698,9 @@ EOF
   echo "  ok: wardend proves the vaulted password through the host's PAM stack"
 
   expect_out "vaulted as version 2" wctl admin vault rotate kv/hosts/h1/svc-local
-  local pw
+  local pw pw2
   pw=$(wctl admin --json vault get kv/hosts/h1/svc-local | json_field value)
+  pw2=$pw
   [ "${#pw}" = 20 ] || fail "the new password is not the policy's 20 characters: ${#pw}"
   expect_out "successfully authenticated" pam_login "$pw"
   expect_fail "Authentication failure" pam_login initial-pw
@@ -1714,6 +1722,9 @@ EOF
 
   # wardend down: nothing changes, the rotation fails and is alerted; back up, it rotates.
   wardend_stop h1
+  # The controller notices the closed stream within moments; a task before that is refused too.
+  wait_for 10 host_reconcile_says "is not connected to the controller" ||
+    fail "the controller still thinks h1 is connected"
   expect_fail "is not connected to the controller" wctl admin vault rotate kv/hosts/h1/svc-local
   expect_out "successfully authenticated" pam_login "$pw"
   wardend_in_etc
@@ -1734,7 +1745,8 @@ EOF
   expect_out "successfully authenticated" pam_login "$pw"
   expect_fail "Authentication failure" pam_login console-pw
   echo "  ok: a password changed on the host is a break; reset sets a new one after investigation"
-  grep -qF -e "$pw" -e "$pw3" "$WARDEN_SANDBOX/controller/audit/audit.log" "$WARDEN_SANDBOX/controller.log" \
+  grep -qF -e "$pw" -e "$pw2" -e "$pw3" -e initial-pw -e console-pw -e root-pw \
+    "$WARDEN_SANDBOX/controller/audit/audit.log" "$WARDEN_SANDBOX/controller.log" \
     "$d/wardend.log" && fail "a password is in a log"
   echo "  ok: no password in the audit log, the controller's log or wardend's"
 }

@@ -65,14 +65,14 @@ TEST(HostTasks, ATaskTakenButNotAnsweredMayHaveBeenDoneOneNeverTakenWasNot) {
   HostTasks tasks;
   FakeStream db1(tasks, "h-db1");
   auto taken = std::async(std::launch::async, [&] {
-    return tasks.Run("h-db1", Check("svc"), milliseconds(300));
+    return tasks.Run("h-db1", Check("svc"), milliseconds(1500));
   });
   ASSERT_TRUE(db1.Take().has_value());
   absl::Status st = taken.get();
   EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st.message();
   EXPECT_NE(st.message().find("it may have been done"), std::string::npos) << st.message();
   // Nobody takes this one.
-  st = tasks.Run("h-db1", Check("svc"), milliseconds(300));
+  st = tasks.Run("h-db1", Check("svc"), milliseconds(500));
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st.message();
 }
 
@@ -110,6 +110,33 @@ TEST(HostTasks, AQueuedTaskGoesToTheHostsNewestStreamOrFailsWhenTheHostGoesAway)
   absl::Status st = third.get();
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st.message();
   EXPECT_NE(st.message().find("went away before it took the task"), std::string::npos) << st.message();
+}
+
+TEST(HostTasks, TwoStreamsOfAHostClosingTogetherLeaveNoStreamBehind) {
+  HostTasks tasks;
+  std::atomic<bool> release{false}, in_wake{false};
+  const uint64_t older = tasks.Attach("h-db1", [] {});
+  // The newer stream's wake is slow: its Detach waits for it while the older one is detached.
+  std::atomic<int> wakes{0};
+  const uint64_t newer = tasks.Attach("h-db1", [&] {
+    if (wakes++ != 1) return;  // the first wake is Attach's own; the second is the task's
+    in_wake = true;
+    while (!release) std::this_thread::sleep_for(milliseconds(1));
+  });
+  auto run = std::async(std::launch::async, [&] {
+    return tasks.Run("h-db1", Check("svc"), milliseconds(60000));
+  });
+  while (!in_wake) std::this_thread::sleep_for(milliseconds(1));
+  auto detach_newer = std::async(std::launch::async, [&] { tasks.Detach(newer); });
+  std::this_thread::sleep_for(milliseconds(50));  // let it reach its wait (it may not: no harm)
+  tasks.Detach(older);
+  release = true;
+  detach_newer.get();
+  absl::Status st = run.get();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st.message();
+  // The host has no stream left: a new task is refused at once, not sent into a closed one.
+  EXPECT_NE(tasks.Run("h-db1", Check("svc"), milliseconds(60000)).message().find("is not connected"),
+            std::string::npos);
 }
 
 }  // namespace

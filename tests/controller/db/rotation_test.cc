@@ -12,6 +12,7 @@
 #include "controller/alerts/alert_forwarder.h"
 #include "controller/core/db_credentials.h"
 #include "controller/db/postgres_driver.h"
+#include "controller/ldap/ldap_target.h"
 #include "tests/controller/fixture.h"
 #include "tests/postgres.h"
 
@@ -183,7 +184,17 @@ rotation:
   targets:
 )";
   for (const auto& [target, why] : std::vector<std::pair<std::string, std::string>>{
-           {"    \"x/y\": {kind: kerberos, connection: appdb}", "supported: postgres, ssh, ldap, linux"},
+           {"    \"x/y\": {kind: kerberos, connection: appdb}", "supported: postgres, ssh, ldap, ad, linux"},
+           {"    \"x/y\": {kind: ldap, url: \"ldaps://dc1\", dn: \"uid=a\", admin: x/z}", ".admin is for kind ad"},
+           {"    \"x/y\": {kind: ad, url: \"ldaps://dc1\", dn: \"CN=a\", admin: x/z}",
+            ".admin: \"x/z\" is not a rotation target of kind ad"},
+           {"    \"x/y\": {kind: ad, url: \"ldaps://dc1\", dn: \"CN=a\", admin: x/z}\n"
+            "    \"x/z\": {kind: ad, url: \"ldaps://dc2\", dn: \"CN=b\"}",
+            "\"x/z\" is at ldaps://dc2, not at ldaps://dc1"},
+           {"    \"x/y\": {kind: ad, url: \"ldaps://dc1\", dn: \"CN=a\", admin: x/z}\n"
+            "    \"x/z\": {kind: ad, url: \"ldaps://dc1\", dn: \"CN=b\", admin: x/y}",
+            "must change its own password"},
+           {"    \"x/y\": {kind: ad, url: \"ldap://dc1\", dn: \"CN=a\"}", "passwords go over TLS only"},
            {"    \"x/y\": {kind: linux, host: db1}", "kind linux needs host"},
            {"    \"x/y\": {kind: linux, host: db1, user: \"root:0\"}", ".user: a local account name"},
            {"    \"x/y\": {kind: linux, host: db1, user: root, port: 22}", ".port is not for kind linux"},
@@ -221,6 +232,20 @@ rotation:
   ASSERT_NE(root, nullptr);
   EXPECT_EQ(root->user, "warden_admin");
   EXPECT_EQ(root->period, 0);
+}
+
+TEST(ActiveDirectory, UnicodePwdIsTheQuotedPasswordInUtf16LittleEndian) {
+  auto enc = [](std::string_view pw) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(SecretBytes v, UnicodePwd(SecretBytes(AsBytes(pw))));
+    return std::string(v.view());
+  };
+  EXPECT_EQ(*enc("Ab1!"), std::string("\"\0A\0b\0001\0!\0\"\0", 12));
+  // U+00E9 (2 bytes of UTF-8) is one unit; U+1F511 (4 bytes) is a surrogate pair.
+  EXPECT_EQ(*enc("\xC3\xA9\xF0\x9F\x94\x91"), std::string("\"\0\xE9\0\x3D\xD8\x11\xDD\"\0", 10));
+  for (std::string_view bad : {std::string_view("\xC3"), std::string_view("\xC0\xAF"),
+                               std::string_view("\xED\xA0\x80"), std::string_view("\xFF")}) {
+    EXPECT_EQ(enc(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  }
 }
 
 TEST_F(RotationTest, ANewPasswordIsSetProvenAndVaulted) {
