@@ -14,7 +14,7 @@ packages=(
   libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps
   libbpf-dev bpftool libzstd-dev zstd liblz4-dev lz4 tmux bsdutils tlog python3
   libpq-dev postgresql-15 postgresql-client-15 libcurl4-openssl-dev libssh-dev
-  slapd ldap-utils libldap-dev
+  slapd ldap-utils libldap-dev samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind
 )
 
 missing=()

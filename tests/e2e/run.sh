@@ -1751,6 +1751,97 @@ EOF
   echo "  ok: no password in the audit log, the controller's log or wardend's"
 }
 
+# Active Directory (docs/rotation.md, kind ad): a Samba AD DC provisioned into a directory of
+# this test, serving LDAP only (server services = ldap, one process) on loopback's LDAP ports
+# 389/636 with a certificate for 127.0.0.1 made here. warden-bind, a Domain Admin, resets
+# svc-appliance's password (an admin reset) and changes its own (rotate-root). ad_bind DN
+# PASSWORD is the judge: a simple bind over LDAPS, as ldapsearch makes it.
+AD_BASE="DC=warden,DC=test"
+ad_bind() {
+  LDAPTLS_CACERT="$AD_DIR/cert.pem" ldapsearch -x -H ldaps://127.0.0.1 -D "$1" -w "$2" -b "$AD_BASE" \
+    -s base dn 2>&1 | grep -q "^dn: $AD_BASE" || {
+    LDAPTLS_CACERT="$AD_DIR/cert.pem" ldapsearch -x -H ldaps://127.0.0.1 -D "$1" -w "$2" -b "$AD_BASE" -s base dn 2>&1 | head -3
+    return 1
+  }
+  echo "bound as $1"
+}
+ad_start() {
+  AD_DIR=$(mktemp -d /tmp/warden-ad.XXXXXX)
+  SANDBOX_DIRS+=("$AD_DIR")
+  samba-tool domain provision --realm=WARDEN.TEST --domain=WARDEN --server-role=dc --dns-backend=NONE \
+    --adminpass='Adm1n-Pass!' --targetdir="$AD_DIR" --host-name=dc1 >"$AD_DIR/provision.log" 2>&1 ||
+    { tail -20 "$AD_DIR/provision.log" >&2; fail "samba-tool domain provision failed"; }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$AD_DIR/key.pem" -out "$AD_DIR/cert.pem" 2>/dev/null
+  chmod 600 "$AD_DIR/key.pem"
+  # Nothing outside AD_DIR: logs, pid file and sockets there; LDAP on loopback only. A replaced
+  # password stops working at once (Samba's default keeps the previous one usable for an hour:
+  # docs/rotation.md).
+  sed -i -e '/^\tserver services = /d' -e '/^\tlog file = /d' -e "s|^\[global\]|[global]\n\tserver services = ldap\n\told password allowed period = 0\n\tinterfaces = lo\n\tbind interfaces only = yes\n\tlog file = $AD_DIR/log.%m\n\tpid directory = $AD_DIR\n\tncalrpc dir = $AD_DIR/ncalrpc\n\ttls enabled = yes\n\ttls keyfile = $AD_DIR/key.pem\n\ttls certfile = $AD_DIR/cert.pem\n\ttls cafile =|" \
+    "$AD_DIR/etc/smb.conf"
+  local sam=$AD_DIR/private/sam.ldb
+  samba-tool domain passwordsettings set --min-pwd-age=0 -H "$sam" >/dev/null
+  samba-tool user create warden-bind 'Bind-Pass-1!' -H "$sam" >/dev/null
+  samba-tool group addmembers "Domain Admins" warden-bind -H "$sam" >/dev/null
+  samba-tool user create svc-appliance 'Svc-Pass-1!' -H "$sam" >/dev/null
+  setsid samba -i -M single -s "$AD_DIR/etc/smb.conf" >"$AD_DIR/samba.out" 2>&1 &
+  SANDBOX_PIDS+=($!)
+  wait_for 60 ad_bind "CN=Administrator,CN=Users,$AD_BASE" 'Adm1n-Pass!' ||
+    { tail -20 "$AD_DIR/samba.out" >&2; fail "samba did not start"; }
+}
+
+e2e_rotation_ad() {
+  controller_init
+  ad_start
+  local bind="CN=warden-bind,CN=Users,$AD_BASE" svc="CN=svc-appliance,CN=Users,$AD_BASE"
+  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
+rotation:
+  targets:
+    "kv/ad/warden-bind": {kind: ad, url: "ldaps://127.0.0.1", ca_file: "$AD_DIR/cert.pem", dn: "$bind"}
+    "kv/ad/svc-appliance":
+      kind: ad
+      url: "ldaps://127.0.0.1"
+      ca_file: "$AD_DIR/cert.pem"
+      dn: "$svc"
+      admin: kv/ad/warden-bind
+EOF
+  controller_start
+  login admin >/dev/null
+  echo -n 'Bind-Pass-1!' | wctl admin vault put kv/ad/warden-bind >/dev/null
+  echo -n 'Svc-Pass-1!' | wctl admin vault put kv/ad/svc-appliance >/dev/null
+  expect_out "ok  kv/ad/svc-appliance" wctl admin reconcile kv/ad/
+
+  expect_out "vaulted as version 2" wctl admin vault rotate kv/ad/svc-appliance
+  local pw
+  pw=$(wctl admin --json vault get kv/ad/svc-appliance | json_field value)
+  expect_out "bound as $svc" ad_bind "$svc" "$pw"
+  expect_fail "Invalid credentials" ad_bind "$svc" 'Svc-Pass-1!'
+  echo "  ok: an admin reset of unicodePwd by warden-bind; the DC binds with the new password only"
+
+  # rotate-root: the bind account changes its own password (old value deleted, new added).
+  expect_out "vaulted as version 2" wctl admin vault rotate kv/ad/warden-bind
+  local bind_pw
+  bind_pw=$(wctl admin --json vault get kv/ad/warden-bind | json_field value)
+  expect_out "bound as $bind" ad_bind "$bind" "$bind_pw"
+  expect_fail "Invalid credentials" ad_bind "$bind" 'Bind-Pass-1!'
+  expect_out "vaulted as version 3" wctl admin vault rotate kv/ad/svc-appliance
+  pw=$(wctl admin --json vault get kv/ad/svc-appliance | json_field value)
+  expect_out "bound as $svc" ad_bind "$svc" "$pw"
+  echo "  ok: the bind account rotated itself, and resets with its new password"
+
+  # Reset on the DC behind Warden's back: a break; vault reset sets a new one without the old.
+  samba-tool user setpassword svc-appliance --newpassword='Intruder-Pass-1!' -H "$AD_DIR/private/sam.ldb" >/dev/null
+  expect_fail "1 reconcile break(s)" wctl admin reconcile kv/ad/
+  expect_out "no longer drifted" wctl admin vault reset kv/ad/svc-appliance
+  pw=$(wctl admin --json vault get kv/ad/svc-appliance | json_field value)
+  expect_out "bound as $svc" ad_bind "$svc" "$pw"
+  expect_fail "Invalid credentials" ad_bind "$svc" 'Intruder-Pass-1!'
+  echo "  ok: a password reset on the DC is a break; vault reset puts a new one through warden-bind"
+  grep -qF -e "$pw" -e "$bind_pw" -e 'Bind-Pass-1!' -e 'Svc-Pass-1!' "$WARDEN_SANDBOX/controller/audit/audit.log" \
+    "$WARDEN_SANDBOX/controller.log" && fail "a password is in a log"
+  echo "  ok: no password in the audit log or the controller's log"
+}
+
 e2e_vault_shamir() {
   setup --seal shamir --shares 5 --threshold 3
   [ "$(wc -l <"$WARDEN_SANDBOX/shares")" -eq 5 ] || fail "init did not print 5 shares"
