@@ -271,12 +271,10 @@ absl::StatusOr<int64_t> CredentialRotation::Rotate(const Identity& who, std::str
     absl::StatusOr<int64_t> settled = ResolveLocked(t, row, absl::OkStatus());
     if (!settled.ok()) return settled.status();
   }
-  ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, vault_.CheckoutOf(path));
-  if (held && held->until > clock_.Now())
-    return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder, " until ",
-                                                UtcText(held->until),
-                                                "; it can be rotated once checked in"));
-  return RotateLocked(t, row, who.user, "on demand", false);
+  RETURN_IF_ERROR(vault_.BeginRotation(path));
+  absl::StatusOr<int64_t> version = RotateLocked(t, row, who.user, "on demand", false);
+  vault_.EndRotation(path);
+  return version;
 }
 
 ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow& row,
@@ -404,7 +402,10 @@ absl::Status CredentialRotation::Reset(const Identity& who, std::string_view pat
     attempt.status = "ok";
     attempt.drifted_since = 0;
     attempt.failures = 0;
-    absl::StatusOr<int64_t> version = RotateLocked(t, attempt, who.user, "reset", true);
+    absl::Status began = vault_.BeginRotation(path);
+    absl::StatusOr<int64_t> version =
+        began.ok() ? RotateLocked(t, attempt, who.user, "reset", true) : absl::StatusOr<int64_t>(began);
+    if (began.ok()) vault_.EndRotation(path);
     if (!version.ok()) {
       // Still drifted, whatever the attempt left pending.
       ASSIGN_OR_RETURN(std::optional<RotationRow> stored, store_.GetRotation(path));
@@ -475,12 +476,13 @@ absl::StatusOr<int> CredentialRotation::RunDue() {
       if (current.ok() && current->used) why = "after use";
     }
     if (!why.empty() && row.next_attempt <= now) {
-      ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, vault_.CheckoutOf(path));
-      if (held && held->until > now) continue;  // after the check-in
-      RETURN_IF_ERROR(audit_.Append({{"event", "vault.rotate"}, {"path", path},
-                                     {"by", std::string(kRotationActor)}, {"why", why}})
-                          .status());
-      (void)RotateLocked(*t, row, kRotationActor, why, false);  // alerted inside when it fails
+      if (!vault_.BeginRotation(path).ok()) continue;  // checked out: after the check-in
+      absl::Status logged = audit_.Append({{"event", "vault.rotate"}, {"path", path},
+                                           {"by", std::string(kRotationActor)}, {"why", why}})
+                                .status();
+      if (logged.ok()) (void)RotateLocked(*t, row, kRotationActor, why, false);  // alerted inside
+      vault_.EndRotation(path);
+      RETURN_IF_ERROR(logged);
       acted++;
     } else if (row.next_reconcile <= now) {
       (void)ReconcileLocked(*t, row, kRotationActor);  // a break or failure is alerted inside

@@ -258,10 +258,6 @@ absl::StatusOr<Vault::Current> Vault::CurrentForController(std::string_view path
   return out;
 }
 
-absl::StatusOr<std::optional<CheckoutRow>> Vault::CheckoutOf(std::string_view path) {
-  return store_.GetCheckout(path);
-}
-
 absl::StatusOr<SecretBytes> Vault::ReadForController(std::string_view path) {
   ASSIGN_OR_RETURN(Current c, CurrentForController(path));
   return std::move(c.value);
@@ -313,6 +309,11 @@ absl::StatusOr<SecretRead> Vault::Read(const Identity& who, std::string_view pat
 absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPolicy& vp,
                                         std::string_view path, int64_t version) {
   const int64_t now = clock_.Now();
+  std::lock_guard rotating(rotating_mu_);
+  if (rotating_.count(path))
+    return absl::FailedPreconditionError(StrCat(
+        path, " is being rotated: check it out again in a moment (the value being replaced would "
+              "stop working in your hands)"));
   ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
   if (held && held->until > now && held->holder != who.user)
@@ -324,6 +325,23 @@ absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPoli
   RETURN_IF_ERROR(store_.PutCheckout(c));
   RETURN_IF_ERROR(tx.Commit());
   return c.until;
+}
+
+absl::Status Vault::BeginRotation(std::string_view path) {
+  std::lock_guard rotating(rotating_mu_);
+  ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
+  if (held && held->until > clock_.Now())
+    return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder, " until ",
+                                                UtcText(held->until),
+                                                "; it can be rotated once checked in"));
+  rotating_.emplace(path);
+  return absl::OkStatus();
+}
+
+void Vault::EndRotation(std::string_view path) {
+  std::lock_guard rotating(rotating_mu_);
+  auto it = rotating_.find(path);
+  if (it != rotating_.end()) rotating_.erase(it);
 }
 
 absl::Status Vault::EndCheckoutInTransaction(const CheckoutRow& held, std::string_view why) {

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,7 +140,11 @@ class Vault {
   // REQUIRES: inside a write Transaction of the vault's store.
   absl::StatusOr<int64_t> InsertVersionInTransaction(std::string_view path, ByteSpan value,
                                                      std::string_view created_by);
-  absl::StatusOr<std::optional<CheckoutRow>> CheckoutOf(std::string_view path);
+  // A rotation of `path` starts: refused (FAILED_PRECONDITION, naming the holder) while the path
+  // is checked out; until EndRotation, a check-out of it is refused instead. One lock orders the
+  // two, so no holder can take a value in the middle of being replaced.
+  absl::Status BeginRotation(std::string_view path);
+  void EndRotation(std::string_view path);
 
   // "hmac-sha256:..." of a value, for audit events.
   std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }
@@ -176,6 +181,9 @@ class Vault {
   AuditLog& audit_;
   const Clock& clock_;
   std::mutex mu_;
+  // Paths being rotated (BeginRotation); also held across a check-out's check and write.
+  std::mutex rotating_mu_;
+  std::set<std::string, std::less<>> rotating_;
   SecretBytes root_;                 // empty while sealed
   std::vector<Share> pending_;       // unseal shares given so far
   std::vector<std::string> givers_;  // who gave them

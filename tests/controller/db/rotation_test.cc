@@ -378,6 +378,22 @@ TEST_F(RotationTest, ScheduledRotationsComeWithJitterNeverInLockstep) {
   EXPECT_GT(due.size(), 10u);
 }
 
+TEST_F(RotationTest, ACheckOutDuringARotationIsRefusedAndTheNextOneGetsTheNewValue) {
+  Load(5432);
+  fake_.passwords["svc"] = "initial-password";
+  Put("app/svc", "initial-password");
+  absl::Status during;
+  fake_.after_change = [&] { during = vault_->Read(Who("alice"), "app/svc", 0).status(); };
+  auto v = rotation_->Rotate(Who("root"), "app/svc");
+  ASSERT_TRUE(v.ok()) << v.status().message();
+  EXPECT_EQ(during.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(during.message().find("app/svc is being rotated"), std::string::npos) << during.message();
+  fake_.after_change = nullptr;
+  auto read = vault_->Read(Who("alice"), "app/svc", 0);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read->value.view(), fake_.passwords["svc"]) << "the holder has the password that works";
+}
+
 TEST_F(RotationTest, AVersionCheckedInAfterUseIsRotatedButNotWhileCheckedOut) {
   Load(5432);
   fake_.passwords["svc"] = "initial-password";
