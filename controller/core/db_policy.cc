@@ -38,7 +38,7 @@ absl::Status CheckUsernameTemplate(const std::string& t, const std::string& wher
 absl::Status ParseConnection(const std::string& name, const YAML::Node& n, DbConnectionPolicy& c) {
   const std::string where = StrCat("databases.connections.", name);
   RETURN_IF_ERROR(PolicyOnlyKeys(n, where, {"host", "port", "database", "admin_user",
-                                      "admin_password", "allowed_roles"}));
+                                      "admin_password", "allowed_roles", "sslmode", "ca_file"}));
   c.name = name;
   c.host = n["host"].as<std::string>(c.host);
   c.port = n["port"].as<int>(c.port);
@@ -51,6 +51,21 @@ absl::Status ParseConnection(const std::string& name, const YAML::Node& n, DbCon
         StrCat(where, " needs admin_user and admin_password (the vault path of its password)"));
   if (c.port < 1 || c.port > 65535)
     return absl::InvalidArgumentError(StrCat(where, ".port must be between 1 and 65535"));
+  // Passwords (Warden's admin, rotated ones) cross this connection: off the machine, only to a
+  // server whose certificate names it.
+  const bool local = c.host == "127.0.0.1" || c.host == "::1" || c.host == "localhost" ||
+                     (!c.host.empty() && c.host[0] == '/');
+  c.sslmode = n["sslmode"].as<std::string>(local ? "disable" : "verify-full");
+  if (c.sslmode != "disable" && c.sslmode != "require" && c.sslmode != "verify-ca" &&
+      c.sslmode != "verify-full")
+    return absl::InvalidArgumentError(StrCat(where, ".sslmode: \"", c.sslmode,
+                                             "\" is not one of disable, require, verify-ca, "
+                                             "verify-full"));
+  c.ca_file = n["ca_file"].as<std::string>("");
+  if (!c.ca_file.empty() && c.sslmode.rfind("verify-", 0) != 0)
+    return absl::InvalidArgumentError(
+        StrCat(where, ".ca_file is for sslmode verify-ca or verify-full"));
+  if (c.ca_file.empty()) c.ca_file = "/etc/ssl/certs/ca-certificates.crt";
   return absl::OkStatus();
 }
 

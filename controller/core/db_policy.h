@@ -29,6 +29,11 @@ struct DbConnectionPolicy {
   std::string admin_user;
   std::string admin_password_path;  // the vault path of the admin's password
   std::vector<std::string> allowed_roles;
+  // TLS to the server (libpq's sslmode): disable, require, verify-ca or verify-full. Default:
+  // verify-full, or disable for a loopback address or a socket directory. `ca_file` holds the
+  // CAs a verify-* mode trusts (default: the system's bundle).
+  std::string sslmode;
+  std::string ca_file;
 };
 
 struct DbRolePolicy {

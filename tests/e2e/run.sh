@@ -1223,6 +1223,13 @@ pg_start() {
   chown postgres "$PG_DIR/pw"
   runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$PG_DIR/data" -U postgres \
     --pwfile="$PG_DIR/pw" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
+  # TLS offered (not required) with a certificate for 127.0.0.1: PG_DIR/server.crt is its CA.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$PG_DIR/data/server.key" -out "$PG_DIR/server.crt" 2>/dev/null
+  cp "$PG_DIR/server.crt" "$PG_DIR/data/server.crt"
+  chown postgres "$PG_DIR/data/server.key" "$PG_DIR/data/server.crt"
+  chmod 600 "$PG_DIR/data/server.key"
+  echo "ssl = on" >>"$PG_DIR/data/postgresql.conf"
   pg_up
   pg_sql "CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw-$PG_PORT'" >/dev/null
   pg_sql "GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION" >/dev/null
@@ -1348,7 +1355,11 @@ e2e_rotation() {
   pg_sql "CREATE ROLE reporting LOGIN PASSWORD 'initial-pw'" >/dev/null
   controller_init
   local policy=$WARDEN_SANDBOX/controller/policy.yaml
-  sed -i "s/^      port: 5432\$/      port: $PG_PORT/" "$policy"
+  # Warden's connection is TLS, verified against the server's own certificate; a second
+  # connection to the same server that trusts only the system's CAs sends no password.
+  sed -i -e "s/^      port: 5432\$/      port: $PG_PORT\n      sslmode: verify-full\n      ca_file: ${PG_DIR//\//\\/}\/server.crt/" \
+    -e "s/^  connections:\$/  connections:\n    untrusted: {host: 127.0.0.1, port: $PG_PORT, sslmode: verify-full, admin_user: untrusted_admin, admin_password: db\/untrusted\/admin}/" \
+    "$policy"
   printf 'rotation:\n  targets:\n    "db/appdb/reporting": {kind: postgres, connection: appdb, user: reporting}\n' >>"$policy"
   alert_receivers
   controller_start
@@ -1362,8 +1373,13 @@ e2e_rotation() {
   expect_out reporting pg_login reporting "$pw"
   expect_fail "password authentication failed" pg_login reporting initial-pw
   expect_fail "alice may not rotate db/appdb/reporting" wctl alice vault rotate db/appdb/reporting
-  expect_out "ok  db/appdb/reporting" wctl admin reconcile db/
+  expect_out "ok  db/appdb/reporting" wctl admin reconcile db/appdb/
   echo "  ok: rotated on the database, old refused, new vaulted and logging in"
+  [ "$(pg_sql "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND application_name = 'warden-controller'")" -ge 1 ] ||
+    fail "Warden's connection to PostgreSQL is not TLS"
+  echo -n "adminpw-$PG_PORT" | wctl admin vault put db/untrusted/admin >/dev/null
+  expect_fail "certificate verify failed" wctl admin db rotate-root untrusted
+  echo "  ok: Warden talks to PostgreSQL over verified TLS; a server it cannot verify gets no password"
 
   # Changed behind Warden's back: a break, paged, a non-zero exit, and no rotation over it.
   pg_sql "ALTER ROLE reporting PASSWORD 'intruder-pw'" >/dev/null
@@ -1382,7 +1398,7 @@ e2e_rotation() {
   pw=$(wctl admin --json vault get db/appdb/reporting | json_field value)
   expect_out reporting pg_login reporting "$pw"
   expect_fail "password authentication failed" pg_login reporting intruder-pw
-  wctl admin reconcile >/dev/null || fail "reconcile still fails after the reset"
+  wctl admin reconcile db/appdb/ >/dev/null || fail "reconcile still fails after the reset"
   echo "  ok: a break is paged and blocks rotation until an admin resets it"
 
   # rotate-root: Warden's own admin; dynamic credentials keep working, also after a restart

@@ -165,6 +165,27 @@ databases:
       << p.status().message();
 }
 
+TEST(DbConnections, PasswordsLeaveTheMachineOnlyOverVerifiedTls) {
+  auto parse = [](const std::string& c) {
+    return ParsePolicy(std::string(kTestPolicy) + "databases:\n  connections: {c: {admin_user: a, "
+                       "admin_password: db/a" + c + "}}\n");
+  };
+  auto remote = parse(", host: db1.example.org");
+  ASSERT_TRUE(remote.ok()) << remote.status().message();
+  EXPECT_EQ(remote->databases.connections.at("c").sslmode, "verify-full");
+  EXPECT_EQ(remote->databases.connections.at("c").ca_file, "/etc/ssl/certs/ca-certificates.crt");
+  auto local = parse("");
+  ASSERT_TRUE(local.ok()) << local.status().message();
+  EXPECT_EQ(local->databases.connections.at("c").sslmode, "disable") << "loopback needs no TLS";
+  for (const auto& [extra, why] : std::vector<std::pair<std::string, std::string>>{
+           {", sslmode: prefer", "\"prefer\" is not one of disable, require, verify-ca, verify-full"},
+           {", sslmode: require, ca_file: /x.pem", "ca_file is for sslmode verify-ca or verify-full"}}) {
+    auto p = parse(extra);
+    ASSERT_FALSE(p.ok()) << extra;
+    EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();
+  }
+}
+
 TEST(DbTemplates, APolicyNamesOnlyConnectionsAndRolesThatExistAndAllowEachOther) {
   const std::string head = "groups: {admins: [root], ops: [alice]}\ndatabases:\n  connections: {c: {admin_user: a, admin_password: db/a, allowed_roles: [r]}}\n  roles:\n";
   const std::string stmts = "creation_statements: [\"CREATE ROLE {{name}}\"], revocation_statements: [\"DROP ROLE {{name}}\"]";
