@@ -1,6 +1,12 @@
 #include "controller/api/services.h"
 
 #include <grpcpp/security/server_credentials.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "controller/api/call.h"
@@ -11,6 +17,13 @@ namespace warden {
 void ConfigureServerProcess() {
   RestrictGrpcToTls13();
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // libpq reads PG* variables for whatever a connection's parameters leave out (PGHOSTADDR,
+  // PGSERVICE, PGSSLMINPROTOCOLVERSION...): the policy alone says how databases are reached.
+  std::vector<std::string> pg;
+  for (char** e = environ; *e; e++) {
+    if (strncmp(*e, "PG", 2) == 0) pg.emplace_back(*e, strcspn(*e, "="));
+  }
+  for (const std::string& name : pg) unsetenv(name.c_str());
 }
 
 std::shared_ptr<grpc::ServerCredentials> ControllerServerCredentials(const Controller& c) {

@@ -23,7 +23,7 @@ std::shared_ptr<grpc::ServerCredentials> ControllerServerCredentials(const Contr
 
 // Process-wide settings for a server built on gRPC; call first thing in main(). Turns off
 // abseil's mutex deadlock detector, which gRPC's mutexes otherwise pay for on every lock in
-// Debian's abseil build.
+// Debian's abseil build, and clears libpq's PG* environment variables.
 void ConfigureServerProcess();
 
 // Registers every API service on `builder`; the returned object must outlive the server.

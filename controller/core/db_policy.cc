@@ -51,6 +51,9 @@ absl::Status ParseConnection(const std::string& name, const YAML::Node& n, DbCon
         StrCat(where, " needs admin_user and admin_password (the vault path of its password)"));
   if (c.port < 1 || c.port > 65535)
     return absl::InvalidArgumentError(StrCat(where, ".port must be between 1 and 65535"));
+  if (c.host.empty() || c.host.find(',') != std::string::npos)
+    return absl::InvalidArgumentError(
+        StrCat(where, ".host: one host name, address or socket directory"));
   // Passwords (Warden's admin, rotated ones) cross this connection: off the machine, only to a
   // server whose certificate names it.
   const bool local = c.host == "127.0.0.1" || c.host == "::1" || c.host == "localhost" ||

@@ -8,6 +8,20 @@
 namespace warden {
 namespace {
 
+// Keeps check-outs of a path away (Vault::BeginRotation) for as long as a rotation runs and its
+// new value is pending; released once the row holds nothing pending.
+class RotatingGuard {
+ public:
+  RotatingGuard(Vault& vault, const RotationRow& row) : vault_(vault), row_(row) {}
+  ~RotatingGuard() { vault_.SetRotating(row_.path, row_.pending_since != 0); }
+  RotatingGuard(const RotatingGuard&) = delete;
+  RotatingGuard& operator=(const RotatingGuard&) = delete;
+
+ private:
+  Vault& vault_;
+  const RotationRow& row_;
+};
+
 // Failed rotations are retried after 30 s, doubling up to an hour.
 constexpr int64_t kFirstRetry = 30;
 constexpr int64_t kMaxRetry = 3600;
@@ -237,6 +251,10 @@ absl::StatusOr<int64_t> CredentialRotation::RotateLocked(const Target& t, Rotati
 
 absl::StatusOr<int> CredentialRotation::Recover() {
   ASSIGN_OR_RETURN(std::vector<RotationRow> rows, store_.ListRotations());
+  // First of all, no check-out of a value that a pending one may have replaced.
+  for (const RotationRow& listed : rows) {
+    if (listed.pending_since != 0) vault_.SetRotating(listed.path, true);
+  }
   int resolved = 0;
   for (const RotationRow& listed : rows) {
     if (listed.pending_since == 0) continue;
@@ -249,6 +267,7 @@ absl::StatusOr<int> CredentialRotation::Recover() {
                                    {"pending_since", row->pending_since}})
                         .status());
     // Resolved, or kept pending for the next pass (alerted either way).
+    RotatingGuard guard(vault_, *row);
     if (ResolveLocked(*t, *row, absl::OkStatus()).ok()) resolved++;
   }
   return resolved;
@@ -268,13 +287,13 @@ absl::StatusOr<int64_t> CredentialRotation::Rotate(const Identity& who, std::str
                       .status());
   if (row.pending_since) {
     // An earlier rotation that did not finish: settled first.
+    RotatingGuard guard(vault_, row);
     absl::StatusOr<int64_t> settled = ResolveLocked(t, row, absl::OkStatus());
     if (!settled.ok()) return settled.status();
   }
   RETURN_IF_ERROR(vault_.BeginRotation(path));
-  absl::StatusOr<int64_t> version = RotateLocked(t, row, who.user, "on demand", false);
-  vault_.EndRotation(path);
-  return version;
+  RotatingGuard guard(vault_, row);
+  return RotateLocked(t, row, who.user, "on demand", false);
 }
 
 ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow& row,
@@ -282,6 +301,7 @@ ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow
   const int64_t now = clock_.Now();
   ReconcileResult out{row.path, "", ""};
   if (row.pending_since) {
+    RotatingGuard guard(vault_, row);
     absl::StatusOr<int64_t> settled = ResolveLocked(t, row, absl::OkStatus());
     if (!settled.ok() && row.status != "drifted") return {row.path, "unreachable", std::string(settled.status().message())};
   }
@@ -378,6 +398,7 @@ absl::Status CredentialRotation::Reset(const Identity& who, std::string_view pat
                                  {"detail", row.last_error}})
                       .status());
   if (row.pending_since) {
+    RotatingGuard guard(vault_, row);
     absl::StatusOr<int64_t> settled = ResolveLocked(t, row, absl::OkStatus());
     if (!settled.ok() && row.status != "drifted") return settled.status();
   }
@@ -402,10 +423,13 @@ absl::Status CredentialRotation::Reset(const Identity& who, std::string_view pat
     attempt.status = "ok";
     attempt.drifted_since = 0;
     attempt.failures = 0;
-    absl::Status began = vault_.BeginRotation(path);
-    absl::StatusOr<int64_t> version =
-        began.ok() ? RotateLocked(t, attempt, who.user, "reset", true) : absl::StatusOr<int64_t>(began);
-    if (began.ok()) vault_.EndRotation(path);
+    absl::StatusOr<int64_t> version = absl::UnknownError("not run");
+    if (absl::Status began = vault_.BeginRotation(path); !began.ok()) {
+      version = began;
+    } else {
+      RotatingGuard guard(vault_, attempt);
+      version = RotateLocked(t, attempt, who.user, "reset", true);
+    }
     if (!version.ok()) {
       // Still drifted, whatever the attempt left pending.
       ASSIGN_OR_RETURN(std::optional<RotationRow> stored, store_.GetRotation(path));
@@ -460,6 +484,7 @@ absl::StatusOr<int> CredentialRotation::RunDue() {
     const int64_t now = clock_.Now();
     if (row.pending_since) {
       // Also on a drifted target: the pending value may be the password.
+      RotatingGuard guard(vault_, row);
       if (row.next_attempt <= now) {
         (void)ResolveLocked(*t, row, absl::OkStatus());  // alerted inside when it fails
         acted++;
@@ -475,14 +500,18 @@ absl::StatusOr<int> CredentialRotation::RunDue() {
       absl::StatusOr<Vault::Current> current = vault_.CurrentForController(path);
       if (current.ok() && current->used) why = "after use";
     }
+    absl::Status began = absl::FailedPreconditionError("not due");
     if (!why.empty() && row.next_attempt <= now) {
-      if (!vault_.BeginRotation(path).ok()) continue;  // checked out: after the check-in
-      absl::Status logged = audit_.Append({{"event", "vault.rotate"}, {"path", path},
-                                           {"by", std::string(kRotationActor)}, {"why", why}})
-                                .status();
-      if (logged.ok()) (void)RotateLocked(*t, row, kRotationActor, why, false);  // alerted inside
-      vault_.EndRotation(path);
-      RETURN_IF_ERROR(logged);
+      began = vault_.BeginRotation(path);
+      // Checked out: rotated after the check-in (and reconciled meanwhile).
+      if (!began.ok() && !absl::IsFailedPrecondition(began)) return began;
+    }
+    if (began.ok()) {
+      RotatingGuard guard(vault_, row);
+      RETURN_IF_ERROR(audit_.Append({{"event", "vault.rotate"}, {"path", path},
+                                     {"by", std::string(kRotationActor)}, {"why", why}})
+                          .status());
+      (void)RotateLocked(*t, row, kRotationActor, why, false);  // alerted inside when it fails
       acted++;
     } else if (row.next_reconcile <= now) {
       (void)ReconcileLocked(*t, row, kRotationActor);  // a break or failure is alerted inside

@@ -269,9 +269,18 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
     if (admin->first == path || !admin->second.admin_path.empty())
       return absl::InvalidArgumentError(StrCat(
           where, ": \"", t.admin_path, "\" must change its own password (no admin of its own)"));
-    if (admin->second.url != t.url)
+    auto lower = [](std::string u) {
+      for (char& ch : u) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+      return u;
+    };
+    if (lower(admin->second.url) != lower(t.url))
       return absl::InvalidArgumentError(StrCat(where, ": \"", t.admin_path, "\" is at ",
                                                admin->second.url, ", not at ", t.url));
+    // The admin's password goes out under the admin's own trust, never a wider one.
+    if (admin->second.ca_file != t.ca_file || admin->second.start_tls != t.start_tls)
+      return absl::InvalidArgumentError(StrCat(where, ": \"", t.admin_path,
+                                               "\" trusts other CAs (ca_file, start_tls) than this "
+                                               "target; give both the same"));
     t.admin_dn = admin->second.user;
   }
   // One account, one owner: two paths rotating the same password would each break the other.

@@ -315,6 +315,13 @@ absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPoli
         path, " is being rotated: check it out again in a moment (the value being replaced would "
               "stop working in your hands)"));
   ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
+  // A rotation target's value handed out must still be the newest: a rotation may have
+  // finished since it was read (or since a dual-control request was made for it).
+  ASSIGN_OR_RETURN(std::optional<SecretVersionRow> newest, store_.GetSecretVersion(path, 0));
+  if (policy_.rotation.TargetFor(path) && (!newest || newest->version != version))
+    return absl::FailedPreconditionError(StrCat(
+        path, " has a newer version than the one being checked out (it was rotated meanwhile): "
+              "ask for it again"));
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
   if (held && held->until > now && held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
@@ -338,10 +345,11 @@ absl::Status Vault::BeginRotation(std::string_view path) {
   return absl::OkStatus();
 }
 
-void Vault::EndRotation(std::string_view path) {
+void Vault::SetRotating(std::string_view path, bool on) {
   std::lock_guard rotating(rotating_mu_);
   auto it = rotating_.find(path);
-  if (it != rotating_.end()) rotating_.erase(it);
+  if (on && it == rotating_.end()) rotating_.emplace(path);
+  if (!on && it != rotating_.end()) rotating_.erase(it);
 }
 
 absl::Status Vault::EndCheckoutInTransaction(const CheckoutRow& held, std::string_view why) {

@@ -141,10 +141,11 @@ class Vault {
   absl::StatusOr<int64_t> InsertVersionInTransaction(std::string_view path, ByteSpan value,
                                                      std::string_view created_by);
   // A rotation of `path` starts: refused (FAILED_PRECONDITION, naming the holder) while the path
-  // is checked out; until EndRotation, a check-out of it is refused instead. One lock orders the
-  // two, so no holder can take a value in the middle of being replaced.
+  // is checked out; from then on a check-out of it is refused instead, until SetRotating(path,
+  // false) (rotation.cc keeps it so while a new value is pending). One lock orders the two, so
+  // no holder can take a value in the middle of being replaced.
   absl::Status BeginRotation(std::string_view path);
-  void EndRotation(std::string_view path);
+  void SetRotating(std::string_view path, bool rotating);
 
   // "hmac-sha256:..." of a value, for audit events.
   std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }

@@ -34,15 +34,17 @@ absl::StatusOr<std::unique_ptr<PGconn, void (*)(PGconn*)>> Open(const DbConnecti
   // A server that stops answering mid-statement is given up on after 10 s (tcp_user_timeout,
   // keepalives): statement_timeout alone is the server's, and would never fire.
   // TLS as the connection's policy says (db_policy.h): with verify-*, the password goes only to
-  // a server whose certificate chains to ca_file (and, verify-full, names the host); neither
-  // PGSSLMODE nor ~/.postgresql/root.crt can weaken it.
+  // a server whose certificate chains to ca_file (and, verify-full, names the host). The
+  // controller starts with libpq's PG* variables cleared (main.cc), so nothing but the policy
+  // says where and how it connects.
   const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout",
                         "application_name", "keepalives_idle", "keepalives_interval",
                         "keepalives_count", "tcp_user_timeout", "sslmode", "sslrootcert",
                         "gssencmode", nullptr};
   const char* values[] = {c.host.c_str(), port.c_str(), c.database.c_str(), user.c_str(),
                           password.c_str(), "5", "warden-controller", "5", "2", "3", "10000",
-                          c.sslmode.empty() ? "disable" : c.sslmode.c_str(), c.ca_file.c_str(),
+                          c.sslmode.empty() ? "disable" : c.sslmode.c_str(),
+                          c.sslmode.rfind("verify-", 0) == 0 ? c.ca_file.c_str() : "",
                           "disable", nullptr};
   std::unique_ptr<PGconn, void (*)(PGconn*)> conn(PQconnectdbParams(keys, values, 0), PQfinish);
   OPENSSL_cleanse(password.data(), password.size());

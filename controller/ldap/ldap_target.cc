@@ -3,6 +3,7 @@
 #include <ldap.h>
 #include <openssl/crypto.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -70,15 +71,33 @@ absl::StatusOr<Ldap> Bind(const RotationTargetPolicy& t, const SecretBytes& pass
                                   nullptr, nullptr);
   OPENSSL_cleanse(pw.data(), pw.size());
   if (rc == LDAP_SUCCESS) return ld;
-  if (rc == LDAP_INVALID_CREDENTIALS)
-    return absl::PermissionDeniedError(StrCat(Where(t), " refused the password"));
+  if (rc == LDAP_INVALID_CREDENTIALS) {
+    // Active Directory answers 49 for more than a wrong password; its diagnostic's "data" code
+    // says which (MS-ADTS / Samba: 52e is the password). Only that is a refusal of the password.
+    const std::string why = ErrorText(ld.get(), rc);
+    const size_t at = why.find(", data ");
+    const std::string code = at == std::string::npos ? "" : why.substr(at + 7, 3);
+    if (t.kind != "ad" || code.empty() || code == "52e")
+      return absl::PermissionDeniedError(StrCat(Where(t), " refused the password"));
+    static const std::map<std::string, std::string> kWhy = {
+        {"525", "no such account"},        {"530", "not allowed at this time"},
+        {"531", "not allowed from here"},  {"532", "its password has expired"},
+        {"533", "the account is disabled"}, {"701", "the account has expired"},
+        {"773", "it must change its password first"}, {"775", "the account is locked out"}};
+    auto it = kWhy.find(code);
+    return absl::FailedPreconditionError(
+        StrCat(Where(t), " cannot log in now, for another reason than the password: ",
+               it == kWhy.end() ? StrCat("AD code ", code) : it->second));
+  }
   return absl::UnavailableError(StrCat("binding as ", Where(t), ": ", ErrorText(ld.get(), rc)));
 }
 
 }  // namespace
 
 absl::StatusOr<SecretBytes> UnicodePwd(const SecretBytes& password) {
-  std::vector<uint32_t> points{'"'};
+  std::vector<uint32_t> points;
+  points.reserve(password.size() + 2);  // no reallocation leaves a copy behind
+  points.push_back('"');
   const uint8_t* p = password.data();
   const uint8_t* end = p + password.size();
   while (p < end) {
@@ -173,6 +192,9 @@ absl::Status AdAccountTarget::Change(const RotationTargetPolicy& t, const Secret
   if (rc != LDAP_SUCCESS) {
     const std::string why = StrCat(old_value ? "changing" : "resetting", " the password of ",
                                    Where(t), ": ", ErrorText(ld->get(), rc));
+    // Sent and not answered: the DC may still apply it, so the new value stays pending.
+    if (rc == LDAP_TIMEOUT || rc == LDAP_SERVER_DOWN)
+      return absl::DeadlineExceededError(StrCat(why, " (it may still be applied)"));
     return rc == LDAP_INSUFFICIENT_ACCESS || rc == LDAP_CONSTRAINT_VIOLATION ||
                    rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_NO_SUCH_OBJECT
                ? absl::FailedPreconditionError(why)
@@ -202,6 +224,8 @@ absl::Status LdapAccountTarget::Change(const RotationTargetPolicy& t, const Secr
   if (rc != LDAP_SUCCESS) {
     const std::string why =
         StrCat("changing the password of ", Where(t), ": ", ErrorText(ld.get(), rc));
+    if (rc == LDAP_TIMEOUT || rc == LDAP_SERVER_DOWN)
+      return absl::DeadlineExceededError(StrCat(why, " (it may still be applied)"));
     return rc == LDAP_INSUFFICIENT_ACCESS || rc == LDAP_CONSTRAINT_VIOLATION ||
                    rc == LDAP_UNWILLING_TO_PERFORM
                ? absl::FailedPreconditionError(why)

@@ -179,7 +179,8 @@ TEST(DbConnections, PasswordsLeaveTheMachineOnlyOverVerifiedTls) {
   EXPECT_EQ(local->databases.connections.at("c").sslmode, "disable") << "loopback needs no TLS";
   for (const auto& [extra, why] : std::vector<std::pair<std::string, std::string>>{
            {", sslmode: prefer", "\"prefer\" is not one of disable, require, verify-ca, verify-full"},
-           {", sslmode: require, ca_file: /x.pem", "ca_file is for sslmode verify-ca or verify-full"}}) {
+           {", sslmode: require, ca_file: /x.pem", "ca_file is for sslmode verify-ca or verify-full"},
+           {", host: \"/run/postgresql,db2.example.org\"", ".host: one host name, address or socket directory"}}) {
     auto p = parse(extra);
     ASSERT_FALSE(p.ok()) << extra;
     EXPECT_NE(p.status().message().find(why), std::string::npos) << p.status().message();

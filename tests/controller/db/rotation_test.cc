@@ -195,6 +195,9 @@ rotation:
             "    \"x/z\": {kind: ad, url: \"ldaps://dc1\", dn: \"CN=b\", admin: x/y}",
             "must change its own password"},
            {"    \"x/y\": {kind: ad, url: \"ldap://dc1\", dn: \"CN=a\"}", "passwords go over TLS only"},
+           {"    \"x/y\": {kind: ad, url: \"ldaps://dc1\", dn: \"CN=a\", admin: x/z}\n"
+            "    \"x/z\": {kind: ad, url: \"ldaps://DC1\", dn: \"CN=b\", ca_file: /etc/warden/ad-ca.pem}",
+            "trusts other CAs (ca_file, start_tls) than this target"},
            {"    \"x/y\": {kind: linux, host: db1}", "kind linux needs host"},
            {"    \"x/y\": {kind: linux, host: db1, user: \"root:0\"}", ".user: a local account name"},
            {"    \"x/y\": {kind: linux, host: db1, user: root, port: 22}", ".port is not for kind linux"},
@@ -392,6 +395,37 @@ TEST_F(RotationTest, ACheckOutDuringARotationIsRefusedAndTheNextOneGetsTheNewVal
   auto read = vault_->Read(Who("alice"), "app/svc", 0);
   ASSERT_TRUE(read.ok()) << read.status().message();
   EXPECT_EQ(read->value.view(), fake_.passwords["svc"]) << "the holder has the password that works";
+}
+
+TEST_F(RotationTest, NoCheckOutWhileANewValueIsPendingNorOfAVersionRotatedAwayMeanwhile) {
+  Load(5432);
+  fake_.passwords["svc"] = "initial-password";
+  Put("app/svc", "initial-password");
+  fake_.slow_change = true;
+  ASSERT_FALSE(rotation_->Rotate(Who("root"), "app/svc").ok());
+  ASSERT_NE(Row("app/svc").pending_since, 0);
+  auto during = vault_->Read(Who("alice"), "app/svc", 0);
+  EXPECT_EQ(during.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(during.status().message().find("is being rotated"), std::string::npos);
+  // A controller restart keeps it so until the pending value is resolved.
+  Restart(fake_);
+  fake_.slow_change = false;
+  EXPECT_EQ(vault_->Read(Who("alice"), "app/svc", 0).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  fake_.passwords["svc"] = fake_.landing;  // the change lands
+  ASSERT_TRUE(rotation_->Recover().ok());
+  ASSERT_EQ(Row("app/svc").pending_since, 0);
+  auto read = vault_->Read(Who("alice"), "app/svc", 0);
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read->value.view(), fake_.landing);
+  ASSERT_TRUE(vault_->CheckIn(Who("alice"), "app/svc").ok());
+  // Version 2 is read, then rotated away before its check-out is taken: refused, not handed out.
+  fake_.after_change = nullptr;
+  ASSERT_TRUE(rotation_->Rotate(Who("root"), "app/svc").ok());
+  auto old = vault_->Read(Who("alice"), "app/svc", 2);
+  EXPECT_EQ(old.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("has a newer version"), std::string::npos)
+      << old.status().message();
 }
 
 TEST_F(RotationTest, AVersionCheckedInAfterUseIsRotatedButNotWhileCheckedOut) {
