@@ -77,7 +77,13 @@ cp docs/examples/policy.yaml "$work/policy/example"
   cat docs/examples/policy.yaml
   printf 'rotation:\n  targets:\n    "db/appdb/r": {kind: postgres, connection: appdb, user: r, '
   printf 'period: 30d, jitter: 1d, password: {length: 16, classes: [digit, symbol], exclude: "#$"}}\n'
+  printf '    "kv/h/db1/root": {kind: linux, host: db1, user: root}\n'
+  printf '    "ad/bind": {kind: ad, url: "ldaps://dc1", dn: "CN=b,DC=x"}\n'
+  printf '    "ad/svc": {kind: ad, url: "ldaps://dc1", dn: "CN=s,DC=x", admin: ad/bind}\n'
 } >"$work/policy/rotation"
+# A connection off loopback, with its TLS settings.
+sed 's/^      host: 127.0.0.1$/      host: db1.example.org\n      sslmode: verify-ca\n      ca_file: \/etc\/warden\/db-ca.pem/' \
+  docs/examples/policy.yaml >"$work/policy/tls"
 
 status=0
 for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy}; do
