@@ -19,10 +19,46 @@ using nlohmann::json;
 
 namespace {
 
+// The life of one host's server stream, shared by Watch and Tasks. While busy_ (the caller's
+// authentication, building a message, or a write) the call is not finished, so OnDone never
+// deletes the reactor under running work; a cancel meanwhile is finished once that work ends.
+template <typename Msg>
+class HostStreamReactor : public grpc::ServerWriteReactor<Msg> {
+ public:
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    busy_ = false;
+    Written();
+    if (!ok) done_ = true;
+    if (done_) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
+    } else {
+      Next();
+    }
+  }
+  void OnCancel() override {
+    std::lock_guard lock(mu_);
+    done_ = true;
+    if (!busy_) FinishOnce(grpc::Status::CANCELLED);
+  }
+
+ protected:
+  // After a write, mu_ held: what the written message leaves to clean up, and what comes next.
+  virtual void Written() {}
+  virtual void Next() = 0;
+  void FinishOnce(const grpc::Status& status) {  // mu_ held
+    if (finished_) return;
+    finished_ = true;
+    this->Finish(status);
+  }
+  std::mutex mu_;
+  bool busy_ = true, done_ = false, finished_ = false;
+};
+
 // One host's watch stream: sends the host's whole state at once, then again after every
 // published change that makes it newer. At most one state is being built or written at a
 // time; changes arriving meanwhile mark it dirty and are folded into the next one.
-class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
+class WatchReactor final : public HostStreamReactor<pb::HostState> {
  public:
   WatchReactor(ApiCalls& i, int64_t host_revision) : i_(i), host_revision_(host_revision) {}
 
@@ -54,27 +90,15 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
       Kick();
     }
   }
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
-    busy_ = false;
-    if (!ok) done_ = true;
-    if (done_) {
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
-    } else if (dirty_) {
-      Kick();
-    }
-  }
-  void OnCancel() override {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    if (!busy_) FinishOnce(grpc::Status::CANCELLED);
-  }
   void OnDone() override {
     if (subscription_) i_.c.access().changes().Unsubscribe(subscription_);
     delete this;
   }
 
  private:
+  void Next() override {
+    if (dirty_) Kick();
+  }
   void Kick() {  // mu_ held
     if (done_) return;
     if (busy_) {
@@ -118,18 +142,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
     msg_.set_server_time_unix(static_cast<int64_t>(time(nullptr)));
     StartWrite(&msg_);
   }
-  void FinishOnce(const grpc::Status& status) {  // mu_ held
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
-  }
   ApiCalls& i_;
   std::string host_id_;
   uint64_t subscription_ = 0;  // written before the first Kick, read in OnDone
-  std::mutex mu_;
-  // busy_: a task (authentication, building a state) or a write is in flight; the reactor
-  // is not finished while it is, so OnDone never deletes it under a running task.
-  bool busy_ = true, dirty_ = false, done_ = false, finished_ = false, sent_any_ = false;
+  bool dirty_ = false, sent_any_ = false;
   const int64_t host_revision_;  // what the host said it has when it connected
   int64_t sent_revision_ = 0;
   pb::HostState msg_;
@@ -138,7 +154,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<pb::HostState> {
 // One host's task stream (core/host_tasks.h): writes the tasks queued for the host one at a
 // time. Lock order: this reactor's mu_, then HostTasks' lock (Next); HostTasks calls the wake
 // function without its lock held.
-class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
+class TasksReactor final : public HostStreamReactor<pb::HostTask> {
  public:
   explicit TasksReactor(ApiCalls& i) : i_(i) {}
 
@@ -169,22 +185,6 @@ class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
     }
     Kick();
   }
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
-    busy_ = false;
-    WipePassword();
-    if (!ok) done_ = true;
-    if (done_) {
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "host went away"));
-    } else {
-      Kick();
-    }
-  }
-  void OnCancel() override {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    if (!busy_) FinishOnce(grpc::Status::CANCELLED);
-  }
   void OnDone() override {
     // No wake call runs once Detach returns.
     if (stream_) i_.c.host_tasks().Detach(stream_);
@@ -204,23 +204,17 @@ class TasksReactor final : public grpc::ServerWriteReactor<pb::HostTask> {
     p->set_password(reinterpret_cast<const char*>(task->password.data()), task->password.size());
     StartWrite(&msg_);
   }
-  void WipePassword() {  // mu_ held; the message is not being written
+  void Next() override { Kick(); }
+  // The written task's password leaves memory.
+  void Written() override {
     for (pb::LocalPassword* p : {msg_.has_set_password() ? msg_.mutable_set_password() : nullptr,
                                  msg_.has_check_password() ? msg_.mutable_check_password() : nullptr}) {
       if (p) OPENSSL_cleanse(p->mutable_password()->data(), p->password().size());
     }
     msg_.Clear();
   }
-  void FinishOnce(const grpc::Status& status) {  // mu_ held
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
-  }
   ApiCalls& i_;
-  std::mutex mu_;
   uint64_t stream_ = 0;
-  // busy_: authentication or a write is in flight (see Start).
-  bool busy_ = true, done_ = false, finished_ = false;
   pb::HostTask msg_;
 };
 
