@@ -45,6 +45,12 @@ size_t Uniform(size_t n) {
   }
 }
 
+// `s` with ASCII letters lowercased: host names, URLs and DNs compare without case.
+std::string Lowercase(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
 absl::StatusOr<int64_t> DurationField(const YAML::Node& n, const char* key, int64_t dflt,
                                       const std::string& where) {
   if (!n[key]) return dflt;
@@ -134,7 +140,7 @@ absl::Status ParseLinuxTarget(const std::string& where, const YAML::Node& n, Rot
   }
   t.host = n["host"].as<std::string>("");
   t.user = n["user"].as<std::string>("");
-  for (char& ch : t.host) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  t.host = Lowercase(t.host);
   if (t.host.empty() || t.user.empty())
     return absl::InvalidArgumentError(
         StrCat(where, ": kind linux needs host (the name the host enrolled as) and user"));
@@ -269,11 +275,7 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
     if (admin->first == path || !admin->second.admin_path.empty())
       return absl::InvalidArgumentError(StrCat(
           where, ": \"", t.admin_path, "\" must change its own password (no admin of its own)"));
-    auto lower = [](std::string u) {
-      for (char& ch : u) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-      return u;
-    };
-    if (lower(admin->second.url) != lower(t.url))
+    if (Lowercase(admin->second.url) != Lowercase(t.url))
       return absl::InvalidArgumentError(StrCat(where, ": \"", t.admin_path, "\" is at ",
                                                admin->second.url, ", not at ", t.url));
     // The admin's password goes out under the admin's own trust, never a wider one.
@@ -287,9 +289,9 @@ absl::Status ParseRotation(const YAML::Node& n, const DatabasePolicy& databases,
   std::map<std::string, std::string> owner;
   for (const auto& [path, t] : out.targets) {
     // Host names and DNs compared without case; localhost is the loopback address.
-    const auto host = [](std::string h) {
-      for (char& ch : h) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-      return h == "localhost" ? std::string("127.0.0.1") : h;
+    const auto host = [](const std::string& h) {
+      std::string l = Lowercase(h);
+      return l == "localhost" ? std::string("127.0.0.1") : l;
     };
     std::string account;
     if (t.kind == "postgres") {

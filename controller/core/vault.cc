@@ -317,11 +317,13 @@ absl::StatusOr<int64_t> Vault::CheckOut(const Identity& who, const VaultPathPoli
   ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   // A rotation target's value handed out must still be the newest: a rotation may have
   // finished since it was read (or since a dual-control request was made for it).
-  ASSIGN_OR_RETURN(std::optional<SecretVersionRow> newest, store_.GetSecretVersion(path, 0));
-  if (policy_.rotation.TargetFor(path) && (!newest || newest->version != version))
-    return absl::FailedPreconditionError(StrCat(
+  if (policy_.rotation.TargetFor(path)) {
+    ASSIGN_OR_RETURN(std::optional<SecretVersionRow> newest, store_.GetSecretVersion(path, 0));
+    if (!newest || newest->version != version)
+      return absl::FailedPreconditionError(StrCat(
         path, " has a newer version than the one being checked out (it was rotated meanwhile): "
               "ask for it again"));
+  }
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
   if (held && held->until > now && held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is checked out by ", held->holder,
