@@ -301,6 +301,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->rotation_->AddTarget("ad", *c->ad_accounts_);
   c->linux_accounts_ = std::make_unique<LinuxAccountTarget>(*c->store_, c->host_tasks_);
   c->rotation_->AddTarget("linux", *c->linux_accounts_);
+  c->broker_ = std::make_unique<SshBroker>(*c->policy_, *c->access_, *c->ca_, *c->vault_,
+                                           *c->rotation_, *c->recordings_, *c->audit_, clock);
   return c;
 }
 

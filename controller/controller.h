@@ -11,6 +11,7 @@
 #include "controller/alerts/alert_forwarder.h"
 #include "controller/api/anonymous_gate.h"
 #include "controller/core/audit_log.h"
+#include "controller/core/broker.h"
 #include "controller/core/certificate_authority.h"
 #include "controller/core/db_credentials.h"
 #include "controller/core/host_registry.h"
@@ -77,6 +78,7 @@ class Controller {
   Vault& vault() { return *vault_; }
   DatabaseCredentials& databases() { return *databases_; }
   CredentialRotation& rotation() { return *rotation_; }
+  SshBroker& broker() { return *broker_; }
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -108,6 +110,7 @@ class Controller {
   HostTasks host_tasks_;
   std::unique_ptr<LinuxAccountTarget> linux_accounts_;
   std::unique_ptr<CredentialRotation> rotation_;
+  std::unique_ptr<SshBroker> broker_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

@@ -24,8 +24,18 @@ namespace pb = ::warden::v1;
 // Renew the host certificate when less than this much of its life is left.
 constexpr int64_t kRenewBefore = 10 * 86400;
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
-                                           grpc::SslCredentialsOptions opts) {
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  std::string h = buf;
+  for (char& ch : h) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  return h;
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> MakeControllerChannel(const std::string& target,
+                                                     grpc::SslCredentialsOptions opts) {
   grpc::ChannelArguments args;
   // Notice a dead path within ~30 s even when nothing is being sent.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
@@ -38,21 +48,12 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(opts), args);
 }
 
-std::string Hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  std::string h = buf;
-  for (char& ch : h) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-  return h;
-}
-
 std::unique_ptr<grpc::ClientContext> Deadline(int seconds) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   return ctx;
 }
 
-}  // namespace
 
 absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostream& out) {
   ASSIGN_OR_RETURN(std::string ca, ReadFile(o.ca_file));
@@ -64,12 +65,13 @@ absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostrea
 
   grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = ca;
-  auto stub = pb::HostService::NewStub(MakeChannel(o.controller, opts));
+  auto stub = pb::HostService::NewStub(MakeControllerChannel(o.controller, opts));
   pb::EnrollRequest req;
   req.set_token(o.token);
   req.set_hostname(o.hostname.empty() ? Hostname() : o.hostname);
   req.set_csr_pem(csr);
   req.set_ssh_host_public_key(host_key);
+  req.set_kind(o.kind);
   pb::EnrollResponse resp;
   grpc::Status st = stub->Enroll(Deadline(15).get(), req, &resp);
   if (!st.ok()) {
@@ -113,7 +115,7 @@ std::shared_ptr<grpc::Channel> ControllerLink::Channel() {
   opts.pem_root_certs = *ca;
   opts.pem_private_key = *key;
   opts.pem_cert_chain = *cert;
-  channel_ = MakeChannel(enrollment_.controller, opts);
+  channel_ = MakeControllerChannel(enrollment_.controller, opts);
   return channel_;
 }
 
@@ -170,22 +172,35 @@ void ControllerLink::Cancel() {
 }
 
 void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool>& stop) {
+  RecordingUplink u;
+  u.controller = enrollment_.controller;
+  u.reconnect_max_ms = agent_.config().reconnect_max_ms;
+  u.channel = [this] { return Channel(); };
+  u.control = [this](const std::string& id, const SessionControl& c) { agent_.Moderate(id, c); };
+  u.lost = [this] { agent_.ModeratorsLost(); };
+  u.set_context = [this](grpc::ClientContext* ctx) {
+    std::lock_guard lock(mu_);
+    if (ctx && cancelled_) return false;
+    upload_ctx_ = ctx;
+    return true;
+  };
+  RunRecordingUplink(spool, u, stop);
+}
+
+void RunRecordingUplink(RecordingSpool& spool, const RecordingUplink& u,
+                        const std::atomic<bool>& stop) {
   int64_t backoff_ms = 250;
   while (!stop) {
     if (spool.Idle()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       continue;
     }
-    auto channel = Channel();
+    auto channel = u.channel();
     grpc::Status st(grpc::StatusCode::FAILED_PRECONDITION, "host key or certificate missing");
     uint64_t acked = 0;
     if (channel) {
       grpc::ClientContext ctx;
-      {
-        std::lock_guard lock(mu_);
-        if (cancelled_) return;
-        upload_ctx_ = &ctx;
-      }
+      if (!u.set_context(&ctx)) return;
       auto stream = pb::RecordingService::NewStub(channel)->Upload(&ctx);
       spool.Rewind();
       std::atomic<bool> broken{false};
@@ -193,14 +208,14 @@ void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool
         pb::UploadAck ack;
         while (stream->Read(&ack)) {
           if (ack.has_control()) {
-            agent_.Moderate(ack.session_id(), SessionControlFromProto(ack.control()));
+            u.control(ack.session_id(), SessionControlFromProto(ack.control()));
             continue;
           }
           spool.Ack(ack.session_id(), ack.seq());
           ++acked;
         }
         // Moderators watch through this stream's controller: without it, nobody watches.
-        agent_.ModeratorsLost();
+        u.lost();
         broken = true;
         spool.Wake();
       });
@@ -219,8 +234,7 @@ void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool
       if (!broken) stream->WritesDone();
       reader.join();
       st = stream->Finish();
-      std::lock_guard lock(mu_);
-      upload_ctx_ = nullptr;
+      u.set_context(nullptr);
     }
     if (stop) return;
     if (st.ok()) {
@@ -228,14 +242,14 @@ void ControllerLink::RunRecordings(RecordingSpool& spool, const std::atomic<bool
       continue;
     }
     if (acked > 0) backoff_ms = 250;
-    LogLine(LOG_WARNING, StrCat("recording upload to ", enrollment_.controller, " ended: ",
+    LogLine(LOG_WARNING, StrCat("recording upload to ", u.controller, " ended: ",
                                 st.error_message(), " (", spool.unacked_bytes(),
                                 " bytes unacknowledged, kept in memory); retrying in ", backoff_ms,
                                 " ms"));
     for (int64_t waited = 0; waited < backoff_ms && !stop; waited += 50) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, agent_.config().reconnect_max_ms);
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, u.reconnect_max_ms);
   }
 }
 

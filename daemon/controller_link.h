@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -25,12 +26,37 @@ struct EnrollOptions {
   std::string ca_file;      // the controller's cluster CA certificate
   std::string hostname;     // empty = this machine's name
   std::string ssh_host_key = "/etc/ssh/ssh_host_ed25519_key.pub";
+  std::string kind = "host";  // what the token must enroll: host (wardend) or gateway
 };
 
 // Generates the host's key, enrolls with the join token and writes key, certificates and the
 // enrollment record into the state directory (plus an empty KRL and CA key file, so an sshd
 // configured by configure-host starts before the first sync).
 absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostream& out);
+
+// A channel to the controller at `target` (host:port) with keepalives, so a dead path is noticed
+// while nothing is being sent.
+std::shared_ptr<grpc::Channel> MakeControllerChannel(const std::string& target,
+                                                     grpc::SslCredentialsOptions opts);
+// A client context whose deadline is `seconds` from now.
+std::unique_ptr<grpc::ClientContext> Deadline(int seconds);
+
+// The recording upload of wardend and of the SSH gateway: streams the spool's chunks to the
+// controller while there are any; after a reconnect sends every unacknowledged chunk again. The
+// controller's word on live sessions (moderators, terminations) arriving on the same stream goes
+// to `control`; when the stream breaks, `lost` (nobody watches through it any more).
+struct RecordingUplink {
+  std::string controller;  // for messages
+  int64_t reconnect_max_ms = 30000;
+  std::function<std::shared_ptr<grpc::Channel>()> channel;  // null: not enrolled
+  std::function<void(const std::string& session_id, const SessionControl&)> control;
+  std::function<void()> lost;
+  // The stream's context while it is open (null when it ends), so that a cancel can interrupt
+  // it; false: cancelled, return.
+  std::function<bool(grpc::ClientContext*)> set_context;
+};
+void RunRecordingUplink(RecordingSpool& spool, const RecordingUplink& u,
+                        const std::atomic<bool>& stop);
 
 class ControllerLink {
  public:

@@ -3,7 +3,12 @@
 #include "common/log.h"
 
 namespace warden {
+namespace {
+const char* program = "wardend";
+}  // namespace
 
-void LogLine(int priority, std::string_view msg) { WriteLogLine("wardend", priority, msg); }
+void SetLogProgram(const char* name) { program = name; }
+
+void LogLine(int priority, std::string_view msg) { WriteLogLine(program, priority, msg); }
 
 }  // namespace warden

@@ -1,5 +1,5 @@
-// wardend's log: common/log.h's WriteLogLine under the name "wardend" (one line per event,
-// client-supplied text escaped).
+// wardend's log (and warden-sshgw's, which shares its controller link): common/log.h's
+// WriteLogLine under the name "wardend" (one line per event, client-supplied text escaped).
 #pragma once
 
 #include <syslog.h>
@@ -9,5 +9,7 @@
 namespace warden {
 
 void LogLine(int priority, std::string_view msg);
+// The name log lines carry; call before any thread starts.
+void SetLogProgram(const char* name);
 
 }  // namespace warden

@@ -10,6 +10,7 @@ set -euo pipefail
 : "${WARDEN_BIN:?set WARDEN_BIN to the build directory}"
 CONTROLLER="$WARDEN_BIN/controller/warden-controller"
 WARDENCTL="$WARDEN_BIN/cli/wardenctl"
+SSHGW="$WARDEN_BIN/gateway/warden-sshgw"
 WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
 SANDBOX_PIDS=()
 SANDBOX_DIRS=()
@@ -375,4 +376,36 @@ host_sshd_restart() {
     sleep 0.05
   done
   sshd_in_namespace "$1" "$d" "${!port_var}" "$(host_ns_mounts "$d")" "$d/etc/ssh/sshd_config"
+}
+
+# sshgw_start NAME TIER: a warden-sshgw enrolled as NAME (a tier-TIER gateway join token) and
+# serving on a free loopback port, $SSHGW_PORT; its log is $WARDEN_SANDBOX/NAME/sshgw.log.
+sshgw_start() {
+  local name=$1 tier=$2 d=$WARDEN_SANDBOX/$1 token i
+  mkdir -p "$d"
+  SSHGW_PORT=$(free_port)
+  printf 'listen: "127.0.0.1:%s"\nstate_dir: %s/state\n' "$SSHGW_PORT" "$d" >"$d/sshgw.yaml"
+  token=$(wctl admin host token create --tier "$tier" --hostname "$name" --kind gateway 2>/dev/null)
+  "$SSHGW" --config "$d/sshgw.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
+    --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname "$name" >"$d/enroll.out"
+  setsid "$SSHGW" --config "$d/sshgw.yaml" serve >>"$d/sshgw.log" 2>&1 &
+  SANDBOX_PIDS+=("$!")
+  for i in $(seq 1 100); do
+    grep -q "listening on" "$d/sshgw.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  cat "$d/sshgw.log" >&2
+  return 1
+}
+
+# gw_ssh KEY [SSH ARGS...]: OpenSSH's client through the gateway on $SSHGW_PORT with KEY and
+# KEY-cert.pub (its user name, LOGIN@TARGET, among the arguments).
+# The client prints the gateway's reasons for a refusal (SSH banners) at LogLevel INFO: set
+# GW_LOG=INFO to see them (default ERROR).
+gw_ssh() {
+  local key=$1
+  shift
+  ssh -i "$WARDEN_SANDBOX/$key" -o CertificateFile="$WARDEN_SANDBOX/$key-cert.pub" \
+    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o BatchMode=yes -o ConnectTimeout=10 -o LogLevel="${GW_LOG:-ERROR}" -p "$SSHGW_PORT" "$@"
 }

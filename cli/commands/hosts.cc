@@ -15,10 +15,12 @@ namespace warden::cli {
 namespace {
 
 absl::Status HostTokenCreate(Context& ctx, int tier, const std::vector<std::string>& hostnames,
-                             const std::string& labels, const std::string& ttl) {
+                             const std::string& labels, const std::string& ttl,
+                             const std::string& kind) {
   RETURN_IF_ERROR(ctx.Open());
   pb::CreateJoinTokenRequest req;
   req.set_tier(tier);
+  req.set_kind(kind);
   for (const auto& h : hostnames) req.add_hostnames(h);
   for (std::string_view part : StrSplit(labels, ',', /*skip_empty=*/true)) {
     const size_t eq = part.find('=');
@@ -37,13 +39,15 @@ absl::Status HostTokenCreate(Context& ctx, int tier, const std::vector<std::stri
   if (ctx.out().json()) {
     ctx.out().Json(json{{"token", resp.token()},
                       {"tier", resp.tier()},
+                      {"kind", resp.kind()},
                       {"hostnames", std::vector<std::string>(resp.hostnames().begin(),
                                                              resp.hostnames().end())},
                       {"expires", resp.expires_unix()}}
                      );
   } else {
     ctx.out().text() << resp.token() << "\n";
-    ctx.out().note() << "Single-use join token for a tier-" << resp.tier() << " host named "
+    ctx.out().note() << "Single-use join token for a tier-" << resp.tier() << " "
+              << (resp.kind() == "gateway" ? "gateway" : "host") << " named "
               << StrJoin(resp.hostnames(), " or ") << ", valid until "
               << When(resp.expires_unix()) << ".\n";
   }
@@ -56,7 +60,7 @@ void AddHostCommands(CLI::App& app, Context& ctx) {
   // The option values live as long as the callbacks that read them.
   struct Flags {
     int tier = 0;
-    std::string labels, token_ttl;
+    std::string labels, token_ttl, kind = "host";
     std::vector<std::string> token_hostnames;
   };
   auto f = std::make_shared<Flags>();
@@ -72,8 +76,13 @@ void AddHostCommands(CLI::App& app, Context& ctx) {
                                 "(at least one)");
   host_token_create->add_option("--labels", f->labels, "k=v,k2=v2");
   host_token_create->add_option("--ttl", f->token_ttl, "how long the token is valid (default 1h)");
+  host_token_create
+      ->add_option("--kind", f->kind,
+                   "what it enrolls: host (wardend enroll) or gateway (warden-sshgw enroll)")
+      ->check(CLI::IsMember({"host", "gateway"}))
+      ->capture_default_str();
   host_token_create->callback([&ctx, f] {
-    ctx.status() = HostTokenCreate(ctx, f->tier, f->token_hostnames, f->labels, f->token_ttl);
+    ctx.status() = HostTokenCreate(ctx, f->tier, f->token_hostnames, f->labels, f->token_ttl, f->kind);
   });
 }
 

@@ -225,7 +225,9 @@ class Hosts final : public pb::HostService::CallbackService {
                                             const pb::CreateJoinTokenRequest* req,
                                             pb::JoinToken* resp) override {
     std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
+    const std::string kind = req->kind().empty() ? std::string(kHostKind) : req->kind().substr(0, 64);
     json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()}, {"hostnames", hostnames},
+                 {"kind", kind},
                  {"labels", std::map<std::string, std::string>(req->labels().begin(),
                                                                req->labels().end())}};
     return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), Caller::kOperator,
@@ -234,8 +236,9 @@ class Hosts final : public pb::HostService::CallbackService {
                         IssuedJoinToken t,
                         i_.c.hosts().CreateJoinToken(
                             who, req->tier(), {req->labels().begin(), req->labels().end()},
-                            req->ttl_seconds(), hostnames));
+                            req->ttl_seconds(), hostnames, kind));
                     resp->set_token(t.token);
+                    resp->set_kind(t.kind);
                     resp->set_tier(t.tier);
                     resp->set_expires_unix(t.expires);
                     for (const auto& h : t.hostnames) resp->add_hostnames(h);
@@ -248,7 +251,8 @@ class Hosts final : public pb::HostService::CallbackService {
         {{"token", req->token().size(), kMaxJoinTokenBytes},
          {"hostname", req->hostname().size(), kMaxHostnameBytes},
          {"csr_pem", req->csr_pem().size(), kMaxCsrPemBytes},
-         {"ssh_host_public_key", req->ssh_host_public_key().size(), kMaxSshHostKeyBytes}});
+         {"ssh_host_public_key", req->ssh_host_public_key().size(), kMaxSshHostKeyBytes},
+         {"kind", req->kind().size(), 16}});
     json args = bounds.ok() ? json{{"token", i_.c.audit().Redact(req->token())},
                                    {"hostname", req->hostname()}}
                             : json{{"refused", std::string(bounds.message())}};
@@ -257,15 +261,19 @@ class Hosts final : public pb::HostService::CallbackService {
                     RETURN_IF_ERROR(bounds);
                     ASSIGN_OR_RETURN(Enrollment e,
                                      i_.c.hosts().Enroll(req->token(), req->hostname(),
-                                                         req->csr_pem(), req->ssh_host_public_key()));
+                                                         req->csr_pem(), req->ssh_host_public_key(),
+                                                         req->kind().empty() ? kHostKind
+                                                                             : std::string_view(req->kind())));
                     resp->set_host_id(e.host_id);
+                    resp->set_kind(e.kind);
                     resp->set_tier(e.tier);
                     resp->mutable_labels()->insert(e.labels.begin(), e.labels.end());
                     resp->set_certificate_pem(e.certificate_pem);
                     resp->set_ca_pem(i_.c.ca_pem());
                     resp->set_ssh_host_certificate(e.ssh_host_certificate);
                     resp->set_expires_unix(e.expires);
-                    return json{{"host", e.host_id}, {"tier", e.tier}, {"expires", e.expires}};
+                    return json{{"host", e.host_id}, {"kind", e.kind}, {"tier", e.tier},
+                                {"expires", e.expires}};
                   });
   }
   grpc::ServerWriteReactor<pb::HostState>* Watch(grpc::CallbackServerContext* ctx,

@@ -40,11 +40,12 @@ struct ApiServices::Impl {
       : calls(c), auth(MakeAuthService(calls)), access(MakeAccessService(calls)),
         ca(MakeCaService(calls)), hosts(MakeHostService(calls)), audit(MakeAuditService(calls)),
         recordings(MakeRecordingService(calls)), vault(MakeVaultService(calls)),
-        databases(MakeDatabaseService(calls)) {}
+        databases(MakeDatabaseService(calls)), gateways(MakeGatewayService(calls)) {}
 
   ApiCalls calls;
   // Declared after `calls`, so destroyed before it.
-  std::unique_ptr<grpc::Service> auth, access, ca, hosts, audit, recordings, vault, databases;
+  std::unique_ptr<grpc::Service> auth, access, ca, hosts, audit, recordings, vault, databases,
+      gateways;
 };
 
 ApiServices::ApiServices(Controller& c) : impl_(std::make_unique<Impl>(c)) {}
@@ -62,6 +63,7 @@ void ApiServices::Register(grpc::ServerBuilder& builder) {
   builder.RegisterService(impl_->recordings.get());
   builder.RegisterService(impl_->vault.get());
   builder.RegisterService(impl_->databases.get());
+  builder.RegisterService(impl_->gateways.get());
 }
 
 }  // namespace warden

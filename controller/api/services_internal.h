@@ -18,5 +18,6 @@ std::unique_ptr<grpc::Service> MakeAuditService(ApiCalls& calls);
 std::unique_ptr<grpc::Service> MakeRecordingService(ApiCalls& calls);
 std::unique_ptr<grpc::Service> MakeVaultService(ApiCalls& calls);
 std::unique_ptr<grpc::Service> MakeDatabaseService(ApiCalls& calls);
+std::unique_ptr<grpc::Service> MakeGatewayService(ApiCalls& calls);
 
 }  // namespace warden

@@ -55,10 +55,13 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(std::string_view 
 
 absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
     const Identity& who, int tier, const std::map<std::string, std::string>& labels, int64_t ttl,
-    const std::vector<std::string>& hostnames) {
+    const std::vector<std::string>& hostnames, std::string_view kind) {
   if (!policy_.IsAdmin(who.user)) {
     return absl::PermissionDeniedError("creating host join tokens is for admins");
   }
+  if (kind != kHostKind && kind != kGatewayKind)
+    return absl::InvalidArgumentError(StrCat("a join token enrolls a host or a gateway, not \"",
+                                             kind.substr(0, 32), "\""));
   if (tier < 0 || tier > kMaxTier) return absl::InvalidArgumentError(StrCat("tier must be 0..", kMaxTier));
   if (ttl == 0) ttl = kDefaultJoinTokenTtl;
   if (ttl < 0 || ttl > kMaxJoinTokenTtl) {
@@ -88,9 +91,10 @@ absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
   t.tier = tier;
   t.expires = clock_.Now() + ttl;
   t.hostnames = hostnames;
+  t.kind = std::string(kind);
   RETURN_IF_ERROR(store_.InsertJoinToken({TokenHash(t.token), tier, nlohmann::json(labels).dump(),
                                           clock_.Now(), t.expires, who.user, 0, "",
-                                          nlohmann::json(hostnames).dump()}));
+                                          nlohmann::json(hostnames).dump(), t.kind}));
   return t;
 }
 
@@ -102,10 +106,12 @@ absl::StatusOr<Identity> HostRegistry::IdentityFromCertificate(std::string_view 
   if (subject.not_after <= clock_.Now()) {
     return absl::UnauthenticatedError("the host certificate has expired; enroll the host again");
   }
-  RETURN_IF_ERROR(Host(subject.common_name).status());
+  ASSIGN_OR_RETURN(HostRow h, Host(subject.common_name));
   Identity id;
-  id.user = StrCat("host/", subject.common_name);
+  id.user = StrCat(h.kind == kGatewayKind ? "gateway/" : "host/", subject.common_name);
   id.host_id = subject.common_name;
+  id.host_kind = h.kind;
+  id.tier = h.tier;
   id.expires = subject.not_after;
   return id;
 }
@@ -124,6 +130,9 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
     // data; a read transaction, so building every watching host's state takes no write lock.
     ASSIGN_OR_RETURN(Transaction tx, store_.BeginRead());
     ASSIGN_OR_RETURN(HostRow h, Host(host_id));
+    if (h.kind == kGatewayKind)
+      return absl::PermissionDeniedError(StrCat(host_id, " enrolled as a gateway: it holds no "
+                                                "accounts and is sent no host state"));
     st.host_id = h.id;
     st.tier = h.tier;
     ASSIGN_OR_RETURN(st.revision, access_store_.GetCounter(kHostStateCounter));
@@ -132,7 +141,9 @@ absl::StatusOr<HostState> HostRegistry::State(std::string_view host_id) {
     std::map<std::string, HostGroup> groups;
     for (auto& g : grants) {
       auto role = policy_.FindRole(g.role);
-      if (!role.ok() || (*role)->tier != h.tier || !(*role)->SelectsHost(labels)) continue;
+      if (!role.ok() || (*role)->tier != h.tier || !(*role)->SelectsHost(labels) ||
+          !(*role)->broker_target.empty())
+        continue;
       HostAccount a;
       a.gid = g.uid;
       a.gecos = StrCat("Warden ", g.user, " ", g.id);
@@ -208,7 +219,8 @@ absl::StatusOr<Enrollment> HostRegistry::Renew(std::string_view host_id,
 
 absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::string_view hostname,
                                                 std::string_view csr_pem,
-                                                std::string_view ssh_host_key) {
+                                                std::string_view ssh_host_key,
+                                                std::string_view kind) {
   if (!ValidHostname(hostname)) {
     return absl::InvalidArgumentError("hostname must be lowercase letters, digits, '-' and '.'");
   }
@@ -239,12 +251,19 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
         "this join token names no hostname (it predates hostname-bound tokens); create a new one "
         "with: wardenctl host token create --tier ", row->tier, " --hostname ", hostname));
   }
+  if (kind != row->kind)
+    return absl::FailedPreconditionError(StrCat(
+        "this join token enrolls a ", row->kind, ", not a ", kind.substr(0, 32), ": ",
+        row->kind == kGatewayKind ? "enroll it with warden-sshgw enroll"
+                                  : "enroll it with wardend enroll",
+        ", or create a token with --kind ", kind.substr(0, 32)));
   if (std::find(allowed.begin(), allowed.end(), hostname) == allowed.end()) {
     return absl::PermissionDeniedError(StrCat("this join token enrolls only ",
                                               StrJoin(allowed, ", "), ", not ", hostname));
   }
   Enrollment e;
-  e.host_id = "h-" + RandomId(12);
+  e.kind = row->kind;
+  e.host_id = (row->kind == kGatewayKind ? "g-" : "h-") + RandomId(12);
   e.tier = row->tier;
   e.labels = nlohmann::json::parse(row->labels).get<std::map<std::string, std::string>>();
   // Issue first, consume the token last: a failure on the way leaves the token usable.
@@ -257,7 +276,7 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   ASSIGN_OR_RETURN(bool used, store_.UseJoinToken(hash, now, e.host_id));
   if (!used) return absl::UnauthenticatedError("join token was already used; they are single-use");
   RETURN_IF_ERROR(store_.InsertHost({e.host_id, std::string(hostname), e.tier, row->labels, now,
-                                     e.expires}));
+                                     e.expires, row->kind}));
   RETURN_IF_ERROR(tx.Commit());
   return e;
 }

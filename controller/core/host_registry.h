@@ -16,6 +16,10 @@
 namespace warden {
 
 inline constexpr std::string_view kHostOu = "host";
+// What a join token enrolls (store/types.h): a host running wardend, or an SSH gateway
+// (warden-sshgw) that brokers sessions to targets without wardend. A gateway is never sent a
+// host's state (accounts, trusted CA keys), and only a gateway may open brokered sessions
+// (core/broker.h).
 inline constexpr int64_t kHostCertTtl = 30 * 86400;
 inline constexpr int64_t kDefaultJoinTokenTtl = 3600;
 inline constexpr int64_t kMaxJoinTokenTtl = 7 * 86400;
@@ -30,6 +34,7 @@ inline constexpr size_t kMaxJoinTokenHostnames = 64;
 
 struct IssuedJoinToken {
   std::string token;
+  std::string kind;
   int tier = 0;
   int64_t expires = 0;
   std::vector<std::string> hostnames;
@@ -37,6 +42,7 @@ struct IssuedJoinToken {
 
 struct Enrollment {
   std::string host_id;
+  std::string kind;
   int tier = 0;
   std::map<std::string, std::string> labels;
   std::string certificate_pem;
@@ -89,14 +95,16 @@ class HostRegistry {
         ca_label_(std::move(cluster_ca_label)), ca_cert_(std::move(cluster_ca_cert)) {}
 
   // Admins only. ttl 0 = one hour; at most a week. `hostnames`: the names the token may enroll,
-  // 1..kMaxJoinTokenHostnames of them.
+  // 1..kMaxJoinTokenHostnames of them. `kind`: what it enrolls, kHostKind or kGatewayKind.
   absl::StatusOr<IssuedJoinToken> CreateJoinToken(const Identity& who, int tier,
                                                   const std::map<std::string, std::string>& labels,
                                                   int64_t ttl,
-                                                  const std::vector<std::string>& hostnames);
-  // Refused unless `hostname` is one the token names.
+                                                  const std::vector<std::string>& hostnames,
+                                                  std::string_view kind = kHostKind);
+  // Refused unless `hostname` is one the token names and `kind` the kind it enrolls.
   absl::StatusOr<Enrollment> Enroll(std::string_view token, std::string_view hostname,
-                                    std::string_view csr_pem, std::string_view ssh_host_key);
+                                    std::string_view csr_pem, std::string_view ssh_host_key,
+                                    std::string_view kind = kHostKind);
 
   // The host behind a client certificate (OU=host), if it is still enrolled and unexpired.
   absl::StatusOr<Identity> IdentityFromCertificate(std::string_view pem);

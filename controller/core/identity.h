@@ -12,6 +12,8 @@ struct Identity {
   std::vector<std::string> groups;
   std::string host_id;  // set for hosts only
   int64_t expires = 0;  // the client certificate's notAfter
+  std::string host_kind;  // for hosts: "host" (wardend) or "gateway" (warden-sshgw)
+  int tier = 0;           // for hosts: the tier it enrolled in
 };
 
 }  // namespace warden

@@ -167,7 +167,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
       static const std::set<std::string> kKeys = {"tier", "login", "max_ttl", "cert_ttl",
                                                   "requesters", "approvals", "extensions",
                                                   "critical_options", "hosts", "account",
-                                                  "recording", "require_moderator"};
+                                                  "recording", "require_moderator", "broker"};
       if (!kKeys.count(kv.first.as<std::string>())) {
         return fail(StrCat("unknown key \"", kv.first.as<std::string>(), "\""));
       }
@@ -328,6 +328,36 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
         ASSIGN_OR_RETURN(role.moderator_wait, ParseDuration(m["wait"].as<std::string>()));
         if (role.moderator_wait < 1) return fail("require_moderator.wait must be positive");
       }
+    }
+    if (const YAML::Node& b = n["broker"]) {
+      for (const auto& kv : b) {
+        const std::string key = kv.first.as<std::string>();
+        if (key != "target" && key != "credential" && key != "allow")
+          return fail(StrCat("unknown broker key \"", key, "\"; supported: target, credential, allow"));
+      }
+      role.broker_target = b["target"].as<std::string>("");
+      if (role.broker_target.empty() || role.broker_target.size() > 64 ||
+          role.broker_target.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+              std::string::npos)
+        return fail("broker.target must be 1-64 lowercase letters, digits, '.', '-' and '_'");
+      role.broker_credential = b["credential"].as<std::string>("");
+      const RotationTargetPolicy* t = p.rotation.TargetFor(role.broker_credential);
+      if (!t || t->kind != "ssh")
+        return fail(StrCat("broker.credential \"", role.broker_credential,
+                           "\" must be a rotation target of kind ssh (its address, login and "
+                           "pinned host key are the second leg's)"));
+      if (b["allow"]) {
+        role.broker_allow.clear();
+        for (const auto& a : StringList(b["allow"], "broker.allow")) {
+          if (a != "shell" && a != "exec" && a != "sftp")
+            return fail(StrCat("broker.allow: unknown channel \"", a,
+                               "\"; supported: shell, exec, sftp (port and agent forwarding are "
+                               "always refused)"));
+          role.broker_allow.insert(a);
+        }
+      }
+      if (!role.host_labels.empty() || !role.account_groups.empty() || !role.sudo_rule.empty())
+        return fail("a broker role puts no account on hosts: hosts and account do not apply");
     }
     auto login = RenderLogin(role, "probe");
     if (!login.ok()) return fail(std::string(login.status().message()));

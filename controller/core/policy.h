@@ -25,6 +25,12 @@
 //                                          # end if strict, else alert); hold_wait: 10m
 //       require_moderator:                 # four-eyes: a login waits until moderators watch
 //         {count: 1, groups: [leads], on_leave: terminate, wait: 10m}   # on_leave: or pause
+//       broker:                            # sessions through warden-sshgw (docs/ssh-gateway.md)
+//         target: core-banking             # the name operators use: LOGIN@core-banking
+//         credential: kv/appliance/core    # a rotation target of kind ssh: address, login and
+//                                          #   pinned host key; its vaulted password is injected
+//         allow: [shell, exec]             # channels: shell, exec, sftp (default: shell, exec)
+//                                          # A broker role puts no account on any host.
 //   request_ttl: 1h
 //   operator_cert_ttl: 8h
 //   admins: [admins]                       # groups with CA rotation and audit export rights
@@ -88,6 +94,11 @@ struct Role {
   // How long a login (or a paused or held session) waits for them: require_moderator.wait, or
   // recording.hold_wait for a role without require_moderator.
   int64_t moderator_wait = 600;
+  // Brokered by warden-sshgw (empty broker_target: not a broker role). A broker role's grant
+  // puts no ephemeral account on hosts: its only use is a gateway session to the target.
+  std::string broker_target;
+  std::string broker_credential;  // a rotation target path of kind ssh
+  std::set<std::string> broker_allow = {"shell", "exec"};
 
   // Who may resume a session held at the redaction limit: the role's moderator groups, or, for a
   // role without require_moderator, its approval groups (never the requester: checked by the

@@ -93,8 +93,18 @@ absl::Status RecordingArchive::CheckSessionGrant(const Identity& host, std::stri
         StrCat("session ", session_id, " of account ", s.user, " is filed under grant ",
                grant->id, ", whose account is ", grant->login, ": refused"));
   absl::StatusOr<const Role*> role = policy_.FindRole(grant->role);
+  if (h->kind == kGatewayKind) {
+    // A gateway records the brokered sessions of its own tier's broker roles (core/broker.h).
+    if (!role.ok() || (*role)->broker_target.empty() || (*role)->tier != h->tier)
+      return absl::PermissionDeniedError(
+          StrCat("session ", session_id, ": grant ", grant->id, " (role ", grant->role,
+                 ") is not a broker role of tier ", h->tier, ": gateway ", h->id,
+                 " uploads recordings only of the sessions it brokers"));
+    return absl::OkStatus();
+  }
   const auto labels = nlohmann::json::parse(h->labels, nullptr, false);
   if (!role.ok() || (*role)->tier != h->tier || !labels.is_object() ||
+      !(*role)->broker_target.empty() ||
       !(*role)->SelectsHost(labels.get<std::map<std::string, std::string>>())) {
     return absl::PermissionDeniedError(
         StrCat("session ", session_id, ": grant ", grant->id, " (role ", grant->role,
@@ -320,15 +330,20 @@ absl::Status RecordingArchive::Terminate(const Identity& who, std::string_view s
                                          std::string_view reason) {
   ASSIGN_OR_RETURN(RecordingRow rec, LiveSession(who, session_id));
   if (reason.size() > 256) return absl::InvalidArgumentError("reason: at most 256 characters");
-  std::lock_guard<std::mutex> lock(mu_);
-  Termination& t = terminations_[rec.session_id];
-  t.host_id = rec.host_id;
-  t.msg.session_id = rec.session_id;
-  t.msg.moderators = static_cast<uint32_t>(PresentLocked(rec.session_id));
-  t.msg.terminated_by = who.user;
-  t.msg.reason = std::string(reason);
-  SendLocked(rec.host_id, t.msg);
+  EndLiveSession(rec.host_id, rec.session_id, who.user, reason);
   return absl::OkStatus();
+}
+
+void RecordingArchive::EndLiveSession(const std::string& host_id, const std::string& session_id,
+                                      std::string_view by, std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Termination& t = terminations_[session_id];
+  t.host_id = host_id;
+  t.msg.session_id = session_id;
+  t.msg.moderators = static_cast<uint32_t>(PresentLocked(session_id));
+  t.msg.terminated_by = std::string(by);
+  t.msg.reason = std::string(reason);
+  SendLocked(host_id, t.msg);
 }
 
 uint64_t RecordingArchive::AttachHost(const std::string& host_id, ControlSink fn) {

@@ -132,6 +132,10 @@ class RecordingArchive {
   void LeaveModerator(uint64_t ticket);
   // A moderator ends the live session: its host is told now, or when it next connects.
   absl::Status Terminate(const Identity& who, std::string_view session_id, std::string_view reason);
+  // The controller ends a live session of `host_id` itself (a brokered session whose grant was
+  // revoked): its host is told now, or when it next connects, as for Terminate.
+  void EndLiveSession(const std::string& host_id, const std::string& session_id,
+                      std::string_view by, std::string_view reason);
   // A host's upload stream: `fn` receives control messages for the host's sessions, called with
   // the archive's lock held (it must only queue); at once, the state of every session of that
   // host with moderators or a pending termination. No call is running or will be made once

@@ -275,6 +275,16 @@ absl::StatusOr<int> CredentialRotation::Recover() {
 
 absl::StatusOr<int64_t> CredentialRotation::Rotate(const Identity& who, std::string_view path) {
   RETURN_IF_ERROR(MayRotate(who, path));
+  return RotateNow(path, who.user, "on demand");
+}
+
+absl::StatusOr<int64_t> CredentialRotation::RotateAfterSession(std::string_view path,
+                                                               std::string_view by) {
+  return RotateNow(path, by, "after use");
+}
+
+absl::StatusOr<int64_t> CredentialRotation::RotateNow(std::string_view path, std::string_view by,
+                                                      std::string_view why) {
   ASSIGN_OR_RETURN(Target t, TargetAt(path));
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(RotationRow row, RowOf(*t.policy));
@@ -283,7 +293,7 @@ absl::StatusOr<int64_t> CredentialRotation::Rotate(const Identity& who, std::str
         StrCat(path, " has drifted since ", UtcText(row.drifted_since), " (", row.last_error,
                "): investigate, then wardenctl vault reset ", path));
   RETURN_IF_ERROR(audit_.Append({{"event", "vault.rotate"}, {"path", std::string(path)},
-                                 {"by", who.user}, {"why", "on demand"}})
+                                 {"by", std::string(by)}, {"why", std::string(why)}})
                       .status());
   if (row.pending_since) {
     // An earlier rotation that did not finish: settled first.
@@ -293,7 +303,7 @@ absl::StatusOr<int64_t> CredentialRotation::Rotate(const Identity& who, std::str
   }
   RETURN_IF_ERROR(vault_.BeginRotation(path));
   RotatingGuard guard(vault_, row);
-  return RotateLocked(t, row, who.user, "on demand", false);
+  return RotateLocked(t, row, by, why, false);
 }
 
 ReconcileResult CredentialRotation::ReconcileLocked(const Target& t, RotationRow& row,

@@ -90,6 +90,9 @@ class CredentialRotation {
   absl::StatusOr<int> Recover();
   // Rotates `path` now; returns the new vault version. Admins, or the path's `rotate` groups.
   absl::StatusOr<int64_t> Rotate(const Identity& who, std::string_view path);
+  // Rotates `path` now because a gateway session that used it ended (broker.h): no caller's
+  // rights are checked; the audit names `by`. Returns the new vault version.
+  absl::StatusOr<int64_t> RotateAfterSession(std::string_view path, std::string_view by);
   // Proves the vaulted value of each target at or below `prefix` ("" = all) that `who` may
   // rotate; `prefix` naming a target exactly reconciles that one.
   absl::StatusOr<std::vector<ReconcileResult>> Reconcile(const Identity& who,
@@ -109,6 +112,8 @@ class CredentialRotation {
     CredentialTarget* kind;
   };
   absl::StatusOr<Target> TargetAt(std::string_view path) const;
+  // Rotate's work once the caller may: audited as by `by`, `why`.
+  absl::StatusOr<int64_t> RotateNow(std::string_view path, std::string_view by, std::string_view why);
   absl::Status MayRotate(const Identity& who, std::string_view path) const;
   // The stored row of `path`, or a new one with its first times scheduled.
   absl::StatusOr<RotationRow> RowOf(const RotationTargetPolicy& t);

@@ -347,6 +347,11 @@ absl::Status Vault::BeginRotation(std::string_view path) {
   return absl::OkStatus();
 }
 
+bool Vault::IsRotating(std::string_view path) {
+  std::lock_guard rotating(rotating_mu_);
+  return rotating_.count(path) > 0;
+}
+
 void Vault::SetRotating(std::string_view path, bool on) {
   std::lock_guard rotating(rotating_mu_);
   auto it = rotating_.find(path);
@@ -380,6 +385,37 @@ absl::Status Vault::CheckIn(const Identity& who, std::string_view path) {
   if (!held || held->holder != who.user)
     return absl::FailedPreconditionError(StrCat(path, " is not checked out by ", who.user));
   RETURN_IF_ERROR(EndCheckoutInTransaction(*held, "checked in"));
+  return tx.Commit();
+}
+
+absl::StatusOr<SecretRead> Vault::ReadForBroker(std::string_view holder, std::string_view path,
+                                                int grant_approvals) {
+  RETURN_IF_ERROR(RequireUnsealed());
+  const VaultPathPolicy* vp = policy_.VaultPathFor(path);
+  if (vp && vp->approvals > grant_approvals)
+    return absl::PermissionDeniedError(StrCat(
+        path, " needs ", vp->approvals, " approvals (its control group) and the grant had ",
+        grant_approvals, ": the broker role must need at least as many"));
+  ASSIGN_OR_RETURN(std::optional<SecretVersionRow> row, store_.GetSecretVersion(path, 0));
+  if (!row || row->deleted || row->destroyed)
+    return absl::NotFoundError(StrCat("no secret at ", path, ": vault the target's password first"));
+  SecretRead out;
+  out.version = row->version;
+  ASSIGN_OR_RETURN(out.value, Decrypt(*row));
+  if (vp && vp->checkout) {
+    Identity who;
+    who.user = std::string(holder);
+    ASSIGN_OR_RETURN(out.checked_out_until, CheckOut(who, *vp, path, row->version));
+  }
+  return out;
+}
+
+absl::Status Vault::CheckInForBroker(std::string_view holder, std::string_view path) {
+  RETURN_IF_ERROR(RequireUnsealed());
+  ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
+  ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
+  if (!held || held->holder != holder) return absl::OkStatus();
+  RETURN_IF_ERROR(EndCheckoutInTransaction(*held, "gateway session ended"));
   return tx.Commit();
 }
 

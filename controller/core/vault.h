@@ -116,6 +116,16 @@ class Vault {
   // Ends `who`'s check-out of `path`. Someone who may not read `path` is refused before the
   // check-out is looked up.
   absl::Status CheckIn(const Identity& who, std::string_view path);
+  // For the SSH broker (broker.h): the newest value of `path` for a gateway session of `holder`,
+  // on the authority of `holder`'s approved grant (`grant_approvals` approvals) rather than of
+  // the path's read capability; never handed to the operator. Where the path checks out, the
+  // check-out is `holder`'s, exclusive as for a read. A path with a control group is refused
+  // unless the grant's approvals reach its quorum.
+  absl::StatusOr<SecretRead> ReadForBroker(std::string_view holder, std::string_view path,
+                                           int grant_approvals);
+  // Ends `holder`'s check-out of `path` taken by ReadForBroker (as CheckIn: a use, with
+  // rotate_after_use). OK when the path does not check out or the lease already ended.
+  absl::Status CheckInForBroker(std::string_view holder, std::string_view path);
   // Ends every check-out whose lease has run out (the controller calls this every few seconds);
   // with rotate_after_use each counts as a use. Returns how many ended.
   absl::StatusOr<int> EndExpiredCheckouts();
@@ -146,6 +156,7 @@ class Vault {
   // no holder can take a value in the middle of being replaced.
   absl::Status BeginRotation(std::string_view path);
   void SetRotating(std::string_view path, bool rotating);
+  bool IsRotating(std::string_view path);
 
   // "hmac-sha256:..." of a value, for audit events.
   std::string Fingerprint(ByteSpan value) const { return audit_.Redact(AsChars(value)); }

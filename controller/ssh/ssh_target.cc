@@ -1,13 +1,11 @@
 #include "controller/ssh/ssh_target.h"
 
-#include <libssh/libssh.h>
 #include <openssl/crypto.h>
 
 #include <chrono>
 #include <memory>
 
-#include "common/crypto.h"
-#include "common/sshkey.h"
+#include "common/ssh_login.h"
 #include "common/strings.h"
 
 namespace warden {
@@ -18,88 +16,18 @@ constexpr long kTimeoutSeconds = 10;
 constexpr int kCommandSeconds = 60;
 constexpr size_t kMaxOutput = 4096;
 
-using Session = std::unique_ptr<ssh_session_struct, void (*)(ssh_session)>;
 using Channel = std::unique_ptr<ssh_channel_struct, void (*)(ssh_channel)>;
-
-void FreeSession(ssh_session s) {
-  ssh_disconnect(s);
-  ssh_free(s);
-}
 
 void FreeChannel(ssh_channel c) {
   ssh_channel_close(c);
   ssh_channel_free(c);
 }
 
-std::string Where(const RotationTargetPolicy& t) { return StrCat(t.user, "@", t.host, ":", t.port); }
-
-// The host key algorithms that offer the pinned key's type, so a server with several host keys
-// presents that one.
-std::string HostKeyAlgorithms(const Bytes& pinned) {
-  absl::StatusOr<PublicKey> key = ParsePublicKey(pinned);
-  if (!key.ok()) return "";
-  const std::string name(KeyTypeName(key->type));
-  return name == "ssh-rsa" ? "rsa-sha2-512,rsa-sha2-256,ssh-rsa" : name;
+SshLoginTarget LoginOf(const RotationTargetPolicy& t) {
+  return {t.host, t.port, t.user, t.host_key, t.path, kTimeoutSeconds};
 }
 
-// A session to `t` whose host key is the pinned one, authenticated with `password`.
-absl::StatusOr<Session> LogIn(const RotationTargetPolicy& t, const SecretBytes& password) {
-  const std::string_view pw_view = password.view();
-  if (pw_view.find_first_of(std::string_view("\0\n", 2)) != std::string_view::npos)
-    return absl::InvalidArgumentError(StrCat("the vaulted value of ", t.path, " holds a NUL or a "
-                                             "newline: not a password an SSH target can take"));
-  Session s(ssh_new(), FreeSession);
-  if (!s) return absl::ResourceExhaustedError("ssh_new failed");
-  const unsigned int port = static_cast<unsigned int>(t.port);
-  const long timeout = kTimeoutSeconds;
-  const bool no = false;
-  const std::string algorithms = HostKeyAlgorithms(t.host_key);
-  // Nothing from the controller's own ~/.ssh/config or known_hosts: the policy says it all.
-  if (ssh_options_set(s.get(), SSH_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
-      ssh_options_set(s.get(), SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != SSH_OK ||
-      ssh_options_set(s.get(), SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != SSH_OK ||
-      ssh_options_set(s.get(), SSH_OPTIONS_HOST, t.host.c_str()) != SSH_OK ||
-      ssh_options_set(s.get(), SSH_OPTIONS_PORT, &port) != SSH_OK ||
-      ssh_options_set(s.get(), SSH_OPTIONS_USER, t.user.c_str()) != SSH_OK ||
-      ssh_options_set(s.get(), SSH_OPTIONS_TIMEOUT, &timeout) != SSH_OK ||
-      algorithms.empty() ||
-      ssh_options_set(s.get(), SSH_OPTIONS_HOSTKEYS, algorithms.c_str()) != SSH_OK)
-    return absl::FailedPreconditionError(StrCat("setting up SSH to ", Where(t), ": ",
-                                                ssh_get_error(s.get()), ": nothing was sent"));
-  if (ssh_connect(s.get()) != SSH_OK)
-    return absl::UnavailableError(StrCat("cannot connect to ", Where(t), ": ", ssh_get_error(s.get())));
-  ssh_key key = nullptr;
-  if (ssh_get_server_publickey(s.get(), &key) != SSH_OK)
-    return absl::UnavailableError(StrCat(Where(t), " sent no host key"));
-  char* b64 = nullptr;
-  const int exported = ssh_pki_export_pubkey_base64(key, &b64);
-  ssh_key_free(key);
-  absl::StatusOr<Bytes> blob = exported == SSH_OK ? Base64Decode(b64) : absl::InternalError("");
-  ssh_string_free_char(b64);
-  if (!blob.ok() || *blob != t.host_key)
-    return absl::FailedPreconditionError(StrCat(
-        "the host key of ", t.host, ":", t.port, " is not the one pinned in the policy (",
-        blob.ok() ? Fingerprint(*blob) : "unreadable", " instead of ", Fingerprint(t.host_key),
-        "): no password was sent; if the target was reinstalled, pin its new key"));
-  // Which methods the server offers: a refusal of the password means something only where the
-  // password method is on offer, and a server that lets Warden in without one proves nothing.
-  const int none = ssh_userauth_none(s.get(), nullptr);
-  if (none == SSH_AUTH_SUCCESS)
-    return absl::FailedPreconditionError(StrCat(Where(t), " let Warden in without a password: "
-                                                "the password cannot be proven there"));
-  if (!(ssh_userauth_list(s.get(), nullptr) & SSH_AUTH_METHOD_PASSWORD))
-    return absl::FailedPreconditionError(StrCat(Where(t), " does not offer password logins (only "
-                                                "keyboard-interactive or keys, say)"));
-  std::string pw(pw_view);
-  const int rc = ssh_userauth_password(s.get(), nullptr, pw.c_str());
-  OPENSSL_cleanse(pw.data(), pw.size());
-  if (rc == SSH_AUTH_SUCCESS) return s;
-  if (rc == SSH_AUTH_DENIED)
-    return absl::PermissionDeniedError(StrCat(Where(t), " refused the password"));
-  return absl::UnavailableError(StrCat("logging in to ", Where(t), ": ",
-                                       rc == SSH_AUTH_PARTIAL ? "the target wants another factor"
-                                                              : ssh_get_error(s.get())));
-}
+std::string Where(const RotationTargetPolicy& t) { return SshLoginWhere(LoginOf(t)); }
 
 // The first line of a change command's stderr for an error message, or a note that it was
 // withheld: it is left out whole if it holds any 6 characters in a row of either password (a
@@ -122,14 +50,14 @@ std::string Scrubbed(const std::string& text, const SecretBytes& a, const Secret
 }  // namespace
 
 absl::Status SshApplianceTarget::Verify(const RotationTargetPolicy& t, const SecretBytes& value) {
-  return LogIn(t, value).status();
+  return SshPasswordLogin(LoginOf(t), value.view()).status();
 }
 
 absl::Status SshApplianceTarget::Change(const RotationTargetPolicy& t, const SecretBytes* current,
                                         const SecretBytes& next) {
   if (!current)
     return absl::FailedPreconditionError(StrCat(Where(t), " changes its password with the current one"));
-  ASSIGN_OR_RETURN(Session s, LogIn(t, *current));
+  ASSIGN_OR_RETURN(SshSession s, SshPasswordLogin(LoginOf(t), current->view()));
   Channel ch(ssh_channel_new(s.get()), FreeChannel);
   if (!ch || ssh_channel_open_session(ch.get()) != SSH_OK ||
       ssh_channel_request_exec(ch.get(), t.change_command.c_str()) != SSH_OK)

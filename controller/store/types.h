@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/bytes.h"
@@ -70,6 +71,10 @@ struct CaKeyRow {
   int64_t created = 0;
 };
 
+// The kinds of enrolled machine: a host running wardend, or an SSH gateway (warden-sshgw).
+inline constexpr std::string_view kHostKind = "host";
+inline constexpr std::string_view kGatewayKind = "gateway";
+
 struct JoinTokenRow {
   std::string hash;  // hex SHA-256 of the token
   int tier = 0;
@@ -82,6 +87,7 @@ struct JoinTokenRow {
   // JSON array: the only hostnames it enrolls. "[]" (a token made before tokens named their
   // hosts) enrolls nothing.
   std::string hostnames = "[]";
+  std::string kind = "host";  // what it enrolls: host (wardend) or gateway (warden-sshgw)
 };
 
 struct HostRow {
@@ -91,6 +97,7 @@ struct HostRow {
   std::string labels;  // JSON object
   int64_t enrolled = 0;
   int64_t cert_expires = 0;
+  std::string kind = "host";  // host (wardend) or gateway (warden-sshgw)
 };
 
 struct RecordingRow {

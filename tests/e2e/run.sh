@@ -1935,6 +1935,180 @@ e2e_vault_dual_control() {
   expect_out '"event":"vault.rotate_needed"' cat "$log"
 }
 
+# The field guide's bank appliance behind warden-sshgw (docs/ssh-gateway.md): a password-only
+# sshd stand-in (appliance_start), its admin password vaulted and rotated after use, reached only
+# through a tier-0 gateway with the certificate of a broker role's grant.
+sshgw_setup() {
+  controller_init
+  appliance_start "initial-pw"
+  local other
+  ssh-keygen -q -t ed25519 -N '' -f "$WARDEN_SANDBOX/other_key"
+  other=$(cut -d' ' -f1,2 "$WARDEN_SANDBOX/other_key.pub")
+  python3 - "$WARDEN_SANDBOX/controller/policy.yaml" <<'EOF'
+import sys
+p = sys.argv[1]
+text = open(p).read()
+roles = """roles:
+  bank-appliance:
+    tier: 0
+    login: "bank-{{user}}"
+    max_ttl: 1h
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions: {allowed: [permit-pty], default: [permit-pty]}
+    critical_options: {source-address: "127.0.0.0/8"}
+    recording: {input: redact}
+    broker: {target: core, credential: kv/appliance/core, allow: [shell, exec]}
+  bank-moderated:
+    tier: 0
+    login: "bankm-{{user}}"
+    max_ttl: 1h
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions: {allowed: [permit-pty], default: [permit-pty]}
+    broker: {target: core, credential: kv/appliance/core}
+    require_moderator: {count: 1, groups: [approvers], on_leave: terminate, wait: 2m}
+  bank-impostor:
+    tier: 0
+    login: "imp-{{user}}"
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions: {allowed: [permit-pty], default: [permit-pty]}
+    broker: {target: impostor, credential: kv/appliance/impostor}
+  bank-tier1:
+    tier: 1
+    login: "t1-{{user}}"
+    requesters: [operators]
+    approvals: {count: 1, groups: [approvers]}
+    broker: {target: core, credential: kv/appliance/core}
+"""
+text = text.replace("roles:\n", roles, 1)
+open(p, "w").write(text)
+EOF
+  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
+rotation:
+  targets:
+    "kv/appliance/core":
+      kind: ssh
+      host: 127.0.0.1
+      port: $APPLIANCE_PORT
+      user: appadmin
+      host_key: "$APPLIANCE_KEY"
+      change_command: $APPLIANCE_SET
+    "kv/appliance/impostor":
+      kind: ssh
+      host: 127.0.0.1
+      port: $APPLIANCE_PORT
+      user: operator
+      host_key: "$other"
+      change_command: $APPLIANCE_SET
+EOF
+  controller_start
+  for u in alice bob carol admin; do login "$u" >/dev/null; done
+  echo -n "initial-pw" | wctl admin vault put kv/appliance/core >/dev/null
+  echo -n "initial-pw" | wctl admin vault put kv/appliance/impostor >/dev/null
+  sshgw_start gw0 0
+}
+
+# broker_grant ROLE KEY: a grant of ROLE for alice and KEY signed under it; sets G and LOGIN.
+broker_grant() {
+  G=$(grant_for "$1" 30m)
+  LOGIN=$(wctl alice --json grants | python3 -c 'import json,sys
+print([g["login"] for g in json.load(sys.stdin) if g["id"]==sys.argv[1]][0])' "$G")
+  new_key "$2"
+  wctl alice cert sign --grant "$G" -i "$WARDEN_SANDBOX/$2" >/dev/null
+}
+
+e2e_sshgw() {
+  sshgw_setup
+  broker_grant bank-appliance op
+  # The operator's own OpenSSH client, through the gateway, to the appliance that takes only a
+  # password: the gateway logged in with the vaulted one.
+  local out
+  out=$(gw_ssh op -l "$LOGIN@core" 127.0.0.1 'echo marker-$((6*7)) as $(id -un)' 2>&1) ||
+    fail "the brokered command failed: $out $(cat "$WARDEN_SANDBOX/gw0/sshgw.log")"
+  [[ "$out" == *"marker-42 as appadmin"* ]] || fail "unexpected output: $out"
+  [[ "$out" == *initial-pw* ]] && fail "the vaulted password reached the operator"
+  echo "  ok: a command ran on the appliance through the gateway as appadmin"
+  # After the session the credential was checked in and rotated: the old password fails against
+  # the appliance, the new vaulted one works, and the next session gets it.
+  # The gateway reports the session closed once the controller has checked the credential in
+  # and rotated it (its log says so); the operator's client is gone by then.
+  rotated_from() { [ "$(cat "$APPLIANCE_PW")" != "$1" ]; }
+  wait_for 20 rotated_from initial-pw || fail "the appliance password was not rotated after the session"
+  reported() { grep -q "credential checked in; rotated to version $1" "$WARDEN_SANDBOX/gw0/sshgw.log"; }
+  wait_for 10 reported 2 || fail "the gateway did not report the check-in and rotation"
+  local pw
+  pw=$(cat "$APPLIANCE_PW")
+  expect_fail "Permission denied" appliance_login initial-pw
+  expect_out logged-in appliance_login "$pw"
+  expect_out "kv/appliance/core v2" wctl admin vault metadata kv/appliance/core
+  expect_out "marker-2" gw_ssh op -l "$LOGIN" 127.0.0.1 'echo marker-$((1+1))'
+  wait_for 20 rotated_from "$pw" || fail "not rotated after the second session"
+  echo "  ok: checked in and rotated after each session; the old password no longer logs in"
+  local log=$WARDEN_SANDBOX/controller/audit/audit.log
+  expect_out '"event":"broker.open"' cat "$log"
+  expect_out '"event":"broker.close"' cat "$log"
+  expect_out '"why":"after use"' grep '"event":"vault.rotate"' "$log"
+  # The session was recorded: the command and its output, and no password.
+  local sid
+  sid=$(wctl admin --json sessions | python3 -c 'import json,sys
+print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$G")
+  expect_out 'echo marker-$((6*7))' wctl admin recordings export "$sid" --format commands
+  expect_out "marker-42 as appadmin" wctl admin recordings export "$sid" --format text
+  expect_out "OK" wctl admin recordings verify "$sid"
+  echo "  ok: the brokered session is recorded, sealed and verifiable"
+
+  # Refused, each with its reason, and nothing reaches the appliance.
+  new_key bare
+  out=$(ssh -i "$WARDEN_SANDBOX/bare" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o BatchMode=yes -p "$SSHGW_PORT" -l "$LOGIN@core" 127.0.0.1 true 2>&1) &&
+    fail "a plain key logged in"
+  [[ "$out" == *"only Warden certificates log in here"* ]] || fail "no reason for a plain key: $out"
+  GW_LOG=INFO expect_fail "reaches core, not elsewhere" gw_ssh op -l "$LOGIN@elsewhere" 127.0.0.1 true
+  GW_LOG=INFO expect_fail 'does not name "root"' gw_ssh op -l "root@core" 127.0.0.1 true
+  # SFTP and forwarding are not in the role's allow list.
+  expect_fail "subsystem request failed" sftp -i "$WARDEN_SANDBOX/op" -o CertificateFile="$WARDEN_SANDBOX/op-cert.pub" \
+    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -P "$SSHGW_PORT" "$LOGIN@core@127.0.0.1"
+  expect_fail "open failed" gw_ssh op -W "127.0.0.1:$APPLIANCE_PORT" -l "$LOGIN@core" 127.0.0.1
+  echo "  ok: a plain key, another target, another login, sftp and forwarding are refused"
+  # A grant of a role that is not brokered, and one of tier 1, at this tier-0 gateway.
+  G1=$(grant_for tier0-linux-admin 30m)
+  new_key plain
+  wctl alice cert sign --grant "$G1" -i "$WARDEN_SANDBOX/plain" >/dev/null
+  local plain_login
+  plain_login=$(ssh-keygen -L -f "$WARDEN_SANDBOX/plain-cert.pub" | awk '/Principals:/{getline; print $1}')
+  GW_LOG=INFO expect_fail "is not brokered by gateways" gw_ssh plain -l "$plain_login@core" 127.0.0.1 true
+  local rid t1
+  rid=$(wctl alice --json request --role bank-tier1 --reason CHG-9 | json_field id)
+  t1=$(wctl bob --json approve "$rid" | json_field grant_id)
+  new_key tier1
+  wctl alice cert sign --grant "$t1" -i "$WARDEN_SANDBOX/tier1" >/dev/null
+  GW_LOG=INFO expect_fail "not signed by a user CA of tier 0" gw_ssh tier1 -l "t1-alice@core" 127.0.0.1 true
+  echo "  ok: a non-broker role's certificate and a tier-1 certificate are refused with the reason"
+  # A target whose host key is not the pinned one: refused before a password is sent.
+  broker_grant bank-impostor imp
+  local tried
+  tried=$(grep -c -e "Failed password" -e "Accepted password" "$WARDEN_SANDBOX/appliance/sshd.log" || true)
+  GW_LOG=INFO expect_fail "is not the one pinned" gw_ssh imp -l "$LOGIN@impostor" 127.0.0.1 true
+  [ "$(grep -c -e "Failed password" -e "Accepted password" "$WARDEN_SANDBOX/appliance/sshd.log" || true)" = "$tried" ] ||
+    fail "a password was sent to a target whose host key is not the pinned one"
+  echo "  ok: a changed target host key refuses the session; no password was sent"
+  # Revoked: the grant's certificate no longer logs in.
+  broker_grant bank-appliance op2
+  wctl bob revoke "$G" >/dev/null
+  GW_LOG=INFO expect_fail "revoked" gw_ssh op2 -l "$LOGIN@core" 127.0.0.1 true
+  echo "  ok: a revoked grant's certificate is refused"
+  # No password in any log or in what the operator saw.
+  local p
+  for p in initial-pw "$pw" "$(cat "$APPLIANCE_PW")"; do
+    grep -qF -e "$p" "$log" "$WARDEN_SANDBOX/controller.log" "$WARDEN_SANDBOX/gw0/sshgw.log" &&
+      fail "a password is in a log"
+  done
+  echo "  ok: no password in the audit log, the controller's log or the gateway's"
+}
+
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
 declare -F "e2e_$1" >/dev/null || { echo "no such e2e test: $1" >&2; exit 2; }
 echo "e2e.$1"

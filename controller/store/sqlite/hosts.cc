@@ -9,20 +9,20 @@ using sqlite::Stmt;
 absl::Status SqliteStore::InsertJoinToken(const JoinTokenRow& t) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO join_tokens (hash,tier,labels,created,"
-                                        "expires,created_by,used_at,used_by,hostnames) "
-                                        "VALUES (?,?,?,?,?,?,?,?,?)"));
+                                        "expires,created_by,used_at,used_by,hostnames,kind) "
+                                        "VALUES (?,?,?,?,?,?,?,?,?,?)"));
   return s.Bind(1, t.hash).Bind(2, t.tier).Bind(3, t.labels).Bind(4, t.created)
       .Bind(5, t.expires).Bind(6, t.created_by).Bind(7, t.used_at).Bind(8, t.used_by)
-      .Bind(9, t.hostnames).Run();
+      .Bind(9, t.hostnames).Bind(10, t.kind).Run();
 }
 
 absl::StatusOr<std::optional<JoinTokenRow>> SqliteStore::GetJoinToken(std::string_view hash) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT hash,tier,labels,created,expires,created_by,"
-                                        "used_at,used_by,hostnames FROM join_tokens WHERE hash=?"));
+                                        "used_at,used_by,hostnames,kind FROM join_tokens WHERE hash=?"));
   return s.Bind(1, hash).ReadOne([](Stmt& s) {
     return JoinTokenRow{s.Text(0), static_cast<int>(s.Int(1)), s.Text(2), s.Int(3), s.Int(4),
-                        s.Text(5), s.Int(6),                   s.Text(7), s.Text(8)};
+                        s.Text(5), s.Int(6),                   s.Text(7), s.Text(8), s.Text(9)};
   });
 }
 
@@ -37,29 +37,30 @@ absl::StatusOr<bool> SqliteStore::UseJoinToken(std::string_view hash, int64_t at
 
 absl::Status SqliteStore::InsertHost(const HostRow& h) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO hosts VALUES (?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO hosts (id,hostname,tier,labels,enrolled,"
+                                        "cert_expires,kind) VALUES (?,?,?,?,?,?,?)"));
   return s.Bind(1, h.id).Bind(2, h.hostname).Bind(3, h.tier).Bind(4, h.labels)
-      .Bind(5, h.enrolled).Bind(6, h.cert_expires).Run();
+      .Bind(5, h.enrolled).Bind(6, h.cert_expires).Bind(7, h.kind).Run();
 }
 
 absl::StatusOr<std::optional<HostRow>> SqliteStore::GetHost(std::string_view id) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires "
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires,kind "
                                         "FROM hosts WHERE id=?"));
   return s.Bind(1, id).ReadOne([](Stmt& s) {
     return HostRow{s.Text(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Int(4),
-                   s.Int(5)};
+                   s.Int(5), s.Text(6)};
   });
 }
 
 absl::StatusOr<std::optional<HostRow>> SqliteStore::FindHostByName(std::string_view hostname) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires "
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires,kind "
                                         "FROM hosts WHERE hostname=? ORDER BY enrolled DESC, "
                                         "rowid DESC LIMIT 1"));
   return s.Bind(1, hostname).ReadOne([](Stmt& s) {
     return HostRow{s.Text(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Int(4),
-                   s.Int(5)};
+                   s.Int(5), s.Text(6)};
   });
 }
 

@@ -127,11 +127,18 @@ CREATE TABLE rotations (
 )sql");
 }
 
+// Version 4: gateways enroll like hosts; a join token and a host record say which they are.
+absl::Status AddHostKinds(Database& db) {
+  RETURN_IF_ERROR(db.Exec("ALTER TABLE join_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'host'"));
+  return db.Exec("ALTER TABLE hosts ADD COLUMN kind TEXT NOT NULL DEFAULT 'host'");
+}
+
 constexpr Migration kMigrations[] = {
     {"create the tables (or complete those of a database made before schema versions)",
      CreateSchemaV1},
     {"add db_leases", AddDbLeases},
     {"add rotations", AddRotations},
+    {"add the kind of join tokens and hosts (host, gateway)", AddHostKinds},
 };
 
 absl::StatusOr<int> ReadVersion(Database& db) {

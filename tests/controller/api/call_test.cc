@@ -32,8 +32,8 @@ struct CountingVerifier {
 class CallerAuthenticatorTest : public ::testing::Test {
  protected:
   CallerAuthenticatorTest() : authenticator_(operators_.Fn(), hosts_.Fn(), clock_) {
-    operators_.accepts["alice-pem"] = Identity{"alice", {"operators"}, "", kExpires};
-    hosts_.accepts["h-1-pem"] = Identity{"host/h-1", {}, "h-1", kExpires};
+    operators_.accepts["alice-pem"] = Identity{"alice", {"operators"}, "", kExpires, "", 0};
+    hosts_.accepts["h-1-pem"] = Identity{"host/h-1", {}, "h-1", kExpires, "host", 0};
   }
   static constexpr int64_t kExpires = 1800003600;
   FakeClock clock_{1800000000};
@@ -76,7 +76,7 @@ TEST_F(CallerAuthenticatorTest, AnIdentityProvenForOneKindOfCallerNeverServesThe
 
 TEST_F(CallerAuthenticatorTest, ARefusalIsNotCached) {
   EXPECT_FALSE(authenticator_.Authenticate("mallory-pem", Caller::kOperator).ok());
-  operators_.accepts["mallory-pem"] = Identity{"mallory", {}, "", kExpires};
+  operators_.accepts["mallory-pem"] = Identity{"mallory", {}, "", kExpires, "", 0};
   EXPECT_TRUE(authenticator_.Authenticate("mallory-pem", Caller::kOperator).ok());
 }
 

@@ -67,10 +67,10 @@ TEST_F(AuditLogTest, OnlyAdminsExportTheLogWithTheKeyThatVerifiesIt) {
   auto log = Make(dir_ / "audit.log");
   ASSERT_TRUE(log->Open().ok());
   ASSERT_TRUE(log->Append({{"type", "intent"}}).ok());
-  auto denied = log->ExportFor(Identity{"alice", {"operators"}, "", 0}, *policy);
+  auto denied = log->ExportFor(Identity{"alice", {"operators"}, "", 0, "", 0}, *policy);
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(denied.status().message(), "exporting the audit log is for admins");
-  auto exported = log->ExportFor(Identity{"root", {"admins"}, "", 0}, *policy);
+  auto exported = log->ExportFor(Identity{"root", {"admins"}, "", 0, "", 0}, *policy);
   ASSERT_TRUE(exported.ok()) << exported.status().message();
   std::string comment;
   auto pub = ParseAuthorizedKey(exported->public_key, &comment);

@@ -1,0 +1,209 @@
+#include "controller/core/broker.h"
+
+#include <openssl/crypto.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <thread>
+
+#include "common/crypto.h"
+#include "common/krl.h"
+#include "common/sshcert.h"
+#include "common/strings.h"
+#include "common/totp.h"
+#include "controller/store/types.h"
+
+namespace warden {
+namespace {
+
+constexpr size_t kMaxPrincipalBytes = 256;
+constexpr size_t kMaxTargetBytes = 64;
+
+// "user:grant:serial" -> the grant id, if the key id has that shape and names `serial`.
+std::string GrantOfKeyId(const std::string& key_id, uint64_t serial, std::string* user) {
+  const size_t a = key_id.find(':');
+  const size_t b = a == std::string::npos ? a : key_id.find(':', a + 1);
+  if (b == std::string::npos || key_id.substr(b + 1) != std::to_string(serial)) return "";
+  *user = key_id.substr(0, a);
+  return key_id.substr(a + 1, b - a - 1);
+}
+
+}  // namespace
+
+SshBroker::SshBroker(const Policy& policy, AccessCore& access, CertificateAuthority& ca,
+                     Vault& vault, CredentialRotation& rotation, RecordingArchive& recordings,
+                     AuditLog& audit, const Clock& clock)
+    : policy_(policy), access_(access), ca_(ca), vault_(vault), rotation_(rotation),
+      recordings_(recordings), audit_(audit), clock_(clock) {
+  subscription_ = access_.changes().Subscribe([this] { EndRevoked(); });
+}
+
+SshBroker::~SshBroker() { access_.changes().Unsubscribe(subscription_); }
+
+absl::Status SshBroker::CheckCertificate(const Certificate& cert, ByteSpan blob, int tier,
+                                         const BrokerOpen& req) {
+  if (cert.type != kUserCert) return absl::PermissionDeniedError("not a user certificate");
+  ASSIGN_OR_RETURN(std::vector<CaKeyRow> cas, ca_.TrustedKeys("user", tier));
+  bool trusted = false;
+  for (const CaKeyRow& k : cas) trusted = trusted || k.public_key == cert.signature_key;
+  if (!trusted)
+    return absl::PermissionDeniedError(StrCat("the certificate is not signed by a user CA of tier ",
+                                              tier, " (this gateway's tier): request a grant of a "
+                                              "tier-", tier, " broker role"));
+  RETURN_IF_ERROR(VerifyCertificate(cert, blob));
+  const uint64_t now = static_cast<uint64_t>(clock_.Now());
+  if (now < cert.valid_after) return absl::PermissionDeniedError("the certificate is not valid yet");
+  if (now >= cert.valid_before)
+    return absl::PermissionDeniedError(StrCat("the certificate expired at ",
+                                              UtcText(static_cast<int64_t>(cert.valid_before)),
+                                              ": sign a new one (wardenctl cert sign)"));
+  if (std::find(cert.principals.begin(), cert.principals.end(), req.principal) ==
+      cert.principals.end())
+    return absl::PermissionDeniedError(StrCat("the certificate does not name \"", req.principal,
+                                              "\" among its principals (",
+                                              StrJoin(cert.principals, ", "), ")"));
+  ASSIGN_OR_RETURN(KrlSnapshot krl_blob, ca_.CurrentKrl());
+  ASSIGN_OR_RETURN(Krl krl, ParseKrl(krl_blob.blob));
+  if (KrlRevokesCertificate(krl, cert))
+    return absl::PermissionDeniedError("the certificate is revoked (its grant was revoked)");
+  for (const auto& [name, value] : cert.critical_options) {
+    if (name == "force-command") continue;  // enforced by the gateway
+    if (name != "source-address")
+      return absl::PermissionDeniedError(StrCat("the certificate has the critical option \"",
+                                                name, "\", which this gateway cannot enforce"));
+    absl::StatusOr<Cidr> from = ParseCidr(req.client_address);
+    bool inside = false;
+    for (std::string_view block : StrSplit(value, ',', true)) {
+      absl::StatusOr<Cidr> c = ParseCidr(block);
+      inside = inside || (c.ok() && from.ok() && CidrContains(*c, *from));
+    }
+    if (!inside)
+      return absl::PermissionDeniedError(StrCat("the certificate is valid only from ", value,
+                                                ", not from ", req.client_address));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const BrokerOpen& req) {
+  if (gateway.host_kind != kGatewayKind)
+    return absl::PermissionDeniedError("brokered sessions are opened by gateways (warden-sshgw)");
+  if (req.principal.empty() || req.principal.size() > kMaxPrincipalBytes ||
+      req.target.size() > kMaxTargetBytes)
+    return absl::InvalidArgumentError("the user name must be LOGIN@TARGET (or LOGIN)");
+  if (req.certificate.size() > kMaxCertBytes)
+    return absl::InvalidArgumentError("the certificate is larger than any Warden issues");
+  ASSIGN_OR_RETURN(Certificate cert, ParseCertificate(req.certificate));
+  RETURN_IF_ERROR(CheckCertificate(cert, req.certificate, gateway.tier, req));
+  std::string key_user;
+  const std::string grant_id = GrantOfKeyId(cert.key_id, cert.serial, &key_user);
+  if (grant_id.empty())
+    return absl::PermissionDeniedError("the certificate was not issued under a Warden grant");
+  ASSIGN_OR_RETURN(GrantView g, access_.GetGrant(grant_id));
+  if (g.state != "active")
+    return absl::PermissionDeniedError(StrCat("grant ", grant_id, " is ", g.state));
+  if (g.row.user != key_user || g.row.login != req.principal)
+    return absl::PermissionDeniedError(StrCat("the certificate does not match grant ", grant_id));
+  ASSIGN_OR_RETURN(const Role* role, policy_.FindRole(g.row.role));
+  if (role->broker_target.empty())
+    return absl::PermissionDeniedError(StrCat("role ", role->name, " is not brokered by gateways: "
+                                              "ssh to its hosts directly"));
+  if (!req.target.empty() && req.target != role->broker_target)
+    return absl::PermissionDeniedError(StrCat("grant ", grant_id, " (role ", role->name,
+                                              ") reaches ", role->broker_target, ", not ",
+                                              req.target));
+  if (role->tier != gateway.tier)
+    return absl::PermissionDeniedError(StrCat("role ", role->name, " is tier ", role->tier,
+                                              "; this gateway serves tier ", gateway.tier));
+  const RotationTargetPolicy* leg = policy_.rotation.TargetFor(role->broker_credential);
+  if (!leg) return absl::FailedPreconditionError("the broker role's credential is no longer a target");
+  BrokeredSession s;
+  s.session_id = StrCat("b-", RandomId(20));
+  // Written before the credential is taken: no credential leaves without its intent on record.
+  RETURN_IF_ERROR(audit_.Append({{"event", "broker.open"}, {"session", s.session_id},
+                                 {"gateway", gateway.host_id}, {"user", g.row.user},
+                                 {"grant", grant_id}, {"target", role->broker_target},
+                                 {"credential", role->broker_credential},
+                                 {"from", req.client_address}, {"serial", cert.serial}})
+                      .status());
+  // The previous session's rotation after use may still be running: its new value is worth
+  // the wait (a few seconds at most; past that the check-out below says why).
+  for (int i = 0; i < 150 && vault_.IsRotating(role->broker_credential); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSIGN_OR_RETURN(SecretRead value, vault_.ReadForBroker(g.row.user, role->broker_credential,
+                                                          role->approvals_required));
+  s.grant_id = grant_id;
+  s.user = g.row.user;
+  s.target = role->broker_target;
+  s.second_leg = leg;
+  s.password = std::move(value.value);
+  s.allow = role->broker_allow;
+  auto fc = cert.critical_options.find("force-command");
+  if (fc != cert.critical_options.end()) s.force_command = fc->second;
+  s.pty_allowed = cert.extensions.count("permit-pty") > 0;
+  s.recording_input = role->recording_input;
+  s.recording_mode = role->recording_mode;
+  s.moderators_required = role->moderators_required;
+  s.moderator_on_leave = role->moderator_on_leave;
+  s.moderator_wait = role->moderator_wait;
+  s.expires = std::min<int64_t>(g.row.end, static_cast<int64_t>(cert.valid_before));
+  std::lock_guard lock(mu_);
+  open_[s.session_id] = {gateway.host_id, grant_id, g.row.user, role->broker_credential};
+  return s;
+}
+
+absl::StatusOr<BrokerClose> SshBroker::Close(const Identity& gateway, std::string_view session_id) {
+  if (gateway.host_kind != kGatewayKind)
+    return absl::PermissionDeniedError("brokered sessions are closed by gateways (warden-sshgw)");
+  Open_ o;
+  bool last = true;
+  {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(std::string(session_id));
+    if (it == open_.end() || it->second.gateway != gateway.host_id)
+      return absl::NotFoundError(StrCat("no open brokered session ", session_id, " of this gateway"));
+    o = it->second;
+    open_.erase(it);
+    // The same operator may hold the credential in two sessions: checked in with the last.
+    for (const auto& [id, other] : open_) last = last && !(other.user == o.user && other.path == o.path);
+  }
+  BrokerClose out;
+  RETURN_IF_ERROR(audit_.Append({{"event", "broker.close"}, {"session", std::string(session_id)},
+                                 {"gateway", gateway.host_id}, {"user", o.user},
+                                 {"grant", o.grant_id}})
+                      .status());
+  if (!last) return out;
+  RETURN_IF_ERROR(vault_.CheckInForBroker(o.user, o.path));
+  out.checked_in = true;
+  const VaultPathPolicy* vp = policy_.VaultPathFor(o.path);
+  if (vp && vp->rotate_after_use) {
+    absl::StatusOr<int64_t> v = rotation_.RotateAfterSession(o.path, o.user);
+    if (v.ok()) {
+      out.rotated_version = *v;
+    } else {
+      // The version stays marked used: the rotation pass retries it and alerts while it fails.
+      out.rotation_error = std::string(v.status().message());
+    }
+  }
+  return out;
+}
+
+int SshBroker::EndRevoked() {
+  std::map<std::string, Open_> open;
+  {
+    std::lock_guard lock(mu_);
+    open = open_;
+  }
+  int ended = 0;
+  for (const auto& [id, o] : open) {
+    absl::StatusOr<GrantView> g = access_.GetGrant(o.grant_id);
+    if (g.ok() && g->state == "active") continue;
+    recordings_.EndLiveSession(o.gateway, id, "warden",
+                               StrCat("grant ", o.grant_id, " is ", g.ok() ? g->state : "gone"));
+    ended++;
+  }
+  return ended;
+}
+
+}  // namespace warden

@@ -1,0 +1,874 @@
+#include "gateway/sshgw.h"
+
+#include <arpa/inet.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <deque>
+#include <list>
+#include <thread>
+
+#include "common/crypto.h"
+#include "common/files.h"
+#include "common/ssh_login.h"
+#include "common/sshkey.h"
+#include "common/strings.h"
+#include "daemon/log.h"
+#include "daemon/proto_convert.h"
+#include "warden/v1/gateway.grpc.pb.h"
+
+namespace warden {
+
+namespace pb = ::warden::v1;
+
+namespace {
+
+constexpr int kLoginGraceSeconds = 60;
+constexpr int kMaxAuthAttempts = 10;
+// Input held while a channel waits (for its moderators, or for the target): beyond it the
+// session ends rather than grow.
+constexpr size_t kMaxHeldInput = 1 << 20;
+
+int64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t UnixNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
+      inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof buf);
+    }
+  }
+  return buf;
+}
+
+// A password prompt at the end of what the target printed: the next line typed is redacted.
+bool EndsWithPasswordPrompt(const std::string& tail) {
+  std::string t;
+  for (char ch : tail) t.push_back(static_cast<char>(tolower(static_cast<unsigned char>(ch))));
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
+  if (t.empty() || t.back() != ':') return false;
+  const size_t line = t.find_last_of("\r\n");
+  const std::string last = line == std::string::npos ? t : t.substr(line + 1);
+  for (const char* word : {"password", "passphrase", "passcode", "pin"}) {
+    if (last.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// One operator connection: its authentication, the second leg, and every channel relayed.
+// Everything libssh does for it happens on its own thread; the controller's word on the session
+// (moderators, terminations) arrives from the upload thread through atomics and an eventfd.
+class BrokerConnection {
+ public:
+  BrokerConnection(Gateway& gw, ssh_session op) : gw_(gw), op_(op) {}
+  ~BrokerConnection();
+  void Serve();
+
+  // From the upload thread.
+  void Control(const SessionControl& c) {
+    moderators_ = c.moderators;
+    if (!c.terminated_by.empty()) {
+      std::lock_guard lock(mu_);
+      terminate_ = StrCat("ended by ", c.terminated_by, c.reason.empty() ? "" : ": ", c.reason);
+    }
+    Wake();
+  }
+  void ModeratorsLost() {
+    moderators_ = 0;
+    Wake();
+  }
+
+ private:
+  // One session channel: `down` to the operator, `up` to the target.
+  struct Relay {
+    BrokerConnection* conn = nullptr;
+    ssh_channel down = nullptr, up = nullptr;
+    uint32_t terminal = 0;
+    ssh_channel_callbacks_struct down_cb{}, up_cb{};
+    // What the operator asked for, done on the target in order by Pump (never inside a libssh
+    // callback of the other session).
+    std::string term;
+    int cols = 80, rows = 24;
+    bool pty = false;
+    enum class Start { kNone, kShell, kExec, kSftp } start = Start::kNone;
+    std::string command;
+    bool started = false;    // the start request went to the target
+    bool announced = false;  // the wait for moderators was shown
+    std::string input;       // operator -> target, not yet written
+    bool input_eof = false, eof_sent = false;
+    bool down_closed = false, up_closed = false;
+    bool resize_pending = false;
+    // Redaction: the target's last output ended with a password prompt; the line being typed.
+    std::string output_tail;
+    bool redacting = false;
+    uint32_t redacted_bytes = 0;
+  };
+
+  static int AuthPubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
+  static ssh_channel OpenSessionChannel(ssh_session, void* self);
+  static int DownData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* r);
+  static void DownEof(ssh_session, ssh_channel, void* r);
+  static void DownClose(ssh_session, ssh_channel, void* r);
+  static int DownPty(ssh_session, ssh_channel, const char* term, int w, int h, int, int, void* r);
+  static int DownWindow(ssh_session, ssh_channel, int w, int h, int, int, void* r);
+  static int DownShell(ssh_session, ssh_channel, void* r);
+  static int DownExec(ssh_session, ssh_channel, const char* command, void* r);
+  static int DownSubsystem(ssh_session, ssh_channel, const char* name, void* r);
+  static int UpData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* r);
+  static void UpEof(ssh_session, ssh_channel, void* r);
+  static void UpClose(ssh_session, ssh_channel, void* r);
+  static void UpExitStatus(ssh_session, ssh_channel, int status, void* r);
+  static void UpExitSignal(ssh_session, ssh_channel, const char* sig, int core, const char* msg,
+                           const char* lang, void* r);
+
+  int Authenticate(const char* user, ssh_key key);
+  void Refuse(const std::string& why);
+  bool Pump(Relay& r);  // false: the relay is done
+  void Record(uint32_t terminal, decltype(RecordingEvent::kind) kind);
+  void RecordInput(Relay& r, const char* data, size_t len);
+  void Notice(Relay& r, const std::string& text);  // to the operator (stderr), and recorded
+  void EndAll(const std::string& why);
+  void CloseAtController();
+  bool QuorumMet() const {
+    return session_.moderators_required() == 0 || moderators_ >= session_.moderators_required();
+  }
+  void Wake() {
+    const uint64_t one = 1;
+    if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+  }
+
+  Gateway& gw_;
+  ssh_session op_;
+  SshSession target_;
+  ssh_event event_ = nullptr;
+  int wake_fd_ = -1;
+  ssh_server_callbacks_struct server_cb_{};
+  std::string peer_;
+  int auth_attempts_ = 0;
+  bool told_plain_key_ = false;
+  bool authenticated_ = false;
+  pb::BrokerSession session_;  // its password field is wiped once the second leg is in
+  bool recording_ = false;
+  int64_t start_mono_ = 0;
+  uint32_t next_terminal_ = 0;
+  uint32_t redacted_lines_ = 0;
+  std::list<Relay> relays_;
+  std::atomic<uint32_t> moderators_{0};
+  bool held_since_set_ = false;
+  int64_t held_since_ = 0;
+  bool ever_quorum_ = false;
+  std::mutex mu_;
+  std::string terminate_;  // guarded by mu_
+};
+
+BrokerConnection::~BrokerConnection() {
+  for (Relay& r : relays_) {
+    if (r.up) ssh_channel_free(r.up);
+    if (r.down) ssh_channel_free(r.down);
+  }
+  if (event_) {
+    if (target_) ssh_event_remove_session(event_, target_.get());
+    ssh_event_remove_session(event_, op_);
+    if (wake_fd_ >= 0) ssh_event_remove_fd(event_, wake_fd_);
+    ssh_event_free(event_);
+  }
+  if (wake_fd_ >= 0) close(wake_fd_);
+  target_.reset();
+  ssh_disconnect(op_);
+  ssh_free(op_);
+}
+
+void BrokerConnection::Refuse(const std::string& why) {
+  LogLine(LOG_NOTICE, StrCat("refused ", peer_, ": ", why));
+  const std::string text = StrCat("warden-sshgw: ", why, "\n");
+  ssh_string banner = ssh_string_from_char(text.c_str());
+  if (banner) {
+    ssh_send_issue_banner(op_, banner);
+    ssh_string_free(banner);
+  }
+}
+
+int BrokerConnection::AuthPubkey(ssh_session, const char* user, ssh_key key, char state,
+                                 void* self) {
+  auto* c = static_cast<BrokerConnection*>(self);
+  if (++c->auth_attempts_ > kMaxAuthAttempts || c->authenticated_) return SSH_AUTH_DENIED;
+  const char* type = ssh_key_type_to_char(ssh_key_type(key));
+  if (!type || !std::string_view(type).ends_with("-cert-v01@openssh.com")) {
+    if (!c->told_plain_key_) {
+      c->told_plain_key_ = true;
+      c->Refuse("only Warden certificates log in here: sign your key under a grant (wardenctl "
+                "cert sign --grant ID)");
+    }
+    return SSH_AUTH_DENIED;
+  }
+  // A probe: the certificate may be used; its signature comes next.
+  if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;
+  if (state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;
+  return c->Authenticate(user ? user : "", key);
+}
+
+int BrokerConnection::Authenticate(const char* user, ssh_key key) {
+  // For a certificate key, libssh exports the whole certificate blob.
+  char* b64 = nullptr;
+  const int exported = ssh_pki_export_pubkey_base64(key, &b64);
+  absl::StatusOr<Bytes> blob = exported == SSH_OK ? Base64Decode(b64) : absl::InternalError("");
+  ssh_string_free_char(b64);
+  if (!blob.ok()) return SSH_AUTH_DENIED;
+  pb::OpenBrokerSessionRequest req;
+  req.set_certificate(std::string(AsChars(*blob)));
+  const std::string name = user;
+  const size_t at = name.find('@');
+  req.set_principal(name.substr(0, at));
+  req.set_target(at == std::string::npos ? "" : name.substr(at + 1));
+  req.set_client_address(peer_);
+  auto channel = gw_.Channel();
+  if (!channel) {
+    Refuse("this gateway is not enrolled (its certificate is missing)");
+    return SSH_AUTH_DENIED;
+  }
+  grpc::Status st = pb::GatewayService::NewStub(channel)->OpenSession(Deadline(20).get(), req,
+                                                                      &session_);
+  if (!st.ok()) {
+    Refuse(st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                   st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+               ? StrCat("the Warden controller cannot be reached (", st.error_message(),
+                        "): no session without it")
+               : st.error_message());
+    return SSH_AUTH_DENIED;
+  }
+  SshLoginTarget t{session_.host(), session_.port(), session_.login(),
+                   ToBytes(session_.host_key()), session_.target(), 10};
+  absl::StatusOr<SshSession> leg = SshPasswordLogin(t, session_.password());
+  OPENSSL_cleanse(session_.mutable_password()->data(), session_.password().size());
+  session_.clear_password();
+  if (!leg.ok()) {
+    LogLine(LOG_ERR, StrCat("session ", session_.session_id(), " of ", session_.user(), " to ",
+                            session_.target(), ": the second leg failed: ", leg.status().message()));
+    Refuse(StrCat("cannot log in to ", session_.target(), ": ", leg.status().message()));
+    CloseAtController();
+    return SSH_AUTH_DENIED;
+  }
+  target_ = std::move(*leg);
+  authenticated_ = true;
+  LogLine(LOG_INFO, StrCat("session ", session_.session_id(), ": ", session_.user(), " (grant ",
+                           session_.grant_id(), ") from ", peer_, " to ", session_.target(), " as ",
+                           session_.login()));
+  SessionInfo info;
+  info.user = req.principal();
+  info.service = "warden-sshgw";
+  info.tty = session_.target();
+  info.rhost = peer_;
+  info.grant_id = session_.grant_id();
+  info.started_unix_ns = UnixNs();
+  start_mono_ = MonoNs();
+  gw_.spool().Open(session_.session_id(), info, start_mono_,
+                   session_.recording_mode() == "strict");
+  recording_ = true;
+  gw_.Register(session_.session_id(), this);
+  return SSH_AUTH_SUCCESS;
+}
+
+void BrokerConnection::Record(uint32_t terminal, decltype(RecordingEvent::kind) kind) {
+  if (!recording_) return;
+  const int64_t now = MonoNs();
+  RecordingEvent ev;
+  ev.offset_ns = now - start_mono_;
+  ev.terminal = terminal;
+  ev.kind = std::move(kind);
+  gw_.spool().Add(session_.session_id(), now, {}, std::move(ev));
+}
+
+void BrokerConnection::RecordInput(Relay& r, const char* data, size_t len) {
+  const std::string& mode = session_.recording_input();
+  if (mode == "off") return;
+  if (mode == "full" || mode == "all" || !r.redacting) {
+    Record(r.terminal, TerminalInput{std::string(data, len)});
+    return;
+  }
+  // Redacted: the bytes are counted, never kept; Enter completes the line.
+  size_t i = 0;
+  while (i < len) {
+    size_t j = i;
+    while (j < len && data[j] != '\r' && data[j] != '\n') j++;
+    if (j > i) {
+      Record(r.terminal, InputRedacted{static_cast<uint32_t>(j - i)});
+      r.redacted_bytes += static_cast<uint32_t>(j - i);
+    }
+    if (j == len) break;
+    Record(r.terminal, RedactedLine{r.redacted_bytes, ++redacted_lines_, 0, "", ""});
+    r.redacting = false;
+    r.redacted_bytes = 0;
+    if (j + 1 < len) Record(r.terminal, TerminalInput{std::string(data + j + 1, len - j - 1)});
+    return;
+  }
+}
+
+void BrokerConnection::Notice(Relay& r, const std::string& text) {
+  const std::string line = StrCat(r.pty ? "\r\n" : "", "warden-sshgw: ", text, r.pty ? "\r\n" : "\n");
+  ssh_channel_write_stderr(r.down, line.data(), static_cast<uint32_t>(line.size()));
+  Record(r.terminal, TerminalOutput{line});
+}
+
+ssh_channel BrokerConnection::OpenSessionChannel(ssh_session, void* self) {
+  auto* c = static_cast<BrokerConnection*>(self);
+  if (!c->authenticated_) return nullptr;
+  Relay& r = c->relays_.emplace_back();
+  r.conn = c;
+  r.down = ssh_channel_new(c->op_);
+  r.up = ssh_channel_new(c->target_.get());
+  if (!r.down || !r.up) {
+    if (r.down) ssh_channel_free(r.down);
+    if (r.up) ssh_channel_free(r.up);
+    c->relays_.pop_back();
+    return nullptr;
+  }
+  r.terminal = c->next_terminal_++;
+  ssh_callbacks_init(&r.down_cb);
+  r.down_cb.userdata = &r;
+  r.down_cb.channel_data_function = DownData;
+  r.down_cb.channel_eof_function = DownEof;
+  r.down_cb.channel_close_function = DownClose;
+  r.down_cb.channel_pty_request_function = DownPty;
+  r.down_cb.channel_pty_window_change_function = DownWindow;
+  r.down_cb.channel_shell_request_function = DownShell;
+  r.down_cb.channel_exec_request_function = DownExec;
+  r.down_cb.channel_subsystem_request_function = DownSubsystem;
+  ssh_set_channel_callbacks(r.down, &r.down_cb);
+  ssh_callbacks_init(&r.up_cb);
+  r.up_cb.userdata = &r;
+  r.up_cb.channel_data_function = UpData;
+  r.up_cb.channel_eof_function = UpEof;
+  r.up_cb.channel_close_function = UpClose;
+  r.up_cb.channel_exit_status_function = UpExitStatus;
+  r.up_cb.channel_exit_signal_function = UpExitSignal;
+  ssh_set_channel_callbacks(r.up, &r.up_cb);
+  return r.down;
+}
+
+int BrokerConnection::DownData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  if (r.input.size() + len > kMaxHeldInput) {
+    r.conn->EndAll("more input is waiting than the gateway holds");
+    return static_cast<int>(len);
+  }
+  r.input.append(static_cast<const char*>(data), len);
+  return static_cast<int>(len);
+}
+
+void BrokerConnection::DownEof(ssh_session, ssh_channel, void* rp) {
+  static_cast<Relay*>(rp)->input_eof = true;
+}
+
+void BrokerConnection::DownClose(ssh_session, ssh_channel, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  r.down_closed = true;
+  r.input_eof = true;
+}
+
+int BrokerConnection::DownPty(ssh_session, ssh_channel, const char* term, int w, int h, int, int,
+                              void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  if (!r.conn->session_.pty_allowed() || r.start != Relay::Start::kNone) return -1;
+  r.pty = true;
+  r.term = term ? std::string(term).substr(0, 64) : "xterm";
+  r.cols = w > 0 ? w : 80;
+  r.rows = h > 0 ? h : 24;
+  r.conn->Record(r.terminal, TerminalResize{static_cast<uint32_t>(r.cols), static_cast<uint32_t>(r.rows)});
+  return 0;
+}
+
+int BrokerConnection::DownWindow(ssh_session, ssh_channel, int w, int h, int, int, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  if (!r.pty || w <= 0 || h <= 0) return -1;
+  r.cols = w;
+  r.rows = h;
+  r.resize_pending = true;
+  r.conn->Record(r.terminal, TerminalResize{static_cast<uint32_t>(w), static_cast<uint32_t>(h)});
+  return 0;
+}
+
+int BrokerConnection::DownShell(ssh_session, ssh_channel, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  BrokerConnection& c = *r.conn;
+  if (r.start != Relay::Start::kNone) return -1;
+  if (!c.session_.force_command().empty()) return DownExec(nullptr, nullptr, "", rp);
+  bool allowed = false;
+  for (const auto& a : c.session_.allow()) allowed = allowed || a == "shell";
+  if (!allowed) {
+    LogLine(LOG_NOTICE, StrCat("session ", c.session_.session_id(), ": shell refused by the role"));
+    return -1;
+  }
+  r.start = Relay::Start::kShell;
+  c.Record(r.terminal, ExecEvent{0, 0, "shell", {"shell"}, "", 5, false});
+  return 0;
+}
+
+int BrokerConnection::DownExec(ssh_session, ssh_channel, const char* command, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  BrokerConnection& c = *r.conn;
+  if (r.start != Relay::Start::kNone) return -1;
+  std::string cmd = command ? command : "";
+  if (!c.session_.force_command().empty()) cmd = c.session_.force_command();
+  bool exec = false, sftp = false;
+  for (const auto& a : c.session_.allow()) {
+    exec = exec || a == "exec";
+    sftp = sftp || a == "sftp";
+  }
+  // scp's legacy protocol runs "scp -t/-f" over exec: a file transfer, as sftp is.
+  const bool scp = cmd.rfind("scp ", 0) == 0;
+  if (!exec || (scp && !sftp)) {
+    LogLine(LOG_NOTICE, StrCat("session ", c.session_.session_id(), ": ", scp ? "scp" : "exec",
+                               " refused by the role"));
+    return -1;
+  }
+  r.start = Relay::Start::kExec;
+  r.command = cmd.substr(0, 64 << 10);
+  c.Record(r.terminal, ExecEvent{0, 0, "exec", {r.command}, "",
+                                 static_cast<uint32_t>(cmd.size()), cmd.size() > r.command.size()});
+  return 0;
+}
+
+int BrokerConnection::DownSubsystem(ssh_session, ssh_channel, const char* name, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  BrokerConnection& c = *r.conn;
+  bool sftp = false;
+  for (const auto& a : c.session_.allow()) sftp = sftp || a == "sftp";
+  if (r.start != Relay::Start::kNone || !name || std::string(name) != "sftp" || !sftp) {
+    LogLine(LOG_NOTICE, StrCat("session ", c.session_.session_id(), ": subsystem ",
+                               name ? std::string(name).substr(0, 64) : "", " refused by the role"));
+    return -1;
+  }
+  r.start = Relay::Start::kSftp;
+  c.Record(r.terminal, ExecEvent{0, 0, "subsystem", {"sftp"}, "", 4, false});
+  return 0;
+}
+
+int BrokerConnection::UpData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
+                             void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  const char* p = static_cast<const char*>(data);
+  int written = is_stderr ? ssh_channel_write_stderr(r.down, p, len) : ssh_channel_write(r.down, p, len);
+  if (written == SSH_ERROR) r.down_closed = true;
+  if (r.start != Relay::Start::kSftp) {
+    r.conn->Record(r.terminal, TerminalOutput{std::string(p, len)});
+    r.output_tail.append(p, len);
+    if (r.output_tail.size() > 256) r.output_tail.erase(0, r.output_tail.size() - 256);
+    if (r.pty) r.redacting = EndsWithPasswordPrompt(r.output_tail);
+  }
+  return static_cast<int>(len);
+}
+
+void BrokerConnection::UpEof(ssh_session, ssh_channel, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  if (!r.down_closed) ssh_channel_send_eof(r.down);
+}
+
+void BrokerConnection::UpClose(ssh_session, ssh_channel, void* rp) {
+  static_cast<Relay*>(rp)->up_closed = true;
+}
+
+void BrokerConnection::UpExitStatus(ssh_session, ssh_channel, int status, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  if (!r.down_closed) ssh_channel_request_send_exit_status(r.down, status);
+}
+
+void BrokerConnection::UpExitSignal(ssh_session, ssh_channel, const char* sig, int core,
+                                    const char* msg, const char* lang, void* rp) {
+  auto& r = *static_cast<Relay*>(rp);
+  if (!r.down_closed) ssh_channel_request_send_exit_signal(r.down, sig ? sig : "KILL", core, msg ? msg : "", lang ? lang : "");
+}
+
+bool BrokerConnection::Pump(Relay& r) {
+  if (r.up_closed) {
+    if (!r.down_closed) {
+      ssh_channel_send_eof(r.down);
+      ssh_channel_close(r.down);
+      r.down_closed = true;
+    }
+    return false;
+  }
+  if (r.down_closed && (!r.started || r.input.empty())) {
+    if (ssh_channel_is_open(r.up)) ssh_channel_close(r.up);
+    return false;
+  }
+  if (r.start == Relay::Start::kNone) return true;
+  if (!r.started) {
+    if (!QuorumMet()) {
+      if (!r.announced) {
+        r.announced = true;
+        Notice(r, StrCat("this session waits for ", session_.moderators_required(),
+                         " moderator(s) to watch it: wardenctl join --mode moderator ",
+                         session_.session_id()));
+      }
+      return true;
+    }
+    if (r.announced) Notice(r, "a moderator joined: the session starts");
+    int rc = ssh_channel_open_session(r.up);
+    if (rc == SSH_OK && r.pty)
+      rc = ssh_channel_request_pty_size(r.up, r.term.c_str(), r.cols, r.rows);
+    if (rc == SSH_OK) {
+      rc = r.start == Relay::Start::kShell ? ssh_channel_request_shell(r.up)
+           : r.start == Relay::Start::kExec ? ssh_channel_request_exec(r.up, r.command.c_str())
+                                             : ssh_channel_request_subsystem(r.up, "sftp");
+    }
+    r.started = true;
+    r.resize_pending = false;
+    if (rc != SSH_OK) {
+      Notice(r, StrCat(session_.target(), " refused the channel: ", ssh_get_error(target_.get())));
+      ssh_channel_request_send_exit_status(r.down, 255);
+      ssh_channel_send_eof(r.down);
+      ssh_channel_close(r.down);
+      r.down_closed = true;
+      return false;
+    }
+  }
+  if (r.resize_pending) {
+    r.resize_pending = false;
+    ssh_channel_change_pty_size(r.up, r.cols, r.rows);
+  }
+  // A paused session (a moderator left under on_leave: pause) relays nothing typed.
+  if (!r.input.empty() && QuorumMet()) {
+    const int n = ssh_channel_write(r.up, r.input.data(), static_cast<uint32_t>(r.input.size()));
+    if (n == SSH_ERROR) {
+      r.up_closed = true;
+      return true;
+    }
+    if (r.start != Relay::Start::kSftp) RecordInput(r, r.input.data(), static_cast<size_t>(n));
+    OPENSSL_cleanse(r.input.data(), static_cast<size_t>(n));
+    r.input.erase(0, static_cast<size_t>(n));
+  }
+  if (r.input_eof && r.input.empty() && !r.eof_sent) {
+    r.eof_sent = true;
+    ssh_channel_send_eof(r.up);
+  }
+  return true;
+}
+
+void BrokerConnection::EndAll(const std::string& why) {
+  LogLine(LOG_NOTICE, StrCat("session ", session_.session_id(), " of ", session_.user(), " ends: ", why));
+  Record(0, SessionAlert{"ended", why});
+  for (Relay& r : relays_) {
+    if (!r.down_closed) {
+      Notice(r, StrCat("session ended: ", why));
+      ssh_channel_request_send_exit_status(r.down, 255);
+      ssh_channel_send_eof(r.down);
+      ssh_channel_close(r.down);
+      r.down_closed = true;
+    }
+    if (r.up && ssh_channel_is_open(r.up)) ssh_channel_close(r.up);
+    r.up_closed = true;
+  }
+  std::lock_guard lock(mu_);
+  if (terminate_.empty()) terminate_ = why;
+}
+
+void BrokerConnection::CloseAtController() {
+  pb::CloseBrokerSessionRequest req;
+  req.set_session_id(session_.session_id());
+  // A failure is retried; past the retries the check-out ends with its lease instead (a use,
+  // rotated by the controller's rotation pass) and the gateway's log says so.
+  for (int attempt = 1; attempt <= 3; attempt++) {
+    pb::CloseBrokerSessionResponse resp;
+    auto channel = gw_.Channel();
+    grpc::Status st = channel ? pb::GatewayService::NewStub(channel)->CloseSession(
+                                    Deadline(60).get(), req, &resp)
+                              : grpc::Status(grpc::StatusCode::UNAVAILABLE, "not enrolled");
+    if (st.ok()) {
+      LogLine(resp.rotation_error().empty() ? LOG_INFO : LOG_ERR,
+              StrCat("session ", session_.session_id(), " closed at the controller",
+                     resp.checked_in() ? "; credential checked in" : "",
+                     resp.rotated_version() ? StrCat("; rotated to version ", resp.rotated_version()) : "",
+                     resp.rotation_error().empty() ? "" : StrCat("; rotation failed: ", resp.rotation_error())));
+      return;
+    }
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) return;
+    LogLine(LOG_ERR, StrCat("alert: closing session ", session_.session_id(),
+                            " at the controller failed (attempt ", attempt, " of 3): ",
+                            st.error_message()));
+    std::this_thread::sleep_for(std::chrono::seconds(attempt));
+  }
+}
+
+void BrokerConnection::Serve() {
+  peer_ = PeerAddress(ssh_get_fd(op_));
+  ssh_callbacks_init(&server_cb_);
+  server_cb_.userdata = this;
+  server_cb_.auth_pubkey_function = AuthPubkey;
+  server_cb_.channel_open_request_session_function = OpenSessionChannel;
+  ssh_set_server_callbacks(op_, &server_cb_);
+  ssh_set_auth_methods(op_, SSH_AUTH_METHOD_PUBLICKEY);
+  if (ssh_handle_key_exchange(op_) != SSH_OK) {
+    LogLine(LOG_INFO, StrCat("key exchange with ", peer_, " failed: ", ssh_get_error(op_)));
+    return;
+  }
+  event_ = ssh_event_new();
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (!event_ || wake_fd_ < 0 || ssh_event_add_session(event_, op_) != SSH_OK) return;
+  const auto login_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLoginGraceSeconds);
+  while (!authenticated_) {
+    if (std::chrono::steady_clock::now() > login_deadline || auth_attempts_ > kMaxAuthAttempts ||
+        ssh_event_dopoll(event_, 200) == SSH_ERROR || !ssh_is_connected(op_))
+      return;
+  }
+  ssh_event_add_fd(event_, wake_fd_, POLLIN,
+                   [](socket_t fd, int, void*) {
+                     uint64_t n;
+                     while (read(fd, &n, sizeof n) > 0) {
+                     }
+                     return 0;
+                   },
+                   nullptr);
+  ssh_event_add_session(event_, target_.get());
+  const int64_t expires = session_.expires_unix();
+  std::string ended;
+  while (true) {
+    const int rc = ssh_event_dopoll(event_, 250);
+    {
+      std::lock_guard lock(mu_);
+      ended = terminate_;
+    }
+    if (!ended.empty()) break;
+    if (rc == SSH_ERROR || !ssh_is_connected(op_)) {
+      ended = "the operator disconnected";
+      break;
+    }
+    if (!ssh_is_connected(target_.get())) {
+      EndAll(StrCat(session_.target(), " closed the connection"));
+      continue;
+    }
+    if (time(nullptr) >= expires) {
+      EndAll("the grant's lease ended");
+      continue;
+    }
+    // Four-eyes: the hold at the start is shown per channel (Pump); below the quorum later,
+    // on_leave decides: terminate, or pause (input held until a moderator is back).
+    if (session_.moderators_required() > 0) {
+      if (QuorumMet()) {
+        ever_quorum_ = true;
+        held_since_set_ = false;
+      } else {
+        if (!held_since_set_) {
+          held_since_set_ = true;
+          held_since_ = time(nullptr);
+        }
+        if (ever_quorum_ && session_.moderator_on_leave() != "pause") {
+          EndAll("the moderators left");
+          continue;
+        }
+        if (time(nullptr) - held_since_ >= session_.moderator_wait_seconds()) {
+          EndAll(StrCat("no moderator watched it within ", session_.moderator_wait_seconds(), " s"));
+          continue;
+        }
+      }
+    }
+    for (const std::string& id : gw_.spool().TakeOverflowed()) {
+      if (id == session_.session_id()) EndAll("its recording cannot be delivered (strict recording)");
+    }
+    for (auto it = relays_.begin(); it != relays_.end();) {
+      if (Pump(*it)) {
+        ++it;
+        continue;
+      }
+      // Freed once neither side can call back into it.
+      if (ssh_channel_is_closed(it->down) || !ssh_is_connected(op_)) {
+        ssh_channel_free(it->down);
+        ssh_channel_free(it->up);
+        it = relays_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  LogLine(LOG_INFO, StrCat("session ", session_.session_id(), " ended: ", ended));
+  gw_.Unregister(session_.session_id());
+  gw_.spool().Close(session_.session_id(), MonoNs(), UnixNs(), {});
+  // Close the second leg before the credential is checked in and rotated.
+  for (Relay& r : relays_) {
+    ssh_channel_free(r.up);
+    ssh_channel_free(r.down);
+  }
+  relays_.clear();
+  ssh_event_remove_session(event_, target_.get());
+  target_.reset();
+  ssh_disconnect(op_);
+  CloseAtController();
+}
+
+Gateway::Gateway(GatewayConfig config, HostEnrollment enrollment)
+    : config_(std::move(config)), enrollment_(std::move(enrollment)),
+      spool_(EncodeRecordingEvents,
+             SpoolLimits{.max_unacked_bytes = static_cast<size_t>(config_.state.recording_buffer_mb) << 20}) {}
+
+Gateway::~Gateway() = default;
+
+std::shared_ptr<grpc::Channel> Gateway::Channel() {
+  std::lock_guard lock(mu_);
+  if (channel_) return channel_;
+  auto ca = ReadFile(config_.state.StatePath("ca.crt"));
+  auto key = ReadFile(config_.state.StatePath("host.key"));
+  auto cert = ReadFile(config_.state.StatePath("host.crt"));
+  if (!ca.ok() || !key.ok() || !cert.ok()) return nullptr;
+  grpc::SslCredentialsOptions opts;
+  opts.pem_root_certs = *ca;
+  opts.pem_private_key = *key;
+  opts.pem_cert_chain = *cert;
+  OPENSSL_cleanse(key->data(), key->size());
+  channel_ = MakeControllerChannel(enrollment_.controller, opts);
+  return channel_;
+}
+
+void Gateway::Register(const std::string& id, BrokerConnection* c) {
+  std::lock_guard lock(mu_);
+  sessions_[id] = c;
+}
+
+void Gateway::Unregister(const std::string& id) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(id);
+}
+
+void Gateway::OnControl(const std::string& id, const SessionControl& c) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it != sessions_.end()) it->second->Control(c);
+}
+
+void Gateway::OnUplinkLost() {
+  std::lock_guard lock(mu_);
+  for (auto& [id, c] : sessions_) c->ModeratorsLost();
+}
+
+absl::Status Gateway::Run(const std::atomic<bool>& stop) {
+  ssh_bind bind = ssh_bind_new();
+  if (!bind) return absl::ResourceExhaustedError("ssh_bind_new failed");
+  const bool no = false;
+  const int port = config_.listen_port;
+  const std::string key = config_.HostKeyPath();
+  if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
+      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDADDR, config_.listen_address.c_str()) != SSH_OK ||
+      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &port) != SSH_OK ||
+      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, key.c_str()) != SSH_OK ||
+      ssh_bind_listen(bind) != SSH_OK) {
+    absl::Status st = absl::FailedPreconditionError(
+        StrCat("cannot listen on ", config_.listen_address, ":", port, " with host key ", key,
+               ": ", ssh_get_error(bind)));
+    ssh_bind_free(bind);
+    return st;
+  }
+  LogLine(LOG_INFO, StrCat("listening on ", config_.listen_address, ":", port, " as ",
+                           enrollment_.host_id, " (tier ", enrollment_.tier, ")"));
+  RecordingUplink u;
+  u.controller = enrollment_.controller;
+  u.reconnect_max_ms = config_.state.reconnect_max_ms;
+  u.channel = [this] { return Channel(); };
+  u.control = [this](const std::string& id, const SessionControl& c) { OnControl(id, c); };
+  u.lost = [this] { OnUplinkLost(); };
+  u.set_context = [](grpc::ClientContext*) { return true; };
+  std::atomic<bool> uplink_stop{false};
+  std::thread uplink([&] { RunRecordingUplink(spool_, u, uplink_stop); });
+  std::thread flusher([&] {
+    while (!uplink_stop) {
+      spool_.Flush(MonoNs());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  while (!stop) {
+    pollfd p{ssh_bind_get_fd(bind), POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    ssh_session s = ssh_new();
+    if (!s) continue;
+    if (ssh_bind_accept(bind, s) != SSH_OK) {
+      ssh_free(s);
+      continue;
+    }
+    if (connections_ >= config_.max_connections) {
+      LogLine(LOG_WARNING, StrCat("refused a connection: ", config_.max_connections,
+                                  " are open (max_connections)"));
+      ssh_disconnect(s);
+      ssh_free(s);
+      continue;
+    }
+    const long timeout = kLoginGraceSeconds;
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    connections_++;
+    std::thread([this, s] {
+      {
+        BrokerConnection c(*this, s);
+        c.Serve();
+      }
+      connections_--;
+    }).detach();
+  }
+  ssh_bind_free(bind);
+  // Open connections end with the process; what they recorded is sent first.
+  for (int i = 0; i < 100 && !spool_.Idle(); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  uplink_stop = true;
+  spool_.Wake();
+  uplink.join();
+  flusher.join();
+  return absl::OkStatus();
+}
+
+absl::Status EnrollGateway(const GatewayConfig& c, EnrollOptions o, std::ostream& out) {
+  mkdir(c.state.state_dir.c_str(), 0700);
+  const std::string key_path = c.HostKeyPath();
+  if (access(key_path.c_str(), F_OK) != 0) {
+    ssh_key key = nullptr;
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK)
+      return absl::InternalError("generating the gateway's Ed25519 host key failed");
+    const int wrote = ssh_pki_export_privkey_file(key, nullptr, nullptr, nullptr, key_path.c_str());
+    char* b64 = nullptr;
+    const int exported = ssh_pki_export_pubkey_base64(key, &b64);
+    ssh_key_free(key);
+    if (wrote != SSH_OK || exported != SSH_OK) {
+      ssh_string_free_char(b64);
+      return absl::InternalError(StrCat("writing the host key ", key_path, " failed"));
+    }
+    chmod(key_path.c_str(), 0600);
+    absl::Status st = WriteFileAtomic(key_path + ".pub", StrCat("ssh-ed25519 ", b64, "\n"), 0644);
+    ssh_string_free_char(b64);
+    RETURN_IF_ERROR(st);
+  }
+  o.ssh_host_key = key_path + ".pub";
+  o.kind = "gateway";
+  RETURN_IF_ERROR(EnrollHost(c.state, o, out));
+  ASSIGN_OR_RETURN(std::string pub, ReadFile(o.ssh_host_key));
+  ASSIGN_OR_RETURN(PublicKey k, ParseAuthorizedKey(pub, nullptr));
+  out << "gateway host key: " << Fingerprint(k.blob) << " (operators pin it in known_hosts)\n";
+  return absl::OkStatus();
+}
+
+}  // namespace warden

@@ -1,0 +1,64 @@
+// warden-sshgw: the SSH broker for targets that cannot run wardend (docs/ssh-gateway.md).
+//
+// An operator's OpenSSH client connects with the Warden certificate of an approved grant, as
+// LOGIN@TARGET (or LOGIN: the grant's role names the target). The gateway takes public-key
+// authentication with certificates only; libssh has checked the signature over the session, and
+// the controller checks the certificate as sshd would and hands over the target's credential
+// (GatewayService.OpenSession). The gateway logs in to the target with it (common/ssh_login.h:
+// pinned host key first), wipes it, and relays the operator's session channels: shell with a
+// pty (window changes relayed), exec, and the sftp subsystem where the role allows it; port and
+// agent forwarding, X11 and other subsystems are refused. Everything relayed is recorded into the
+// controller's recording pipeline (daemon/recording_spool.h, RunRecordingUplink): output, input
+// (redacted after a password prompt unless the role records it in full), window sizes, exec
+// requests. A four-eyes role holds the session's channels until its moderators watch; a
+// moderator's terminate, the grant's revocation or its end ends the session within a second.
+// When the connection ends the credential is checked in (and rotated, where the path rotates
+// after use) through GatewayService.CloseSession.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "daemon/controller_link.h"
+#include "daemon/recording_spool.h"
+#include "gateway/sshgw_config.h"
+
+namespace warden {
+
+class BrokerConnection;
+
+class Gateway {
+ public:
+  Gateway(GatewayConfig config, HostEnrollment enrollment);
+  ~Gateway();
+  // Listens and serves until `stop`; an error if it cannot listen.
+  absl::Status Run(const std::atomic<bool>& stop);
+
+  // For connections.
+  std::shared_ptr<grpc::Channel> Channel();
+  RecordingSpool& spool() { return spool_; }
+  const HostEnrollment& enrollment() const { return enrollment_; }
+  void Register(const std::string& session_id, BrokerConnection* c);
+  void Unregister(const std::string& session_id);
+
+ private:
+  void OnControl(const std::string& session_id, const SessionControl& c);
+  void OnUplinkLost();
+
+  const GatewayConfig config_;
+  const HostEnrollment enrollment_;
+  RecordingSpool spool_;
+  std::mutex mu_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::map<std::string, BrokerConnection*> sessions_;  // live, by session id
+  std::atomic<int64_t> connections_{0};
+};
+
+// Generates the gateway's SSH host key (Ed25519, in the state directory) if it has none, and
+// enrolls with a join token of kind gateway.
+absl::Status EnrollGateway(const GatewayConfig& c, EnrollOptions o, std::ostream& out);
+
+}  // namespace warden
