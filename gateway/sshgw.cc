@@ -158,7 +158,10 @@ class BrokerConnection {
   void Record(uint32_t terminal, decltype(RecordingEvent::kind) kind);
   void RecordInput(Relay& r, const char* data, size_t len);
   void Notice(Relay& r, const std::string& text);  // to the operator (stderr), and recorded
+  // Ends the session (from anywhere on the connection's thread, callbacks included): the main
+  // loop then tells the operator why on every channel (Shutdown) and closes the connection.
   void EndAll(const std::string& why);
+  void Shutdown(const std::string& why);
   void CloseAtController();
   bool QuorumMet() const {
     return session_.moderators_required() == 0 || moderators_ >= session_.moderators_required();
@@ -188,6 +191,7 @@ class BrokerConnection {
   bool held_since_set_ = false;
   int64_t held_since_ = 0;
   bool ever_quorum_ = false;
+  bool shut_ = false;
   std::mutex mu_;
   std::string terminate_;  // guarded by mu_
 };
@@ -576,6 +580,11 @@ bool BrokerConnection::Pump(Relay& r) {
 }
 
 void BrokerConnection::EndAll(const std::string& why) {
+  std::lock_guard lock(mu_);
+  if (terminate_.empty()) terminate_ = why;
+}
+
+void BrokerConnection::Shutdown(const std::string& why) {
   LogLine(LOG_NOTICE, StrCat("session ", session_.session_id(), " of ", session_.user(), " ends: ", why));
   Record(0, SessionAlert{"ended", why});
   for (Relay& r : relays_) {
@@ -589,8 +598,6 @@ void BrokerConnection::EndAll(const std::string& why) {
     if (r.up && ssh_channel_is_open(r.up)) ssh_channel_close(r.up);
     r.up_closed = true;
   }
-  std::lock_guard lock(mu_);
-  if (terminate_.empty()) terminate_ = why;
 }
 
 void BrokerConnection::CloseAtController() {
@@ -652,16 +659,36 @@ void BrokerConnection::Serve() {
   ssh_event_add_session(event_, target_.get());
   const int64_t expires = session_.expires_unix();
   std::string ended;
+  auto ending_since = std::chrono::steady_clock::now();
   while (true) {
-    const int rc = ssh_event_dopoll(event_, 250);
-    {
+    const int rc = ssh_event_dopoll(event_, ended.empty() ? 250 : 50);
+    if (rc == SSH_ERROR || !ssh_is_connected(op_)) {
+      if (ended.empty()) ended = "the operator disconnected";
+      break;
+    }
+    if (ended.empty()) {
       std::lock_guard lock(mu_);
       ended = terminate_;
     }
-    if (!ended.empty()) break;
-    if (rc == SSH_ERROR || !ssh_is_connected(op_)) {
-      ended = "the operator disconnected";
-      break;
+    if (!ended.empty()) {
+      // Told on every channel once; the operator's client then closes them, or after a second
+      // the connection is closed under it.
+      if (!shut_) {
+        shut_ = true;
+        ending_since = std::chrono::steady_clock::now();
+        Shutdown(ended);
+      }
+      if (relays_.empty() || std::chrono::steady_clock::now() - ending_since > std::chrono::seconds(1)) break;
+      for (auto it = relays_.begin(); it != relays_.end();) {
+        if (ssh_channel_is_closed(it->down)) {
+          ssh_channel_free(it->down);
+          ssh_channel_free(it->up);
+          it = relays_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      continue;
     }
     if (!ssh_is_connected(target_.get())) {
       EndAll(StrCat(session_.target(), " closed the connection"));

@@ -2109,6 +2109,76 @@ print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$
   echo "  ok: no password in the audit log, the controller's log or the gateway's"
 }
 
+# gw_line KEY: an interactive login through the gateway as $LOGIN@core, for tmux.
+gw_line() {
+  echo "ssh -tt -i $WARDEN_SANDBOX/$1 -o CertificateFile=$WARDEN_SANDBOX/$1-cert.pub" \
+    "-o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
+    "-o LogLevel=ERROR -p $SSHGW_PORT -l $LOGIN@core 127.0.0.1"
+}
+
+# broker_session GRANT: the recorded session of GRANT (the newest).
+broker_session() {
+  wctl admin --json sessions | python3 -c 'import json,sys
+print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][-1])' "$1"
+}
+
+e2e_sshgw_live() {
+  sshgw_setup
+  broker_grant bank-appliance op
+  tm new-session -d -s gw -x 100 -y 30 "$(gw_line op) | tee $WARDEN_SANDBOX/gw.client; sleep 600"
+  wait_for 10 pane_has gw 'applicable law' || fail "no login through the gateway: $(tm capture-pane -p -t gw)"
+  type_line gw 'echo typed-$((6*7))' 'typed-42'
+  # The window grows: the gateway relays the change to the appliance's pty.
+  tm resize-window -t gw -x 120 -y 40
+  type_line gw 'stty size' '40 120'
+  # A password typed at a prompt (echo off) is withheld from the recording.
+  type_line gw 'stty -echo; printf "Password: "; read x; stty echo; echo got-${#x}' 'Password:'
+  tm send-keys -t gw 'hunter2-secret' Enter
+  wait_for 10 pane_has gw 'got-14' || fail "the prompt did not finish: $(tm capture-pane -p -t gw)"
+  echo "  ok: an interactive shell on the appliance through the gateway (pty, window size)"
+  # Revoked mid-session: the gateway ends it within a second or two, saying why.
+  local sid
+  sid=$(broker_session "$G")
+  wctl bob revoke "$G" >/dev/null
+  wait_for 5 pane_has gw "is revoked" || fail "the session did not end on revocation: $(tm capture-pane -p -t gw)"
+  gw_gone() { ! pgrep -f "^ssh -tt -i $WARDEN_SANDBOX/op " >/dev/null; }
+  wait_for 10 gw_gone || fail "the operator's ssh is still connected after the revocation"
+  echo "  ok: revoking the grant ended the live session"
+  sealed() { wctl admin recordings verify "$1" >/dev/null 2>&1; }
+  wait_for 15 sealed "$sid" || fail "the session's recording was not sealed"
+  wctl admin recordings export "$sid" --format raw -o "$WARDEN_SANDBOX/gw.raw"
+  wctl admin recordings export "$sid" -o "$WARDEN_SANDBOX/gw.cast"
+  expect_out '"i","echo typed-$((6*7))\r"' cat "$WARDEN_SANDBOX/gw.cast"
+  expect_out "typed-42" cat "$WARDEN_SANDBOX/gw.raw"
+  expect_out '"r","120x40"' cat "$WARDEN_SANDBOX/gw.cast"
+  expect_out '"m","input redacted (14 bytes)"' cat "$WARDEN_SANDBOX/gw.cast"
+  grep -q hunter2 "$WARDEN_SANDBOX/gw.raw" "$WARDEN_SANDBOX/gw.cast" && fail "the typed password is in the recording"
+  grep -qF -e initial-pw "$WARDEN_SANDBOX/gw.raw" "$WARDEN_SANDBOX/gw.cast" "$WARDEN_SANDBOX/gw.client" &&
+    fail "the vaulted password is in the recording or the operator's terminal"
+  echo "  ok: recorded: input, output, window size; the typed password redacted, the vaulted one absent"
+
+  # Four-eyes: the session waits until an approver watches it, input held meanwhile.
+  broker_grant bank-moderated op3
+  tm new-session -d -s held -x 100 -y 30 "$(gw_line op3); sleep 600"
+  wait_for 15 pane_has held "waits for 1 moderator" || fail "no hold message: $(tm capture-pane -p -t held)"
+  tm send-keys -t held 'echo early-$((1+1))' Enter
+  sleep 1
+  pane_has held "early-2" && fail "the held session ran a command before a moderator joined"
+  sid=$(live_sessions bob | cut -d' ' -f1)
+  [ -n "$sid" ] || fail "the held session is not listed live"
+  expect_out " 0/1" live_sessions bob
+  echo "  ok: the brokered four-eyes session waits, and runs nothing"
+  tm new-session -d -s mod -x 100 -y 30 \
+    "$WARDENCTL --home $WARDEN_SANDBOX/home-bob join $sid --mode moderator; sleep 600"
+  wait_for 15 pane_has held "early-2" || fail "the session did not start with a moderator: $(tm capture-pane -p -t held)"
+  type_line held 'echo watched-$((6*7))' 'watched-42'
+  wait_for 10 pane_has mod "watched-42" || fail "the moderator does not see the session"
+  echo "  ok: a moderator joined: the held input ran, and the moderator watches live"
+  tm send-keys -t mod t
+  wait_for 10 pane_has held "session ended" || fail "the moderator's terminate did not end it: $(tm capture-pane -p -t held) $(tm capture-pane -p -t mod) $(cat $WARDEN_SANDBOX/gw0/sshgw.log)"
+  echo "  ok: the moderator's terminate ended the brokered session"
+}
+
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
 declare -F "e2e_$1" >/dev/null || { echo "no such e2e test: $1" >&2; exit 2; }
 echo "e2e.$1"

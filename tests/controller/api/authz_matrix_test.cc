@@ -27,6 +27,7 @@
 #include "warden/v1/auth.grpc.pb.h"
 #include "warden/v1/ca.grpc.pb.h"
 #include "warden/v1/database.grpc.pb.h"
+#include "warden/v1/gateway.grpc.pb.h"
 #include "warden/v1/host.grpc.pb.h"
 #include "warden/v1/recording.grpc.pb.h"
 #include "warden/v1/vault.grpc.pb.h"
@@ -384,6 +385,18 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          pb::HostTaskAck out;
          return hosts(ch)->FinishTask(Ctx().get(), r, &out);
        }},
+      // Brokered sessions are opened and closed by gateways only: a host's certificate is not
+      // a gateway's (tests/e2e: e2e_sshgw has the gateway's own calls).
+      {"GatewayService.OpenSession", {UNAUTH, DENIED, DENIED, DENIED, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::BrokerSession out;
+         return pb::GatewayService::NewStub(ch)->OpenSession(Ctx().get(), {}, &out);
+       }},
+      {"GatewayService.CloseSession", {UNAUTH, DENIED, DENIED, DENIED, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::CloseBrokerSessionResponse out;
+         return pb::GatewayService::NewStub(ch)->CloseSession(Ctx().get(), {}, &out);
+       }},
       {"AuditService.ExportLog", {UNAUTH, DENIED, DENIED, OK, DENIED, TLS},
        [&](Caller, const Ch& ch) {
          auto ctx = Ctx();
@@ -603,7 +616,7 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
   for (const Row& r : rows) EXPECT_TRUE(listed.insert(r.rpc).second) << r.rpc << " twice";
   for (const char* service : {"AuthService", "AccessService", "CaService", "HostService",
                               "AuditService", "RecordingService", "VaultService",
-                              "DatabaseService"}) {
+                              "DatabaseService", "GatewayService"}) {
     const auto* d = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
         StrCat("warden.v1.", service));
     ASSERT_NE(d, nullptr) << service;
