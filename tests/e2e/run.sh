@@ -2071,7 +2071,7 @@ print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$
   expect_fail "subsystem request failed" sftp -i "$WARDEN_SANDBOX/op" -o CertificateFile="$WARDEN_SANDBOX/op-cert.pub" \
     -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
     -P "$SSHGW_PORT" "$LOGIN@core@127.0.0.1"
-  expect_fail "open failed" gw_ssh op -W "127.0.0.1:$APPLIANCE_PORT" -l "$LOGIN@core" 127.0.0.1
+  GW_LOG=INFO expect_fail "open failed" gw_ssh op -W "127.0.0.1:$APPLIANCE_PORT" -l "$LOGIN@core" 127.0.0.1
   echo "  ok: a plain key, another target, another login, sftp and forwarding are refused"
   # A grant of a role that is not brokered, and one of tier 1, at this tier-0 gateway.
   G1=$(grant_for tier0-linux-admin 30m)
