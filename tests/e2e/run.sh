@@ -2095,6 +2095,22 @@ print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$
   [ "$(grep -c -e "Failed password" -e "Accepted password" "$WARDEN_SANDBOX/appliance/sshd.log" || true)" = "$tried" ] ||
     fail "a password was sent to a target whose host key is not the pinned one"
   echo "  ok: a changed target host key refuses the session; no password was sent"
+  # A certificate narrowed to another source address than the client's.
+  broker_grant bank-appliance narrow
+  wctl alice cert sign --grant "$G" -i "$WARDEN_SANDBOX/narrow" --source-address 127.0.0.2/32 >/dev/null
+  GW_LOG=INFO expect_fail "valid only from 127.0.0.2/32, not from 127.0.0.1" gw_ssh narrow -l "$LOGIN@core" 127.0.0.1 true
+  # Expired: a grant of seconds, used after its end.
+  rid=$(wctl alice --json request --role bank-appliance --reason CHG-10 --ttl 3s | json_field id)
+  wctl bob approve "$rid" >/dev/null
+  local short
+  short=$(wctl carol --json approve "$rid" | json_field grant_id)
+  new_key brief
+  wctl alice cert sign --grant "$short" -i "$WARDEN_SANDBOX/brief" >/dev/null
+  local brief_login
+  brief_login=$(ssh-keygen -L -f "$WARDEN_SANDBOX/brief-cert.pub" | awk '/Principals:/{getline; print $1}')
+  sleep 4
+  GW_LOG=INFO expect_fail "the certificate expired" gw_ssh brief -l "$brief_login@core" 127.0.0.1 true
+  echo "  ok: a certificate from another source address, and an expired one, are refused with the reason"
   # Revoked: the grant's certificate no longer logs in.
   broker_grant bank-appliance op2
   wctl bob revoke "$G" >/dev/null

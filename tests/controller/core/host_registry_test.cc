@@ -192,6 +192,37 @@ TEST_F(Hosts, HostCertificatesIdentifyEnrolledHostsOnly) {
   EXPECT_EQ(hosts_->State("h-unknown").status().code(), absl::StatusCode::kPermissionDenied);
 }
 
+// A gateway's token enrolls a gateway and nothing else, and a host's token no gateway: a host
+// (which any of its local admins controls) never holds the identity that opens brokered sessions,
+// and a gateway is never sent a host's accounts.
+TEST_F(Hosts, AJoinTokenEnrollsOnlyItsKind) {
+  auto gw = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"gw1"}, kGatewayKind);
+  ASSERT_TRUE(gw.ok()) << gw.status().message();
+  auto as_host = hosts_->Enroll(gw->token, "gw1", csr_, host_key_);
+  ASSERT_EQ(as_host.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(as_host.status().message().find("this join token enrolls a gateway, not a host"),
+            std::string::npos) << as_host.status().message();
+  auto e = hosts_->Enroll(gw->token, "gw1", csr_, host_key_, kGatewayKind);
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->kind, "gateway");
+  auto id = hosts_->IdentityFromCertificate(e->certificate_pem);
+  ASSERT_TRUE(id.ok()) << id.status().message();
+  EXPECT_EQ(id->host_kind, "gateway");
+  EXPECT_EQ(id->user, "gateway/" + e->host_id);
+  auto state = hosts_->State(e->host_id);
+  ASSERT_EQ(state.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(state.status().message().find("enrolled as a gateway"), std::string::npos);
+
+  auto host = hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"db1.example.com"});
+  auto as_gateway = hosts_->Enroll(host->token, "db1.example.com", csr_, host_key_, kGatewayKind);
+  ASSERT_EQ(as_gateway.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(as_gateway.status().message().find("enroll it with wardend enroll"), std::string::npos);
+  EXPECT_EQ(hosts_->IdentityFromCertificate(EnrollWith(host->token)->certificate_pem)->host_kind,
+            "host");
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 0, {}, 0, {"x"}, "router").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 // A stolen or misdirected token cannot enroll a host under another name, and a refused attempt
 // does not use the token up.
 TEST_F(Hosts, ATokenEnrollsOnlyTheHostnamesItNames) {

@@ -218,6 +218,50 @@ roles:
   }
 }
 
+// A broker role names the gateway target and the rotation target (kind ssh) whose address,
+// login and pinned key the second leg uses; it puts no account on hosts.
+TEST(Policy, BrokerRoles) {
+  const std::string head = R"(
+groups: {a: [x], admins: [x]}
+rotation:
+  targets:
+    "kv/app/core": {kind: ssh, host: 10.0.0.1, user: admin, change_command: /bin/set,
+                    host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}
+    "db/x/admin": {kind: postgres, connection: x}
+databases:
+  connections:
+    x: {host: 127.0.0.1, database: postgres, admin_user: a, admin_password: db/x/admin}
+roles:
+  r1:
+    tier: 0
+    login: "bank-{{user}}"
+    approvals: {count: 1, groups: [a]}
+)";
+  auto ok = ParsePolicy(head + "    broker: {target: core, credential: kv/app/core, allow: [shell, sftp]}\n");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  const Role& r = ok->roles.at("r1");
+  EXPECT_EQ(r.broker_target, "core");
+  EXPECT_EQ(r.broker_credential, "kv/app/core");
+  EXPECT_EQ(r.broker_allow, (std::set<std::string>{"shell", "sftp"}));
+  auto defaults = ParsePolicy(head + "    broker: {target: core, credential: kv/app/core}\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_EQ(defaults->roles.at("r1").broker_allow, (std::set<std::string>{"shell", "exec"}));
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {"    broker: {target: core, credential: kv/app/other}\n", "must be a rotation target of kind ssh"},
+           {"    broker: {target: core, credential: db/x/admin}\n", "must be a rotation target of kind ssh"},
+           {"    broker: {target: Core!, credential: kv/app/core}\n", "broker.target must be"},
+           {"    broker: {target: core, credential: kv/app/core, allow: [port-forwarding]}\n",
+            "port and agent forwarding are always refused"},
+           {"    broker: {target: core, credential: kv/app/core, via: gw1}\n", "unknown broker key \"via\""},
+           {"    hosts: {env: prod}\n    broker: {target: core, credential: kv/app/core}\n",
+            "a broker role puts no account on hosts"}}) {
+    auto bad = ParsePolicy(head + yaml);
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(bad.status().message().find("role r1"), std::string::npos) << bad.status().message();
+    EXPECT_NE(bad.status().message().find(want), std::string::npos) << bad.status().message();
+  }
+}
+
 TEST(Cidr, ContainmentForNarrowing) {
   auto outer = *ParseCidr("10.0.0.0/8");
   EXPECT_TRUE(CidrContains(outer, *ParseCidr("10.1.2.3")));
