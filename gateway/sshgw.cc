@@ -26,6 +26,7 @@
 #include "common/strings.h"
 #include "daemon/log.h"
 #include "daemon/proto_convert.h"
+#include "gateway/session_text.h"
 #include "warden/v1/gateway.grpc.pb.h"
 
 namespace warden {
@@ -68,20 +69,6 @@ std::string PeerAddress(int fd) {
     }
   }
   return buf;
-}
-
-// A password prompt at the end of what the target printed: the next line typed is redacted.
-bool EndsWithPasswordPrompt(const std::string& tail) {
-  std::string t;
-  for (char ch : tail) t.push_back(static_cast<char>(tolower(static_cast<unsigned char>(ch))));
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.pop_back();
-  if (t.empty() || t.back() != ':') return false;
-  const size_t line = t.find_last_of("\r\n");
-  const std::string last = line == std::string::npos ? t : t.substr(line + 1);
-  for (const char* word : {"password", "passphrase", "passcode", "pin"}) {
-    if (last.find(word) != std::string::npos) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -129,10 +116,7 @@ class BrokerConnection {
     bool input_eof = false, eof_sent = false;
     bool down_closed = false, up_closed = false;
     bool resize_pending = false;
-    // Redaction: the target's last output ended with a password prompt; the line being typed.
-    std::string output_tail;
-    bool redacting = false;
-    uint32_t redacted_bytes = 0;
+    std::unique_ptr<InputRecorder> keys;  // redaction of the line typed at a password prompt
   };
 
   static int AuthPubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
@@ -156,7 +140,6 @@ class BrokerConnection {
   void Refuse(const std::string& why);
   bool Pump(Relay& r);  // false: the relay is done
   void Record(uint32_t terminal, decltype(RecordingEvent::kind) kind);
-  void RecordInput(Relay& r, const char* data, size_t len);
   void Notice(Relay& r, const std::string& text);  // to the operator (stderr), and recorded
   // Ends the session (from anywhere on the connection's thread, callbacks included): the main
   // loop then tells the operator why on every channel (Shutdown) and closes the connection.
@@ -251,10 +234,13 @@ int BrokerConnection::Authenticate(const char* user, ssh_key key) {
   if (!blob.ok()) return SSH_AUTH_DENIED;
   pb::OpenBrokerSessionRequest req;
   req.set_certificate(std::string(AsChars(*blob)));
-  const std::string name = user;
-  const size_t at = name.find('@');
-  req.set_principal(name.substr(0, at));
-  req.set_target(at == std::string::npos ? "" : name.substr(at + 1));
+  absl::StatusOr<BrokerUser> who = ParseBrokerUser(user);
+  if (!who.ok()) {
+    Refuse(std::string(who.status().message()));
+    return SSH_AUTH_DENIED;
+  }
+  req.set_principal(who->principal);
+  req.set_target(who->target);
   req.set_client_address(peer_);
   auto channel = gw_.Channel();
   if (!channel) {
@@ -313,31 +299,6 @@ void BrokerConnection::Record(uint32_t terminal, decltype(RecordingEvent::kind) 
   gw_.spool().Add(session_.session_id(), now, {}, std::move(ev));
 }
 
-void BrokerConnection::RecordInput(Relay& r, const char* data, size_t len) {
-  const std::string& mode = session_.recording_input();
-  if (mode == "off") return;
-  if (mode == "full" || mode == "all" || !r.redacting) {
-    Record(r.terminal, TerminalInput{std::string(data, len)});
-    return;
-  }
-  // Redacted: the bytes are counted, never kept; Enter completes the line.
-  size_t i = 0;
-  while (i < len) {
-    size_t j = i;
-    while (j < len && data[j] != '\r' && data[j] != '\n') j++;
-    if (j > i) {
-      Record(r.terminal, InputRedacted{static_cast<uint32_t>(j - i)});
-      r.redacted_bytes += static_cast<uint32_t>(j - i);
-    }
-    if (j == len) break;
-    Record(r.terminal, RedactedLine{r.redacted_bytes, ++redacted_lines_, 0, "", ""});
-    r.redacting = false;
-    r.redacted_bytes = 0;
-    if (j + 1 < len) Record(r.terminal, TerminalInput{std::string(data + j + 1, len - j - 1)});
-    return;
-  }
-}
-
 void BrokerConnection::Notice(Relay& r, const std::string& text) {
   const std::string line = StrCat(r.pty ? "\r\n" : "", "warden-sshgw: ", text, r.pty ? "\r\n" : "\n");
   ssh_channel_write_stderr(r.down, line.data(), static_cast<uint32_t>(line.size()));
@@ -358,6 +319,7 @@ ssh_channel BrokerConnection::OpenSessionChannel(ssh_session, void* self) {
     return nullptr;
   }
   r.terminal = c->next_terminal_++;
+  r.keys = std::make_unique<InputRecorder>(c->session_.recording_input());
   ssh_callbacks_init(&r.down_cb);
   r.down_cb.userdata = &r;
   r.down_cb.channel_data_function = DownData;
@@ -486,9 +448,7 @@ int BrokerConnection::UpData(ssh_session, ssh_channel, void* data, uint32_t len,
   if (written == SSH_ERROR) r.down_closed = true;
   if (r.start != Relay::Start::kSftp) {
     r.conn->Record(r.terminal, TerminalOutput{std::string(p, len)});
-    r.output_tail.append(p, len);
-    if (r.output_tail.size() > 256) r.output_tail.erase(0, r.output_tail.size() - 256);
-    if (r.pty) r.redacting = EndsWithPasswordPrompt(r.output_tail);
+    if (r.pty) r.keys->Output(std::string_view(p, len));
   }
   return static_cast<int>(len);
 }
@@ -568,7 +528,11 @@ bool BrokerConnection::Pump(Relay& r) {
       r.up_closed = true;
       return true;
     }
-    if (r.start != Relay::Start::kSftp) RecordInput(r, r.input.data(), static_cast<size_t>(n));
+    if (r.start != Relay::Start::kSftp) {
+      for (auto& ev : r.keys->Input(std::string_view(r.input.data(), static_cast<size_t>(n)),
+                                    &redacted_lines_))
+        Record(r.terminal, std::move(ev));
+    }
     OPENSSL_cleanse(r.input.data(), static_cast<size_t>(n));
     r.input.erase(0, static_cast<size_t>(n));
   }

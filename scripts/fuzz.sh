@@ -14,7 +14,7 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy"
+  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -85,8 +85,18 @@ cp docs/examples/policy.yaml "$work/policy/example"
 sed 's/^      host: 127.0.0.1$/      host: db1.example.org\n      sslmode: verify-ca\n      ca_file: \/etc\/warden\/db-ca.pem/' \
   docs/examples/policy.yaml >"$work/policy/tls"
 
+# The gateway's input: a user name, then a password prompt from the target, a typed line with
+# Enter and more typed after it (sshgw_input_fuzzer.cc: a length byte, high bit = output).
+python3 - "$work/sshgw_input/seed" <<'PY'
+import sys
+def out(b): return bytes([0x80 | len(b)]) + b
+def typed(b): return bytes([len(b)]) + b
+open(sys.argv[1], "wb").write(b"bank-alice-7k2f@core\n" + out(b"$ sudo -k; sudo true\r\n[sudo] password for admin: ")
+                              + typed(b"hunter2") + typed(b"\rls -l\r") + out(b"total 0\r\n$ "))
+PY
+
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
