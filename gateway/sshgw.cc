@@ -307,7 +307,7 @@ void BrokerConnection::Notice(Relay& r, const std::string& text) {
 
 ssh_channel BrokerConnection::OpenSessionChannel(ssh_session, void* self) {
   auto* c = static_cast<BrokerConnection*>(self);
-  if (!c->authenticated_) return nullptr;
+  if (!c->authenticated_ || c->shut_) return nullptr;
   Relay& r = c->relays_.emplace_back();
   r.conn = c;
   r.down = ssh_channel_new(c->op_);
@@ -635,14 +635,15 @@ void BrokerConnection::Serve() {
       ended = terminate_;
     }
     if (!ended.empty()) {
-      // Told on every channel once; the operator's client then closes them, or after a second
-      // the connection is closed under it.
+      // Told on every channel once; the operator's client then closes them and disconnects
+      // (having shown the reason: a disconnect from here first could cut it off), or after two
+      // seconds the connection is closed under it.
       if (!shut_) {
         shut_ = true;
         ending_since = std::chrono::steady_clock::now();
         Shutdown(ended);
       }
-      if (relays_.empty() || std::chrono::steady_clock::now() - ending_since > std::chrono::seconds(1)) break;
+      if (std::chrono::steady_clock::now() - ending_since > std::chrono::seconds(2)) break;
       for (auto it = relays_.begin(); it != relays_.end();) {
         if (ssh_channel_is_closed(it->down)) {
           ssh_channel_free(it->down);
