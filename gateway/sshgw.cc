@@ -823,7 +823,15 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
     }).detach();
   }
   ssh_bind_free(bind);
-  // Open connections end with the process; what they recorded is sent first.
+  // Open sessions end, each operator told why, and their credentials are checked in; then what
+  // they recorded is sent.
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, c] : sessions_) c->Control({0, "warden-sshgw", "the gateway is stopping"});
+  }
+  for (int i = 0; i < 300 && connections_ > 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   for (int i = 0; i < 100 && !spool_.Idle(); i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
