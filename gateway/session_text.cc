@@ -41,8 +41,9 @@ bool InputRecorder::EndsWithPasswordPrompt(std::string_view tail) {
 void InputRecorder::Output(std::string_view data) {
   tail_.append(data);
   if (tail_.size() > kPromptTail) tail_.erase(0, tail_.size() - kPromptTail);
-  redacting_ = EndsWithPasswordPrompt(tail_);
-  if (!redacting_) redacted_bytes_ = 0;
+  // A line being typed at a prompt stays withheld to its end, whatever the target prints
+  // meanwhile (a bell, a timeout notice): only a line not yet begun follows the prompts.
+  if (redacted_bytes_ == 0) redacting_ = EndsWithPasswordPrompt(tail_);
 }
 
 std::vector<decltype(RecordingEvent::kind)> InputRecorder::Input(std::string_view data,

@@ -24,7 +24,8 @@ absl::StatusOr<BrokerUser> ParseBrokerUser(std::string_view name);
 // Keystrokes into recording events. After output that ends with a password prompt ("Password:",
 // "passphrase:", "PIN:" ... at the end of the last line), the next line typed is withheld: its
 // bytes are counted (InputRedacted) and its end is marked (RedactedLine); everything else typed
-// is kept (TerminalInput). `mode`: redact (default), full (or all: everything kept) or off
+// is kept (TerminalInput); a line begun at a prompt stays withheld to its end whatever is printed
+// meanwhile. `mode`: redact (default), full (or all: everything kept) or off
 // (nothing kept).
 class InputRecorder {
  public:

@@ -39,10 +39,18 @@ TEST(InputRecorder, TheLineTypedAtAPasswordPromptIsWithheld) {
   EXPECT_EQ(std::get<RedactedLine>(rest[1]).bytes, 7u);
   EXPECT_EQ(std::get<RedactedLine>(rest[1]).number, 1u);
   EXPECT_EQ(std::get<TerminalInput>(rest[2]).data, "ls\r");
+  // Output while a line is half typed at a prompt does not stop its redaction.
+  rec.Output("\r\nPIN: ");
+  EXPECT_EQ(std::get<InputRedacted>(rec.Input("12", &lines)[0]).bytes, 2u);
+  rec.Output("\a(10 seconds left)\r\n");
+  auto pin = rec.Input("34\r", &lines);
+  ASSERT_EQ(pin.size(), 2u);
+  EXPECT_EQ(std::get<RedactedLine>(pin[1]).bytes, 4u);
+  EXPECT_EQ(lines, 2u);
   // The next line, after ordinary output, is kept.
   rec.Output("\r\nfile\r\n$ ");
   EXPECT_EQ(std::get<TerminalInput>(rec.Input("pwd\r", &lines)[0]).data, "pwd\r");
-  EXPECT_EQ(lines, 1u);
+  EXPECT_EQ(lines, 2u);
 }
 
 TEST(InputRecorder, PromptsAreFoundAtTheEndOfTheLastLineOnly) {
