@@ -24,6 +24,11 @@ struct SshLoginTarget {
   long timeout_seconds = 10;
 };
 
+// Ciphers in order of preference, for both directions of both legs: AES-GCM first (AES-NI).
+inline constexpr const char* kSshCipherPreference =
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr,"
+    "aes192-ctr,aes128-ctr";
+
 struct SshSessionFree {
   void operator()(ssh_session s) const;
 };

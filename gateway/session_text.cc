@@ -70,4 +70,195 @@ std::vector<decltype(RecordingEvent::kind)> InputRecorder::Input(std::string_vie
   return out;
 }
 
+namespace {
+
+// A bounds-checked reader of SFTP's big-endian fields.
+class Reader {
+ public:
+  explicit Reader(std::string_view p) : p_(p) {}
+  bool U8(uint8_t* v) {
+    if (p_.size() < 1) return false;
+    *v = static_cast<uint8_t>(p_[0]);
+    p_.remove_prefix(1);
+    return true;
+  }
+  bool U32(uint32_t* v) {
+    if (p_.size() < 4) return false;
+    *v = 0;
+    for (int i = 0; i < 4; i++) *v = (*v << 8) | static_cast<uint8_t>(p_[i]);
+    p_.remove_prefix(4);
+    return true;
+  }
+  bool U64(uint64_t* v) {
+    uint32_t hi, lo;
+    if (!U32(&hi) || !U32(&lo)) return false;
+    *v = (static_cast<uint64_t>(hi) << 32) | lo;
+    return true;
+  }
+  bool Str(std::string_view* v) {
+    uint32_t n;
+    if (!U32(&n) || n > p_.size()) return false;
+    *v = p_.substr(0, n);
+    p_.remove_prefix(n);
+    return true;
+  }
+
+ private:
+  std::string_view p_;
+};
+
+// SFTP packet types (draft-ietf-secsh-filexfer-02).
+constexpr uint8_t kFxpInit = 1, kFxpOpen = 3, kFxpClose = 4, kFxpRead = 5, kFxpWrite = 6,
+                  kFxpRemove = 13, kFxpMkdir = 14, kFxpRmdir = 15, kFxpRename = 18,
+                  kFxpExtended = 200, kFxpStatus = 101, kFxpHandle = 102, kFxpData = 103;
+constexpr uint32_t kFxfWrite = 0x2;
+// What is kept of names: a path is cut at this length in the recording.
+constexpr size_t kMaxPath = 4096;
+// Open files and requests in flight tracked at once: past these, the oldest are forgotten.
+constexpr size_t kMaxTracked = 1024;
+
+std::string Path(std::string_view p) { return std::string(p.substr(0, kMaxPath)); }
+
+}  // namespace
+
+SftpWatcher::Action SftpWatcher::Done(const Open& o) {
+  if (o.write) return {{"write", o.path, std::to_string(o.written)}};
+  return {{"read", o.path, std::to_string(o.read)}};
+}
+
+std::vector<SftpWatcher::Action> SftpWatcher::FromClient(std::string_view data) {
+  return Feed(client_buf_, data, true);
+}
+
+std::vector<SftpWatcher::Action> SftpWatcher::FromServer(std::string_view data) {
+  return Feed(server_buf_, data, false);
+}
+
+std::vector<SftpWatcher::Action> SftpWatcher::Close() {
+  std::vector<Action> out;
+  for (const auto& [h, o] : handles_) out.push_back(Done(o));
+  handles_.clear();
+  return out;
+}
+
+std::vector<SftpWatcher::Action> SftpWatcher::Feed(std::string& buf, std::string_view data,
+                                                   bool client) {
+  std::vector<Action> out;
+  if (broken_) return out;
+  buf.append(data);
+  size_t at = 0;
+  while (buf.size() - at >= 4) {
+    uint32_t len = 0;
+    Reader(std::string_view(buf).substr(at, 4)).U32(&len);
+    if (len == 0 || len > kMaxSftpPacket) {
+      broken_ = true;
+      out.push_back({{"unparsed", client ? "a request" : "a response", std::to_string(len)}});
+      buf.clear();
+      return out;
+    }
+    if (buf.size() - at - 4 < len) break;
+    const std::string_view packet = std::string_view(buf).substr(at + 4, len);
+    if (client) {
+      Request(packet, out);
+    } else {
+      Response(packet, out);
+    }
+    at += 4 + len;
+  }
+  buf.erase(0, at);
+  // Bounded maps: a client that never closes what it opens cannot grow them.
+  if (pending_opens_.size() > kMaxTracked) pending_opens_.erase(pending_opens_.begin());
+  if (pending_reads_.size() > kMaxTracked) pending_reads_.erase(pending_reads_.begin());
+  if (handles_.size() > kMaxTracked) {
+    out.push_back(Done(handles_.begin()->second));
+    handles_.erase(handles_.begin());
+  }
+  return out;
+}
+
+void SftpWatcher::Request(std::string_view p, std::vector<Action>& out) {
+  Reader r(p);
+  uint8_t type;
+  uint32_t id;
+  if (!r.U8(&type) || type == kFxpInit || !r.U32(&id)) return;
+  std::string_view a, b;
+  switch (type) {
+    case kFxpOpen: {
+      uint32_t flags;
+      if (r.Str(&a) && r.U32(&flags)) pending_opens_[id] = {Path(a), (flags & kFxfWrite) != 0, 0, 0};
+      return;
+    }
+    case kFxpRead:
+      if (r.Str(&a)) pending_reads_[id] = std::string(a);
+      return;
+    case kFxpWrite: {
+      uint64_t offset;
+      auto it = r.Str(&a) && r.U64(&offset) && r.Str(&b) ? handles_.find(std::string(a)) : handles_.end();
+      if (it != handles_.end()) {
+        it->second.written += b.size();
+        it->second.write = true;
+      }
+      return;
+    }
+    case kFxpClose: {
+      auto it = r.Str(&a) ? handles_.find(std::string(a)) : handles_.end();
+      if (it != handles_.end()) {
+        out.push_back(Done(it->second));
+        handles_.erase(it);
+      }
+      return;
+    }
+    case kFxpRemove:
+      if (r.Str(&a)) out.push_back({{"remove", Path(a)}});
+      return;
+    case kFxpMkdir:
+      if (r.Str(&a)) out.push_back({{"mkdir", Path(a)}});
+      return;
+    case kFxpRmdir:
+      if (r.Str(&a)) out.push_back({{"rmdir", Path(a)}});
+      return;
+    case kFxpRename:
+      if (r.Str(&a) && r.Str(&b)) out.push_back({{"rename", Path(a), Path(b)}});
+      return;
+    case kFxpExtended: {
+      std::string_view name;
+      if (r.Str(&name) && name == "posix-rename@openssh.com" && r.Str(&a) && r.Str(&b))
+        out.push_back({{"rename", Path(a), Path(b)}});
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void SftpWatcher::Response(std::string_view p, std::vector<Action>&) {
+  Reader r(p);
+  uint8_t type;
+  uint32_t id;
+  if (!r.U8(&type) || !r.U32(&id)) return;
+  std::string_view a;
+  switch (type) {
+    case kFxpHandle: {
+      auto it = pending_opens_.find(id);
+      if (it != pending_opens_.end() && r.Str(&a)) handles_[std::string(a)] = it->second;
+      if (it != pending_opens_.end()) pending_opens_.erase(it);
+      return;
+    }
+    case kFxpData: {
+      auto it = pending_reads_.find(id);
+      if (it == pending_reads_.end()) return;
+      auto h = r.Str(&a) ? handles_.find(it->second) : handles_.end();
+      if (h != handles_.end()) h->second.read += a.size();
+      pending_reads_.erase(it);
+      return;
+    }
+    case kFxpStatus:
+      pending_opens_.erase(id);
+      pending_reads_.erase(id);
+      return;
+    default:
+      return;
+  }
+}
+
 }  // namespace warden

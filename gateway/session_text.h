@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,42 @@ class InputRecorder {
   std::string tail_;  // the last output bytes
   bool redacting_ = false;
   uint32_t redacted_bytes_ = 0;
+};
+
+// What an SFTP session did, from the bytes relayed both ways (draft-ietf-secsh-filexfer-02, the
+// version OpenSSH speaks): every file opened with the bytes read from and written to it, removes,
+// renames and directories made or removed. The gateway records each as an exec event of its
+// channel ("sftp write PATH 1234 bytes" ...), searchable with `wardenctl sessions --command`.
+// Packets are reassembled across writes; a packet larger than kMaxSftpPacket, or a malformed
+// one, stops the watch (reported once as "sftp unparsed") without touching the relay.
+class SftpWatcher {
+ public:
+  static constexpr size_t kMaxSftpPacket = 256 * 1024;
+  struct Action {
+    std::vector<std::string> argv;  // {"write", path, "1234"}, {"rename", from, to}, ...
+  };
+  // Client -> server bytes (requests), server -> client bytes (responses); the actions completed.
+  std::vector<Action> FromClient(std::string_view data);
+  std::vector<Action> FromServer(std::string_view data);
+  // Files still open when the channel ends, with what was moved so far.
+  std::vector<Action> Close();
+
+ private:
+  struct Open {
+    std::string path;
+    bool write = false;
+    uint64_t read = 0, written = 0;
+  };
+  std::vector<Action> Feed(std::string& buf, std::string_view data, bool client);
+  void Request(std::string_view p, std::vector<Action>& out);
+  void Response(std::string_view p, std::vector<Action>& out);
+  static Action Done(const Open& o);
+
+  std::string client_buf_, server_buf_;
+  bool broken_ = false;
+  std::map<uint32_t, Open> pending_opens_;      // request id -> the file being opened
+  std::map<uint32_t, std::string> pending_reads_;  // request id -> handle of a READ
+  std::map<std::string, Open> handles_;         // handle -> open file
 };
 
 }  // namespace warden

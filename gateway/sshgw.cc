@@ -5,6 +5,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -117,7 +118,9 @@ class BrokerConnection {
     bool down_closed = false, up_closed = false;
     bool resize_pending = false;
     std::unique_ptr<InputRecorder> keys;  // redaction of the line typed at a password prompt
+    std::unique_ptr<SftpWatcher> sftp;    // the files an sftp channel moved
   };
+  void RecordSftp(Relay& r, const std::vector<SftpWatcher::Action>& actions);
 
   static int AuthPubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
   static ssh_channel OpenSessionChannel(ssh_session, void* self);
@@ -436,6 +439,7 @@ int BrokerConnection::DownSubsystem(ssh_session, ssh_channel, const char* name, 
     return -1;
   }
   r.start = Relay::Start::kSftp;
+  r.sftp = std::make_unique<SftpWatcher>();
   c.Record(r.terminal, ExecEvent{0, 0, "subsystem", {"sftp"}, "", 4, false});
   return 0;
 }
@@ -449,6 +453,8 @@ int BrokerConnection::UpData(ssh_session, ssh_channel, void* data, uint32_t len,
   if (r.start != Relay::Start::kSftp) {
     r.conn->Record(r.terminal, TerminalOutput{std::string(p, len)});
     if (r.pty) r.keys->Output(std::string_view(p, len));
+  } else if (!is_stderr) {
+    r.conn->RecordSftp(r, r.sftp->FromServer(std::string_view(p, len)));
   }
   return static_cast<int>(len);
 }
@@ -473,8 +479,19 @@ void BrokerConnection::UpExitSignal(ssh_session, ssh_channel, const char* sig, i
   if (!r.down_closed) ssh_channel_request_send_exit_signal(r.down, sig ? sig : "KILL", core, msg ? msg : "", lang ? lang : "");
 }
 
+void BrokerConnection::RecordSftp(Relay& r, const std::vector<SftpWatcher::Action>& actions) {
+  for (const SftpWatcher::Action& a : actions) {
+    std::vector<std::string> argv = {"sftp"};
+    argv.insert(argv.end(), a.argv.begin(), a.argv.end());
+    uint32_t bytes = 0;
+    for (const std::string& x : argv) bytes += static_cast<uint32_t>(x.size() + 1);
+    Record(r.terminal, ExecEvent{0, 0, "sftp", std::move(argv), "", bytes, false});
+  }
+}
+
 bool BrokerConnection::Pump(Relay& r) {
   if (r.up_closed) {
+    if (r.sftp) RecordSftp(r, r.sftp->Close());
     if (!r.down_closed) {
       ssh_channel_send_eof(r.down);
       ssh_channel_close(r.down);
@@ -528,7 +545,9 @@ bool BrokerConnection::Pump(Relay& r) {
       r.up_closed = true;
       return true;
     }
-    if (r.start != Relay::Start::kSftp) {
+    if (r.start == Relay::Start::kSftp) {
+      RecordSftp(r, r.sftp->FromClient(std::string_view(r.input.data(), static_cast<size_t>(n))));
+    } else {
       for (auto& ev : r.keys->Input(std::string_view(r.input.data(), static_cast<size_t>(n)),
                                     &redacted_lines_))
         Record(r.terminal, std::move(ev));
@@ -593,6 +612,8 @@ void BrokerConnection::CloseAtController() {
 
 void BrokerConnection::Serve() {
   peer_ = PeerAddress(ssh_get_fd(op_));
+  const int one = 1;
+  setsockopt(ssh_get_fd(op_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ssh_callbacks_init(&server_cb_);
   server_cb_.userdata = this;
   server_cb_.auth_pubkey_function = AuthPubkey;
@@ -771,6 +792,10 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
       ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDADDR, config_.listen_address.c_str()) != SSH_OK ||
       ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &port) != SSH_OK ||
       ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, key.c_str()) != SSH_OK ||
+      // The operator's client picks from its own list: it gets AES-GCM unless it lacks it
+      // (then chacha20-poly1305 or AES-CTR).
+      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_C_S, kSshCipherPreference) != SSH_OK ||
+      ssh_bind_options_set(bind, SSH_BIND_OPTIONS_CIPHERS_S_C, kSshCipherPreference) != SSH_OK ||
       ssh_bind_listen(bind) != SSH_OK) {
     absl::Status st = absl::FailedPreconditionError(
         StrCat("cannot listen on ", config_.listen_address, ":", port, " with host key ", key,

@@ -14,7 +14,7 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input"
+  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input" "$work/sftp"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -95,8 +95,25 @@ open(sys.argv[1], "wb").write(b"bank-alice-7k2f@core\n" + out(b"$ sudo -k; sudo 
                               + typed(b"hunter2") + typed(b"\rls -l\r") + out(b"total 0\r\n$ "))
 PY
 
+# An SFTP put and get as OpenSSH's sftp sends them (sftp_fuzzer.cc: a length byte, high bit =
+# from the server).
+python3 - "$work/sftp/seed" <<'PY'
+import struct, sys
+def pkt(t, body): return struct.pack(">IB", len(body) + 1, t) + body
+def s(b): return struct.pack(">I", len(b)) + b
+def c(b): return bytes([len(b)]) + b
+def srv(b): return bytes([0x80 | len(b)]) + b
+out = c(pkt(1, struct.pack(">I", 3))) + c(pkt(3, struct.pack(">I", 7) + s(b"/tmp/up") + struct.pack(">II", 0x1a, 0)))
+out += srv(pkt(102, struct.pack(">I", 7) + s(b"h1")))
+out += c(pkt(6, struct.pack(">I", 8) + s(b"h1") + struct.pack(">Q", 0) + s(b"x" * 40)))
+out += c(pkt(4, struct.pack(">I", 9) + s(b"h1"))) + c(pkt(18, struct.pack(">I", 10) + s(b"/a") + s(b"/b")))
+out += c(pkt(5, struct.pack(">I", 11) + s(b"h1") + struct.pack(">QI", 0, 4096)))
+out += srv(pkt(103, struct.pack(">I", 11) + s(b"d" * 50)))
+open(sys.argv[1], "wb").write(out)
+PY
+
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

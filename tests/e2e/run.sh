@@ -1467,6 +1467,7 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication no
 UsePAM yes
 StrictModes no
+Subsystem sftp internal-sftp
 CFG
   sshd_in_namespace appliance "$d" "$APPLIANCE_PORT" \
     "mount --bind '$d/passwd' /etc/passwd && mount --bind '$d/pam-sshd' /etc/pam.d/sshd &&" "$d/sshd_config"
@@ -1968,6 +1969,13 @@ roles = """roles:
     extensions: {allowed: [permit-pty], default: [permit-pty]}
     broker: {target: core, credential: kv/appliance/core}
     require_moderator: {count: 1, groups: [approvers], on_leave: terminate, wait: 2m}
+  bank-files:
+    tier: 0
+    login: "files-{{user}}"
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    extensions: {allowed: [permit-pty], default: [permit-pty]}
+    broker: {target: core, credential: kv/appliance/core, allow: [exec, sftp]}
   bank-impostor:
     tier: 0
     login: "imp-{{user}}"
@@ -2008,6 +2016,14 @@ EOF
   echo -n "initial-pw" | wctl admin vault put kv/appliance/core >/dev/null
   echo -n "initial-pw" | wctl admin vault put kv/appliance/impostor >/dev/null
   sshgw_start gw0 0
+}
+
+sealed() { wctl admin recordings verify "$1" >/dev/null 2>&1; }
+
+# broker_session GRANT: the recorded session of GRANT (the newest).
+broker_session() {
+  wctl admin --json sessions | python3 -c 'import json,sys
+print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][-1])' "$1"
 }
 
 # broker_grant ROLE KEY: a grant of ROLE for alice and KEY signed under it; sets G and LOGIN.
@@ -2073,6 +2089,24 @@ print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$
     -P "$SSHGW_PORT" "$LOGIN@core@127.0.0.1"
   GW_LOG=INFO expect_fail "open failed" gw_ssh op -W "127.0.0.1:$APPLIANCE_PORT" -l "$LOGIN@core" 127.0.0.1
   echo "  ok: a plain key, another target, another login, sftp and forwarding are refused"
+  # A role that allows sftp: files go both ways through the gateway, and each is recorded with
+  # its size; the same role's shell is refused.
+  broker_grant bank-files files
+  head -c 5000 /dev/urandom >"$WARDEN_SANDBOX/up.bin"
+  printf 'put %s /tmp/warden-up-%s.bin\nget /tmp/warden-up-%s.bin %s\nrm /tmp/warden-up-%s.bin\n' \
+    "$WARDEN_SANDBOX/up.bin" "$$" "$$" "$WARDEN_SANDBOX/down.bin" "$$" >"$WARDEN_SANDBOX/batch"
+  out=$(sftp -b "$WARDEN_SANDBOX/batch" -i "$WARDEN_SANDBOX/files" -o CertificateFile="$WARDEN_SANDBOX/files-cert.pub" \
+    -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -P "$SSHGW_PORT" "$LOGIN@core@127.0.0.1" 2>&1) || fail "sftp through the gateway failed: $out"
+  cmp "$WARDEN_SANDBOX/up.bin" "$WARDEN_SANDBOX/down.bin" || fail "the file came back different"
+  sid=$(broker_session "$G")
+  wait_for 15 sealed "$sid" || fail "the sftp session's recording was not sealed"
+  expect_out "sftp write /tmp/warden-up-$$.bin 5000" wctl admin recordings export "$sid" --format commands
+  expect_out "sftp read /tmp/warden-up-$$.bin 5000" wctl admin recordings export "$sid" --format commands
+  expect_out "sftp remove /tmp/warden-up-$$.bin" wctl admin recordings export "$sid" --format commands
+  expect_out "$sid" wctl admin sessions --command "/tmp/warden-up-$$.bin"
+  expect_fail "shell request failed" gw_ssh files -tt -l "$LOGIN@core" 127.0.0.1 </dev/null
+  echo "  ok: sftp where the role allows it: both ways, each file recorded with its size"
   # A grant of a role that is not brokered, and one of tier 1, at this tier-0 gateway.
   G1=$(grant_for tier0-linux-admin 30m)
   new_key plain
@@ -2132,12 +2166,6 @@ gw_line() {
     "-o LogLevel=ERROR -p $SSHGW_PORT -l $LOGIN@core 127.0.0.1"
 }
 
-# broker_session GRANT: the recorded session of GRANT (the newest).
-broker_session() {
-  wctl admin --json sessions | python3 -c 'import json,sys
-print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][-1])' "$1"
-}
-
 e2e_sshgw_live() {
   sshgw_setup
   broker_grant bank-appliance op
@@ -2160,7 +2188,6 @@ e2e_sshgw_live() {
   gw_gone() { ! pgrep -f "^ssh -tt -i $WARDEN_SANDBOX/op " >/dev/null; }
   wait_for 10 gw_gone || fail "the operator's ssh is still connected after the revocation"
   echo "  ok: revoking the grant ended the live session"
-  sealed() { wctl admin recordings verify "$1" >/dev/null 2>&1; }
   wait_for 15 sealed "$sid" || fail "the session's recording was not sealed"
   wctl admin recordings export "$sid" --format raw -o "$WARDEN_SANDBOX/gw.raw"
   wctl admin recordings export "$sid" -o "$WARDEN_SANDBOX/gw.cast"

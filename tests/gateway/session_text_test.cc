@@ -72,6 +72,60 @@ TEST(InputRecorder, FullKeepsEverythingAndOffNothing) {
   EXPECT_TRUE(off.Input("secret\r", &lines).empty());
 }
 
+// SFTP packets as OpenSSH's client and server send them (length, type, id, fields).
+std::string U32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+std::string Str(const std::string& s) { return U32(static_cast<uint32_t>(s.size())) + s; }
+std::string Packet(uint8_t type, const std::string& body) {
+  return U32(static_cast<uint32_t>(body.size() + 1)) + static_cast<char>(type) + body;
+}
+
+TEST(SftpWatcher, FilesWithTheirSizesRenamesAndRemoves) {
+  SftpWatcher w;
+  // A put of 5000 bytes, split across writes mid-packet as a channel may deliver it.
+  const std::string put = Packet(1, U32(3)) + Packet(3, U32(7) + Str("/tmp/up.bin") + U32(0x1a) + U32(0));
+  EXPECT_TRUE(w.FromClient(put.substr(0, 9)).empty());
+  EXPECT_TRUE(w.FromClient(put.substr(9)).empty());
+  EXPECT_TRUE(w.FromServer(Packet(102, U32(7) + Str("h1"))).empty());
+  const std::string data(5000, 'x');
+  const std::string write = Packet(6, U32(8) + Str("h1") + U32(0) + U32(0) + Str(data));
+  EXPECT_TRUE(w.FromClient(write.substr(0, 100)).empty());
+  EXPECT_TRUE(w.FromClient(write.substr(100)).empty());
+  auto closed = w.FromClient(Packet(4, U32(9) + Str("h1")));
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].argv, (std::vector<std::string>{"write", "/tmp/up.bin", "5000"}));
+  // A get: the bytes of its DATA responses count.
+  w.FromClient(Packet(3, U32(10) + Str("/etc/motd") + U32(1) + U32(0)));
+  w.FromServer(Packet(102, U32(10) + Str("h2")));
+  w.FromClient(Packet(5, U32(11) + Str("h2") + U32(0) + U32(0) + U32(32768)));
+  w.FromServer(Packet(103, U32(11) + Str(std::string(286, 'm'))));
+  auto renamed = w.FromClient(Packet(18, U32(12) + Str("/a") + Str("/b")) + Packet(13, U32(13) + Str("/c")));
+  ASSERT_EQ(renamed.size(), 2u);
+  EXPECT_EQ(renamed[0].argv, (std::vector<std::string>{"rename", "/a", "/b"}));
+  EXPECT_EQ(renamed[1].argv, (std::vector<std::string>{"remove", "/c"}));
+  // Still open when the channel ends.
+  auto left = w.Close();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].argv, (std::vector<std::string>{"read", "/etc/motd", "286"}));
+}
+
+TEST(SftpWatcher, AnOversizedOrFailedPacketStopsOnlyTheWatch) {
+  SftpWatcher w;
+  // An open the server refuses (STATUS) leaves nothing behind.
+  w.FromClient(Packet(3, U32(1) + Str("/root/x") + U32(1) + U32(0)));
+  w.FromServer(Packet(101, U32(1) + U32(3)));
+  EXPECT_TRUE(w.Close().empty());
+  auto bad = w.FromClient(U32(1 << 30) + "junk");
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].argv[0], "unparsed");
+  EXPECT_TRUE(w.FromClient(Packet(13, U32(2) + Str("/c"))).empty());
+  // Truncated fields inside a packet are ignored, not read past.
+  SftpWatcher t;
+  EXPECT_TRUE(t.FromClient(Packet(18, U32(3) + U32(100) + "ab")).empty());
+}
+
 TEST(GatewayConfig, DefaultsKeysAndMistakes) {
   testing::TempDir dir;
   testing::WriteAll(dir / "ok.yaml", "listen: \"[::1]:2022\"\nstate_dir: /tmp/gw\nmax_connections: 9\n");
