@@ -79,7 +79,11 @@ std::string PeerAddress(int fd) {
 // (moderators, terminations) arrives from the upload thread through atomics and an eventfd.
 class BrokerConnection {
  public:
-  BrokerConnection(Gateway& gw, ssh_session op) : gw_(gw), op_(op) {}
+  // `peer` and `jump_target`: for a connection nested in another's jump channel (ssh -J), the
+  // outer client's address and the host its channel named (the target when the user name has
+  // none).
+  BrokerConnection(Gateway& gw, ssh_session op, std::string peer = "", std::string jump_target = "")
+      : gw_(gw), op_(op), peer_(std::move(peer)), jump_target_(std::move(jump_target)) {}
   ~BrokerConnection();
   void Serve();
 
@@ -122,7 +126,20 @@ class BrokerConnection {
   };
   void RecordSftp(Relay& r, const std::vector<SftpWatcher::Action>& actions);
 
+  // A jump (ssh -J, a direct-tcpip channel): its bytes go to and from a connection nested in
+  // this gateway over a socket pair, which authenticates and brokers on its own.
+  struct Jump {
+    BrokerConnection* conn = nullptr;
+    ssh_channel ch = nullptr;
+    int fd = -1;
+    ssh_channel_callbacks_struct cb{};
+    bool done = false;  // the nested connection closed its end
+  };
   static int AuthPubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
+  static int OnMessage(ssh_session, ssh_message msg, void* self);
+  static int JumpData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* j);
+  static void JumpEof(ssh_session, ssh_channel, void* j);
+  static int JumpReadable(socket_t fd, int revents, void* j);
   static ssh_channel OpenSessionChannel(ssh_session, void* self);
   static int DownData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* r);
   static void DownEof(ssh_session, ssh_channel, void* r);
@@ -140,6 +157,10 @@ class BrokerConnection {
                            const char* lang, void* r);
 
   int Authenticate(const char* user, ssh_key key);
+  absl::Status CallOpen(pb::BrokerSession* out);
+  // The session at the controller and the second leg, at the first channel that starts; false
+  // (the reason told on `r`, the connection ending) if either cannot be had.
+  bool OpenLeg(Relay& r);
   void Refuse(const std::string& why);
   bool Pump(Relay& r);  // false: the relay is done
   void Record(uint32_t terminal, decltype(RecordingEvent::kind) kind);
@@ -147,6 +168,8 @@ class BrokerConnection {
   // Ends the session (from anywhere on the connection's thread, callbacks included): the main
   // loop then tells the operator why on every channel (Shutdown) and closes the connection.
   void EndAll(const std::string& why);
+  // Frees every channel (relays' both sides, jumps'). REQUIRES: before the sessions disconnect.
+  void FreeChannels();
   void Shutdown(const std::string& why);
   void CloseAtController();
   bool QuorumMet() const {
@@ -164,10 +187,17 @@ class BrokerConnection {
   int wake_fd_ = -1;
   ssh_server_callbacks_struct server_cb_{};
   std::string peer_;
+  const std::string jump_target_;
+  std::list<Jump> jumps_;
   int auth_attempts_ = 0;
   bool told_plain_key_ = false;
   bool authenticated_ = false;
-  pb::BrokerSession session_;  // its password field is wiped once the second leg is in
+  // What the controller said of the certificate (at authentication), then the session it
+  // opened (at the first channel); its password field is wiped once the second leg is in.
+  pb::BrokerSession session_;
+  pb::OpenBrokerSessionRequest open_;
+  bool leg_failed_ = false;
+  std::vector<std::pair<uint32_t, decltype(RecordingEvent::kind)>> early_;
   bool recording_ = false;
   int64_t start_mono_ = 0;
   uint32_t next_terminal_ = 0;
@@ -182,11 +212,23 @@ class BrokerConnection {
   std::string terminate_;  // guarded by mu_
 };
 
-BrokerConnection::~BrokerConnection() {
+void BrokerConnection::FreeChannels() {
+  for (Jump& j : jumps_) {
+    if (event_) ssh_event_remove_fd(event_, j.fd);
+    close(j.fd);
+    ssh_channel_free(j.ch);
+  }
+  jumps_.clear();
   for (Relay& r : relays_) {
     if (r.up) ssh_channel_free(r.up);
     if (r.down) ssh_channel_free(r.down);
   }
+  relays_.clear();
+}
+
+BrokerConnection::~BrokerConnection() {
+  // Before any disconnect: ssh_disconnect frees a session's channels itself.
+  FreeChannels();
   if (event_) {
     if (target_) ssh_event_remove_session(event_, target_.get());
     ssh_event_remove_session(event_, op_);
@@ -235,65 +277,92 @@ int BrokerConnection::Authenticate(const char* user, ssh_key key) {
   absl::StatusOr<Bytes> blob = exported == SSH_OK ? Base64Decode(b64) : absl::InternalError("");
   ssh_string_free_char(b64);
   if (!blob.ok()) return SSH_AUTH_DENIED;
-  pb::OpenBrokerSessionRequest req;
-  req.set_certificate(std::string(AsChars(*blob)));
   absl::StatusOr<BrokerUser> who = ParseBrokerUser(user);
   if (!who.ok()) {
     Refuse(std::string(who.status().message()));
     return SSH_AUTH_DENIED;
   }
-  req.set_principal(who->principal);
-  req.set_target(who->target);
-  req.set_client_address(peer_);
-  auto channel = gw_.Channel();
-  if (!channel) {
-    Refuse("this gateway is not enrolled (its certificate is missing)");
-    return SSH_AUTH_DENIED;
-  }
-  grpc::Status st = pb::GatewayService::NewStub(channel)->OpenSession(Deadline(20).get(), req,
-                                                                      &session_);
+  open_.set_certificate(std::string(AsChars(*blob)));
+  open_.set_principal(who->principal);
+  open_.set_target(who->target.empty() ? jump_target_ : who->target);
+  open_.set_client_address(peer_);
+  // Checked now, opened at the first channel: a connection that only jumps (ssh -J) takes no
+  // credential and records nothing itself.
+  open_.set_check_only(true);
+  absl::Status st = CallOpen(&session_);
+  open_.set_check_only(false);
   if (!st.ok()) {
-    Refuse(st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                   st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-               ? StrCat("the Warden controller cannot be reached (", st.error_message(),
-                        "): no session without it")
-               : st.error_message());
+    Refuse(std::string(st.message()));
     return SSH_AUTH_DENIED;
   }
-  SshLoginTarget t{session_.host(), session_.port(), session_.login(),
-                   ToBytes(session_.host_key()), session_.target(), 10};
-  absl::StatusOr<SshSession> leg = SshPasswordLogin(t, session_.password());
+  authenticated_ = true;
+  return SSH_AUTH_SUCCESS;
+}
+
+absl::Status BrokerConnection::CallOpen(pb::BrokerSession* out) {
+  auto channel = gw_.Channel();
+  if (!channel) return absl::FailedPreconditionError("this gateway is not enrolled (its certificate is missing)");
+  grpc::Status st = pb::GatewayService::NewStub(channel)->OpenSession(Deadline(20).get(), open_, out);
+  if (st.ok()) return absl::OkStatus();
+  if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    return absl::UnavailableError(StrCat("the Warden controller cannot be reached (",
+                                         st.error_message(), "): no session without it"));
+  return absl::PermissionDeniedError(st.error_message());
+}
+
+bool BrokerConnection::OpenLeg(Relay& r) {
+  if (target_) return true;
+  if (leg_failed_) return false;
+  absl::Status st = CallOpen(&session_);
+  if (st.ok()) {
+    SshLoginTarget t{session_.host(), session_.port(), session_.login(),
+                     ToBytes(session_.host_key()), session_.target(), 10};
+    absl::StatusOr<SshSession> leg = SshPasswordLogin(t, session_.password());
+    if (leg.ok()) {
+      target_ = std::move(*leg);
+    } else {
+      LogLine(LOG_ERR, StrCat("session ", session_.session_id(), " of ", session_.user(), " to ",
+                              session_.target(), ": the second leg failed: ", leg.status().message()));
+      st = absl::Status(leg.status().code(), StrCat("cannot log in to ", session_.target(), ": ",
+                                                   leg.status().message()));
+    }
+  }
   OPENSSL_cleanse(session_.mutable_password()->data(), session_.password().size());
   session_.clear_password();
-  if (!leg.ok()) {
-    LogLine(LOG_ERR, StrCat("session ", session_.session_id(), " of ", session_.user(), " to ",
-                            session_.target(), ": the second leg failed: ", leg.status().message()));
-    Refuse(StrCat("cannot log in to ", session_.target(), ": ", leg.status().message()));
-    CloseAtController();
-    return SSH_AUTH_DENIED;
+  if (!st.ok()) {
+    leg_failed_ = true;
+    Notice(r, std::string(st.message()));
+    if (!session_.session_id().empty()) CloseAtController();
+    EndAll(std::string(st.message()));
+    return false;
   }
-  target_ = std::move(*leg);
-  authenticated_ = true;
+  ssh_event_add_session(event_, target_.get());
   LogLine(LOG_INFO, StrCat("session ", session_.session_id(), ": ", session_.user(), " (grant ",
                            session_.grant_id(), ") from ", peer_, " to ", session_.target(), " as ",
                            session_.login()));
   SessionInfo info;
-  info.user = req.principal();
+  info.user = open_.principal();
   info.service = "warden-sshgw";
   info.tty = session_.target();
   info.rhost = peer_;
   info.grant_id = session_.grant_id();
   info.started_unix_ns = UnixNs();
   start_mono_ = MonoNs();
-  gw_.spool().Open(session_.session_id(), info, start_mono_,
-                   session_.recording_mode() == "strict");
+  gw_.spool().Open(session_.session_id(), info, start_mono_, session_.recording_mode() == "strict");
   recording_ = true;
   gw_.Register(session_.session_id(), this);
-  return SSH_AUTH_SUCCESS;
+  // What the channels recorded before the session existed (their requests) goes in now.
+  for (auto& [terminal, kind] : early_) Record(terminal, std::move(kind));
+  early_.clear();
+  return true;
 }
 
 void BrokerConnection::Record(uint32_t terminal, decltype(RecordingEvent::kind) kind) {
-  if (!recording_) return;
+  if (!recording_) {
+    if (early_.size() < 64) early_.emplace_back(terminal, std::move(kind));
+    return;
+  }
   const int64_t now = MonoNs();
   RecordingEvent ev;
   ev.offset_ns = now - start_mono_;
@@ -308,16 +377,77 @@ void BrokerConnection::Notice(Relay& r, const std::string& text) {
   Record(r.terminal, TerminalOutput{line});
 }
 
+int BrokerConnection::OnMessage(ssh_session, ssh_message msg, void* self) {
+  auto* c = static_cast<BrokerConnection*>(self);
+  if (!c->authenticated_ || c->shut_ || ssh_message_type(msg) != SSH_REQUEST_CHANNEL_OPEN ||
+      ssh_message_subtype(msg) != SSH_CHANNEL_DIRECT_TCPIP)
+    return 1;  // refused: forwarding, agent, X11, environment, other channel types
+  const char* host = ssh_message_channel_request_open_destination(msg);
+  const std::string target = host ? std::string(host).substr(0, 64) : "";
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 1;
+  ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
+  if (!ch) {
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+  }
+  Jump& j = c->jumps_.emplace_back();
+  j.conn = c;
+  j.ch = ch;
+  j.fd = sv[0];
+  ssh_callbacks_init(&j.cb);
+  j.cb.userdata = &j;
+  j.cb.channel_data_function = JumpData;
+  j.cb.channel_eof_function = JumpEof;
+  j.cb.channel_close_function = JumpEof;
+  ssh_set_channel_callbacks(ch, &j.cb);
+  ssh_event_add_fd(c->event_, j.fd, POLLIN, JumpReadable, &j);
+  LogLine(LOG_INFO, StrCat(c->peer_, " jumps to ", target, " through this gateway (ssh -J)"));
+  c->gw_.ServeNested(sv[1], c->peer_, target);
+  return 0;
+}
+
+int BrokerConnection::JumpData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* jp) {
+  auto& j = *static_cast<Jump*>(jp);
+  const char* p = static_cast<const char*>(data);
+  size_t left = len;
+  while (left > 0 && !j.done) {
+    const ssize_t n = write(j.fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      j.done = true;
+      break;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return static_cast<int>(len);
+}
+
+void BrokerConnection::JumpEof(ssh_session, ssh_channel, void* jp) {
+  shutdown(static_cast<Jump*>(jp)->fd, SHUT_WR);
+}
+
+int BrokerConnection::JumpReadable(socket_t fd, int, void* jp) {
+  auto& j = *static_cast<Jump*>(jp);
+  char buf[64 << 10];
+  const ssize_t n = read(fd, buf, sizeof buf);
+  if (n > 0) {
+    if (ssh_channel_write(j.ch, buf, static_cast<uint32_t>(n)) == SSH_ERROR) j.done = true;
+  } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+    j.done = true;
+  }
+  return 0;
+}
+
 ssh_channel BrokerConnection::OpenSessionChannel(ssh_session, void* self) {
   auto* c = static_cast<BrokerConnection*>(self);
   if (!c->authenticated_ || c->shut_) return nullptr;
   Relay& r = c->relays_.emplace_back();
   r.conn = c;
   r.down = ssh_channel_new(c->op_);
-  r.up = ssh_channel_new(c->target_.get());
-  if (!r.down || !r.up) {
-    if (r.down) ssh_channel_free(r.down);
-    if (r.up) ssh_channel_free(r.up);
+  if (!r.down) {
     c->relays_.pop_back();
     return nullptr;
   }
@@ -334,14 +464,6 @@ ssh_channel BrokerConnection::OpenSessionChannel(ssh_session, void* self) {
   r.down_cb.channel_exec_request_function = DownExec;
   r.down_cb.channel_subsystem_request_function = DownSubsystem;
   ssh_set_channel_callbacks(r.down, &r.down_cb);
-  ssh_callbacks_init(&r.up_cb);
-  r.up_cb.userdata = &r;
-  r.up_cb.channel_data_function = UpData;
-  r.up_cb.channel_eof_function = UpEof;
-  r.up_cb.channel_close_function = UpClose;
-  r.up_cb.channel_exit_status_function = UpExitStatus;
-  r.up_cb.channel_exit_signal_function = UpExitSignal;
-  ssh_set_channel_callbacks(r.up, &r.up_cb);
   return r.down;
 }
 
@@ -500,11 +622,12 @@ bool BrokerConnection::Pump(Relay& r) {
     return false;
   }
   if (r.down_closed && (!r.started || r.input.empty())) {
-    if (ssh_channel_is_open(r.up)) ssh_channel_close(r.up);
+    if (r.up && ssh_channel_is_open(r.up)) ssh_channel_close(r.up);
     return false;
   }
   if (r.start == Relay::Start::kNone) return true;
   if (!r.started) {
+    if (!OpenLeg(r)) return false;
     if (!QuorumMet()) {
       if (!r.announced) {
         r.announced = true;
@@ -515,6 +638,19 @@ bool BrokerConnection::Pump(Relay& r) {
       return true;
     }
     if (r.announced) Notice(r, "a moderator joined: the session starts");
+    r.up = ssh_channel_new(target_.get());
+    if (!r.up) {
+      EndAll("out of memory");
+      return false;
+    }
+    ssh_callbacks_init(&r.up_cb);
+    r.up_cb.userdata = &r;
+    r.up_cb.channel_data_function = UpData;
+    r.up_cb.channel_eof_function = UpEof;
+    r.up_cb.channel_close_function = UpClose;
+    r.up_cb.channel_exit_status_function = UpExitStatus;
+    r.up_cb.channel_exit_signal_function = UpExitSignal;
+    ssh_set_channel_callbacks(r.up, &r.up_cb);
     int rc = ssh_channel_open_session(r.up);
     if (rc == SSH_OK && r.pty)
       rc = ssh_channel_request_pty_size(r.up, r.term.c_str(), r.cols, r.rows);
@@ -611,7 +747,7 @@ void BrokerConnection::CloseAtController() {
 }
 
 void BrokerConnection::Serve() {
-  peer_ = PeerAddress(ssh_get_fd(op_));
+  if (peer_.empty()) peer_ = PeerAddress(ssh_get_fd(op_));
   const int one = 1;
   setsockopt(ssh_get_fd(op_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ssh_callbacks_init(&server_cb_);
@@ -619,6 +755,7 @@ void BrokerConnection::Serve() {
   server_cb_.auth_pubkey_function = AuthPubkey;
   server_cb_.channel_open_request_session_function = OpenSessionChannel;
   ssh_set_server_callbacks(op_, &server_cb_);
+  ssh_set_message_callback(op_, OnMessage, this);
   ssh_set_auth_methods(op_, SSH_AUTH_METHOD_PUBLICKEY);
   if (ssh_handle_key_exchange(op_) != SSH_OK) {
     LogLine(LOG_INFO, StrCat("key exchange with ", peer_, " failed: ", ssh_get_error(op_)));
@@ -641,7 +778,6 @@ void BrokerConnection::Serve() {
                      return 0;
                    },
                    nullptr);
-  ssh_event_add_session(event_, target_.get());
   const int64_t expires = session_.expires_unix();
   std::string ended;
   auto ending_since = std::chrono::steady_clock::now();
@@ -676,7 +812,7 @@ void BrokerConnection::Serve() {
       }
       continue;
     }
-    if (!ssh_is_connected(target_.get())) {
+    if (target_ && !ssh_is_connected(target_.get())) {
       EndAll(StrCat(session_.target(), " closed the connection"));
       continue;
     }
@@ -686,7 +822,7 @@ void BrokerConnection::Serve() {
     }
     // Four-eyes: the hold at the start is shown per channel (Pump); below the quorum later,
     // on_leave decides: terminate, or pause (input held until a moderator is back).
-    if (session_.moderators_required() > 0) {
+    if (recording_ && session_.moderators_required() > 0) {
       if (QuorumMet()) {
         ever_quorum_ = true;
         held_since_set_ = false;
@@ -708,6 +844,20 @@ void BrokerConnection::Serve() {
     for (const std::string& id : gw_.spool().TakeOverflowed()) {
       if (id == session_.session_id()) EndAll("its recording cannot be delivered (strict recording)");
     }
+    for (auto it = jumps_.begin(); it != jumps_.end();) {
+      if (!it->done && !ssh_channel_is_closed(it->ch)) {
+        ++it;
+        continue;
+      }
+      if (ssh_channel_is_open(it->ch)) {
+        ssh_channel_send_eof(it->ch);
+        ssh_channel_close(it->ch);
+      }
+      ssh_event_remove_fd(event_, it->fd);
+      close(it->fd);
+      ssh_channel_free(it->ch);
+      it = jumps_.erase(it);
+    }
     for (auto it = relays_.begin(); it != relays_.end();) {
       if (Pump(*it)) {
         ++it;
@@ -716,22 +866,22 @@ void BrokerConnection::Serve() {
       // Freed once neither side can call back into it.
       if (ssh_channel_is_closed(it->down) || !ssh_is_connected(op_)) {
         ssh_channel_free(it->down);
-        ssh_channel_free(it->up);
+        if (it->up) ssh_channel_free(it->up);
         it = relays_.erase(it);
       } else {
         ++it;
       }
     }
   }
+  FreeChannels();
+  if (!recording_) {
+    ssh_disconnect(op_);
+    return;
+  }
   LogLine(LOG_INFO, StrCat("session ", session_.session_id(), " ended: ", ended));
   gw_.Unregister(session_.session_id());
   gw_.spool().Close(session_.session_id(), MonoNs(), UnixNs(), {});
   // Close the second leg before the credential is checked in and rotated.
-  for (Relay& r : relays_) {
-    ssh_channel_free(r.up);
-    ssh_channel_free(r.down);
-  }
-  relays_.clear();
   ssh_event_remove_session(event_, target_.get());
   target_.reset();
   ssh_disconnect(op_);
@@ -782,6 +932,37 @@ void Gateway::OnUplinkLost() {
   for (auto& [id, c] : sessions_) c->ModeratorsLost();
 }
 
+void Gateway::ServeNested(int fd, const std::string& peer, const std::string& target) {
+  ssh_session s = ssh_new();
+  int rc = SSH_ERROR;
+  if (s) {
+    std::lock_guard lock(accept_mu_);
+    if (bind_) rc = ssh_bind_accept_fd(bind_, s, fd);
+  }
+  if (rc != SSH_OK || connections_ >= config_.max_connections) {
+    LogLine(LOG_WARNING, StrCat("refused a jump from ", peer, " to ", target, ": ",
+                                rc != SSH_OK ? "the nested connection could not start"
+                                             : "max_connections are open"));
+    if (s) ssh_free(s);
+    close(fd);
+    return;
+  }
+  Spawn(s, peer, target);
+}
+
+void Gateway::Spawn(ssh_session s, std::string peer, std::string target) {
+  const long timeout = kLoginGraceSeconds;
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+  connections_++;
+  std::thread([this, s, peer = std::move(peer), target = std::move(target)] {
+    {
+      BrokerConnection c(*this, s, peer, target);
+      c.Serve();
+    }
+    connections_--;
+  }).detach();
+}
+
 absl::Status Gateway::Run(const std::atomic<bool>& stop) {
   ssh_bind bind = ssh_bind_new();
   if (!bind) return absl::ResourceExhaustedError("ssh_bind_new failed");
@@ -825,7 +1006,13 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
     if (poll(&p, 1, 200) <= 0) continue;
     ssh_session s = ssh_new();
     if (!s) continue;
-    if (ssh_bind_accept(bind, s) != SSH_OK) {
+    int rc;
+    {
+      std::lock_guard lock(accept_mu_);
+      bind_ = bind;
+      rc = ssh_bind_accept(bind, s);
+    }
+    if (rc != SSH_OK) {
       ssh_free(s);
       continue;
     }
@@ -836,16 +1023,11 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
       ssh_free(s);
       continue;
     }
-    const long timeout = kLoginGraceSeconds;
-    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
-    connections_++;
-    std::thread([this, s] {
-      {
-        BrokerConnection c(*this, s);
-        c.Serve();
-      }
-      connections_--;
-    }).detach();
+    Spawn(s, "", "");
+  }
+  {
+    std::lock_guard lock(accept_mu_);
+    bind_ = nullptr;
   }
   ssh_bind_free(bind);
   // Open sessions end, each operator told why, and their credentials are checked in; then what

@@ -26,6 +26,9 @@
 #include "daemon/recording_spool.h"
 #include "gateway/sshgw_config.h"
 
+struct ssh_session_struct;
+struct ssh_bind_struct;
+
 namespace warden {
 
 class BrokerConnection;
@@ -42,9 +45,12 @@ class Gateway {
   RecordingSpool& spool() { return spool_; }
   const HostEnrollment& enrollment() const { return enrollment_; }
   void Register(const std::string& session_id, BrokerConnection* c);
+  // A connection nested in another's jump channel (ssh -J): `fd` is its end of the socket pair.
+  void ServeNested(int fd, const std::string& peer, const std::string& target);
   void Unregister(const std::string& session_id);
 
  private:
+  void Spawn(ssh_session_struct* s, std::string peer, std::string target);
   void OnControl(const std::string& session_id, const SessionControl& c);
   void OnUplinkLost();
 
@@ -55,6 +61,8 @@ class Gateway {
   std::shared_ptr<grpc::Channel> channel_;
   std::map<std::string, BrokerConnection*> sessions_;  // live, by session id
   std::atomic<int64_t> connections_{0};
+  std::mutex accept_mu_;
+  ssh_bind_struct* bind_ = nullptr;  // guarded by accept_mu_; set while listening
 };
 
 // Generates the gateway's SSH host key (Ed25519, in the state directory) if it has none, and

@@ -18,12 +18,13 @@ class GatewayApi final : public pb::GatewayService::CallbackService {
                                         const pb::OpenBrokerSessionRequest* req,
                                         pb::BrokerSession* resp) override {
     json args = {{"principal", req->principal().substr(0, 256)},
+                 {"check_only", req->check_only()},
                  {"target", req->target().substr(0, 64)},
                  {"from", req->client_address().substr(0, 64)}};
     return i_.Run(ctx, "GatewayService.OpenSession", std::move(args), Caller::kHost,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     BrokerOpen open{ToBytes(req->certificate()), req->principal(), req->target(),
-                                    req->client_address()};
+                                    req->client_address(), req->check_only()};
                     ASSIGN_OR_RETURN(BrokeredSession s, i_.c.broker().Open(who, open));
                     resp->set_session_id(s.session_id);
                     resp->set_grant_id(s.grant_id);
@@ -43,6 +44,8 @@ class GatewayApi final : public pb::GatewayService::CallbackService {
                     resp->set_moderator_on_leave(s.moderator_on_leave);
                     resp->set_moderator_wait_seconds(s.moderator_wait);
                     resp->set_expires_unix(s.expires);
+                    if (req->check_only())
+                      return json{{"grant", s.grant_id}, {"user", s.user}, {"target", s.target}};
                     return json{{"session", s.session_id}, {"grant", s.grant_id},
                                 {"user", s.user}, {"target", s.target}};
                   });

@@ -118,6 +118,21 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
   const RotationTargetPolicy* leg = policy_.rotation.TargetFor(role->broker_credential);
   if (!leg) return absl::FailedPreconditionError("the broker role's credential is no longer a target");
   BrokeredSession s;
+  s.grant_id = grant_id;
+  s.user = g.row.user;
+  s.target = role->broker_target;
+  s.second_leg = leg;
+  s.allow = role->broker_allow;
+  auto fc = cert.critical_options.find("force-command");
+  if (fc != cert.critical_options.end()) s.force_command = fc->second;
+  s.pty_allowed = cert.extensions.count("permit-pty") > 0;
+  s.recording_input = role->recording_input;
+  s.recording_mode = role->recording_mode;
+  s.moderators_required = role->moderators_required;
+  s.moderator_on_leave = role->moderator_on_leave;
+  s.moderator_wait = role->moderator_wait;
+  s.expires = std::min<int64_t>(g.row.end, static_cast<int64_t>(cert.valid_before));
+  if (req.check_only) return s;
   s.session_id = StrCat("b-", RandomId(20));
   // Written before the credential is taken: no credential leaves without its intent on record.
   RETURN_IF_ERROR(audit_.Append({{"event", "broker.open"}, {"session", s.session_id},
@@ -133,21 +148,7 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
   }
   ASSIGN_OR_RETURN(SecretRead value, vault_.ReadForBroker(g.row.user, role->broker_credential,
                                                           role->approvals_required));
-  s.grant_id = grant_id;
-  s.user = g.row.user;
-  s.target = role->broker_target;
-  s.second_leg = leg;
   s.password = std::move(value.value);
-  s.allow = role->broker_allow;
-  auto fc = cert.critical_options.find("force-command");
-  if (fc != cert.critical_options.end()) s.force_command = fc->second;
-  s.pty_allowed = cert.extensions.count("permit-pty") > 0;
-  s.recording_input = role->recording_input;
-  s.recording_mode = role->recording_mode;
-  s.moderators_required = role->moderators_required;
-  s.moderator_on_leave = role->moderator_on_leave;
-  s.moderator_wait = role->moderator_wait;
-  s.expires = std::min<int64_t>(g.row.end, static_cast<int64_t>(cert.valid_before));
   std::lock_guard lock(mu_);
   open_[s.session_id] = {gateway.host_id, grant_id, g.row.user, role->broker_credential};
   return s;

@@ -35,6 +35,7 @@ namespace warden {
 struct BrokerOpen {
   Bytes certificate;  // the OpenSSH certificate blob the operator authenticated with
   std::string principal, target, client_address;
+  bool check_only = false;  // the checks only: no session, no credential
 };
 
 struct BrokeredSession {

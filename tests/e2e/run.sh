@@ -13,7 +13,7 @@ trap 'tm kill-server 2>/dev/null || true; sandbox_cleanup
 
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log /run/warden-host.*/wardend.log \
+  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log "$WARDEN_SANDBOX"/*/sshgw.log /run/warden-host.*/wardend.log \
     /run/warden-host.*/sshd.log; do
     [ -f "$f" ] && { echo "--- $f" >&2; grep -v "; retrying in" "$f" | tail -20 >&2; }
   done
@@ -2087,8 +2087,32 @@ print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$
   expect_fail "subsystem request failed" sftp -i "$WARDEN_SANDBOX/op" -o CertificateFile="$WARDEN_SANDBOX/op-cert.pub" \
     -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
     -P "$SSHGW_PORT" "$LOGIN@core@127.0.0.1"
-  GW_LOG=INFO expect_fail "open failed" gw_ssh op -W "127.0.0.1:$APPLIANCE_PORT" -l "$LOGIN@core" 127.0.0.1
-  echo "  ok: a plain key, another target, another login, sftp and forwarding are refused"
+  GW_LOG=INFO expect_fail "remote port forwarding failed" gw_ssh op -o ExitOnForwardFailure=yes \
+    -R "0:127.0.0.1:$APPLIANCE_PORT" -l "$LOGIN@core" 127.0.0.1 true
+  echo "  ok: a plain key, another target, another login, sftp and remote forwarding are refused"
+  # ProxyJump: the jump's channel leads into the gateway itself, which brokers the inner
+  # connection like any other (a local forward, -L or -W, can reach nothing but the gateway).
+  cat >"$WARDEN_SANDBOX/jump.cfg" <<EOF
+Host gw
+  HostName 127.0.0.1
+  Port $SSHGW_PORT
+  User $LOGIN
+Host core
+  ProxyJump gw
+  User $LOGIN
+Host *
+  IdentityFile $WARDEN_SANDBOX/op
+  CertificateFile $WARDEN_SANDBOX/op-cert.pub
+  IdentitiesOnly yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+  BatchMode yes
+EOF
+  expect_out "jumped-9 appadmin" ssh -F "$WARDEN_SANDBOX/jump.cfg" core 'echo jumped-$((3*3)) $(id -un)'
+  GW_LOG=INFO expect_fail "reaches core, not db9" ssh -F "$WARDEN_SANDBOX/jump.cfg" -o LogLevel=INFO \
+    -J gw "$LOGIN@db9" true
+  echo "  ok: ssh -J through the gateway reaches the grant's target, and only it"
   # A role that allows sftp: files go both ways through the gateway, and each is recorded with
   # its size; the same role's shell is refused.
   broker_grant bank-files files
@@ -2157,6 +2181,13 @@ print([x["id"] for x in json.load(sys.stdin) if x["grant"]==sys.argv[1]][0])' "$
       fail "a password is in a log"
   done
   echo "  ok: no password in the audit log, the controller's log or the gateway's"
+  gateway_alive
+}
+
+# gateway_alive: the gateway of sshgw_setup served the whole test without dying.
+gateway_alive() {
+  pgrep -f "warden-sshgw --config $WARDEN_SANDBOX/gw0/sshgw.yaml serve" >/dev/null ||
+    fail "the gateway died: $(tail -5 "$WARDEN_SANDBOX/gw0/sshgw.log")"
 }
 
 # gw_line KEY: an interactive login through the gateway as $LOGIN@core, for tmux.
@@ -2220,6 +2251,7 @@ e2e_sshgw_live() {
   tm send-keys -t mod t
   wait_for 10 pane_has held "session ended" || fail "the moderator's terminate did not end it: $(tm capture-pane -p -t held) $(tm capture-pane -p -t mod) $(cat $WARDEN_SANDBOX/gw0/sshgw.log)"
   echo "  ok: the moderator's terminate ended the brokered session"
+  gateway_alive
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
