@@ -16,8 +16,6 @@ export WARDEN_BIN
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/sandbox.sh
 source "$here/scripts/sandbox.sh"
-# appliance_start and appliance_login come with the e2e harness's functions.
-eval "$(sed -n '/^appliance_start() {/,/^}/p' "$here/tests/e2e/run.sh")"
 trap sandbox_cleanup EXIT
 
 controller_init

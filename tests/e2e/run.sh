@@ -274,15 +274,6 @@ e2e_bad_input() {
 
 # --- host side: wardend, libnss_warden, pam_warden through a real sshd -------------------------
 
-# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds.
-wait_for() {
-  local deadline=$(($(date +%s%N) + $1 * 1000000000))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 
 resolves() { in_host h1 getent passwd "$1"; }
 gone() { ! in_host h1 getent passwd "$1"; }
@@ -1212,39 +1203,6 @@ ROLE
 
 share() { sed -n "${1}p" "$WARDEN_SANDBOX/shares"; }
 
-# PostgreSQL of this test's own (docs/databases.md): initdb as the postgres user in a directory
-# it owns, SCRAM over TCP on a free loopback port, trust on its socket; warden_admin may create
-# roles. pg_sql runs SQL as the superuser; pg_login USER PASSWORD logs in over TCP.
-pg_start() {
-  PG_DIR=$(mktemp -d /tmp/warden-e2e-pg.XXXXXX)
-  chown postgres "$PG_DIR"
-  PG_PORT=$(free_port)
-  echo superpw >"$PG_DIR/pw"
-  chown postgres "$PG_DIR/pw"
-  runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$PG_DIR/data" -U postgres \
-    --pwfile="$PG_DIR/pw" --auth-host=scram-sha-256 --auth-local=trust >/dev/null
-  # TLS offered (not required) with a certificate for 127.0.0.1: PG_DIR/server.crt is its CA.
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$PG_DIR/data/server.key" -out "$PG_DIR/server.crt" 2>/dev/null
-  cp "$PG_DIR/server.crt" "$PG_DIR/data/server.crt"
-  chown postgres "$PG_DIR/data/server.key" "$PG_DIR/data/server.crt"
-  chmod 600 "$PG_DIR/data/server.key"
-  echo "ssl = on" >>"$PG_DIR/data/postgresql.conf"
-  pg_up
-  pg_sql "CREATE ROLE warden_admin LOGIN CREATEROLE PASSWORD 'adminpw-$PG_PORT'" >/dev/null
-  pg_sql "GRANT pg_read_all_data TO warden_admin WITH ADMIN OPTION" >/dev/null
-  pg_sql "GRANT pg_signal_backend TO warden_admin" >/dev/null
-}
-pg_up() {
-  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PG_DIR/data" -l "$PG_DIR/log" \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1" -w start >/dev/null
-}
-pg_down() {
-  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$PG_DIR/data" -m fast -w stop >/dev/null
-}
-pg_sql() { runuser -u postgres -- psql -X -A -t -q -h "$PG_DIR" -p "$PG_PORT" -d postgres -v ON_ERROR_STOP=1 -c "$1"; }
-pg_login() { PGPASSWORD=$2 psql -X -A -t -q -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d postgres -c 'SELECT current_user'; }
-pg_roles() { pg_sql "SELECT count(*) FROM pg_roles WHERE rolname = '$1'"; }
 
 e2e_db_creds() {
   pg_start
@@ -1311,40 +1269,6 @@ e2e_db_creds() {
   echo "  ok: no password in the audit log or the controller's log"
 }
 
-# Receivers of alerts for this test: a webhook (each POST body on a line of webhook.log) and a
-# syslog datagram socket (each message on a line of syslog.log); controller.yaml sends to both.
-alert_receivers() {
-  local hook_port
-  hook_port=$(free_port)
-  setsid python3 - "$hook_port" "$WARDEN_SANDBOX/webhook.log" <<'EOPY' &
-import http.server, sys
-port, out = int(sys.argv[1]), sys.argv[2]
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        with open(out, 'ab') as f:
-            f.write(body + b'\n')
-        self.send_response(200)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(('127.0.0.1', port), Hook).serve_forever()
-EOPY
-  SANDBOX_PIDS+=($!)
-  setsid python3 - "$WARDEN_SANDBOX/syslog.sock" "$WARDEN_SANDBOX/syslog.log" <<'EOPY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-while True:
-    m = s.recv(65536)
-    with open(sys.argv[2], 'ab') as f:
-        f.write(m + b'\n')
-EOPY
-  SANDBOX_PIDS+=($!)
-  wait_for 10 test -S "$WARDEN_SANDBOX/syslog.sock" || fail "the syslog receiver did not start"
-  printf 'alerts:\n  webhook: http://127.0.0.1:%s/hooks/warden\n  syslog: true\n  syslog_socket: %s\n' \
-    "$hook_port" "$WARDEN_SANDBOX/syslog.sock" >>"$WARDEN_SANDBOX/controller/controller.yaml"
-}
 
 # Rotation and reconciliation (docs/rotation.md) of a PostgreSQL role and of the connection's
 # own admin, with a break paged to a webhook and syslog.
@@ -1421,67 +1345,6 @@ e2e_rotation() {
   echo "  ok: no password in the audit log, the controller's log, the alerts or PostgreSQL's log"
 }
 
-# An appliance Warden cannot run an agent on (docs/rotation.md, kind ssh): sshd in a private
-# mount namespace whose PAM stack checks passwords (pam_exec) against a file that only the
-# appliance's own change command rewrites. APPLIANCE_PW holds its password file,
-# APPLIANCE_SET its change command, APPLIANCE_KEY its host key line.
-appliance_start() {
-  local d=$WARDEN_SANDBOX/appliance home
-  mkdir -p "$d"
-  home=$(mktemp -d /tmp/warden-appliance.XXXXXX)
-  chmod 755 "$home"
-  SANDBOX_DIRS+=("$home")
-  mkdir -p "$home/state"
-  chown 61000:61000 "$home/state"
-  APPLIANCE_PW=$home/state/password
-  APPLIANCE_SET=$home/set-password
-  echo -n "$1" >"$APPLIANCE_PW"
-  chown 61000:61000 "$APPLIANCE_PW"
-  # pam_exec hands the password on stdin, NUL-terminated.
-  cat >"$home/check-password" <<EOF
-#!/bin/sh
-[ "\$(tr -d '\\000')" = "\$(cat '$APPLIANCE_PW')" ]
-EOF
-  cat >"$APPLIANCE_SET" <<EOF
-#!/bin/sh
-IFS= read -r current
-IFS= read -r new
-[ "\$current" = "\$(cat '$APPLIANCE_PW')" ] || { echo "current password wrong" >&2; exit 3; }
-printf '%s' "\$new" >'$APPLIANCE_PW.tmp' && mv '$APPLIANCE_PW.tmp' '$APPLIANCE_PW'
-EOF
-  chmod 755 "$home/check-password" "$APPLIANCE_SET"
-  printf 'auth required pam_exec.so expose_authtok quiet %s\naccount required pam_permit.so\nsession required pam_permit.so\n' \
-    "$home/check-password" >"$d/pam-sshd"
-  cp /etc/passwd "$d/passwd"
-  echo "appadmin:x:61000:61000:appliance admin:$home:/bin/sh" >>"$d/passwd"
-  ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
-  APPLIANCE_KEY=$(cut -d' ' -f1,2 "$d/host_key.pub")
-  APPLIANCE_PORT=$(free_port)
-  cat >"$d/sshd_config" <<CFG
-ListenAddress 127.0.0.1:$APPLIANCE_PORT
-HostKey $d/host_key
-PidFile $d/sshd.pid
-AuthorizedKeysFile none
-PasswordAuthentication yes
-KbdInteractiveAuthentication no
-PubkeyAuthentication no
-UsePAM yes
-StrictModes no
-Subsystem sftp internal-sftp
-CFG
-  sshd_in_namespace appliance "$d" "$APPLIANCE_PORT" \
-    "mount --bind '$d/passwd' /etc/passwd && mount --bind '$d/pam-sshd' /etc/pam.d/sshd &&" "$d/sshd_config"
-}
-
-# appliance_login PASSWORD: OpenSSH's own client logs in to the appliance with PASSWORD.
-appliance_login() {
-  printf '#!/bin/sh\nprintf "%%s\\n" "$APPLIANCE_TRY"\n' >"$WARDEN_SANDBOX/askpass"
-  chmod 700 "$WARDEN_SANDBOX/askpass"
-  APPLIANCE_TRY=$1 SSH_ASKPASS="$WARDEN_SANDBOX/askpass" SSH_ASKPASS_REQUIRE=force setsid -w \
-    ssh -o PreferredAuthentications=password -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 \
-    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-    -o ConnectTimeout=5 -p "$APPLIANCE_PORT" appadmin@127.0.0.1 echo logged-in </dev/null
-}
 
 e2e_rotation_ssh() {
   controller_init
