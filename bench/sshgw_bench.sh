@@ -36,12 +36,10 @@ t = t.replace("roles:\n", """roles:
 t = t.replace('    "kv/appliance/*":', '    "kv/bench/*":\n      read: [admins]\n      write: [admins]\n    "kv/appliance/*":', 1)
 open(p, "w").write(t)
 PY
-cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF2
-rotation:
-  targets:
-    "kv/bench/core": {kind: ssh, host: 127.0.0.1, port: $APPLIANCE_PORT, user: appadmin,
-                      host_key: "$APPLIANCE_KEY", change_command: $APPLIANCE_SET}
-EOF2
+{
+  printf 'rotation:\n  targets:\n'
+  appliance_target kv/bench/core appadmin "$APPLIANCE_KEY"
+} >>"$WARDEN_SANDBOX/controller/policy.yaml"
 controller_start
 for u in alice bob carol admin; do login "$u" >/dev/null; done
 echo -n bench-pw | wctl admin vault put kv/bench/core >/dev/null

@@ -53,18 +53,10 @@ t = t.replace("roles:\n", """roles:
 """, 1)
 open(p, "w").write(t)
 PY
-cat >>"$policy" <<EOF
-rotation:
-  targets:
-    "kv/appliance/core-banking":
-      kind: ssh
-      host: 127.0.0.1
-      port: $APPLIANCE_PORT
-      user: appadmin
-      host_key: "$APPLIANCE_KEY"
-      change_command: $APPLIANCE_SET
-      reconcile_every: 1h
-EOF
+{
+  printf 'rotation:\n  targets:\n'
+  appliance_target kv/appliance/core-banking appadmin "$APPLIANCE_KEY"
+} >>"$policy"
 alert_receivers
 controller_start
 for u in alice bob carol admin; do login "$u" >/dev/null; done

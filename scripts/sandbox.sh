@@ -541,6 +541,13 @@ CFG
     "mount --bind '$d/passwd' /etc/passwd && mount --bind '$d/pam-sshd' /etc/pam.d/sshd &&" "$d/sshd_config"
 }
 
+# appliance_target PATH USER HOST_KEY: an entry of policy.yaml's rotation.targets for the
+# appliance's account USER (kind ssh, its change command), pinned to HOST_KEY.
+appliance_target() {
+  printf '    "%s":\n      kind: ssh\n      host: 127.0.0.1\n      port: %s\n      user: %s\n      host_key: "%s"\n      change_command: %s\n' \
+    "$1" "$APPLIANCE_PORT" "$2" "$3" "$APPLIANCE_SET"
+}
+
 # appliance_login PASSWORD: OpenSSH's own client logs in to the appliance with PASSWORD.
 appliance_login() {
   printf '#!/bin/sh\nprintf "%%s\\n" "$APPLIANCE_TRY"\n' >"$WARDEN_SANDBOX/askpass"

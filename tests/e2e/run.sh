@@ -1353,24 +1353,11 @@ e2e_rotation_ssh() {
   ssh-keygen -q -t ed25519 -N '' -f "$WARDEN_SANDBOX/other_key"
   other=$(cut -d' ' -f1,2 "$WARDEN_SANDBOX/other_key.pub")
   # The example policy's kv/appliance/* is checked out by operators and rotated after use.
-  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
-rotation:
-  targets:
-    "kv/appliance/core":
-      kind: ssh
-      host: 127.0.0.1
-      port: $APPLIANCE_PORT
-      user: appadmin
-      host_key: "$APPLIANCE_KEY"
-      change_command: $APPLIANCE_SET
-    "kv/appliance/impostor":
-      kind: ssh
-      host: 127.0.0.1
-      port: $APPLIANCE_PORT
-      user: operator
-      host_key: "$other"
-      change_command: $APPLIANCE_SET
-EOF
+  {
+    printf 'rotation:\n  targets:\n'
+    appliance_target kv/appliance/core appadmin "$APPLIANCE_KEY"
+    appliance_target kv/appliance/impostor operator "$other"
+  } >>"$WARDEN_SANDBOX/controller/policy.yaml"
   controller_start
   for u in alice admin; do login "$u" >/dev/null; done
   echo -n "initial-pw" | wctl admin vault put kv/appliance/core >/dev/null
@@ -1856,24 +1843,11 @@ roles = """roles:
 text = text.replace("roles:\n", roles, 1)
 open(p, "w").write(text)
 EOF
-  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<EOF
-rotation:
-  targets:
-    "kv/appliance/core":
-      kind: ssh
-      host: 127.0.0.1
-      port: $APPLIANCE_PORT
-      user: appadmin
-      host_key: "$APPLIANCE_KEY"
-      change_command: $APPLIANCE_SET
-    "kv/appliance/impostor":
-      kind: ssh
-      host: 127.0.0.1
-      port: $APPLIANCE_PORT
-      user: operator
-      host_key: "$other"
-      change_command: $APPLIANCE_SET
-EOF
+  {
+    printf 'rotation:\n  targets:\n'
+    appliance_target kv/appliance/core appadmin "$APPLIANCE_KEY"
+    appliance_target kv/appliance/impostor operator "$other"
+  } >>"$WARDEN_SANDBOX/controller/policy.yaml"
   controller_start
   for u in alice bob carol admin; do login "$u" >/dev/null; done
   echo -n "initial-pw" | wctl admin vault put kv/appliance/core >/dev/null
