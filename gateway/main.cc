@@ -1,6 +1,7 @@
 // warden-sshgw: enroll, then serve (docs/ssh-gateway.md, man page warden-sshgw(8)).
 #include <libssh/libssh.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -72,5 +73,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   LogLine(LOG_INFO, StrCat("stopped on signal ", sig));
-  return 0;
+  // Not a return: a connection thread still closing (logged above) must not outlive the
+  // gateway's destruction.
+  _exit(0);
 }

@@ -109,8 +109,9 @@ class Reader {
 
 // SFTP packet types (draft-ietf-secsh-filexfer-02).
 constexpr uint8_t kFxpInit = 1, kFxpOpen = 3, kFxpClose = 4, kFxpRead = 5, kFxpWrite = 6,
-                  kFxpRemove = 13, kFxpMkdir = 14, kFxpRmdir = 15, kFxpRename = 18,
-                  kFxpExtended = 200, kFxpStatus = 101, kFxpHandle = 102, kFxpData = 103;
+                  kFxpSetstat = 9, kFxpFsetstat = 10, kFxpRemove = 13, kFxpMkdir = 14,
+                  kFxpRmdir = 15, kFxpRename = 18, kFxpSymlink = 20, kFxpExtended = 200,
+                  kFxpStatus = 101, kFxpHandle = 102, kFxpData = 103;
 constexpr uint32_t kFxfWrite = 0x2;
 // What is kept of names: a path is cut at this length in the recording.
 constexpr size_t kMaxPath = 4096;
@@ -167,9 +168,9 @@ std::vector<SftpWatcher::Action> SftpWatcher::Feed(std::string& buf, std::string
   }
   buf.erase(0, at);
   // Bounded maps: a client that never closes what it opens cannot grow them.
-  if (pending_opens_.size() > kMaxTracked) pending_opens_.erase(pending_opens_.begin());
-  if (pending_reads_.size() > kMaxTracked) pending_reads_.erase(pending_reads_.begin());
-  if (handles_.size() > kMaxTracked) {
+  while (pending_opens_.size() > kMaxTracked) pending_opens_.erase(pending_opens_.begin());
+  while (pending_reads_.size() > kMaxTracked) pending_reads_.erase(pending_reads_.begin());
+  while (handles_.size() > kMaxTracked) {
     out.push_back(Done(handles_.begin()->second));
     handles_.erase(handles_.begin());
   }
@@ -185,7 +186,10 @@ void SftpWatcher::Request(std::string_view p, std::vector<Action>& out) {
   switch (type) {
     case kFxpOpen: {
       uint32_t flags;
-      if (r.Str(&a) && r.U32(&flags)) pending_opens_[id] = {Path(a), (flags & kFxfWrite) != 0, 0, 0};
+      auto& queue = pending_opens_[id];
+      if (r.Str(&a) && r.U32(&flags) && queue.size() < kMaxTracked)
+        queue.push_back({Path(a), (flags & kFxfWrite) != 0, 0, 0});
+      if (queue.empty()) pending_opens_.erase(id);
       return;
     }
     case kFxpRead:
@@ -220,10 +224,29 @@ void SftpWatcher::Request(std::string_view p, std::vector<Action>& out) {
     case kFxpRename:
       if (r.Str(&a) && r.Str(&b)) out.push_back({{"rename", Path(a), Path(b)}});
       return;
+    case kFxpSymlink:
+      if (r.Str(&a) && r.Str(&b)) out.push_back({{"symlink", Path(a), Path(b)}});
+      return;
+    case kFxpSetstat:
+      if (r.Str(&a)) out.push_back({{"setstat", Path(a)}});
+      return;
+    case kFxpFsetstat: {
+      auto it = r.Str(&a) ? handles_.find(std::string(a)) : handles_.end();
+      out.push_back({{"setstat", it != handles_.end() ? it->second.path : "(an unknown handle)"}});
+      return;
+    }
     case kFxpExtended: {
+      // OpenSSH's extensions that change files; any other is recorded by name.
       std::string_view name;
-      if (r.Str(&name) && name == "posix-rename@openssh.com" && r.Str(&a) && r.Str(&b))
-        out.push_back({{"rename", Path(a), Path(b)}});
+      if (!r.Str(&name)) return;
+      if ((name == "posix-rename@openssh.com" || name == "hardlink@openssh.com") && r.Str(&a) &&
+          r.Str(&b)) {
+        out.push_back({{name == "hardlink@openssh.com" ? "hardlink" : "rename", Path(a), Path(b)}});
+      } else if (name != "statvfs@openssh.com" && name != "fstatvfs@openssh.com" &&
+                 name != "limits@openssh.com" && name != "expand-path@openssh.com" &&
+                 name != "fsync@openssh.com") {
+        out.push_back({{"extension", Path(name)}});
+      }
       return;
     }
     default:
@@ -240,8 +263,10 @@ void SftpWatcher::Response(std::string_view p, std::vector<Action>&) {
   switch (type) {
     case kFxpHandle: {
       auto it = pending_opens_.find(id);
-      if (it != pending_opens_.end() && r.Str(&a)) handles_[std::string(a)] = it->second;
-      if (it != pending_opens_.end()) pending_opens_.erase(it);
+      if (it == pending_opens_.end()) return;
+      if (r.Str(&a)) handles_[std::string(a)] = it->second.front();
+      it->second.erase(it->second.begin());
+      if (it->second.empty()) pending_opens_.erase(it);
       return;
     }
     case kFxpData: {
@@ -252,10 +277,17 @@ void SftpWatcher::Response(std::string_view p, std::vector<Action>&) {
       pending_reads_.erase(it);
       return;
     }
-    case kFxpStatus:
-      pending_opens_.erase(id);
-      pending_reads_.erase(id);
+    case kFxpStatus: {
+      // The oldest request under this id failed (or, for a read, ended).
+      auto it = pending_opens_.find(id);
+      if (it != pending_opens_.end()) {
+        it->second.erase(it->second.begin());
+        if (it->second.empty()) pending_opens_.erase(it);
+      } else {
+        pending_reads_.erase(id);
+      }
       return;
+    }
     default:
       return;
   }

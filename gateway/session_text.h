@@ -48,7 +48,7 @@ class InputRecorder {
 
 // What an SFTP session did, from the bytes relayed both ways (draft-ietf-secsh-filexfer-02, the
 // version OpenSSH speaks): every file opened with the bytes read from and written to it, removes,
-// renames and directories made or removed. The gateway records each as an exec event of its
+// renames, links, attribute changes (chmod, chown, times) and directories made or removed. The gateway records each as an exec event of its
 // channel ("sftp write PATH 1234 bytes" ...), searchable with `wardenctl sessions --command`.
 // Packets are reassembled across writes; a packet larger than kMaxSftpPacket, or a malformed
 // one, stops the watch (reported once as "sftp unparsed") without touching the relay.
@@ -77,7 +77,9 @@ class SftpWatcher {
 
   std::string client_buf_, server_buf_;
   bool broken_ = false;
-  std::map<uint32_t, Open> pending_opens_;      // request id -> the file being opened
+  // Request id -> the files being opened under it, in order (a client may reuse an id; the
+  // server answers in order).
+  std::map<uint32_t, std::vector<Open>> pending_opens_;
   std::map<uint32_t, std::string> pending_reads_;  // request id -> handle of a READ
   std::map<std::string, Open> handles_;         // handle -> open file
 };

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cctype>
 #include <chrono>
 #include <deque>
@@ -41,6 +43,10 @@ constexpr int kMaxAuthAttempts = 10;
 // Input held while a channel waits (for its moderators, or for the target): beyond it the
 // session ends rather than grow.
 constexpr size_t kMaxHeldInput = 1 << 20;
+// Events of a connection's channels before its session opens (requests, window sizes).
+constexpr size_t kMaxEarlyEvents = 256;
+// Channels (session and jump) one connection may hold open at once.
+constexpr size_t kMaxChannels = 16;
 
 int64_t MonoNs() {
   timespec ts;
@@ -134,7 +140,12 @@ class BrokerConnection {
     int fd = -1;
     ssh_channel_callbacks_struct cb{};
     bool done = false;  // the nested connection closed its end
+    std::string out;    // operator -> nested bytes its socket did not take yet
+    bool eof = false;   // the operator's side ended: shut the socket once `out` is through
   };
+  // Writes what it can of j.out to the nested connection's socket (non-blocking: the nested
+  // thread may be writing to us at the same moment).
+  static void FlushJump(Jump& j);
   static int AuthPubkey(ssh_session, const char* user, ssh_key key, char state, void* self);
   static int OnMessage(ssh_session, ssh_message msg, void* self);
   static int JumpData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* j);
@@ -170,6 +181,8 @@ class BrokerConnection {
   void EndAll(const std::string& why);
   // Frees every channel (relays' both sides, jumps'). REQUIRES: before the sessions disconnect.
   void FreeChannels();
+  void FreeRelay(Relay& r);
+  void FreeJump(Jump& j);
   void Shutdown(const std::string& why);
   void CloseAtController();
   bool QuorumMet() const {
@@ -212,17 +225,32 @@ class BrokerConnection {
   std::string terminate_;  // guarded by mu_
 };
 
+// A channel freed before its peer's CLOSE stays alive in libssh until that CLOSE arrives, and
+// would call back into the Relay or Jump it points at: its callbacks go first.
+void BrokerConnection::FreeRelay(Relay& r) {
+  if (r.up) {
+    ssh_remove_channel_callbacks(r.up, &r.up_cb);
+    ssh_channel_free(r.up);
+    r.up = nullptr;
+  }
+  if (r.down) {
+    ssh_remove_channel_callbacks(r.down, &r.down_cb);
+    ssh_channel_free(r.down);
+    r.down = nullptr;
+  }
+}
+
+void BrokerConnection::FreeJump(Jump& j) {
+  ssh_remove_channel_callbacks(j.ch, &j.cb);
+  if (event_) ssh_event_remove_fd(event_, j.fd);
+  close(j.fd);
+  ssh_channel_free(j.ch);
+}
+
 void BrokerConnection::FreeChannels() {
-  for (Jump& j : jumps_) {
-    if (event_) ssh_event_remove_fd(event_, j.fd);
-    close(j.fd);
-    ssh_channel_free(j.ch);
-  }
+  for (Jump& j : jumps_) FreeJump(j);
   jumps_.clear();
-  for (Relay& r : relays_) {
-    if (r.up) ssh_channel_free(r.up);
-    if (r.down) ssh_channel_free(r.down);
-  }
+  for (Relay& r : relays_) FreeRelay(r);
   relays_.clear();
 }
 
@@ -315,6 +343,8 @@ bool BrokerConnection::OpenLeg(Relay& r) {
   if (target_) return true;
   if (leg_failed_) return false;
   absl::Status st = CallOpen(&session_);
+  // Registered before the second leg logs in: a terminate or revocation meanwhile is kept.
+  if (st.ok()) gw_.Register(session_.session_id(), this);
   if (st.ok()) {
     SshLoginTarget t{session_.host(), session_.port(), session_.login(),
                      ToBytes(session_.host_key()), session_.target(), 10};
@@ -333,7 +363,10 @@ bool BrokerConnection::OpenLeg(Relay& r) {
   if (!st.ok()) {
     leg_failed_ = true;
     Notice(r, std::string(st.message()));
-    if (!session_.session_id().empty()) CloseAtController();
+    if (!session_.session_id().empty()) {
+      gw_.Unregister(session_.session_id());
+      CloseAtController();
+    }
     EndAll(std::string(st.message()));
     return false;
   }
@@ -351,7 +384,6 @@ bool BrokerConnection::OpenLeg(Relay& r) {
   start_mono_ = MonoNs();
   gw_.spool().Open(session_.session_id(), info, start_mono_, session_.recording_mode() == "strict");
   recording_ = true;
-  gw_.Register(session_.session_id(), this);
   // What the channels recorded before the session existed (their requests) goes in now.
   for (auto& [terminal, kind] : early_) Record(terminal, std::move(kind));
   early_.clear();
@@ -360,7 +392,12 @@ bool BrokerConnection::OpenLeg(Relay& r) {
 
 void BrokerConnection::Record(uint32_t terminal, decltype(RecordingEvent::kind) kind) {
   if (!recording_) {
-    if (early_.size() < 64) early_.emplace_back(terminal, std::move(kind));
+    // Held until the session opens; nothing is dropped: past the bound the connection ends.
+    if (early_.size() >= kMaxEarlyEvents) {
+      EndAll("too many requests before the session started");
+      return;
+    }
+    early_.emplace_back(terminal, std::move(kind));
     return;
   }
   const int64_t now = MonoNs();
@@ -380,12 +417,14 @@ void BrokerConnection::Notice(Relay& r, const std::string& text) {
 int BrokerConnection::OnMessage(ssh_session, ssh_message msg, void* self) {
   auto* c = static_cast<BrokerConnection*>(self);
   if (!c->authenticated_ || c->shut_ || ssh_message_type(msg) != SSH_REQUEST_CHANNEL_OPEN ||
-      ssh_message_subtype(msg) != SSH_CHANNEL_DIRECT_TCPIP)
+      ssh_message_subtype(msg) != SSH_CHANNEL_DIRECT_TCPIP ||
+      c->relays_.size() + c->jumps_.size() >= kMaxChannels)
     return 1;  // refused: forwarding, agent, X11, environment, other channel types
   const char* host = ssh_message_channel_request_open_destination(msg);
   const std::string target = host ? std::string(host).substr(0, 64) : "";
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return 1;
+  fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
   ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
   if (!ch) {
     close(sv[0]);
@@ -408,25 +447,35 @@ int BrokerConnection::OnMessage(ssh_session, ssh_message msg, void* self) {
   return 0;
 }
 
-int BrokerConnection::JumpData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* jp) {
-  auto& j = *static_cast<Jump*>(jp);
-  const char* p = static_cast<const char*>(data);
-  size_t left = len;
-  while (left > 0 && !j.done) {
-    const ssize_t n = write(j.fd, p, left);
+void BrokerConnection::FlushJump(Jump& j) {
+  while (!j.out.empty() && !j.done) {
+    const ssize_t n = write(j.fd, j.out.data(), j.out.size());
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
       j.done = true;
-      break;
+      return;
     }
-    p += n;
-    left -= static_cast<size_t>(n);
+    j.out.erase(0, static_cast<size_t>(n));
   }
+  if (j.out.empty() && j.eof) shutdown(j.fd, SHUT_WR);
+}
+
+int BrokerConnection::JumpData(ssh_session, ssh_channel, void* data, uint32_t len, int, void* jp) {
+  auto& j = *static_cast<Jump*>(jp);
+  if (j.out.size() + len > kMaxHeldInput) {
+    j.done = true;  // the nested connection stopped reading: the jump ends
+    return static_cast<int>(len);
+  }
+  j.out.append(static_cast<const char*>(data), len);
+  FlushJump(j);
   return static_cast<int>(len);
 }
 
 void BrokerConnection::JumpEof(ssh_session, ssh_channel, void* jp) {
-  shutdown(static_cast<Jump*>(jp)->fd, SHUT_WR);
+  auto& j = *static_cast<Jump*>(jp);
+  j.eof = true;
+  FlushJump(j);
 }
 
 int BrokerConnection::JumpReadable(socket_t fd, int, void* jp) {
@@ -443,7 +492,8 @@ int BrokerConnection::JumpReadable(socket_t fd, int, void* jp) {
 
 ssh_channel BrokerConnection::OpenSessionChannel(ssh_session, void* self) {
   auto* c = static_cast<BrokerConnection*>(self);
-  if (!c->authenticated_ || c->shut_) return nullptr;
+  if (!c->authenticated_ || c->shut_ || c->relays_.size() + c->jumps_.size() >= kMaxChannels)
+    return nullptr;
   Relay& r = c->relays_.emplace_back();
   r.conn = c;
   r.down = ssh_channel_new(c->op_);
@@ -536,8 +586,9 @@ int BrokerConnection::DownExec(ssh_session, ssh_channel, const char* command, vo
     exec = exec || a == "exec";
     sftp = sftp || a == "sftp";
   }
-  // scp's legacy protocol runs "scp -t/-f" over exec: a file transfer, as sftp is.
-  const bool scp = cmd.rfind("scp ", 0) == 0;
+  // scp's legacy protocol runs "scp -t/-f" over exec, and an sftp server can be started by
+  // name: file transfers, as the sftp subsystem is.
+  const bool scp = cmd.find("scp") != std::string::npos || cmd.find("sftp") != std::string::npos;
   if (!exec || (scp && !sftp)) {
     LogLine(LOG_NOTICE, StrCat("session ", c.session_.session_id(), ": ", scp ? "scp" : "exec",
                                " refused by the role"));
@@ -553,6 +604,8 @@ int BrokerConnection::DownExec(ssh_session, ssh_channel, const char* command, vo
 int BrokerConnection::DownSubsystem(ssh_session, ssh_channel, const char* name, void* rp) {
   auto& r = *static_cast<Relay*>(rp);
   BrokerConnection& c = *r.conn;
+  // As sshd: a certificate's force-command replaces a subsystem too.
+  if (!c.session_.force_command().empty()) return DownExec(nullptr, nullptr, "", rp);
   bool sftp = false;
   for (const auto& a : c.session_.allow()) sftp = sftp || a == "sftp";
   if (r.start != Relay::Start::kNone || !name || std::string(name) != "sftp" || !sftp) {
@@ -676,20 +729,24 @@ bool BrokerConnection::Pump(Relay& r) {
   }
   // A paused session (a moderator left under on_leave: pause) relays nothing typed.
   if (!r.input.empty() && QuorumMet()) {
-    const int n = ssh_channel_write(r.up, r.input.data(), static_cast<uint32_t>(r.input.size()));
+    // Written from a buffer of its own: a write that waits for the target's window polls the
+    // operator's session too, whose data callback appends to r.input.
+    std::string chunk = std::move(r.input);
+    r.input.clear();
+    const int n = ssh_channel_write(r.up, chunk.data(), static_cast<uint32_t>(chunk.size()));
     if (n == SSH_ERROR) {
+      OPENSSL_cleanse(chunk.data(), chunk.size());
       r.up_closed = true;
       return true;
     }
+    const std::string_view sent(chunk.data(), static_cast<size_t>(n));
     if (r.start == Relay::Start::kSftp) {
-      RecordSftp(r, r.sftp->FromClient(std::string_view(r.input.data(), static_cast<size_t>(n))));
+      RecordSftp(r, r.sftp->FromClient(sent));
     } else {
-      for (auto& ev : r.keys->Input(std::string_view(r.input.data(), static_cast<size_t>(n)),
-                                    &redacted_lines_))
-        Record(r.terminal, std::move(ev));
+      for (auto& ev : r.keys->Input(sent, &redacted_lines_)) Record(r.terminal, std::move(ev));
     }
-    OPENSSL_cleanse(r.input.data(), static_cast<size_t>(n));
-    r.input.erase(0, static_cast<size_t>(n));
+    r.input.insert(0, chunk, static_cast<size_t>(n));
+    OPENSSL_cleanse(chunk.data(), chunk.size());
   }
   if (r.input_eof && r.input.empty() && !r.eof_sent) {
     r.eof_sent = true;
@@ -738,7 +795,12 @@ void BrokerConnection::CloseAtController() {
                      resp.rotation_error().empty() ? "" : StrCat("; rotation failed: ", resp.rotation_error())));
       return;
     }
-    if (st.error_code() == grpc::StatusCode::NOT_FOUND) return;
+    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
+      LogLine(LOG_WARNING, StrCat("session ", session_.session_id(), ": the controller does not "
+                                  "know it (restarted since?): ", st.error_message(), "; the "
+                                  "check-out ends with its lease, which counts as a use"));
+      return;
+    }
     LogLine(LOG_ERR, StrCat("alert: closing session ", session_.session_id(),
                             " at the controller failed (attempt ", attempt, " of 3): ",
                             st.error_message()));
@@ -782,7 +844,9 @@ void BrokerConnection::Serve() {
   std::string ended;
   auto ending_since = std::chrono::steady_clock::now();
   while (true) {
-    const int rc = ssh_event_dopoll(event_, ended.empty() ? 250 : 50);
+    bool pending = false;
+    for (const Jump& j : jumps_) pending = pending || !j.out.empty();
+    const int rc = ssh_event_dopoll(event_, !ended.empty() ? 50 : pending ? 10 : 250);
     if (rc == SSH_ERROR || !ssh_is_connected(op_)) {
       if (ended.empty()) ended = "the operator disconnected";
       break;
@@ -803,8 +867,7 @@ void BrokerConnection::Serve() {
       if (std::chrono::steady_clock::now() - ending_since > std::chrono::seconds(2)) break;
       for (auto it = relays_.begin(); it != relays_.end();) {
         if (ssh_channel_is_closed(it->down)) {
-          ssh_channel_free(it->down);
-          ssh_channel_free(it->up);
+          FreeRelay(*it);
           it = relays_.erase(it);
         } else {
           ++it;
@@ -841,10 +904,8 @@ void BrokerConnection::Serve() {
         }
       }
     }
-    for (const std::string& id : gw_.spool().TakeOverflowed()) {
-      if (id == session_.session_id()) EndAll("its recording cannot be delivered (strict recording)");
-    }
     for (auto it = jumps_.begin(); it != jumps_.end();) {
+      FlushJump(*it);
       if (!it->done && !ssh_channel_is_closed(it->ch)) {
         ++it;
         continue;
@@ -853,9 +914,7 @@ void BrokerConnection::Serve() {
         ssh_channel_send_eof(it->ch);
         ssh_channel_close(it->ch);
       }
-      ssh_event_remove_fd(event_, it->fd);
-      close(it->fd);
-      ssh_channel_free(it->ch);
+      FreeJump(*it);
       it = jumps_.erase(it);
     }
     for (auto it = relays_.begin(); it != relays_.end();) {
@@ -865,8 +924,7 @@ void BrokerConnection::Serve() {
       }
       // Freed once neither side can call back into it.
       if (ssh_channel_is_closed(it->down) || !ssh_is_connected(op_)) {
-        ssh_channel_free(it->down);
-        if (it->up) ssh_channel_free(it->up);
+        FreeRelay(*it);
         it = relays_.erase(it);
       } else {
         ++it;
@@ -933,18 +991,22 @@ void Gateway::OnUplinkLost() {
 }
 
 void Gateway::ServeNested(int fd, const std::string& peer, const std::string& target) {
-  ssh_session s = ssh_new();
+  ssh_session s = connections_ < config_.max_connections ? ssh_new() : nullptr;
+  if (!s) {
+    LogLine(LOG_WARNING, StrCat("refused a jump from ", peer, " to ", target,
+                                ": max_connections are open"));
+    close(fd);
+    return;
+  }
   int rc = SSH_ERROR;
-  if (s) {
+  {
     std::lock_guard lock(accept_mu_);
     if (bind_) rc = ssh_bind_accept_fd(bind_, s, fd);
   }
-  if (rc != SSH_OK || connections_ >= config_.max_connections) {
-    LogLine(LOG_WARNING, StrCat("refused a jump from ", peer, " to ", target, ": ",
-                                rc != SSH_OK ? "the nested connection could not start"
-                                             : "max_connections are open"));
-    if (s) ssh_free(s);
-    close(fd);
+  if (rc != SSH_OK) {
+    LogLine(LOG_WARNING, StrCat("refused a jump from ", peer, " to ", target,
+                                ": the nested connection could not start"));
+    ssh_free(s);  // it owns the descriptor from here (closed with it)
     return;
   }
   Spawn(s, peer, target);
@@ -998,6 +1060,10 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
   std::thread flusher([&] {
     while (!uplink_stop) {
       spool_.Flush(MonoNs());
+      // Strict sessions whose recording cannot be delivered end (the spool keeps their data).
+      for (const std::string& id : spool_.TakeOverflowed()) {
+        OnControl(id, {0, "warden-sshgw", "its recording cannot be delivered (strict recording)"});
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
@@ -1036,9 +1102,12 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
     std::lock_guard lock(mu_);
     for (auto& [id, c] : sessions_) c->Control({0, "warden-sshgw", "the gateway is stopping"});
   }
-  for (int i = 0; i < 300 && connections_ > 0; i++) {
+  for (int i = 0; i < 1200 && connections_ > 0; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  if (connections_ > 0)
+    LogLine(LOG_ERR, StrCat("alert: ", connections_.load(), " connection(s) still closing after 60 s; "
+                            "their check-outs end with their leases"));
   for (int i = 0; i < 100 && !spool_.Idle(); i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

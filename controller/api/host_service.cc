@@ -218,6 +218,15 @@ class TasksReactor final : public HostStreamReactor<pb::HostTask> {
   pb::HostTask msg_;
 };
 
+// Calls only a host running wardend makes: a gateway's certificate is refused (it holds no
+// accounts, and is never handed a local account's password).
+absl::Status RequireHostKind(const Identity& who) {
+  if (who.host_kind == kGatewayKind)
+    return absl::PermissionDeniedError(StrCat(who.host_id, " enrolled as a gateway: this call is "
+                                              "for hosts running wardend"));
+  return absl::OkStatus();
+}
+
 class Hosts final : public pb::HostService::CallbackService {
  public:
   explicit Hosts(ApiCalls& i) : i_(i) {}
@@ -317,7 +326,10 @@ class Hosts final : public pb::HostService::CallbackService {
       args["alert"] = true;
     }
     return i_.Run(ctx, "HostService.ReportLeaseEnd", std::move(args), Caller::kHost,
-                  [](const Identity&) -> absl::StatusOr<json> { return json(nullptr); });
+                  [](const Identity& who) -> absl::StatusOr<json> {
+                    RETURN_IF_ERROR(RequireHostKind(who));
+                    return json(nullptr);
+                  });
   }
   grpc::ServerWriteReactor<pb::HostTask>* Tasks(grpc::CallbackServerContext* ctx,
                                                const pb::TasksRequest*) override {
@@ -325,6 +337,7 @@ class Hosts final : public pb::HostService::CallbackService {
     i_.host_workers.Submit([this, ctx, reactor] {
       std::string host_id;
       auto open = [&](const Identity& who) -> absl::StatusOr<json> {
+        RETURN_IF_ERROR(RequireHostKind(who));
         host_id = who.host_id;
         return json::object();
       };
@@ -340,6 +353,7 @@ class Hosts final : public pb::HostService::CallbackService {
     if (req->code() != 0) args["message"] = message;
     return i_.RunOn(i_.host_workers, ctx, "HostService.FinishTask", std::move(args), Caller::kHost,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    RETURN_IF_ERROR(RequireHostKind(who));
                     const int code = req->code();
                     absl::Status result =
                         code == 0 ? absl::OkStatus()

@@ -146,11 +146,20 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
   for (int i = 0; i < 150 && vault_.IsRotating(role->broker_credential); i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSIGN_OR_RETURN(SecretRead value, vault_.ReadForBroker(g.row.user, role->broker_credential,
-                                                          role->approvals_required));
-  s.password = std::move(value.value);
-  std::lock_guard lock(mu_);
-  open_[s.session_id] = {gateway.host_id, grant_id, g.row.user, role->broker_credential};
+  // Counted as open before the credential is taken, so that a concurrent Close of the same
+  // operator's other session does not check it in under this one.
+  {
+    std::lock_guard lock(mu_);
+    open_[s.session_id] = {gateway.host_id, grant_id, g.row.user, role->broker_credential, s.expires};
+  }
+  absl::StatusOr<SecretRead> value =
+      vault_.ReadForBroker(g.row.user, role->broker_credential, role->approvals_required);
+  if (!value.ok()) {
+    std::lock_guard lock(mu_);
+    open_.erase(s.session_id);
+    return value.status();
+  }
+  s.password = std::move(value->value);
   return s;
 }
 
@@ -166,6 +175,10 @@ absl::StatusOr<BrokerClose> SshBroker::Close(const Identity& gateway, std::strin
       return absl::NotFoundError(StrCat("no open brokered session ", session_id, " of this gateway"));
     o = it->second;
     open_.erase(it);
+    // Sessions whose grant has ended are gone whether or not their gateway said so (a lost
+    // reply, a gateway that died): forgotten, so they never hold a check-in back.
+    const int64_t now = clock_.Now();
+    std::erase_if(open_, [now](const auto& e) { return e.second.expires <= now; });
     // The same operator may hold the credential in two sessions: checked in with the last.
     for (const auto& [id, other] : open_) last = last && !(other.user == o.user && other.path == o.path);
   }
@@ -175,10 +188,12 @@ absl::StatusOr<BrokerClose> SshBroker::Close(const Identity& gateway, std::strin
                                  {"grant", o.grant_id}})
                       .status());
   if (!last) return out;
-  RETURN_IF_ERROR(vault_.CheckInForBroker(o.user, o.path));
-  out.checked_in = true;
+  ASSIGN_OR_RETURN(out.checked_in, vault_.CheckInForBroker(o.user, o.path));
+  // Rotated only when this operator's check-out ended here: not under someone who has since
+  // checked it out (this one's lease ran out first; that ending was the use, and its rotation
+  // follows the vault's own rules).
   const VaultPathPolicy* vp = policy_.VaultPathFor(o.path);
-  if (vp && vp->rotate_after_use) {
+  if (out.checked_in && vp && vp->rotate_after_use) {
     absl::StatusOr<int64_t> v = rotation_.RotateAfterSession(o.path, o.user);
     if (v.ok()) {
       out.rotated_version = *v;

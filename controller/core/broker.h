@@ -76,6 +76,7 @@ class SshBroker {
  private:
   struct Open_ {
     std::string gateway, grant_id, user, path;
+    int64_t expires = 0;  // the grant's end (or the certificate's)
   };
   // Whether `cert` (parsed from `blob`) would be accepted by sshd on a host of `tier`.
   absl::Status CheckCertificate(const Certificate& cert, ByteSpan blob, int tier,

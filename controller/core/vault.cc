@@ -410,13 +410,14 @@ absl::StatusOr<SecretRead> Vault::ReadForBroker(std::string_view holder, std::st
   return out;
 }
 
-absl::Status Vault::CheckInForBroker(std::string_view holder, std::string_view path) {
+absl::StatusOr<bool> Vault::CheckInForBroker(std::string_view holder, std::string_view path) {
   RETURN_IF_ERROR(RequireUnsealed());
   ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   ASSIGN_OR_RETURN(std::optional<CheckoutRow> held, store_.GetCheckout(path));
-  if (!held || held->holder != holder) return absl::OkStatus();
+  if (!held || held->holder != holder) return false;
   RETURN_IF_ERROR(EndCheckoutInTransaction(*held, "gateway session ended"));
-  return tx.Commit();
+  RETURN_IF_ERROR(tx.Commit());
+  return true;
 }
 
 absl::StatusOr<int> Vault::EndExpiredCheckouts() {

@@ -124,8 +124,9 @@ class Vault {
   absl::StatusOr<SecretRead> ReadForBroker(std::string_view holder, std::string_view path,
                                            int grant_approvals);
   // Ends `holder`'s check-out of `path` taken by ReadForBroker (as CheckIn: a use, with
-  // rotate_after_use). OK when the path does not check out or the lease already ended.
-  absl::Status CheckInForBroker(std::string_view holder, std::string_view path);
+  // rotate_after_use). False when there was none to end (the path does not check out, the lease
+  // already ended, or someone else holds it now).
+  absl::StatusOr<bool> CheckInForBroker(std::string_view holder, std::string_view path);
   // Ends every check-out whose lease has run out (the controller calls this every few seconds);
   // with rotate_after_use each counts as a use. Returns how many ended.
   absl::StatusOr<int> EndExpiredCheckouts();

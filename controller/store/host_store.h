@@ -19,7 +19,7 @@ class HostStore : public virtual TransactionalStore {
 
   virtual absl::Status InsertHost(const HostRow& h) = 0;
   virtual absl::StatusOr<std::optional<HostRow>> GetHost(std::string_view id) = 0;
-  // The host most recently enrolled as `hostname`, if any.
+  // The host (kind host: wardend, never a gateway) most recently enrolled as `hostname`, if any.
   virtual absl::StatusOr<std::optional<HostRow>> FindHostByName(std::string_view hostname) = 0;
   virtual absl::Status SetHostCertExpiry(std::string_view id, int64_t expires) = 0;
 };

@@ -121,6 +121,22 @@ TEST(SftpWatcher, AnOversizedOrFailedPacketStopsOnlyTheWatch) {
   ASSERT_EQ(bad.size(), 1u);
   EXPECT_EQ(bad[0].argv[0], "unparsed");
   EXPECT_TRUE(w.FromClient(Packet(13, U32(2) + Str("/c"))).empty());
+  // A reused request id: each answer goes to the open it answers, in order.
+  SftpWatcher ids;
+  ids.FromClient(Packet(3, U32(1) + Str("/etc/passwd") + U32(2) + U32(0)) +
+                 Packet(3, U32(1) + Str("/tmp/x") + U32(2) + U32(0)));
+  ids.FromServer(Packet(102, U32(1) + Str("ha")) + Packet(102, U32(1) + Str("hb")));
+  ids.FromClient(Packet(6, U32(2) + Str("ha") + U32(0) + U32(0) + Str("root::0:0::/:/bin/sh\n")));
+  auto both = ids.Close();
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0].argv, (std::vector<std::string>{"write", "/etc/passwd", "21"}));
+  EXPECT_EQ(both[1].argv, (std::vector<std::string>{"write", "/tmp/x", "0"}));
+  // Links and attribute changes are recorded too.
+  auto meta = ids.FromClient(Packet(20, U32(3) + Str("/a") + Str("/b")) +
+                             Packet(9, U32(4) + Str("/etc/shadow") + U32(0)));
+  ASSERT_EQ(meta.size(), 2u);
+  EXPECT_EQ(meta[0].argv, (std::vector<std::string>{"symlink", "/a", "/b"}));
+  EXPECT_EQ(meta[1].argv, (std::vector<std::string>{"setstat", "/etc/shadow"}));
   // Truncated fields inside a packet are ignored, not read past.
   SftpWatcher t;
   EXPECT_TRUE(t.FromClient(Packet(18, U32(3) + U32(100) + "ab")).empty());

@@ -56,7 +56,7 @@ absl::StatusOr<std::optional<HostRow>> SqliteStore::GetHost(std::string_view id)
 absl::StatusOr<std::optional<HostRow>> SqliteStore::FindHostByName(std::string_view hostname) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires,kind "
-                                        "FROM hosts WHERE hostname=? ORDER BY enrolled DESC, "
+                                        "FROM hosts WHERE hostname=? AND kind='host' ORDER BY enrolled DESC, "
                                         "rowid DESC LIMIT 1"));
   return s.Bind(1, hostname).ReadOne([](Stmt& s) {
     return HostRow{s.Text(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Int(4),
