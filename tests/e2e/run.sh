@@ -1950,6 +1950,12 @@ EOF
   GW_LOG=INFO expect_fail "reaches core, not db9" ssh -F "$WARDEN_SANDBOX/jump.cfg" -o LogLevel=INFO \
     -J gw "$LOGIN@db9" true
   echo "  ok: ssh -J through the gateway reaches the grant's target, and only it"
+  # wardenctl ssh finds the grant by the login before the first '@', signs the key, runs ssh.
+  new_key viactl
+  expect_out "via-wardenctl appadmin" wctl alice ssh -i "$WARDEN_SANDBOX/viactl" -p "$SSHGW_PORT" \
+    --ssh-option StrictHostKeyChecking=no --ssh-option UserKnownHostsFile=/dev/null \
+    --ssh-option BatchMode=yes --ssh-option LogLevel=ERROR "$LOGIN@core@127.0.0.1" -- echo via-wardenctl '$(id -un)'
+  echo "  ok: wardenctl ssh LOGIN@TARGET@GATEWAY"
   # A role that allows sftp: files go both ways through the gateway, and each is recorded with
   # its size; the same role's shell is refused.
   broker_grant bank-files files
