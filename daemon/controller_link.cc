@@ -103,19 +103,22 @@ absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostrea
   return absl::OkStatus();
 }
 
-std::shared_ptr<grpc::Channel> ControllerLink::Channel() {
-  std::lock_guard lock(mu_);
-  if (channel_) return channel_;
-  const HostConfig& c = agent_.config();
-  grpc::SslCredentialsOptions opts;
+std::shared_ptr<grpc::Channel> EnrolledChannel(const HostConfig& c, const std::string& controller) {
   auto ca = ReadFile(c.StatePath("ca.crt"));
   auto key = ReadFile(c.StatePath("host.key"));
   auto cert = ReadFile(c.StatePath("host.crt"));
   if (!ca.ok() || !key.ok() || !cert.ok()) return nullptr;
+  grpc::SslCredentialsOptions opts;
   opts.pem_root_certs = *ca;
   opts.pem_private_key = *key;
   opts.pem_cert_chain = *cert;
-  channel_ = MakeControllerChannel(enrollment_.controller, opts);
+  OPENSSL_cleanse(key->data(), key->size());
+  return MakeControllerChannel(controller, opts);
+}
+
+std::shared_ptr<grpc::Channel> ControllerLink::Channel() {
+  std::lock_guard lock(mu_);
+  if (!channel_) channel_ = EnrolledChannel(agent_.config(), enrollment_.controller);
   return channel_;
 }
 

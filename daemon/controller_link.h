@@ -38,6 +38,9 @@ absl::Status EnrollHost(const HostConfig& c, const EnrollOptions& o, std::ostrea
 // while nothing is being sent.
 std::shared_ptr<grpc::Channel> MakeControllerChannel(const std::string& target,
                                                      grpc::SslCredentialsOptions opts);
+// A channel to `controller` with the client certificate enrollment left in c's state directory
+// (ca.crt, host.key, host.crt); null when one is missing (not enrolled).
+std::shared_ptr<grpc::Channel> EnrolledChannel(const HostConfig& c, const std::string& controller);
 // A client context whose deadline is `seconds` from now.
 std::unique_ptr<grpc::ClientContext> Deadline(int seconds);
 

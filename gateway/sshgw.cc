@@ -955,17 +955,7 @@ Gateway::~Gateway() = default;
 
 std::shared_ptr<grpc::Channel> Gateway::Channel() {
   std::lock_guard lock(mu_);
-  if (channel_) return channel_;
-  auto ca = ReadFile(config_.state.StatePath("ca.crt"));
-  auto key = ReadFile(config_.state.StatePath("host.key"));
-  auto cert = ReadFile(config_.state.StatePath("host.crt"));
-  if (!ca.ok() || !key.ok() || !cert.ok()) return nullptr;
-  grpc::SslCredentialsOptions opts;
-  opts.pem_root_certs = *ca;
-  opts.pem_private_key = *key;
-  opts.pem_cert_chain = *cert;
-  OPENSSL_cleanse(key->data(), key->size());
-  channel_ = MakeControllerChannel(enrollment_.controller, opts);
+  if (!channel_) channel_ = EnrolledChannel(config_.state, enrollment_.controller);
   return channel_;
 }
 
