@@ -205,7 +205,10 @@ sshd_in_namespace() {
   local name=$1 d=$2 port=$3 mounts=$4 config=$5
   # sshd's privilege separation directory: missing on a machine where sshd never ran.
   mkdir -p -m 0755 /run/sshd
-  setsid unshare -m sh -c "$mounts exec /usr/sbin/sshd -D -e -f '$config'" >"$d/sshd.log" 2>&1 &
+  # Emptied here, not by the background job's redirection: that happens in the child, maybe after
+  # the loop below has already read a restarted sshd's old "Server listening" line.
+  : >"$d/sshd.log"
+  setsid unshare -m sh -c "$mounts exec /usr/sbin/sshd -D -e -f '$config'" >>"$d/sshd.log" 2>&1 &
   SANDBOX_PIDS+=("$!")
   local i
   for i in $(seq 1 100); do
