@@ -129,7 +129,7 @@ print(f"  bulk 256 MiB          direct  {max(bd):7.1f} MB/s   gateway {max(bg):7
 PY
 
 # Concurrency: IDLE sessions held open through the gateway (exec channels sleeping).
-gw_pid=$(pgrep -f "$SSHGW --config $WARDEN_SANDBOX/gw0/sshgw.yaml serve" | head -1)
+gw_pid=$(pgrep -f "$SSHGW --config $WARDEN_SANDBOX/gw0/gateway.yaml serve" | head -1)
 rss() { awk '/VmRSS/{print $2}' "/proc/$gw_pid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$gw_pid/stat"; }
 rss0=$(rss)

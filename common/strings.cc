@@ -60,4 +60,16 @@ std::string EscapeForLog(std::string_view s) {
   return out;
 }
 
+std::string NormalizeSha256Fingerprint(std::string_view text) {
+  if (text.substr(0, 7) == "sha256:" || text.substr(0, 7) == "SHA256:") text.remove_prefix(7);
+  std::string out;
+  for (char c : text) {
+    if (c == ':') continue;
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!IsDigit(c) && !(c >= 'a' && c <= 'f')) return "";
+    out.push_back(c);
+  }
+  return out.size() == 64 ? out : "";
+}
+
 }  // namespace warden

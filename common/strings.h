@@ -87,4 +87,8 @@ std::string EscapeForLog(std::string_view s);
 inline bool IsLowerAlpha(char c) { return c >= 'a' && c <= 'z'; }
 inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
+// A SHA-256 fingerprint as people write it ("sha256:AB:CD:...", "abcd...") -> 64 lowercase hex
+// digits; "" when it is not one.
+std::string NormalizeSha256Fingerprint(std::string_view text);
+
 }  // namespace warden

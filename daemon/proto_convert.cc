@@ -122,6 +122,23 @@ v1::RecordingEvent RecordingEventToProto(const RecordingEvent& in) {
           l->set_exe(k.exe);
         } else if constexpr (std::is_same_v<K, LostEvents>) {
           out.set_lost_events(k.count);
+        } else if constexpr (std::is_same_v<K, ScreenRect>) {
+          v1::Screen* sc = out.mutable_screen();
+          sc->set_x(k.x);
+          sc->set_y(k.y);
+          sc->set_width(k.width);
+          sc->set_height(k.height);
+          sc->set_pixels_zstd(k.pixels_zstd);
+          sc->set_keyframe(k.keyframe);
+          sc->set_desktop_width(k.desktop_width);
+          sc->set_desktop_height(k.desktop_height);
+        } else if constexpr (std::is_same_v<K, RdpInputEvent>) {
+          v1::RdpInput* r = out.mutable_rdp_input();
+          r->set_kind(static_cast<v1::RdpInput::Kind>(k.kind));
+          r->set_flags(k.flags);
+          r->set_code(k.code);
+          r->set_x(k.x);
+          r->set_y(k.y);
         } else {
           static_assert(std::is_same_v<K, SessionAlert>, "every kind of RecordingEvent");
           out.mutable_alert()->set_kind(k.kind);

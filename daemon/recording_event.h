@@ -60,11 +60,24 @@ struct SessionAlert {
   std::string message;
 };
 
+// An RDP session's screen (warden-rdpgw): a rectangle as the target drew it, 32-bit B G R X
+// pixels row after row, one zstd frame; a keyframe band is part of a whole screen.
+struct ScreenRect {
+  uint32_t x = 0, y = 0, width = 0, height = 0;
+  uint32_t desktop_width = 0, desktop_height = 0;
+  bool keyframe = false;
+  std::string pixels_zstd;
+};
+// An RDP session's input (proto RdpInput): kind 0 key, 1 unicode key, 2 mouse button or wheel.
+struct RdpInputEvent {
+  uint32_t kind = 0, flags = 0, code = 0, x = 0, y = 0;
+};
+
 struct RecordingEvent {
   int64_t offset_ns = 0;  // from the session's start
   uint32_t terminal = 0;  // 0: the connection's first pty; for an exec, the one it ran on
   std::variant<TerminalOutput, TerminalInput, InputRedacted, TerminalResize, ExecEvent, DataGap,
-               RedactedLine, LostEvents, SessionAlert>
+               RedactedLine, LostEvents, SessionAlert, ScreenRect, RdpInputEvent>
       kind;
 };
 

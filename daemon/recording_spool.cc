@@ -23,22 +23,25 @@ size_t RawSize(const RecordingEvent& ev) {
     return kFixed + l->comm.size() + l->exe.size();
   if (const auto* a = std::get_if<SessionAlert>(&ev.kind))
     return kFixed + a->kind.size() + a->message.size();
+  if (const auto* r = std::get_if<ScreenRect>(&ev.kind)) return kFixed + r->pixels_zstd.size();
   return kFixed;
 }
 
-// The chunk's events with every byte of screen and keystroke data replaced by a gap marker of
-// the same size; execs and resizes are kept. Returns the bytes withheld.
+// The chunk's events with every byte of screen (terminal output, RDP pixels) and keystroke data
+// replaced by a gap marker of the same size; execs and resizes are kept. Returns the bytes
+// withheld.
 uint64_t StripData(std::vector<RecordingEvent>& events) {
   std::vector<RecordingEvent> out;
   uint64_t dropped = 0;
   for (RecordingEvent& ev : events) {
     const auto* o = std::get_if<TerminalOutput>(&ev.kind);
     const auto* i = std::get_if<TerminalInput>(&ev.kind);
-    if (!o && !i) {
+    const auto* r = std::get_if<ScreenRect>(&ev.kind);
+    if (!o && !i && !r) {
       out.push_back(std::move(ev));
       continue;
     }
-    const uint64_t n = o ? o->data.size() : i->data.size();
+    const uint64_t n = o ? o->data.size() : i ? i->data.size() : r->pixels_zstd.size();
     dropped += n;
     if (!out.empty()) {
       if (auto* last = std::get_if<DataGap>(&out.back().kind)) {

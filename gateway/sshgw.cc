@@ -48,36 +48,6 @@ constexpr size_t kMaxEarlyEvents = 256;
 // Channels (session and jump) one connection may hold open at once.
 constexpr size_t kMaxChannels = 16;
 
-int64_t MonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t UnixNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::string PeerAddress(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
-      inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], buf, sizeof buf);
-    } else {
-      inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof buf);
-    }
-  }
-  return buf;
-}
-
 }  // namespace
 
 // One operator connection: its authentication, the second leg, and every channel relayed.
@@ -168,7 +138,6 @@ class BrokerConnection {
                            const char* lang, void* r);
 
   int Authenticate(const char* user, ssh_key key);
-  absl::Status CallOpen(pb::BrokerSession* out);
   // The session at the controller and the second leg, at the first channel that starts; false
   // (the reason told on `r`, the connection ending) if either cannot be had.
   bool OpenLeg(Relay& r);
@@ -184,7 +153,6 @@ class BrokerConnection {
   void FreeRelay(Relay& r);
   void FreeJump(Jump& j);
   void Shutdown(const std::string& why);
-  void CloseAtController();
   bool QuorumMet() const {
     return session_.moderators_required() == 0 || moderators_ >= session_.moderators_required();
   }
@@ -317,7 +285,7 @@ int BrokerConnection::Authenticate(const char* user, ssh_key key) {
   // Checked now, opened at the first channel: a connection that only jumps (ssh -J) takes no
   // credential and records nothing itself.
   open_.set_check_only(true);
-  absl::Status st = CallOpen(&session_);
+  absl::Status st = gw_.uplink().OpenSession(open_, &session_);
   open_.set_check_only(false);
   if (!st.ok()) {
     Refuse(std::string(st.message()));
@@ -327,22 +295,10 @@ int BrokerConnection::Authenticate(const char* user, ssh_key key) {
   return SSH_AUTH_SUCCESS;
 }
 
-absl::Status BrokerConnection::CallOpen(pb::BrokerSession* out) {
-  auto channel = gw_.Channel();
-  if (!channel) return absl::FailedPreconditionError("this gateway is not enrolled (its certificate is missing)");
-  grpc::Status st = pb::GatewayService::NewStub(channel)->OpenSession(Deadline(20).get(), open_, out);
-  if (st.ok()) return absl::OkStatus();
-  if (st.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-    return absl::UnavailableError(StrCat("the Warden controller cannot be reached (",
-                                         st.error_message(), "): no session without it"));
-  return absl::PermissionDeniedError(st.error_message());
-}
-
 bool BrokerConnection::OpenLeg(Relay& r) {
   if (target_) return true;
   if (leg_failed_) return false;
-  absl::Status st = CallOpen(&session_);
+  absl::Status st = gw_.uplink().OpenSession(open_, &session_);
   // Registered before the second leg logs in: a terminate or revocation meanwhile is kept.
   if (st.ok()) gw_.Register(session_.session_id(), this);
   if (st.ok()) {
@@ -364,8 +320,8 @@ bool BrokerConnection::OpenLeg(Relay& r) {
     leg_failed_ = true;
     Notice(r, std::string(st.message()));
     if (!session_.session_id().empty()) {
-      gw_.Unregister(session_.session_id());
-      CloseAtController();
+      gw_.uplink().Unregister(session_.session_id());
+      gw_.uplink().CloseSession(session_.session_id());
     }
     EndAll(std::string(st.message()));
     return false;
@@ -382,7 +338,7 @@ bool BrokerConnection::OpenLeg(Relay& r) {
   info.grant_id = session_.grant_id();
   info.started_unix_ns = UnixNs();
   start_mono_ = MonoNs();
-  gw_.spool().Open(session_.session_id(), info, start_mono_, session_.recording_mode() == "strict");
+  gw_.uplink().spool().Open(session_.session_id(), info, start_mono_, session_.recording_mode() == "strict");
   recording_ = true;
   // What the channels recorded before the session existed (their requests) goes in now.
   for (auto& [terminal, kind] : early_) Record(terminal, std::move(kind));
@@ -405,7 +361,7 @@ void BrokerConnection::Record(uint32_t terminal, decltype(RecordingEvent::kind) 
   ev.offset_ns = now - start_mono_;
   ev.terminal = terminal;
   ev.kind = std::move(kind);
-  gw_.spool().Add(session_.session_id(), now, {}, std::move(ev));
+  gw_.uplink().spool().Add(session_.session_id(), now, {}, std::move(ev));
 }
 
 void BrokerConnection::Notice(Relay& r, const std::string& text) {
@@ -776,38 +732,6 @@ void BrokerConnection::Shutdown(const std::string& why) {
   }
 }
 
-void BrokerConnection::CloseAtController() {
-  pb::CloseBrokerSessionRequest req;
-  req.set_session_id(session_.session_id());
-  // A failure is retried; past the retries the check-out ends with its lease instead (a use,
-  // rotated by the controller's rotation pass) and the gateway's log says so.
-  for (int attempt = 1; attempt <= 3; attempt++) {
-    pb::CloseBrokerSessionResponse resp;
-    auto channel = gw_.Channel();
-    grpc::Status st = channel ? pb::GatewayService::NewStub(channel)->CloseSession(
-                                    Deadline(60).get(), req, &resp)
-                              : grpc::Status(grpc::StatusCode::UNAVAILABLE, "not enrolled");
-    if (st.ok()) {
-      LogLine(resp.rotation_error().empty() ? LOG_INFO : LOG_ERR,
-              StrCat("session ", session_.session_id(), " closed at the controller",
-                     resp.checked_in() ? "; credential checked in" : "",
-                     resp.rotated_version() ? StrCat("; rotated to version ", resp.rotated_version()) : "",
-                     resp.rotation_error().empty() ? "" : StrCat("; rotation failed: ", resp.rotation_error())));
-      return;
-    }
-    if (st.error_code() == grpc::StatusCode::NOT_FOUND) {
-      LogLine(LOG_WARNING, StrCat("session ", session_.session_id(), ": the controller does not "
-                                  "know it (restarted since?): ", st.error_message(), "; the "
-                                  "check-out ends with its lease, which counts as a use"));
-      return;
-    }
-    LogLine(LOG_ERR, StrCat("alert: closing session ", session_.session_id(),
-                            " at the controller failed (attempt ", attempt, " of 3): ",
-                            st.error_message()));
-    std::this_thread::sleep_for(std::chrono::seconds(attempt));
-  }
-}
-
 void BrokerConnection::Serve() {
   if (peer_.empty()) peer_ = PeerAddress(ssh_get_fd(op_));
   const int one = 1;
@@ -937,47 +861,23 @@ void BrokerConnection::Serve() {
     return;
   }
   LogLine(LOG_INFO, StrCat("session ", session_.session_id(), " ended: ", ended));
-  gw_.Unregister(session_.session_id());
-  gw_.spool().Close(session_.session_id(), MonoNs(), UnixNs(), {});
+  gw_.uplink().Unregister(session_.session_id());
+  gw_.uplink().spool().Close(session_.session_id(), MonoNs(), UnixNs(), {});
   // Close the second leg before the credential is checked in and rotated.
   ssh_event_remove_session(event_, target_.get());
   target_.reset();
   ssh_disconnect(op_);
-  CloseAtController();
+  gw_.uplink().CloseSession(session_.session_id());
 }
 
 Gateway::Gateway(GatewayConfig config, HostEnrollment enrollment)
-    : config_(std::move(config)), enrollment_(std::move(enrollment)),
-      spool_(EncodeRecordingEvents,
-             SpoolLimits{.max_unacked_bytes = static_cast<size_t>(config_.state.recording_buffer_mb) << 20}) {}
+    : config_(std::move(config)), uplink_(config_.state, std::move(enrollment), "warden-sshgw") {}
 
 Gateway::~Gateway() = default;
 
-std::shared_ptr<grpc::Channel> Gateway::Channel() {
-  std::lock_guard lock(mu_);
-  if (!channel_) channel_ = EnrolledChannel(config_.state, enrollment_.controller);
-  return channel_;
-}
-
 void Gateway::Register(const std::string& id, BrokerConnection* c) {
-  std::lock_guard lock(mu_);
-  sessions_[id] = c;
-}
-
-void Gateway::Unregister(const std::string& id) {
-  std::lock_guard lock(mu_);
-  sessions_.erase(id);
-}
-
-void Gateway::OnControl(const std::string& id, const SessionControl& c) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(id);
-  if (it != sessions_.end()) it->second->Control(c);
-}
-
-void Gateway::OnUplinkLost() {
-  std::lock_guard lock(mu_);
-  for (auto& [id, c] : sessions_) c->ModeratorsLost();
+  uplink_.Register(id, {[c](const SessionControl& ctl) { c->Control(ctl); },
+                        [c] { c->ModeratorsLost(); }});
 }
 
 void Gateway::ServeNested(int fd, const std::string& peer, const std::string& target) {
@@ -1037,26 +937,8 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
     return st;
   }
   LogLine(LOG_INFO, StrCat("listening on ", config_.listen_address, ":", port, " as ",
-                           enrollment_.host_id, " (tier ", enrollment_.tier, ")"));
-  RecordingUplink u;
-  u.controller = enrollment_.controller;
-  u.reconnect_max_ms = config_.state.reconnect_max_ms;
-  u.channel = [this] { return Channel(); };
-  u.control = [this](const std::string& id, const SessionControl& c) { OnControl(id, c); };
-  u.lost = [this] { OnUplinkLost(); };
-  u.set_context = [](grpc::ClientContext*) { return true; };
-  std::atomic<bool> uplink_stop{false};
-  std::thread uplink([&] { RunRecordingUplink(spool_, u, uplink_stop); });
-  std::thread flusher([&] {
-    while (!uplink_stop) {
-      spool_.Flush(MonoNs());
-      // Strict sessions whose recording cannot be delivered end (the spool keeps their data).
-      for (const std::string& id : spool_.TakeOverflowed()) {
-        OnControl(id, {0, "warden-sshgw", "its recording cannot be delivered (strict recording)"});
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  });
+                           uplink_.enrollment().host_id, " (tier ", uplink_.enrollment().tier, ")"));
+  uplink_.Start();
   while (!stop) {
     pollfd p{ssh_bind_get_fd(bind), POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
@@ -1088,52 +970,14 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
   ssh_bind_free(bind);
   // Open sessions end, each operator told why, and their credentials are checked in; then what
   // they recorded is sent.
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [id, c] : sessions_) c->Control({0, "warden-sshgw", "the gateway is stopping"});
-  }
+  uplink_.ControlAll({0, "warden-sshgw", "the gateway is stopping"});
   for (int i = 0; i < 1200 && connections_ > 0; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (connections_ > 0)
     LogLine(LOG_ERR, StrCat("alert: ", connections_.load(), " connection(s) still closing after 60 s; "
                             "their check-outs end with their leases"));
-  for (int i = 0; i < 100 && !spool_.Idle(); i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  uplink_stop = true;
-  spool_.Wake();
-  uplink.join();
-  flusher.join();
-  return absl::OkStatus();
-}
-
-absl::Status EnrollGateway(const GatewayConfig& c, EnrollOptions o, std::ostream& out) {
-  mkdir(c.state.state_dir.c_str(), 0700);
-  const std::string key_path = c.HostKeyPath();
-  if (access(key_path.c_str(), F_OK) != 0) {
-    ssh_key key = nullptr;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK)
-      return absl::InternalError("generating the gateway's Ed25519 host key failed");
-    const int wrote = ssh_pki_export_privkey_file(key, nullptr, nullptr, nullptr, key_path.c_str());
-    char* b64 = nullptr;
-    const int exported = ssh_pki_export_pubkey_base64(key, &b64);
-    ssh_key_free(key);
-    if (wrote != SSH_OK || exported != SSH_OK) {
-      ssh_string_free_char(b64);
-      return absl::InternalError(StrCat("writing the host key ", key_path, " failed"));
-    }
-    chmod(key_path.c_str(), 0600);
-    absl::Status st = WriteFileAtomic(key_path + ".pub", StrCat("ssh-ed25519 ", b64, "\n"), 0644);
-    ssh_string_free_char(b64);
-    RETURN_IF_ERROR(st);
-  }
-  o.ssh_host_key = key_path + ".pub";
-  o.kind = "gateway";
-  RETURN_IF_ERROR(EnrollHost(c.state, o, out));
-  ASSIGN_OR_RETURN(std::string pub, ReadFile(o.ssh_host_key));
-  ASSIGN_OR_RETURN(PublicKey k, ParseAuthorizedKey(pub, nullptr));
-  out << "gateway host key: " << Fingerprint(k.blob) << " (operators pin it in known_hosts)\n";
+  uplink_.Stop();
   return absl::OkStatus();
 }
 

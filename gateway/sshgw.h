@@ -22,8 +22,7 @@
 #include <mutex>
 #include <string>
 
-#include "daemon/controller_link.h"
-#include "daemon/recording_spool.h"
+#include "gateway/uplink.h"
 #include "gateway/sshgw_config.h"
 
 struct ssh_session_struct;
@@ -41,32 +40,19 @@ class Gateway {
   absl::Status Run(const std::atomic<bool>& stop);
 
   // For connections.
-  std::shared_ptr<grpc::Channel> Channel();
-  RecordingSpool& spool() { return spool_; }
-  const HostEnrollment& enrollment() const { return enrollment_; }
+  GatewayUplink& uplink() { return uplink_; }
   void Register(const std::string& session_id, BrokerConnection* c);
   // A connection nested in another's jump channel (ssh -J): `fd` is its end of the socket pair.
   void ServeNested(int fd, const std::string& peer, const std::string& target);
-  void Unregister(const std::string& session_id);
 
  private:
   void Spawn(ssh_session_struct* s, std::string peer, std::string target);
-  void OnControl(const std::string& session_id, const SessionControl& c);
-  void OnUplinkLost();
 
   const GatewayConfig config_;
-  const HostEnrollment enrollment_;
-  RecordingSpool spool_;
-  std::mutex mu_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::map<std::string, BrokerConnection*> sessions_;  // live, by session id
+  GatewayUplink uplink_;
   std::atomic<int64_t> connections_{0};
   std::mutex accept_mu_;
   ssh_bind_struct* bind_ = nullptr;  // guarded by accept_mu_; set while listening
 };
-
-// Generates the gateway's SSH host key (Ed25519, in the state directory) if it has none, and
-// enrolls with a join token of kind gateway.
-absl::Status EnrollGateway(const GatewayConfig& c, EnrollOptions o, std::ostream& out);
 
 }  // namespace warden

@@ -8,12 +8,14 @@
 
 namespace warden {
 
-absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path) {
+absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path, const GatewayDefaults& d) {
   GatewayConfig c;
-  c.state.state_dir = "/var/lib/warden-sshgw";
+  c.state.state_dir = d.state_dir;
+  c.listen_port = d.port;
+  c.max_connections = d.max_connections;
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) {
-    if (path == kDefaultGatewayConfig && access(path.c_str(), F_OK) != 0) return c;
+    if (path == d.config_path && access(path.c_str(), F_OK) != 0) return c;
     return text.status();
   }
   try {

@@ -1,5 +1,5 @@
-// warden-sshgw's configuration (/etc/warden/sshgw.yaml) and the state enrollment leaves in its
-// state directory (docs/ssh-gateway.md).
+// warden-sshgw's configuration (/etc/warden/sshgw.yaml; warden-rdpgw's rdpgw.yaml has the same
+// keys) and the state enrollment leaves in its state directory (docs/ssh-gateway.md).
 //
 //   listen: "0.0.0.0:2222"           # where operators' SSH clients connect
 //   state_dir: /var/lib/warden-sshgw # host key, client certificate, enrollment record
@@ -16,7 +16,18 @@
 
 namespace warden {
 
-inline constexpr const char* kDefaultGatewayConfig = "/etc/warden/sshgw.yaml";
+// What a gateway's configuration says when it is silent (and where it is).
+struct GatewayDefaults {
+  const char* config_path;
+  const char* state_dir;
+  int port;
+  int64_t max_connections;
+};
+inline constexpr GatewayDefaults kSshGatewayDefaults{"/etc/warden/sshgw.yaml",
+                                                     "/var/lib/warden-sshgw", 2222, 512};
+// warden-rdpgw (docs/rdp-gateway.md): the same keys; an RDP session costs more than an SSH one.
+inline constexpr GatewayDefaults kRdpGatewayDefaults{"/etc/warden/rdpgw.yaml",
+                                                     "/var/lib/warden-rdpgw", 3389, 100};
 
 struct GatewayConfig {
   std::string listen_address = "0.0.0.0";
@@ -30,6 +41,7 @@ struct GatewayConfig {
 };
 
 // Missing default file = defaults. Unknown keys are errors.
-absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path);
+absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path,
+                                                const GatewayDefaults& defaults);
 
 }  // namespace warden

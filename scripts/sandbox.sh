@@ -11,6 +11,7 @@ set -euo pipefail
 CONTROLLER="$WARDEN_BIN/controller/warden-controller"
 WARDENCTL="$WARDEN_BIN/cli/wardenctl"
 SSHGW="$WARDEN_BIN/gateway/warden-sshgw"
+RDPGW="$WARDEN_BIN/gateway/warden-rdpgw"
 WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
 SANDBOX_PIDS=()
 SANDBOX_DIRS=()
@@ -381,24 +382,70 @@ host_sshd_restart() {
   sshd_in_namespace "$1" "$d" "${!port_var}" "$(host_ns_mounts "$d")" "$d/etc/ssh/sshd_config"
 }
 
-# sshgw_start NAME TIER: a warden-sshgw enrolled as NAME (a tier-TIER gateway join token) and
-# serving on a free loopback port, $SSHGW_PORT; its log is $WARDEN_SANDBOX/NAME/sshgw.log.
-sshgw_start() {
-  local name=$1 tier=$2 d=$WARDEN_SANDBOX/$1 token i
+# gateway_start BIN NAME TIER: the gateway BIN (warden-sshgw or warden-rdpgw) enrolled as NAME
+# (a tier-TIER gateway join token) and serving on a free loopback port, $GATEWAY_PORT; its log is
+# $WARDEN_SANDBOX/NAME/sshgw.log or rdpgw.log.
+gateway_start() {
+  local bin=$1 name=$2 tier=$3 d=$WARDEN_SANDBOX/$2 token i log
+  log=$d/${bin##*/warden-}.log
   mkdir -p "$d"
-  SSHGW_PORT=$(free_port)
-  printf 'listen: "127.0.0.1:%s"\nstate_dir: %s/state\n' "$SSHGW_PORT" "$d" >"$d/sshgw.yaml"
+  GATEWAY_PORT=$(free_port)
+  printf 'listen: "127.0.0.1:%s"\nstate_dir: %s/state\n' "$GATEWAY_PORT" "$d" >"$d/gateway.yaml"
   token=$(wctl admin host token create --tier "$tier" --hostname "$name" --kind gateway 2>/dev/null)
-  "$SSHGW" --config "$d/sshgw.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
+  "$bin" --config "$d/gateway.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
     --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname "$name" >"$d/enroll.out"
-  setsid "$SSHGW" --config "$d/sshgw.yaml" serve >>"$d/sshgw.log" 2>&1 &
+  setsid "$bin" --config "$d/gateway.yaml" serve >>"$log" 2>&1 &
   SANDBOX_PIDS+=("$!")
   for i in $(seq 1 100); do
-    grep -q "listening on" "$d/sshgw.log" 2>/dev/null && return 0
+    grep -q "listening on" "$log" 2>/dev/null && return 0
     sleep 0.05
   done
-  cat "$d/sshgw.log" >&2
+  cat "$log" >&2
   return 1
+}
+
+# sshgw_start NAME TIER / rdpgw_start NAME TIER: gateway_start; the port is $SSHGW_PORT or
+# $RDPGW_PORT.
+sshgw_start() {
+  gateway_start "$SSHGW" "$@"
+  SSHGW_PORT=$GATEWAY_PORT
+}
+rdpgw_start() {
+  gateway_start "$RDPGW" "$@"
+  RDPGW_PORT=$GATEWAY_PORT
+}
+
+# xvfb_start VAR WIDTHxHEIGHT: a private X server; its display (":N") goes into VAR.
+xvfb_start() {
+  local var=$1 size=$2 f i
+  f=$(mktemp "$WARDEN_SANDBOX/xvfb.XXXXXX")
+  setsid Xvfb -displayfd 3 -screen 0 "${size}x24" -nolisten tcp 3>"$f" >/dev/null 2>&1 &
+  SANDBOX_PIDS+=("$!")
+  for i in $(seq 1 100); do
+    [ -s "$f" ] && break
+    sleep 0.05
+  done
+  [ -s "$f" ] || return 1
+  printf -v "$var" ':%s' "$(head -1 "$f")"
+}
+
+# rdp_target_start USER PASSWORD: an RDP server to broker to, FreeRDP's shadow server sharing a
+# private 1024x768 X display ($RDP_TARGET_DISPLAY) on $RDP_TARGET_PORT, NLA only, with one account
+# in its SAM file; its TLS certificate's SHA-256 is $RDP_TARGET_CERT.
+rdp_target_start() {
+  local d=$WARDEN_SANDBOX/rdp-target i
+  mkdir -p "$d"
+  winpr-hash -u "$1" -p "$2" -f sam >"$d/sam"
+  xvfb_start RDP_TARGET_DISPLAY 1024x768
+  RDP_TARGET_PORT=$(free_port)
+  (cd "$d" && HOME=$d DISPLAY=$RDP_TARGET_DISPLAY setsid freerdp-shadow-cli /port:"$RDP_TARGET_PORT" \
+    /bind-address:127.0.0.1 /sec:nla +auth /sam-file:"$d/sam" >"$d/shadow.log" 2>&1) &
+  SANDBOX_PIDS+=("$!")
+  for i in $(seq 1 200); do
+    [ -s "$d/.config/freerdp/shadow/shadow.crt" ] && ss -ltn | grep -q "127.0.0.1:$RDP_TARGET_PORT " && break
+    sleep 0.05
+  done
+  RDP_TARGET_CERT=$(openssl x509 -in "$d/.config/freerdp/shadow/shadow.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 }
 
 # gw_ssh KEY [SSH ARGS...]: OpenSSH's client through the gateway on $SSHGW_PORT with KEY and

@@ -1,4 +1,5 @@
-// Access requests and grants: request, requests, approve, deny, cancel, grants, revoke.
+// Access requests and grants: request, requests, approve, deny, cancel, grants, revoke,
+// rdp ticket.
 #include <ctime>
 
 #include <nlohmann/json.hpp>
@@ -158,6 +159,26 @@ absl::Status Revoke(Context& ctx, const std::string& id, const std::string& reas
   return absl::OkStatus();
 }
 
+absl::Status RdpTicket(Context& ctx, const std::string& grant, const std::string& gateway) {
+  RETURN_IF_ERROR(ctx.Open());
+  pb::CreateRdpTicketRequest req;
+  req.set_grant_id(grant);
+  pb::RdpTicket t;
+  RETURN_IF_ERROR(FromGrpc(ctx.Stub<pb::AccessService>()->CreateRdpTicket(CallContext().get(), req, &t), ctx.profile()));
+  if (ctx.out().json()) {
+    ctx.out().Json(json{{"user", t.user()}, {"password", t.password()}, {"target", t.target()},
+                        {"expires_unix", t.expires_unix()}});
+    return absl::OkStatus();
+  }
+  ctx.out().text() << "RDP logon for " << t.target() << " through warden-rdpgw, single use, valid until "
+                   << UtcText(t.expires_unix()) << ":\n  user name: " << t.user()
+                   << "\n  password:  " << t.password() << "\n";
+  if (!gateway.empty())
+    ctx.out().text() << "  xfreerdp /v:" << gateway << " /u:" << t.user() << " /p:" << t.password()
+                     << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddAccessCommands(CLI::App& app, Context& ctx) {
@@ -195,6 +216,15 @@ void AddAccessCommands(CLI::App& app, Context& ctx) {
   revoke->add_option("id", f->id, "grant id")->required();
   revoke->add_option("--reason", f->reason, "why");
   revoke->callback([&ctx, f] { ctx.status() = Revoke(ctx, f->id, f->reason); });
+
+  auto* rdp = app.add_subcommand("rdp", "RDP sessions through warden-rdpgw");
+  rdp->require_subcommand(1);
+  auto* ticket = rdp->add_subcommand("ticket", "a one-time RDP logon (user name and password) for "
+                                               "your grant of an RDP broker role");
+  ticket->add_option("grant", f->id, "grant id")->required();
+  ticket->add_option("--gateway", f->comment, "HOST:PORT of the gateway: also print an xfreerdp "
+                                              "command line");
+  ticket->callback([&ctx, f] { ctx.status() = RdpTicket(ctx, f->id, f->comment); });
 }
 
 }  // namespace warden::cli

@@ -14,6 +14,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/replay.h"
+#include "cli/screen.h"
 #include "common/duration.h"
 #include "common/recording.h"
 #include "common/strings.h"
@@ -121,7 +122,7 @@ absl::Status CheckTerminal(Context& ctx, const std::string& id, const std::vecto
 }
 
 absl::Status Export(Context& ctx, const std::string& id, const std::string& format, const std::string& out,
-                    uint32_t terminal) {
+                    uint32_t terminal, const std::string& at) {
   ASSIGN_OR_RETURN(std::vector<pb::RecordingChunk> chunks, FetchRecording(ctx, id));
   RETURN_IF_ERROR(CheckTerminal(ctx, id, chunks, terminal));
   std::ofstream file;
@@ -143,9 +144,18 @@ absl::Status Export(Context& ctx, const std::string& id, const std::string& form
     w = CommandsWriter(os);
   } else if (format == "raw") {
     w = RawWriter(os);
+  } else if (format == "png") {
+    if (at.empty()) return absl::InvalidArgumentError("--format png needs --at (e.g. 00:01:23)");
+    ASSIGN_OR_RETURN(int64_t at_ns, ParseOffset(at));
+    auto png = std::make_unique<PngWriter>(os, at_ns);
+    RETURN_IF_ERROR(Replay(chunks, *png, terminal));
+    RETURN_IF_ERROR(png->status());
+    os.flush();
+    if (!os) return absl::UnavailableError(StrCat("cannot write ", out.empty() ? "stdout" : out));
+    return absl::OkStatus();
   } else {
     return absl::InvalidArgumentError(
-        StrCat("unknown format \"", format, "\"; use asciicast, text, raw or commands"));
+        StrCat("unknown format \"", format, "\"; use asciicast, text, raw, commands or png"));
   }
   RETURN_IF_ERROR(Replay(chunks, *w, terminal));
   os.flush();
@@ -270,7 +280,7 @@ void AddSessionCommands(CLI::App& app, Context& ctx) {
   struct Flags {
     SessionFilter sf;
     std::string id, reason;
-    std::string format = "asciicast", export_out;
+    std::string format = "asciicast", export_out, export_at;
     uint32_t export_terminal = 0;
     std::string join_mode = "observer";
   };
@@ -287,14 +297,19 @@ void AddSessionCommands(CLI::App& app, Context& ctx) {
 
   auto* recs = app.add_subcommand("recordings", "session recordings");
   recs->require_subcommand(1);
-  auto* rec_export = recs->add_subcommand("export", "write a recording as asciicast v2, text, raw or commands");
+  auto* rec_export = recs->add_subcommand("export", "write a recording as asciicast v2, text, raw or "
+                                                    "commands; an RDP session's screen as a PNG");
   rec_export->add_option("id", f->id, "session id")->required();
-  rec_export->add_option("--format", f->format, "asciicast, text, raw (the terminal's bytes) or commands")->capture_default_str();
+  rec_export->add_option("--format", f->format, "asciicast, text, raw (the terminal's bytes), commands, "
+                         "or png (an RDP session's screen --at a moment)")->capture_default_str();
+  rec_export->add_option("--at", f->export_at, "png: the moment from the session's start "
+                         "(SECONDS, MM:SS or HH:MM:SS)");
   rec_export->add_option("-o,--output", f->export_out, "file (default: stdout)");
   rec_export->add_option("--terminal", f->export_terminal,
                          "which terminal of a multiplexed SSH connection (0: the first)");
   rec_export->callback(
-      [&ctx, f] { ctx.status() = Export(ctx, f->id, f->format, f->export_out, f->export_terminal); });
+      [&ctx, f] { ctx.status() = Export(ctx, f->id, f->format, f->export_out, f->export_terminal,
+                                           f->export_at); });
   auto* rec_verify = recs->add_subcommand("verify", "check a recording's hash chain and signed seal");
   rec_verify->add_option("id", f->id, "session id")->required();
   rec_verify->callback([&ctx, f] { ctx.status() = RecordingVerify(ctx, f->id); });

@@ -93,6 +93,20 @@ class Access final : public pb::AccessService::CallbackService {
                     return json{{"grant", g.row.id}, {"certificates", g.certificates}};
                   });
   }
+  grpc::ServerUnaryReactor* CreateRdpTicket(grpc::CallbackServerContext* ctx,
+                                            const pb::CreateRdpTicketRequest* req,
+                                            pb::RdpTicket* resp) override {
+    return i_.Run(ctx, "AccessService.CreateRdpTicket", {{"grant", req->grant_id().substr(0, 64)}},
+                  Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    ASSIGN_OR_RETURN(BrokerTicket t,
+                                     i_.c.broker().CreateTicket(who.user, req->grant_id()));
+                    resp->set_user(t.id);
+                    resp->set_password(t.secret);
+                    resp->set_target(t.target);
+                    resp->set_expires_unix(t.expires);
+                    return json{{"ticket", t.id}, {"target", t.target}, {"expires", t.expires}};
+                  });
+  }
 
  private:
   using ReviewFn = absl::StatusOr<RequestView> (AccessCore::*)(const Identity&, std::string_view);

@@ -1,4 +1,4 @@
-// GatewayService: brokered SSH sessions, for gateways (warden-sshgw) only (core/broker.h).
+// GatewayService: brokered SSH and RDP sessions, for gateways (warden-sshgw, warden-rdpgw) only (core/broker.h).
 #include "controller/api/services_internal.h"
 
 #include "controller/api/call.h"
@@ -20,20 +20,32 @@ class GatewayApi final : public pb::GatewayService::CallbackService {
     json args = {{"principal", req->principal().substr(0, 256)},
                  {"check_only", req->check_only()},
                  {"target", req->target().substr(0, 64)},
-                 {"from", req->client_address().substr(0, 64)}};
+                 {"from", req->client_address().substr(0, 64)},
+                 {"ticket", req->ticket().substr(0, 64)}};
     return i_.Run(ctx, "GatewayService.OpenSession", std::move(args), Caller::kHost,
                   [=, this](const Identity& who) -> absl::StatusOr<json> {
                     BrokerOpen open{ToBytes(req->certificate()), req->principal(), req->target(),
-                                    req->client_address(), req->check_only()};
+                                    req->client_address(), req->check_only(), req->ticket(),
+                                    req->ticket_secret()};
                     ASSIGN_OR_RETURN(BrokeredSession s, i_.c.broker().Open(who, open));
                     resp->set_session_id(s.session_id);
                     resp->set_grant_id(s.grant_id);
                     resp->set_user(s.user);
+                    resp->set_account(s.account);
                     resp->set_target(s.target);
-                    resp->set_host(s.second_leg->host);
-                    resp->set_port(s.second_leg->port);
-                    resp->set_login(s.second_leg->user);
-                    resp->set_host_key(std::string(AsChars(s.second_leg->host_key)));
+                    resp->set_protocol(s.role->broker_protocol);
+                    if (s.role->broker_protocol == "rdp") {
+                      resp->set_host(s.role->rdp_host);
+                      resp->set_port(s.role->rdp_port);
+                      resp->set_login(s.role->rdp_login);
+                      resp->set_rdp_certificate(s.role->rdp_certificate);
+                      resp->set_rdp_security(s.role->rdp_security);
+                    } else {
+                      resp->set_host(s.second_leg->host);
+                      resp->set_port(s.second_leg->port);
+                      resp->set_login(s.second_leg->user);
+                      resp->set_host_key(std::string(AsChars(s.second_leg->host_key)));
+                    }
                     resp->set_password(std::string(s.password.view()));
                     for (const auto& a : s.allow) resp->add_allow(a);
                     resp->set_force_command(s.force_command);

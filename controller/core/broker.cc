@@ -85,29 +85,92 @@ absl::Status SshBroker::CheckCertificate(const Certificate& cert, ByteSpan blob,
   return absl::OkStatus();
 }
 
-absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const BrokerOpen& req) {
-  if (gateway.host_kind != kGatewayKind)
-    return absl::PermissionDeniedError("brokered sessions are opened by gateways (warden-sshgw)");
-  if (req.principal.empty() || req.principal.size() > kMaxPrincipalBytes ||
-      req.target.size() > kMaxTargetBytes)
+absl::StatusOr<BrokerTicket> SshBroker::CreateTicket(const std::string& user,
+                                                    const std::string& grant_id) {
+  ASSIGN_OR_RETURN(GrantView g, access_.GetGrant(grant_id));
+  if (g.row.user != user) return absl::PermissionDeniedError(StrCat("grant ", grant_id, " is not yours"));
+  if (g.state != "active")
+    return absl::FailedPreconditionError(StrCat("grant ", grant_id, " is ", g.state));
+  ASSIGN_OR_RETURN(const Role* role, policy_.FindRole(g.row.role));
+  if (role->broker_protocol != "rdp")
+    return absl::FailedPreconditionError(StrCat("role ", role->name, " is not brokered by RDP "
+                                                "gateways (broker.protocol: rdp)"));
+  BrokerTicket t;
+  t.id = StrCat("wt-", RandomId(16));
+  t.secret = RandomId(24);
+  t.grant_id = grant_id;
+  t.target = role->broker_target;
+  t.expires = std::min<int64_t>(clock_.Now() + kTicketTtlSeconds, g.row.end);
+  RETURN_IF_ERROR(audit_.Append({{"event", "broker.ticket"}, {"user", user}, {"grant", grant_id},
+                                 {"ticket", t.id}, {"target", t.target}})
+                      .status());
+  std::lock_guard lock(mu_);
+  const int64_t now = clock_.Now();
+  std::erase_if(tickets_, [now](const auto& e) { return e.second.expires <= now; });
+  tickets_[t.id] = {Sha256(AsBytes(t.secret)), grant_id, t.expires};
+  return t;
+}
+
+absl::StatusOr<GrantView> SshBroker::Authenticate(const Identity& gateway, const BrokerOpen& req,
+                                                  Certificate* cert, int64_t* expires) {
+  if (!req.ticket.empty()) {
+    Ticket_ t;
+    {
+      std::lock_guard lock(mu_);
+      auto it = tickets_.find(req.ticket);
+      if (it == tickets_.end())
+        return absl::PermissionDeniedError(StrCat("ticket ", req.ticket, " is unknown or was used "
+                                                  "already: get a new one (wardenctl rdp ticket)"));
+      t = it->second;
+      tickets_.erase(it);  // tried once, right or wrong
+    }
+    if (!ConstantTimeEquals(Sha256(AsBytes(req.ticket_secret)), t.secret_sha256))
+      return absl::PermissionDeniedError(StrCat("wrong secret for ticket ", req.ticket,
+                                                " (it is used up: get a new one)"));
+    if (clock_.Now() >= t.expires)
+      return absl::PermissionDeniedError(StrCat("ticket ", req.ticket, " expired at ",
+                                                UtcText(t.expires), ": get a new one"));
+    ASSIGN_OR_RETURN(GrantView g, access_.GetGrant(t.grant_id));
+    *expires = g.row.end;
+    return g;
+  }
+  if (req.principal.empty() || req.principal.size() > kMaxPrincipalBytes)
     return absl::InvalidArgumentError("the user name must be LOGIN@TARGET (or LOGIN)");
   if (req.certificate.size() > kMaxCertBytes)
     return absl::InvalidArgumentError("the certificate is larger than any Warden issues");
-  ASSIGN_OR_RETURN(Certificate cert, ParseCertificate(req.certificate));
-  RETURN_IF_ERROR(CheckCertificate(cert, req.certificate, gateway.tier, req));
+  ASSIGN_OR_RETURN(*cert, ParseCertificate(req.certificate));
+  RETURN_IF_ERROR(CheckCertificate(*cert, req.certificate, gateway.tier, req));
   std::string key_user;
-  const std::string grant_id = GrantOfKeyId(cert.key_id, cert.serial, &key_user);
+  const std::string grant_id = GrantOfKeyId(cert->key_id, cert->serial, &key_user);
   if (grant_id.empty())
     return absl::PermissionDeniedError("the certificate was not issued under a Warden grant");
   ASSIGN_OR_RETURN(GrantView g, access_.GetGrant(grant_id));
-  if (g.state != "active")
-    return absl::PermissionDeniedError(StrCat("grant ", grant_id, " is ", g.state));
   if (g.row.user != key_user || g.row.login != req.principal)
     return absl::PermissionDeniedError(StrCat("the certificate does not match grant ", grant_id));
+  *expires = std::min<int64_t>(g.row.end, static_cast<int64_t>(cert->valid_before));
+  return g;
+}
+
+absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const BrokerOpen& req) {
+  if (gateway.host_kind != kGatewayKind)
+    return absl::PermissionDeniedError("brokered sessions are opened by gateways (warden-sshgw)");
+  if (req.target.size() > kMaxTargetBytes || req.ticket.size() > kMaxTargetBytes ||
+      req.ticket_secret.size() > kMaxTargetBytes)
+    return absl::InvalidArgumentError("the target, ticket or secret is longer than any there is");
+  Certificate cert;
+  int64_t expires = 0;
+  ASSIGN_OR_RETURN(GrantView g, Authenticate(gateway, req, &cert, &expires));
+  const std::string grant_id = g.row.id;
+  if (g.state != "active")
+    return absl::PermissionDeniedError(StrCat("grant ", grant_id, " is ", g.state));
   ASSIGN_OR_RETURN(const Role* role, policy_.FindRole(g.row.role));
+  const std::string protocol = req.ticket.empty() ? "ssh" : "rdp";
   if (role->broker_target.empty())
     return absl::PermissionDeniedError(StrCat("role ", role->name, " is not brokered by gateways: "
                                               "ssh to its hosts directly"));
+  if (role->broker_protocol != protocol)
+    return absl::PermissionDeniedError(StrCat("role ", role->name, " is brokered by ",
+                                              role->broker_protocol, " gateways, not ", protocol));
   if (!req.target.empty() && req.target != role->broker_target)
     return absl::PermissionDeniedError(StrCat("grant ", grant_id, " (role ", role->name,
                                               ") reaches ", role->broker_target, ", not ",
@@ -116,12 +179,15 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
     return absl::PermissionDeniedError(StrCat("role ", role->name, " is tier ", role->tier,
                                               "; this gateway serves tier ", gateway.tier));
   const RotationTargetPolicy* leg = policy_.rotation.TargetFor(role->broker_credential);
-  if (!leg) return absl::FailedPreconditionError("the broker role's credential is no longer a target");
+  if (protocol == "ssh" && !leg)
+    return absl::FailedPreconditionError("the broker role's credential is no longer a target");
   BrokeredSession s;
   s.grant_id = grant_id;
   s.user = g.row.user;
+  s.account = g.row.login;
   s.target = role->broker_target;
   s.second_leg = leg;
+  s.role = role;
   s.allow = role->broker_allow;
   auto fc = cert.critical_options.find("force-command");
   if (fc != cert.critical_options.end()) s.force_command = fc->second;
@@ -131,7 +197,7 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
   s.moderators_required = role->moderators_required;
   s.moderator_on_leave = role->moderator_on_leave;
   s.moderator_wait = role->moderator_wait;
-  s.expires = std::min<int64_t>(g.row.end, static_cast<int64_t>(cert.valid_before));
+  s.expires = expires;
   if (req.check_only) return s;
   s.session_id = StrCat("b-", RandomId(20));
   // Written before the credential is taken: no credential leaves without its intent on record.
@@ -139,7 +205,8 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
                                  {"gateway", gateway.host_id}, {"user", g.row.user},
                                  {"grant", grant_id}, {"target", role->broker_target},
                                  {"credential", role->broker_credential},
-                                 {"from", req.client_address}, {"serial", cert.serial}})
+                                 {"from", req.client_address},
+                                 {"serial", cert.serial}, {"ticket", req.ticket}})
                       .status());
   // The previous session's rotation after use may still be running: its new value is worth
   // the wait (a few seconds at most; past that the check-out below says why).

@@ -36,11 +36,24 @@ struct BrokerOpen {
   Bytes certificate;  // the OpenSSH certificate blob the operator authenticated with
   std::string principal, target, client_address;
   bool check_only = false;  // the checks only: no session, no credential
+  // Instead of a certificate (warden-rdpgw): a ticket of CreateTicket and its secret.
+  std::string ticket;
+  std::string ticket_secret;
 };
+
+// A one-time logon for an RDP gateway: the user name and password an operator types into any
+// RDP client. Single use (tried once, right or wrong), bound to one grant, short-lived.
+struct BrokerTicket {
+  std::string id, secret, grant_id, target;
+  int64_t expires = 0;
+};
+inline constexpr int64_t kTicketTtlSeconds = 120;
 
 struct BrokeredSession {
   std::string session_id, grant_id, user, target;
-  const RotationTargetPolicy* second_leg = nullptr;  // host, port, user (login), host_key
+  std::string account;  // the grant's login
+  const RotationTargetPolicy* second_leg = nullptr;  // ssh: host, port, user (login), host_key
+  const Role* role = nullptr;                        // rdp: its rdp_* fields are the second leg
   SecretBytes password;
   std::set<std::string> allow;
   std::string force_command;
@@ -67,6 +80,8 @@ class SshBroker {
 
   // `gateway`: the calling gateway (Identity::host_kind "gateway"); refused for a host.
   absl::StatusOr<BrokeredSession> Open(const Identity& gateway, const BrokerOpen& req);
+  // A ticket for `user`'s own active grant of an RDP broker role.
+  absl::StatusOr<BrokerTicket> CreateTicket(const std::string& user, const std::string& grant_id);
   // Idempotent for a session already closed (NOT_FOUND for one never opened by `gateway`).
   absl::StatusOr<BrokerClose> Close(const Identity& gateway, std::string_view session_id);
   // Ends the open sessions whose grant is no longer active (a revocation): called on every
@@ -78,6 +93,15 @@ class SshBroker {
     std::string gateway, grant_id, user, path;
     int64_t expires = 0;  // the grant's end (or the certificate's)
   };
+  struct Ticket_ {
+    Bytes secret_sha256;
+    std::string grant_id;
+    int64_t expires = 0;
+  };
+  // The grant behind `req`'s certificate (checked) or ticket (taken); sets *expires to when the
+  // credential it presents ends.
+  absl::StatusOr<GrantView> Authenticate(const Identity& gateway, const BrokerOpen& req,
+                                         Certificate* cert, int64_t* expires);
   // Whether `cert` (parsed from `blob`) would be accepted by sshd on a host of `tier`.
   absl::Status CheckCertificate(const Certificate& cert, ByteSpan blob, int tier,
                                 const BrokerOpen& req);
@@ -93,6 +117,7 @@ class SshBroker {
   uint64_t subscription_ = 0;
   std::mutex mu_;
   std::map<std::string, Open_> open_;  // by session id
+  std::map<std::string, Ticket_> tickets_;  // not yet tried, by id
 };
 
 }  // namespace warden

@@ -330,10 +330,21 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
       }
     }
     if (const YAML::Node& b = n["broker"]) {
+      role.broker_protocol = b["protocol"].as<std::string>("ssh");
+      if (role.broker_protocol != "ssh" && role.broker_protocol != "rdp")
+        return fail(StrCat("broker.protocol \"", role.broker_protocol, "\": supported: ssh "
+                           "(warden-sshgw), rdp (warden-rdpgw)"));
+      const bool rdp = role.broker_protocol == "rdp";
       for (const auto& kv : b) {
         const std::string key = kv.first.as<std::string>();
-        if (key != "target" && key != "credential" && key != "allow")
-          return fail(StrCat("unknown broker key \"", key, "\"; supported: target, credential, allow"));
+        const bool known = key == "protocol" || key == "target" || key == "credential" ||
+                           (!rdp && key == "allow") ||
+                           (rdp && (key == "address" || key == "login" || key == "certificate" ||
+                                    key == "security"));
+        if (!known)
+          return fail(StrCat("unknown broker key \"", key, "\"; supported: protocol, target, "
+                             "credential, ", rdp ? "address, login, certificate, security"
+                                                 : "allow"));
       }
       role.broker_target = b["target"].as<std::string>("");
       if (role.broker_target.empty() || role.broker_target.size() > 64 ||
@@ -341,11 +352,42 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
               std::string::npos)
         return fail("broker.target must be 1-64 lowercase letters, digits, '.', '-' and '_'");
       role.broker_credential = b["credential"].as<std::string>("");
-      const RotationTargetPolicy* t = p.rotation.TargetFor(role.broker_credential);
-      if (!t || t->kind != "ssh")
-        return fail(StrCat("broker.credential \"", role.broker_credential,
-                           "\" must be a rotation target of kind ssh (its address, login and "
-                           "pinned host key are the second leg's)"));
+      if (rdp) {
+        if (!p.VaultPathFor(role.broker_credential))
+          return fail(StrCat("broker.credential \"", role.broker_credential, "\" must be a vault "
+                             "path of the policy (its value is the target account's password)"));
+        const std::string address = b["address"].as<std::string>("");
+        const size_t colon = address.rfind(':');
+        role.rdp_host = colon == std::string::npos ? address : address.substr(0, colon);
+        role.rdp_port = 3389;
+        if (colon != std::string::npos) {
+          const std::string port = address.substr(colon + 1);
+          role.rdp_port = port.empty() || port.size() > 5 ||
+                                  port.find_first_not_of("0123456789") != std::string::npos
+                              ? 0
+                              : std::stoi(port);
+        }
+        if (role.rdp_host.empty() || role.rdp_port < 1 || role.rdp_port > 65535)
+          return fail(StrCat("broker.address \"", address, "\" must be HOST or HOST:PORT"));
+        role.rdp_login = b["login"].as<std::string>("");
+        if (role.rdp_login.empty() || role.rdp_login.size() > 256)
+          return fail("broker.login (the target account, DOMAIN\\user or user) is required");
+        role.rdp_certificate = NormalizeSha256Fingerprint(b["certificate"].as<std::string>(""));
+        if (role.rdp_certificate.empty())
+          return fail("broker.certificate must be the SHA-256 fingerprint of the target's TLS "
+                      "certificate (64 hex digits, colons allowed): warden-rdpgw logs the one it "
+                      "was shown when it refuses a connection");
+        role.rdp_security = b["security"].as<std::string>("nla");
+        if (role.rdp_security != "nla" && role.rdp_security != "tls")
+          return fail(StrCat("broker.security \"", role.rdp_security, "\": nla (the default) "
+                             "or tls (for a target that cannot do NLA)"));
+      } else {
+        const RotationTargetPolicy* t = p.rotation.TargetFor(role.broker_credential);
+        if (!t || t->kind != "ssh")
+          return fail(StrCat("broker.credential \"", role.broker_credential,
+                             "\" must be a rotation target of kind ssh (its address, login and "
+                             "pinned host key are the second leg's)"));
+      }
       if (b["allow"]) {
         role.broker_allow.clear();
         for (const auto& a : StringList(b["allow"], "broker.allow")) {

@@ -97,8 +97,14 @@ struct Role {
   // Brokered by warden-sshgw (empty broker_target: not a broker role). A broker role's grant
   // puts no ephemeral account on hosts: its only use is a gateway session to the target.
   std::string broker_target;
-  std::string broker_credential;  // a rotation target path of kind ssh
-  std::set<std::string> broker_allow = {"shell", "exec"};
+  std::string broker_protocol = "ssh";  // ssh (warden-sshgw) or rdp (warden-rdpgw)
+  // ssh: a rotation target path of kind ssh; rdp: any vault path (the target account's password).
+  std::string broker_credential;
+  std::set<std::string> broker_allow = {"shell", "exec"};  // ssh
+  // rdp: the target, its account, its TLS certificate's SHA-256 (lowercase hex) and the
+  // security the gateway's leg to it uses (nla, or tls for a target that cannot do NLA).
+  std::string rdp_host, rdp_login, rdp_certificate, rdp_security;
+  int rdp_port = 0;
 
   // Who may resume a session held at the redaction limit: the role's moderator groups, or, for a
   // role without require_moderator, its approval groups (never the requester: checked by the

@@ -2029,7 +2029,7 @@ EOF
 
 # gateway_alive: the gateway of sshgw_setup served the whole test without dying.
 gateway_alive() {
-  pgrep -f "warden-sshgw --config $WARDEN_SANDBOX/gw0/sshgw.yaml serve" >/dev/null ||
+  pgrep -f "warden-sshgw --config $WARDEN_SANDBOX/gw0/gateway.yaml serve" >/dev/null ||
     fail "the gateway died: $(tail -5 "$WARDEN_SANDBOX/gw0/sshgw.log")"
 }
 

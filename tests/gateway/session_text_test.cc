@@ -145,19 +145,19 @@ TEST(SftpWatcher, AnOversizedOrFailedPacketStopsOnlyTheWatch) {
 TEST(GatewayConfig, DefaultsKeysAndMistakes) {
   testing::TempDir dir;
   testing::WriteAll(dir / "ok.yaml", "listen: \"[::1]:2022\"\nstate_dir: /tmp/gw\nmax_connections: 9\n");
-  auto c = LoadGatewayConfig(dir / "ok.yaml");
+  auto c = LoadGatewayConfig(dir / "ok.yaml", kSshGatewayDefaults);
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->listen_address, "::1");
   EXPECT_EQ(c->listen_port, 2022);
   EXPECT_EQ(c->HostKeyPath(), "/tmp/gw/ssh_host_ed25519_key");
   testing::WriteAll(dir / "typo.yaml", "listne: 0.0.0.0:22\n");
-  auto typo = LoadGatewayConfig(dir / "typo.yaml");
+  auto typo = LoadGatewayConfig(dir / "typo.yaml", kSshGatewayDefaults);
   ASSERT_FALSE(typo.ok());
   EXPECT_NE(typo.status().message().find("unknown key \"listne\""), std::string::npos);
   testing::WriteAll(dir / "port.yaml", "listen: 0.0.0.0\n");
-  EXPECT_NE(LoadGatewayConfig(dir / "port.yaml").status().message().find("ADDRESS:PORT"),
+  EXPECT_NE(LoadGatewayConfig(dir / "port.yaml", kSshGatewayDefaults).status().message().find("ADDRESS:PORT"),
             std::string::npos);
-  EXPECT_FALSE(LoadGatewayConfig(dir / "missing.yaml").ok());
+  EXPECT_FALSE(LoadGatewayConfig(dir / "missing.yaml", kSshGatewayDefaults).ok());
 }
 
 }  // namespace

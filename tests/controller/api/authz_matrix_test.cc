@@ -307,6 +307,14 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          pb::Grant out;
          return access(ch)->RevokeGrant(Ctx().get(), r, &out);
        }},
+      // Only the grant's owner, and only for a role brokered by RDP gateways (this one is not).
+      {"AccessService.CreateRdpTicket", {UNAUTH, PRECOND, DENIED, DENIED, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::CreateRdpTicketRequest r;
+         r.set_grant_id(FreshGrant());
+         pb::RdpTicket out;
+         return access(ch)->CreateRdpTicket(Ctx().get(), r, &out);
+       }},
       // Only the grant's owner has a key signed under it; CA keys and the KRL are public to
       // operators; rotation is for admins.
       {"CaService.SignUserKey", {UNAUTH, OK, DENIED, DENIED, DENIED, TLS},

@@ -1,0 +1,19 @@
+// The command line both gateways share: `enroll` with a join token of kind gateway, then
+// `serve` until SIGTERM or SIGINT.
+#pragma once
+
+#include <atomic>
+#include <functional>
+
+#include "gateway/sshgw_config.h"
+#include "gateway/uplink.h"
+
+namespace warden {
+
+using GatewayServe = std::function<absl::Status(const GatewayConfig&, const HostEnrollment&,
+                                                const std::atomic<bool>& stop)>;
+
+int GatewayMain(int argc, char** argv, const char* program, const char* description,
+                const GatewayDefaults& defaults, const GatewayServe& serve);
+
+}  // namespace warden
