@@ -159,10 +159,15 @@ absl::Status Revoke(Context& ctx, const std::string& id, const std::string& reas
   return absl::OkStatus();
 }
 
-absl::Status RdpTicket(Context& ctx, const std::string& grant, const std::string& gateway) {
+absl::Status RdpTicket(Context& ctx, const std::string& grant, const std::string& gateway,
+                       const std::string& ttl) {
   RETURN_IF_ERROR(ctx.Open());
   pb::CreateRdpTicketRequest req;
   req.set_grant_id(grant);
+  if (!ttl.empty()) {
+    ASSIGN_OR_RETURN(int64_t seconds, ParseDuration(ttl));
+    req.set_ttl_seconds(seconds);
+  }
   pb::RdpTicket t;
   RETURN_IF_ERROR(FromGrpc(ctx.Stub<pb::AccessService>()->CreateRdpTicket(CallContext().get(), req, &t), ctx.profile()));
   if (ctx.out().json()) {
@@ -224,7 +229,8 @@ void AddAccessCommands(CLI::App& app, Context& ctx) {
   ticket->add_option("grant", f->id, "grant id")->required();
   ticket->add_option("--gateway", f->comment, "HOST:PORT of the gateway: also print an xfreerdp "
                                               "command line");
-  ticket->callback([&ctx, f] { ctx.status() = RdpTicket(ctx, f->id, f->comment); });
+  ticket->add_option("--ttl", f->ttl, "how long it stays valid (at most and by default 2m)");
+  ticket->callback([&ctx, f] { ctx.status() = RdpTicket(ctx, f->id, f->comment, f->ttl); });
 }
 
 }  // namespace warden::cli

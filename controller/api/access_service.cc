@@ -99,7 +99,8 @@ class Access final : public pb::AccessService::CallbackService {
     return i_.Run(ctx, "AccessService.CreateRdpTicket", {{"grant", req->grant_id().substr(0, 64)}},
                   Caller::kOperator, [=, this](const Identity& who) -> absl::StatusOr<json> {
                     ASSIGN_OR_RETURN(BrokerTicket t,
-                                     i_.c.broker().CreateTicket(who.user, req->grant_id()));
+                                     i_.c.broker().CreateTicket(who.user, req->grant_id(),
+                                                                req->ttl_seconds()));
                     resp->set_user(t.id);
                     resp->set_password(t.secret);
                     resp->set_target(t.target);

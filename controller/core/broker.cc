@@ -86,7 +86,10 @@ absl::Status SshBroker::CheckCertificate(const Certificate& cert, ByteSpan blob,
 }
 
 absl::StatusOr<BrokerTicket> SshBroker::CreateTicket(const std::string& user,
-                                                    const std::string& grant_id) {
+                                                    const std::string& grant_id, int64_t ttl) {
+  if (ttl < 0 || ttl > kTicketTtlSeconds)
+    return absl::InvalidArgumentError(StrCat("a ticket lives 1 to ", kTicketTtlSeconds, " seconds"));
+  if (ttl == 0) ttl = kTicketTtlSeconds;
   ASSIGN_OR_RETURN(GrantView g, access_.GetGrant(grant_id));
   if (g.row.user != user) return absl::PermissionDeniedError(StrCat("grant ", grant_id, " is not yours"));
   if (g.state != "active")
@@ -100,7 +103,7 @@ absl::StatusOr<BrokerTicket> SshBroker::CreateTicket(const std::string& user,
   t.secret = RandomId(24);
   t.grant_id = grant_id;
   t.target = role->broker_target;
-  t.expires = std::min<int64_t>(clock_.Now() + kTicketTtlSeconds, g.row.end);
+  t.expires = std::min<int64_t>(clock_.Now() + ttl, g.row.end);
   RETURN_IF_ERROR(audit_.Append({{"event", "broker.ticket"}, {"user", user}, {"grant", grant_id},
                                  {"ticket", t.id}, {"target", t.target}})
                       .status());

@@ -81,7 +81,9 @@ class SshBroker {
   // `gateway`: the calling gateway (Identity::host_kind "gateway"); refused for a host.
   absl::StatusOr<BrokeredSession> Open(const Identity& gateway, const BrokerOpen& req);
   // A ticket for `user`'s own active grant of an RDP broker role.
-  absl::StatusOr<BrokerTicket> CreateTicket(const std::string& user, const std::string& grant_id);
+  // `ttl`: 0 for kTicketTtlSeconds, else 1 to that.
+  absl::StatusOr<BrokerTicket> CreateTicket(const std::string& user, const std::string& grant_id,
+                                            int64_t ttl = 0);
   // Idempotent for a session already closed (NOT_FOUND for one never opened by `gateway`).
   absl::StatusOr<BrokerClose> Close(const Identity& gateway, std::string_view session_id);
   // Ends the open sessions whose grant is no longer active (a revocation): called on every

@@ -13,7 +13,7 @@ trap 'tm kill-server 2>/dev/null || true; sandbox_cleanup
 
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log "$WARDEN_SANDBOX"/*/sshgw.log /run/warden-host.*/wardend.log \
+  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log "$WARDEN_SANDBOX"/*/sshgw.log "$WARDEN_SANDBOX"/*/rdpgw.log /run/warden-host.*/wardend.log \
     /run/warden-host.*/sshd.log; do
     [ -f "$f" ] && { echo "--- $f" >&2; grep -v "; retrying in" "$f" | tail -20 >&2; }
   done
@@ -2095,6 +2095,158 @@ e2e_sshgw_live() {
   wait_for 10 pane_has held "session ended" || fail "the moderator's terminate did not end it: $(tm capture-pane -p -t held) $(tm capture-pane -p -t mod) $(cat $WARDEN_SANDBOX/gw0/sshgw.log)"
   echo "  ok: the moderator's terminate ended the brokered session"
   gateway_alive
+}
+
+# --- RDP gateway (warden-rdpgw): FreeRDP's shadow server as the target, xfreerdp as the operator ----
+
+RDP_PW='Target-Pw-1'
+
+# rdpgw_setup: a controller whose policy brokers RDP to the shadow server (win-admin), the same
+# with another certificate pinned (win-other-cert) and a tier-1 role (win-tier1); the target's
+# password in the vault; a tier-0 warden-rdpgw; an X display for the operator's client.
+rdpgw_setup() {
+  controller_init
+  rdp_target_start winadmin "$RDP_PW"
+  python3 - "$WARDEN_SANDBOX/controller/policy.yaml" "127.0.0.1:$RDP_TARGET_PORT" "$RDP_TARGET_CERT" <<'EOF'
+import sys
+p, address, cert = sys.argv[1:4]
+other = "ab" * 32
+role = """  %s:
+    tier: %d
+    login: "%s-{{user}}"
+    max_ttl: 1h
+    requesters: [operators]
+    approvals: {count: 2, groups: [approvers]}
+    broker: {protocol: rdp, target: win1, address: "%s", login: winadmin, credential: kv/win1/admin, certificate: "%s"}
+"""
+roles = "roles:\n" + role % ("win-admin", 0, "win", address, cert) + \
+    role % ("win-other-cert", 0, "wino", address, other) + role % ("win-tier1", 1, "wint", address, cert)
+text = open(p).read().replace("roles:\n", roles, 1)
+open(p, "w").write(text)
+EOF
+  controller_start
+  for u in alice bob carol admin; do login "$u" >/dev/null; done
+  echo -n "$RDP_PW" | wctl admin vault put kv/win1/admin >/dev/null
+  rdpgw_start rgw0 0
+  xvfb_start CLIENT_DISPLAY 1280x1024
+}
+
+# rdp_ticket GRANT [OPTIONS]: a ticket of alice's; sets TICKET_USER and TICKET_PW.
+rdp_ticket() {
+  local j
+  j=$(wctl alice --json rdp ticket "$@") || fail "no ticket: $j"
+  TICKET_USER=$(echo "$j" | json_field user)
+  TICKET_PW=$(echo "$j" | json_field password)
+}
+
+# rdp_connect NAME USER PASSWORD: xfreerdp on the operator's display, through the gateway, in the
+# background (its pid: RDP_CLIENT_PID; its output: $WARDEN_SANDBOX/NAME.client).
+rdp_connect() {
+  HOME=$WARDEN_SANDBOX/xfreerdp DISPLAY=$CLIENT_DISPLAY setsid xfreerdp /v:"127.0.0.1:$RDPGW_PORT" \
+    /u:"$2" /p:"$3" /cert:ignore /sec:tls >"$WARDEN_SANDBOX/$1.client" 2>&1 &
+  RDP_CLIENT_PID=$!
+  SANDBOX_PIDS+=("$RDP_CLIENT_PID")
+}
+
+rgw_has() { grep -qF -- "$1" "$WARDEN_SANDBOX/rgw0/rdpgw.log"; }
+client_gone() { ! kill -0 "$RDP_CLIENT_PID" 2>/dev/null; }
+# screen_hash DISPLAY: SHA-256 of the 256x256 square at 64,64 of DISPLAY's screen.
+screen_hash() {
+  xwd -root -silent -display "$1" >"$WARDEN_SANDBOX/shot.xwd" &&
+    python3 "$here/pixels.py" hash "$WARDEN_SANDBOX/shot.xwd" 64 64 256 256
+}
+same_screen() { [ "$(screen_hash "$RDP_TARGET_DISPLAY")" = "$(screen_hash "$CLIENT_DISPLAY")" ]; }
+
+# A refused logon: the client ends, the gateway logs why.
+rdp_refused() {
+  local why=$1
+  shift
+  rdp_connect refused "$@"
+  wait_for 20 client_gone || fail "the client is still connected"
+  wait_for 5 rgw_has "$why" || fail "the gateway did not log \"$why\": $(tail -5 "$WARDEN_SANDBOX/rgw0/rdpgw.log")"
+  echo "  ok: refused: $why"
+}
+
+e2e_rdpgw() {
+  rdpgw_setup
+  python3 "$here/pixels.py" xbm "$WARDEN_SANDBOX/pattern.xbm"
+  DISPLAY=$RDP_TARGET_DISPLAY xsetroot -bitmap "$WARDEN_SANDBOX/pattern.xbm" -fg '#e01b24' -bg '#f6d32d'
+  G=$(grant_for win-admin 30m)
+  rdp_ticket "$G"
+  local ticket=$TICKET_USER secret=$TICKET_PW
+  rdp_connect live "$TICKET_USER" "$TICKET_PW"
+  wait_for 20 rgw_has "(grant $G) from 127.0.0.1 to win1 as winadmin" ||
+    fail "no session: $(cat "$WARDEN_SANDBOX/live.client")"
+  # The shadow server's SAM file knows winadmin only: its NLA let the gateway in with the vaulted
+  # password under the injected name, not the ticket the operator typed.
+  echo "  ok: the target authenticated the injected account winadmin (the operator typed $ticket)"
+  wait_for 20 same_screen || fail "the operator's screen does not show the target's"
+  local pattern t_pattern
+  pattern=$(screen_hash "$RDP_TARGET_DISPLAY")
+  t_pattern=$(date +%s%N)
+  echo "  ok: the operator's screen shows the target's (the pattern, pixel for pixel)"
+  sleep 1
+  DISPLAY=$RDP_TARGET_DISPLAY xsetroot -solid '#2ec27e'
+  wait_for 20 same_screen || fail "the target's change did not reach the operator"
+  local solid
+  solid=$(screen_hash "$RDP_TARGET_DISPLAY")
+  [ "$solid" != "$pattern" ] || fail "the target's screen did not change"
+  echo "  ok: what the target draws next reaches the operator"
+
+  # The ticket was taken: it opens nothing a second time.
+  local keep=$RDP_CLIENT_PID
+  rdp_refused "is unknown or was used already" "$ticket" "$secret"
+  RDP_CLIENT_PID=$keep
+  kill -0 "$RDP_CLIENT_PID" || fail "the live session ended"
+
+  # Revoked mid-session: both legs end within seconds.
+  wctl bob revoke "$G" >/dev/null
+  wait_for 10 client_gone || fail "the operator is still connected after the revocation"
+  wait_for 10 rgw_has "is revoked" || fail "the gateway did not say why the session ended"
+  echo "  ok: revoking the grant disconnected the operator"
+
+  local sid started
+  sid=$(broker_session "$G")
+  wait_for 20 sealed "$sid" || fail "recording $sid not sealed"
+  started=$(wctl admin --json sessions | python3 -c 'import json,sys
+print([x["started_ns"] for x in json.load(sys.stdin) if x["id"]==sys.argv[1]][0])' "$sid")
+  local at
+  at=$(python3 -c 'import sys; print("%.3f" % ((int(sys.argv[1]) - int(sys.argv[2])) / 1e9))' "$t_pattern" "$started")
+  wctl admin recordings export "$sid" --format png --at "$at" -o "$WARDEN_SANDBOX/at.png"
+  [ "$(python3 "$here/pixels.py" hash "$WARDEN_SANDBOX/at.png" 64 64 256 256)" = "$pattern" ] ||
+    fail "the frame at ${at}s is not the target's screen then"
+  wctl admin recordings export "$sid" --format png --at 99:00:00 -o "$WARDEN_SANDBOX/end.png"
+  [ "$(python3 "$here/pixels.py" hash "$WARDEN_SANDBOX/end.png" 64 64 256 256)" = "$solid" ] ||
+    fail "the last frame is not the target's last screen"
+  echo "  ok: the recording replays to the target's pixels at ${at}s and at the end"
+  expect_fail "needs --at" wctl admin recordings export "$sid" --format png
+  expect_fail "use SECONDS, MM:SS or HH:MM:SS" wctl admin recordings export "$sid" --format png --at 1:x
+}
+
+e2e_rdpgw_refusals() {
+  rdpgw_setup
+  local G
+  G=$(grant_for win-admin 30m)
+  rdp_ticket "$G"
+  rdp_refused "wrong secret for ticket $TICKET_USER" "$TICKET_USER" "not-the-secret"
+  rdp_refused "ticket $TICKET_USER is unknown or was used already" "$TICKET_USER" "$TICKET_PW"
+  rdp_ticket "$G" --ttl 1s
+  sleep 2
+  rdp_refused "ticket $TICKET_USER expired at" "$TICKET_USER" "$TICKET_PW"
+  rdp_refused "no ticket in its logon" "" ""
+  expect_fail "a ticket lives 1 to 120 seconds" wctl alice rdp ticket "$G" --ttl 10m
+  expect_fail "is not yours" wctl bob rdp ticket "$G"
+  # A role whose pinned certificate is not the target's: no password is sent.
+  rdp_ticket "$(grant_for win-other-cert 30m)"
+  rdp_refused "the role pins sha256:$(printf 'ab%.0s' $(seq 32))" "$TICKET_USER" "$TICKET_PW"
+  # A tier-1 role at this tier-0 gateway.
+  rdp_ticket "$(grant_for win-tier1 30m)"
+  rdp_refused "is tier 1; this gateway serves tier 0" "$TICKET_USER" "$TICKET_PW"
+  # A revoked grant's ticket.
+  rdp_ticket "$G"
+  wctl bob revoke "$G" >/dev/null
+  rdp_refused "grant $G is revoked" "$TICKET_USER" "$TICKET_PW"
+  expect_fail "is revoked" wctl alice rdp ticket "$G"
 }
 
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
