@@ -3,6 +3,7 @@
 #include <png.h>
 #include <zstd.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "common/strings.h"
@@ -67,10 +68,12 @@ absl::StatusOr<int64_t> ParseOffset(std::string_view text) {
   double total = 0;
   int parts = 0;
   for (std::string_view p : StrSplit(text, ':', false)) {
+    double v = 0;
+    const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
     if (p.empty() || p.size() > 12 || p.find_first_not_of("0123456789.") != std::string_view::npos ||
-        ++parts > 3)
+        ec != std::errc() || end != p.data() + p.size() || ++parts > 3)
       return absl::InvalidArgumentError(StrCat("--at \"", text, "\": use SECONDS, MM:SS or HH:MM:SS"));
-    total = total * 60 + std::stod(std::string(p));
+    total = total * 60 + v;
   }
   if (parts == 0) return absl::InvalidArgumentError("--at is empty");
   return static_cast<int64_t>(total * 1e9);

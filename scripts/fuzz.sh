@@ -14,7 +14,7 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input" "$work/sftp"
+  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input" "$work/sftp" "$work/screen"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -112,8 +112,28 @@ out += srv(pkt(103, struct.pack(">I", 11) + s(b"d" * 50)))
 open(sys.argv[1], "wb").write(out)
 PY
 
+# An RDP session's first screen, a 4x4 keyframe, and a 2x2 rectangle drawn over it
+# (screen_fuzzer.cc: a RecordingEvents message).
+python3 - "$work/screen/seed" <<'PY'
+import subprocess, sys
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n: return out
+def field(num, value): return varint(num << 3) + varint(value)
+def blob(num, b): return varint(num << 3 | 2) + varint(len(b)) + b
+def screen(x, y, w, h, key):
+    z = subprocess.run(["zstd", "-q", "-c"], input=bytes(range(w * h * 4)), capture_output=True, check=True).stdout
+    return blob(11, field(1, x) + field(2, y) + field(3, w) + field(4, h) + blob(5, z) + field(6, key) +
+                field(7, 4) + field(8, 4))
+ev = blob(1, field(1, 1) + screen(0, 0, 4, 4, 1)) + blob(1, field(1, 2) + screen(1, 1, 2, 2, 0))
+open(sys.argv[1], "wb").write(ev)
+PY
+
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp screen}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

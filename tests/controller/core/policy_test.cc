@@ -262,6 +262,60 @@ roles:
   }
 }
 
+// An RDP broker role names the target's address, account and certificate, and any vault path as
+// its credential.
+TEST(Policy, RdpBrokerRoles) {
+  const std::string head = R"(
+groups: {a: [x], admins: [x]}
+vault:
+  paths:
+    "kv/*": {read: [admins]}
+roles:
+  r1:
+    tier: 0
+    login: "win-{{user}}"
+    approvals: {count: 1, groups: [a]}
+)";
+  const std::string pin = "7C:98:64:5B:FB:8E:7D:A5:AB:34:AD:E7:A8:3B:34:52:A3:82:2F:1F:E0:52:01:21:CC:D4:7B:1E:30:33:B7:F9";
+  auto ok = ParsePolicy(head + "    broker: {protocol: rdp, target: win1, address: \"10.0.0.5\", "
+                               "login: 'CORP\\admin', credential: kv/win1/admin, certificate: \"sha256:" +
+                        pin + "\"}\n");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  const Role& r = ok->roles.at("r1");
+  EXPECT_EQ(r.broker_protocol, "rdp");
+  EXPECT_EQ(r.rdp_host, "10.0.0.5");
+  EXPECT_EQ(r.rdp_port, 3389);
+  EXPECT_EQ(r.rdp_login, "CORP\\admin");
+  EXPECT_EQ(r.rdp_certificate, "7c98645bfb8e7da5ab34ade7a83b3452a3822f1fe0520121ccd47b1e3033b7f9");
+  EXPECT_EQ(r.rdp_security, "nla");
+  const std::string base = "    broker: {protocol: rdp, target: win1, login: admin, credential: kv/w, ";
+  const std::string cert = "certificate: \"" + pin + "\"";
+  for (const auto& [yaml, want] : std::vector<std::pair<std::string, std::string>>{
+           {base + "address: \"h:3390\", " + cert + ", security: tls}\n", ""},
+           {base + "address: \"h:99999\", " + cert + "}\n", "broker.address \"h:99999\" must be HOST or HOST:PORT"},
+           {base + "address: \"h:x\", " + cert + "}\n", "must be HOST or HOST:PORT"},
+           {base + "address: h, certificate: \"abcd\"}\n", "broker.certificate must be the SHA-256"},
+           {base + "address: h}\n", "broker.certificate must be the SHA-256"},
+           {base + "address: h, " + cert + ", security: rdp}\n", "broker.security \"rdp\""},
+           {base + "address: h, " + cert + ", allow: [shell]}\n", "unknown broker key \"allow\""},
+           {"    broker: {protocol: rdp, target: win1, login: admin, credential: db/w, address: h, " + cert + "}\n",
+            "must be a vault path of the policy"},
+           {"    broker: {protocol: rdp, target: win1, credential: kv/w, address: h, " + cert + "}\n",
+            "broker.login (the target account"},
+           {"    broker: {protocol: vnc, target: win1}\n", "broker.protocol \"vnc\": supported: ssh"},
+           {"    broker: {target: core, credential: kv/w, address: h}\n", "unknown broker key \"address\""}}) {
+    auto p = ParsePolicy(head + yaml);
+    if (want.empty()) {
+      ASSERT_TRUE(p.ok()) << p.status().message();
+      EXPECT_EQ(p->roles.at("r1").rdp_port, 3390);
+      EXPECT_EQ(p->roles.at("r1").rdp_security, "tls");
+      continue;
+    }
+    ASSERT_FALSE(p.ok()) << yaml;
+    EXPECT_NE(p.status().message().find(want), std::string::npos) << p.status().message();
+  }
+}
+
 TEST(Cidr, ContainmentForNarrowing) {
   auto outer = *ParseCidr("10.0.0.0/8");
   EXPECT_TRUE(CidrContains(outer, *ParseCidr("10.1.2.3")));
