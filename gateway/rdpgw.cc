@@ -5,6 +5,7 @@
 #include <freerdp/listener.h>
 #include <freerdp/peer.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <winpr/synch.h>
 #include <zstd.h>
@@ -15,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/crypto.h"
+#include "common/files.h"
 #include "common/strings.h"
 #include "daemon/log.h"
 
@@ -256,6 +259,9 @@ bool RdpSession::ConnectTarget() {
             freerdp_settings_set_bool(ts, FreeRDP_FastPathInput, TRUE) &&
             freerdp_settings_set_bool(ts, FreeRDP_DesktopResize, TRUE) &&
             freerdp_settings_set_uint32(ts, FreeRDP_PointerCacheSize, ps->PointerCacheSize) &&
+            // The target's updates are never larger than the operator's client takes in one.
+            freerdp_settings_set_uint32(ts, FreeRDP_MultifragMaxRequestSize,
+                                        ps->MultifragMaxRequestSize) &&
             freerdp_settings_set_uint32(ts, FreeRDP_TcpConnectTimeout, 10000);
   for (int i = 0; ok && i < 32; i++) ts->OrderSupport[i] = FALSE;
   if (ok) {
@@ -650,9 +656,19 @@ absl::Status RdpGateway::Run(const std::atomic<bool>& stop) {
     }).detach();
     return TRUE;
   };
+  // What operators' RDP clients are shown, for them to pin (the cluster CA signed it).
+  std::string fingerprint = "?";
+  if (absl::StatusOr<std::string> pem = ReadFile(config_.state.StatePath("host.crt")); pem.ok()) {
+    if (absl::StatusOr<X509Ptr> cert = ReadCertificatePem(*pem); cert.ok()) {
+      unsigned char* der = nullptr;
+      const int n = i2d_X509(cert->get(), &der);
+      if (n > 0) fingerprint = HexEncode(Sha256(ByteSpan(der, static_cast<size_t>(n))));
+      OPENSSL_free(der);
+    }
+  }
   LogLine(LOG_INFO, StrCat("listening on ", config_.listen_address, ":", config_.listen_port,
                            " as ", uplink_.enrollment().host_id, " (tier ",
-                           uplink_.enrollment().tier, ")"));
+                           uplink_.enrollment().tier, "); TLS certificate sha256:", fingerprint));
   uplink_.Start();
   while (!stop) {
     HANDLE handles[32];

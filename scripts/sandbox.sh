@@ -429,14 +429,15 @@ xvfb_start() {
   printf -v "$var" ':%s' "$(head -1 "$f")"
 }
 
-# rdp_target_start USER PASSWORD: an RDP server to broker to, FreeRDP's shadow server sharing a
-# private 1024x768 X display ($RDP_TARGET_DISPLAY) on $RDP_TARGET_PORT, NLA only, with one account
-# in its SAM file; its TLS certificate's SHA-256 is $RDP_TARGET_CERT.
+# rdp_target_start USER PASSWORD [WIDTHxHEIGHT]: an RDP server to broker to, FreeRDP's shadow
+# server sharing a private X display ($RDP_TARGET_DISPLAY, 1024x768 by default) on
+# $RDP_TARGET_PORT, NLA only, with one account in its SAM file; its TLS certificate's SHA-256 is
+# $RDP_TARGET_CERT.
 rdp_target_start() {
   local d=$WARDEN_SANDBOX/rdp-target i
   mkdir -p "$d"
   winpr-hash -u "$1" -p "$2" -f sam >"$d/sam"
-  xvfb_start RDP_TARGET_DISPLAY 1024x768
+  xvfb_start RDP_TARGET_DISPLAY "${3:-1024x768}"
   RDP_TARGET_PORT=$(free_port)
   (cd "$d" && HOME=$d DISPLAY=$RDP_TARGET_DISPLAY setsid freerdp-shadow-cli /port:"$RDP_TARGET_PORT" \
     /bind-address:127.0.0.1 /sec:nla +auth /sam-file:"$d/sam" >"$d/shadow.log" 2>&1) &
