@@ -17,7 +17,7 @@ export WARDEN_BIN
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../scripts/sandbox.sh
 source "$here/scripts/sandbox.sh"
-trap '[ -n "${KEEP:-}" ] || sandbox_cleanup' EXIT
+trap sandbox_cleanup EXIT
 client=$WARDEN_BIN/bench/rdp_client
 pw='Bench-Pw-1'
 

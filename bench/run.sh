@@ -18,6 +18,8 @@ echo
 echo
 ./bench/sshgw_bench.sh 400 100
 echo
+./bench/rdpgw_bench.sh 200 25
+echo
 # Session recording (BPF, needs root). The compiler run is one of this project's own files.
 ./build/default/bench/recording_bench 512 \
   "c++ -std=c++20 -O2 -I$PWD -I$PWD/build/default/proto/gen -c $PWD/cli/replay.cc -o /dev/null" 2>&1 |

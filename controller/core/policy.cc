@@ -398,6 +398,10 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
           role.broker_allow.insert(a);
         }
       }
+      // Nobody can watch an RDP session live yet: a four-eyes role would run unwatched.
+      if (rdp && role.moderators_required > 0)
+        return fail("require_moderator is not supported for RDP broker roles (live viewing of RDP "
+                    "sessions is not built yet); sessions are recorded and can be terminated");
       if (!role.host_labels.empty() || !role.account_groups.empty() || !role.sudo_rule.empty())
         return fail("a broker role puts no account on hosts: hosts and account do not apply");
     }

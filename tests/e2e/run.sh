@@ -2199,14 +2199,13 @@ e2e_rdpgw() {
   RDP_CLIENT_PID=$keep
   kill -0 "$RDP_CLIENT_PID" || fail "the live session ended"
 
-  # Revoked mid-session: both legs end within seconds.
-  wctl bob revoke "$G" >/dev/null
-  wait_for 10 client_gone || fail "the operator is still connected after the revocation"
-  wait_for 10 rgw_has "is revoked" || fail "the gateway did not say why the session ended"
-  echo "  ok: revoking the grant disconnected the operator"
-
+  # An admin's terminate ends it within seconds.
   local sid started
   sid=$(broker_session "$G")
+  wctl admin terminate "$sid" --reason "rdp check" >/dev/null
+  wait_for 10 client_gone || fail "the operator is still connected after the terminate"
+  wait_for 10 rgw_has "ended: ended by admin: rdp check" || fail "the gateway did not say why the session ended"
+  echo "  ok: terminating the session disconnected the operator"
   wait_for 20 sealed "$sid" || fail "recording $sid not sealed"
   started=$(wctl admin --json sessions | python3 -c 'import json,sys
 print([x["started_ns"] for x in json.load(sys.stdin) if x["id"]==sys.argv[1]][0])' "$sid")
@@ -2221,6 +2220,15 @@ print([x["started_ns"] for x in json.load(sys.stdin) if x["id"]==sys.argv[1]][0]
   echo "  ok: the recording replays to the target's pixels at ${at}s and at the end"
   expect_fail "needs --at" wctl admin recordings export "$sid" --format png
   expect_fail "use SECONDS, MM:SS or HH:MM:SS" wctl admin recordings export "$sid" --format png --at 1:x
+
+  # Revoked mid-session: both legs end within seconds.
+  rdp_ticket "$G"
+  rdp_connect second "$TICKET_USER" "$TICKET_PW"
+  wait_for 20 same_screen || fail "the second session does not show the target"
+  wctl bob revoke "$G" >/dev/null
+  wait_for 10 client_gone || fail "the operator is still connected after the revocation"
+  wait_for 10 rgw_has "is revoked" || fail "the gateway did not say why the session ended"
+  echo "  ok: revoking the grant disconnected the operator"
 }
 
 e2e_rdpgw_refusals() {

@@ -303,6 +303,8 @@ roles:
            {"    broker: {protocol: rdp, target: win1, credential: kv/w, address: h, " + cert + "}\n",
             "broker.login (the target account"},
            {"    broker: {protocol: vnc, target: win1}\n", "broker.protocol \"vnc\": supported: ssh"},
+           {base + "address: h, " + cert + "}\n    require_moderator: {count: 1, groups: [a]}\n",
+            "require_moderator is not supported for RDP broker roles"},
            {"    broker: {target: core, credential: kv/w, address: h}\n", "unknown broker key \"address\""}}) {
     auto p = ParsePolicy(head + yaml);
     if (want.empty()) {
