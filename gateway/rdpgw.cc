@@ -187,19 +187,7 @@ bool RdpSession::Open() {
     gw_.uplink().CloseSession(session_.session_id());
     return false;
   }
-  LogLine(LOG_INFO, StrCat("session ", session_.session_id(), ": ", session_.user(), " (grant ",
-                           session_.grant_id(), ") from ", peer_address_, " to ", session_.target(),
-                           " as ", session_.login()));
-  SessionInfo info;
-  info.user = session_.account();
-  info.service = "warden-rdpgw";
-  info.tty = session_.target();
-  info.rhost = peer_address_;
-  info.grant_id = session_.grant_id();
-  info.started_unix_ns = UnixNs();
-  start_mono_ = MonoNs();
-  gw_.uplink().spool().Open(session_.session_id(), info, start_mono_,
-                            session_.recording_mode() == "strict");
+  start_mono_ = gw_.uplink().BeginRecording(session_, peer_address_);
   recording_ = true;
   RecordKeyframe();
   return true;
@@ -679,14 +667,7 @@ absl::Status RdpGateway::Run(const std::atomic<bool>& stop) {
   }
   listener->Close(listener);
   freerdp_listener_free(listener);
-  uplink_.ControlAll({0, "warden-rdpgw", "the gateway is stopping"});
-  for (int i = 0; i < 1200 && connections_ > 0; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (connections_ > 0)
-    LogLine(LOG_ERR, StrCat("alert: ", connections_.load(), " connection(s) still closing after 60 s; "
-                            "their check-outs end with their leases"));
-  uplink_.Stop();
+  uplink_.Shutdown(connections_);
   return absl::OkStatus();
 }
 

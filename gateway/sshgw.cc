@@ -327,18 +327,7 @@ bool BrokerConnection::OpenLeg(Relay& r) {
     return false;
   }
   ssh_event_add_session(event_, target_.get());
-  LogLine(LOG_INFO, StrCat("session ", session_.session_id(), ": ", session_.user(), " (grant ",
-                           session_.grant_id(), ") from ", peer_, " to ", session_.target(), " as ",
-                           session_.login()));
-  SessionInfo info;
-  info.user = open_.principal();
-  info.service = "warden-sshgw";
-  info.tty = session_.target();
-  info.rhost = peer_;
-  info.grant_id = session_.grant_id();
-  info.started_unix_ns = UnixNs();
-  start_mono_ = MonoNs();
-  gw_.uplink().spool().Open(session_.session_id(), info, start_mono_, session_.recording_mode() == "strict");
+  start_mono_ = gw_.uplink().BeginRecording(session_, peer_);
   recording_ = true;
   // What the channels recorded before the session existed (their requests) goes in now.
   for (auto& [terminal, kind] : early_) Record(terminal, std::move(kind));
@@ -968,16 +957,7 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
     bind_ = nullptr;
   }
   ssh_bind_free(bind);
-  // Open sessions end, each operator told why, and their credentials are checked in; then what
-  // they recorded is sent.
-  uplink_.ControlAll({0, "warden-sshgw", "the gateway is stopping"});
-  for (int i = 0; i < 1200 && connections_ > 0; i++) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (connections_ > 0)
-    LogLine(LOG_ERR, StrCat("alert: ", connections_.load(), " connection(s) still closing after 60 s; "
-                            "their check-outs end with their leases"));
-  uplink_.Stop();
+  uplink_.Shutdown(connections_);
   return absl::OkStatus();
 }
 

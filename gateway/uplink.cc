@@ -77,6 +77,21 @@ absl::Status GatewayUplink::OpenSession(const pb::OpenBrokerSessionRequest& req,
   return absl::PermissionDeniedError(st.error_message());
 }
 
+int64_t GatewayUplink::BeginRecording(const pb::BrokerSession& s, const std::string& peer) {
+  LogLine(LOG_INFO, StrCat("session ", s.session_id(), ": ", s.user(), " (grant ", s.grant_id(),
+                           ") from ", peer, " to ", s.target(), " as ", s.login()));
+  SessionInfo info;
+  info.user = s.account();
+  info.service = program_;
+  info.tty = s.target();
+  info.rhost = peer;
+  info.grant_id = s.grant_id();
+  info.started_unix_ns = UnixNs();
+  const int64_t start = MonoNs();
+  spool_.Open(s.session_id(), info, start, s.recording_mode() == "strict");
+  return start;
+}
+
 void GatewayUplink::CloseSession(const std::string& session_id) {
   pb::CloseBrokerSessionRequest req;
   req.set_session_id(session_id);
@@ -125,10 +140,6 @@ void GatewayUplink::OnControl(const std::string& id, const SessionControl& c) {
   if (it != sessions_.end()) it->second.control(c);
 }
 
-void GatewayUplink::ControlAll(const SessionControl& c) {
-  std::lock_guard lock(mu_);
-  for (auto& [id, h] : sessions_) h.control(c);
-}
 
 void GatewayUplink::Start() {
   RecordingUplink u;
@@ -152,6 +163,20 @@ void GatewayUplink::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
+}
+
+void GatewayUplink::Shutdown(const std::atomic<int64_t>& open) {
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, h] : sessions_) h.control({0, program_, "the gateway is stopping"});
+  }
+  for (int i = 0; i < 1200 && open > 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (open > 0)
+    LogLine(LOG_ERR, StrCat("alert: ", open.load(), " connection(s) still closing after 60 s; "
+                            "their check-outs end with their leases"));
+  Stop();
 }
 
 void GatewayUplink::Stop() {

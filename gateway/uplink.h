@@ -41,21 +41,25 @@ class GatewayUplink {
   // GatewayService.OpenSession; a refusal keeps the controller's reason (PERMISSION_DENIED), an
   // unreachable controller says so (UNAVAILABLE: no session without it).
   absl::Status OpenSession(const v1::OpenBrokerSessionRequest& req, v1::BrokerSession* out);
+  // Logs the session and opens its recording (under the grant's login, named by the target;
+  // strict where the role says so). Returns the recording's start (MonoNs).
+  int64_t BeginRecording(const v1::BrokerSession& s, const std::string& peer);
   // GatewayService.CloseSession, retried; the outcome (check-in, rotation) is logged.
   void CloseSession(const std::string& session_id);
 
   void Register(const std::string& session_id, Handlers h);
   void Unregister(const std::string& session_id);
-  // Every live session hears `c` (the gateway is stopping).
-  void ControlAll(const SessionControl& c);
-
-  // Starts the upload and the spool's flushing; Stop waits (5 s at most) for what is recorded
-  // to be acknowledged, then ends both.
+  // Starts the upload and the spool's flushing.
   void Start();
-  void Stop();
+  // The gateway stops: open sessions end, each operator told why, and their credentials are
+  // checked in (60 s at most for the `open` connections to close, else an alert); then what they
+  // recorded is sent (5 s at most) and the upload ends.
+  void Shutdown(const std::atomic<int64_t>& open);
 
  private:
   void OnControl(const std::string& session_id, const SessionControl& c);
+  // Waits (5 s at most) for what is recorded to be acknowledged, then ends the upload.
+  void Stop();
 
   const HostConfig state_;
   const HostEnrollment enrollment_;
