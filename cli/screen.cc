@@ -76,6 +76,7 @@ absl::StatusOr<int64_t> ParseOffset(std::string_view text) {
     total = total * 60 + v;
   }
   if (parts == 0) return absl::InvalidArgumentError("--at is empty");
+  if (total > 1e6) return absl::InvalidArgumentError(StrCat("--at \"", text, "\" is past any session"));
   return static_cast<int64_t>(total * 1e9);
 }
 

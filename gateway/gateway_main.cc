@@ -1,6 +1,7 @@
 #include "gateway/gateway_main.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -49,6 +50,8 @@ int GatewayMain(int argc, char** argv, const char* program, const char* descript
               << " enroll first\n";
     return 1;
   }
+  // Credentials pass through this process: no core dumps of it, no ptrace by its own uid.
+  prctl(PR_SET_DUMPABLE, 0);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -70,8 +73,8 @@ int GatewayMain(int argc, char** argv, const char* program, const char* descript
     return 1;
   }
   LogLine(LOG_INFO, StrCat("stopped on signal ", sig));
-  // Not a return: a connection thread still closing (logged above) must not outlive the
-  // gateway's destruction.
+  // Not a return: a connection thread still closing (logged above) keeps running until here;
+  // nothing it uses is destroyed first.
   _exit(0);
 }
 

@@ -11,7 +11,9 @@ int main(int argc, char** argv) {
       warden::kSshGatewayDefaults,
       [](const warden::GatewayConfig& c, const warden::HostEnrollment& e,
          const std::atomic<bool>& stop) {
-        warden::Gateway gw(c, e);
-        return gw.Run(stop);
+        // Never destroyed: a connection thread still closing when the process exits (_exit)
+        // uses it to the end.
+        auto* gw = new warden::Gateway(c, e);
+        return gw->Run(stop);
       });
 }

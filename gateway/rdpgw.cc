@@ -5,12 +5,18 @@
 #include <freerdp/listener.h>
 #include <freerdp/peer.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <winpr/synch.h>
 #include <zstd.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <condition_variable>
+#include <system_error>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -30,16 +36,18 @@ namespace {
 constexpr int kLogonGraceSeconds = 60;  // to reach the desktop, ticket included
 constexpr int64_t kKeyframeNs = 10'000'000'000;
 constexpr uint32_t kBandRows = 64;  // a keyframe is cut in bands this high
-constexpr size_t kMaxTicketChars = 64;
+constexpr uint32_t kMaxDesktopSide = 8192;  // as wardenctl replays (cli/screen.h)
 
-// The RDP user name or password as UTF-8, when it is plain ASCII (tickets are); "" otherwise.
-std::string Ascii(const char* s) {
-  if (!s) return "";
-  std::string out(s);
-  for (char c : out) {
-    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) return "";
+// Whether `s` has the shape of a ticket's part (core/broker.h): `prefix` then `chars` of
+// lowercase base32. Anything else is refused here, without a call to the controller.
+bool TicketShaped(const char* s, std::string_view prefix, size_t chars) {
+  if (!s) return false;
+  const std::string_view v(s);
+  if (v.size() != prefix.size() + chars || v.substr(0, prefix.size()) != prefix) return false;
+  for (char c : v.substr(prefix.size())) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '2' && c <= '7'))) return false;
   }
-  return out.size() <= kMaxTicketChars ? out : "";
+  return true;
 }
 
 class RdpSession;
@@ -81,14 +89,11 @@ class RdpSession {
   static BOOL TargetPreConnect(freerdp* t);
   static BOOL TargetPostConnect(freerdp* t);
   static BOOL TargetAuthenticate(freerdp*, char**, char**, char**) { return FALSE; }
-  static DWORD TargetVerify(freerdp* t, const char* host, UINT16 port, const char* cn,
-                            const char* subject, const char* issuer, const char* fingerprint,
-                            DWORD flags);
-  static DWORD TargetVerifyChanged(freerdp* t, const char* host, UINT16 port, const char* cn,
-                                   const char* subject, const char* issuer,
-                                   const char* fingerprint, const char* old_subject,
-                                   const char* old_issuer, const char* old_fingerprint,
-                                   DWORD flags);
+  // Every certificate the target (or a redirection) presents comes here, whatever FreeRDP's own
+  // stores or the system's CAs would say (ExternalCertificateManagement): the role's pin alone
+  // decides. 1: accept, -1: refuse.
+  static int TargetVerify(freerdp* t, const BYTE* pem, size_t length, const char* host,
+                          UINT16 port, DWORD flags);
   static BOOL TargetBeginPaint(rdpContext* c);
   static BOOL TargetEndPaint(rdpContext* c);
   static BOOL TargetBitmap(rdpContext* c, const BITMAP_UPDATE* b);
@@ -111,6 +116,7 @@ class RdpSession {
   void RecordKeyframe();
   void RecordInput(uint32_t kind, uint32_t flags, uint32_t code, uint32_t x, uint32_t y);
   void End(const std::string& why);
+  void ServeLoop();
 
   RdpGateway& gw_;
   freerdp_peer* peer_;
@@ -130,6 +136,8 @@ class RdpSession {
   HANDLE wake_ = nullptr;
   std::mutex mu_;
   std::string terminate_;  // guarded by mu_: set by the controller's word
+  bool logon_over_ = false;  // guarded by mu_: the logon arrived (or the connection ended)
+  std::condition_variable logon_cv_;
   // The target leg's gdi callbacks, called after ours.
   pBitmapUpdate gdi_bitmap_ = nullptr;
   pBeginPaint gdi_begin_ = nullptr;
@@ -148,14 +156,25 @@ RdpSession::~RdpSession() {
 }
 
 bool RdpSession::Open() {
+  {
+    std::lock_guard lock(mu_);
+    logon_over_ = true;
+  }
+  logon_cv_.notify_all();
   rdpSettings* ps = peer_->settings;
-  const std::string user = Ascii(ps->Username);
-  std::string secret = Ascii(ps->Password);
+  const bool shaped = TicketShaped(ps->Username, "wt-", 16) && TicketShaped(ps->Password, "", 24);
+  const std::string user = shaped ? ps->Username : "";
+  std::string secret = shaped ? ps->Password : "";
   if (ps->Password) OPENSSL_cleanse(ps->Password, strlen(ps->Password));
-  if (user.empty() || secret.empty()) {
+  if (!shaped) {
     LogLine(LOG_WARNING, StrCat("refused ", peer_address_, ": no ticket in its logon (the RDP "
                                 "client must send the ticket from wardenctl rdp ticket as user "
                                 "name and password)"));
+    return false;
+  }
+  if (gw_.uplink().stopping()) {
+    LogLine(LOG_WARNING, StrCat("refused ticket ", user, " from ", peer_address_,
+                                ": the gateway is stopping"));
     return false;
   }
   open_.set_ticket(user);
@@ -200,8 +219,7 @@ bool RdpSession::ConnectTarget() {
   target_->PreConnect = TargetPreConnect;
   target_->PostConnect = TargetPostConnect;
   target_->Authenticate = TargetAuthenticate;
-  target_->VerifyCertificateEx = TargetVerify;
-  target_->VerifyChangedCertificateEx = TargetVerifyChanged;
+  target_->VerifyX509Certificate = TargetVerify;
   if (!freerdp_context_new(target_)) return false;
   reinterpret_cast<TargetContext*>(target_->context)->session = this;
   rdpSettings* ts = target_->settings;
@@ -212,7 +230,8 @@ bool RdpSession::ConnectTarget() {
     login = login.substr(slash + 1);
   }
   const bool nla = session_.rdp_security() != "tls";
-  // FreeRDP's own store of known certificates is never consulted: the role pins the target's.
+  // FreeRDP keeps its own stores (known hosts) under here; they are never consulted
+  // (ExternalCertificateManagement: TargetVerify sees every certificate).
   const std::string config_dir = gw_.config().state.StatePath("freerdp");
   bool ok = freerdp_settings_set_string(ts, FreeRDP_ServerHostname, session_.host().c_str()) &&
             freerdp_settings_set_uint32(ts, FreeRDP_ServerPort, session_.port()) &&
@@ -226,6 +245,7 @@ bool RdpSession::ConnectTarget() {
             freerdp_settings_set_bool(ts, FreeRDP_NegotiateSecurityLayer, TRUE) &&
             freerdp_settings_set_bool(ts, FreeRDP_IgnoreCertificate, FALSE) &&
             freerdp_settings_set_bool(ts, FreeRDP_AutoAcceptCertificate, FALSE) &&
+            freerdp_settings_set_bool(ts, FreeRDP_ExternalCertificateManagement, TRUE) &&
             freerdp_settings_set_uint32(ts, FreeRDP_ColorDepth, ps->ColorDepth) &&
             freerdp_settings_set_uint32(ts, FreeRDP_DesktopWidth, ps->DesktopWidth) &&
             freerdp_settings_set_uint32(ts, FreeRDP_DesktopHeight, ps->DesktopHeight) &&
@@ -266,6 +286,13 @@ bool RdpSession::ConnectTarget() {
                             session_.port(), " failed: ", freerdp_get_last_error_string(code)));
     return false;
   }
+  if (ts->DesktopWidth == 0 || ts->DesktopHeight == 0 || ts->DesktopWidth > kMaxDesktopSide ||
+      ts->DesktopHeight > kMaxDesktopSide) {
+    LogLine(LOG_ERR, StrCat("session ", session_.session_id(), ": the target's desktop is ",
+                            ts->DesktopWidth, "x", ts->DesktopHeight, " (at most ",
+                            kMaxDesktopSide, " a side)"));
+    return false;
+  }
   // The operator sees the target's desktop size: the client resizes before its first frame.
   if (ps->DesktopWidth != ts->DesktopWidth || ps->DesktopHeight != ts->DesktopHeight) {
     ps->DesktopWidth = ts->DesktopWidth;
@@ -299,24 +326,27 @@ BOOL RdpSession::TargetPostConnect(freerdp* t) {
   return TRUE;
 }
 
-DWORD RdpSession::TargetVerify(freerdp* t, const char* host, UINT16 port, const char*,
-                               const char* subject, const char*, const char* fingerprint, DWORD) {
+int RdpSession::TargetVerify(freerdp* t, const BYTE* pem, size_t length, const char* host,
+                            UINT16 port, DWORD flags) {
   RdpSession* s = OfTarget(t->context);
-  const std::string shown = NormalizeSha256Fingerprint(fingerprint ? fingerprint : "");
-  if (!shown.empty() && shown == s->session_.rdp_certificate()) return 2;  // this session only
-  LogLine(LOG_ERR, StrCat("alert: session ", s->session_.session_id(), ": ", host, ":", port,
-                          " presented certificate ", subject ? subject : "", " sha256:",
-                          shown.empty() ? std::string(fingerprint ? fingerprint : "?") : shown,
-                          "; the role pins sha256:", s->session_.rdp_certificate(),
-                          ": no credential was sent"));
-  return 0;
-}
-
-DWORD RdpSession::TargetVerifyChanged(freerdp* t, const char* host, UINT16 port, const char* cn,
-                                      const char* subject, const char* issuer,
-                                      const char* fingerprint, const char*, const char*,
-                                      const char*, DWORD flags) {
-  return TargetVerify(t, host, port, cn, subject, issuer, fingerprint, flags);
+  std::string shown = "(unreadable)";
+  BIO* bio = length <= (1 << 20) ? BIO_new_mem_buf(pem, static_cast<int>(length)) : nullptr;
+  X509* cert = bio ? PEM_read_bio_X509(bio, nullptr, nullptr, nullptr) : nullptr;
+  unsigned char* der = nullptr;
+  const int n = cert ? i2d_X509(cert, &der) : 0;
+  if (n > 0) shown = HexEncode(Sha256(ByteSpan(der, static_cast<size_t>(n))));
+  OPENSSL_free(der);
+  X509_free(cert);
+  BIO_free(bio);
+  // A redirection or an RD Gateway in between is refused: the role names one target.
+  if (!(flags & (VERIFY_CERT_FLAG_REDIRECT | VERIFY_CERT_FLAG_GATEWAY)) &&
+      shown == s->session_.rdp_certificate())
+    return 1;
+  LogLine(LOG_ERR, StrCat("alert: session ", s->session_.session_id(), ": ", host ? host : "?", ":",
+                          port, flags & VERIFY_CERT_FLAG_REDIRECT ? " (a redirection)" : "",
+                          " presented certificate sha256:", shown, "; the role pins sha256:",
+                          s->session_.rdp_certificate(), ": no credential was sent"));
+  return -1;
 }
 
 BOOL RdpSession::TargetBeginPaint(rdpContext* c) {
@@ -355,12 +385,25 @@ BOOL RdpSession::TargetEndPaint(rdpContext* c) {
   }
   if (!s->dirty_.empty()) s->changed_since_keyframe_ = true;
   s->dirty_.clear();
+  // What gdi marked invalid is done with (a client's EndPaint would have drawn it): its list
+  // would grow with every rectangle of the session otherwise.
+  gdi->primary->hdc->hwnd->invalid->null = TRUE;
+  gdi->primary->hdc->hwnd->ninvalid = 0;
   return TRUE;
 }
 
 BOOL RdpSession::TargetDesktopResize(rdpContext* c) {
   RdpSession* s = OfTarget(c);
-  if (s->gdi_resize_ && !s->gdi_resize_(c)) return FALSE;
+  const UINT32 w = c->settings->DesktopWidth, h = c->settings->DesktopHeight;
+  if (w == 0 || h == 0 || w > kMaxDesktopSide || h > kMaxDesktopSide) {
+    s->End(StrCat("the target resized its desktop to ", w, "x", h, " (at most ", kMaxDesktopSide,
+                  " a side)"));
+    return TRUE;
+  }
+  if (s->gdi_resize_ ? !s->gdi_resize_(c) : !gdi_resize(c->gdi, w, h)) {
+    s->End("the gateway could not follow the target's desktop resize");
+    return TRUE;
+  }
   rdpSettings* ps = s->peer_->settings;
   ps->DesktopWidth = c->settings->DesktopWidth;
   ps->DesktopHeight = c->settings->DesktopHeight;
@@ -503,6 +546,7 @@ void RdpSession::RecordKeyframe() {
 void RdpSession::RecordInput(uint32_t kind, uint32_t flags, uint32_t code, uint32_t x, uint32_t y) {
   // Which key only where the role records input in full: keystrokes are passwords as often as
   // not.
+  if (session_.recording_input() == "off") return;
   if (kind != 2 && session_.recording_input() != "full") code = 0;
   Record(RdpInputEvent{kind, flags, code, x, y});
 }
@@ -517,9 +561,33 @@ void RdpSession::Serve() {
   peer_->ContextSize = sizeof(PeerContext);
   if (!wake_ || !freerdp_peer_context_new(peer_)) {
     LogLine(LOG_ERR, StrCat("refused ", peer_address_, ": out of memory"));
+    close(peer_->sockfd);
     return;
   }
   reinterpret_cast<PeerContext*>(peer_->context)->session = this;
+  // A client that stalls before its logon (in the middle of the TLS handshake, where FreeRDP
+  // waits without end) loses its connection at the grace time: its socket is shut down under it.
+  std::thread watchdog([this] {
+    std::unique_lock lock(mu_);
+    if (!logon_cv_.wait_for(lock, std::chrono::seconds(kLogonGraceSeconds), [this] { return logon_over_; })) {
+      LogLine(LOG_WARNING, StrCat("dropped ", peer_address_, ": no logon within ",
+                                  kLogonGraceSeconds, " s"));
+      shutdown(peer_->sockfd, SHUT_RDWR);
+    }
+  });
+  ServeLoop();
+  {
+    std::lock_guard lock(mu_);
+    logon_over_ = true;
+  }
+  logon_cv_.notify_all();
+  watchdog.join();  // before the socket closes: the watchdog never touches a descriptor reused
+  peer_->Disconnect(peer_);
+  freerdp_peer_context_free(peer_);
+  if (recording_) gw_.uplink().CloseSession(session_.session_id());
+}
+
+void RdpSession::ServeLoop() {
   rdpSettings* ps = peer_->settings;
   const std::string cert = gw_.config().state.StatePath("host.crt");
   const std::string key = gw_.config().state.StatePath("host.key");
@@ -555,8 +623,17 @@ void RdpSession::Serve() {
                             " could not be set up"));
     return;
   }
-  const int64_t logon_deadline = MonoNs() + int64_t{kLogonGraceSeconds} * 1'000'000'000;
   while (ended_.empty()) {
+    // The controller's word, the grant's end and the gateway's stop come before any input.
+    {
+      std::lock_guard lock(mu_);
+      ResetEvent(wake_);
+      if (!terminate_.empty()) End(terminate_);
+    }
+    if (recording_ && UnixNs() / 1'000'000'000 >= session_.expires_unix())
+      End(StrCat("grant ", session_.grant_id(), " ended"));
+    if (gw_.uplink().stopping()) End("the gateway is stopping");
+    if (!ended_.empty()) break;
     HANDLE handles[MAXIMUM_WAIT_OBJECTS];
     DWORD n = peer_->GetEventHandles(peer_, handles, 32);
     if (n == 0) break;
@@ -571,10 +648,6 @@ void RdpSession::Serve() {
       End("the operator disconnected");
       break;
     }
-    if (peer_->authenticated == FALSE && !recording_ && MonoNs() > logon_deadline) {
-      End("no logon within the grace time");
-      break;
-    }
     if (target_connected_ && !freerdp_check_event_handles(target_->context)) {
       End(StrCat("the target ended the session (",
                  freerdp_get_last_error_string(freerdp_get_last_error(target_->context)), ")"));
@@ -584,30 +657,17 @@ void RdpSession::Serve() {
       End("the target ended the session");
       break;
     }
-    {
-      std::lock_guard lock(mu_);
-      ResetEvent(wake_);
-      if (!terminate_.empty()) End(terminate_);
-    }
-    if (recording_ && UnixNs() / 1'000'000'000 >= session_.expires_unix())
-      End(StrCat("grant ", session_.grant_id(), " ended"));
     if (recording_ && changed_since_keyframe_ && MonoNs() - last_keyframe_ >= kKeyframeNs)
       RecordKeyframe();
   }
   if (ended_.empty()) ended_ = "the connection failed";
-  peer_->Disconnect(peer_);
-  if (!recording_) {
-    freerdp_peer_context_free(peer_);
-    return;
-  }
+  if (!recording_) return;
   LogLine(LOG_INFO, StrCat("session ", session_.session_id(), " ended: ", ended_));
   gw_.uplink().Unregister(session_.session_id());
   gw_.uplink().spool().Close(session_.session_id(), MonoNs(), UnixNs(), {});
-  // The target's leg closes before the credential is checked in and rotated.
+  // The target's leg closes before the credential is checked in and rotated (by Serve).
   freerdp_disconnect(target_);
   target_connected_ = false;
-  freerdp_peer_context_free(peer_);
-  gw_.uplink().CloseSession(session_.session_id());
 }
 
 }  // namespace
@@ -627,21 +687,29 @@ absl::Status RdpGateway::Run(const std::atomic<bool>& stop) {
   listener->info = this;
   listener->PeerAccepted = [](freerdp_listener* l, freerdp_peer* p) -> BOOL {
     auto* gw = static_cast<RdpGateway*>(l->info);
-    if (gw->connections_ >= gw->config_.max_connections) {
-      LogLine(LOG_WARNING, StrCat("refused a connection: ", gw->config_.max_connections,
-                                  " are open (max_connections)"));
-      freerdp_peer_free(p);
-      return TRUE;
+    // Refused: FALSE, and FreeRDP closes the socket and frees the peer.
+    if (gw->connections_ >= gw->config_.max_connections || gw->uplink_.stopping()) {
+      LogLine(LOG_WARNING, StrCat("refused a connection: ", gw->uplink_.stopping()
+                                                                ? std::string("the gateway is stopping")
+                                                                : StrCat(gw->config_.max_connections,
+                                                                         " are open (max_connections)")));
+      return FALSE;
     }
     gw->connections_++;
-    std::thread([gw, p] {
-      {
-        RdpSession s(*gw, p);
-        s.Serve();
-      }
-      freerdp_peer_free(p);
+    try {
+      std::thread([gw, p] {
+        {
+          RdpSession s(*gw, p);
+          s.Serve();
+        }
+        freerdp_peer_free(p);
+        gw->connections_--;
+      }).detach();
+    } catch (const std::system_error& e) {
       gw->connections_--;
-    }).detach();
+      LogLine(LOG_ERR, StrCat("refused a connection: no thread for it (", e.what(), ")"));
+      return FALSE;
+    }
     return TRUE;
   };
   // What operators' RDP clients are shown, for them to pin (the cluster CA signed it).

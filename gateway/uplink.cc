@@ -166,6 +166,7 @@ void GatewayUplink::Start() {
 }
 
 void GatewayUplink::Shutdown(const std::atomic<int64_t>& open) {
+  stopping_ = true;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, h] : sessions_) h.control({0, program_, "the gateway is stopping"});

@@ -51,6 +51,8 @@ class GatewayUplink {
   void Unregister(const std::string& session_id);
   // Starts the upload and the spool's flushing.
   void Start();
+  // Set by Shutdown: no new session opens.
+  bool stopping() const { return stopping_; }
   // The gateway stops: open sessions end, each operator told why, and their credentials are
   // checked in (60 s at most for the `open` connections to close, else an alert); then what they
   // recorded is sent (5 s at most) and the upload ends.
@@ -69,6 +71,7 @@ class GatewayUplink {
   std::shared_ptr<grpc::Channel> channel_;
   std::map<std::string, Handlers> sessions_;  // live, by session id
   std::atomic<bool> stop_{false};
+  std::atomic<bool> stopping_{false};
   std::thread uplink_, flusher_;
 };
 

@@ -222,6 +222,15 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
     std::lock_guard lock(mu_);
     open_[s.session_id] = {gateway.host_id, grant_id, g.row.user, role->broker_credential, s.expires};
   }
+  // A revocation since the check above found no session to end (EndRevoked reads open_): the
+  // grant is looked at again now that the session is in open_, where the next one finds it.
+  absl::StatusOr<GrantView> again = access_.GetGrant(grant_id);
+  if (!again.ok() || again->state != "active") {
+    std::lock_guard lock(mu_);
+    open_.erase(s.session_id);
+    return absl::PermissionDeniedError(StrCat("grant ", grant_id, " is ",
+                                              again.ok() ? again->state : "gone"));
+  }
   absl::StatusOr<SecretRead> value =
       vault_.ReadForBroker(g.row.user, role->broker_credential, role->approvals_required);
   if (!value.ok()) {

@@ -72,6 +72,13 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host, const Re
   row.hash = ChainNext(rec->last_hash, c.seq, c.events_zstd);
   RETURN_IF_ERROR(store_.AppendRecordingChunk(c.session_id, row, c.commands, c.alerts));
   if (c.final) RETURN_IF_ERROR(Seal(host, c, row.hash));
+  if (c.seq == 1 && !c.final) {
+    // An end decided before the session's first chunk (a gateway's session revoked while it was
+    // opening) may have reached the host before it knew the session: said again now.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto t = terminations_.find(c.session_id);
+    if (t != terminations_.end()) SendLocked(t->second.host_id, t->second.msg);
+  }
   Notify(c, row.hash);
   return c.seq;
 }

@@ -2236,12 +2236,14 @@ e2e_rdpgw_refusals() {
   local G
   G=$(grant_for win-admin 30m)
   rdp_ticket "$G"
-  rdp_refused "wrong secret for ticket $TICKET_USER" "$TICKET_USER" "not-the-secret"
+  rdp_refused "wrong secret for ticket $TICKET_USER" "$TICKET_USER" "$(printf "a%.0s" $(seq 24))"
   rdp_refused "ticket $TICKET_USER is unknown or was used already" "$TICKET_USER" "$TICKET_PW"
   rdp_ticket "$G" --ttl 1s
   sleep 2
   rdp_refused "ticket $TICKET_USER expired at" "$TICKET_USER" "$TICKET_PW"
   rdp_refused "no ticket in its logon" "" ""
+  # Not shaped like a ticket: refused by the gateway without asking the controller.
+  rdp_refused "no ticket in its logon" "Administrator" "hunter2"
   expect_fail "a ticket lives 1 to 120 seconds" wctl alice rdp ticket "$G" --ttl 10m
   expect_fail "is not yours" wctl bob rdp ticket "$G"
   # A role whose pinned certificate is not the target's: no password is sent.
