@@ -33,7 +33,6 @@ namespace pb = ::warden::v1;
 
 namespace {
 
-constexpr int kLogonGraceSeconds = 60;  // to reach the desktop, ticket included
 constexpr int64_t kKeyframeNs = 10'000'000'000;
 constexpr uint32_t kBandRows = 64;  // a keyframe is cut in bands this high
 constexpr uint32_t kMaxDesktopSide = 8192;  // as wardenctl replays (cli/screen.h)
@@ -569,9 +568,9 @@ void RdpSession::Serve() {
   // waits without end) loses its connection at the grace time: its socket is shut down under it.
   std::thread watchdog([this] {
     std::unique_lock lock(mu_);
-    if (!logon_cv_.wait_for(lock, std::chrono::seconds(kLogonGraceSeconds), [this] { return logon_over_; })) {
-      LogLine(LOG_WARNING, StrCat("dropped ", peer_address_, ": no logon within ",
-                                  kLogonGraceSeconds, " s"));
+    const int64_t grace = gw_.config().logon_grace_seconds;
+    if (!logon_cv_.wait_for(lock, std::chrono::seconds(grace), [this] { return logon_over_; })) {
+      LogLine(LOG_WARNING, StrCat("dropped ", peer_address_, ": no logon within ", grace, " s"));
       shutdown(peer_->sockfd, SHUT_RDWR);
     }
   });

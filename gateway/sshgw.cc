@@ -38,7 +38,6 @@ namespace pb = ::warden::v1;
 
 namespace {
 
-constexpr int kLoginGraceSeconds = 60;
 constexpr int kMaxAuthAttempts = 10;
 // Input held while a channel waits (for its moderators, or for the target): beyond it the
 // session ends rather than grow.
@@ -739,7 +738,7 @@ void BrokerConnection::Serve() {
   event_ = ssh_event_new();
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (!event_ || wake_fd_ < 0 || ssh_event_add_session(event_, op_) != SSH_OK) return;
-  const auto login_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kLoginGraceSeconds);
+  const auto login_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(gw_.config().logon_grace_seconds);
   while (!authenticated_) {
     if (std::chrono::steady_clock::now() > login_deadline || auth_attempts_ > kMaxAuthAttempts ||
         ssh_event_dopoll(event_, 200) == SSH_ERROR || !ssh_is_connected(op_))
@@ -892,7 +891,7 @@ void Gateway::ServeNested(int fd, const std::string& peer, const std::string& ta
 }
 
 void Gateway::Spawn(ssh_session s, std::string peer, std::string target) {
-  const long timeout = kLoginGraceSeconds;
+  const long timeout = config_.logon_grace_seconds;
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
   connections_++;
   std::thread([this, s, peer = std::move(peer), target = std::move(target)] {

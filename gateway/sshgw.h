@@ -41,6 +41,7 @@ class Gateway {
 
   // For connections.
   GatewayUplink& uplink() { return uplink_; }
+  const GatewayConfig& config() const { return config_; }
   void Register(const std::string& session_id, BrokerConnection* c);
   // A connection nested in another's jump channel (ssh -J): `fd` is its end of the socket pair.
   void ServeNested(int fd, const std::string& peer, const std::string& target);

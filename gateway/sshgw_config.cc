@@ -43,6 +43,10 @@ absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path, const G
         c.max_connections = v.as<int64_t>();
         if (c.max_connections < 1 || c.max_connections > 65536)
           return absl::InvalidArgumentError(StrCat(path, ": max_connections must be 1..65536"));
+      } else if (k == "logon_grace_seconds") {
+        c.logon_grace_seconds = v.as<int64_t>();
+        if (c.logon_grace_seconds < 1 || c.logon_grace_seconds > 600)
+          return absl::InvalidArgumentError(StrCat(path, ": logon_grace_seconds must be 1..600"));
       } else if (k == "recording_buffer_mb") {
         c.state.recording_buffer_mb = v.as<int64_t>();
         if (c.state.recording_buffer_mb < 1 || c.state.recording_buffer_mb > 4096)
@@ -52,7 +56,7 @@ absl::StatusOr<GatewayConfig> LoadGatewayConfig(const std::string& path, const G
       } else {
         return absl::InvalidArgumentError(
             StrCat(path, ": unknown key \"", k, "\"; supported: listen, state_dir, "
-                   "max_connections, recording_buffer_mb, reconnect_max_ms"));
+                   "max_connections, logon_grace_seconds, recording_buffer_mb, reconnect_max_ms"));
       }
     }
   } catch (const std::exception& e) {

@@ -4,6 +4,7 @@
 //   listen: "0.0.0.0:2222"           # where operators' SSH clients connect
 //   state_dir: /var/lib/warden-sshgw # host key, client certificate, enrollment record
 //   max_connections: 512             # open operator connections; beyond, new ones are refused
+//   logon_grace_seconds: 60          # a connection not logged on by then is dropped
 //   recording_buffer_mb: 64          # unacknowledged recording chunks, in memory only
 //   reconnect_max_ms: 30000
 #pragma once
@@ -33,6 +34,7 @@ struct GatewayConfig {
   std::string listen_address = "0.0.0.0";
   int listen_port = 2222;
   int64_t max_connections = 512;
+  int64_t logon_grace_seconds = 60;
   // The state directory, recording buffer and reconnect backoff, in wardend's terms: the gateway
   // enrolls and uploads recordings as wardend does (daemon/controller_link.h).
   HostConfig state;

@@ -384,13 +384,14 @@ host_sshd_restart() {
 
 # gateway_start BIN NAME TIER: the gateway BIN (warden-sshgw or warden-rdpgw) enrolled as NAME
 # (a tier-TIER gateway join token) and serving on a free loopback port, $GATEWAY_PORT; its log is
-# $WARDEN_SANDBOX/NAME/sshgw.log or rdpgw.log.
+# $WARDEN_SANDBOX/NAME/sshgw.log or rdpgw.log. $GATEWAY_EXTRA_CONFIG: more lines of its YAML.
 gateway_start() {
   local bin=$1 name=$2 tier=$3 d=$WARDEN_SANDBOX/$2 token i log
   log=$d/${bin##*/warden-}.log
   mkdir -p "$d"
   GATEWAY_PORT=$(free_port)
-  printf 'listen: "127.0.0.1:%s"\nstate_dir: %s/state\n' "$GATEWAY_PORT" "$d" >"$d/gateway.yaml"
+  printf 'listen: "127.0.0.1:%s"\nstate_dir: %s/state\n%s\n' "$GATEWAY_PORT" "$d" \
+    "${GATEWAY_EXTRA_CONFIG:-}" >"$d/gateway.yaml"
   token=$(wctl admin host token create --tier "$tier" --hostname "$name" --kind gateway 2>/dev/null)
   "$bin" --config "$d/gateway.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
     --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname "$name" >"$d/enroll.out"

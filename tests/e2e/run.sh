@@ -2231,6 +2231,44 @@ print([x["started_ns"] for x in json.load(sys.stdin) if x["id"]==sys.argv[1]][0]
   echo "  ok: revoking the grant disconnected the operator"
 }
 
+# The attacker without a ticket: connections that never log on (one stalled in the TLS handshake)
+# hold no slot past the logon grace time, and beyond max_connections are closed at once; then an
+# operator with a ticket gets in.
+e2e_rdpgw_flood() {
+  GATEWAY_EXTRA_CONFIG=$'max_connections: 3\nlogon_grace_seconds: 3' rdpgw_setup
+  python3 - "$RDPGW_PORT" <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1])
+# An X.224 connection request asking for TLS; then nothing: the gateway waits in the handshake.
+request = bytes.fromhex("03000013" "0ee00000000000" "0100080001000000")
+held = []
+for _ in range(3):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(request)
+    held.append(s)
+time.sleep(0.5)
+extra = socket.create_connection(("127.0.0.1", port))
+extra.settimeout(5)
+if extra.recv(100) != b"":
+    sys.exit("FAIL: a connection beyond max_connections was answered")
+print("  ok: beyond max_connections a connection is closed at once")
+start = time.time()
+for s in held:
+    s.settimeout(15)
+    while s.recv(4096):
+        pass
+took = time.time() - start
+if took > 8:
+    sys.exit("FAIL: the stalled connections were held %.1f s" % took)
+print("  ok: connections stalled in the TLS handshake were dropped at the grace time")
+EOF
+  rgw_has "no logon within 3 s" || fail "the gateway did not log the drops"
+  rdp_ticket "$(grant_for win-admin 30m)"
+  rdp_connect after "$TICKET_USER" "$TICKET_PW"
+  wait_for 20 same_screen || fail "an operator with a ticket did not get in after the flood"
+  echo "  ok: then an operator with a ticket gets in"
+}
+
 e2e_rdpgw_refusals() {
   rdpgw_setup
   local G

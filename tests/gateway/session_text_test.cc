@@ -158,6 +158,17 @@ TEST(GatewayConfig, DefaultsKeysAndMistakes) {
   EXPECT_NE(LoadGatewayConfig(dir / "port.yaml", kSshGatewayDefaults).status().message().find("ADDRESS:PORT"),
             std::string::npos);
   EXPECT_FALSE(LoadGatewayConfig(dir / "missing.yaml", kSshGatewayDefaults).ok());
+  testing::WriteAll(dir / "grace.yaml", "logon_grace_seconds: 0\n");
+  EXPECT_NE(LoadGatewayConfig(dir / "grace.yaml", kSshGatewayDefaults).status().message().find(
+                "logon_grace_seconds must be 1..600"),
+            std::string::npos);
+  // The RDP gateway's own defaults where its file says nothing.
+  testing::WriteAll(dir / "empty.yaml", "state_dir: /tmp/r\n");
+  auto rdp = LoadGatewayConfig(dir / "empty.yaml", kRdpGatewayDefaults);
+  ASSERT_TRUE(rdp.ok()) << rdp.status().message();
+  EXPECT_EQ(rdp->listen_port, 3389);
+  EXPECT_EQ(rdp->max_connections, 100);
+  EXPECT_EQ(rdp->logon_grace_seconds, 60);
 }
 
 }  // namespace
