@@ -444,7 +444,9 @@ rdp_target_start() {
     /bind-address:127.0.0.1 /sec:nla +auth /sam-file:"$d/sam" >"$d/shadow.log" 2>&1) &
   SANDBOX_PIDS+=("$!")
   for i in $(seq 1 200); do
-    [ -s "$d/.config/freerdp/shadow/shadow.crt" ] && ss -ltn | grep -q "127.0.0.1:$RDP_TARGET_PORT " && break
+    [ -s "$d/.config/freerdp/shadow/shadow.crt" ] &&
+      python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+        "$RDP_TARGET_PORT" 2>/dev/null && break
     sleep 0.05
   done
   RDP_TARGET_CERT=$(openssl x509 -in "$d/.config/freerdp/shadow/shadow.crt" -noout -fingerprint -sha256 | cut -d= -f2)
