@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "common/crypto.h"
-#include "common/files.h"
 #include "common/strings.h"
 #include "daemon/log.h"
 
@@ -712,18 +711,10 @@ absl::Status RdpGateway::Run(const std::atomic<bool>& stop) {
     return TRUE;
   };
   // What operators' RDP clients are shown, for them to pin (the cluster CA signed it).
-  std::string fingerprint = "?";
-  if (absl::StatusOr<std::string> pem = ReadFile(config_.state.StatePath("host.crt")); pem.ok()) {
-    if (absl::StatusOr<X509Ptr> cert = ReadCertificatePem(*pem); cert.ok()) {
-      unsigned char* der = nullptr;
-      const int n = i2d_X509(cert->get(), &der);
-      if (n > 0) fingerprint = HexEncode(Sha256(ByteSpan(der, static_cast<size_t>(n))));
-      OPENSSL_free(der);
-    }
-  }
   LogLine(LOG_INFO, StrCat("listening on ", config_.listen_address, ":", config_.listen_port,
                            " as ", uplink_.enrollment().host_id, " (tier ",
-                           uplink_.enrollment().tier, "); TLS certificate sha256:", fingerprint));
+                           uplink_.enrollment().tier, "); TLS certificate sha256:",
+                           CertificateSha256(config_.state.StatePath("host.crt"))));
   uplink_.Start();
   while (!stop) {
     HANDLE handles[32];

@@ -6,11 +6,13 @@
 #include <time.h>
 
 #include <libssh/libssh.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 
+#include "common/crypto.h"
 #include "common/files.h"
 #include "common/sshkey.h"
 #include "common/strings.h"
@@ -20,6 +22,18 @@
 namespace warden {
 
 namespace pb = ::warden::v1;
+
+std::string CertificateSha256(const std::string& pem_path) {
+  absl::StatusOr<std::string> pem = ReadFile(pem_path);
+  if (!pem.ok()) return "?";
+  absl::StatusOr<X509Ptr> cert = ReadCertificatePem(*pem);
+  if (!cert.ok()) return "?";
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(cert->get(), &der);
+  std::string out = n > 0 ? HexEncode(Sha256(ByteSpan(der, static_cast<size_t>(n)))) : "?";
+  OPENSSL_free(der);
+  return out;
+}
 
 int64_t MonoNs() {
   timespec ts;
@@ -216,7 +230,10 @@ absl::Status EnrollGateway(const GatewayConfig& c, EnrollOptions o, std::ostream
   RETURN_IF_ERROR(EnrollHost(c.state, o, out));
   ASSIGN_OR_RETURN(std::string pub, ReadFile(o.ssh_host_key));
   ASSIGN_OR_RETURN(PublicKey k, ParseAuthorizedKey(pub, nullptr));
-  out << "gateway host key: " << Fingerprint(k.blob) << " (operators pin it in known_hosts)\n";
+  out << "gateway host key: " << Fingerprint(k.blob)
+      << " (warden-sshgw: operators pin it in known_hosts)\n"
+      << "gateway TLS certificate: sha256:" << CertificateSha256(c.state.StatePath("host.crt"))
+      << " (warden-rdpgw: operators' RDP clients pin it)\n";
   return absl::OkStatus();
 }
 

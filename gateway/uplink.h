@@ -22,6 +22,8 @@ namespace warden {
 // The gateway's address of a connected socket's peer ("" when it has none).
 std::string PeerAddress(int fd);
 int64_t MonoNs();
+// The SHA-256 of the certificate in the PEM file at `pem_path`, lowercase hex ("?" if unreadable).
+std::string CertificateSha256(const std::string& pem_path);
 int64_t UnixNs();
 
 class GatewayUplink {
