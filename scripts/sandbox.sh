@@ -443,11 +443,12 @@ rdp_target_start() {
   (cd "$d" && HOME=$d DISPLAY=$RDP_TARGET_DISPLAY setsid freerdp-shadow-cli /port:"$RDP_TARGET_PORT" \
     /bind-address:127.0.0.1 /sec:nla +auth /sam-file:"$d/sam" >"$d/shadow.log" 2>&1) &
   SANDBOX_PIDS+=("$!")
-  for i in $(seq 1 200); do
+  # Ready when a logon of its account goes through (NLA and all), not merely when it listens.
+  for i in $(seq 1 40); do
     [ -s "$d/.config/freerdp/shadow/shadow.crt" ] &&
-      python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-        "$RDP_TARGET_PORT" 2>/dev/null && break
-    sleep 0.05
+      HOME=$d DISPLAY=$RDP_TARGET_DISPLAY timeout 10 xfreerdp /v:"127.0.0.1:$RDP_TARGET_PORT" /u:"$1" \
+        /p:"$2" /cert:ignore +auth-only >/dev/null 2>&1 && break
+    sleep 0.25
   done
   RDP_TARGET_CERT=$(openssl x509 -in "$d/.config/freerdp/shadow/shadow.crt" -noout -fingerprint -sha256 | cut -d= -f2)
 }
