@@ -23,19 +23,7 @@ pw='Bench-Pw-1'
 
 controller_init
 rdp_target_start winadmin "$pw" "${RDP_BENCH_SIZE:-1920x1080}"
-python3 - "$WARDEN_SANDBOX/controller/policy.yaml" "127.0.0.1:$RDP_TARGET_PORT" "$RDP_TARGET_CERT" <<'PY'
-import sys
-p, address, cert = sys.argv[1:4]
-t = open(p).read().replace("roles:\n", """roles:
-  bench:
-    tier: 0
-    login: "bench-{{user}}"
-    requesters: [operators]
-    approvals: {count: 2, groups: [approvers]}
-    broker: {protocol: rdp, target: win1, address: "%s", login: winadmin, credential: kv/win1/admin, certificate: "%s"}
-""" % (address, cert), 1)
-open(p, "w").write(t)
-PY
+rdp_broker_role bench 0 bench "$RDP_TARGET_CERT" | policy_add_roles
 controller_start
 for u in alice bob carol admin; do login "$u" >/dev/null; done
 echo -n "$pw" | wctl admin vault put kv/win1/admin >/dev/null

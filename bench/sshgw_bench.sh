@@ -20,11 +20,7 @@ trap sandbox_cleanup EXIT
 
 controller_init
 appliance_start bench-pw
-python3 - "$WARDEN_SANDBOX/controller/policy.yaml" <<'PY'
-import sys
-p = sys.argv[1]
-t = open(p).read()
-t = t.replace("roles:\n", """roles:
+policy_add_roles <<'PY'
   bench:
     tier: 0
     login: "bench-{{user}}"
@@ -32,10 +28,8 @@ t = t.replace("roles:\n", """roles:
     approvals: {count: 2, groups: [approvers]}
     extensions: {allowed: [permit-pty], default: [permit-pty]}
     broker: {target: core, credential: kv/bench/core}
-""", 1)
-t = t.replace('    "kv/appliance/*":', '    "kv/bench/*":\n      read: [admins]\n      write: [admins]\n    "kv/appliance/*":', 1)
-open(p, "w").write(t)
 PY
+sed -i 's|^    "kv/appliance/\*":$|    "kv/bench/*":\n      read: [admins]\n      write: [admins]\n&|' "$WARDEN_SANDBOX/controller/policy.yaml"
 {
   printf 'rotation:\n  targets:\n'
   appliance_target kv/bench/core appadmin "$APPLIANCE_KEY"

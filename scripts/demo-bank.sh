@@ -34,11 +34,7 @@ sed -i "s/^      port: 5432\$/      port: $PG_PORT/" "$policy"
 appliance_start "factory-pw"
 # The bank's appliance: its admin password is a rotation target of kind ssh, reached through the
 # gateway under a broker role whose sessions wait for a moderator.
-python3 - "$policy" <<'PY'
-import sys
-p = sys.argv[1]
-t = open(p).read()
-t = t.replace("roles:\n", """roles:
+policy_add_roles <<'PY'
   core-banking-admin:
     tier: 0
     login: "cb-{{user}}"
@@ -50,8 +46,6 @@ t = t.replace("roles:\n", """roles:
     recording: {input: redact}
     require_moderator: {count: 1, groups: [approvers], on_leave: terminate, wait: 5m}
     broker: {target: core-banking, credential: kv/appliance/core-banking, allow: [shell, exec]}
-""", 1)
-open(p, "w").write(t)
 PY
 {
   printf 'rotation:\n  targets:\n'

@@ -107,6 +107,27 @@ controller_init() {
   done
 }
 
+# policy_add_roles: the roles on stdin (YAML entries indented two spaces, as under roles:) go
+# first into the sandbox controller's policy.
+policy_add_roles() {
+  python3 -c 'import sys
+p = sys.argv[1]
+text = open(p).read()
+open(p, "w").write(text.replace("roles:\n", "roles:\n" + sys.stdin.read(), 1))' \
+    "$WARDEN_SANDBOX/controller/policy.yaml"
+}
+
+# rdp_broker_role NAME TIER LOGIN CERT: a role brokered by warden-rdpgw to the target of
+# rdp_target_start (as winadmin, its password at kv/win1/admin) with CERT pinned, for
+# policy_add_roles.
+rdp_broker_role() {
+  printf '  %s:\n    tier: %s\n    login: "%s-{{user}}"\n    max_ttl: 1h\n    requesters: [operators]\n' \
+    "$1" "$2" "$3"
+  printf '    approvals: {count: 2, groups: [approvers]}\n'
+  printf '    broker: {protocol: rdp, target: win1, address: "127.0.0.1:%s", login: winadmin, credential: kv/win1/admin, certificate: "%s"}\n' \
+    "$RDP_TARGET_PORT" "$4"
+}
+
 # controller_start [WRAPPER...]: serve in the background (optionally under a wrapper command such
 # as a mount namespace); waits for the port.
 controller_start() {

@@ -1795,11 +1795,7 @@ sshgw_setup() {
   local other
   ssh-keygen -q -t ed25519 -N '' -f "$WARDEN_SANDBOX/other_key"
   other=$(cut -d' ' -f1,2 "$WARDEN_SANDBOX/other_key.pub")
-  python3 - "$WARDEN_SANDBOX/controller/policy.yaml" <<'EOF'
-import sys
-p = sys.argv[1]
-text = open(p).read()
-roles = """roles:
+  policy_add_roles <<'EOF'
   bank-appliance:
     tier: 0
     login: "bank-{{user}}"
@@ -1839,9 +1835,6 @@ roles = """roles:
     requesters: [operators]
     approvals: {count: 1, groups: [approvers]}
     broker: {target: core, credential: kv/appliance/core}
-"""
-text = text.replace("roles:\n", roles, 1)
-open(p, "w").write(text)
 EOF
   {
     printf 'rotation:\n  targets:\n'
@@ -2107,23 +2100,11 @@ RDP_PW='Target-Pw-1'
 rdpgw_setup() {
   controller_init
   rdp_target_start winadmin "$RDP_PW"
-  python3 - "$WARDEN_SANDBOX/controller/policy.yaml" "127.0.0.1:$RDP_TARGET_PORT" "$RDP_TARGET_CERT" <<'EOF'
-import sys
-p, address, cert = sys.argv[1:4]
-other = "ab" * 32
-role = """  %s:
-    tier: %d
-    login: "%s-{{user}}"
-    max_ttl: 1h
-    requesters: [operators]
-    approvals: {count: 2, groups: [approvers]}
-    broker: {protocol: rdp, target: win1, address: "%s", login: winadmin, credential: kv/win1/admin, certificate: "%s"}
-"""
-roles = "roles:\n" + role % ("win-admin", 0, "win", address, cert) + \
-    role % ("win-other-cert", 0, "wino", address, other) + role % ("win-tier1", 1, "wint", address, cert)
-text = open(p).read().replace("roles:\n", roles, 1)
-open(p, "w").write(text)
-EOF
+  {
+    rdp_broker_role win-admin 0 win "$RDP_TARGET_CERT"
+    rdp_broker_role win-other-cert 0 wino "$(printf 'ab%.0s' $(seq 32))"
+    rdp_broker_role win-tier1 1 wint "$RDP_TARGET_CERT"
+  } | policy_add_roles
   controller_start
   for u in alice bob carol admin; do login "$u" >/dev/null; done
   echo -n "$RDP_PW" | wctl admin vault put kv/win1/admin >/dev/null
