@@ -439,16 +439,21 @@ rdpgw_start() {
 
 # xvfb_start VAR WIDTHxHEIGHT: a private X server; its display (":N") goes into VAR.
 xvfb_start() {
-  local var=$1 size=$2 f i
+  local var=$1 size=$2 f i n=
   f=$(mktemp "$WARDEN_SANDBOX/xvfb.XXXXXX")
-  setsid Xvfb -displayfd 3 -screen 0 "${size}x24" -nolisten tcp 3>"$f" >/dev/null 2>&1 &
+  # -noreset: an X server resets when its last client leaves and drops clients that connect
+  # meanwhile. FreeRDP's shadow server opens the display twice in a row at start-up, and the
+  # second open then failed now and then ("failed to open display"). A display counts as up
+  # when a client can talk to it.
+  setsid Xvfb -displayfd 3 -screen 0 "${size}x24" -nolisten tcp -noreset 3>"$f" >/dev/null 2>&1 &
   SANDBOX_PIDS+=("$!")
   for i in $(seq 1 100); do
-    [ -s "$f" ] && break
+    [ -s "$f" ] && n=$(head -1 "$f") && xset -display ":$n" q >/dev/null 2>&1 && break
+    n=
     sleep 0.05
   done
-  [ -s "$f" ] || return 1
-  printf -v "$var" ':%s' "$(head -1 "$f")"
+  [ -n "$n" ] || { echo "sandbox: Xvfb did not come up" >&2; return 1; }
+  printf -v "$var" ':%s' "$n"
 }
 
 # rdp_target_start USER PASSWORD [WIDTHxHEIGHT]: an RDP server to broker to, FreeRDP's shadow
@@ -465,7 +470,8 @@ rdp_target_start() {
     /bind-address:127.0.0.1 /sec:nla +auth /sam-file:"$d/sam" >"$d/shadow.log" 2>&1) &
   SANDBOX_PIDS+=("$!")
   # Ready when a logon of its account goes through (NLA and all), not merely when it listens.
-  for i in $(seq 1 40); do
+  for i in $(seq 1 41); do
+    [ "$i" -le 40 ] || { echo "sandbox: the RDP target did not come up:" >&2; cat "$d/shadow.log" >&2; return 1; }
     [ -s "$d/.config/freerdp/shadow/shadow.crt" ] &&
       HOME=$d DISPLAY=$RDP_TARGET_DISPLAY timeout 10 xfreerdp /v:"127.0.0.1:$RDP_TARGET_PORT" /u:"$1" \
         /p:"$2" /cert:ignore +auth-only >/dev/null 2>&1 && break

@@ -13,7 +13,7 @@ trap 'tm kill-server 2>/dev/null || true; sandbox_cleanup
 
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log "$WARDEN_SANDBOX"/*/sshgw.log "$WARDEN_SANDBOX"/*/rdpgw.log /run/warden-host.*/wardend.log \
+  for f in "$WARDEN_SANDBOX"/controller.log "$WARDEN_SANDBOX"/*/sshd.log "$WARDEN_SANDBOX"/*/sshgw.log "$WARDEN_SANDBOX"/*/rdpgw.log "$WARDEN_SANDBOX"/rdp-target/shadow.log /run/warden-host.*/wardend.log \
     /run/warden-host.*/sshd.log; do
     [ -f "$f" ] && { echo "--- $f" >&2; grep -v "; retrying in" "$f" | tail -20 >&2; }
   done
