@@ -284,6 +284,10 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->recordings_ = std::make_unique<RecordingArchive>(*c->policy_, *c->store_, *c->store_,
                                                       *c->store_, *c->keys_, *c->audit_,
                                                       std::string(kAuditKeyLabel));
+  c->detector_ = std::make_unique<Detector>(*c->policy_);
+  c->recordings_->SetDetector(c->detector_.get());
+  c->siem_ = std::make_unique<SiemForwarder>(c->policy_->siem, config.data_dir + "/audit/audit.log",
+                                             config.data_dir + "/siem", *c->audit_);
   c->vault_ = std::make_unique<Vault>(*c->policy_, *c->store_, *c->keys_, *c->audit_, clock);
   if (absl::Status st = c->vault_->Start(); !st.ok()) {
     // The rest of the controller serves; the vault stays sealed and says so.
@@ -304,6 +308,23 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->broker_ = std::make_unique<SshBroker>(*c->policy_, *c->access_, *c->ca_, *c->vault_,
                                            *c->rotation_, *c->recordings_, *c->audit_, clock);
   return c;
+}
+
+absl::Status Controller::StartAnalytics() {
+  const std::string& windows = policy_->detections.change_windows_file;
+  detection_ = std::make_unique<DetectionRunner>(
+      *detector_, config_.data_dir + "/audit/audit.log", config_.data_dir + "/siem/detections.cursor",
+      windows.empty() ? "" : Resolve(config_.data_dir, windows), *audit_);
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir + "/siem", ec);
+  if (ec) return absl::UnavailableError(StrCat(config_.data_dir, "/siem: ", ec.message()));
+  RETURN_IF_ERROR(detection_->Start());
+  return siem_->Start();
+}
+
+void Controller::StopAnalytics() {
+  detection_.reset();
+  siem_.reset();
 }
 
 Controller::~Controller() = default;

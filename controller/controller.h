@@ -9,6 +9,8 @@
 
 #include "common/files.h"
 #include "controller/alerts/alert_forwarder.h"
+#include "controller/alerts/detection_runner.h"
+#include "controller/alerts/siem_forwarder.h"
 #include "controller/api/anonymous_gate.h"
 #include "controller/core/audit_log.h"
 #include "controller/core/broker.h"
@@ -79,6 +81,11 @@ class Controller {
   DatabaseCredentials& databases() { return *databases_; }
   CredentialRotation& rotation() { return *rotation_; }
   SshBroker& broker() { return *broker_; }
+  SiemForwarder& siem() { return *siem_; }
+  // Starts SIEM forwarding and the detection rules on the audit log (after audit().Open()).
+  absl::Status StartAnalytics();
+  // Stops them (before audit().Close()): cursors stay where they got to.
+  void StopAnalytics();
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }
   const std::string& ca_pem() const { return ca_pem_; }
@@ -111,6 +118,9 @@ class Controller {
   std::unique_ptr<LinuxAccountTarget> linux_accounts_;
   std::unique_ptr<CredentialRotation> rotation_;
   std::unique_ptr<SshBroker> broker_;
+  std::unique_ptr<Detector> detector_;
+  std::unique_ptr<DetectionRunner> detection_;
+  std::unique_ptr<SiemForwarder> siem_;
   std::string ca_pem_, server_cert_pem_;
   SecretBytes server_key_pem_;
 };

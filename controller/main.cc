@@ -35,6 +35,7 @@ int Serve(const std::string& config_path, const std::string& port_file) {
     // Serve anyway: every call is refused with this reason until the log is writable again.
     std::cerr << "warden-controller: " << audit_status.message() << "\n";
   }
+  if (absl::Status st = (*c)->StartAnalytics(); !st.ok()) return Fail(st);
   warden::ApiServices services(**c);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -84,6 +85,7 @@ int Serve(const std::string& config_path, const std::string& port_file) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   leases.join();
   rotation.join();
+  (*c)->StopAnalytics();
   absl::Status st = (*c)->audit().Close();
   if (!st.ok()) return Fail(st);
   std::cout << "warden-controller stopped; audit log checkpointed" << std::endl;

@@ -639,3 +639,37 @@ appliance_login() {
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
     -o ConnectTimeout=5 -p "$APPLIANCE_PORT" appadmin@127.0.0.1 echo logged-in </dev/null
 }
+
+# rsyslog_start NAME [tls]: a SIEM collector of the test's own, rsyslog listening on a loopback
+# TCP port (kept in $WARDEN_SANDBOX/NAME/port: a restart listens there again), with TLS when asked
+# (its certificate, for 127.0.0.1, from a CA of its own: $WARDEN_SANDBOX/NAME/ca.crt). The MSG of
+# every message it receives becomes a line of $WARDEN_SANDBOX/NAME/messages. RSYSLOG_PID: its pid.
+rsyslog_start() {
+  local d=$WARDEN_SANDBOX/$1 tls=${2:-} port driver=
+  mkdir -p "$d/work"
+  [ -s "$d/port" ] || free_port >"$d/port"
+  port=$(cat "$d/port")
+  if [ "$tls" = tls ] && [ ! -s "$d/ca.crt" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=siem-ca \
+      -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+      -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+      -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$d/server.crt" 2>/dev/null
+  fi
+  [ "$tls" = tls ] && driver=" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\""
+  {
+    echo "global(workDirectory=\"$d/work\" maxMessageSize=\"1m\""
+    [ "$tls" = tls ] && echo "  DefaultNetstreamDriverCAFile=\"$d/ca.crt\" DefaultNetstreamDriverCertFile=\"$d/server.crt\" DefaultNetstreamDriverKeyFile=\"$d/server.key\""
+    echo ")"
+    echo "module(load=\"imtcp\"$driver)"
+    echo "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"$port\")"
+    echo "template(name=\"msg\" type=\"string\" string=\"%msg%\\n\")"
+    echo "*.* action(type=\"omfile\" file=\"$d/messages\" template=\"msg\")"
+  } >"$d/rsyslog.conf"
+  setsid rsyslogd -n -f "$d/rsyslog.conf" -i "$d/rsyslogd.pid" >>"$d/rsyslogd.log" 2>&1 &
+  RSYSLOG_PID=$!
+  SANDBOX_PIDS+=("$RSYSLOG_PID")
+  wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
+    { echo "sandbox: rsyslog $1 did not listen on $port:" >&2; cat "$d/rsyslogd.log" >&2; return 1; }
+}

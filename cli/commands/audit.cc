@@ -1,10 +1,13 @@
-// The audit log: audit verify.
+// The audit log: audit verify; alerts.
+#include <ctime>
 #include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands/commands.h"
 #include "common/audit_chain.h"
+#include "common/duration.h"
 #include "common/files.h"
 #include "common/sshcert.h"
 #include "common/strings.h"
@@ -64,6 +67,61 @@ absl::Status AuditVerify(Context& ctx, const std::string& file, const std::strin
   return absl::OkStatus();
 }
 
+// One alert as a line (and its evidence on the next).
+void PrintAlert(Context& ctx, const pb::AuditAlert& a) {
+  ctx.out().text() << a.ts() << " " << a.severity() << " " << a.name() << ": " << a.summary()
+                   << " (audit seq " << a.seq() << ")\n";
+  json e = json::parse(a.event_json(), nullptr, false);
+  if (!e.is_object() || !e.contains("evidence") || !e["evidence"].is_object()) return;
+  const json& ev = e["evidence"];
+  std::string line;
+  if (ev.contains("session") && ev["session"].is_string())
+    line += StrCat("session ", ev["session"].get<std::string>());
+  if (ev.contains("offset") && ev["offset"].is_string() && ev.contains("offset_seconds") &&
+      ev["session"].is_string())
+    line += StrCat(" at ", ev["offset"].get<std::string>(), " (wardenctl play ",
+                   ev["session"].get<std::string>(), " --from ", ev["offset_seconds"].dump(), ")");
+  if (ev.contains("events") && ev["events"].is_array() && !ev["events"].empty())
+    line += StrCat(line.empty() ? "" : "; ", "events ", ev["events"].dump());
+  if (!line.empty()) ctx.out().text() << "    evidence: " << line << "\n";
+}
+
+absl::Status Alerts(Context& ctx, const std::string& since, const std::string& severity,
+                    bool follow, uint32_t limit) {
+  pb::ListAlertsRequest req;
+  if (!since.empty()) {
+    ASSIGN_OR_RETURN(int64_t ago, ParseDuration(since));
+    req.set_since_unix(static_cast<int64_t>(time(nullptr)) - ago);
+  }
+  req.set_severity(severity);
+  req.set_limit(limit);
+  RETURN_IF_ERROR(ctx.Open());
+  bool any = false;
+  for (;;) {
+    pb::ListAlertsResponse resp;
+    auto call = CallContext();
+    RETURN_IF_ERROR(FromGrpc(ctx.Stub<pb::AuditService>()->ListAlerts(call.get(), req, &resp),
+                             ctx.profile()));
+    if (ctx.out().json()) {
+      // One document: an array; with --follow, one per round (JSON lines).
+      json list = json::array();
+      for (const pb::AuditAlert& a : resp.alerts())
+        list.push_back(json::parse(a.event_json(), nullptr, false));
+      if (!follow || !list.empty()) ctx.out().Json(list);
+    } else {
+      for (const pb::AuditAlert& a : resp.alerts()) PrintAlert(ctx, a);
+    }
+    any = any || resp.alerts_size() > 0;
+    if (!follow) break;
+    std::cout.flush();
+    req.set_after_seq(resp.last_seq());
+    req.set_limit(0);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  if (!any && !ctx.out().json()) ctx.out().text() << "No alerts.\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddAuditCommands(CLI::App& app, Context& ctx) {
@@ -83,6 +141,21 @@ void AddAuditCommands(CLI::App& app, Context& ctx) {
                    "running controller's log); nothing proves none were cut off");
   verify->callback(
       [&ctx, f] { ctx.status() = AuditVerify(ctx, f->file, f->key_file, f->allow_unsealed_tail); });
+
+  struct AlertFlags {
+    std::string since, severity;
+    bool follow = false;
+    uint32_t limit = 100;
+  };
+  auto a = std::make_shared<AlertFlags>();
+  auto* alerts = app.add_subcommand(
+      "alerts", "alerts: detection rules' findings, reconcile breaks, SIEM sinks behind");
+  alerts->add_option("--since", a->since, "only those of the last DURATION (e.g. 24h, 7d)");
+  alerts->add_option("--severity", a->severity, "critical: those only (default: all)")
+      ->check(CLI::IsMember({"critical", "warning"}));
+  alerts->add_option("--limit", a->limit, "at most this many, the newest (default 100)");
+  alerts->add_flag("--follow", a->follow, "then print new ones as they come (Ctrl-C ends)");
+  alerts->callback([&ctx, a] { ctx.status() = Alerts(ctx, a->since, a->severity, a->follow, a->limit); });
 }
 
 }  // namespace warden::cli

@@ -8,8 +8,8 @@
 //   syslog   each alert as one RFC 5424 message (facility authpriv; severity crit for
 //            "critical", warning otherwise; the JSON as its message) to a local datagram socket
 //            (/dev/log, or `syslog_socket`), sent by Raise() itself without blocking.
-// The audit log stays the record of every alert; SIEM forwarding with persisted cursors is a
-// separate feature.
+// The audit log stays the record of every alert; SIEM forwarding of every event, with persisted
+// cursors, is siem_forwarder.h.
 #pragma once
 
 #include <condition_variable>
@@ -37,14 +37,12 @@ class AlertForwarder final : public AlertSink {
   ~AlertForwarder() override;
   void Raise(const nlohmann::json& event) override;
 
-  // An alert as the syslog message it becomes (RFC 5424), for `host` and `pid`.
-  static std::string SyslogMessage(const nlohmann::json& event, std::string_view host, int pid);
+  // An alert as the syslog message it becomes (RFC 5424).
+  static std::string SyslogMessage(const nlohmann::json& event);
 
  private:
   void Run();
-  absl::Status PostWebhook(const std::string& body);
   absl::Status SendSyslog(const std::string& message);
-  std::string WebhookSite() const;
 
   const AlertConfig config_;
   std::mutex mu_;

@@ -1,6 +1,8 @@
 // AuditService: exporting the signed audit log.
 #include "controller/api/services_internal.h"
 
+#include "controller/alerts/alert_query.h"
+#include "controller/alerts/outbound.h"
 #include "controller/api/call.h"
 #include "warden/v1/audit.grpc.pb.h"
 
@@ -72,6 +74,35 @@ class Audit final : public pb::AuditService::CallbackService {
       reactor->Start(st, std::move(chunks));
     });
     return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ListAlerts(grpc::CallbackServerContext* ctx,
+                                       const pb::ListAlertsRequest* req,
+                                       pb::ListAlertsResponse* resp) override {
+    json args = {{"after_seq", req->after_seq()}, {"since", req->since_unix()},
+                 {"severity", req->severity()}, {"limit", req->limit()}};
+    return i_.Run(ctx, "AuditService.ListAlerts", std::move(args), Caller::kOperator,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    if (!req->severity().empty() && req->severity() != "critical" &&
+                        req->severity() != "warning")
+                      return absl::InvalidArgumentError("severity is critical or warning");
+                    AlertQuery q{req->after_seq(), req->since_unix(),
+                                 req->severity() == "critical", std::min<uint32_t>(req->limit(), 10000)};
+                    ASSIGN_OR_RETURN(AlertPage page,
+                                     warden::ListAlerts(who, i_.c.policy(),
+                                                        i_.c.config().data_dir + "/audit/audit.log", q));
+                    for (const json& a : page.alerts) {
+                      pb::AuditAlert* out = resp->add_alerts();
+                      out->set_seq(a.value("seq", uint64_t{0}));
+                      out->set_ts(a.value("ts", ""));
+                      out->set_name(AlertName(a));
+                      out->set_severity(a.value("severity", "warning"));
+                      out->set_summary(AlertSummary(a));
+                      out->set_event_json(DumpEvent(a));
+                    }
+                    resp->set_last_seq(page.last_seq);
+                    return json{{"count", page.alerts.size()}};
+                  });
   }
 
  private:

@@ -44,6 +44,7 @@ absl::StatusOr<RecordingChunk> ChunkFromProto(const v1::RecordingChunk& in) {
     if (e.has_exec()) {
       std::string line = StrJoin(e.exec().argv(), " ");
       c.commands.push_back(line.empty() ? e.exec().filename() : std::move(line));
+      c.command_offsets_ns.push_back(e.offset_ns());
     }
     if (e.has_alert()) c.alerts.push_back({e.alert().kind(), e.alert().message()});
   }

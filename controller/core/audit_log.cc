@@ -212,6 +212,11 @@ absl::Status AuditLog::CheckpointLocked() {
   return store_.PutAuditAnchor(anchor);
 }
 
+uint64_t AuditLog::LastSeq() {
+  std::lock_guard lock(mu_);
+  return seq_;
+}
+
 absl::Status AuditLog::Checkpoint() {
   std::lock_guard lock(mu_);
   return CheckpointLocked();

@@ -57,6 +57,8 @@ class AuditLog {
   void SetAlertSink(AlertSink* sink) { alerts_ = sink; }
   // Appends `event` (an object) with seq, ts and prev added; returns its seq.
   absl::StatusOr<uint64_t> Append(nlohmann::json event);
+  // The seq of the last line written (0: none yet).
+  uint64_t LastSeq();
   // Writes a signed checkpoint line.
   absl::Status Checkpoint();
   // Checkpoints and stops the sync thread.

@@ -41,16 +41,40 @@ SshBroker::SshBroker(const Policy& policy, AccessCore& access, CertificateAuthor
 
 SshBroker::~SshBroker() { access_.changes().Unsubscribe(subscription_); }
 
-absl::Status SshBroker::CheckCertificate(const Certificate& cert, ByteSpan blob, int tier,
-                                         const BrokerOpen& req) {
+absl::Status SshBroker::CrossTier(const Identity& gateway, std::string_view user,
+                                  int credential_tier, absl::Status why) {
+  RETURN_IF_ERROR(audit_.Append({{"event", "broker.cross_tier"},
+                                 {"user", user},
+                                 {"gateway", gateway.host_id},
+                                 {"gateway_tier", gateway.tier},
+                                 {"credential_tier", credential_tier},
+                                 {"reason", why.message()}})
+                      .status());
+  return why;
+}
+
+absl::Status SshBroker::CheckCertificate(const Certificate& cert, ByteSpan blob,
+                                         const Identity& gateway, const BrokerOpen& req) {
   if (cert.type != kUserCert) return absl::PermissionDeniedError("not a user certificate");
-  ASSIGN_OR_RETURN(std::vector<CaKeyRow> cas, ca_.TrustedKeys("user", tier));
-  bool trusted = false;
-  for (const CaKeyRow& k : cas) trusted = trusted || k.public_key == cert.signature_key;
-  if (!trusted)
-    return absl::PermissionDeniedError(StrCat("the certificate is not signed by a user CA of tier ",
-                                              tier, " (this gateway's tier): request a grant of a "
-                                              "tier-", tier, " broker role"));
+  // The tier whose user CA signed it, if any.
+  int signer = -1;
+  for (int t = 0; t <= kMaxTier && signer < 0; t++) {
+    ASSIGN_OR_RETURN(std::vector<CaKeyRow> cas, ca_.TrustedKeys("user", t));
+    for (const CaKeyRow& k : cas)
+      if (k.public_key == cert.signature_key) signer = t;
+  }
+  if (signer != gateway.tier) {
+    const int tier = gateway.tier;
+    absl::Status why = absl::PermissionDeniedError(
+        StrCat("the certificate is not signed by a user CA of tier ", tier,
+               " (this gateway's tier): request a grant of a tier-", tier, " broker role"));
+    if (signer < 0) return why;
+    // Another tier's certificate, really signed by it: worth an alert, unlike a forgery.
+    RETURN_IF_ERROR(VerifyCertificate(cert, blob));
+    std::string user;
+    GrantOfKeyId(cert.key_id, cert.serial, &user);
+    return CrossTier(gateway, user, signer, why);
+  }
   RETURN_IF_ERROR(VerifyCertificate(cert, blob));
   const uint64_t now = static_cast<uint64_t>(clock_.Now());
   if (now < cert.valid_after) return absl::PermissionDeniedError("the certificate is not valid yet");
@@ -142,7 +166,7 @@ absl::StatusOr<GrantView> SshBroker::Authenticate(const Identity& gateway, const
   if (req.certificate.size() > kMaxCertBytes)
     return absl::InvalidArgumentError("the certificate is larger than any Warden issues");
   ASSIGN_OR_RETURN(*cert, ParseCertificate(req.certificate));
-  RETURN_IF_ERROR(CheckCertificate(*cert, req.certificate, gateway.tier, req));
+  RETURN_IF_ERROR(CheckCertificate(*cert, req.certificate, gateway, req));
   std::string key_user;
   const std::string grant_id = GrantOfKeyId(cert->key_id, cert->serial, &key_user);
   if (grant_id.empty())
@@ -179,8 +203,9 @@ absl::StatusOr<BrokeredSession> SshBroker::Open(const Identity& gateway, const B
                                               ") reaches ", role->broker_target, ", not ",
                                               req.target));
   if (role->tier != gateway.tier)
-    return absl::PermissionDeniedError(StrCat("role ", role->name, " is tier ", role->tier,
-                                              "; this gateway serves tier ", gateway.tier));
+    return CrossTier(gateway, g.row.user, role->tier,
+                     absl::PermissionDeniedError(StrCat("role ", role->name, " is tier ", role->tier,
+                                                        "; this gateway serves tier ", gateway.tier)));
   const RotationTargetPolicy* leg = policy_.rotation.TargetFor(role->broker_credential);
   if (protocol == "ssh" && !leg)
     return absl::FailedPreconditionError("the broker role's credential is no longer a target");

@@ -105,7 +105,11 @@ class SshBroker {
   absl::StatusOr<GrantView> Authenticate(const Identity& gateway, const BrokerOpen& req,
                                          Certificate* cert, int64_t* expires);
   // Whether `cert` (parsed from `blob`) would be accepted by sshd on a host of `tier`.
-  absl::Status CheckCertificate(const Certificate& cert, ByteSpan blob, int tier,
+  // A credential of tier `credential_tier` tried at `gateway`, of another tier: the refusal
+  // `why`, after an audit event (broker.cross_tier) that detection rules look for.
+  absl::Status CrossTier(const Identity& gateway, std::string_view user, int credential_tier,
+                         absl::Status why);
+  absl::Status CheckCertificate(const Certificate& cert, ByteSpan blob, const Identity& gateway,
                                 const BrokerOpen& req);
 
   const Policy& policy_;

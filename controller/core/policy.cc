@@ -106,7 +106,7 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     if (key != "groups" && key != "roles" && key != "request_ttl" &&
         key != "operator_cert_ttl" && key != "admins" && key != "account_ids" &&
         key != "recording_viewers" && key != "vault" && key != "databases" &&
-        key != "rotation") {
+        key != "rotation" && key != "siem" && key != "detections") {
       return absl::InvalidArgumentError(StrCat("unknown policy key \"", key, "\""));
     }
   }
@@ -153,6 +153,8 @@ absl::StatusOr<Policy> ParsePolicyNode(const YAML::Node& root) {
     RETURN_IF_ERROR(ParseDatabases(d, p.groups, p.databases));
   }
   RETURN_IF_ERROR(ParseRotation(root["rotation"], p.databases, p.rotation));
+  if (const YAML::Node& n = root["siem"]) RETURN_IF_ERROR(ParseSiem(n, p.siem));
+  if (const YAML::Node& n = root["detections"]) RETURN_IF_ERROR(ParseDetections(n, p.detections));
   if (!root["roles"] || !root["roles"].IsMap()) {
     return absl::InvalidArgumentError("policy has no roles");
   }

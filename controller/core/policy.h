@@ -56,6 +56,7 @@
 
 #include "common/duration.h"
 #include "common/status.h"
+#include "controller/core/analytics_policy.h"
 #include "controller/core/db_policy.h"
 #include "controller/core/rotation_policy.h"
 
@@ -148,6 +149,8 @@ struct Policy {
   std::vector<VaultPathPolicy> vault_paths;
   DatabasePolicy databases;  // dynamic database credentials (db_policy.h)
   RotationPolicy rotation;   // credentials Warden changes and reconciles (rotation_policy.h)
+  SiemPolicy siem;             // where events and alerts are forwarded (analytics_policy.h)
+  DetectionPolicy detections;  // the rules that raise alerts (analytics_policy.h)
 
   // The most specific vault path policy for `path` (nullptr: none, nobody may touch it).
   const VaultPathPolicy* VaultPathFor(std::string_view path) const;

@@ -66,6 +66,20 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host, const Re
                                    {"kind", a.kind}, {"message", a.message}})
                         .status());
   }
+  std::string operator_name;  // the grant's operator, once a chunk has commands
+  if (detector_ && !c.commands.empty() && !rec->grant_id.empty()) {
+    ASSIGN_OR_RETURN(std::optional<GrantRow> grant, grants_.GetGrant(rec->grant_id));
+    if (grant) operator_name = grant->user;
+  }
+  for (size_t i = 0; detector_ && i < c.commands.size(); i++) {
+    const int64_t offset = i < c.command_offsets_ns.size() ? c.command_offsets_ns[i] : 0;
+    for (const DetectedAlert& a :
+         detector_->ObserveCommand(c.session_id, host.host_id, operator_name, rec->user, offset,
+                                   c.commands[i])) {
+      // Like the host's alerts: written before the chunk is stored, or the chunk is refused.
+      RETURN_IF_ERROR(audit_.Append(a.ToEvent()).status());
+    }
+  }
   RecordingChunkRow row;
   row.seq = c.seq;
   row.data = ToBytes(c.events_zstd);

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "controller/core/audit_log.h"
+#include "controller/core/detection.h"
 #include "controller/core/clock.h"
 #include "controller/core/identity.h"
 #include "controller/core/policy.h"
@@ -57,6 +58,7 @@ struct RecordingChunk {
   int64_t ended_ns = 0;                 // on the final chunk
   uint64_t lost_bytes = 0;              // on the final chunk: the session's total
   std::vector<std::string> commands;    // every program the events ran, as its command line
+  std::vector<int64_t> command_offsets_ns;  // when each of `commands` ran, into the session
   std::vector<RecordingAlert> alerts;   // raised by the host in these events
 };
 
@@ -91,6 +93,9 @@ class RecordingArchive {
   // and so is a session whose grant does not target this host or whose account is not the
   // grant's. A resent final chunk seals the recording if its first delivery did not.
   absl::StatusOr<uint64_t> Accept(const Identity& host, const RecordingChunk& chunk);
+  // The programs sessions run go past `detector`'s command_watch rules (nullptr: none).
+  // REQUIRES: called before the first Accept; `detector` outlives the archive.
+  void SetDetector(Detector* detector) { detector_ = detector; }
 
   absl::StatusOr<std::vector<RecordingRow>> List(const Identity& who, const RecordingFilter& f);
   absl::StatusOr<RecordingRow> Get(const Identity& who, std::string_view session_id);
@@ -182,6 +187,7 @@ class RecordingArchive {
   AccessStore& grants_;
   KeyStore& keys_;
   AuditLog& audit_;
+  Detector* detector_ = nullptr;
   const std::string seal_key_label_;
   // Accept holds the lock of the session's chain (a session id hashes to one of these) while it
   // decompresses, stores and signs; mu_ guards the maps below and is held only briefly.

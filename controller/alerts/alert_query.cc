@@ -1,0 +1,52 @@
+#include "controller/alerts/alert_query.h"
+
+#include "common/strings.h"
+#include "controller/alerts/audit_tail.h"
+#include "controller/core/detection.h"
+
+namespace warden {
+
+std::string AlertName(const nlohmann::json& a) {
+  return a.value("rule", a.value("event", a.value("type", std::string("alert"))));
+}
+
+std::string AlertSummary(const nlohmann::json& a) {
+  for (const char* k : {"summary", "message", "error", "reason"})
+    if (a.contains(k) && a[k].is_string() && !a[k].get<std::string>().empty())
+      return a[k].get<std::string>();
+  std::string out;
+  for (const char* k : {"path", "session", "lease", "sink", "host", "user"})
+    if (a.contains(k) && a[k].is_string()) out += StrCat(out.empty() ? "" : " ", k, " ", a[k].get<std::string>());
+  return out;
+}
+
+absl::StatusOr<AlertPage> ListAlerts(const Identity& who, const Policy& policy,
+                                     const std::string& audit_path, const AlertQuery& q) {
+  if (!who.host_id.empty() || (!policy.IsAdmin(who.user) &&
+                               !policy.InAnyGroup(who.user, policy.recording_viewer_groups)))
+    return absl::PermissionDeniedError(StrCat(
+        "alerts are for admins and recording viewers (", StrJoin(policy.admin_groups, ", "), ", ",
+        StrJoin(policy.recording_viewer_groups, ", "), ")"));
+  AlertPage page;
+  AuditTail tail(audit_path);
+  AuditCursor at;
+  const size_t limit = q.limit ? q.limit : 1000;
+  for (;;) {
+    ASSIGN_OR_RETURN(std::vector<AuditLine> lines, tail.Read(at, 4096));
+    if (lines.empty()) break;
+    for (const AuditLine& l : lines) {
+      at = l.end;
+      page.last_seq = l.seq;
+      if (l.seq <= q.after_seq || l.text.find("\"alert\":true") == std::string::npos) continue;
+      nlohmann::json e = nlohmann::json::parse(l.text, nullptr, false);
+      if (!e.is_object() || !e.value("alert", false)) continue;
+      if (q.since_unix && AuditTime(e) < q.since_unix) continue;
+      if (q.critical_only && e.value("severity", "") != "critical") continue;
+      page.alerts.push_back(std::move(e));
+      if (page.alerts.size() > limit) page.alerts.erase(page.alerts.begin());
+    }
+  }
+  return page;
+}
+
+}  // namespace warden

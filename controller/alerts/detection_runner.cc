@@ -1,0 +1,118 @@
+#include "controller/alerts/detection_runner.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "common/files.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace warden {
+namespace {
+
+constexpr size_t kBatchLines = 1000;
+
+}  // namespace
+
+DetectionRunner::DetectionRunner(Detector& detector, std::string audit_path,
+                                 std::string cursor_path, std::string windows_path,
+                                 AuditLog& audit)
+    : detector_(detector), audit_path_(std::move(audit_path)),
+      cursor_path_(std::move(cursor_path)), windows_path_(std::move(windows_path)), audit_(audit) {}
+
+DetectionRunner::~DetectionRunner() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status DetectionRunner::LoadWindows(bool at_start) {
+  if (windows_path_.empty()) return absl::OkStatus();
+  struct stat st;
+  if (stat(windows_path_.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(StrCat("detections.change_windows: ", windows_path_, ": ",
+                                                strerror(errno)));
+  }
+  if (!at_start && st.st_mtim.tv_sec == windows_mtime_.tv_sec &&
+      st.st_mtim.tv_nsec == windows_mtime_.tv_nsec)
+    return absl::OkStatus();
+  windows_mtime_ = st.st_mtim;
+  ASSIGN_OR_RETURN(std::string text, ReadFile(windows_path_));
+  absl::StatusOr<std::vector<ChangeWindow>> w = ParseChangeWindows(text);
+  if (!w.ok())
+    return absl::InvalidArgumentError(StrCat(windows_path_, ": ", w.status().message()));
+  detector_.SetChangeWindows(std::move(*w));
+  return absl::OkStatus();
+}
+
+absl::Status DetectionRunner::Start() {
+  if (detector_.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(LoadWindows(true));
+  ASSIGN_OR_RETURN(cursor_, LoadCursor(cursor_path_));
+  // The rules' state (requests, approvals) from what was evaluated before: replayed, their
+  // alerts written then already.
+  AuditTail tail(audit_path_);
+  AuditCursor at;
+  while (at.seq < cursor_.seq) {
+    ASSIGN_OR_RETURN(std::vector<AuditLine> lines, tail.Read(at, kBatchLines));
+    if (lines.empty()) break;
+    for (const AuditLine& l : lines) {
+      if (l.seq > cursor_.seq) break;
+      detector_.Observe(nlohmann::json::parse(l.text, nullptr, false));
+      at = l.end;
+    }
+  }
+  cursor_ = at;
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void DetectionRunner::Run() {
+  AuditTail tail(audit_path_);
+  std::unique_lock lock(mu_);
+  std::string last_error;
+  while (!stopping_) {
+    lock.unlock();
+    absl::Status st = LoadWindows(false);
+    if (!st.ok() && std::string(st.message()) != last_error) {
+      // Keeps the windows it had; said once per change of the file.
+      WriteLogLine("warden-controller", LOG_ERR, StrCat("detections: ", st.message()));
+      (void)audit_.Append({{"event", "detections.windows_invalid"}, {"alert", true},
+                           {"severity", "warning"}, {"error", st.message()}});
+    }
+    last_error = st.ok() ? "" : std::string(st.message());
+    absl::StatusOr<std::vector<AuditLine>> lines = tail.Read(cursor_, kBatchLines);
+    bool failed = !lines.ok();
+    if (!lines.ok())
+      WriteLogLine("warden-controller", LOG_ERR, StrCat("detections: ", lines.status().message()));
+    for (size_t i = 0; lines.ok() && i < lines->size() && !failed; i++) {
+      const AuditLine& l = (*lines)[i];
+      for (const DetectedAlert& a : detector_.Observe(nlohmann::json::parse(l.text, nullptr, false))) {
+        absl::StatusOr<uint64_t> written = audit_.Append(a.ToEvent());
+        if (!written.ok()) {
+          // The log refuses writes: this event is evaluated again once it takes them.
+          WriteLogLine("warden-controller", LOG_ERR,
+                       StrCat("detections: alert ", a.rule->name, " on event ", l.seq,
+                              " not written: ", written.status().message()));
+          failed = true;
+          break;
+        }
+      }
+      if (failed) break;
+      cursor_ = l.end;
+    }
+    if (lines.ok() && !lines->empty()) {
+      absl::Status saved = SaveCursor(cursor_path_, cursor_);
+      if (!saved.ok()) WriteLogLine("warden-controller", LOG_ERR, StrCat("detections: ", saved.message()));
+    }
+    lock.lock();
+    if (failed || !lines.ok() || lines->size() < kBatchLines)
+      cv_.wait_for(lock, std::chrono::milliseconds(failed ? 1000 : 50), [&] { return stopping_; });
+  }
+}
+
+}  // namespace warden
