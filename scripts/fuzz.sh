@@ -14,7 +14,8 @@ ssh-keygen -q -s "$work/ed25519" -I seed -n p -z 7 -O source-address=10.0.0.0/8 
 printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
-  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input" "$work/sftp" "$work/screen"
+  "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input" "$work/sftp" "$work/screen" \
+  "$work/detection"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -132,8 +133,19 @@ ev = blob(1, field(1, 1) + screen(0, 0, 4, 4, 1)) + blob(1, field(1, 2) + screen
 open(sys.argv[1], "wb").write(ev)
 PY
 
+# Detection: a change windows file, a NUL, then audit events as the log writes them.
+{
+  printf 'windows:\n  - {id: CHG-1, start: 2026-12-01T08:00:00Z, end: 2026-12-01T12:00:00Z, tiers: [0]}\n'
+  printf '\0'
+  printf '{"actor":"alice","args":{"role":"t0"},"call":"AccessService.CreateRequest","seq":1,"ts":"2026-12-01T09:00:00Z","type":"intent"}\n'
+  printf '{"actor":"alice","call":"AccessService.CreateRequest","code":"OK","intent":1,"result":{"id":"req-1","state":"pending"},"seq":2,"ts":"2026-12-01T09:00:00Z","type":"outcome"}\n'
+  printf '{"actor":"bob","args":{"id":"req-1"},"call":"AccessService.ApproveRequest","seq":3,"ts":"2026-12-01T13:00:00Z","type":"intent"}\n'
+  printf '{"actor":"bob","call":"AccessService.ApproveRequest","code":"OK","intent":3,"result":{"grant":"g-1","id":"req-1","state":"approved"},"seq":4,"ts":"2026-12-01T13:00:00Z","type":"outcome"}\n'
+  printf '{"event":"recording.sealed","lost_bytes":5,"seq":5,"session":"s-1"}\nvisudo -f /etc/sudoers\n'
+} >"$work/detection/seed"
+
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp screen}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp screen detection}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

@@ -2105,6 +2105,8 @@ rdpgw_setup() {
     rdp_broker_role win-other-cert 0 wino "$(printf 'ab%.0s' $(seq 32))"
     rdp_broker_role win-tier1 1 wint "$RDP_TARGET_CERT"
   } | policy_add_roles
+  printf 'detections:\n  rules:\n    - {name: cross-tier, kind: cross_tier, severity: critical}\n' \
+    >>"$WARDEN_SANDBOX/controller/policy.yaml"
   controller_start
   for u in alice bob carol admin; do login "$u" >/dev/null; done
   echo -n "$RDP_PW" | wctl admin vault put kv/win1/admin >/dev/null
@@ -2271,6 +2273,9 @@ e2e_rdpgw_refusals() {
   # A tier-1 role at this tier-0 gateway.
   rdp_ticket "$(grant_for win-tier1 30m)"
   rdp_refused "is tier 1; this gateway serves tier 0" "$TICKET_USER" "$TICKET_PW"
+  wait_for 10 bash -c "'$WARDENCTL' --home '$WARDEN_SANDBOX/home-admin' alerts | grep -q 'critical cross-tier: alice tried a tier-1 credential at tier-0 gateway'" ||
+    fail "no cross-tier alert: $(wctl admin alerts)"
+  echo "  ok: the attempt is a critical cross-tier alert"
   # A revoked grant's ticket.
   rdp_ticket "$G"
   wctl bob revoke "$G" >/dev/null
