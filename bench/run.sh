@@ -10,6 +10,8 @@ echo
 echo
 ./build/default/bench/db_bench 10000
 echo
+./build/default/bench/siem_bench 200000 10
+echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
 echo
 ./bench/host_bench.sh 100 10

@@ -288,6 +288,10 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->recordings_->SetDetector(c->detector_.get());
   c->siem_ = std::make_unique<SiemForwarder>(c->policy_->siem, config.data_dir + "/audit/audit.log",
                                              config.data_dir + "/siem", *c->audit_);
+  c->audit_->AddFollower([siem = c->siem_.get()] { siem->Wake(); });
+  c->audit_->AddFollower([c = c.get()] {
+    if (c->detection_) c->detection_->Wake();
+  });
   c->vault_ = std::make_unique<Vault>(*c->policy_, *c->store_, *c->keys_, *c->audit_, clock);
   if (absl::Status st = c->vault_->Start(); !st.ok()) {
     // The rest of the controller serves; the vault stays sealed and says so.

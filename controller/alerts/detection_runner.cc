@@ -76,6 +76,7 @@ void DetectionRunner::Run() {
   std::unique_lock lock(mu_);
   std::string last_error;
   while (!stopping_) {
+    const uint64_t seen = written_.load();
     lock.unlock();
     absl::Status st = LoadWindows(false);
     if (!st.ok() && std::string(st.message()) != last_error) {
@@ -111,7 +112,8 @@ void DetectionRunner::Run() {
     }
     lock.lock();
     if (failed || !lines.ok() || lines->size() < kBatchLines)
-      cv_.wait_for(lock, std::chrono::milliseconds(failed ? 1000 : 50), [&] { return stopping_; });
+      cv_.wait_for(lock, std::chrono::milliseconds(failed ? 1000 : 200),
+                   [&] { return stopping_ || (!failed && written_.load() != seen); });
   }
 }
 

@@ -7,6 +7,7 @@
 // it changes; a file that no longer parses keeps the windows it had and is alerted.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <ctime>
 #include <mutex>
@@ -27,6 +28,11 @@ class DetectionRunner {
   // Reads the change windows (an unreadable or invalid file is an error: the controller does
   // not start on it), replays the log up to the cursor, and starts following it.
   absl::Status Start();
+  // A line was written: evaluated at once (AuditLog::AddFollower).
+  void Wake() {
+    written_++;
+    cv_.notify_all();
+  }
 
  private:
   absl::Status LoadWindows(bool at_start);
@@ -41,6 +47,7 @@ class DetectionRunner {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<uint64_t> written_{0};  // lines the log has announced (Wake)
   std::thread thread_;
 };
 

@@ -394,6 +394,7 @@ void SiemForwarder::Run(Sink& s) {
 
   std::unique_lock lock(mu_);
   while (!stopping_) {
+    const uint64_t seen = written_.load();
     lock.unlock();
     // What a live connection has held long enough counts as delivered.
     if (!unconfirmed.empty()) {
@@ -450,8 +451,8 @@ void SiemForwarder::Run(Sink& s) {
     if (!st.ok()) {
       cv_.wait_for(lock, std::chrono::seconds(backoff), [&] { return stopping_; });
     } else if (lines.ok() && lines->size() < kBatchLines) {
-      cv_.wait_for(lock, std::chrono::milliseconds(unconfirmed.empty() ? 50 : 100),
-                   [&] { return stopping_; });
+      cv_.wait_for(lock, std::chrono::milliseconds(unconfirmed.empty() ? 200 : kSyslogConfirmMs / 4),
+                   [&] { return stopping_ || written_.load() != seen; });
     }
   }
   lock.unlock();

@@ -69,6 +69,11 @@ class SiemForwarder {
                 AuditLog& audit);
   ~SiemForwarder();  // stops the threads; cursors stay where delivery got to
   absl::Status Start();
+  // A line was written: the sinks read on at once (AuditLog::AddFollower).
+  void Wake() {
+    written_++;
+    cv_.notify_all();
+  }
   std::vector<SiemSinkStats> Stats();
 
  private:
@@ -81,6 +86,7 @@ class SiemForwarder {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<uint64_t> written_{0};  // lines the log has announced (Wake)
   std::vector<std::unique_ptr<Sink>> sinks_;
 };
 

@@ -189,6 +189,7 @@ absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
     ASSIGN_OR_RETURN(seq, WriteLocked(std::move(event)));
     if (++since_checkpoint_ >= options_.checkpoint_every) checkpointed = CheckpointLocked();
   }
+  for (const auto& wake : followers_) wake();
   // Written is paged, whatever became of the checkpoint.
   if (!alert.is_null()) {
     alert["seq"] = seq;

@@ -20,9 +20,11 @@
 #include <nlohmann/json.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/audit_chain.h"
 #include "controller/core/alert_sink.h"
@@ -55,6 +57,9 @@ class AuditLog {
   // Events with "alert": true are also handed to `sink` once written (nullptr: none).
   // REQUIRES: called before the first Append; `sink` outlives the log.
   void SetAlertSink(AlertSink* sink) { alerts_ = sink; }
+  // `wake` is called after every line written (it must not block): how readers following the
+  // file (SIEM sinks, detection rules) hear of it at once. REQUIRES: before the first Append.
+  void AddFollower(std::function<void()> wake) { followers_.push_back(std::move(wake)); }
   // Appends `event` (an object) with seq, ts and prev added; returns its seq.
   absl::StatusOr<uint64_t> Append(nlohmann::json event);
   // The seq of the last line written (0: none yet).
@@ -106,6 +111,7 @@ class AuditLog {
   std::condition_variable cv_;
   std::thread sync_thread_;
   AlertSink* alerts_ = nullptr;
+  std::vector<std::function<void()>> followers_;
 };
 
 }  // namespace warden

@@ -411,6 +411,12 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          auto reader = pb::AuditService::NewStub(ch)->ExportLog(ctx.get(), {});
          return Drain(*ctx, *reader, /*first_only=*/false);
        }},
+      // Alerts: admins and recording viewers (admins by default).
+      {"AuditService.ListAlerts", {UNAUTH, DENIED, DENIED, OK, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::ListAlertsResponse out;
+         return pb::AuditService::NewStub(ch)->ListAlerts(Ctx().get(), {}, &out);
+       }},
       // Hosts upload; recording viewers (admins by default) list, read, verify and terminate;
       // the session's own operator never moderates it.
       {"RecordingService.Upload", {UNAUTH, DENIED, DENIED, DENIED, OK, TLS},
