@@ -55,6 +55,7 @@ absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path) {
     if (alerts["webhook_ca"]) c.alerts.webhook_ca = Resolve(c.data_dir, alerts["webhook_ca"].as<std::string>());
     c.alerts.syslog = alerts["syslog"].as<bool>(false);
     c.alerts.syslog_socket = alerts["syslog_socket"].as<std::string>(c.alerts.syslog_socket);
+    c.metrics_listen = n["metrics"]["listen"].as<std::string>("");
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
   }
@@ -288,10 +289,11 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->recordings_->SetDetector(c->detector_.get());
   c->siem_ = std::make_unique<SiemForwarder>(c->policy_->siem, config.data_dir + "/audit/audit.log",
                                              config.data_dir + "/siem", *c->audit_);
-  c->audit_->AddFollower([siem = c->siem_.get()] { siem->Wake(); });
-  c->audit_->AddFollower([c = c.get()] {
+  c->audit_->AddFollower([siem = c->siem_.get()](const AuditLog::Written&) { siem->Wake(); });
+  c->audit_->AddFollower([c = c.get()](const AuditLog::Written&) {
     if (c->detection_) c->detection_->Wake();
   });
+  c->audit_->AddFollower([m = &c->metrics_](const AuditLog::Written& w) { m->Count(w); });
   c->vault_ = std::make_unique<Vault>(*c->policy_, *c->store_, *c->keys_, *c->audit_, clock);
   if (absl::Status st = c->vault_->Start(); !st.ok()) {
     // The rest of the controller serves; the vault stays sealed and says so.
@@ -324,6 +326,11 @@ absl::Status Controller::StartAnalytics() {
   if (ec) return absl::UnavailableError(StrCat(config_.data_dir, "/siem: ", ec.message()));
   RETURN_IF_ERROR(detection_->Start());
   return siem_->Start();
+}
+
+absl::StatusOr<size_t> Controller::grants_live(int64_t now) {
+  ASSIGN_OR_RETURN(std::vector<GrantRow> live, store_->ListLiveGrants(now));
+  return live.size();
 }
 
 void Controller::StopAnalytics() {

@@ -27,6 +27,7 @@
 #include "controller/ldap/ldap_target.h"
 #include "controller/ssh/ssh_target.h"
 #include "controller/keys/pkcs11_keystore.h"
+#include "controller/metrics.h"
 #include "controller/store/sqlite/sqlite_store.h"
 
 namespace warden {
@@ -43,6 +44,8 @@ struct ControllerConfig {
   // Where alerts go besides the audit log (controller.yaml: alerts: {webhook, webhook_ca,
   // syslog, syslog_socket}).
   AlertConfig alerts;
+  // Prometheus metrics (controller.yaml: metrics: {listen: HOST:PORT}); empty: none.
+  std::string metrics_listen;
 };
 
 absl::StatusOr<ControllerConfig> LoadControllerConfig(const std::string& path);
@@ -82,6 +85,9 @@ class Controller {
   CredentialRotation& rotation() { return *rotation_; }
   SshBroker& broker() { return *broker_; }
   SiemForwarder& siem() { return *siem_; }
+  Metrics& metrics() { return metrics_; }
+  // How many grants are live at `now`.
+  absl::StatusOr<size_t> grants_live(int64_t now);
   // Starts SIEM forwarding and the detection rules on the audit log (after audit().Open()).
   absl::Status StartAnalytics();
   // Stops them (before audit().Close()): cursors stay where they got to.
@@ -118,6 +124,7 @@ class Controller {
   std::unique_ptr<LinuxAccountTarget> linux_accounts_;
   std::unique_ptr<CredentialRotation> rotation_;
   std::unique_ptr<SshBroker> broker_;
+  Metrics metrics_;
   std::unique_ptr<Detector> detector_;
   std::unique_ptr<DetectionRunner> detection_;
   std::unique_ptr<SiemForwarder> siem_;

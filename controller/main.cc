@@ -36,6 +36,12 @@ int Serve(const std::string& config_path, const std::string& port_file) {
     std::cerr << "warden-controller: " << audit_status.message() << "\n";
   }
   if (absl::Status st = (*c)->StartAnalytics(); !st.ok()) return Fail(st);
+  warden::MetricsServer metrics(**c);
+  if (!config->metrics_listen.empty()) {
+    if (absl::Status st = metrics.Start(config->metrics_listen); !st.ok()) return Fail(st);
+    std::cout << "warden-controller metrics on " << config->metrics_listen.substr(0, config->metrics_listen.rfind(':'))
+              << ":" << metrics.port() << "/metrics" << std::endl;
+  }
   warden::ApiServices services(**c);
   grpc::ServerBuilder builder;
   int port = 0;

@@ -16,7 +16,7 @@ packages=(
   libpq-dev postgresql-15 postgresql-client-15 libcurl4-openssl-dev libssh-dev
   slapd ldap-utils libldap-dev samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind
   freerdp2-dev freerdp2-shadow-x11 freerdp2-x11 winpr-utils xvfb x11-xserver-utils x11-apps libpng-dev
-  openssl rsyslog rsyslog-gnutls
+  openssl rsyslog rsyslog-gnutls libcpp-httplib-dev
 )
 
 missing=()

@@ -286,6 +286,7 @@ struct SiemForwarder::Sink {
   std::unique_ptr<SiemSink> out;
   std::string cursor_path;
   AuditCursor delivered;  // persisted
+  uint64_t sent_seq = 0;  // handed to the sink (syslog: maybe not confirmed yet)
   std::thread thread;
   // For Stats(), under mu_.
   uint64_t sent = 0, failures = 0;
@@ -329,9 +330,9 @@ std::vector<SiemSinkStats> SiemForwarder::Stats() {
   std::lock_guard lock(mu_);
   std::vector<SiemSinkStats> out;
   for (auto& s : sinks_) {
-    out.push_back({s->policy.name, s->delivered.seq,
-                   head > s->delivered.seq ? head - s->delivered.seq : 0, s->sent, s->failures,
-                   s->last_error});
+    const uint64_t has = std::max(s->sent_seq, s->delivered.seq);
+    out.push_back({s->policy.name, s->delivered.seq, head > has ? head - has : 0, s->sent,
+                   s->failures, s->last_error});
   }
   return out;
 }
@@ -361,7 +362,7 @@ void SiemForwarder::Run(Sink& s) {
   };
   auto check_lag = [&] {
     const uint64_t head = audit_.LastSeq();
-    const uint64_t behind = head > s.delivered.seq ? head - s.delivered.seq : 0;
+    const uint64_t behind = head > sent.seq ? head - sent.seq : 0;
     if (behind == 0) {
       lag_since = Steady::now();
       if (lag_alerted) {
@@ -385,6 +386,9 @@ void SiemForwarder::Run(Sink& s) {
                                  {"alert", true},
                                  {"severity", "warning"},
                                  {"sink", s.policy.name},
+                                 {"summary", StrCat("SIEM sink ", s.policy.name, " is ", behind,
+                                                    " events behind",
+                                                    error.empty() ? "" : StrCat(": ", error))},
                                  {"behind", behind},
                                  {"stalled_seconds", stalled},
                                  {"error", error}})
@@ -401,6 +405,8 @@ void SiemForwarder::Run(Sink& s) {
       if (!s.out->Healthy()) {
         sent = s.delivered;  // broke: send again what it may have lost
         unconfirmed.clear();
+        std::lock_guard l(mu_);
+        s.sent_seq = sent.seq;
       } else {
         std::optional<AuditCursor> held;
         while (!unconfirmed.empty() && Steady::now() - unconfirmed.front().second >= confirm) {
@@ -425,10 +431,13 @@ void SiemForwarder::Run(Sink& s) {
         backoff = 0;
         std::lock_guard l(mu_);
         s.sent += lines->size();
+        s.sent_seq = sent.seq;
       } else {
         s.out->Disconnect();
         sent = s.delivered;
         unconfirmed.clear();
+        std::lock_guard l(mu_);
+        s.sent_seq = sent.seq;
       }
     }
     if (!st.ok()) {

@@ -57,7 +57,7 @@ std::string SiemSyslogMessage(std::string_view json_line);
 struct SiemSinkStats {
   std::string name;
   uint64_t delivered_seq = 0;  // the cursor
-  uint64_t behind = 0;         // events written since
+  uint64_t behind = 0;         // events written that it was not sent yet
   uint64_t sent = 0, failures = 0;
   std::string last_error;
 };

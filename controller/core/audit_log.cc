@@ -182,6 +182,23 @@ absl::StatusOr<uint64_t> AuditLog::WriteLocked(nlohmann::json event) {
 absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
   nlohmann::json alert;
   if (alerts_ && event.value("alert", false)) alert = event;
+  Written written;
+  if (!followers_.empty() && event.is_object()) {
+    auto str = [&](const char* k) {
+      auto it = event.find(k);
+      return it != event.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    written.event = str("event");
+    if (str("type") == "outcome") {
+      written.call = str("call");
+      written.code = str("code");
+    }
+    written.alert = event.value("alert", false);
+    if (written.alert) {
+      written.alert_name = str("rule").empty() ? written.event : str("rule");
+      written.severity = str("severity").empty() ? "warning" : str("severity");
+    }
+  }
   uint64_t seq = 0;
   absl::Status checkpointed;
   {
@@ -189,7 +206,8 @@ absl::StatusOr<uint64_t> AuditLog::Append(nlohmann::json event) {
     ASSIGN_OR_RETURN(seq, WriteLocked(std::move(event)));
     if (++since_checkpoint_ >= options_.checkpoint_every) checkpointed = CheckpointLocked();
   }
-  for (const auto& wake : followers_) wake();
+  written.seq = seq;
+  for (const auto& follow : followers_) follow(written);
   // Written is paged, whatever became of the checkpoint.
   if (!alert.is_null()) {
     alert["seq"] = seq;

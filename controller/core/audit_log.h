@@ -57,9 +57,20 @@ class AuditLog {
   // Events with "alert": true are also handed to `sink` once written (nullptr: none).
   // REQUIRES: called before the first Append; `sink` outlives the log.
   void SetAlertSink(AlertSink* sink) { alerts_ = sink; }
-  // `wake` is called after every line written (it must not block): how readers following the
-  // file (SIEM sinks, detection rules) hear of it at once. REQUIRES: before the first Append.
-  void AddFollower(std::function<void()> wake) { followers_.push_back(std::move(wake)); }
+  // What followers hear of each line written.
+  struct Written {
+    uint64_t seq = 0;
+    std::string event;     // its "event" (empty for an API call's intent and outcome)
+    std::string call;      // an API call's, with its outcome's code
+    std::string code;
+    bool alert = false;
+    std::string alert_name;  // an alert's rule, or its event
+    std::string severity;
+  };
+  // `fn` is called after every line written (it must not block): how readers following the
+  // file (SIEM sinks, detection rules) hear of it at once, and what metrics count.
+  // REQUIRES: before the first Append.
+  void AddFollower(std::function<void(const Written&)> fn) { followers_.push_back(std::move(fn)); }
   // Appends `event` (an object) with seq, ts and prev added; returns its seq.
   absl::StatusOr<uint64_t> Append(nlohmann::json event);
   // The seq of the last line written (0: none yet).
@@ -111,7 +122,7 @@ class AuditLog {
   std::condition_variable cv_;
   std::thread sync_thread_;
   AlertSink* alerts_ = nullptr;
-  std::vector<std::function<void()>> followers_;
+  std::vector<std::function<void(const Written&)>> followers_;
 };
 
 }  // namespace warden

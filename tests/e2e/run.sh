@@ -2345,8 +2345,18 @@ siem:
     archive: {type: file, path: $WARDEN_SANDBOX/events.jsonl}
   lag_alert_events: 30
 EOF
+  printf 'metrics:\n  listen: 127.0.0.1:0\n' >>"$WARDEN_SANDBOX/controller/controller.yaml"
   controller_start
   for u in alice bob carol admin; do login "$u" >/dev/null; done
+  local metrics_url
+  metrics_url=$(sed -n 's/^warden-controller metrics on \(.*\)$/http:\/\/\1/p' "$WARDEN_SANDBOX/controller.log" | tail -1)
+  [ -n "$metrics_url" ] || fail "the controller did not say where its metrics are"
+  metric() { python3 -c 'import sys, urllib.request
+for l in urllib.request.urlopen(sys.argv[1]).read().decode().splitlines():
+    if l.startswith(sys.argv[2] + " "): print(l.split()[-1])' "$metrics_url" "$1"; }
+  [ "$(metric 'warden_api_requests_total{call="AuthService.Login",code="OK"}')" = 4 ] ||
+    fail "metrics do not count the 4 logins: $(metric 'warden_api_requests_total{call="AuthService.Login",code="OK"}')"
+  echo "  ok: $metrics_url counts API calls by outcome"
   local f all_in
   all_in() {
     for f in plain/messages secure/messages hook.jsonl events.jsonl; do
@@ -2367,13 +2377,20 @@ EOF
   wait_for 20 bash -c "grep -q '\"sink\":\"soc-tls\"' '$WARDEN_SANDBOX/events.jsonl' &&
     grep -q '\"sink\":\"soc-api\"' '$WARDEN_SANDBOX/events.jsonl'" ||
     fail "no siem.lag alert for the sinks that are down"
-  expect_out "warning siem.lag: " wctl admin alerts
+  expect_out "warning siem.lag: SIEM sink soc-api is " wctl admin alerts
+  [ "$(metric 'warden_siem_sink_behind_events{sink="soc-tls"}')" -gt 0 ] || fail "no lag in the metrics"
+  [ "$(metric 'warden_siem_sink_up{sink="soc-api"}')" = 0 ] || fail "the webhook sink is not down in the metrics"
+  [ "$(metric 'warden_alerts_total{name="siem.lag",severity="warning"}')" = 2 ] ||
+    fail "the lag alerts are not counted in the metrics: $(python3 -c "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1]).read().decode())" "$metrics_url" | grep alerts)"
+  echo "  ok: the metrics show both sinks behind and down, and their alerts"
   expect_out "No alerts." wctl admin alerts --severity critical
   wait_for 10 siem_complete "$WARDEN_SANDBOX/plain/messages" || fail "the sink that stayed up fell behind"
   # They come back: everything they missed arrives.
   rsyslog_start secure tls
   rm "$WARDEN_SANDBOX/hook.down"
   wait_for 60 all_in || fail "sinks did not catch up: $(for f in secure/messages hook.jsonl; do siem_complete "$WARDEN_SANDBOX/$f"; done)"
+  wait_for 10 test "$(metric 'warden_siem_sink_behind_events{sink="soc-tls"}')" -lt 5 ||
+    fail "the metrics still show the TLS sink behind"
   echo "  ok: after the outage: TLS syslog $(siem_complete "$WARDEN_SANDBOX/secure/messages"), webhook $(siem_complete "$WARDEN_SANDBOX/hook.jsonl")"
   wait_for 10 grep -q '"event":"siem.caught_up","prev"' "$WARDEN_SANDBOX/events.jsonl" ||
     fail "no siem.caught_up event"
