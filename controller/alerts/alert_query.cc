@@ -1,5 +1,8 @@
 #include "controller/alerts/alert_query.h"
 
+#include <map>
+#include <mutex>
+
 #include "common/strings.h"
 #include "controller/alerts/audit_tail.h"
 #include "controller/core/detection.h"
@@ -29,7 +32,17 @@ absl::StatusOr<AlertPage> ListAlerts(const Identity& who, const Policy& policy,
         StrJoin(policy.recording_viewer_groups, ", "), ")"));
   AlertPage page;
   AuditTail tail(audit_path);
+  // Where the last read of this log ended: `--follow` asks for what came after it, and need not
+  // read the log from its start every round.
+  static std::mutex mu;
+  static std::map<std::string, AuditCursor> ends;
   AuditCursor at;
+  {
+    std::lock_guard lock(mu);
+    auto it = ends.find(audit_path);
+    if (it != ends.end() && q.after_seq >= it->second.seq) at = it->second;
+  }
+  page.last_seq = at.seq;
   const size_t limit = q.limit ? q.limit : 1000;
   for (;;) {
     ASSIGN_OR_RETURN(std::vector<AuditLine> lines, tail.Read(at, 4096));
@@ -46,6 +59,8 @@ absl::StatusOr<AlertPage> ListAlerts(const Identity& who, const Policy& policy,
       if (page.alerts.size() > limit) page.alerts.erase(page.alerts.begin());
     }
   }
+  std::lock_guard lock(mu);
+  if (at.seq > ends[audit_path].seq) ends[audit_path] = at;
   return page;
 }
 

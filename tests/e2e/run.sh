@@ -2484,11 +2484,22 @@ EOF
   expect_out "alice and bob approved each other's requests" wctl admin alerts
   rid=$(wctl alice --json request --role ops-mutual --reason CHG-5 | json_field id)
   wctl bob approve "$rid" >/dev/null
-  # Alice tries to approve her own.
+  # Alice tries to approve her own, while an auditor follows the alerts.
+  wctl admin alerts --follow --since 1h >"$WARDEN_SANDBOX/follow.out" 2>&1 &
+  local follower=$!
+  SANDBOX_PIDS+=("$follower")
+  wait_for 10 grep -q "alice and bob approved" "$WARDEN_SANDBOX/follow.out" ||
+    fail "alerts --follow did not print what was there: $(cat "$WARDEN_SANDBOX/follow.out")"
   rid=$(wctl alice --json request --role ops-mutual --reason CHG-6 | json_field id)
   expect_fail "cannot review your own request" wctl alice approve "$rid"
   wait_for 10 has_alerts collusion 2 || fail "no alert for an attempt at approving one's own request"
   expect_out "alice tried to approve their own request $rid (refused)" wctl admin alerts
+  wait_for 10 grep -q "alice tried to approve their own request $rid" "$WARDEN_SANDBOX/follow.out" ||
+    fail "alerts --follow did not print the new alert: $(cat "$WARDEN_SANDBOX/follow.out")"
+  [ "$(grep -c "alice and bob approved" "$WARDEN_SANDBOX/follow.out")" -eq 1 ] ||
+    fail "alerts --follow printed an alert twice"
+  stop_processes "$follower"
+  echo "  ok: alerts --follow printed the new alert once it was raised, and nothing twice"
   echo "  ok: approving each other's requests, and trying to approve one's own, are alerted"
   # A recorded session runs a watched command.
   host_start h1 0 env=prod
