@@ -289,10 +289,15 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->recordings_->SetDetector(c->detector_.get());
   c->siem_ = std::make_unique<SiemForwarder>(c->policy_->siem, config.data_dir + "/audit/audit.log",
                                              config.data_dir + "/siem", *c->audit_);
+  const std::string& windows = c->policy_->detections.change_windows_file;
+  c->detection_ = std::make_unique<DetectionRunner>(
+      *c->detector_, config.data_dir + "/audit/audit.log",
+      config.data_dir + "/siem/detections.cursor",
+      windows.empty() ? "" : Resolve(config.data_dir, windows), *c->audit_);
+  // Both live as long as the controller; StopAnalytics only ends their threads.
   c->audit_->AddFollower([siem = c->siem_.get()](const AuditLog::Written&) { siem->Wake(); });
-  c->audit_->AddFollower([c = c.get()](const AuditLog::Written&) {
-    if (c->detection_) c->detection_->Wake();
-  });
+  c->audit_->AddFollower(
+      [runner = c->detection_.get()](const AuditLog::Written&) { runner->Wake(); });
   c->audit_->AddFollower([m = &c->metrics_](const AuditLog::Written& w) { m->Count(w); });
   c->vault_ = std::make_unique<Vault>(*c->policy_, *c->store_, *c->keys_, *c->audit_, clock);
   if (absl::Status st = c->vault_->Start(); !st.ok()) {
@@ -317,10 +322,6 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
 }
 
 absl::Status Controller::StartAnalytics() {
-  const std::string& windows = policy_->detections.change_windows_file;
-  detection_ = std::make_unique<DetectionRunner>(
-      *detector_, config_.data_dir + "/audit/audit.log", config_.data_dir + "/siem/detections.cursor",
-      windows.empty() ? "" : Resolve(config_.data_dir, windows), *audit_);
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir + "/siem", ec);
   if (ec) return absl::UnavailableError(StrCat(config_.data_dir, "/siem: ", ec.message()));
@@ -334,11 +335,11 @@ absl::StatusOr<size_t> Controller::grants_live(int64_t now) {
 }
 
 void Controller::StopAnalytics() {
-  detection_.reset();
-  siem_.reset();
+  if (detection_) detection_->Stop();
+  if (siem_) siem_->Stop();
 }
 
-Controller::~Controller() = default;
+Controller::~Controller() { StopAnalytics(); }
 
 }  // namespace warden
 

@@ -90,7 +90,8 @@ class Controller {
   absl::StatusOr<size_t> grants_live(int64_t now);
   // Starts SIEM forwarding and the detection rules on the audit log (after audit().Open()).
   absl::Status StartAnalytics();
-  // Stops them (before audit().Close()): cursors stay where they got to.
+  // Ends their threads (before audit().Close()): cursors stay where they got to. Idempotent;
+  // also run by the destructor.
   void StopAnalytics();
   const Policy& policy() const { return *policy_; }
   const ControllerConfig& config() const { return config_; }

@@ -36,11 +36,12 @@ int Serve(const std::string& config_path, const std::string& port_file) {
     std::cerr << "warden-controller: " << audit_status.message() << "\n";
   }
   if (absl::Status st = (*c)->StartAnalytics(); !st.ok()) return Fail(st);
-  warden::MetricsServer metrics(**c);
+  auto metrics = std::make_unique<warden::MetricsServer>(**c);
   if (!config->metrics_listen.empty()) {
-    if (absl::Status st = metrics.Start(config->metrics_listen); !st.ok()) return Fail(st);
-    std::cout << "warden-controller metrics on " << config->metrics_listen.substr(0, config->metrics_listen.rfind(':'))
-              << ":" << metrics.port() << "/metrics" << std::endl;
+    if (absl::Status st = metrics->Start(config->metrics_listen); !st.ok()) return Fail(st);
+    std::cout << "warden-controller metrics on "
+              << config->metrics_listen.substr(0, config->metrics_listen.rfind(':')) << ":"
+              << metrics->port() << "/metrics" << std::endl;
   }
   warden::ApiServices services(**c);
   grpc::ServerBuilder builder;
@@ -91,6 +92,7 @@ int Serve(const std::string& config_path, const std::string& port_file) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   leases.join();
   rotation.join();
+  metrics.reset();
   (*c)->StopAnalytics();
   absl::Status st = (*c)->audit().Close();
   if (!st.ok()) return Fail(st);

@@ -116,7 +116,8 @@ absl::Status Alerts(Context& ctx, const std::string& since, const std::string& s
     std::cout.flush();
     req.set_after_seq(resp.last_seq());
     req.set_limit(0);
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+    // A full page: more are waiting, read on at once.
+    if (resp.alerts_size() < 1000) std::this_thread::sleep_for(std::chrono::seconds(2));
   }
   if (!any && !ctx.out().json()) ctx.out().text() << "No alerts.\n";
   return absl::OkStatus();
@@ -151,7 +152,7 @@ void AddAuditCommands(CLI::App& app, Context& ctx) {
   auto* alerts = app.add_subcommand(
       "alerts", "alerts: detection rules' findings, reconcile breaks, SIEM sinks behind");
   alerts->add_option("--since", a->since, "only those of the last DURATION (e.g. 24h, 7d)");
-  alerts->add_option("--severity", a->severity, "critical: those only (default: all)")
+  alerts->add_option("--severity", a->severity, "critical or warning: those only (default: all)")
       ->check(CLI::IsMember({"critical", "warning"}));
   alerts->add_option("--limit", a->limit, "at most this many, the newest (default 100)");
   alerts->add_flag("--follow", a->follow, "then print new ones as they come (Ctrl-C ends)");

@@ -54,8 +54,14 @@ absl::StatusOr<AlertPage> ListAlerts(const Identity& who, const Policy& policy,
       nlohmann::json e = nlohmann::json::parse(l.text, nullptr, false);
       if (!e.is_object() || !e.value("alert", false)) continue;
       if (q.since_unix && AuditTime(e) < q.since_unix) continue;
-      if (q.critical_only && e.value("severity", "") != "critical") continue;
+      const std::string severity = e.value("severity", "warning");
+      if (!q.severity.empty() && severity != q.severity) continue;
       page.alerts.push_back(std::move(e));
+      if (q.after_seq && page.alerts.size() >= limit) {
+        // Following: the oldest `limit` now, the rest on the next round (nothing skipped).
+        page.last_seq = l.seq;
+        return page;
+      }
       if (page.alerts.size() > limit) page.alerts.erase(page.alerts.begin());
     }
   }

@@ -16,8 +16,9 @@ namespace warden {
 struct AlertQuery {
   uint64_t after_seq = 0;
   int64_t since_unix = 0;
-  bool critical_only = false;
-  size_t limit = 1000;
+  std::string severity;  // "critical" or "warning": those only (empty: all)
+  size_t limit = 1000;   // the newest this many; following (after_seq set): the oldest, and
+                         // last_seq is the last of them
 };
 
 struct AlertPage {

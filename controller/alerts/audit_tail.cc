@@ -16,14 +16,53 @@ namespace {
 constexpr size_t kReadBytes = 1 << 20;
 constexpr size_t kMaxLineBytes = 64 << 20;
 
-// The "seq" of an audit line: the log writes its keys sorted, so the number follows `"seq":`.
+// The "seq" of an audit line: the number under the object's own key "seq", not one nested in
+// its values (an API call's arguments are the caller's), found without parsing the whole line.
 uint64_t SeqOf(std::string_view line) {
-  const size_t at = line.find("\"seq\":");
-  if (at == std::string_view::npos) return 0;
-  uint64_t v = 0;
-  for (size_t i = at + 6; i < line.size() && line[i] >= '0' && line[i] <= '9'; i++)
-    v = v * 10 + static_cast<uint64_t>(line[i] - '0');
-  return v;
+  int depth = 0;
+  bool in_string = false, key_is_seq = false, want_value = false;
+  size_t string_start = 0;
+  for (size_t i = 0; i < line.size(); i++) {
+    const char c = line[i];
+    if (in_string) {
+      if (c == '\\') {
+        i++;
+      } else if (c == '"') {
+        in_string = false;
+        key_is_seq = depth == 1 && line.substr(string_start, i - string_start) == "seq";
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        string_start = i + 1;
+        want_value = false;
+        break;
+      case '{':
+      case '[':
+        depth++;
+        want_value = false;
+        break;
+      case '}':
+      case ']':
+        depth--;
+        break;
+      case ':':
+        want_value = key_is_seq && depth == 1;
+        key_is_seq = false;
+        break;
+      default:
+        if (want_value && c >= '0' && c <= '9') {
+          uint64_t v = 0;
+          for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; i++)
+            v = v * 10 + static_cast<uint64_t>(line[i] - '0');
+          return v;
+        }
+        if (c != ' ') want_value = false;
+    }
+  }
+  return 0;
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "controller/alerts/detection_runner.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 
 #include "common/files.h"
 #include "common/log.h"
@@ -21,7 +23,9 @@ DetectionRunner::DetectionRunner(Detector& detector, std::string audit_path,
     : detector_(detector), audit_path_(std::move(audit_path)),
       cursor_path_(std::move(cursor_path)), windows_path_(std::move(windows_path)), audit_(audit) {}
 
-DetectionRunner::~DetectionRunner() {
+DetectionRunner::~DetectionRunner() { Stop(); }
+
+void DetectionRunner::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -54,7 +58,9 @@ absl::Status DetectionRunner::Start() {
   RETURN_IF_ERROR(LoadWindows(true));
   ASSIGN_OR_RETURN(cursor_, LoadCursor(cursor_path_));
   // The rules' state (requests, approvals) from what was evaluated before: replayed, their
-  // alerts written then already.
+  // alerts written then already. Without a cursor (rules just turned on), the log as it stands
+  // is the past: replayed for state, not alerted on.
+  if (access(cursor_path_.c_str(), F_OK) != 0) cursor_.seq = UINT64_MAX;
   AuditTail tail(audit_path_);
   AuditCursor at;
   while (at.seq < cursor_.seq) {
@@ -86,32 +92,44 @@ void DetectionRunner::Run() {
                            {"severity", "warning"}, {"error", st.message()}});
     }
     last_error = st.ok() ? "" : std::string(st.message());
-    absl::StatusOr<std::vector<AuditLine>> lines = tail.Read(cursor_, kBatchLines);
-    bool failed = !lines.ok();
-    if (!lines.ok())
+    // Alerts found but not yet written (the log refused them): written first, in order; the
+    // event that raised them is not evaluated again (the rules have taken it in already).
+    bool failed = false;
+    auto write_pending = [&] {
+      while (!pending_.empty()) {
+        absl::StatusOr<uint64_t> written = audit_.Append(pending_.front().ToEvent());
+        if (!written.ok()) {
+          WriteLogLine("warden-controller", LOG_ERR,
+                       StrCat("detections: alert ", pending_.front().rule->name, " on event ",
+                              pending_end_.seq, " not written (retrying): ",
+                              written.status().message()));
+          return false;
+        }
+        pending_.erase(pending_.begin());
+      }
+      cursor_ = pending_end_;
+      return true;
+    };
+    const uint64_t before = cursor_.seq;
+    if (!pending_.empty()) failed = !write_pending();
+    absl::StatusOr<std::vector<AuditLine>> lines =
+        failed ? std::vector<AuditLine>{} : tail.Read(cursor_, kBatchLines);
+    if (!lines.ok()) {
+      failed = true;
       WriteLogLine("warden-controller", LOG_ERR, StrCat("detections: ", lines.status().message()));
+    }
     for (size_t i = 0; lines.ok() && i < lines->size() && !failed; i++) {
       const AuditLine& l = (*lines)[i];
-      for (const DetectedAlert& a : detector_.Observe(nlohmann::json::parse(l.text, nullptr, false))) {
-        absl::StatusOr<uint64_t> written = audit_.Append(a.ToEvent());
-        if (!written.ok()) {
-          // The log refuses writes: this event is evaluated again once it takes them.
-          WriteLogLine("warden-controller", LOG_ERR,
-                       StrCat("detections: alert ", a.rule->name, " on event ", l.seq,
-                              " not written: ", written.status().message()));
-          failed = true;
-          break;
-        }
-      }
-      if (failed) break;
-      cursor_ = l.end;
+      pending_ = detector_.Observe(nlohmann::json::parse(l.text, nullptr, false));
+      pending_end_ = l.end;
+      failed = !write_pending();
     }
-    if (lines.ok() && !lines->empty()) {
+    if (cursor_.seq != before) {
       absl::Status saved = SaveCursor(cursor_path_, cursor_);
       if (!saved.ok()) WriteLogLine("warden-controller", LOG_ERR, StrCat("detections: ", saved.message()));
     }
     lock.lock();
-    if (failed || !lines.ok() || lines->size() < kBatchLines)
+    if (failed || lines->size() < kBatchLines)
       cv_.wait_for(lock, std::chrono::milliseconds(failed ? 1000 : 200),
                    [&] { return stopping_ || (!failed && written_.load() != seen); });
   }

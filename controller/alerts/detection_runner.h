@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "controller/alerts/audit_tail.h"
 #include "controller/core/audit_log.h"
@@ -28,6 +29,8 @@ class DetectionRunner {
   // Reads the change windows (an unreadable or invalid file is an error: the controller does
   // not start on it), replays the log up to the cursor, and starts following it.
   absl::Status Start();
+  // Ends the threads (joined); Start is not called again. Idempotent; the destructor runs it.
+  void Stop();
   // A line was written: evaluated at once (AuditLog::AddFollower).
   void Wake() {
     written_++;
@@ -42,7 +45,8 @@ class DetectionRunner {
   const std::string audit_path_, cursor_path_, windows_path_;
   AuditLog& audit_;
   AuditCursor cursor_;
-  AuditCursor replayed_;  // the log as read at Start()
+  std::vector<DetectedAlert> pending_;  // found, not yet written
+  AuditCursor pending_end_;             // the event that raised them, consumed once written
   timespec windows_mtime_{};
   std::mutex mu_;
   std::condition_variable cv_;

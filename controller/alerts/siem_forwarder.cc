@@ -7,6 +7,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +68,10 @@ class SyslogSink final : public SiemSink {
     return st;
   }
   int ConfirmMs() const override { return kSyslogConfirmMs; }
+  bool Drained() override {
+    int queued = 0;
+    return fd_ >= 0 && ioctl(fd_, SIOCOUTQ, &queued) == 0 && queued == 0;
+  }
   bool Healthy() override {
     if (fd_ < 0) return false;
     pollfd pfd{fd_, POLLIN | POLLRDHUP, 0};
@@ -183,7 +189,12 @@ class SyslogSink final : public SiemSink {
   }
 
   absl::Status Write(std::string_view data) {
+    // A collector that reads a trickle does not hold the sink for ever.
+    const auto deadline = Steady::now() + std::chrono::seconds(3 * kIoTimeoutSeconds);
     while (!data.empty()) {
+      if (Steady::now() > deadline)
+        return absl::DeadlineExceededError(StrCat(p_.address, " took more than ",
+                                                  3 * kIoTimeoutSeconds, " s to take a batch"));
       ssize_t n;
       if (ssl_) {
         n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 20)));
@@ -298,7 +309,9 @@ SiemForwarder::SiemForwarder(const SiemPolicy& policy, std::string audit_path,
     : policy_(policy), audit_path_(std::move(audit_path)), cursor_dir_(std::move(cursor_dir)),
       audit_(audit) {}
 
-SiemForwarder::~SiemForwarder() {
+SiemForwarder::~SiemForwarder() { Stop(); }
+
+void SiemForwarder::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -409,7 +422,9 @@ void SiemForwarder::Run(Sink& s) {
         s.sent_seq = sent.seq;
       } else {
         std::optional<AuditCursor> held;
-        while (!unconfirmed.empty() && Steady::now() - unconfirmed.front().second >= confirm) {
+        const bool drained = s.out->Drained();
+        while (drained && !unconfirmed.empty() &&
+               Steady::now() - unconfirmed.front().second >= confirm) {
           held = unconfirmed.front().first;
           unconfirmed.pop_front();
         }

@@ -44,6 +44,9 @@ class SiemSink {
   // How long the connection must stay up after a Send before what it sent counts as arrived
   // (0: a successful Send is a receipt).
   virtual int ConfirmMs() const { return 0; }
+  // Whether everything sent has left this host (syslog: nothing waits in the socket's send
+  // queue); what has not is not counted as delivered yet.
+  virtual bool Drained() { return true; }
   // False once the connection is known to be broken: what was sent since the last
   // acknowledgement is sent again.
   virtual bool Healthy() { return true; }
@@ -69,6 +72,8 @@ class SiemForwarder {
                 AuditLog& audit);
   ~SiemForwarder();  // stops the threads; cursors stay where delivery got to
   absl::Status Start();
+  // Ends the threads (joined); Start is not called again. Idempotent; the destructor runs it.
+  void Stop();
   // A line was written: the sinks read on at once (AuditLog::AddFollower).
   void Wake() {
     written_++;

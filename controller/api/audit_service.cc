@@ -86,8 +86,8 @@ class Audit final : public pb::AuditService::CallbackService {
                     if (!req->severity().empty() && req->severity() != "critical" &&
                         req->severity() != "warning")
                       return absl::InvalidArgumentError("severity is critical or warning");
-                    AlertQuery q{req->after_seq(), req->since_unix(),
-                                 req->severity() == "critical", std::min<uint32_t>(req->limit(), 10000)};
+                    AlertQuery q{req->after_seq(), req->since_unix(), req->severity(),
+                                 std::min<uint32_t>(req->limit(), 10000)};
                     ASSIGN_OR_RETURN(AlertPage page,
                                      warden::ListAlerts(who, i_.c.policy(),
                                                         i_.c.config().data_dir + "/audit/audit.log", q));

@@ -45,6 +45,7 @@ absl::StatusOr<RecordingChunk> ChunkFromProto(const v1::RecordingChunk& in) {
       std::string line = StrJoin(e.exec().argv(), " ");
       c.commands.push_back(line.empty() ? e.exec().filename() : std::move(line));
       c.command_offsets_ns.push_back(e.offset_ns());
+      c.command_files.push_back(e.exec().filename());
     }
     if (e.has_alert()) c.alerts.push_back({e.alert().kind(), e.alert().message()});
   }

@@ -14,6 +14,7 @@ using nlohmann::json;
 constexpr size_t kMaxRequests = 100000;
 constexpr size_t kMaxApprovals = 10000;
 constexpr size_t kMaxIntents = 10000;
+constexpr int kMaxWatchedPerSession = 5;
 
 std::string Offset(int64_t ns) {
   const int64_t s = std::max<int64_t>(ns, 0) / 1000000000;
@@ -72,9 +73,18 @@ std::vector<DetectedAlert> Detector::Observe(const json& event) {
   std::vector<DetectedAlert> out;
   if (!event.is_object() || empty()) return out;
   std::lock_guard lock(mu_);
+  try {
+    ObserveLocked(event, out);
+  } catch (const json::exception&) {
+    // A field of another type than the controller writes: not an event any rule knows.
+  }
+  return out;
+}
+
+void Detector::ObserveLocked(const json& event, std::vector<DetectedAlert>& out) {
   const uint64_t seq = event.value("seq", uint64_t{0});
   const std::string name = Str(event, "event"), type = Str(event, "type");
-  if (name == "alert") return out;  // never an alert about an alert
+  if (name == "alert") return;  // never an alert about an alert
   if (type == "intent") {
     const std::string call = Str(event, "call");
     if (call == "AccessService.CreateRequest" || call == "AccessService.ApproveRequest") {
@@ -83,35 +93,47 @@ std::vector<DetectedAlert> Detector::Observe(const json& event) {
       args["actor"] = Str(event, "actor");
       intents_[seq] = std::move(args);
     }
-    return out;
+    return;
   }
   if (type == "outcome") {
     auto it = intents_.find(event.value("intent", uint64_t{0}));
-    if (it == intents_.end()) return out;
+    if (it == intents_.end()) return;
     const json intent = std::move(it->second);
     intents_.erase(it);
     const std::string call = Str(event, "call"), code = Str(event, "code");
     const json result = event.value("result", json::object());
     if (call == "AccessService.CreateRequest" && code == "OK") {
       const std::string id = Str(result, "id");
-      if (requests_.size() >= kMaxRequests) requests_.erase(requests_.begin());
+      if (requests_.size() >= kMaxRequests) {
+        // The oldest request goes (pending ones expire within the policy's request_ttl).
+        auto oldest = std::min_element(requests_.begin(), requests_.end(), [](const auto& a, const auto& b) {
+          return a.second.seq < b.second.seq;
+        });
+        requests_.erase(oldest);
+      }
       Request& r = requests_[id];
       r = {Str(intent, "actor"), Str(intent, "role"), seq};
-      if (Str(result, "state") == "approved") OnGrant(event, r, out);
+      if (Str(result, "state") == "approved") {
+        OnGrant(event, r, out);
+        requests_.erase(id);
+      }
     } else if (call == "AccessService.ApproveRequest") {
       const std::string id = Str(intent, "id"), approver = Str(intent, "actor");
       auto req = requests_.find(id);
-      if (req == requests_.end()) return out;
+      if (req == requests_.end()) return;
       if (code == "OK") {
         OnApproval(event, approver, id, out);
-        if (Str(result, "state") == "approved") OnGrant(event, req->second, out);
+        if (Str(result, "state") == "approved") {
+          OnGrant(event, req->second, out);
+          requests_.erase(req);  // decided: later approvals of it are refused
+        }
       } else if (approver == req->second.requester) {
         Fire("approval_chain", out,
              StrCat(approver, " tried to approve their own request ", id, " (refused)"),
              {{"events", {req->second.seq, seq}}, {"user", approver}, {"request", id}});
       }
     }
-    return out;
+    return;
   }
   if (name == "vault.reconcile_break") {
     Fire("reconcile_break", out,
@@ -140,7 +162,7 @@ std::vector<DetectedAlert> Detector::Observe(const json& event) {
          {{"events", {seq}}, {"user", Str(event, "user")}, {"gateway", Str(event, "gateway")}},
          tier);
   }
-  return out;
+  return;
 }
 
 void Detector::OnGrant(const json& event, const Request& r, std::vector<DetectedAlert>& out) {
@@ -192,26 +214,48 @@ void Detector::OnApproval(const json& event, const std::string& approver,
 
 std::vector<DetectedAlert> Detector::ObserveCommand(std::string_view session, std::string_view host,
                                                     std::string_view user, std::string_view account,
-                                                    int64_t offset_ns, std::string_view command) {
+                                                    int64_t offset_ns, std::string_view filename,
+                                                    std::string_view command) {
   std::vector<DetectedAlert> out;
-  const std::string_view program = ProgramName(command);
+  // The program is known by the file the kernel ran, whatever argv[0] claims (exec -a).
+  const std::string_view program = ProgramName(filename.empty() ? command : filename);
+  const std::string_view named = ProgramName(command);
+  // Paths compared without their redundant parts: /etc//shadow and /etc/./shadow are /etc/shadow.
+  std::string plain;
+  for (size_t i = 0; i < command.size(); i++) {
+    if (command[i] == '/' && !plain.empty() && plain.back() == '/') continue;
+    if (command.substr(i, 2) == "./" && !plain.empty() && plain.back() == '/') {
+      i++;
+      continue;
+    }
+    plain += command[i];
+  }
+  std::lock_guard lock(mu_);
   for (const DetectionRule& r : policy_.detections.rules) {
     if (r.kind != "command_watch") continue;
     std::string matched;
     for (const std::string& c : r.commands)
-      if (program == c) matched = c;
+      if (program == c || named == c) matched = c;
     for (const std::string& p : r.paths)
-      if (matched.empty() && command.find(p) != std::string_view::npos) matched = p;
+      if (matched.empty() && plain.find(p) != std::string::npos) matched = p;
     if (matched.empty()) continue;
+    // A loop of watched commands is one finding, not a flood that buries the others.
+    if (watched_.size() >= kMaxApprovals) watched_.clear();
+    const int n = ++watched_[StrCat(session, "\n", r.name)];
+    if (n > kMaxWatchedPerSession) continue;
     out.push_back({&r,
                    StrCat("session ", session, " of ", user, " (as ", account, ") on ", host,
-                          " ran \"", command.substr(0, 200), "\" (watched: ", matched, ")"),
+                          " ran \"", command.substr(0, 200), "\" (watched: ", matched, ")",
+                          n == kMaxWatchedPerSession ? "; further matches of this rule in this "
+                                                       "session are not alerted"
+                                                     : ""),
                    {{"session", session},
                     {"offset", Offset(offset_ns)},
                     {"offset_seconds", std::max<int64_t>(offset_ns, 0) / 1000000000},
                     {"host", host},
                     {"user", user},
                     {"account", account},
+                    {"program", filename},
                     {"command", command}}});
   }
   return out;

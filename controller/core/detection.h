@@ -53,11 +53,13 @@ class Detector {
   // One audit event as the log holds it (seq, ts, ...): the alerts it raises.
   std::vector<DetectedAlert> Observe(const nlohmann::json& event);
 
-  // A program a recorded session of `account` (the grant of operator `user`) ran, `offset_ns`
-  // into it.
+  // A program (the file the kernel ran, and its command line) a recorded session of `account`
+  // (the grant of operator `user`) ran, `offset_ns` into it. At most a few alerts per session
+  // and rule: the last one says that further matches are not alerted.
   std::vector<DetectedAlert> ObserveCommand(std::string_view session, std::string_view host,
                                             std::string_view user, std::string_view account,
-                                            int64_t offset_ns, std::string_view command);
+                                            int64_t offset_ns, std::string_view filename,
+                                            std::string_view command);
 
  private:
   struct Request {
@@ -69,6 +71,7 @@ class Detector {
     int64_t at = 0;
     uint64_t seq = 0;
   };
+  void ObserveLocked(const nlohmann::json& event, std::vector<DetectedAlert>& out);
   void OnGrant(const nlohmann::json& event, const Request& r, std::vector<DetectedAlert>& out);
   void OnApproval(const nlohmann::json& event, const std::string& approver,
                   const std::string& request, std::vector<DetectedAlert>& out);
@@ -82,6 +85,7 @@ class Detector {
   std::map<std::string, Request> requests_;     // request id -> who asked, for what
   std::deque<Approval> approvals_;              // the most recent, oldest first
   std::map<std::string, int64_t> chains_;       // pairs alerted (approval_chain), and when
+  std::map<std::string, int> watched_;          // command_watch alerts per session and rule
 };
 
 // "2026-12-01T08:00:00Z" (an audit event's ts) as unix seconds; 0 if it is not one.

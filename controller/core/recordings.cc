@@ -75,6 +75,7 @@ absl::StatusOr<uint64_t> RecordingArchive::Accept(const Identity& host, const Re
     const int64_t offset = i < c.command_offsets_ns.size() ? c.command_offsets_ns[i] : 0;
     for (const DetectedAlert& a :
          detector_->ObserveCommand(c.session_id, host.host_id, operator_name, rec->user, offset,
+                                   i < c.command_files.size() ? c.command_files[i] : "",
                                    c.commands[i])) {
       // Like the host's alerts: written before the chunk is stored, or the chunk is refused.
       RETURN_IF_ERROR(audit_.Append(a.ToEvent()).status());

@@ -59,6 +59,7 @@ struct RecordingChunk {
   uint64_t lost_bytes = 0;              // on the final chunk: the session's total
   std::vector<std::string> commands;    // every program the events ran, as its command line
   std::vector<int64_t> command_offsets_ns;  // when each of `commands` ran, into the session
+  std::vector<std::string> command_files;   // the file each of `commands` executed
   std::vector<RecordingAlert> alerts;   // raised by the host in these events
 };
 

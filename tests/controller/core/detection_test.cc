@@ -105,11 +105,14 @@ TEST_F(DetectionTest, ApprovalChains) {
   EXPECT_EQ(Approve("alice", b2), Names{"chain"});  // bob approved alice's, alice bob's
   const std::string a2 = Request("alice", "t1");
   EXPECT_EQ(Approve("bob", a2), Names{});  // the same pair again within the hour: said once
-  // Past `within`: not a chain.
-  const std::string c1 = Request("carol", "t1", false, "2026-12-01T10:00:00Z");
-  Approve("bob", c1, "OK", false, "2026-12-01T10:00:00Z");
-  const std::string b3 = Request("bob", "t1", false, "2026-12-01T12:00:00Z");
-  EXPECT_EQ(Approve("carol", b3, "OK", true, "2026-12-01T12:00:00Z"), Names{});
+  // Past `within`: not a chain (dave and erin: a pair of their own).
+  const std::string d1 = Request("dave", "t1", false, "2026-12-01T10:00:00Z");
+  EXPECT_EQ(Approve("erin", d1, "OK", false, "2026-12-01T10:00:00Z"), Names{});
+  const std::string e1 = Request("erin", "t1", false, "2026-12-01T11:30:00Z");
+  EXPECT_EQ(Approve("dave", e1, "OK", false, "2026-12-01T11:30:00Z"), Names{});
+  // Within it: a chain.
+  const std::string d2 = Request("dave", "t1", false, "2026-12-01T11:40:00Z");
+  EXPECT_EQ(Approve("erin", d2, "OK", false, "2026-12-01T11:40:00Z"), Names{"chain"});
   // Trying to approve one's own request (refused by the controller) is alerted.
   const std::string a3 = Request("alice", "t1");
   EXPECT_EQ(Approve("alice", a3, "PERMISSION_DENIED"), Names{"chain"});
@@ -138,18 +141,45 @@ TEST_F(DetectionTest, EventKinds) {
 }
 
 TEST_F(DetectionTest, WatchedCommands) {
-  auto fired = [&](std::string_view command) {
+  int session = 0;
+  auto fired = [&](std::string_view file, std::string_view command) {
     std::vector<std::string> out;
-    for (const DetectedAlert& a :
-         detector_->ObserveCommand("s-1", "h-1", "alice", "a-alice", 83'000'000'000, command))
+    for (const DetectedAlert& a : detector_->ObserveCommand(
+             "s-" + std::to_string(++session), "h-1", "alice", "a-alice", 83'000'000'000, file, command))
       out.push_back(a.ToEvent()["evidence"]["offset"].get<std::string>());
     return out;
   };
-  EXPECT_EQ(fired("/usr/sbin/visudo -f /etc/sudoers.d/x"), Names{"00:01:23"});
-  EXPECT_EQ(fired("useradd -m eve"), Names{"00:01:23"});
-  EXPECT_EQ(fired("vi /root/.ssh/authorized_keys"), Names{"00:01:23"});
-  EXPECT_EQ(fired("ls -l"), Names{});
-  EXPECT_EQ(fired("/usr/bin/visudoer"), Names{});  // a program's name, not a prefix of it
+  EXPECT_EQ(fired("/usr/sbin/visudo", "/usr/sbin/visudo -f /etc/sudoers.d/x"), Names{"00:01:23"});
+  EXPECT_EQ(fired("/usr/sbin/useradd", "useradd -m eve"), Names{"00:01:23"});
+  EXPECT_EQ(fired("/usr/bin/vi", "vi /root/.ssh/authorized_keys"), Names{"00:01:23"});
+  EXPECT_EQ(fired("/usr/bin/ls", "ls -l"), Names{});
+  EXPECT_EQ(fired("/usr/bin/visudoer", "/usr/bin/visudoer"), Names{});  // a name, not a prefix
+  // What argv[0] claims does not hide the file the kernel ran (exec -a ls visudo)...
+  EXPECT_EQ(fired("/usr/sbin/visudo", "ls -c"), Names{"00:01:23"});
+  // ... and a redundant path is still the path.
+  EXPECT_EQ(fired("/usr/bin/cat", "cat /root/.ssh//./authorized_keys"), Names{"00:01:23"});
+}
+
+TEST_F(DetectionTest, ALoopOfWatchedCommandsIsOneFindingNotAFlood) {
+  int alerts = 0;
+  std::string last;
+  for (int i = 0; i < 1000; i++) {
+    for (const DetectedAlert& a :
+         detector_->ObserveCommand("s-loop", "h-1", "alice", "a-alice", i, "/usr/sbin/visudo", "visudo -c")) {
+      alerts++;
+      last = a.summary;
+    }
+  }
+  EXPECT_EQ(alerts, 5);
+  EXPECT_NE(last.find("further matches of this rule in this session are not alerted"), std::string::npos);
+  // Another session is its own.
+  EXPECT_EQ(detector_->ObserveCommand("s-other", "h-1", "bob", "a-bob", 0, "/usr/sbin/visudo", "visudo").size(), 1u);
+}
+
+TEST_F(DetectionTest, AFieldOfAnotherTypeIsNoEventAndThrowsNothing) {
+  EXPECT_EQ(Fire({{"type", "outcome"}, {"intent", "x"}}), Names{});
+  EXPECT_EQ(Fire({{"event", "recording.sealed"}, {"lost_bytes", "lots"}}), Names{});
+  EXPECT_EQ(Fire({{"event", "broker.cross_tier"}, {"credential_tier", "zero"}}), Names{});
 }
 
 TEST(AnalyticsPolicy, MistakesAreNamed) {

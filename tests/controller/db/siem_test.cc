@@ -42,6 +42,20 @@ TEST(AuditTailTest, FollowsTheLogLineByLineAndWaitsForAPartialOne) {
   EXPECT_EQ(Seqs(*tail.Read(at, 100)), (std::vector<uint64_t>{4}));
 }
 
+TEST(AuditTailTest, ASeqInACallersArgumentsIsNotTheLines) {
+  TempDir dir;
+  const std::string log = dir / "audit.log";
+  // Keys are sorted: a caller's "args" come before the line's own seq, and may hold a "seq".
+  Append(log, "{\"seq\":1}\n{\"args\":{\"labels\":{\"seq\":\"7\",\"x\":[{\"seq\":9}]},"
+              "\"n\":\"\\\"seq\\\":5\"},\"call\":\"c\",\"seq\":2}\n{\"seq\":3}\n");
+  AuditTail tail(log);
+  auto lines = tail.Read({}, 100);
+  ASSERT_TRUE(lines.ok());
+  EXPECT_EQ(Seqs(*lines), (std::vector<uint64_t>{1, 2, 3}));
+  // And read on from the middle, the cursor's line is found where it was.
+  EXPECT_EQ(Seqs(*tail.Read((*lines)[0].end, 100)), (std::vector<uint64_t>{2, 3}));
+}
+
 TEST(AuditTailTest, ALogReplacedUnderTheCursorIsReadAgainFromItsStartPastTheCursor) {
   TempDir dir;
   const std::string log = dir / "audit.log";
