@@ -12,6 +12,7 @@ CONTROLLER="$WARDEN_BIN/controller/warden-controller"
 WARDENCTL="$WARDEN_BIN/cli/wardenctl"
 SSHGW="$WARDEN_BIN/gateway/warden-sshgw"
 RDPGW="$WARDEN_BIN/gateway/warden-rdpgw"
+SANDBOX_SCRIPTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WARDEN_SANDBOX="${WARDEN_SANDBOX:-$(mktemp -d /tmp/warden-sandbox.XXXXXX)}"
 SANDBOX_PIDS=()
 SANDBOX_DIRS=()
@@ -536,25 +537,13 @@ pg_sql() { runuser -u postgres -- psql -X -A -t -q -h "$PG_DIR" -p "$PG_PORT" -d
 pg_login() { PGPASSWORD=$2 psql -X -A -t -q -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d postgres -c 'SELECT current_user'; }
 pg_roles() { pg_sql "SELECT count(*) FROM pg_roles WHERE rolname = '$1'"; }
 
-# Receivers of alerts for this test: a webhook (each POST body on a line of webhook.log) and a
-# syslog datagram socket (each message on a line of syslog.log); controller.yaml sends to both.
+# Receivers of alerts for this test: a webhook (webhook.py: each POST body on a line of
+# webhook.log) and a syslog datagram socket (each message on a line of syslog.log);
+# controller.yaml sends to both.
 alert_receivers() {
   local hook_port
   hook_port=$(free_port)
-  setsid python3 - "$hook_port" "$WARDEN_SANDBOX/webhook.log" <<'EOPY' &
-import http.server, sys
-port, out = int(sys.argv[1]), sys.argv[2]
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        with open(out, 'ab') as f:
-            f.write(body + b'\n')
-        self.send_response(200)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(('127.0.0.1', port), Hook).serve_forever()
-EOPY
+  setsid python3 "$SANDBOX_SCRIPTS/webhook.py" "$hook_port" "$WARDEN_SANDBOX/webhook.log" &
   SANDBOX_PIDS+=($!)
   setsid python3 - "$WARDEN_SANDBOX/syslog.sock" "$WARDEN_SANDBOX/syslog.log" <<'EOPY' &
 import socket, sys

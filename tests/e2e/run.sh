@@ -2286,25 +2286,12 @@ e2e_rdpgw_refusals() {
 # --- SIEM forwarding and detection rules (docs/siem.md) ---------------------------------------
 
 # siem_receivers: a webhook that answers 503 while $WARDEN_SANDBOX/hook.down exists (each body it
-# takes appended to hook.jsonl), rsyslog over TCP (collector "plain") and over TLS ("secure").
+# takes, JSON lines, appended to hook.jsonl), rsyslog over TCP (collector "plain") and over TLS
+# ("secure").
 siem_receivers() {
   HOOK_PORT=$(free_port)
-  setsid python3 - "$HOOK_PORT" "$WARDEN_SANDBOX" <<'EOF' &
-import http.server, os, sys
-port, d = int(sys.argv[1]), sys.argv[2]
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers['Content-Length']))
-        down = os.path.exists(d + '/hook.down')
-        if not down and self.headers['Content-Type'] == 'application/x-ndjson':
-            with open(d + '/hook.jsonl', 'ab') as f:
-                f.write(body)
-        self.send_response(503 if down else 200)
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(('127.0.0.1', port), Hook).serve_forever()
-EOF
+  setsid python3 "$SANDBOX_SCRIPTS/webhook.py" "$HOOK_PORT" "$WARDEN_SANDBOX/hook.jsonl" \
+    "$WARDEN_SANDBOX/hook.down" &
   SANDBOX_PIDS+=($!)
   rsyslog_start plain
   PLAIN_PID=$RSYSLOG_PID
