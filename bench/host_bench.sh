@@ -10,11 +10,8 @@
 set -euo pipefail
 logins=${1:-100}
 grants=${2:-10}
-: "${WARDEN_BIN:=$(cd "$(dirname "$0")/.." && pwd)/build/default}"
-export WARDEN_BIN
-# shellcheck source=../scripts/sandbox.sh
-source "$(dirname "$0")/../scripts/sandbox.sh"
-trap sandbox_cleanup EXIT
+# shellcheck source=sandbox_env.sh
+source "$(dirname "$0")/sandbox_env.sh"
 
 controller_init
 controller_start

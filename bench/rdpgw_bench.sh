@@ -12,12 +12,8 @@
 set -euo pipefail
 rounds=${1:-200}
 sessions=${2:-25}
-: "${WARDEN_BIN:=$(cd "$(dirname "$0")/.." && pwd)/build/default}"
-export WARDEN_BIN
-here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../scripts/sandbox.sh
-source "$here/scripts/sandbox.sh"
-trap sandbox_cleanup EXIT
+# shellcheck source=sandbox_env.sh
+source "$(dirname "$0")/sandbox_env.sh"
 client=$WARDEN_BIN/bench/rdp_client
 pw='Bench-Pw-1'
 

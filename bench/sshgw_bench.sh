@@ -11,12 +11,8 @@
 set -euo pipefail
 keys=${1:-400}
 idle=${2:-100}
-: "${WARDEN_BIN:=$(cd "$(dirname "$0")/.." && pwd)/build/default}"
-export WARDEN_BIN
-here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../scripts/sandbox.sh
-source "$here/scripts/sandbox.sh"
-trap sandbox_cleanup EXIT
+# shellcheck source=sandbox_env.sh
+source "$(dirname "$0")/sandbox_env.sh"
 
 controller_init
 appliance_start bench-pw

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <optional>
 
 #include "common/log.h"
@@ -323,9 +322,6 @@ void SiemForwarder::Stop() {
 
 absl::Status SiemForwarder::Start() {
   if (policy_.sinks.empty()) return absl::OkStatus();
-  std::error_code ec;
-  std::filesystem::create_directories(cursor_dir_, ec);
-  if (ec) return absl::UnavailableError(StrCat(cursor_dir_, ": ", ec.message()));
   for (const SiemSinkPolicy& p : policy_.sinks) {
     auto s = std::make_unique<Sink>();
     s->policy = p;

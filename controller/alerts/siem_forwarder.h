@@ -71,6 +71,7 @@ class SiemForwarder {
   SiemForwarder(const SiemPolicy& policy, std::string audit_path, std::string cursor_dir,
                 AuditLog& audit);
   ~SiemForwarder();  // stops the threads; cursors stay where delivery got to
+  // REQUIRES: `cursor_dir` exists (Controller::StartAnalytics makes it).
   absl::Status Start();
   // Ends the threads (joined); Start is not called again. Idempotent; the destructor runs it.
   void Stop();
