@@ -1,0 +1,104 @@
+// Discovery on a planted host tree: every kind of standing privileged access is found, and
+// nothing that is not one.
+#include "daemon/inventory.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace warden::testing {
+namespace {
+
+void Put(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+const InventoryAccount* Find(const Inventory& inv, const std::string& name) {
+  for (const InventoryAccount& a : inv.privileged)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+TEST(InventoryTest, FindsPlantedStandingKeysPasswordsAndSudoers) {
+  TempDir dir;
+  const std::string r = dir.path();
+  Put(r + "/etc/passwd",
+      "root:x:0:0:root:/root:/bin/bash\n"
+      "toor:x:0:0:backdoor:/home/toor:/bin/sh\n"       // a second uid 0
+      "alice:x:1000:1000::/home/alice:/bin/bash\n"     // group sudo, a key
+      "bob:x:1001:1001::/home/bob:/bin/bash\n"         // sudoers.d via %ops
+      "carol:x:1002:1002::/home/carol:/bin/bash\n"     // nothing privileged
+      "dave:x:1003:27::/home/dave:/bin/bash\n"         // primary group sudo (gid 27)
+      "erin:x:1004:1004::/home/erin:/bin/bash\n");     // an @include'd file names her
+  Put(r + "/etc/group", "root:x:0:\nsudo:x:27:alice\nops:x:2000:bob\nadm:x:4:\n");
+  Put(r + "/etc/shadow",
+      "root:!:19000::::::\ntoor:$6$salt$hash:19000::::::\nalice:!$6$x:19000::::::\n"
+      "bob:*:19000::::::\ncarol:$6$c$c:19000::::::\ndave::19000::::::\nerin:$y$j9T$x:19000::::::\n");
+  Put(r + "/etc/sudoers",
+      "Defaults env_reset\n# a comment\nroot ALL=(ALL:ALL) ALL\nUser_Alias ADMINS = bob\n"
+      "@includedir /etc/sudoers.d\n@include extra\n");
+  Put(r + "/etc/sudoers.d/ops", "%ops ALL=(ALL) \\\n  NOPASSWD: ALL\n");
+  Put(r + "/etc/sudoers.d/ignored.bak", "carol ALL=(ALL) ALL\n");  // a '.': sudo skips it
+  Put(r + "/etc/extra", "erin ALL=(root) /usr/bin/systemctl\n");
+  Put(r + "/home/alice/.ssh/authorized_keys",
+      "# mine\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfbz7ffaqAmQd8ocTFNXgG5c9CyrW9Z4Pj2tYUtlf9O alice@laptop\n"
+      "from=\"10.0.0.0/8\",command=\"x y\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfbz7ffaqAmQd8ocTFNXgG5c9CyrW9Z4Pj2tYUtlf9O ci\n");
+  Put(r + "/home/carol/.ssh/authorized_keys",
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfbz7ffaqAmQd8ocTFNXgG5c9CyrW9Z4Pj2tYUtlf9O carol\n");
+  Put(r + "/root/.ssh/id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+  Put(r + "/root/.ssh/id_ed25519.pub", "ssh-ed25519 AAAA root\n");
+
+  const Inventory inv = CollectInventory(r);
+  EXPECT_TRUE(inv.problems.empty()) << inv.problems.front();
+  std::vector<std::string> names;
+  for (const InventoryAccount& a : inv.privileged) names.push_back(a.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"alice", "bob", "dave", "erin", "root", "toor"}));
+
+  const InventoryAccount* toor = Find(inv, "toor");
+  ASSERT_TRUE(toor);
+  EXPECT_EQ(toor->via, (std::vector<std::string>{"uid 0"}));
+  EXPECT_TRUE(toor->password);
+  EXPECT_TRUE(toor->Standing());
+
+  const InventoryAccount* alice = Find(inv, "alice");
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->via, (std::vector<std::string>{"group sudo"}));
+  EXPECT_FALSE(alice->password);  // locked
+  ASSERT_EQ(alice->authorized_keys.size(), 2u);  // the second one behind options
+  EXPECT_EQ(alice->authorized_keys[0].type, "ssh-ed25519");
+  EXPECT_EQ(alice->authorized_keys[0].fingerprint.rfind("SHA256:", 0), 0u);
+  EXPECT_EQ(alice->authorized_keys[0].comment, "alice@laptop");
+  EXPECT_EQ(alice->authorized_keys[1].fingerprint, alice->authorized_keys[0].fingerprint);
+  EXPECT_EQ(alice->authorized_keys[0].file, "/home/alice/.ssh/authorized_keys");
+
+  const InventoryAccount* bob = Find(inv, "bob");
+  ASSERT_TRUE(bob);
+  EXPECT_EQ(bob->via, (std::vector<std::string>{"sudoers /etc/sudoers.d/ops:1"}));
+  EXPECT_FALSE(bob->Standing());  // '*' and no keys: nothing standing
+
+  EXPECT_TRUE(Find(inv, "dave")->password);  // an empty hash logs in without a password
+  EXPECT_EQ(Find(inv, "dave")->via, (std::vector<std::string>{"group sudo (primary)"}));
+  EXPECT_EQ(Find(inv, "erin")->via, (std::vector<std::string>{"sudoers /etc/extra:1"}));
+  EXPECT_FALSE(Find(inv, "root")->password);
+  EXPECT_EQ(inv.root_private_keys, (std::vector<std::string>{"/root/.ssh/id_ed25519"}));
+  // The rules as sudo reads them (continuation lines joined; the skipped file absent).
+  ASSERT_EQ(inv.sudoers.size(), 3u);
+  EXPECT_EQ(inv.sudoers[1].text, "%ops ALL=(ALL)    NOPASSWD: ALL");
+}
+
+TEST(InventoryTest, AHostWithoutItsFilesSaysWhatItCouldNotRead) {
+  TempDir dir;
+  const Inventory inv = CollectInventory(dir.path());
+  EXPECT_TRUE(inv.privileged.empty());
+  ASSERT_FALSE(inv.problems.empty());
+  EXPECT_EQ(inv.problems[0], "/etc/passwd: cannot be read");
+}
+
+}  // namespace
+}  // namespace warden::testing
