@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   AddCertCommands(app, ctx);
   AddHostCommands(app, ctx);
   AddAuditCommands(app, ctx);
+  AddCoverageCommands(app, ctx);
   AddSessionCommands(app, ctx);
   AddVaultCommands(app, ctx);
   AddRotationCommands(app, ctx);

@@ -285,6 +285,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Open(const ControllerCon
   c->recordings_ = std::make_unique<RecordingArchive>(*c->policy_, *c->store_, *c->store_,
                                                       *c->store_, *c->keys_, *c->audit_,
                                                       std::string(kAuditKeyLabel));
+  c->coverage_ = std::make_unique<Coverage>(*c->policy_, *c->store_, *c->store_, *c->store_,
+                                            *c->audit_, clock);
   c->detector_ = std::make_unique<Detector>(*c->policy_);
   c->recordings_->SetDetector(c->detector_.get());
   c->siem_ = std::make_unique<SiemForwarder>(c->policy_->siem, config.data_dir + "/audit/audit.log",

@@ -15,6 +15,7 @@
 #include "controller/core/audit_log.h"
 #include "controller/core/broker.h"
 #include "controller/core/certificate_authority.h"
+#include "controller/core/coverage.h"
 #include "controller/core/db_credentials.h"
 #include "controller/core/host_registry.h"
 #include "controller/core/host_tasks.h"
@@ -79,6 +80,7 @@ class Controller {
   OperatorAuth& auth() { return *auth_; }
   HostRegistry& hosts() { return *hosts_; }
   HostTasks& host_tasks() { return host_tasks_; }
+  Coverage& coverage() { return *coverage_; }
   RecordingArchive& recordings() { return *recordings_; }
   Vault& vault() { return *vault_; }
   DatabaseCredentials& databases() { return *databases_; }
@@ -114,6 +116,7 @@ class Controller {
   std::unique_ptr<OperatorAuth> auth_;
   std::unique_ptr<HostRegistry> hosts_;
   std::unique_ptr<RecordingArchive> recordings_;
+  std::unique_ptr<Coverage> coverage_;
   std::unique_ptr<Vault> vault_;
   PostgresDriver postgres_;
   std::unique_ptr<DatabaseCredentials> databases_;

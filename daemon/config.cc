@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/duration.h"
 #include "common/files.h"
 #include "common/strings.h"
 
@@ -59,6 +60,12 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
         if (c.recording_buffer_mb < 1 || c.recording_buffer_mb > 4096)
           return absl::InvalidArgumentError(
               StrCat(path, ": recording_buffer_mb must be between 1 and 4096"));
+      } else if (k == "inventory_interval") {
+        absl::StatusOr<int64_t> d = ParseDuration(v.as<std::string>());
+        if (!d.ok() || *d < 1 || *d > 86400)
+          return absl::InvalidArgumentError(StrCat(
+              path, ": inventory_interval must be a duration from 1s to 1d, like 60s or 5m"));
+        c.inventory_interval_ms = *d * 1000;
       } else if (k == "recording_compression") {
         const std::string how = v.as<std::string>();
         if (how != "lz4" && how != "none")
@@ -70,7 +77,9 @@ absl::StatusOr<HostConfig> LoadHostConfig(const std::string& path) {
             {"nss_cache", &HostConfig::nss_cache},         {"sudoers_file", &HostConfig::sudoers_file},
             {"agent_socket", &HostConfig::agent_socket},   {"home_root", &HostConfig::home_root},
             {"principals_user", &HostConfig::principals_user}, {"visudo", &HostConfig::visudo},
-            {"password_check_service", &HostConfig::password_check_service}};
+            {"password_check_service", &HostConfig::password_check_service},
+            {"inventory_root", &HostConfig::inventory_root},
+            {"login_records", &HostConfig::login_records}};
         auto it = kStrings.find(k);
         if (it == kStrings.end()) {
           return absl::InvalidArgumentError(StrCat(path, ": unknown key \"", k, "\""));

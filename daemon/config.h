@@ -42,6 +42,14 @@ struct HostConfig {
   // The PAM service a vaulted local password is proven through.
   std::string password_check_service = "warden-verify";
 
+  // Discovery (daemon/inventory.h, docs/coverage.md): the tree read for privileged accounts ("/";
+  // another root when the host's files are mounted elsewhere), how often it is read again (a
+  // change is reported at once), and the login records (wtmp) logins that did not go through
+  // Warden are read from.
+  std::string inventory_root = "/";
+  int64_t inventory_interval_ms = 60000;
+  std::string login_records = "/var/log/wtmp";
+
   std::string StatePath(std::string_view name) const;
 };
 

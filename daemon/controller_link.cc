@@ -11,7 +11,9 @@
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/strings.h"
+#include "daemon/inventory.h"
 #include "daemon/log.h"
+#include "daemon/login_records.h"
 #include "daemon/proto_convert.h"
 #include "warden/v1/host.grpc.pb.h"
 #include "warden/v1/recording.grpc.pb.h"
@@ -395,6 +397,63 @@ void ControllerLink::RunReports(const std::atomic<bool>& stop) {
       agent_.MarkReported(e);
     }
     for (int i = 0; i < 20 && !stop; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void ControllerLink::RunInventory(const std::atomic<bool>& stop) {
+  const HostConfig& c = agent_.config();
+  LoginRecordReader records(c.login_records, c.StatePath("login-records.cursor"));
+  std::string reported;  // the inventory (as JSON) the controller acknowledged since this start
+  Inventory inv;
+  int64_t next_scan_ms = 0, backoff_ms = 1000, now_ms = 0;
+  std::string last_error;
+  auto sleep_ms = [&stop](int64_t ms) {
+    for (int64_t t = 0; t < ms && !stop; t += 50) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  while (!stop) {
+    now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now_ms >= next_scan_ms) {
+      inv = CollectInventory(c.inventory_root, c.break_glass);
+      next_scan_ms = now_ms + c.inventory_interval_ms;
+    }
+    absl::StatusOr<std::vector<LoginRecord>> read = records.ReadNew(kMaxLoginsPerReport);
+    std::vector<LoginRecord> logins;
+    Inventory sent = inv;
+    if (read.ok()) {
+      logins = std::move(*read);
+    } else {
+      sent.problems.push_back(StrCat("login records: ", read.status().message()));
+    }
+    const std::string text = ToJson(sent).dump();
+    const std::vector<HostLogin> found = ClassifyLogins(logins, sent);
+    absl::Status st = absl::OkStatus();
+    if (text != reported || !found.empty()) {
+      auto channel = Channel();
+      if (!channel) {
+        st = absl::UnavailableError("not enrolled");
+      } else {
+        pb::InventoryReport req = InventoryReportToProto(text != reported ? &sent : nullptr, found);
+        pb::InventoryAck ack;
+        grpc::Status g = pb::HostService::NewStub(channel)->ReportInventory(Deadline(10).get(), req, &ack);
+        if (!g.ok()) st = absl::UnavailableError(StrCat("controller ", enrollment_.controller, ": ", g.error_message()));
+      }
+      if (st.ok()) reported = text;
+    }
+    // Logins of nobody privileged are read past at once; reported ones once acknowledged.
+    if (st.ok() && !logins.empty()) st = records.Commit();
+    if (!st.ok()) {
+      if (st.ToString() != last_error)
+        LogLine(LOG_ERR, StrCat("inventory report failed (retried): ", st.message()));
+      last_error = st.ToString();
+      sleep_ms(backoff_ms);
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, c.reconnect_max_ms);
+      continue;
+    }
+    if (!last_error.empty()) LogLine(LOG_INFO, "inventory reported again");
+    last_error.clear();
+    backoff_ms = 1000;
+    if (logins.size() < kMaxLoginsPerReport) sleep_ms(1000);
   }
 }
 

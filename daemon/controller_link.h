@@ -76,6 +76,11 @@ class ControllerLink {
   // Takes the controller's tasks (local passwords to set or prove), runs each and answers it,
   // until `stop`; reconnects like the watch stream.
   void RunTasks(const LocalPasswords& passwords, const std::atomic<bool>& stop);
+  // Discovery: reads the host's inventory (config inventory_root, every inventory_interval) and
+  // its login records (every second), and reports the inventory when it changed (and once after
+  // start) and the logins of privileged accounts that did not go through Warden; a failed report
+  // is retried with backoff and logged, and its logins are read again until acknowledged.
+  void RunInventory(const std::atomic<bool>& stop);
   void Cancel();
   // Whether the watch stream is up (the controller accepted this host and has not gone away
   // since), waiting up to `timeout_ms` for it when it is not: just after wardend starts or while

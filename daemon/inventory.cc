@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "common/files.h"
 #include "common/sshkey.h"
 #include "common/strings.h"
+#include "daemon/sshd_config_scan.h"
 
 namespace warden {
 namespace {
@@ -47,7 +49,9 @@ class Collector {
     if (root_ == "/") root_.clear();
   }
 
-  Inventory Run() {
+  Inventory Run(const std::vector<std::string>& break_glass) {
+    inv_.break_glass = break_glass;
+    ReadSshdConfig();
     ReadPasswd();
     ReadGroups();
     ReadShadow();
@@ -79,11 +83,20 @@ class Collector {
       auto p = std::find_if(passwd_.begin(), passwd_.end(), [&](const PasswdEntry& e) { return e.name == name; });
       if (p == passwd_.end()) continue;  // named by sudoers or a group, but not a local account
       a.uid = p->uid;
-      for (const char* f : {"/.ssh/authorized_keys", "/.ssh/authorized_keys2"})
-        ReadAuthorizedKeys(StrCat(root_, p->home, f), a);
+      std::set<std::string> files;
+      for (const std::string& pattern : key_files_) {
+        const std::string f = ExpandKeyFile(pattern, *p);
+        if (files.insert(f).second) ReadAuthorizedKeys(StrCat(root_, f), a);
+      }
+      if (a.authorized_keys.size() > kMaxInventoryKeys) {
+        inv_.problems.push_back(StrCat(name, ": ", a.authorized_keys.size(), " authorized keys; the first ",
+                                       kMaxInventoryKeys, " are reported"));
+        a.authorized_keys.resize(kMaxInventoryKeys);
+      }
       inv_.privileged.push_back(a);
     }
     ReadRootPrivateKeys();
+    Cap();
     return std::move(inv_);
   }
 
@@ -92,7 +105,10 @@ class Collector {
     std::vector<std::string> out;
     std::ifstream in(path);
     if (!in) {
-      if (must_exist) inv_.problems.push_back(StrCat(path.substr(root_.size()), ": cannot be read"));
+      // A file that is not there says nothing (no sudo installed); one that cannot be read hides
+      // what it says.
+      if (must_exist || access(path.c_str(), F_OK) == 0)
+        inv_.problems.push_back(StrCat(path.substr(root_.size()), ": cannot be read"));
       return out;
     }
     for (std::string l; std::getline(in, l);) out.push_back(l);
@@ -103,6 +119,93 @@ class Collector {
     InventoryAccount& a = accounts_[name];
     a.name = name;
     if (std::find(a.via.begin(), a.via.end(), why) == a.via.end()) a.via.push_back(why);
+  }
+
+  // The files sshd takes keys from: AuthorizedKeysFile of the global section (the first one
+  // counts, as in sshd) and of every Match block (any of them may apply to some connection).
+  void ReadSshdConfig() {
+    const std::string etc = StrCat(root_, "/etc");
+    absl::StatusOr<std::vector<SshdDirective>> found = FindSshdDirectives(
+        etc, StrCat(etc, "/ssh/sshd_config"), {"AuthorizedKeysFile", "AuthorizedKeysCommand"});
+    bool global_seen = false;
+    if (found.ok()) {
+      for (const SshdDirective& d : *found) {
+        const std::string where = StrCat(d.file.substr(root_.size()), ":", d.line);
+        if (EqualsIgnoreCase(d.keyword, "AuthorizedKeysCommand")) {
+          if (!EqualsIgnoreCase(Trim(d.value), "none"))
+            inv_.problems.push_back(StrCat(where, ": AuthorizedKeysCommand ", d.value,
+                                           ": the keys it returns are not inventoried"));
+          continue;
+        }
+        if (d.match_line == 0) {
+          if (global_seen) continue;
+          global_seen = true;
+        }
+        std::istringstream words(d.value);
+        for (std::string w; words >> w;)
+          if (!EqualsIgnoreCase(w, "none")) key_files_.push_back(w);
+      }
+    } else if (access(StrCat(etc, "/ssh/sshd_config").c_str(), F_OK) == 0) {
+      inv_.problems.push_back(StrCat("/etc/ssh/sshd_config: ", found.status().message()));
+    }
+    if (!global_seen) {
+      key_files_.push_back(".ssh/authorized_keys");
+      key_files_.push_back(".ssh/authorized_keys2");
+    }
+  }
+
+  // An AuthorizedKeysFile pattern for one account: %h, %u, %U and %% expanded; a relative path is
+  // relative to the home directory.
+  static std::string ExpandKeyFile(const std::string& pattern, const PasswdEntry& p) {
+    std::string out;
+    for (size_t i = 0; i < pattern.size(); i++) {
+      if (pattern[i] != '%' || i + 1 == pattern.size()) {
+        out += pattern[i];
+        continue;
+      }
+      const char c = pattern[++i];
+      if (c == 'h') out += p.home;
+      else if (c == 'u') out += p.name;
+      else if (c == 'U') out += std::to_string(p.uid);
+      else if (c == '%') out += '%';
+      else out += StrCat("%", std::string(1, c));
+    }
+    if (out.empty() || out[0] != '/') out = StrCat(p.home, "/", out);
+    return out;
+  }
+
+  static bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(),
+                      [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+  }
+
+  // What the controller takes (common/inventory.h): more is cut, and the cut is a problem.
+  void Cap() {
+    auto cap = [this](auto& list, size_t max, std::string_view what) {
+      if (list.size() <= max) return;
+      inv_.problems.push_back(StrCat(list.size(), " ", what, "; the first ", max, " are reported"));
+      list.resize(max);
+    };
+    cap(inv_.privileged, kMaxInventoryAccounts, "privileged accounts");
+    cap(inv_.sudoers, kMaxInventorySudoers, "sudoers rules");
+    cap(inv_.root_private_keys, kMaxInventoryItems, "private keys in /root/.ssh");
+    cap(inv_.break_glass, kMaxInventoryItems, "break-glass accounts");
+    cap(inv_.problems, kMaxInventoryItems, "problems");
+    auto clip = [](std::string& s) {
+      if (s.size() > kMaxInventoryText) s.resize(kMaxInventoryText);
+    };
+    for (InventoryAccount& a : inv_.privileged) {
+      clip(a.name);
+      if (a.via.size() > kMaxInventoryItems) a.via.resize(kMaxInventoryItems);
+      for (std::string& v : a.via) clip(v);
+      for (InventoryKey& k : a.authorized_keys)
+        for (std::string* t : {&k.file, &k.type, &k.fingerprint, &k.comment}) clip(*t);
+    }
+    for (SudoersRule& r : inv_.sudoers)
+      for (std::string* t : {&r.file, &r.who, &r.text}) clip(*t);
+    for (auto* list : {&inv_.root_private_keys, &inv_.break_glass, &inv_.problems})
+      for (std::string& t : *list) clip(t);
   }
 
   void ReadPasswd() {
@@ -144,7 +247,7 @@ class Collector {
       inv_.problems.push_back(StrCat(path.substr(root_.size()), ": includes nested too deep"));
       return;
     }
-    std::vector<std::string> lines = Lines(path, depth == 0);
+    std::vector<std::string> lines = Lines(path, false);
     std::string joined;
     int start = 0;
     for (size_t i = 0; i < lines.size(); i++) {
@@ -243,10 +346,13 @@ class Collector {
   std::map<std::string, std::vector<std::string>> group_members_;
   std::set<std::string> usable_password_;
   std::map<std::string, InventoryAccount> accounts_;
+  std::vector<std::string> key_files_;
 };
 
 }  // namespace
 
-Inventory CollectInventory(const std::string& root) { return Collector(root).Run(); }
+Inventory CollectInventory(const std::string& root, const std::vector<std::string>& break_glass) {
+  return Collector(root).Run(break_glass);
+}
 
 }  // namespace warden

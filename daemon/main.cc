@@ -91,6 +91,7 @@ int Run(const HostConfig& c) {
   std::thread upload([&] { link.RunRecordings(spool, stop); });
   const LocalPasswords passwords(c.rotate_accounts, c.password_check_service);
   std::thread tasks([&] { link.RunTasks(passwords, stop); });
+  std::thread inventory([&] { link.RunInventory(stop); });
   LogLine(LOG_INFO, StrCat("host ", enrollment->host_id, " (tier ", enrollment->tier,
                            ") serving ", c.agent_socket, "; controller ", enrollment->controller,
                            "; recordings sent ",
@@ -105,6 +106,7 @@ int Run(const HostConfig& c) {
   agent.Wake();
   watch.join();
   tasks.join();
+  inventory.join();
   reports.join();
   capture.join();
   spool.Wake();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/inventory.h"
 #include "common/status.h"
 #include "daemon/agent_call.h"
 #include "daemon/host_agent.h"
@@ -35,6 +36,8 @@ AgentCall AgentCallFromProto(const v1::AgentRequest& in);
 v1::AgentResponse AgentReplyToProto(const AgentReply& in);
 
 v1::RecordingEvent RecordingEventToProto(const RecordingEvent& in);
+// `inv` null: the inventory is unchanged, only logins are reported.
+v1::InventoryReport InventoryReportToProto(const Inventory* inv, const std::vector<HostLogin>& logins);
 v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in);
 // A chunk's payload (common/recording.h): the events as one RecordingEvents message in an LZ4
 // frame, compressed. The spool's EncodeEvents.

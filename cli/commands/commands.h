@@ -60,6 +60,7 @@ void AddAccessCommands(CLI::App& app, Context& ctx);      // request ... revoke
 void AddCertCommands(CLI::App& app, Context& ctx);        // cert, ssh, ca, krl
 void AddHostCommands(CLI::App& app, Context& ctx);        // host token create
 void AddAuditCommands(CLI::App& app, Context& ctx);       // audit verify, alerts
+void AddCoverageCommands(CLI::App& app, Context& ctx);    // coverage
 void AddSessionCommands(CLI::App& app, Context& ctx);     // sessions, recordings, join, terminate
 void AddVaultCommands(CLI::App& app, Context& ctx);       // operator, vault
 // vault rotate/reset/rotation, reconcile. REQUIRES: after AddVaultCommands.

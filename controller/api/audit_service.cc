@@ -4,6 +4,7 @@
 #include "controller/alerts/alert_query.h"
 #include "controller/alerts/outbound.h"
 #include "controller/api/call.h"
+#include "controller/api/host_convert.h"
 #include "warden/v1/audit.grpc.pb.h"
 
 namespace warden {
@@ -102,6 +103,22 @@ class Audit final : public pb::AuditService::CallbackService {
                     }
                     resp->set_last_seq(page.last_seq);
                     return json{{"count", page.alerts.size()}};
+                  });
+  }
+
+  grpc::ServerUnaryReactor* GetCoverage(grpc::CallbackServerContext* ctx,
+                                        const pb::CoverageRequest* req,
+                                        pb::CoverageResponse* resp) override {
+    json args = {{"since", req->since_unix()}};
+    if (req->has_tier()) args["tier"] = req->tier();
+    return i_.Run(ctx, "AuditService.GetCoverage", std::move(args), Caller::kOperator,
+                  [=, this](const Identity& who) -> absl::StatusOr<json> {
+                    CoverageQuery q;
+                    q.tier = req->has_tier() ? req->tier() : -1;
+                    q.since = req->since_unix();
+                    ASSIGN_OR_RETURN(CoverageReport r, i_.c.coverage().Compute(who, q));
+                    ToProto(r, resp);
+                    return json{{"groups", r.groups.size()}, {"unmanaged", r.unmanaged.size()}};
                   });
   }
 

@@ -366,6 +366,22 @@ class Hosts final : public pb::HostService::CallbackService {
                   });
   }
 
+  grpc::ServerUnaryReactor* ReportInventory(grpc::CallbackServerContext* ctx,
+                                            const pb::InventoryReport* req,
+                                            pb::InventoryAck*) override {
+    json args = {{"inventory", req->has_inventory()}, {"logins", req->logins_size()}};
+    return i_.RunOn(i_.host_workers, ctx, "HostService.ReportInventory", std::move(args),
+                    Caller::kHost, [=, this](const Identity& who) -> absl::StatusOr<json> {
+                      RETURN_IF_ERROR(RequireHostKind(who));
+                      std::optional<Inventory> inventory;
+                      if (req->has_inventory()) inventory = FromProto(req->inventory());
+                      std::vector<HostLogin> logins;
+                      for (const pb::HostLogin& l : req->logins()) logins.push_back(FromProto(l));
+                      RETURN_IF_ERROR(i_.c.coverage().Report(who.host_id, inventory, logins));
+                      return json(nullptr);
+                    });
+  }
+
  private:
   ApiCalls& i_;
 };

@@ -198,6 +198,7 @@ class VaultApi final : public pb::VaultService::CallbackService {
       return json{{"version", r.version}, {"wrapped", true}, {"accessor", r.wrap.accessor}};
     json j = {{"version", r.version}, {"value_hmac", i_.c.vault().Fingerprint(r.value.span())}};
     if (!r.wrap.accessor.empty()) j["accessor"] = r.wrap.accessor;
+    if (!r.wrap.path.empty()) j["path"] = r.wrap.path;
     if (r.checked_out_until) j["checked_out_until"] = r.checked_out_until;
     return j;
   }

@@ -106,7 +106,7 @@ absl::Status ParseDetections(const YAML::Node& n, DetectionPolicy& out) {
     DetectionRule d;
     std::string where = StrCat("detections.rules[", i, "]");
     RETURN_IF_ERROR(PolicyOnlyKeys(
-        r, where, {"name", "kind", "severity", "tiers", "commands", "paths", "within"}));
+        r, where, {"name", "kind", "severity", "tiers", "commands", "paths", "within", "checkouts"}));
     d.name = r["name"].as<std::string>("");
     if (d.name.empty()) return absl::InvalidArgumentError(StrCat(where, ": a rule needs a name"));
     where = StrCat("detections rule \"", d.name, "\"");
@@ -128,12 +128,21 @@ absl::Status ParseDetections(const YAML::Node& n, DetectionPolicy& out) {
     d.tiers = Tiers(r["tiers"], where);
     d.commands = PolicyStrings(r["commands"], where + ".commands");
     d.paths = PolicyStrings(r["paths"], where + ".paths");
+    d.checkouts = PolicyStrings(r["checkouts"], where + ".checkouts");
+    if (r["checkouts"] && d.kind != "outside_change_window")
+      return absl::InvalidArgumentError(StrCat(where, ": checkouts is for outside_change_window"));
+    for (const std::string& c : d.checkouts)
+      if (c.empty() || (c.find('*') != std::string::npos && (c.back() != '*' || c.find('*') != c.size() - 1)))
+        return absl::InvalidArgumentError(StrCat(
+            where, ": checkouts: \"", c, "\" is not a vault path or a prefix ending in *"));
     if (r["within"]) {
       ASSIGN_OR_RETURN(d.within, ParseDuration(r["within"].as<std::string>()));
     }
-    const bool uses_tiers = d.kind == "outside_change_window" || d.kind == "cross_tier";
+    const bool uses_tiers = d.kind == "outside_change_window" || d.kind == "cross_tier" ||
+                            d.kind == "break_glass_login" || d.kind == "bypass_login";
     if (!uses_tiers && r["tiers"])
-      return absl::InvalidArgumentError(StrCat(where, ": tiers is for outside_change_window and cross_tier"));
+      return absl::InvalidArgumentError(StrCat(
+          where, ": tiers is for outside_change_window, cross_tier, break_glass_login and bypass_login"));
     if (d.kind == "command_watch") {
       if (d.commands.empty() && d.paths.empty())
         return absl::InvalidArgumentError(

@@ -27,6 +27,9 @@
 //         kind: outside_change_window  # what it looks for (kDetectionKinds, detection.h)
 //         severity: critical           # critical or warning (default)
 //         tiers: [0]                   # outside_change_window: grants of these tiers' roles
+//         checkouts: ["kv/tier0/*"]    #   and check-outs of these vault paths
+//       - {name: break-glass, kind: break_glass_login, severity: critical}
+//       - {name: bypass, kind: bypass_login, tiers: [0, 1]}   # login records of the hosts
 //       - {name: watched-commands, kind: command_watch, commands: [useradd, visudo],
 //          paths: [authorized_keys, /etc/sudoers]}
 //       - {name: collusion, kind: approval_chain, within: 24h}
@@ -63,13 +66,18 @@ struct SiemPolicy {
 
 inline constexpr const char* kDetectionKinds[] = {
     "outside_change_window", "reconcile_break", "recording_gap", "approval_chain",
-    "command_watch",         "redaction_limit", "cross_tier"};
+    "command_watch",         "redaction_limit", "cross_tier",     "break_glass_login",
+    "bypass_login"};
 
 struct DetectionRule {
   std::string name;
   std::string kind;
   std::string severity = "warning";
-  std::vector<int> tiers;              // outside_change_window, cross_tier (empty: every tier)
+  // outside_change_window, cross_tier, break_glass_login, bypass_login (empty: every tier)
+  std::vector<int> tiers;
+  // outside_change_window: check-outs of these vault paths ("kv/a/b", or a prefix "kv/a/*")
+  // count like grants of the rule's tiers (a window of any of them covers them)
+  std::vector<std::string> checkouts;
   std::vector<std::string> commands;   // command_watch: program names (the basename of argv[0])
   std::vector<std::string> paths;      // command_watch: substrings of an argument
   int64_t within = 86400;              // approval_chain: how far back approvals count

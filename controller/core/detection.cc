@@ -87,10 +87,12 @@ void Detector::ObserveLocked(const json& event, std::vector<DetectedAlert>& out)
   if (name == "alert") return;  // never an alert about an alert
   if (type == "intent") {
     const std::string call = Str(event, "call");
-    if (call == "AccessService.CreateRequest" || call == "AccessService.ApproveRequest") {
+    if (call == "AccessService.CreateRequest" || call == "AccessService.ApproveRequest" ||
+        call == "VaultService.Get" || call == "VaultService.Unwrap") {
       if (intents_.size() >= kMaxIntents) intents_.erase(intents_.begin());
       json args = event.value("args", json::object());
       args["actor"] = Str(event, "actor");
+      args["seq"] = seq;
       intents_[seq] = std::move(args);
     }
     return;
@@ -102,6 +104,13 @@ void Detector::ObserveLocked(const json& event, std::vector<DetectedAlert>& out)
     intents_.erase(it);
     const std::string call = Str(event, "call"), code = Str(event, "code");
     const json result = event.value("result", json::object());
+    if ((call == "VaultService.Get" || call == "VaultService.Unwrap") && code == "OK") {
+      if (result.contains("checked_out_until")) {
+        const std::string path = call == "VaultService.Get" ? Str(intent, "path") : Str(result, "path");
+        OnCheckout(event, Str(intent, "actor"), path, intent.value("seq", uint64_t{0}), out);
+      }
+      return;
+    }
     if (call == "AccessService.CreateRequest" && code == "OK") {
       const std::string id = Str(result, "id");
       if (requests_.size() >= kMaxRequests) {
@@ -154,6 +163,23 @@ void Detector::ObserveLocked(const json& event, std::vector<DetectedAlert>& out)
           {"session", Str(event, "session")},
           {"host", Str(event, "host")},
           {"user", Str(event, "user")}});
+  } else if (name == "host.login") {
+    const std::string kind = Str(event, "kind");
+    const int tier = event.value("tier", -1);
+    const std::string who = Str(event, "user"), host = Str(event, "hostname");
+    const std::string from = Str(event, "from").empty() ? "" : StrCat(" from ", Str(event, "from"));
+    json evidence = {{"events", {seq}}, {"host", Str(event, "host")}, {"hostname", host},
+                     {"user", who}, {"line", Str(event, "line")}, {"from", Str(event, "from")}};
+    if (kind == "break_glass") {
+      Fire("break_glass_login", out,
+           StrCat("break-glass account ", who, " logged in on ", host, " (tier ", tier, ")", from),
+           std::move(evidence), tier);
+    } else if (kind == "bypass") {
+      Fire("bypass_login", out,
+           StrCat("privileged account ", who, " logged in on ", host, " (tier ", tier, ")", from,
+                  " without going through Warden"),
+           std::move(evidence), tier);
+    }
   } else if (name == "broker.cross_tier") {
     const int tier = event.value("credential_tier", -1);
     Fire("cross_tier", out,
@@ -181,6 +207,32 @@ void Detector::OnGrant(const json& event, const Request& r, std::vector<Detected
         {"grant", grant},
         {"role", r.role}},
        tier);
+}
+
+void Detector::OnCheckout(const json& event, const std::string& actor, const std::string& path,
+                          uint64_t intent_seq, std::vector<DetectedAlert>& out) {
+  const int64_t at = AuditTime(event);
+  for (const DetectionRule& rule : policy_.detections.rules) {
+    if (rule.kind != "outside_change_window") continue;
+    const bool watched = std::any_of(rule.checkouts.begin(), rule.checkouts.end(), [&](const std::string& p) {
+      return p.back() == '*' ? path.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0 : p == path;
+    });
+    if (!watched) continue;
+    bool covered = false;
+    for (const ChangeWindow& w : windows_) {
+      if (at < w.start || at >= w.end) continue;
+      covered = w.tiers.empty() || rule.tiers.empty() ||
+                std::any_of(rule.tiers.begin(), rule.tiers.end(), [&](int t) { return Covers(w.tiers, t); });
+      if (covered) break;
+    }
+    if (covered) continue;
+    out.push_back({&rule,
+                   StrCat(actor, " checked out ", path, " at ", Str(event, "ts"),
+                          ", outside every change window"),
+                   {{"events", {intent_seq, event.value("seq", uint64_t{0})}},
+                    {"user", actor},
+                    {"path", path}}});
+  }
 }
 
 void Detector::OnApproval(const json& event, const std::string& approver,

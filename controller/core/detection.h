@@ -15,6 +15,11 @@
 //   command_watch          a recorded session ran one of `commands` or named one of `paths`
 //   redaction_limit        a session typed more hidden (echo-off) lines than its role allows
 //   cross_tier             a credential of one tier tried at a gateway of another
+//   break_glass_login      a host's login records show a login of one of its break-glass
+//                          accounts (host.login, kind break_glass; coverage.h)
+//   bypass_login           ... a login of another privileged account that did not go through
+//                          Warden (host.login, kind bypass)
+// outside_change_window also covers check-outs of the vault paths its rule lists (`checkouts`).
 //
 // Thread-safe. Events must be observed in audit order (seq); replaying the log from its start
 // after a restart rebuilds the state the stateful kinds keep (requests, recent approvals).
@@ -73,6 +78,8 @@ class Detector {
   };
   void ObserveLocked(const nlohmann::json& event, std::vector<DetectedAlert>& out);
   void OnGrant(const nlohmann::json& event, const Request& r, std::vector<DetectedAlert>& out);
+  void OnCheckout(const nlohmann::json& event, const std::string& actor, const std::string& path,
+                  uint64_t intent_seq, std::vector<DetectedAlert>& out);
   void OnApproval(const nlohmann::json& event, const std::string& approver,
                   const std::string& request, std::vector<DetectedAlert>& out);
   void Fire(std::string_view kind, std::vector<DetectedAlert>& out, std::string summary,

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "controller/store/transaction.h"
 #include "controller/store/types.h"
@@ -22,6 +23,8 @@ class HostStore : public virtual TransactionalStore {
   // The host (kind host: wardend, never a gateway) most recently enrolled as `hostname`, if any.
   virtual absl::StatusOr<std::optional<HostRow>> FindHostByName(std::string_view hostname) = 0;
   virtual absl::Status SetHostCertExpiry(std::string_view id, int64_t expires) = 0;
+  // Every enrolled host and gateway, by hostname.
+  virtual absl::StatusOr<std::vector<HostRow>> ListHosts() = 0;
 };
 
 }  // namespace warden

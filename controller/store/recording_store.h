@@ -25,6 +25,8 @@ class RecordingStore : public virtual TransactionalStore {
                                      uint64_t lost_bytes, ByteSpan seal) = 0;
   // Oldest first.
   virtual absl::StatusOr<std::vector<RecordingRow>> ListRecordings(const RecordingFilter& f) = 0;
+  // Sessions started at or after `since_ns`, per host that recorded them.
+  virtual absl::StatusOr<std::vector<HostSessionCount>> CountRecordingsByHost(int64_t since_ns) = 0;
   // Calls `fn` for every chunk of a session in order; stops at the first error it returns. Reads
   // in pages, so other calls are not held up while `fn` runs (it may write to a network stream);
   // not a snapshot unless called inside a transaction.

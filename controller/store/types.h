@@ -100,6 +100,28 @@ struct HostRow {
   std::string kind = "host";  // host (wardend) or gateway (warden-sshgw)
 };
 
+// A host's inventory of privileged access as it last reported it (common/inventory.h, as JSON).
+struct InventoryRow {
+  std::string host_id;
+  int64_t reported = 0;  // unix seconds
+  std::string inventory;
+};
+
+// A login of a privileged account that did not go through Warden, from a host's login records.
+struct HostLoginRow {
+  std::string host_id, key, user, line, from, kind;  // kind: break_glass or bypass
+  int64_t at_us = 0;
+  int32_t pid = 0;
+  int64_t received = 0;  // unix seconds
+};
+
+// Recorded sessions of one host (or gateway) since some time.
+struct HostSessionCount {
+  std::string host_id;
+  uint64_t sessions = 0;
+  uint64_t with_loss = 0;  // sealed with bytes lost
+};
+
 struct RecordingRow {
   std::string session_id;
   std::string host_id;

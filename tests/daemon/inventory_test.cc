@@ -92,6 +92,67 @@ TEST(InventoryTest, FindsPlantedStandingKeysPasswordsAndSudoers) {
   EXPECT_EQ(inv.sudoers[1].text, "%ops ALL=(ALL)    NOPASSWD: ALL");
 }
 
+// sshd may take keys from elsewhere than ~/.ssh: the inventory reads them where sshd_config says,
+// in every Match block too, and says what it cannot see (an AuthorizedKeysCommand).
+TEST(InventoryTest, KeysAreReadWhereSshdConfigPutsThem) {
+  TempDir dir;
+  const std::string r = dir.path();
+  const std::string key =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfbz7ffaqAmQd8ocTFNXgG5c9CyrW9Z4Pj2tYUtlf9O hidden\n";
+  Put(r + "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/sh\n");
+  Put(r + "/etc/group", "sudo:x:27:ops\n");
+  Put(r + "/etc/shadow", "root:!:1::::::\nops:!:1::::::\n");
+  Put(r + "/etc/ssh/sshd_config",
+      "Include /etc/ssh/sshd_config.d/*.conf\nAuthorizedKeysFile .ssh/authorized_keys\n"
+      "Match User ops\n  AuthorizedKeysFile /srv/keys/%u.pub %h/.ssh/extra\n");
+  Put(r + "/etc/ssh/sshd_config.d/10-keys.conf",
+      "AuthorizedKeysFile /etc/ssh/keys/%u /etc/ssh/keys/uid-%U\n"
+      "AuthorizedKeysCommand /usr/local/bin/keys %u\n");
+  Put(r + "/etc/ssh/keys/root", key);
+  Put(r + "/etc/ssh/keys/uid-1000", key);
+  Put(r + "/srv/keys/ops.pub", key);
+  Put(r + "/home/ops/.ssh/extra", key);
+  Put(r + "/home/ops/.ssh/authorized_keys", key);  // not read: the included file came first
+
+  const Inventory inv = CollectInventory(r, {"root"});
+  const InventoryAccount* root = Find(inv, "root");
+  ASSERT_TRUE(root);
+  ASSERT_EQ(root->authorized_keys.size(), 1u);
+  EXPECT_EQ(root->authorized_keys[0].file, "/etc/ssh/keys/root");
+  const InventoryAccount* ops = Find(inv, "ops");
+  ASSERT_TRUE(ops);
+  std::vector<std::string> files;
+  for (const InventoryKey& k : ops->authorized_keys) files.push_back(k.file);
+  EXPECT_EQ(files, (std::vector<std::string>{"/etc/ssh/keys/uid-1000", "/srv/keys/ops.pub",
+                                             "/home/ops/.ssh/extra"}));
+  ASSERT_EQ(inv.problems.size(), 1u);
+  EXPECT_EQ(inv.problems[0],
+            "/etc/ssh/sshd_config.d/10-keys.conf:2: AuthorizedKeysCommand /usr/local/bin/keys %u: "
+            "the keys it returns are not inventoried");
+  EXPECT_EQ(inv.break_glass, (std::vector<std::string>{"root"}));
+}
+
+// Whatever a user writes into their own authorized_keys (it is theirs to write): every line
+// counts, none is lost, and the report stays within what the controller takes.
+TEST(InventoryTest, AFloodOfKeysIsCappedAndSaid) {
+  TempDir dir;
+  const std::string r = dir.path();
+  Put(r + "/etc/passwd", "ops:x:0:0::/home/ops:/bin/sh\n");
+  Put(r + "/etc/group", "");
+  Put(r + "/etc/shadow", "");
+  std::string lines;
+  for (int i = 0; i < 300; i++) lines += std::string(2000, 'x') + "\n";
+  Put(r + "/home/ops/.ssh/authorized_keys", lines);
+  const Inventory inv = CollectInventory(r);
+  ASSERT_EQ(inv.privileged.size(), 1u);
+  EXPECT_EQ(inv.privileged[0].authorized_keys.size(), kMaxInventoryKeys);
+  EXPECT_EQ(inv.privileged[0].authorized_keys[0].type, "unparsed");
+  EXPECT_TRUE(inv.privileged[0].Standing());
+  ASSERT_EQ(inv.problems.size(), 1u);
+  EXPECT_EQ(inv.problems[0], "ops: 300 authorized keys; the first 256 are reported");
+  EXPECT_TRUE(CheckInventory(inv).ok()) << CheckInventory(inv);
+}
+
 TEST(InventoryTest, AHostWithoutItsFilesSaysWhatItCouldNotRead) {
   TempDir dir;
   const Inventory inv = CollectInventory(dir.path());

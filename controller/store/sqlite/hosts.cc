@@ -70,4 +70,14 @@ absl::Status SqliteStore::SetHostCertExpiry(std::string_view id, int64_t expires
   return s.Bind(1, expires).Bind(2, id).Run();
 }
 
+absl::StatusOr<std::vector<HostRow>> SqliteStore::ListHosts() {
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id,hostname,tier,labels,enrolled,cert_expires,kind "
+                                        "FROM hosts ORDER BY hostname, enrolled"));
+  return s.ReadAll([](Stmt& s) {
+    return HostRow{s.Text(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Int(4),
+                   s.Int(5), s.Text(6)};
+  });
+}
+
 }  // namespace warden

@@ -133,12 +133,26 @@ absl::Status AddHostKinds(Database& db) {
   return db.Exec("ALTER TABLE hosts ADD COLUMN kind TEXT NOT NULL DEFAULT 'host'");
 }
 
+// Version 5: discovery, each host's inventory and the logins that did not go through Warden.
+absl::Status AddInventories(Database& db) {
+  return db.Exec(R"sql(
+CREATE TABLE host_inventory (
+  host_id TEXT PRIMARY KEY, reported INTEGER NOT NULL, inventory TEXT NOT NULL);
+CREATE TABLE host_logins (
+  host_id TEXT NOT NULL, key TEXT NOT NULL, user TEXT NOT NULL, line TEXT NOT NULL,
+  rhost TEXT NOT NULL, kind TEXT NOT NULL, at_us INTEGER NOT NULL, pid INTEGER NOT NULL,
+  received INTEGER NOT NULL, PRIMARY KEY (host_id, key));
+CREATE INDEX host_logins_at ON host_logins(at_us);
+)sql");
+}
+
 constexpr Migration kMigrations[] = {
     {"create the tables (or complete those of a database made before schema versions)",
      CreateSchemaV1},
     {"add db_leases", AddDbLeases},
     {"add rotations", AddRotations},
     {"add the kind of join tokens and hosts (host, gateway)", AddHostKinds},
+    {"add host inventories and logins outside Warden", AddInventories},
 };
 
 absl::StatusOr<int> ReadVersion(Database& db) {

@@ -103,6 +103,15 @@ absl::StatusOr<std::vector<RecordingRow>> SqliteStore::ListRecordings(const Reco
       .Bind(5, f.command).Bind(6, f.grant_id).ReadAll(ReadRecording);
 }
 
+absl::StatusOr<std::vector<HostSessionCount>> SqliteStore::CountRecordingsByHost(int64_t since_ns) {
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT host_id, count(*), sum(lost_bytes>0) FROM recordings "
+                                        "WHERE started_ns>=? GROUP BY host_id ORDER BY host_id"));
+  return s.Bind(1, since_ns).ReadAll([](Stmt& s) {
+    return HostSessionCount{s.Text(0), static_cast<uint64_t>(s.Int(1)), static_cast<uint64_t>(s.Int(2))};
+  });
+}
+
 absl::Status SqliteStore::ForEachRecordingChunk(
     std::string_view session_id, const std::function<absl::Status(const RecordingChunkRow&)>& fn) {
   // Read in pages so that the store's lock is not held while `fn` runs (it may write to a

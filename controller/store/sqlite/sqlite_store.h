@@ -10,6 +10,7 @@
 #include "controller/store/audit_store.h"
 #include "controller/store/db_lease_store.h"
 #include "controller/store/host_store.h"
+#include "controller/store/inventory_store.h"
 #include "controller/store/recording_store.h"
 #include "controller/store/rotation_store.h"
 #include "controller/store/user_store.h"
@@ -28,7 +29,8 @@ class SqliteStore final : public AccessStore,
                           public UserStore,
                           public AuditStore,
                           public DbLeaseStore,
-                          public RotationStore {
+                          public RotationStore,
+                          public InventoryStore {
  public:
   // Opens (creating if missing) the database at `path` and migrates its schema to this
   // program's version (see sqlite/migrations.h). Refuses a database of a newer version, leaving
@@ -73,6 +75,14 @@ class SqliteStore final : public AccessStore,
   absl::StatusOr<std::optional<HostRow>> GetHost(std::string_view id) override;
   absl::StatusOr<std::optional<HostRow>> FindHostByName(std::string_view hostname) override;
   absl::Status SetHostCertExpiry(std::string_view id, int64_t expires) override;
+  absl::StatusOr<std::vector<HostRow>> ListHosts() override;
+
+  // InventoryStore
+  absl::Status PutInventory(const InventoryRow& r) override;
+  absl::StatusOr<std::optional<InventoryRow>> GetInventory(std::string_view host_id) override;
+  absl::StatusOr<std::vector<InventoryRow>> ListInventories() override;
+  absl::StatusOr<bool> InsertHostLogin(const HostLoginRow& l) override;
+  absl::StatusOr<std::vector<HostLoginRow>> ListHostLogins(int64_t since_us) override;
 
   // RecordingStore
   absl::Status InsertRecording(const RecordingRow& r) override;
@@ -83,6 +93,7 @@ class SqliteStore final : public AccessStore,
   absl::Status SealRecording(std::string_view session_id, int64_t ended_ns, uint64_t lost_bytes,
                              ByteSpan seal) override;
   absl::StatusOr<std::vector<RecordingRow>> ListRecordings(const RecordingFilter& f) override;
+  absl::StatusOr<std::vector<HostSessionCount>> CountRecordingsByHost(int64_t since_ns) override;
   absl::Status ForEachRecordingChunk(
       std::string_view session_id,
       const std::function<absl::Status(const RecordingChunkRow&)>& fn) override;

@@ -376,6 +376,14 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
          pb::LeaseEndAck out;
          return hosts(ch)->ReportLeaseEnd(Ctx().get(), r, &out);
        }},
+      // A host reports its own inventory; nobody else may (a gateway has none: DENIED).
+      {"HostService.ReportInventory", {UNAUTH, DENIED, DENIED, DENIED, OK, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::InventoryReport r;
+         r.mutable_inventory()->add_break_glass("root");
+         pb::InventoryAck out;
+         return hosts(ch)->ReportInventory(Ctx().get(), r, &out);
+       }},
       // A host's task stream stays open, waiting for work: the host's call is accepted and
       // runs into its (short) deadline; nobody else gets a stream.
       {"HostService.Tasks", {UNAUTH, DENIED, DENIED, DENIED, Code::DEADLINE_EXCEEDED, TLS},
@@ -416,6 +424,11 @@ TEST_F(AuthzMatrix, EveryRpcAnswersEveryCallerAsDocumented) {
        [&](Caller, const Ch& ch) {
          pb::ListAlertsResponse out;
          return pb::AuditService::NewStub(ch)->ListAlerts(Ctx().get(), {}, &out);
+       }},
+      {"AuditService.GetCoverage", {UNAUTH, DENIED, DENIED, OK, DENIED, TLS},
+       [&](Caller, const Ch& ch) {
+         pb::CoverageResponse out;
+         return pb::AuditService::NewStub(ch)->GetCoverage(Ctx().get(), {}, &out);
        }},
       // Hosts upload; recording viewers (admins by default) list, read, verify and terminate;
       // the session's own operator never moderates it.

@@ -19,13 +19,15 @@ roles:
 detections:
   change_windows: windows.yaml
   rules:
-    - {name: window, kind: outside_change_window, severity: critical, tiers: [0]}
+    - {name: window, kind: outside_change_window, severity: critical, tiers: [0], checkouts: ["kv/t0/*", kv/root]}
     - {name: chain, kind: approval_chain, within: 1h}
     - {name: watch, kind: command_watch, commands: [visudo, useradd], paths: [authorized_keys]}
     - {name: break, kind: reconcile_break, severity: critical}
     - {name: gap, kind: recording_gap}
     - {name: hidden, kind: redaction_limit}
     - {name: tiers, kind: cross_tier, tiers: [0]}
+    - {name: glass, kind: break_glass_login, severity: critical}
+    - {name: bypass, kind: bypass_login, tiers: [0]}
 )";
 
 class DetectionTest : public ::testing::Test {
@@ -94,6 +96,57 @@ TEST_F(DetectionTest, Tier0GrantOutsideEveryWindow) {
   // A tier-1 grant is not the rule's business; a pending approval grants nothing.
   EXPECT_EQ(Approve("bob", Request("alice", "t1")), Names{});
   EXPECT_EQ(Approve("bob", Request("alice", "t0"), "OK", false), Names{});
+}
+
+TEST_F(DetectionTest, CheckoutsOfWatchedPathsOutsideEveryWindow) {
+  auto checkout = [&](const std::string& call, const std::string& path, json result) {
+    json args = call == "VaultService.Get" ? json{{"path", path}} : json{{"token_hmac", "x"}};
+    Fire({{"type", "intent"}, {"call", call}, {"actor", "alice"}, {"args", args}});
+    const uint64_t intent = seq_;
+    if (call == "VaultService.Unwrap") result["path"] = path;
+    return Fire({{"type", "outcome"}, {"call", call}, {"actor", "alice"}, {"intent", intent},
+                 {"code", "OK"}, {"result", result}});
+  };
+  const json out = {{"version", 1}, {"checked_out_until", 1764590000}};
+  EXPECT_EQ(checkout("VaultService.Get", "kv/t0/db", out), Names{"window"});
+  EXPECT_EQ(checkout("VaultService.Unwrap", "kv/root", out), Names{"window"});
+  // Not a watched path; a plain read (no check-out); a wrapped read (checked out at unwrap).
+  EXPECT_EQ(checkout("VaultService.Get", "kv/t1/db", out), Names{});
+  EXPECT_EQ(checkout("VaultService.Get", "kv/rootx", out), Names{});
+  EXPECT_EQ(checkout("VaultService.Get", "kv/t0/db", {{"version", 1}}), Names{});
+  EXPECT_EQ(checkout("VaultService.Get", "kv/t0/db", {{"wrapped", true}, {"accessor", "a"}}), Names{});
+  // A tier-0 window covers the rule's check-outs; a tier-1 one does not.
+  detector_->SetChangeWindows(*ParseChangeWindows(
+      "windows: [{id: CHG-5, start: 2026-12-01T09:00:00Z, end: 2026-12-01T11:00:00Z, tiers: [1]}]"));
+  EXPECT_EQ(checkout("VaultService.Get", "kv/t0/db", out), Names{"window"});
+  detector_->SetChangeWindows(*ParseChangeWindows(
+      "windows: [{id: CHG-6, start: 2026-12-01T09:00:00Z, end: 2026-12-01T11:00:00Z, tiers: [0]}]"));
+  EXPECT_EQ(checkout("VaultService.Get", "kv/t0/db", out), Names{});
+}
+
+TEST_F(DetectionTest, LoginsOutsideWardenFromTheHostsLoginRecords) {
+  const json login = {{"event", "host.login"}, {"host", "h-1"}, {"hostname", "db1"},
+                      {"user", "root"},        {"line", "pts/3"}, {"from", "10.0.0.9"}};
+  json glass = login;
+  glass["kind"] = "break_glass";
+  glass["tier"] = 1;
+  EXPECT_EQ(Fire(glass), Names{"glass"});  // every tier
+  json bypass = login;
+  bypass["kind"] = "bypass";
+  bypass["user"] = "ops";
+  bypass["tier"] = 0;
+  EXPECT_EQ(Fire(bypass), Names{"bypass"});
+  bypass["tier"] = 1;
+  EXPECT_EQ(Fire(bypass), Names{});  // the rule watches tier 0
+  bypass["kind"] = "something";
+  bypass["tier"] = 0;
+  EXPECT_EQ(Fire(bypass), Names{});
+  const std::vector<DetectedAlert> a = detector_->Observe(
+      json{{"event", "host.login"}, {"kind", "break_glass"}, {"tier", 0}, {"hostname", "db1"},
+           {"user", "root"}, {"from", "10.0.0.9"}, {"seq", 99}});
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].summary, "break-glass account root logged in on db1 (tier 0) from 10.0.0.9");
+  EXPECT_EQ(a[0].evidence["events"], json::array({99}));
 }
 
 TEST_F(DetectionTest, ApprovalChains) {
@@ -205,7 +258,15 @@ TEST(AnalyticsPolicy, MistakesAreNamed) {
   EXPECT_EQ(err("detections: {rules: [{name: a, kind: magic}]}"),
             "detections rule \"a\": kind \"magic\" is unknown; supported: outside_change_window, "
             "reconcile_break, recording_gap, approval_chain, command_watch, redaction_limit, "
-            "cross_tier");
+            "cross_tier, break_glass_login, bypass_login");
+  EXPECT_EQ(err("detections: {change_windows: w.yaml, rules: [{name: a, kind: bypass_login, checkouts: [kv/x]}]}"),
+            "detections rule \"a\": checkouts is for outside_change_window");
+  EXPECT_EQ(err("detections: {change_windows: w.yaml, rules: [{name: a, kind: outside_change_window, "
+                "checkouts: [\"kv/*/x\"]}]}"),
+            "detections rule \"a\": checkouts: \"kv/*/x\" is not a vault path or a prefix ending in *");
+  EXPECT_EQ(err("detections: {rules: [{name: a, kind: recording_gap, tiers: [0]}]}"),
+            "detections rule \"a\": tiers is for outside_change_window, cross_tier, break_glass_login "
+            "and bypass_login");
   EXPECT_EQ(err("detections: {rules: [{name: a, kind: outside_change_window}]}"),
             "detections rule \"a\": outside_change_window needs detections.change_windows (the "
             "file of approved change windows)");
