@@ -243,14 +243,14 @@ sshd_in_namespace() {
 }
 
 # ssh_as NAME KEY LOGIN CMD: logs in to sshd NAME with KEY and KEY-cert.pub, from SSH_BIND
-# (default 127.0.0.1).
+# (default 127.0.0.1); with a terminal when SSH_TT is set (sshd then writes a login record).
 ssh_as() {
   local name=$1 key=$2 login=$3
   shift 3
   local port_var="SSHD_PORT_${name//-/_}"
   ssh -i "$WARDEN_SANDBOX/$key" -o CertificateFile="$WARDEN_SANDBOX/$key-cert.pub" \
     -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-    -o BatchMode=yes -o LogLevel="${SSH_LOG_LEVEL:-ERROR}" -o ConnectTimeout=5 -p "${!port_var}" \
+    -o BatchMode=yes -o LogLevel="${SSH_LOG_LEVEL:-ERROR}" -o ConnectTimeout=5 -p "${!port_var}" ${SSH_TT:+-tt} \
     -o BindAddress="${SSH_BIND:-127.0.0.1}" "$login@127.0.0.1" "$@"
 }
 
@@ -285,6 +285,9 @@ home_root: $d/home
 break_glass: [root]
 kill_grace_ms: 500
 reconnect_max_ms: 2000
+inventory_root: $d/inventory
+inventory_interval: 1s
+login_records: $d/log/wtmp
 CFG
   token=$(wctl admin --json host token create --tier "$tier" --hostname "$name" --labels "$labels" --ttl 10m | json_field token)
   "$d/bin/wardend" --config "$d/host.yaml" enroll --controller "$CONTROLLER_ADDR" --token "$token" \
@@ -305,6 +308,14 @@ CFG
     new_key "$u-$name"
     cp "$WARDEN_SANDBOX/$u-$name.pub" "$d/authorized_keys/$u"
   done
+  # Discovery reads a tree of its own, not this machine's /etc: the host's accounts as sshd
+  # sees them (root's key where sshd_config says), which a test may plant more in.
+  mkdir -p "$d/inventory/etc/ssh" "$d/inventory/keys"
+  cp "$d/passwd" "$d/inventory/etc/passwd"
+  printf 'root:x:0:\nsudo:x:27:\nadm:x:4:\n' >"$d/inventory/etc/group"
+  printf 'root:!:19000::::::\nlocalops:*:19000::::::\n' >"$d/inventory/etc/shadow"
+  echo 'AuthorizedKeysFile /keys/%u' >"$d/inventory/etc/ssh/sshd_config"
+  cp "$d/authorized_keys/root" "$d/inventory/keys/root"
   HOST_SSHD_PORT=$(free_port)
   cat >"$d/etc/ssh/sshd_config" <<CFG
 ListenAddress 127.0.0.1:$HOST_SSHD_PORT

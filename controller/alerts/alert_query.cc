@@ -25,11 +25,7 @@ std::string AlertSummary(const nlohmann::json& a) {
 
 absl::StatusOr<AlertPage> ListAlerts(const Identity& who, const Policy& policy,
                                      const std::string& audit_path, const AlertQuery& q) {
-  if (!who.host_id.empty() || (!policy.IsAdmin(who.user) &&
-                               !policy.InAnyGroup(who.user, policy.recording_viewer_groups)))
-    return absl::PermissionDeniedError(StrCat(
-        "alerts are for admins and recording viewers (", StrJoin(policy.admin_groups, ", "), ", ",
-        StrJoin(policy.recording_viewer_groups, ", "), ")"));
+  RETURN_IF_ERROR(policy.RequireAuditReader(who.user, !who.host_id.empty(), "alerts"));
   AlertPage page;
   AuditTail tail(audit_path);
   // Where the last read of this log ended: `--follow` asks for what came after it, and need not

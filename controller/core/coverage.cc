@@ -112,11 +112,7 @@ absl::Status Coverage::Report(std::string_view host_id, const std::optional<Inve
 }
 
 absl::StatusOr<CoverageReport> Coverage::Compute(const Identity& who, const CoverageQuery& q) {
-  if (!who.host_id.empty() || (!policy_.IsAdmin(who.user) &&
-                               !policy_.InAnyGroup(who.user, policy_.recording_viewer_groups)))
-    return absl::PermissionDeniedError(StrCat(
-        "coverage is for admins and recording viewers (", StrJoin(policy_.admin_groups, ", "), ", ",
-        StrJoin(policy_.recording_viewer_groups, ", "), ")"));
+  RETURN_IF_ERROR(policy_.RequireAuditReader(who.user, !who.host_id.empty(), "coverage"));
   CoverageReport r;
   r.now = clock_.Now();
   r.since = q.since > 0 ? q.since : r.now - kDefaultCoverageWindow;

@@ -450,6 +450,15 @@ std::vector<std::string> Policy::GroupsOf(std::string_view user) const {
   return out;
 }
 
+absl::Status Policy::RequireAuditReader(std::string_view user, bool host, std::string_view what) const {
+  if (!host && (IsAdmin(user) || InAnyGroup(user, recording_viewer_groups))) return absl::OkStatus();
+  std::vector<std::string> groups = admin_groups;
+  for (const std::string& g : recording_viewer_groups)
+    if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
+  return absl::PermissionDeniedError(
+      StrCat(what, ": for admins and recording viewers only (groups ", StrJoin(groups, ", "), ")"));
+}
+
 bool Policy::InAnyGroup(std::string_view user, const std::vector<std::string>& gs) const {
   for (const auto& g : gs) {
     auto it = groups.find(g);

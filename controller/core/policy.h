@@ -158,6 +158,9 @@ struct Policy {
   std::vector<std::string> GroupsOf(std::string_view user) const;
   bool InAnyGroup(std::string_view user, const std::vector<std::string>& groups) const;
   bool IsAdmin(std::string_view user) const { return InAnyGroup(user, admin_groups); }
+  // Alerts and coverage are read by admins and recording viewers: anyone else, and any host
+  // (`host`), is refused with the groups named; `what` says what was asked for.
+  absl::Status RequireAuditReader(std::string_view user, bool host, std::string_view what) const;
   absl::StatusOr<const Role*> FindRole(std::string_view name) const;
 };
 

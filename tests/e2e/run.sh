@@ -2512,6 +2512,98 @@ EOF
   echo "  ok: a restart raises nothing twice"
 }
 
+# coverage_says PYTHON: wardenctl coverage --json, as `c`, makes PYTHON true.
+coverage_says() {
+  wctl admin --json coverage | python3 -c 'import json,sys
+c=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"
+}
+# tty_ssh_as: ssh_as with a terminal.
+tty_ssh_as() { SSH_TT=1 ssh_as "$@"; }
+# unmanaged: the unmanaged accounts, as "host:account" lines.
+unmanaged() {
+  wctl admin --json coverage | python3 -c 'import json,sys
+for u in json.load(sys.stdin)["unmanaged"]: print(u["host"] + ":" + u["account"])'
+}
+
+# Discovery and coverage on a real host: wardend finds the standing credentials planted in its
+# tree (a sudo member's key where sshd_config puts keys, a sudoers rule's account with a password
+# hash, root's key), reports them and again when they are removed; real sshd logins with a
+# terminal land in the host's login records and come back as bypass and break-glass alerts (one
+# made while the controller is down); a Warden session counts as recorded; KPIs per tier and group.
+e2e_coverage() {
+  controller_init
+  cat >>"$WARDEN_SANDBOX/controller/policy.yaml" <<'EOF'
+detections:
+  rules:
+    - {name: break-glass, kind: break_glass_login, severity: critical}
+    - {name: bypass, kind: bypass_login, tiers: [0]}
+EOF
+  controller_start
+  for u in alice bob carol admin; do login "$u" >/dev/null; done
+  host_start h1 0 env=prod,group=payments
+  local inv=$HOST_DIR_h1/inventory audit=$WARDEN_SANDBOX/controller/audit/audit.log
+  wait_for 15 coverage_says 'c["groups"][0]["hosts_reporting"] == 1' ||
+    fail "h1 reported no inventory: $(wctl admin coverage)"
+  [ "$(unmanaged)" = "h1:root" ] || fail "unmanaged on a fresh host: $(unmanaged)"
+  expect_out "h1 root [break-glass] (uid 0): key SHA256:" wctl admin coverage
+  echo "  ok: enrolment reported the inventory: root's key, read where sshd_config puts keys"
+  # Planted: localops joins sudo (its key is standing), svc gets a sudoers rule and a password.
+  sed -i 's/^sudo:x:27:$/sudo:x:27:localops/' "$inv/etc/group"
+  cp "$HOST_DIR_h1/authorized_keys/localops" "$inv/keys/localops"
+  echo 'svc:x:61901:61901::/nonexistent:/bin/sh' >>"$inv/etc/passwd"
+  echo 'svc:$6$c2FsdA$aGFzaA:19000::::::' >>"$inv/etc/shadow"
+  echo '@includedir /etc/sudoers.d' >"$inv/etc/sudoers"
+  mkdir -p "$inv/etc/sudoers.d"
+  echo 'svc ALL=(root) /usr/bin/systemctl' >"$inv/etc/sudoers.d/svc"
+  wait_for 15 coverage_says 'len(c["unmanaged"]) == 3' || fail "the planted credentials were not found: $(unmanaged)"
+  expect_out "h1 localops (group sudo): key SHA256:" wctl admin coverage
+  expect_out "h1 svc (sudoers /etc/sudoers.d/svc:1): password" wctl admin coverage
+  expect_out "0    payments      1/1       0/3 0%" wctl admin coverage
+  grep '"event":"host.inventory"' "$audit" | tail -1 | grep -q '"standing_added":\["localops","svc"\]' ||
+    fail "the change was not audited: $(grep '"event":"host.inventory"' "$audit" | tail -1)"
+  echo "  ok: planted standing credentials were reported on change and audited"
+  # Remediation: root's key goes, svc's rule goes.
+  rm "$inv/keys/root" "$inv/etc/sudoers.d/svc"
+  wait_for 15 coverage_says '[u["account"] for u in c["unmanaged"]] == ["localops"]' ||
+    fail "the removal was not reported: $(unmanaged)"
+  expect_out "0    payments      1/1       1/2 50%" wctl admin coverage
+  echo "  ok: removing them is reported too (zero-standing 1/2)"
+  # A privileged local account logs in with its standing key, with a terminal: the host's login
+  # records show it; so does root's, made while the controller is down (reported once it is back).
+  expect_out "bypass-ok" tty_ssh_as h1 localops-h1 localops 'echo bypass-ok'
+  wait_for 15 has_alerts bypass 1 || fail "no bypass alert: $(wctl admin alerts)"
+  expect_out "privileged account localops logged in on h1 (tier 0) from 127.0.0.1 without going through Warden" \
+    wctl admin alerts
+  controller_stop
+  expect_out "glass-ok" tty_ssh_as h1 root-h1 root 'echo glass-ok'
+  sleep 2
+  controller_start
+  wait_for 30 has_alerts break-glass 1 || fail "no break-glass alert after the outage: $(wctl admin alerts)"
+  expect_out "critical break-glass: break-glass account root logged in on h1 (tier 0)" \
+    wctl admin alerts --severity critical
+  echo "  ok: a bypass login and a break-glass login (made during an outage) are alerted"
+  # A Warden session: recorded, its login record not a bypass.
+  host_grant 10m
+  expect_out "warden-ok" $(ssh_line) 'echo warden-ok'
+  sealed_session >/dev/null
+  wait_for 15 coverage_says 'c["groups"][0]["sessions_recorded"] == 1' || fail "the session was not counted"
+  expect_out "1/3 33%             1 bypass, 1 break-glass" wctl admin coverage
+  # wardend restarts: nothing reported twice.
+  wardend_stop h1
+  wardend_start h1
+  tty_ssh_as h1 localops-h1 localops true >/dev/null
+  wait_for 15 has_alerts bypass 2 || fail "no alert for the second bypass login"
+  sleep 2
+  [ "$(alert_count bypass)" -eq 2 ] || fail "$(alert_count bypass) bypass alerts for two logins"
+  [ "$(alert_count break-glass)" -eq 1 ] || fail "the break-glass login was reported again"
+  echo "  ok: the Warden session is counted as recorded; a wardend restart reports nothing twice"
+  expect_out "No enrolled hosts of tier 1." wctl admin coverage --tier 1 --since 1h
+  coverage_says 'c["groups"][0]["bypass_logins"] == 2 and c["groups"][0]["break_glass_logins"] == 1' ||
+    fail "coverage --json: $(wctl admin --json coverage)"
+  expect_fail "coverage: for admins and recording viewers only (groups admins)" wctl alice coverage
+  echo "  ok: coverage per tier, as JSON, and for auditors only"
+}
+
 [ $# -eq 1 ] || { echo "usage: $0 TEST" >&2; exit 2; }
 declare -F "e2e_$1" >/dev/null || { echo "no such e2e test: $1" >&2; exit 2; }
 echo "e2e.$1"
