@@ -1,6 +1,7 @@
 #include "daemon/inventory.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@ namespace {
 
 constexpr const char* kPrivilegedGroups[] = {"sudo", "wheel", "adm", "admin"};
 constexpr int kMaxIncludeDepth = 8;
+constexpr size_t kMaxFileBytes = 1 << 20;
+constexpr size_t kMaxKeyLine = 32768;  // an RSA-16384 key's line is under 3 KiB
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -101,16 +104,35 @@ class Collector {
   }
 
  private:
+  // The lines of a regular file, at most kMaxFileBytes of it. Users write their own
+  // authorized_keys: one that is a FIFO, a device or a link to one must not stall or exhaust
+  // wardend, so it is opened without blocking and read only if it is a regular file.
   std::vector<std::string> Lines(const std::string& path, bool must_exist) {
     std::vector<std::string> out;
-    std::ifstream in(path);
-    if (!in) {
+    const std::string shown = path.substr(root_.size());
+    const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
       // A file that is not there says nothing (no sudo installed); one that cannot be read hides
       // what it says.
-      if (must_exist || access(path.c_str(), F_OK) == 0)
-        inv_.problems.push_back(StrCat(path.substr(root_.size()), ": cannot be read"));
+      if (must_exist || errno != ENOENT) inv_.problems.push_back(StrCat(shown, ": cannot be read"));
       return out;
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      inv_.problems.push_back(StrCat(shown, ": not a regular file, not read"));
+      return out;
+    }
+    std::string text;
+    char buf[65536];
+    ssize_t n;
+    while (text.size() <= kMaxFileBytes && (n = read(fd, buf, sizeof buf)) > 0) text.append(buf, n);
+    close(fd);
+    if (text.size() > kMaxFileBytes) {
+      text.resize(kMaxFileBytes);
+      inv_.problems.push_back(StrCat(shown, ": larger than ", kMaxFileBytes, " bytes; the rest not read"));
+    }
+    std::istringstream in(text);
     for (std::string l; std::getline(in, l);) out.push_back(l);
     return out;
   }
@@ -305,12 +327,22 @@ class Collector {
     for (std::string l : Lines(path, false)) {
       l = Trim(l);
       if (l.empty() || l[0] == '#') continue;
-      // Options (command="...", from=...) may come before the key: the key starts at the first
-      // word that parses as one.
+      // Options (command="...", from=...) may come before the key: as sshd does, they end at the
+      // first blank outside double quotes. A line longer than any key is not parsed (a user's
+      // file must not cost wardend more than a pass over it), only counted.
       std::string comment;
-      absl::StatusOr<PublicKey> key = ParseAuthorizedKey(l, &comment);
-      for (size_t at = l.find(' '); !key.ok() && at != std::string::npos; at = l.find(' ', at + 1))
-        key = ParseAuthorizedKey(Trim(l.substr(at + 1)), &comment);
+      absl::StatusOr<PublicKey> key = absl::InvalidArgumentError("line too long");
+      if (l.size() <= kMaxKeyLine) {
+        key = ParseAuthorizedKey(l, &comment);
+        if (!key.ok()) {
+          size_t at = 0;
+          for (bool quoted = false; at < l.size() && (quoted || (l[at] != ' ' && l[at] != '\t')); at++) {
+            if (l[at] == '\\' && at + 1 < l.size()) at++;
+            else if (l[at] == '"') quoted = !quoted;
+          }
+          if (at < l.size()) key = ParseAuthorizedKey(Trim(l.substr(at)), &comment);
+        }
+      }
       InventoryKey k;
       k.file = path.substr(root_.size());
       if (key.ok()) {
@@ -319,7 +351,7 @@ class Collector {
         k.comment = comment;
       } else {
         k.type = "unparsed";  // still a line sshd may accept: counted
-        k.comment = std::string(key.status().message());
+        // Nothing of the line itself: the file may be a link to one that is not the user's.
       }
       a.authorized_keys.push_back(k);
     }

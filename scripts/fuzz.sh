@@ -15,7 +15,7 @@ printf 'serial: 1-9\nid: seed\n' >"$work/spec"
 ssh-keygen -q -k -f "$work/seed.krl" -s "$work/ed25519.pub" "$work/spec"
 mkdir -p "$work/public_key" "$work/certificate" "$work/krl" "$work/audit_log" "$work/nsscache" \
   "$work/agent_wire" "$work/recording_chunk" "$work/unseal_share" "$work/policy" "$work/sshgw_input" "$work/sftp" "$work/screen" \
-  "$work/detection"
+  "$work/detection" "$work/inventory"
 # A valid NSS cache (one user, one group with one member), laid out as common/nsscache.h says.
 python3 - "$work/nsscache/seed" <<'PY'
 import struct, sys
@@ -142,10 +142,23 @@ PY
   printf '{"actor":"bob","args":{"id":"req-1"},"call":"AccessService.ApproveRequest","seq":3,"ts":"2026-12-01T13:00:00Z","type":"intent"}\n'
   printf '{"actor":"bob","call":"AccessService.ApproveRequest","code":"OK","intent":3,"result":{"grant":"g-1","id":"req-1","state":"approved"},"seq":4,"ts":"2026-12-01T13:00:00Z","type":"outcome"}\n'
   printf '{"event":"recording.sealed","lost_bytes":5,"seq":5,"session":"s-1"}\nvisudo -f /etc/sudoers\n'
+  printf '{"event":"host.login","kind":"bypass","tier":0,"user":"ops","hostname":"db1","seq":6}\n'
+  printf '{"actor":"alice","args":{"path":"kv/t0/db"},"call":"VaultService.Get","seq":7,"type":"intent"}\n'
+  printf '{"actor":"alice","call":"VaultService.Get","code":"OK","intent":7,"result":{"checked_out_until":9},"seq":8,"type":"outcome"}\n'
 } >"$work/detection/seed"
 
+# Inventory: passwd, group, shadow, sudoers, sshd_config and authorized_keys, NUL-separated.
+{
+  printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n\0'
+  printf 'sudo:x:27:u\nops:x:2000:u\n\0'
+  printf 'root:!:1::::::\nu:$6$s$h:1::::::\n\0'
+  printf 'Defaults env_reset\n%%ops ALL=(ALL) \\\n NOPASSWD: ALL\n@includedir /etc/sudoers.d\n\0'
+  printf 'AuthorizedKeysFile .ssh/authorized_keys %%h/.ssh/other\nMatch User u\n  AuthorizedKeysCommand /bin/x\n\0'
+  printf 'from="10.0.0.0/8",command="a b" %s\n' "$(cat "$work/ed25519.pub")"
+} >"$work/inventory/seed"
+
 status=0
-for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp screen detection}; do
+for f in ${FUZZ_ONLY:-public_key certificate krl audit_log nsscache agent_wire recording_chunk unseal_share policy sshgw_input sftp screen detection inventory}; do
   echo "== ${f}_fuzzer (${seconds}s)"
   mkdir -p build/fuzz/artifacts
   if ! "$bin/${f}_fuzzer" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

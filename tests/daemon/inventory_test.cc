@@ -153,6 +153,41 @@ TEST(InventoryTest, AFloodOfKeysIsCappedAndSaid) {
   EXPECT_TRUE(CheckInventory(inv).ok()) << CheckInventory(inv);
 }
 
+// A privileged user cannot stall or blind discovery with their own authorized_keys: a FIFO (a
+// reader would block forever), a link to /dev/zero (endless) are not read but named; a link to a
+// file they may not read reports none of its text; a huge line of blanks is counted, not parsed.
+TEST(InventoryTest, AUsersOwnKeyFilesCannotStallOrLeak) {
+  TempDir dir;
+  const std::string r = dir.path();
+  Put(r + "/etc/passwd",
+      "root:x:0:0::/root:/bin/sh\nfifo:x:0:0::/home/fifo:/bin/sh\nzero:x:0:0::/home/zero:/bin/sh\n"
+      "leak:x:0:0::/home/leak:/bin/sh\nbig:x:0:0::/home/big:/bin/sh\n");
+  Put(r + "/etc/group", "");
+  Put(r + "/etc/shadow", "root:$6$secret-hash:1::::::\n");
+  std::filesystem::create_directories(r + "/home/fifo/.ssh");
+  ASSERT_EQ(mkfifo((r + "/home/fifo/.ssh/authorized_keys").c_str(), 0600), 0);
+  std::filesystem::create_directories(r + "/home/zero/.ssh");
+  std::filesystem::create_symlink("/dev/zero", r + "/home/zero/.ssh/authorized_keys");
+  std::filesystem::create_directories(r + "/home/leak/.ssh");
+  std::filesystem::create_symlink(r + "/etc/shadow", r + "/home/leak/.ssh/authorized_keys");
+  std::string blanks;
+  for (int i = 0; i < 400000; i++) blanks += "a ";
+  Put(r + "/home/big/.ssh/authorized_keys", blanks + "\n" + std::string(3 << 20, 'x'));
+
+  const Inventory inv = CollectInventory(r);
+  EXPECT_TRUE(Find(inv, "fifo")->authorized_keys.empty());
+  EXPECT_TRUE(Find(inv, "zero")->authorized_keys.empty());
+  const InventoryAccount* leak = Find(inv, "leak");
+  ASSERT_EQ(leak->authorized_keys.size(), 1u);
+  EXPECT_EQ(leak->authorized_keys[0].type, "unparsed");
+  EXPECT_EQ(ToJson(inv).dump().find("secret-hash"), std::string::npos);
+  ASSERT_EQ(Find(inv, "big")->authorized_keys.size(), 2u);  // the blanks line and 1 MiB of the rest
+  EXPECT_EQ(inv.problems,
+            (std::vector<std::string>{"/home/big/.ssh/authorized_keys: larger than 1048576 bytes; the rest not read",
+                                      "/home/fifo/.ssh/authorized_keys: not a regular file, not read",
+                                      "/home/zero/.ssh/authorized_keys: not a regular file, not read"}));
+}
+
 TEST(InventoryTest, AHostWithoutItsFilesSaysWhatItCouldNotRead) {
   TempDir dir;
   const Inventory inv = CollectInventory(dir.path());

@@ -18,13 +18,15 @@ roles:
 detections:
   change_windows: w.yaml
   rules:
-    - {name: window, kind: outside_change_window, tiers: [0]}
+    - {name: window, kind: outside_change_window, tiers: [0], checkouts: ["kv/t0/*"]}
     - {name: chain, kind: approval_chain}
     - {name: watch, kind: command_watch, commands: [visudo], paths: [authorized_keys]}
     - {name: break, kind: reconcile_break}
     - {name: gap, kind: recording_gap}
     - {name: hidden, kind: redaction_limit}
     - {name: tiers, kind: cross_tier}
+    - {name: glass, kind: break_glass_login}
+    - {name: bypass, kind: bypass_login, tiers: [0]}
 )");
   return p;
 }
