@@ -12,6 +12,8 @@ echo
 echo
 ./build/default/bench/siem_bench 200000 10
 echo
+./build/default/bench/coverage_bench 2000 1000
+echo
 ./build/default/bench/nss_bench ./build/default/nss_module/libnss_warden.so.2
 echo
 ./bench/host_bench.sh 100 10

@@ -81,7 +81,9 @@ class Collector {
         Mark(r.who, where);
       }
     }
-    for (auto& [name, a] : accounts_) {
+    for (auto& entry : accounts_) {
+      const std::string& name = entry.first;
+      InventoryAccount& a = entry.second;
       a.password = usable_password_.count(name) > 0;
       auto p = std::find_if(passwd_.begin(), passwd_.end(), [&](const PasswdEntry& e) { return e.name == name; });
       if (p == passwd_.end()) continue;  // named by sudoers or a group, but not a local account
