@@ -30,11 +30,11 @@ if [ -z "${WARDEN_PACKAGE_BUILD_DIR:-}" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARDEN_TESTS=OFF >/dev/null
 fi
 
-# docs DIR: copyright, changelog and the named document into usr/share/doc/PACKAGE.
+# docs DOC...: copyright, changelog and the named documents into usr/share/doc/PACKAGE.
 docs() {
-  local doc=$stage/usr/share/doc/$package
+  local doc=$stage/usr/share/doc/$package f
   install -D -m 0644 "$src/copyright" "$doc/copyright"
-  gzip -9n -c "$root/docs/$1" >"$doc/$1.gz"
+  for f in "$@"; do gzip -9n -c "$root/docs/$f" >"$doc/$f.gz"; done
   printf 'warden (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- Warden developers <warden@example.org>  %s\n' \
     "$version" "$version" "$(date -R -d @"${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct)}")" |
     gzip -9n >"$doc/changelog.gz"
@@ -90,7 +90,7 @@ DESTDIR=$stage cmake --install "$build" --component host --prefix /usr >/dev/nul
 install -D -m 0644 "$src/wardend.service" "$stage/lib/systemd/system/wardend.service"
 install -D -m 0644 "$src/host.yaml" "$stage/etc/warden/host.yaml"
 install -D -m 0644 "$src/warden-verify" "$stage/etc/pam.d/warden-verify"
-docs host-agent.md
+docs host-agent.md coverage.md
 gzip -9n -c "$src/wardend.8" >"$stage/usr/share/man/man8/wardend.8.gz"
 for f in usr/sbin/wardend usr/lib/warden/warden-principals "lib/$multiarch/security/pam_warden.so" "lib/$multiarch/libnss_warden.so.2"; do
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/$f"
