@@ -2,9 +2,43 @@
 
 #include "common/strings.h"
 
+#include <algorithm>
+
 namespace warden {
 
 using nlohmann::json;
+
+std::string CleanText(std::string_view s, size_t max) {
+  std::string out;
+  out.reserve(std::min(s.size(), max));
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 1;
+    uint32_t cp = c;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+    else if (c >= 0x80) len = 0;  // a continuation byte or an invalid lead
+    bool valid = len > 0 && i + len <= s.size();
+    for (size_t k = 1; valid && k < len; k++) {
+      const unsigned char n = static_cast<unsigned char>(s[i + k]);
+      valid = (n & 0xc0) == 0x80;
+      cp = (cp << 6) | (n & 0x3f);
+    }
+    // Overlong forms, surrogates and beyond U+10FFFF are not valid UTF-8.
+    if (valid && ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+                  (len == 4 && (cp < 0x10000 || cp > 0x10ffff))))
+      valid = false;
+    if (!valid) len = 1;
+    const bool control = !valid || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+    const size_t need = control ? 1 : len;
+    if (out.size() + need > max) break;
+    if (control) out += '?';
+    else out.append(s.data() + i, len);
+    i += len;
+  }
+  return out;
+}
 
 json ToJson(const Inventory& inv) {
   json accounts = json::array();

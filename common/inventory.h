@@ -65,6 +65,11 @@ struct HostLogin {
   std::string key;
 };
 
+// `s` as valid UTF-8 without control characters (each invalid byte, C0 and C1 control, becomes
+// '?'), at most `max` bytes, cut between characters. What wardend reports is read from files
+// users write: it must neither break a JSON or protobuf encoder nor drive a terminal.
+std::string CleanText(std::string_view s, size_t max);
+
 nlohmann::json ToJson(const Inventory& inv);
 absl::StatusOr<Inventory> InventoryFromJson(const nlohmann::json& j);
 

@@ -11,6 +11,7 @@
 #include "common/crypto.h"
 #include "common/files.h"
 #include "common/strings.h"
+#include "common/inventory_proto.h"
 #include "daemon/inventory.h"
 #include "daemon/log.h"
 #include "daemon/login_records.h"
@@ -400,60 +401,112 @@ void ControllerLink::RunReports(const std::atomic<bool>& stop) {
   }
 }
 
+namespace {
+
+// Reports carry the inventory whole; beyond this much (the controller takes 1 MiB a message),
+// key comments, then keys beyond 16 an account, then accounts are left out, and that is said.
+constexpr size_t kMaxReportBytes = 768 << 10;
+// An unchanged inventory is sent again this often: the controller tells a silent host from an
+// unchanged one by its last report.
+constexpr int64_t kInventoryRefreshMs = 3600 * 1000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void FitReport(pb::InventoryReport& req) {
+  pb::Inventory* inv = req.mutable_inventory();
+  if (req.ByteSizeLong() <= kMaxReportBytes) return;
+  for (pb::InventoryAccount& a : *inv->mutable_privileged())
+    for (pb::InventoryKey& k : *a.mutable_authorized_keys()) k.clear_comment();
+  inv->add_problems("the report was too large: key comments left out");
+  if (req.ByteSizeLong() <= kMaxReportBytes) return;
+  for (pb::InventoryAccount& a : *inv->mutable_privileged())
+    if (a.authorized_keys_size() > 16) a.mutable_authorized_keys()->DeleteSubrange(16, a.authorized_keys_size() - 16);
+  inv->add_problems("the report was too large: 16 keys an account reported");
+  while (req.ByteSizeLong() > kMaxReportBytes && inv->privileged_size() > 0)
+    inv->mutable_privileged()->RemoveLast();
+  if (req.ByteSizeLong() > kMaxReportBytes) inv->clear_sudoers();
+  inv->add_problems("the report was too large: privileged accounts or sudoers rules left out");
+}
+
+// Runs `report` until it succeeds or `stop`: retried with backoff (1 s doubling to `max_ms`),
+// its failure logged once per outage under `what`.
+bool Retry(const std::atomic<bool>& stop, int64_t max_ms, const std::string& what,
+           const std::function<absl::Status()>& report) {
+  std::string last_error;
+  for (int64_t backoff_ms = 1000; !stop; backoff_ms = std::min<int64_t>(backoff_ms * 2, max_ms)) {
+    absl::Status st = report();
+    if (st.ok()) {
+      if (!last_error.empty()) LogLine(LOG_INFO, StrCat(what, " reported again"));
+      return true;
+    }
+    if (st.ToString() != last_error) LogLine(LOG_ERR, StrCat(what, " report failed (retried): ", st.message()));
+    last_error = st.ToString();
+    for (int64_t t = 0; t < backoff_ms && !stop; t += 50) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status ControllerLink::SendReport(const pb::InventoryReport& req) {
+  auto channel = Channel();
+  if (!channel) return absl::UnavailableError("not enrolled");
+  pb::InventoryAck ack;
+  grpc::Status g = pb::HostService::NewStub(channel)->ReportInventory(Deadline(10).get(), req, &ack);
+  if (!g.ok()) return absl::UnavailableError(StrCat("controller ", enrollment_.controller, ": ", g.error_message()));
+  return absl::OkStatus();
+}
+
 void ControllerLink::RunInventory(const std::atomic<bool>& stop) {
   const HostConfig& c = agent_.config();
-  LoginRecordReader records(c.login_records, c.StatePath("login-records.cursor"));
   std::string reported;  // the inventory (as JSON) the controller acknowledged since this start
-  Inventory inv;
-  int64_t next_scan_ms = 0, backoff_ms = 1000, now_ms = 0;
-  std::string last_error;
-  auto sleep_ms = [&stop](int64_t ms) {
-    for (int64_t t = 0; t < ms && !stop; t += 50) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  };
+  int64_t reported_at = 0;
   while (!stop) {
-    now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::steady_clock::now().time_since_epoch()).count();
-    if (now_ms >= next_scan_ms) {
-      inv = CollectInventory(c.inventory_root, c.break_glass);
-      next_scan_ms = now_ms + c.inventory_interval_ms;
+    const Inventory inv = CollectInventory(c.inventory_root, c.break_glass);
+    const std::string text = ToJson(inv).dump();
+    if (text != reported || SteadyMs() - reported_at >= kInventoryRefreshMs) {
+      pb::InventoryReport req;
+      ToProto(inv, req.mutable_inventory());
+      FitReport(req);
+      if (!Retry(stop, c.reconnect_max_ms, "inventory", [&] { return SendReport(req); })) return;
+      reported = text;
+      reported_at = SteadyMs();
     }
-    absl::StatusOr<std::vector<LoginRecord>> read = records.ReadNew(kMaxLoginsPerReport);
-    std::vector<LoginRecord> logins;
-    Inventory sent = inv;
-    if (read.ok()) {
-      logins = std::move(*read);
-    } else {
-      sent.problems.push_back(StrCat("login records: ", read.status().message()));
-    }
-    const std::string text = ToJson(sent).dump();
-    const std::vector<HostLogin> found = ClassifyLogins(logins, sent);
-    absl::Status st = absl::OkStatus();
-    if (text != reported || !found.empty()) {
-      auto channel = Channel();
-      if (!channel) {
-        st = absl::UnavailableError("not enrolled");
-      } else {
-        pb::InventoryReport req = InventoryReportToProto(text != reported ? &sent : nullptr, found);
-        pb::InventoryAck ack;
-        grpc::Status g = pb::HostService::NewStub(channel)->ReportInventory(Deadline(10).get(), req, &ack);
-        if (!g.ok()) st = absl::UnavailableError(StrCat("controller ", enrollment_.controller, ": ", g.error_message()));
+    for (int64_t t = 0; t < c.inventory_interval_ms && !stop; t += 50)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void ControllerLink::RunLogins(const std::atomic<bool>& stop) {
+  const HostConfig& c = agent_.config();
+  LoginRecordReader records(c.login_records, c.StatePath("login-records.cursor"));
+  while (!stop) {
+    absl::StatusOr<std::vector<LoginRecord>> read;
+    Retry(stop, c.reconnect_max_ms, "login records", [&] {
+      read = records.ReadNew(kMaxLoginsPerReport);
+      return read.status();
+    });
+    if (stop) return;
+    if (!read->empty()) {
+      // Who is privileged now, from the files root owns (a uid-0 account made a second ago
+      // counts): not the last full inventory, which may be a minute old.
+      const std::vector<HostLogin> found =
+          ClassifyLogins(*read, CollectInventory(c.inventory_root, c.break_glass, /*keys=*/false));
+      if (!found.empty()) {
+        pb::InventoryReport req;
+        for (const HostLogin& l : found) ToProto(l, req.add_logins());
+        if (!Retry(stop, c.reconnect_max_ms, "logins", [&] { return SendReport(req); })) return;
       }
-      if (st.ok()) reported = text;
+      // Read past only once reported (logins of nobody privileged at once); a failed commit is
+      // retried, and the controller counts a login it is sent twice once.
+      if (!Retry(stop, c.reconnect_max_ms, "login records' place", [&] { return records.Commit(); })) return;
     }
-    // Logins of nobody privileged are read past at once; reported ones once acknowledged.
-    if (st.ok() && !logins.empty()) st = records.Commit();
-    if (!st.ok()) {
-      if (st.ToString() != last_error)
-        LogLine(LOG_ERR, StrCat("inventory report failed (retried): ", st.message()));
-      last_error = st.ToString();
-      sleep_ms(backoff_ms);
-      backoff_ms = std::min<int64_t>(backoff_ms * 2, c.reconnect_max_ms);
-      continue;
-    }
-    if (!last_error.empty()) LogLine(LOG_INFO, "inventory reported again");
-    last_error.clear();
-    backoff_ms = 1000;
-    if (logins.size() < kMaxLoginsPerReport) sleep_ms(1000);
+    if (read->size() < kMaxLoginsPerReport)
+      for (int t = 0; t < 20 && !stop; t++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 

@@ -17,6 +17,7 @@
 #include "daemon/host_agent.h"
 #include "daemon/local_password.h"
 #include "daemon/recording_spool.h"
+#include "warden/v1/host.pb.h"
 
 namespace warden {
 
@@ -77,10 +78,14 @@ class ControllerLink {
   // until `stop`; reconnects like the watch stream.
   void RunTasks(const LocalPasswords& passwords, const std::atomic<bool>& stop);
   // Discovery: reads the host's inventory (config inventory_root, every inventory_interval) and
-  // its login records (every second), and reports the inventory when it changed (and once after
-  // start) and the logins of privileged accounts that did not go through Warden; a failed report
-  // is retried with backoff and logged, and its logins are read again until acknowledged.
+  // reports it when it changed, once after start and at least hourly; a failed report is
+  // retried with backoff and logged.
   void RunInventory(const std::atomic<bool>& stop);
+  // Reads the login records every second and reports the logins of break-glass and other
+  // privileged accounts (who is privileged read afresh); their place is kept only once the
+  // controller has them. A thread of its own: a slow inventory (a hung home directory) does not
+  // hold up a break-glass login's report.
+  void RunLogins(const std::atomic<bool>& stop);
   void Cancel();
   // Whether the watch stream is up (the controller accepted this host and has not gone away
   // since), waiting up to `timeout_ms` for it when it is not: just after wardend starts or while
@@ -89,6 +94,7 @@ class ControllerLink {
 
  private:
   std::shared_ptr<grpc::Channel> Channel();
+  absl::Status SendReport(const v1::InventoryReport& req);
   void RenewIfDue();
 
   HostAgent& agent_;

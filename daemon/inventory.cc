@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -52,7 +54,8 @@ class Collector {
     if (root_ == "/") root_.clear();
   }
 
-  Inventory Run(const std::vector<std::string>& break_glass) {
+  Inventory Run(const std::vector<std::string>& break_glass, bool keys) {
+    keys_ = keys;
     inv_.break_glass = break_glass;
     ReadSshdConfig();
     ReadPasswd();
@@ -68,68 +71,82 @@ class Collector {
       for (const PasswdEntry& p : passwd_)
         if (p.gid == gid->second) Mark(p.name, StrCat("group ", g, " (primary)"));
     }
-    for (const SudoersRule& r : inv_.sudoers) {
-      const std::string where = StrCat("sudoers ", r.file, ":", r.line);
-      if (r.who.size() > 1 && r.who[0] == '%') {
-        const std::string g = r.who.substr(1);
-        for (const std::string& m : group_members_[g]) Mark(m, where);
-        auto gid = group_gid_.find(g);
-        if (gid != group_gid_.end())
-          for (const PasswdEntry& p : passwd_)
-            if (p.gid == gid->second) Mark(p.name, where);
-      } else if (r.who != "ALL") {
-        Mark(r.who, where);
-      }
-    }
+    for (const SudoersRule& r : inv_.sudoers) MarkSudoers(r);
     for (auto& entry : accounts_) {
       const std::string& name = entry.first;
       InventoryAccount& a = entry.second;
       a.password = usable_password_.count(name) > 0;
       auto p = std::find_if(passwd_.begin(), passwd_.end(), [&](const PasswdEntry& e) { return e.name == name; });
-      if (p == passwd_.end()) continue;  // named by sudoers or a group, but not a local account
-      a.uid = p->uid;
-      std::set<std::string> files;
-      for (const std::string& pattern : key_files_) {
-        const std::string f = ExpandKeyFile(pattern, *p);
-        if (files.insert(f).second) ReadAuthorizedKeys(StrCat(root_, f), a);
+      if (p == passwd_.end()) {
+        // Named by sudoers or a group, but no account of the passwd file: one only NSS knows.
+        inv_.problems.push_back(StrCat(name, " (", a.via.empty() ? "" : a.via[0],
+                                       ") is no account of /etc/passwd: not inventoried"));
+        continue;
       }
-      if (a.authorized_keys.size() > kMaxInventoryKeys) {
-        inv_.problems.push_back(StrCat(name, ": ", a.authorized_keys.size(), " authorized keys; the first ",
-                                       kMaxInventoryKeys, " are reported"));
-        a.authorized_keys.resize(kMaxInventoryKeys);
+      a.uid = p->uid;
+      if (keys_) {
+        std::set<std::string> files;
+        size_t total = 0;
+        for (const std::string& pattern : key_files_) {
+          const std::string f = ExpandKeyFile(pattern, *p);
+          if (files.insert(f).second) total += ReadAuthorizedKeys(StrCat(root_, f), *p, a);
+        }
+        if (total > a.authorized_keys.size())
+          inv_.problems.push_back(StrCat(name, ": ", total, " authorized keys; the first ",
+                                         kMaxInventoryKeys, " are reported"));
       }
       inv_.privileged.push_back(a);
     }
-    ReadRootPrivateKeys();
+    if (keys_) ReadRootPrivateKeys();
     Cap();
     return std::move(inv_);
   }
 
  private:
   // The lines of a regular file, at most kMaxFileBytes of it. Users write their own
-  // authorized_keys: one that is a FIFO, a device or a link to one must not stall or exhaust
-  // wardend, so it is opened without blocking and read only if it is a regular file.
-  std::vector<std::string> Lines(const std::string& path, bool must_exist) {
+  // authorized_keys, so those are read with the account's file system ids (`as`), as sshd reads
+  // them: a link to a file the user may not read is not read. And whoever reads, the file is
+  // first opened as a path only (O_PATH): a FIFO, a device or a link to one is named and never
+  // opened (opening a device can have effects: a watchdog), and it cannot stall or exhaust
+  // wardend.
+  std::vector<std::string> Lines(const std::string& path, bool must_exist, const PasswdEntry* as = nullptr) {
     std::vector<std::string> out;
     const std::string shown = path.substr(root_.size());
-    const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) {
-      // A file that is not there says nothing (no sudo installed); one that cannot be read hides
-      // what it says.
-      if (must_exist || errno != ENOENT) inv_.problems.push_back(StrCat(shown, ": cannot be read"));
-      return out;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      close(fd);
-      inv_.problems.push_back(StrCat(shown, ": not a regular file, not read"));
-      return out;
+    int old_gid = -1, old_uid = -1;
+    if (as) {
+      old_gid = setfsgid(as->gid);
+      old_uid = setfsuid(as->uid);
     }
     std::string text;
-    char buf[65536];
-    ssize_t n;
-    while (text.size() <= kMaxFileBytes && (n = read(fd, buf, sizeof buf)) > 0) text.append(buf, n);
-    close(fd);
+    const char* problem = nullptr;
+    const int at = open(path.c_str(), O_PATH | O_CLOEXEC);
+    struct stat st;
+    if (at < 0) {
+      // A file that is not there says nothing (no sudo installed); one that cannot be read hides
+      // what it says.
+      if (must_exist || errno != ENOENT) problem = "cannot be read";
+    } else if (fstat(at, &st) != 0 || !S_ISREG(st.st_mode)) {
+      problem = "not a regular file, not read";
+    } else {
+      const int fd = open(StrCat("/proc/self/fd/", at).c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+      if (fd < 0) {
+        problem = "cannot be read";
+      } else {
+        char buf[65536];
+        ssize_t n;
+        while (text.size() <= kMaxFileBytes && (n = read(fd, buf, sizeof buf)) > 0) text.append(buf, n);
+        close(fd);
+      }
+    }
+    if (at >= 0) close(at);
+    if (as) {
+      setfsuid(static_cast<uid_t>(old_uid));
+      setfsgid(static_cast<gid_t>(old_gid));
+    }
+    if (problem) {
+      inv_.problems.push_back(StrCat(shown, ": ", problem));
+      return out;
+    }
     if (text.size() > kMaxFileBytes) {
       text.resize(kMaxFileBytes);
       inv_.problems.push_back(StrCat(shown, ": larger than ", kMaxFileBytes, " bytes; the rest not read"));
@@ -216,9 +233,7 @@ class Collector {
     cap(inv_.root_private_keys, kMaxInventoryItems, "private keys in /root/.ssh");
     cap(inv_.break_glass, kMaxInventoryItems, "break-glass accounts");
     cap(inv_.problems, kMaxInventoryItems, "problems");
-    auto clip = [](std::string& s) {
-      if (s.size() > kMaxInventoryText) s.resize(kMaxInventoryText);
-    };
+    auto clip = [](std::string& s) { s = CleanText(s, kMaxInventoryText); };
     for (InventoryAccount& a : inv_.privileged) {
       clip(a.name);
       if (a.via.size() > kMaxInventoryItems) a.via.resize(kMaxInventoryItems);
@@ -271,6 +286,12 @@ class Collector {
       inv_.problems.push_back(StrCat(path.substr(root_.size()), ": includes nested too deep"));
       return;
     }
+    // A file included twice (or including one it came from) is read once: no include loop, no
+    // blow-up of files that include each other.
+    if (!sudoers_read_.insert(std::filesystem::path(path).lexically_normal().string()).second) return;
+    // Relative include paths are relative to the including file's directory (sudoers(5)).
+    const std::string dir = path.substr(0, path.rfind('/'));
+    auto resolve = [&](std::string f) { return f[0] == '/' ? StrCat(root_, f) : StrCat(dir, "/", f); };
     std::vector<std::string> lines = Lines(path, false);
     std::string joined;
     int start = 0;
@@ -285,22 +306,27 @@ class Collector {
       joined.clear();
       for (const char* inc : {"@include ", "#include "}) {
         if (l.rfind(inc, 0) == 0) {
-          std::string f = Trim(l.substr(strlen(inc)));
-          if (f.empty()) continue;
-          if (f[0] != '/') f = StrCat("/etc/", f);  // relative to /etc/sudoers' directory
-          ReadSudoers(StrCat(root_, f), depth + 1);
+          const std::string f = Trim(l.substr(strlen(inc)));
+          if (!f.empty()) ReadSudoers(resolve(f), depth + 1);
           l.clear();
         }
       }
       for (const char* inc : {"@includedir ", "#includedir "}) {
         if (l.rfind(inc, 0) == 0) {
-          ReadSudoersDir(StrCat(root_, Trim(l.substr(strlen(inc)))), depth + 1);
+          const std::string d = Trim(l.substr(strlen(inc)));
+          if (!d.empty()) ReadSudoersDir(resolve(d), depth + 1);
           l.clear();
         }
       }
-      if (l.empty() || l[0] == '#' || l.rfind("Defaults", 0) == 0 ||
-          l.find("_Alias ") != std::string::npos)
+      // "#" starts a comment unless a uid follows it ("#1001 ALL=..." names uid 1001).
+      if (l.empty() || (l[0] == '#' && !(l.size() > 1 && std::isdigit(static_cast<unsigned char>(l[1])))) ||
+          l.rfind("Defaults", 0) == 0)
         continue;
+      if (l.rfind("User_Alias", 0) == 0) {
+        ReadUserAliases(l.substr(strlen("User_Alias")));
+        continue;
+      }
+      if (l.find("_Alias ") != std::string::npos || l.find("_Alias\t") != std::string::npos) continue;
       SudoersRule r;
       r.file = path.substr(root_.size());
       r.line = start;
@@ -310,10 +336,68 @@ class Collector {
     }
   }
 
+  // "NAME = a, b, %g : NAME2 = c": the members of each alias.
+  void ReadUserAliases(const std::string& spec) {
+    std::istringstream defs(spec);
+    for (std::string def; std::getline(defs, def, ':');) {
+      const size_t eq = def.find('=');
+      if (eq == std::string::npos) continue;
+      std::vector<std::string>& members = user_aliases_[Trim(def.substr(0, eq))];
+      for (const std::string& m : Split(def.substr(eq + 1), ','))
+        if (!Trim(m).empty()) members.push_back(Trim(m));
+    }
+  }
+
+  // Marks whom a rule's user list names: users, #uids, %groups (%#gids), aliases (expanded), a
+  // comma-separated list of them. What cannot be resolved from the files is a problem.
+  void MarkSudoers(const SudoersRule& r) {
+    const std::string where = StrCat("sudoers ", r.file, ":", r.line);
+    std::vector<std::string> todo = Split(r.who, ',');
+    std::set<std::string> seen;
+    while (!todo.empty()) {
+      std::string who = Trim(todo.back());
+      todo.pop_back();
+      if (who.empty() || who[0] == '!' || !seen.insert(who).second || seen.size() > 4096) continue;
+      if (who == "ALL") {
+        inv_.problems.push_back(StrCat(where, ": a rule for ALL users: every account may use it"));
+      } else if (who[0] == '%' && who.size() > 2 && who[1] == '#') {
+        MarkGid(static_cast<uint32_t>(std::strtoul(who.c_str() + 2, nullptr, 10)), where);
+      } else if (who[0] == '%' && who.size() > 1 && who[1] != ':') {
+        const std::string g = who.substr(1);
+        for (const std::string& m : group_members_[g]) Mark(m, where);
+        auto gid = group_gid_.find(g);
+        if (gid != group_gid_.end()) MarkGid(gid->second, where);
+        else if (group_members_[g].empty())
+          inv_.problems.push_back(StrCat(where, ": group ", g, " is no group of /etc/group: not inventoried"));
+      } else if (who[0] == '#') {
+        const uint32_t uid = static_cast<uint32_t>(std::strtoul(who.c_str() + 1, nullptr, 10));
+        for (const PasswdEntry& p : passwd_)
+          if (p.uid == uid) Mark(p.name, where);
+      } else if (who[0] == '+' || who[0] == '%') {
+        inv_.problems.push_back(StrCat(where, ": ", who, " (a netgroup or non-Unix group): not inventoried"));
+      } else if (auto alias = user_aliases_.find(who); alias != user_aliases_.end()) {
+        todo.insert(todo.end(), alias->second.begin(), alias->second.end());
+      } else {
+        Mark(who, where);
+      }
+    }
+  }
+
+  void MarkGid(uint32_t gid, const std::string& where) {
+    for (const PasswdEntry& p : passwd_)
+      if (p.gid == gid) Mark(p.name, where);
+    for (const auto& [name, g] : group_gid_)
+      if (g == gid)
+        for (const std::string& m : group_members_[name]) Mark(m, where);
+  }
+
   // Files in a sudoers include directory: those sudo reads (no '.' in the name, not ending in '~').
   void ReadSudoersDir(const std::string& dir, int depth) {
     DIR* d = opendir(dir.c_str());
-    if (!d) return;
+    if (!d) {
+      if (errno != ENOENT) inv_.problems.push_back(StrCat(dir.substr(root_.size()), ": cannot be read"));
+      return;
+    }
     std::vector<std::string> names;
     while (dirent* e = readdir(d)) {
       const std::string n = e->d_name;
@@ -325,10 +409,14 @@ class Collector {
     for (const std::string& n : names) ReadSudoers(StrCat(dir, "/", n), depth);
   }
 
-  void ReadAuthorizedKeys(const std::string& path, InventoryAccount& a) {
-    for (std::string l : Lines(path, false)) {
+  // The keys of one file sshd reads for `p`, read as `p`: how many lines it holds (only the
+  // first kMaxInventoryKeys of an account are kept).
+  size_t ReadAuthorizedKeys(const std::string& path, const PasswdEntry& p, InventoryAccount& a) {
+    size_t count = 0;
+    for (std::string l : Lines(path, false, &p)) {
       l = Trim(l);
       if (l.empty() || l[0] == '#') continue;
+      if (++count, a.authorized_keys.size() >= kMaxInventoryKeys) continue;
       // Options (command="...", from=...) may come before the key: as sshd does, they end at the
       // first blank outside double quotes. A line longer than any key is not parsed (a user's
       // file must not cost wardend more than a pass over it), only counted.
@@ -357,19 +445,35 @@ class Collector {
       }
       a.authorized_keys.push_back(k);
     }
+    return count;
   }
 
+  // Private keys at rest in /root/.ssh, whatever their names: files that begin as one.
   void ReadRootPrivateKeys() {
     const std::string dir = StrCat(root_, "/root/.ssh");
     DIR* d = opendir(dir.c_str());
     if (!d) return;
-    while (dirent* e = readdir(d)) {
-      const std::string n = e->d_name;
-      if (n.rfind("id_", 0) != 0 || (n.size() > 4 && n.substr(n.size() - 4) == ".pub")) continue;
-      if (n.find("-cert") != std::string::npos) continue;
-      inv_.root_private_keys.push_back(StrCat("/root/.ssh/", n));
-    }
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d)) names.push_back(e->d_name);
     closedir(d);
+    for (const std::string& n : names) {
+      if (n == "." || n == "..") continue;
+      const int at = open(StrCat(dir, "/", n).c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (at < 0) continue;
+      struct stat st;
+      char head[128] = {};
+      ssize_t got = 0;
+      if (fstat(at, &st) == 0 && S_ISREG(st.st_mode)) {
+        const int fd = open(StrCat("/proc/self/fd/", at).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+          got = read(fd, head, sizeof head - 1);
+          close(fd);
+        }
+      }
+      close(at);
+      if (got > 0 && std::string_view(head, got).find("PRIVATE KEY") != std::string_view::npos)
+        inv_.root_private_keys.push_back(StrCat("/root/.ssh/", n));
+    }
     std::sort(inv_.root_private_keys.begin(), inv_.root_private_keys.end());
   }
 
@@ -381,12 +485,16 @@ class Collector {
   std::set<std::string> usable_password_;
   std::map<std::string, InventoryAccount> accounts_;
   std::vector<std::string> key_files_;
+  std::map<std::string, std::vector<std::string>> user_aliases_;
+  std::set<std::string> sudoers_read_;
+  bool keys_ = true;
 };
 
 }  // namespace
 
-Inventory CollectInventory(const std::string& root, const std::vector<std::string>& break_glass) {
-  return Collector(root).Run(break_glass);
+Inventory CollectInventory(const std::string& root, const std::vector<std::string>& break_glass,
+                           bool keys) {
+  return Collector(root).Run(break_glass, keys);
 }
 
 }  // namespace warden

@@ -6,8 +6,10 @@
 // empty one) in shadow, or a key in a file sshd reads for the account: the AuthorizedKeysFile
 // patterns of sshd_config (with its Includes, every Match block's too; default
 // .ssh/authorized_keys and .ssh/authorized_keys2). An AuthorizedKeysCommand is named in
-// `problems`: the keys it returns are not seen. Private SSH keys in root's home are listed too:
-// credentials to elsewhere, at rest on this host.
+// `problems`: the keys it returns are not seen. Key files are read with the account's file system
+// ids, as sshd reads them. Private SSH keys in root's home are listed too (any file there that
+// begins as one): credentials to elsewhere, at rest on this host. Every string is valid UTF-8
+// without control characters (CleanText), within the caps of common/inventory.h.
 //
 // Accounts only NSS knows (LDAP, sssd, Warden's own ephemeral accounts) are not in these files
 // and not inventoried.
@@ -20,6 +22,9 @@
 
 namespace warden {
 
-Inventory CollectInventory(const std::string& root, const std::vector<std::string>& break_glass = {});
+// `keys` false: the accounts only (passwd, group, shadow and sudoers: files root owns), none of
+// the files users write; what classifying a login needs, fresh.
+Inventory CollectInventory(const std::string& root, const std::vector<std::string>& break_glass = {},
+                           bool keys = true);
 
 }  // namespace warden

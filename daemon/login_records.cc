@@ -54,14 +54,19 @@ std::vector<HostLogin> ClassifyLogins(const std::vector<LoginRecord>& records, c
       for (const InventoryAccount& a : inv.privileged)
         if (a.name == r.user) kind = "bypass";
     if (kind.empty()) continue;
-    out.push_back({r.user, r.line, r.from, r.at_us, r.pid, kind,
-                   StrCat(r.at_us, ":", r.pid, ":", r.line)});
+    // utmp fields are whatever the login program wrote (a terminal emulator's $DISPLAY, say).
+    out.push_back({CleanText(r.user, kMaxInventoryText), CleanText(r.line, kMaxInventoryText),
+                   CleanText(r.from, kMaxInventoryText), r.at_us, r.pid, kind,
+                   CleanText(StrCat(r.at_us, ":", r.pid, ":", r.line), kMaxInventoryText)});
   }
   return out;
 }
 
 absl::Status LoginRecordReader::LoadCursor() {
   absl::StatusOr<std::string> text = ReadFile(cursor_path_);
+  if (!text.ok() && access(cursor_path_.c_str(), F_OK) == 0)
+    return absl::Status(text.status().code(),
+                        StrCat(cursor_path_, ": ", text.status().message(), " (the login records' place)"));
   if (text.ok()) {
     try {
       nlohmann::json j = nlohmann::json::parse(*text);

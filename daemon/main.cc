@@ -92,6 +92,7 @@ int Run(const HostConfig& c) {
   const LocalPasswords passwords(c.rotate_accounts, c.password_check_service);
   std::thread tasks([&] { link.RunTasks(passwords, stop); });
   std::thread inventory([&] { link.RunInventory(stop); });
+  std::thread logins([&] { link.RunLogins(stop); });
   LogLine(LOG_INFO, StrCat("host ", enrollment->host_id, " (tier ", enrollment->tier,
                            ") serving ", c.agent_socket, "; controller ", enrollment->controller,
                            "; recordings sent ",
@@ -107,6 +108,7 @@ int Run(const HostConfig& c) {
   watch.join();
   tasks.join();
   inventory.join();
+  logins.join();
   reports.join();
   capture.join();
   spool.Wake();

@@ -2,6 +2,7 @@
 
 #include <type_traits>
 
+#include "common/inventory_proto.h"
 #include "common/recording.h"
 
 namespace warden {
@@ -208,43 +209,8 @@ absl::StatusOr<LocalPasswordTask> HostTaskFromProto(const v1::HostTask& in) {
 
 v1::InventoryReport InventoryReportToProto(const Inventory* inv, const std::vector<HostLogin>& logins) {
   v1::InventoryReport out;
-  if (inv) {
-    v1::Inventory* i = out.mutable_inventory();
-    for (const InventoryAccount& a : inv->privileged) {
-      v1::InventoryAccount* p = i->add_privileged();
-      p->set_name(a.name);
-      p->set_uid(a.uid);
-      for (const std::string& v : a.via) p->add_via(v);
-      p->set_password(a.password);
-      for (const InventoryKey& k : a.authorized_keys) {
-        v1::InventoryKey* pk = p->add_authorized_keys();
-        pk->set_file(k.file);
-        pk->set_type(k.type);
-        pk->set_fingerprint(k.fingerprint);
-        pk->set_comment(k.comment);
-      }
-    }
-    for (const SudoersRule& r : inv->sudoers) {
-      v1::InventorySudoersRule* p = i->add_sudoers();
-      p->set_file(r.file);
-      p->set_line(r.line);
-      p->set_who(r.who);
-      p->set_text(r.text);
-    }
-    for (const std::string& k : inv->root_private_keys) i->add_root_private_keys(k);
-    for (const std::string& b : inv->break_glass) i->add_break_glass(b);
-    for (const std::string& p : inv->problems) i->add_problems(p);
-  }
-  for (const HostLogin& l : logins) {
-    v1::HostLogin* p = out.add_logins();
-    p->set_user(l.user);
-    p->set_line(l.line);
-    p->set_from(l.from);
-    p->set_at_unix_us(l.at_us);
-    p->set_pid(l.pid);
-    p->set_kind(l.kind);
-    p->set_key(l.key);
-  }
+  if (inv) ToProto(*inv, out.mutable_inventory());
+  for (const HostLogin& l : logins) ToProto(l, out.add_logins());
   return out;
 }
 

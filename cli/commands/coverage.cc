@@ -24,6 +24,24 @@ std::string Share(uint64_t part, uint64_t whole) {
   return s.str();
 }
 
+// Control characters (C0 but newline, DEL, C1 as UTF-8) as '?'.
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      out += '?';
+      i++;
+    } else if ((c < 0x20 && c != '\n') || c == 0x7f) {
+      out += '?';
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 json KeysJson(const pb::InventoryAccount& a) {
   json keys = json::array();
   for (const pb::InventoryKey& k : a.authorized_keys())
@@ -84,14 +102,17 @@ absl::Status Coverage(Context& ctx, int tier, const std::string& since) {
                            {"authorized_keys", KeysJson(u.account())},
                            {"break_glass", u.break_glass()}});
     for (const pb::SilentHost& h : r.not_reporting())
-      silent.push_back({{"tier", h.tier()}, {"group", h.group()}, {"host", h.hostname()}, {"host_id", h.host_id()}});
+      silent.push_back({{"tier", h.tier()}, {"group", h.group()}, {"host", h.hostname()}, {"host_id", h.host_id()},
+                        {"last_report", h.last_report_unix()}});
     for (const pb::HostProblem& p : r.problems())
       problems.push_back({{"host", p.hostname()}, {"problem", p.problem()}});
     ctx.out().Json(json{{"since", r.since_unix()}, {"now", r.now_unix()}, {"groups", groups},
                         {"unmanaged", unmanaged}, {"not_reporting", silent}, {"problems", problems}});
     return absl::OkStatus();
   }
-  std::ostream& out = ctx.out().text();
+  // Hosts write what is printed below (key comments, file names): control characters are shown
+  // as '?' so that none can drive the terminal (hide a line, say).
+  std::ostringstream out;
   const time_t since_t = r.since_unix();
   char day[32];
   strftime(day, sizeof day, "%Y-%m-%d %H:%M", gmtime(&since_t));
@@ -99,6 +120,7 @@ absl::Status Coverage(Context& ctx, int tier, const std::string& since) {
       << "that went through Warden and were recorded (sessions since " << day << " UTC).\n\n";
   if (r.groups_size() == 0) {
     out << "No enrolled hosts" << (tier >= 0 ? StrCat(" of tier ", tier) : "") << ".\n";
+    ctx.out().text() << Printable(out.str());
     return absl::OkStatus();
   }
   out << std::left << std::setw(5) << "TIER" << std::setw(14) << "GROUP" << std::setw(10) << "HOSTS"
@@ -127,15 +149,25 @@ absl::Status Coverage(Context& ctx, int tier, const std::string& since) {
     out << "\nNo unmanaged privileged accounts.\n";
   }
   if (r.not_reporting_size() > 0) {
-    out << "\nHosts without an inventory (not covered until they report):\n";
-    for (const pb::SilentHost& h : r.not_reporting())
+    out << "\nHosts without a recent inventory (not covered until they report):\n";
+    for (const pb::SilentHost& h : r.not_reporting()) {
       out << "  tier " << h.tier() << " " << (h.group().empty() ? "-" : h.group()) << " "
-          << h.hostname() << " (" << h.host_id() << ")\n";
+          << h.hostname() << " (" << h.host_id() << "): ";
+      if (h.last_report_unix() == 0) {
+        out << "never reported\n";
+      } else {
+        const time_t at = h.last_report_unix();
+        char when[32];
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M", gmtime(&at));
+        out << "last report " << when << " UTC\n";
+      }
+    }
   }
   if (r.problems_size() > 0) {
     out << "\nWhat hosts could not read:\n";
     for (const pb::HostProblem& p : r.problems()) out << "  " << p.hostname() << ": " << p.problem() << "\n";
   }
+  ctx.out().text() << Printable(out.str());
   return absl::OkStatus();
 }
 

@@ -41,44 +41,6 @@ v1::HostState ToProto(const HostState& st) {
   return m;
 }
 
-Inventory FromProto(const v1::Inventory& in) {
-  Inventory out;
-  for (const v1::InventoryAccount& a : in.privileged()) {
-    InventoryAccount acc;
-    acc.name = a.name();
-    acc.uid = a.uid();
-    acc.via.assign(a.via().begin(), a.via().end());
-    acc.password = a.password();
-    for (const v1::InventoryKey& k : a.authorized_keys())
-      acc.authorized_keys.push_back({k.file(), k.type(), k.fingerprint(), k.comment()});
-    out.privileged.push_back(std::move(acc));
-  }
-  for (const v1::InventorySudoersRule& r : in.sudoers())
-    out.sudoers.push_back({r.file(), r.line(), r.who(), r.text()});
-  out.root_private_keys.assign(in.root_private_keys().begin(), in.root_private_keys().end());
-  out.break_glass.assign(in.break_glass().begin(), in.break_glass().end());
-  out.problems.assign(in.problems().begin(), in.problems().end());
-  return out;
-}
-
-HostLogin FromProto(const v1::HostLogin& in) {
-  return {in.user(), in.line(), in.from(), in.at_unix_us(), in.pid(), in.kind(), in.key()};
-}
-
-void ToProto(const InventoryAccount& a, v1::InventoryAccount* out) {
-  out->set_name(a.name);
-  out->set_uid(a.uid);
-  for (const std::string& v : a.via) out->add_via(v);
-  out->set_password(a.password);
-  for (const InventoryKey& k : a.authorized_keys) {
-    v1::InventoryKey* p = out->add_authorized_keys();
-    p->set_file(k.file);
-    p->set_type(k.type);
-    p->set_fingerprint(k.fingerprint);
-    p->set_comment(k.comment);
-  }
-}
-
 void ToProto(const CoverageReport& r, v1::CoverageResponse* out) {
   out->set_since_unix(r.since);
   out->set_now_unix(r.now);
@@ -112,6 +74,7 @@ void ToProto(const CoverageReport& r, v1::CoverageResponse* out) {
     p->set_hostname(h.hostname);
     p->set_group(h.group);
     p->set_tier(h.tier);
+    p->set_last_report_unix(h.last_report);
   }
   for (const HostProblem& h : r.problems) {
     v1::HostProblem* p = out->add_problems();

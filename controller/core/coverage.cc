@@ -65,6 +65,8 @@ absl::Status Coverage::Report(std::string_view host_id, const std::optional<Inve
       if (parsed.ok()) old = std::move(*parsed);
     }
     const std::string text = ToJson(*inventory).dump();
+    // Stored every time: when the host last reported tells a silent host from an unchanged one.
+    RETURN_IF_ERROR(store_.PutInventory({std::string(host_id), now, text}));
     if (!before || before->inventory != text) {
       int standing = 0, keys = 0;
       for (const InventoryAccount& a : inventory->privileged) {
@@ -89,7 +91,6 @@ absl::Status Coverage::Report(std::string_view host_id, const std::optional<Inve
         event["standing_added"] = Minus(st_new, st_old);
         event["standing_removed"] = Minus(st_old, st_new);
       }
-      RETURN_IF_ERROR(store_.PutInventory({std::string(host_id), now, text}));
       RETURN_IF_ERROR(audit_.Append(std::move(event)).status());
     }
   }
@@ -115,19 +116,19 @@ absl::StatusOr<CoverageReport> Coverage::Compute(const Identity& who, const Cove
   RETURN_IF_ERROR(policy_.RequireAuditReader(who.user, !who.host_id.empty(), "coverage"));
   CoverageReport r;
   r.now = clock_.Now();
-  r.since = q.since > 0 ? q.since : r.now - kDefaultCoverageWindow;
+  r.since = q.since > 0 ? std::min(q.since, r.now) : r.now - kDefaultCoverageWindow;
   ASSIGN_OR_RETURN(Transaction tx, store_.BeginRead());
   ASSIGN_OR_RETURN(std::vector<HostRow> hosts, hosts_.ListHosts());
   ASSIGN_OR_RETURN(std::vector<InventoryRow> inventories, store_.ListInventories());
   ASSIGN_OR_RETURN(std::vector<HostSessionCount> sessions,
                    recordings_.CountRecordingsByHost(r.since * int64_t{1000000000}));
-  ASSIGN_OR_RETURN(std::vector<HostLoginRow> logins, store_.ListHostLogins(r.since * int64_t{1000000}));
+  ASSIGN_OR_RETURN(std::vector<HostLoginCount> logins, store_.CountHostLogins(r.since * int64_t{1000000}));
   std::map<std::string, const InventoryRow*> inventory_of;
   for (const InventoryRow& i : inventories) inventory_of[i.host_id] = &i;
   std::map<std::string, const HostSessionCount*> sessions_of;
   for (const HostSessionCount& s : sessions) sessions_of[s.host_id] = &s;
-  std::map<std::string, std::vector<const HostLoginRow*>> logins_of;
-  for (const HostLoginRow& l : logins) logins_of[l.host_id].push_back(&l);
+  std::map<std::string, std::vector<const HostLoginCount*>> logins_of;
+  for (const HostLoginCount& l : logins) logins_of[l.host_id].push_back(&l);
 
   std::map<std::pair<int, std::string>, CoverageGroup> groups;
   for (const HostRow& h : hosts) {
@@ -145,18 +146,24 @@ absl::StatusOr<CoverageReport> Coverage::Compute(const Identity& who, const Cove
       continue;
     }
     g.hosts++;
-    for (const HostLoginRow* l : logins_of[h.id])
-      (l->kind == "break_glass" ? g.break_glass_logins : g.bypass_logins)++;
+    for (const HostLoginCount* l : logins_of[h.id])
+      (l->kind == "break_glass" ? g.break_glass_logins : g.bypass_logins) += l->logins;
     auto inv_row = inventory_of.find(h.id);
     if (inv_row == inventory_of.end()) {
-      r.not_reporting.push_back({h.id, h.hostname, group, h.tier});
+      r.not_reporting.push_back({h.id, h.hostname, group, h.tier, 0});
+      continue;
+    }
+    // A host sends its inventory at least hourly: one that has not for kStaleInventory has
+    // stopped (wardend down, cut off): its last inventory no longer counts.
+    if (inv_row->second->reported < r.now - kStaleInventory) {
+      r.not_reporting.push_back({h.id, h.hostname, group, h.tier, inv_row->second->reported});
       continue;
     }
     absl::StatusOr<Inventory> inv =
         InventoryFromJson(json::parse(inv_row->second->inventory, nullptr, false));
     if (!inv.ok()) {
       r.problems.push_back({h.hostname, std::string(inv.status().message())});
-      r.not_reporting.push_back({h.id, h.hostname, group, h.tier});
+      r.not_reporting.push_back({h.id, h.hostname, group, h.tier, inv_row->second->reported});
       continue;
     }
     g.hosts_reporting++;

@@ -10,7 +10,8 @@
 //             privileged accounts (break-glass ones included) their login records show
 //
 // and the list of unmanaged accounts (each privileged account with a standing credential, and
-// which), with the hosts that never reported an inventory: what is not seen is not covered.
+// which), with the hosts that never reported an inventory or stopped reporting (none for
+// kStaleInventory): what is not seen is not covered.
 //
 // Audit events: host.inventory when a host's inventory changes (which accounts became or stopped
 // being privileged or standing), host.login for each login outside Warden (the detection kinds
@@ -35,6 +36,9 @@ namespace warden {
 // The label that names a host's group (`wardenctl host token create --label group=payments`).
 inline constexpr const char* kHostGroupLabel = "group";
 
+// A host whose last report is older than this is not reporting (wardend sends its inventory at
+// least hourly).
+inline constexpr int64_t kStaleInventory = 3 * 3600;
 // The window sessions and logins are counted over when a query names none.
 inline constexpr int64_t kDefaultCoverageWindow = 30 * 86400;
 
@@ -64,6 +68,7 @@ struct UnmanagedAccount {
 struct SilentHost {
   std::string host_id, hostname, group;
   int tier = 0;
+  int64_t last_report = 0;  // 0: never
 };
 
 struct HostProblem {
@@ -86,9 +91,10 @@ class Coverage {
         clock_(clock) {}
 
   // A host's report: `inventory` (absent: unchanged) replaces its last one; each login it has
-  // not reported before is stored with its audit event, both or neither (a report refused
-  // halfway is sent again by the host and counted once). Refuses what exceeds the caps of
-  // common/inventory.h.
+  // not reported before is stored once. The audit events are written before the transaction
+  // commits: a report that fails after one was written is sent again by the host, its rows
+  // stored once and its events written again (at least once, never lost). Refuses what exceeds
+  // the caps of common/inventory.h before anything is written.
   absl::Status Report(std::string_view host_id, const std::optional<Inventory>& inventory,
                       const std::vector<HostLogin>& logins);
 

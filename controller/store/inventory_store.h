@@ -19,8 +19,8 @@ class InventoryStore : public virtual TransactionalStore {
   virtual absl::StatusOr<std::vector<InventoryRow>> ListInventories() = 0;
   // False: the host reported this login (its key) before; nothing is written.
   virtual absl::StatusOr<bool> InsertHostLogin(const HostLoginRow& l) = 0;
-  // Logins at or after `since_us`, oldest first.
-  virtual absl::StatusOr<std::vector<HostLoginRow>> ListHostLogins(int64_t since_us) = 0;
+  // Logins at or after `since_us`, counted per host and kind.
+  virtual absl::StatusOr<std::vector<HostLoginCount>> CountHostLogins(int64_t since_us) = 0;
 };
 
 }  // namespace warden

@@ -115,6 +115,11 @@ struct HostLoginRow {
   int64_t received = 0;  // unix seconds
 };
 
+struct HostLoginCount {
+  std::string host_id, kind;
+  uint64_t logins = 0;
+};
+
 // Recorded sessions of one host (or gateway) since some time.
 struct HostSessionCount {
   std::string host_id;

@@ -19,6 +19,12 @@ void Put(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+// A planted tree that every uid may enter (key files are read with the account's ids).
+std::string Tree(const TempDir& dir) {
+  std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));
+  return dir.path();
+}
+
 const InventoryAccount* Find(const Inventory& inv, const std::string& name) {
   for (const InventoryAccount& a : inv.privileged)
     if (a.name == name) return &a;
@@ -27,7 +33,7 @@ const InventoryAccount* Find(const Inventory& inv, const std::string& name) {
 
 TEST(InventoryTest, FindsPlantedStandingKeysPasswordsAndSudoers) {
   TempDir dir;
-  const std::string r = dir.path();
+  const std::string r = Tree(dir);
   Put(r + "/etc/passwd",
       "root:x:0:0:root:/root:/bin/bash\n"
       "toor:x:0:0:backdoor:/home/toor:/bin/sh\n"       // a second uid 0
@@ -96,7 +102,7 @@ TEST(InventoryTest, FindsPlantedStandingKeysPasswordsAndSudoers) {
 // in every Match block too, and says what it cannot see (an AuthorizedKeysCommand).
 TEST(InventoryTest, KeysAreReadWhereSshdConfigPutsThem) {
   TempDir dir;
-  const std::string r = dir.path();
+  const std::string r = Tree(dir);
   const std::string key =
       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfbz7ffaqAmQd8ocTFNXgG5c9CyrW9Z4Pj2tYUtlf9O hidden\n";
   Put(r + "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/sh\n");
@@ -136,7 +142,7 @@ TEST(InventoryTest, KeysAreReadWhereSshdConfigPutsThem) {
 // counts, none is lost, and the report stays within what the controller takes.
 TEST(InventoryTest, AFloodOfKeysIsCappedAndSaid) {
   TempDir dir;
-  const std::string r = dir.path();
+  const std::string r = Tree(dir);
   Put(r + "/etc/passwd", "ops:x:0:0::/home/ops:/bin/sh\n");
   Put(r + "/etc/group", "");
   Put(r + "/etc/shadow", "");
@@ -158,12 +164,14 @@ TEST(InventoryTest, AFloodOfKeysIsCappedAndSaid) {
 // file they may not read reports none of its text; a huge line of blanks is counted, not parsed.
 TEST(InventoryTest, AUsersOwnKeyFilesCannotStallOrLeak) {
   TempDir dir;
-  const std::string r = dir.path();
+  const std::string r = Tree(dir);
   Put(r + "/etc/passwd",
       "root:x:0:0::/root:/bin/sh\nfifo:x:0:0::/home/fifo:/bin/sh\nzero:x:0:0::/home/zero:/bin/sh\n"
-      "leak:x:0:0::/home/leak:/bin/sh\nbig:x:0:0::/home/big:/bin/sh\n");
+      "leak:x:1001:1001::/home/leak:/bin/sh\nbig:x:0:0::/home/big:/bin/sh\n");
+  Put(r + "/etc/sudoers", "leak ALL=(ALL) ALL\n");
   Put(r + "/etc/group", "");
   Put(r + "/etc/shadow", "root:$6$secret-hash:1::::::\n");
+  std::filesystem::permissions(r + "/etc/shadow", std::filesystem::perms(0600));
   std::filesystem::create_directories(r + "/home/fifo/.ssh");
   ASSERT_EQ(mkfifo((r + "/home/fifo/.ssh/authorized_keys").c_str(), 0600), 0);
   std::filesystem::create_directories(r + "/home/zero/.ssh");
@@ -177,15 +185,70 @@ TEST(InventoryTest, AUsersOwnKeyFilesCannotStallOrLeak) {
   const Inventory inv = CollectInventory(r);
   EXPECT_TRUE(Find(inv, "fifo")->authorized_keys.empty());
   EXPECT_TRUE(Find(inv, "zero")->authorized_keys.empty());
-  const InventoryAccount* leak = Find(inv, "leak");
-  ASSERT_EQ(leak->authorized_keys.size(), 1u);
-  EXPECT_EQ(leak->authorized_keys[0].type, "unparsed");
+  // Read as leak (uid 1001), who may not read shadow: nothing of it, and said so.
+  EXPECT_TRUE(Find(inv, "leak")->authorized_keys.empty());
   EXPECT_EQ(ToJson(inv).dump().find("secret-hash"), std::string::npos);
   ASSERT_EQ(Find(inv, "big")->authorized_keys.size(), 2u);  // the blanks line and 1 MiB of the rest
   EXPECT_EQ(inv.problems,
             (std::vector<std::string>{"/home/big/.ssh/authorized_keys: larger than 1048576 bytes; the rest not read",
                                       "/home/fifo/.ssh/authorized_keys: not a regular file, not read",
+                                      "/home/leak/.ssh/authorized_keys: cannot be read",
                                       "/home/zero/.ssh/authorized_keys: not a regular file, not read"}));
+}
+
+// Every way sudoers names users: #uid, a comma list, a User_Alias (of a %group), a relative
+// include, files that include each other; what the files cannot resolve is a problem.
+TEST(InventoryTest, SudoersRulesNameUsersEveryWaySudoDoes) {
+  TempDir dir;
+  const std::string r = Tree(dir);
+  Put(r + "/etc/passwd",
+      "a:x:1001:1001::/h:/bin/sh\nb:x:1002:1002::/h:/bin/sh\nc:x:1003:1003::/h:/bin/sh\n"
+      "d:x:1004:1004::/h:/bin/sh\ne:x:1005:1005::/h:/bin/sh\nf:x:1006:1006::/h:/bin/sh\n");
+  Put(r + "/etc/group", "ops:x:3000:e\n");
+  Put(r + "/etc/shadow", "");
+  Put(r + "/etc/sudoers",
+      "#1001 ALL=(ALL) NOPASSWD: ALL\n"           // a uid, not a comment
+      "b,c ALL=(root) /bin/ls\n"                   // a list
+      "User_Alias OPS = d, %ops : OTHER = f\n"
+      "OPS ALL=(ALL) ALL\n"
+      "ALL ALL=(root) /usr/bin/id\n"
+      "ldapuser ALL=(ALL) ALL\n"
+      "+admins ALL=(ALL) ALL\n"
+      "@include sudoers.local\n");                // relative to /etc
+  Put(r + "/etc/sudoers.local", "@include /etc/sudoers\n@includedir more\n");  // a loop
+  Put(r + "/etc/more/x", "@include ../sudoers.local\n");
+  const Inventory inv = CollectInventory(r);
+  std::vector<std::string> names;
+  for (const InventoryAccount& a : inv.privileged) names.push_back(a.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  EXPECT_EQ(Find(inv, "e")->via, (std::vector<std::string>{"sudoers /etc/sudoers:4"}));
+  EXPECT_EQ(inv.problems,
+            (std::vector<std::string>{
+                "sudoers /etc/sudoers:5: a rule for ALL users: every account may use it",
+                "sudoers /etc/sudoers:7: +admins (a netgroup or non-Unix group): not inventoried",
+                "ldapuser (sudoers /etc/sudoers:6) is no account of /etc/passwd: not inventoried"}));
+}
+
+// What users write reaches the controller and terminals: invalid UTF-8 and control characters
+// are replaced, and the report always encodes.
+TEST(InventoryTest, TextFromUsersIsCleaned) {
+  EXPECT_EQ(CleanText("ok \xff\x1b[2Jé\xc2\x9b\xe2\x82", 100), "ok ??[2Jé???");
+  EXPECT_EQ(CleanText("ééé", 5), "éé");  // cut between characters
+  EXPECT_EQ(CleanText("\xed\xa0\x80\xf4\x90\x80\x80\xc0\xaf", 100), "?????????");  // surrogate, > U+10FFFF, overlong
+  TempDir dir;
+  const std::string r = Tree(dir);
+  Put(r + "/etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+  Put(r + "/etc/group", "");
+  Put(r + "/etc/shadow", "");
+  Put(r + "/root/.ssh/authorized_keys",
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBfbz7ffaqAmQd8ocTFNXgG5c9CyrW9Z4Pj2tYUtlf9O me\xff\x1b]0;x\x07\n");
+  Put(r + "/root/.ssh/backup", "-----BEGIN OPENSSH PRIVATE KEY-----\n");  // not named id_*
+  const Inventory inv = CollectInventory(r);
+  ASSERT_EQ(inv.privileged.size(), 1u);
+  ASSERT_EQ(inv.privileged[0].authorized_keys.size(), 1u);
+  EXPECT_EQ(inv.privileged[0].authorized_keys[0].comment, "me??]0;x?");
+  EXPECT_NO_THROW(ToJson(inv).dump());
+  EXPECT_EQ(inv.root_private_keys, (std::vector<std::string>{"/root/.ssh/backup"}));
 }
 
 TEST(InventoryTest, AHostWithoutItsFilesSaysWhatItCouldNotRead) {

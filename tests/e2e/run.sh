@@ -2517,6 +2517,15 @@ coverage_says() {
   wctl admin --json coverage | python3 -c 'import json,sys
 c=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"
 }
+# login_report_count AUDIT_LOG: the hosts' reports that carried logins.
+login_report_count() {
+  python3 -c 'import json,sys
+n=0
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e.get("type")=="intent" and e.get("call")=="HostService.ReportInventory" and e.get("args",{}).get("logins",0)>0: n+=1
+print(n)' "$1"
+}
 # tty_ssh_as: ssh_as with a terminal.
 tty_ssh_as() { SSH_TT=1 ssh_as "$@"; }
 # unmanaged: the unmanaged accounts, as "host:account" lines.
@@ -2588,7 +2597,10 @@ EOF
   sealed_session >/dev/null
   wait_for 15 coverage_says 'c["groups"][0]["sessions_recorded"] == 1' || fail "the session was not counted"
   expect_out "1/3 33%             1 bypass, 1 break-glass" wctl admin coverage
-  # wardend restarts: nothing reported twice.
+  # wardend restarts: nothing reported twice (the host's own cursor, not the controller's
+  # dedupe: the audit log shows one more report with logins, for the one new login).
+  local login_reports
+  login_reports=$(login_report_count "$audit")
   wardend_stop h1
   wardend_start h1
   tty_ssh_as h1 localops-h1 localops true >/dev/null
@@ -2596,6 +2608,8 @@ EOF
   sleep 2
   [ "$(alert_count bypass)" -eq 2 ] || fail "$(alert_count bypass) bypass alerts for two logins"
   [ "$(alert_count break-glass)" -eq 1 ] || fail "the break-glass login was reported again"
+  [ "$(login_report_count "$audit")" -eq $((login_reports + 1)) ] ||
+    fail "wardend sent logins again after a restart: $(login_report_count "$audit") reports, $login_reports before"
   echo "  ok: the Warden session is counted as recorded; a wardend restart reports nothing twice"
   expect_out "No enrolled hosts of tier 1." wctl admin coverage --tier 1 --since 1h
   coverage_says 'c["groups"][0]["bypass_logins"] == 2 and c["groups"][0]["break_glass_logins"] == 1' ||

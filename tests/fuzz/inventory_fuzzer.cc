@@ -2,7 +2,7 @@
 // shadow, sudoers, sshd_config and an account's authorized_keys are the input's NUL-separated
 // parts (users write their own authorized_keys), and login records of the input's bytes. Nothing
 // may crash or hang; what CollectInventory reports is always within what the controller takes
-// (CheckInventory), and its JSON form reads back the same.
+// (CheckInventory), its JSON form encodes and reads back the same, and so do its logins.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,13 +50,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const warden::Inventory inv = warden::CollectInventory(root, {"root"});
   if (!warden::CheckInventory(inv).ok()) abort();
-  auto back = warden::InventoryFromJson(warden::ToJson(inv));
+  // What users write is cleaned: the report encodes (an invalid UTF-8 byte would throw here).
+  const std::string text = warden::ToJson(inv).dump();
+  auto back = warden::InventoryFromJson(nlohmann::json::parse(text));
   if (!back.ok() || warden::ToJson(*back) != warden::ToJson(inv)) abort();
 
   size_t consumed = 0;
   const std::vector<warden::LoginRecord> records = warden::ParseLoginRecords(in, &consumed);
   if (consumed > size) abort();
-  for (const warden::HostLogin& l : warden::ClassifyLogins(records, inv))
+  for (const warden::HostLogin& l : warden::ClassifyLogins(records, inv)) {
     if (l.kind != "break_glass" && l.kind != "bypass") abort();
+    if (!warden::CheckLogin(l).ok()) abort();
+    (void)nlohmann::json(l.user + l.line + l.from + l.key).dump();
+  }
   return 0;
 }

@@ -40,13 +40,12 @@ absl::StatusOr<bool> SqliteStore::InsertHostLogin(const HostLoginRow& l) {
   return db_->Changes() == 1;
 }
 
-absl::StatusOr<std::vector<HostLoginRow>> SqliteStore::ListHostLogins(int64_t since_us) {
+absl::StatusOr<std::vector<HostLoginCount>> SqliteStore::CountHostLogins(int64_t since_us) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT host_id,key,user,line,rhost,kind,at_us,pid,received "
-                                        "FROM host_logins WHERE at_us>=? ORDER BY at_us"));
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT host_id,kind,count(*) FROM host_logins WHERE at_us>=? "
+                                        "GROUP BY host_id,kind ORDER BY host_id,kind"));
   return s.Bind(1, since_us).ReadAll([](Stmt& s) {
-    return HostLoginRow{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5),
-                        s.Int(6), static_cast<int32_t>(s.Int(7)), s.Int(8)};
+    return HostLoginCount{s.Text(0), s.Text(1), static_cast<uint64_t>(s.Int(2))};
   });
 }
 

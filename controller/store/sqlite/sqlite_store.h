@@ -82,7 +82,7 @@ class SqliteStore final : public AccessStore,
   absl::StatusOr<std::optional<InventoryRow>> GetInventory(std::string_view host_id) override;
   absl::StatusOr<std::vector<InventoryRow>> ListInventories() override;
   absl::StatusOr<bool> InsertHostLogin(const HostLoginRow& l) override;
-  absl::StatusOr<std::vector<HostLoginRow>> ListHostLogins(int64_t since_us) override;
+  absl::StatusOr<std::vector<HostLoginCount>> CountHostLogins(int64_t since_us) override;
 
   // RecordingStore
   absl::Status InsertRecording(const RecordingRow& r) override;

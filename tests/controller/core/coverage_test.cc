@@ -177,7 +177,8 @@ TEST_F(CoverageTest, ReportsAreAuditedOnceAndChangesNamed) {
   EXPECT_EQ(events[0]["user"], "toor");
   EXPECT_EQ(events[0]["kind"], "bypass");
   EXPECT_EQ(events[0]["tier"], 0);
-  EXPECT_EQ(store_->ListHostLogins(0)->size(), 1u);
+  ASSERT_EQ(store_->CountHostLogins(0)->size(), 1u);
+  EXPECT_EQ((*store_->CountHostLogins(0))[0].logins, 1u);
 }
 
 TEST_F(CoverageTest, BadReportsAreRefusedAndChangeNothing) {
@@ -196,8 +197,37 @@ TEST_F(CoverageTest, BadReportsAreRefusedAndChangeNothing) {
             "inventory report: 513 logins; at most 512");
   EXPECT_EQ(coverage_->Report("h-9", Inventory{}, {}).code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(store_->GetInventory("h-1")->has_value());
-  EXPECT_TRUE(store_->ListHostLogins(0)->empty());
+  EXPECT_TRUE(store_->CountHostLogins(0)->empty());
   EXPECT_TRUE(Events("host.inventory").empty());
+}
+
+// A host that stops reporting (wardend sends its inventory at least hourly) no longer counts as
+// covered by its last inventory; an unchanged report keeps it current without an audit event.
+TEST_F(CoverageTest, AHostThatStopsReportingIsNotCovered) {
+  Inventory inv;
+  inv.privileged = {Account("root", false, 0)};
+  ASSERT_TRUE(coverage_->Report("h-1", inv, {}).ok());
+  const int64_t first = clock_.Now();
+  clock_.Advance(2 * 3600);
+  ASSERT_TRUE(coverage_->Report("h-1", inv, {}).ok());
+  clock_.Advance(2 * 3600);
+  absl::StatusOr<CoverageReport> r = coverage_->Compute(Who("root"), {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->groups[0].hosts_reporting, 1);
+  EXPECT_EQ(Events("host.inventory").size(), 1u);
+  clock_.Advance(2 * 3600);
+  r = coverage_->Compute(Who("root"), {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->groups[0].hosts_reporting, 0);
+  EXPECT_EQ(r->groups[0].privileged, 0);
+  ASSERT_EQ(r->not_reporting.size(), 3u);  // db1 stopped, db2 and web1 never reported
+  EXPECT_EQ(r->not_reporting[0].hostname, "db1");
+  EXPECT_EQ(r->not_reporting[0].last_report, first + 2 * 3600);
+  EXPECT_EQ(r->not_reporting[1].last_report, 0);
+  // A window starting in the future is cut to now, not overflowed.
+  CoverageQuery q;
+  q.since = INT64_MAX / 2;
+  EXPECT_TRUE(coverage_->Compute(Who("root"), q).ok());
 }
 
 TEST_F(CoverageTest, OnlyAdminsAndRecordingViewersSeeIt) {
