@@ -88,6 +88,7 @@ Inventory HostInventory(int host, bool changed) {
 int Run(int accounts, int hosts) {
   char tmpl[] = "/tmp/warden-coverage-bench.XXXXXX";
   const fs::path dir = mkdtemp(tmpl);
+  fs::permissions(dir, fs::perms(0755));  // key files are read with their accounts' ids
   if (std::system(StrCat("ssh-keygen -q -t ed25519 -N '' -f ", (dir / "key").string()).c_str()) != 0) return 1;
   std::ifstream kf(dir / "key.pub");
   std::string key_line;
