@@ -235,8 +235,9 @@ class Hosts final : public pb::HostService::CallbackService {
                                             pb::JoinToken* resp) override {
     std::vector<std::string> hostnames(req->hostnames().begin(), req->hostnames().end());
     const std::string kind = req->kind().empty() ? std::string(kHostKind) : req->kind().substr(0, 64);
+    const int uses = req->uses() == 0 ? 1 : static_cast<int>(std::min<uint32_t>(req->uses(), 1u << 30));
     json args = {{"tier", req->tier()}, {"ttl", req->ttl_seconds()}, {"hostnames", hostnames},
-                 {"kind", kind},
+                 {"kind", kind}, {"uses", uses},
                  {"labels", std::map<std::string, std::string>(req->labels().begin(),
                                                                req->labels().end())}};
     return i_.Run(ctx, "HostService.CreateJoinToken", std::move(args), Caller::kOperator,
@@ -245,12 +246,13 @@ class Hosts final : public pb::HostService::CallbackService {
                         IssuedJoinToken t,
                         i_.c.hosts().CreateJoinToken(
                             who, req->tier(), {req->labels().begin(), req->labels().end()},
-                            req->ttl_seconds(), hostnames, kind));
+                            req->ttl_seconds(), hostnames, kind, uses));
                     resp->set_token(t.token);
                     resp->set_kind(t.kind);
                     resp->set_tier(t.tier);
                     resp->set_expires_unix(t.expires);
                     for (const auto& h : t.hostnames) resp->add_hostnames(h);
+                    resp->set_uses(static_cast<uint32_t>(t.uses));
                     return json{{"token", i_.c.audit().Redact(t.token)}, {"expires", t.expires}};
                   });
   }
@@ -281,8 +283,10 @@ class Hosts final : public pb::HostService::CallbackService {
                     resp->set_ca_pem(i_.c.ca_pem());
                     resp->set_ssh_host_certificate(e.ssh_host_certificate);
                     resp->set_expires_unix(e.expires);
-                    return json{{"host", e.host_id}, {"kind", e.kind}, {"tier", e.tier},
-                                {"expires", e.expires}};
+                    json result = {{"host", e.host_id}, {"kind", e.kind}, {"tier", e.tier},
+                                   {"expires", e.expires}};
+                    if (e.replaced) result["replaced"] = e.replaced;
+                    return result;
                   });
   }
   grpc::ServerWriteReactor<pb::HostState>* Watch(grpc::CallbackServerContext* ctx,

@@ -33,6 +33,23 @@ bool ValidHostname(std::string_view h) {
   return true;
 }
 
+// A hostname pattern: a hostname whose labels may hold '*'.
+bool ValidHostPattern(std::string_view h) {
+  std::string plain(h);
+  std::replace(plain.begin(), plain.end(), '*', 'x');
+  return ValidHostname(plain);
+}
+
+// Whether `name` matches `pattern` ('*': one or more letters, digits or '-'; never a '.').
+bool HostMatches(std::string_view pattern, std::string_view name) {
+  if (pattern.empty()) return name.empty();
+  if (pattern[0] != '*')
+    return !name.empty() && name[0] == pattern[0] && HostMatches(pattern.substr(1), name.substr(1));
+  for (size_t n = 1; n <= name.size() && name[n - 1] != '.'; n++)
+    if (HostMatches(pattern.substr(1), name.substr(n))) return true;
+  return false;
+}
+
 std::string TokenHash(std::string_view token) { return HexEncode(Sha256(AsBytes(token))); }
 
 }  // namespace
@@ -55,7 +72,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(std::string_view 
 
 absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
     const Identity& who, int tier, const std::map<std::string, std::string>& labels, int64_t ttl,
-    const std::vector<std::string>& hostnames, std::string_view kind) {
+    const std::vector<std::string>& hostnames, std::string_view kind, int uses) {
   if (!policy_.IsAdmin(who.user)) {
     return absl::PermissionDeniedError("creating host join tokens is for admins");
   }
@@ -79,22 +96,25 @@ absl::StatusOr<IssuedJoinToken> HostRegistry::CreateJoinToken(
         StrCat("a join token names at most ", kMaxJoinTokenHostnames, " hostnames"));
   }
   for (const auto& h : hostnames) {
-    if (!ValidHostname(h)) {
+    if (!ValidHostPattern(h) || h.find("**") != std::string::npos) {
       return absl::InvalidArgumentError(
           StrCat("hostname \"", h.substr(0, 64),
                  "\" must be 1-253 lowercase letters, digits, '-' and '.', not starting with "
-                 "'-' or '.'"));
+                 "'-' or '.' ('*' in a label for a pattern)"));
     }
   }
+  if (uses < 1 || uses > kMaxJoinTokenUses)
+    return absl::InvalidArgumentError(StrCat("a join token enrolls 1 to ", kMaxJoinTokenUses, " hosts"));
   IssuedJoinToken t;
   t.token = StrCat(kTokenPrefix, RandomId(52));
   t.tier = tier;
   t.expires = clock_.Now() + ttl;
   t.hostnames = hostnames;
   t.kind = std::string(kind);
+  t.uses = uses;
   RETURN_IF_ERROR(store_.InsertJoinToken({TokenHash(t.token), tier, nlohmann::json(labels).dump(),
                                           clock_.Now(), t.expires, who.user, 0, "",
-                                          nlohmann::json(hostnames).dump(), t.kind}));
+                                          nlohmann::json(hostnames).dump(), t.kind, uses, 0}));
   return t;
 }
 
@@ -119,6 +139,9 @@ absl::StatusOr<Identity> HostRegistry::IdentityFromCertificate(std::string_view 
 absl::StatusOr<HostRow> HostRegistry::Host(std::string_view host_id) {
   ASSIGN_OR_RETURN(std::optional<HostRow> h, store_.GetHost(host_id));
   if (!h) return absl::PermissionDeniedError(StrCat("host ", host_id, " is not enrolled"));
+  if (!h->replaced_by.empty())
+    return absl::PermissionDeniedError(StrCat("host ", host_id, " (", h->hostname, ") was enrolled again as ",
+                                              h->replaced_by, ": this identity no longer works"));
   return *h;
 }
 
@@ -236,9 +259,12 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   const int64_t now = clock_.Now();
   ASSIGN_OR_RETURN(std::optional<JoinTokenRow> row, store_.GetJoinToken(hash));
   if (!row) return absl::UnauthenticatedError("join token not recognised");
-  if (row->used_at) {
-    return absl::UnauthenticatedError(StrCat("join token was already used by host ", row->used_by,
-                                             "; join tokens are single-use"));
+  if (row->used_count >= row->uses) {
+    return absl::UnauthenticatedError(
+        row->uses == 1 ? StrCat("join token was already used by host ", row->used_by,
+                                "; it was single-use (--uses N makes one for a fleet)")
+                       : StrCat("join token was used for all ", row->uses,
+                                " hosts it may enroll (the last: ", row->used_by, ")"));
   }
   if (now >= row->expires) {
     return absl::UnauthenticatedError(
@@ -257,7 +283,8 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
         row->kind == kGatewayKind ? "enroll it with warden-sshgw enroll"
                                   : "enroll it with wardend enroll",
         ", or create a token with --kind ", kind.substr(0, 32)));
-  if (std::find(allowed.begin(), allowed.end(), hostname) == allowed.end()) {
+  if (std::none_of(allowed.begin(), allowed.end(),
+                   [&](const std::string& p) { return HostMatches(p, hostname); })) {
     return absl::PermissionDeniedError(StrCat("this join token enrolls only ",
                                               StrJoin(allowed, ", "), ", not ", hostname));
   }
@@ -273,10 +300,15 @@ absl::StatusOr<Enrollment> HostRegistry::Enroll(std::string_view token, std::str
   e.ssh_host_certificate = host_cert.line;
   ASSIGN_OR_RETURN(Transaction tx, store_.Begin());
   // Single use even against a concurrent enrollment with the same token.
+  // Never more hosts than it may enroll, even against concurrent enrollments with it.
   ASSIGN_OR_RETURN(bool used, store_.UseJoinToken(hash, now, e.host_id));
-  if (!used) return absl::UnauthenticatedError("join token was already used; they are single-use");
+  if (!used) return absl::UnauthenticatedError("join token has no use left");
   RETURN_IF_ERROR(store_.InsertHost({e.host_id, std::string(hostname), e.tier, row->labels, now,
-                                     e.expires, row->kind}));
+                                     e.expires, row->kind, ""}));
+  // A machine enrolled again under its name (reimaged) replaces its old identity: a stale one
+  // must not keep working beside it.
+  ASSIGN_OR_RETURN(int replaced, store_.ReplaceHosts(hostname, row->kind, e.host_id));
+  e.replaced = replaced;
   RETURN_IF_ERROR(tx.Commit());
   return e;
 }

@@ -29,8 +29,9 @@ inline constexpr size_t kMaxJoinTokenBytes = 128;
 inline constexpr size_t kMaxHostnameBytes = 253;
 inline constexpr size_t kMaxSshHostKeyBytes = 8192;
 
-// The most hostnames one join token may name.
+// The most hostnames (or patterns) one join token may name, and the most hosts it may enroll.
 inline constexpr size_t kMaxJoinTokenHostnames = 64;
+inline constexpr int kMaxJoinTokenUses = 10000;
 
 struct IssuedJoinToken {
   std::string token;
@@ -38,10 +39,12 @@ struct IssuedJoinToken {
   int tier = 0;
   int64_t expires = 0;
   std::vector<std::string> hostnames;
+  int uses = 1;
 };
 
 struct Enrollment {
   std::string host_id;
+  int replaced = 0;  // earlier identities of the same name this enrollment replaced
   std::string kind;
   int tier = 0;
   std::map<std::string, std::string> labels;
@@ -95,13 +98,17 @@ class HostRegistry {
         ca_label_(std::move(cluster_ca_label)), ca_cert_(std::move(cluster_ca_cert)) {}
 
   // Admins only. ttl 0 = one hour; at most a week. `hostnames`: the names the token may enroll,
-  // 1..kMaxJoinTokenHostnames of them. `kind`: what it enrolls, kHostKind or kGatewayKind.
+  // 1..kMaxJoinTokenHostnames of them; a name may hold '*' (one label's part or whole: letters,
+  // digits and '-', never a '.'), "web-*.prod.example.com". `kind`: what it enrolls, kHostKind or
+  // kGatewayKind. `uses`: how many hosts it may enroll (1..kMaxJoinTokenUses), for a fleet.
   absl::StatusOr<IssuedJoinToken> CreateJoinToken(const Identity& who, int tier,
                                                   const std::map<std::string, std::string>& labels,
                                                   int64_t ttl,
                                                   const std::vector<std::string>& hostnames,
-                                                  std::string_view kind = kHostKind);
-  // Refused unless `hostname` is one the token names and `kind` the kind it enrolls.
+                                                  std::string_view kind = kHostKind, int uses = 1);
+  // Refused unless `hostname` is one the token names (or matches) and `kind` the kind it
+  // enrolls, and the token has a use left. A host enrolled as the name of a current one of its
+  // kind (a reimaged machine) replaces it: the old identity's certificate is refused from then on.
   absl::StatusOr<Enrollment> Enroll(std::string_view token, std::string_view hostname,
                                     std::string_view csr_pem, std::string_view ssh_host_key,
                                     std::string_view kind = kHostKind);

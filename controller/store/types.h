@@ -88,6 +88,8 @@ struct JoinTokenRow {
   // hosts) enrolls nothing.
   std::string hostnames = "[]";
   std::string kind = "host";  // what it enrolls: host (wardend) or gateway (warden-sshgw)
+  int uses = 1;        // how many hosts it may enroll
+  int used_count = 0;  // how many it has (used_at, used_by: the last one)
 };
 
 struct HostRow {
@@ -98,6 +100,9 @@ struct HostRow {
   int64_t enrolled = 0;
   int64_t cert_expires = 0;
   std::string kind = "host";  // host (wardend) or gateway (warden-sshgw)
+  // The host enrolled later under the same name and kind (a reimaged machine): this identity
+  // no longer works. Empty while it is the current one.
+  std::string replaced_by;
 };
 
 // A host's inventory of privileged access as it last reported it (common/inventory.h, as JSON).

@@ -538,7 +538,8 @@ e2e_host_selectors() {
 
 # A join token names the hostnames it enrolls, and each tier has its own SSH host CA: a tier-2
 # token cannot make a host certificate for a tier-0 name, and an operator who trusts tier 0's
-# host CA accepts tier-0 hosts only.
+# host CA accepts tier-0 hosts only. A fleet token for 3 hosts of a pattern enrolls 3 and refuses a
+# fourth; a host enrolled again under its name replaces its old identity.
 e2e_host_token_binding() {
   setup
   host_start dc1 0 env=prod
@@ -569,6 +570,40 @@ e2e_host_token_binding() {
       expect_out "Host key verification failed" cat "$WARDEN_SANDBOX/ssh-$name.err"
     fi
   done
+  # Fleet enrollment: a token for 3 hosts named edge-* enrolls three and refuses a fourth.
+  token=$(wctl admin --json host token create --tier 1 --hostname 'edge-*.example.com' --uses 3 --ttl 10m |
+    json_field token)
+  local i
+  for i in 1 2 3 4; do
+    state=$(mktemp -d "$WARDEN_SANDBOX/edge$i.XXXXXX")
+    printf 'state_dir: %s/state\nagent_socket: %s/agent.sock\n' "$state" "$state" >"$state/host.yaml"
+    set -- "$HOST_DIR_dc1/bin/wardend" --config "$state/host.yaml" enroll --controller "$CONTROLLER_ADDR" \
+      --token "$token" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname "edge-$i.example.com" \
+      --ssh-host-key "$HOST_DIR_dc1/host_key.pub"
+    if [ "$i" -le 3 ]; then "$@" >/dev/null || fail "edge-$i was not enrolled"; else
+      expect_fail "join token was used for all 3 hosts it may enroll" "$@"
+    fi
+  done
+  expect_fail "join token was used for all 3 hosts" "$HOST_DIR_dc1/bin/wardend" --config "$state/host.yaml" \
+    enroll --controller "$CONTROLLER_ADDR" --token "$token" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" \
+    --hostname "edge-1.example.com" --ssh-host-key "$HOST_DIR_dc1/host_key.pub"
+  echo "  ok: a token for 3 hosts enrolled 3 and refused a fourth"
+  # dc1 is reimaged and enrolled again: its old identity stops working.
+  local old_id
+  old_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["host_id"])' "$HOST_DIR_dc1/state/enrollment.json")
+  token=$(wctl admin --json host token create --tier 0 --hostname dc1 --ttl 10m | json_field token)
+  state=$(mktemp -d "$WARDEN_SANDBOX/reimaged.XXXXXX")
+  printf 'state_dir: %s/state\nagent_socket: %s/agent.sock\n' "$state" "$state" >"$state/host.yaml"
+  "$HOST_DIR_dc1/bin/wardend" --config "$state/host.yaml" enroll --controller "$CONTROLLER_ADDR" \
+    --token "$token" --ca-file "$WARDEN_SANDBOX/controller/tls/ca.crt" --hostname dc1 \
+    --ssh-host-key "$HOST_DIR_dc1/host_key.pub" >/dev/null
+  wardend_stop dc1
+  : >"$HOST_DIR_dc1/wardend.log"
+  setsid "$HOST_DIR_dc1/bin/wardend" --config "$HOST_DIR_dc1/host.yaml" run >>"$HOST_DIR_dc1/wardend.log" 2>&1 &
+  SANDBOX_PIDS+=("$!")
+  wait_for 15 grep -q "host $old_id (dc1) was enrolled again as h-" "$HOST_DIR_dc1/wardend.log" ||
+    fail "the replaced identity still works: $(cat "$HOST_DIR_dc1/wardend.log")"
+  echo "  ok: enrolling dc1 again replaced its old identity (refused: $(grep -o "was enrolled again as h-[a-z0-9]*" "$HOST_DIR_dc1/wardend.log" | head -1))"
 }
 
 # configure_h1 [ARGS...]: configure-host on h1's copies of /etc.

@@ -146,6 +146,17 @@ CREATE INDEX host_logins_at ON host_logins(at_us);
 )sql");
 }
 
+// Version 6: fleet enrollment, a join token for several hosts; a host enrolled again under its
+// name replaces the old identity.
+absl::Status AddFleetEnrollment(Database& db) {
+  return db.Exec(R"sql(
+ALTER TABLE join_tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE join_tokens ADD COLUMN used_count INTEGER NOT NULL DEFAULT 0;
+UPDATE join_tokens SET used_count=1 WHERE used_at!=0;
+ALTER TABLE hosts ADD COLUMN replaced_by TEXT NOT NULL DEFAULT '';
+)sql");
+}
+
 constexpr Migration kMigrations[] = {
     {"create the tables (or complete those of a database made before schema versions)",
      CreateSchemaV1},
@@ -153,6 +164,7 @@ constexpr Migration kMigrations[] = {
     {"add rotations", AddRotations},
     {"add the kind of join tokens and hosts (host, gateway)", AddHostKinds},
     {"add host inventories and logins outside Warden", AddInventories},
+    {"add join tokens for several hosts, and hosts replaced by a new enrollment", AddFleetEnrollment},
 };
 
 absl::StatusOr<int> ReadVersion(Database& db) {

@@ -76,6 +76,8 @@ class SqliteStore final : public AccessStore,
   absl::StatusOr<std::optional<HostRow>> FindHostByName(std::string_view hostname) override;
   absl::Status SetHostCertExpiry(std::string_view id, int64_t expires) override;
   absl::StatusOr<std::vector<HostRow>> ListHosts() override;
+  absl::StatusOr<int> ReplaceHosts(std::string_view hostname, std::string_view kind,
+                                   std::string_view by) override;
 
   // InventoryStore
   absl::Status PutInventory(const InventoryRow& r) override;

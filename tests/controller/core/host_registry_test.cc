@@ -76,6 +76,54 @@ TEST_F(Hosts, JoinTokensAreSingleUse) {
   EXPECT_NE(std::string(again.status().message()).find("single-use"), std::string::npos);
 }
 
+// Fleet enrollment: a token for N hosts named by a pattern enrolls N and refuses the next; a
+// pattern's '*' never spans a '.', so web-*.example.com cannot enroll a name in another domain.
+TEST_F(Hosts, AFleetTokenEnrollsItsNumberOfHostsMatchingItsPattern) {
+  auto t = hosts_->CreateJoinToken(Who("root"), 1, {}, 600, {"web-*.example.com"}, kHostKind, 3);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->uses, 3);
+  for (const char* bad : {"web-.example.com", "web-1.evil.com", "web-1.x.example.com", "xweb-1.example.com",
+                          "web-1.example.com.evil.com"}) {
+    auto e = hosts_->Enroll(t->token, bad, csr_, host_key_);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kPermissionDenied) << bad;
+  }
+  for (const char* good : {"web-1.example.com", "web-2.example.com", "web-a-b.example.com"})
+    ASSERT_TRUE(hosts_->Enroll(t->token, good, csr_, host_key_).ok()) << good;
+  auto fourth = hosts_->Enroll(t->token, "web-4.example.com", csr_, host_key_);
+  ASSERT_EQ(fourth.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(std::string(fourth.status().message()).find("used for all 3 hosts"), std::string::npos);
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 1, {}, 600, {"web-*"}, kHostKind, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 1, {}, 600, {"web-*"}, kHostKind, kMaxJoinTokenUses + 1)
+                .status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 1, {}, 600, {"*.*"}).status().code(), absl::StatusCode::kOk);
+  EXPECT_EQ(hosts_->CreateJoinToken(Who("root"), 1, {}, 600, {"Web-*"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A reimaged machine enrolled again under its name replaces its old identity: the old client
+// certificate no longer works, and the host is listed once.
+TEST_F(Hosts, EnrollingAgainReplacesTheOldIdentity) {
+  auto t = hosts_->CreateJoinToken(Who("root"), 0, {}, 600, {"db1.example.com"}, kHostKind, 2);
+  auto old_host = EnrollWith(t->token);
+  ASSERT_TRUE(old_host.ok());
+  ASSERT_TRUE(hosts_->IdentityFromCertificate(old_host->certificate_pem).ok());
+  auto new_host = EnrollWith(t->token);
+  ASSERT_TRUE(new_host.ok());
+  EXPECT_EQ(new_host->replaced, 1);
+  auto refused = hosts_->IdentityFromCertificate(old_host->certificate_pem);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.status().message(),
+            StrCat("host ", old_host->host_id, " (db1.example.com) was enrolled again as ",
+                   new_host->host_id, ": this identity no longer works"));
+  EXPECT_EQ(hosts_->Renew(old_host->host_id, csr_).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(hosts_->IdentityFromCertificate(new_host->certificate_pem).ok());
+  auto listed = store_->ListHosts();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, new_host->host_id);
+}
+
 TEST_F(Hosts, ExpiredAndUnknownTokensAreRefusedWithAReason) {
   auto t = hosts_->CreateJoinToken(Who("root"), 2, {}, 600, {"db1.example.com"});
   clock_.Advance(601);
@@ -104,8 +152,9 @@ TEST_F(Hosts, OnlyAdminsCreateTokensAndInputIsChecked) {
 
 TEST_F(Hosts, StateHoldsLiveGrantsOfTheRolesThatSelectTheHost) {
   auto enroll = [&](int tier, const std::string& env) {
-    auto t = hosts_->CreateJoinToken(Who("root"), tier, {{"env", env}}, 0, {"db1.example.com"});
-    auto e = EnrollWith(t->token);
+    const std::string name = StrCat("db-", env, tier, ".example.com");
+    auto t = hosts_->CreateJoinToken(Who("root"), tier, {{"env", env}}, 0, {name});
+    auto e = hosts_->Enroll(t->token, name, csr_, host_key_);
     EXPECT_TRUE(e.ok());
     return e->host_id;
   };

@@ -157,8 +157,8 @@ TEST(SchemaVersions, ADatabaseMadeBeforeVersionsUpgradesInPlaceKeepingEveryRow) 
 
 // Version 1 is the schema the controller made before versions, so upgrading such a database
 // changes none of its tables (later versions add theirs: db_leases, rotations, host_inventory,
-// host_logins; version 4 adds a
-// kind column to hosts and join_tokens, left out below), and it ends up like a fresh one.
+// host_logins; versions 4 and 6 add columns to hosts and join_tokens: kind; uses, used_count and
+// replaced_by, left out below), and it ends up like a fresh one.
 TEST(SchemaVersions, AnUpgradedDatabaseHasTheSchemaOfAFreshOne) {
   testing::TempDir dir;
   ASSERT_NO_FATAL_FAILURE(
@@ -166,7 +166,9 @@ TEST(SchemaVersions, AnUpgradedDatabaseHasTheSchemaOfAFreshOne) {
            testing::ReadAll(WARDEN_TESTS_DIR "/controller/store/testdata/schema_v0.sql")));
   const std::string version_one =
       "SELECT type || ' ' || name || ': ' || "
-      "replace(sql, ', kind TEXT NOT NULL DEFAULT ''host''', '') FROM sqlite_master "
+      "replace(replace(replace(replace(sql, ', kind TEXT NOT NULL DEFAULT ''host''', ''), "
+      "', uses INTEGER NOT NULL DEFAULT 1', ''), ', used_count INTEGER NOT NULL DEFAULT 0', ''), "
+      "', replaced_by TEXT NOT NULL DEFAULT ''''', '') FROM sqlite_master "
       "WHERE name NOT LIKE '%db_lease%' AND tbl_name NOT IN ('rotations', 'host_inventory', "
       "'host_logins') ORDER BY type, name";
   const std::string before = Query(dir / "old.db", version_one);
