@@ -3,13 +3,16 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/service_watchdog.h"
 #include "controller/api/services.h"
+#include "controller/store/sqlite/sqlite_store.h"
 
 namespace {
 
@@ -81,7 +84,15 @@ int Serve(const std::string& config_path, const std::string& port_file) {
       for (int i = 0; i < 50 && !g_stop; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
+  // systemd restarts the controller when this loop, which reaches the store every 5 s, stops
+  // turning (a deadlock on the database, a call that never returns): WatchdogSec= in the unit.
+  warden::ServiceWatchdog watchdog("warden-controller");
+  warden::Heartbeat& beat = watchdog.Register("main");
+  std::atomic<bool> watchdog_stop{false};
+  std::thread watchdog_thread([&] { watchdog.Run(watchdog_stop); });
+  warden::NotifyReady();
   for (int tick = 0; !g_stop; tick++) {
+    beat.Beat();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (tick % 50 == 0) {
       // Check-outs whose lease ran out: ended, and counted as used where rotate_after_use.
@@ -89,6 +100,9 @@ int Serve(const std::string& config_path, const std::string& port_file) {
       if (!ended.ok()) std::cerr << "warden-controller: vault check-outs: " << ended.status().message() << "\n";
     }
   }
+  warden::NotifyStopping();
+  watchdog_stop = true;
+  watchdog_thread.join();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   leases.join();
   rotation.join();
@@ -137,6 +151,10 @@ int main(int argc, char** argv) {
   user_add->add_option("--config", config_path, "controller.yaml")->required();
   user_add->add_option("name", user_name, "user name")->required();
 
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate", "bring the database's schema up to this version (a copy is kept first)");
+  migrate_cmd->add_option("--config", config_path, "controller.yaml")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*init_cmd) {
@@ -144,6 +162,21 @@ int main(int argc, char** argv) {
     return st.ok() ? 0 : Fail(st);
   }
   if (*serve_cmd) return Serve(config_path, port_file);
+  if (*migrate_cmd) {
+    // Only the database: the keys, the token and the audit log are not needed to migrate, and a
+    // package upgrade runs this with the service stopped.
+    auto config = warden::LoadControllerConfig(config_path);
+    if (!config.ok()) return Fail(config.status());
+    auto u = warden::SqliteStore::Upgrade(config->data_dir + "/warden.db");
+    if (!u.ok()) return Fail(u.status());
+    if (u->from == u->to) {
+      std::cout << "database schema v" << u->to << ": up to date\n";
+    } else {
+      std::cout << "database schema v" << u->from << " -> v" << u->to << "; the v" << u->from
+                << " database is kept as " << u->backup << "\n";
+    }
+    return 0;
+  }
   if (*user_add) {
     auto config = warden::LoadControllerConfig(config_path);
     if (!config.ok()) return Fail(config.status());

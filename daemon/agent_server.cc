@@ -96,7 +96,7 @@ absl::Status AgentServer::Listen(const std::string& path) {
   return absl::OkStatus();
 }
 
-void AgentServer::Run(const std::atomic<bool>& stop) {
+void AgentServer::Run(const std::atomic<bool>& stop, Heartbeat* beat) {
   std::map<int, AgentConnection> conns;
   std::map<uid_t, size_t> unprivileged_by_uid;
   size_t unprivileged = 0;
@@ -118,6 +118,7 @@ void AgentServer::Run(const std::atomic<bool>& stop) {
   int64_t last_refusal_log = 0;
   size_t refused = 0;
   while (!stop) {
+    if (beat) beat->Beat();
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_, POLLIN, 0});
     fds.push_back({agent_.notify_fd(), POLLIN, 0});

@@ -15,6 +15,8 @@
 //  - each round serves root's and the principals user's connections before the others.
 #pragma once
 
+#include "common/service_watchdog.h"
+
 #include <atomic>
 #include <string>
 
@@ -38,7 +40,8 @@ class AgentServer {
   ~AgentServer();
   // Binds the socket (mode 0666: callers are told apart by SO_PEERCRED, not file modes).
   absl::Status Listen(const std::string& path);
-  void Run(const std::atomic<bool>& stop);
+  // `beat` (may be null) is beaten on every turn of the loop (service_watchdog.h).
+  void Run(const std::atomic<bool>& stop, Heartbeat* beat = nullptr);
 
  private:
   // Reads from / writes to one connection as `revents` allow, answering a whole request. False

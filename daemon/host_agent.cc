@@ -217,8 +217,9 @@ void HostAgent::Wake() {
   cv_.notify_all();
 }
 
-void HostAgent::RunEnforcer(const std::atomic<bool>& stop) {
+void HostAgent::RunEnforcer(const std::atomic<bool>& stop, Heartbeat* beat) {
   while (!stop) {
+    if (beat) beat->Beat();
     const int64_t next = Enforce();
     std::unique_lock lock(mu_);
     // Lease ends are whole seconds: wake at the first instant of that second, and at least

@@ -6,6 +6,8 @@
 // agent_call.h); daemon/proto_convert.h converts the wire messages.
 #pragma once
 
+#include "common/service_watchdog.h"
+
 #include <sys/socket.h>
 
 #include <atomic>
@@ -102,7 +104,8 @@ class HostAgent {
   // next lease end or retry, or 0 if there is none.
   int64_t Enforce();
   // Runs Enforce whenever a lease ends or Wake is called, until `stop`.
-  void RunEnforcer(const std::atomic<bool>& stop);
+  // `beat` (may be null) is beaten on every pass, at least every 5 s (service_watchdog.h).
+  void RunEnforcer(const std::atomic<bool>& stop, Heartbeat* beat = nullptr);
   void Wake();
 
   // One call from the local socket. `peer` is the caller's SO_PEERCRED; `conn` identifies the

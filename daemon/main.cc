@@ -1,6 +1,5 @@
 // wardend: the Warden host agent. See daemon/*.h and docs/host-agent.md.
 #include <signal.h>
-#include <systemd/sd-daemon.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -9,6 +8,7 @@
 #include <thread>
 
 #include "common/grpc_tls.h"
+#include "common/service_watchdog.h"
 #include "common/strings.h"
 #include "daemon/agent_server.h"
 #include "daemon/configure_host.h"
@@ -83,11 +83,17 @@ int Run(const HostConfig& c) {
   agent.SetSessionObserver(&session_recorder);
 
   std::atomic<bool> stop{false};
-  std::thread agent_thread([&] { server.Run(stop); });
-  std::thread enforcer([&] { agent.RunEnforcer(stop); });
+  // systemd restarts wardend when one of the loops the PAM module and lease ends depend on stops
+  // turning (WatchdogSec= in wardend.service).
+  ServiceWatchdog watchdog("wardend");
+  Heartbeat& socket_beat = watchdog.Register("agent socket");
+  Heartbeat& enforcer_beat = watchdog.Register("lease enforcer");
+  Heartbeat& capture_beat = watchdog.Register("recording capture");
+  std::thread agent_thread([&] { server.Run(stop, &socket_beat); });
+  std::thread enforcer([&] { agent.RunEnforcer(stop, &enforcer_beat); });
   std::thread watch([&] { link.RunWatch(stop); });
   std::thread reports([&] { link.RunReports(stop); });
-  std::thread capture([&] { session_recorder.RunCapture(stop); });
+  std::thread capture([&] { session_recorder.RunCapture(stop, &capture_beat); });
   std::thread upload([&] { link.RunRecordings(spool, stop); });
   const LocalPasswords passwords(c.rotate_accounts, c.password_check_service);
   std::thread tasks([&] { link.RunTasks(passwords, stop); });
@@ -97,14 +103,16 @@ int Run(const HostConfig& c) {
                            ") serving ", c.agent_socket, "; controller ", enrollment->controller,
                            "; recordings sent ",
                            c.recording_compress ? "compressed (lz4)" : "uncompressed"));
-  sd_notify(0, "READY=1");
+  NotifyReady();
+  std::thread watchdog_thread([&] { watchdog.Run(stop); });
   int sig = 0;
   sigwait(&signals, &sig);
   LogLine(LOG_INFO, StrCat("stopping on signal ", sig));
-  sd_notify(0, "STOPPING=1");
+  NotifyStopping();
   stop = true;
   link.Cancel();
   agent.Wake();
+  watchdog_thread.join();
   watch.join();
   tasks.join();
   inventory.join();

@@ -359,8 +359,9 @@ void SessionRecorder::NoteLosses() {
   for (const auto& [id, key] : live) spool_.NoteLosses(id, MonotonicNs(), recorder_->Losses(key));
 }
 
-void SessionRecorder::RunCapture(const std::atomic<bool>& stop) {
+void SessionRecorder::RunCapture(const std::atomic<bool>& stop, Heartbeat* beat) {
   while (!stop) {
+    if (beat) beat->Beat();
     if (recorder_) {
       recorder_->Poll(50);
     } else {

@@ -49,8 +49,8 @@ class SessionRecorder : public SessionObserver {
 
   // The ring-buffer sink (Recorder::Load's CapturedEvent).
   void OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost, RecordingEvent ev);
-  // Drains the ring buffer and cuts chunks until `stop`.
-  void RunCapture(const std::atomic<bool>& stop);
+  // Drains the ring buffer and cuts chunks until `stop`; `beat` (may be null) on every turn.
+  void RunCapture(const std::atomic<bool>& stop, Heartbeat* beat = nullptr);
 
  private:
   // A session being recorded.

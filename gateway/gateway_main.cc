@@ -59,15 +59,27 @@ int GatewayMain(int argc, char** argv, const char* program, const char* descript
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   std::atomic<bool> stop{false};
+  ServiceWatchdog watchdog(program);
+  Heartbeat& beat = watchdog.Register("accept");
   absl::Status result;
   std::thread server([&] {
-    result = serve(*config, *e, stop);
+    result = serve(*config, *e, stop, beat);
     if (!result.ok()) kill(getpid(), SIGTERM);
+  });
+  // Ready once the accept loop turns, that is the listener is up: a gateway that cannot listen
+  // exits before systemd counts it as started.
+  std::thread watchdog_thread([&] {
+    while (!stop && !beat.started()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (stop) return;
+    NotifyReady();
+    watchdog.Run(stop);
   });
   int sig = 0;
   sigwait(&signals, &sig);
+  NotifyStopping();
   stop = true;
   server.join();
+  watchdog_thread.join();
   if (!result.ok()) {
     std::cerr << program << ": " << result.message() << "\n";
     return 1;

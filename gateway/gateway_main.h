@@ -5,13 +5,16 @@
 #include <atomic>
 #include <functional>
 
+#include "common/service_watchdog.h"
 #include "gateway/sshgw_config.h"
 #include "gateway/uplink.h"
 
 namespace warden {
 
+// Serves until `stop`, beating `beat` on every turn of its accept loop (systemd's watchdog
+// restarts a gateway whose loop stops turning).
 using GatewayServe = std::function<absl::Status(const GatewayConfig&, const HostEnrollment&,
-                                                const std::atomic<bool>& stop)>;
+                                                const std::atomic<bool>& stop, Heartbeat& beat)>;
 
 int GatewayMain(int argc, char** argv, const char* program, const char* description,
                 const GatewayDefaults& defaults, const GatewayServe& serve);

@@ -673,7 +673,7 @@ void RdpSession::ServeLoop() {
 RdpGateway::RdpGateway(GatewayConfig config, HostEnrollment enrollment)
     : config_(std::move(config)), uplink_(config_.state, std::move(enrollment), "warden-rdpgw") {}
 
-absl::Status RdpGateway::Run(const std::atomic<bool>& stop) {
+absl::Status RdpGateway::Run(const std::atomic<bool>& stop, Heartbeat* beat) {
   freerdp_listener* listener = freerdp_listener_new();
   if (!listener) return absl::ResourceExhaustedError("freerdp_listener_new failed");
   if (!listener->Open(listener, config_.listen_address.c_str(),
@@ -717,6 +717,7 @@ absl::Status RdpGateway::Run(const std::atomic<bool>& stop) {
                            CertificateSha256(config_.state.StatePath("host.crt"))));
   uplink_.Start();
   while (!stop) {
+    if (beat) beat->Beat();
     HANDLE handles[32];
     const DWORD n = listener->GetEventHandles(listener, handles, 32);
     if (n == 0) break;

@@ -17,6 +17,8 @@
 // the credential is then checked in (and rotated, where the path rotates after use).
 #pragma once
 
+#include "common/service_watchdog.h"
+
 #include <atomic>
 #include <string>
 
@@ -29,7 +31,8 @@ class RdpGateway {
  public:
   RdpGateway(GatewayConfig config, HostEnrollment enrollment);
   // Listens and serves until `stop`; an error if it cannot listen.
-  absl::Status Run(const std::atomic<bool>& stop);
+  // `beat` (may be null) is beaten on every turn of the accept loop (service_watchdog.h).
+  absl::Status Run(const std::atomic<bool>& stop, Heartbeat* beat = nullptr);
 
   GatewayUplink& uplink() { return uplink_; }
   const GatewayConfig& config() const { return config_; }

@@ -10,10 +10,10 @@ int main(int argc, char** argv) {
       argc, argv, "warden-rdpgw", "Warden's RDP gateway for Windows targets",
       warden::kRdpGatewayDefaults,
       [](const warden::GatewayConfig& c, const warden::HostEnrollment& e,
-         const std::atomic<bool>& stop) {
+         const std::atomic<bool>& stop, warden::Heartbeat& beat) {
         // Never destroyed: a connection thread still closing when the process exits (_exit)
         // uses it to the end.
         auto* gw = new warden::RdpGateway(c, e);
-        return gw->Run(stop);
+        return gw->Run(stop, &beat);
       });
 }

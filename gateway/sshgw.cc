@@ -903,7 +903,7 @@ void Gateway::Spawn(ssh_session s, std::string peer, std::string target) {
   }).detach();
 }
 
-absl::Status Gateway::Run(const std::atomic<bool>& stop) {
+absl::Status Gateway::Run(const std::atomic<bool>& stop, Heartbeat* beat) {
   ssh_bind bind = ssh_bind_new();
   if (!bind) return absl::ResourceExhaustedError("ssh_bind_new failed");
   const bool no = false;
@@ -928,6 +928,7 @@ absl::Status Gateway::Run(const std::atomic<bool>& stop) {
                            uplink_.enrollment().host_id, " (tier ", uplink_.enrollment().tier, ")"));
   uplink_.Start();
   while (!stop) {
+    if (beat) beat->Beat();
     pollfd p{ssh_bind_get_fd(bind), POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
     ssh_session s = ssh_new();

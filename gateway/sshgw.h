@@ -16,6 +16,8 @@
 // after use) through GatewayService.CloseSession.
 #pragma once
 
+#include "common/service_watchdog.h"
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -37,7 +39,8 @@ class Gateway {
   Gateway(GatewayConfig config, HostEnrollment enrollment);
   ~Gateway();
   // Listens and serves until `stop`; an error if it cannot listen.
-  absl::Status Run(const std::atomic<bool>& stop);
+  // `beat` (may be null) is beaten on every turn of the accept loop (service_watchdog.h).
+  absl::Status Run(const std::atomic<bool>& stop, Heartbeat* beat = nullptr);
 
   // For connections.
   GatewayUplink& uplink() { return uplink_; }

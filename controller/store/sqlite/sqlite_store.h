@@ -36,6 +36,18 @@ class SqliteStore final : public AccessStore,
   // program's version (see sqlite/migrations.h). Refuses a database of a newer version, leaving
   // it untouched.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+
+  // What Upgrade did: the schema version found and the one left.
+  struct SchemaUpgrade {
+    int from = 0;
+    int to = 0;
+    std::string backup;  // the copy made before migrating; empty when nothing was to be done
+  };
+  // For a package upgrade (warden-controller migrate): migrates the existing database at `path`
+  // to this program's schema, first writing a consistent copy of it to `path`.pre-vFROM (VACUUM
+  // INTO; an existing copy of that name is kept, not overwritten). Refuses a missing file (the
+  // data directory was not initialised) and a newer schema, changing nothing.
+  static absl::StatusOr<SchemaUpgrade> Upgrade(const std::string& path);
   ~SqliteStore() override;
 
   absl::StatusOr<Transaction> Begin() override;

@@ -268,5 +268,56 @@ TEST(SchemaVersions, AFailedMigrationLeavesTheDatabaseAtItsOldVersion) {
   EXPECT_EQ(Schema(path), current);
 }
 
+// warden-controller migrate (a package upgrade): an older database is copied before it is
+// migrated, the copy keeps the old version and every row; a second run has nothing to do.
+TEST(SchemaUpgrade, AnOlderDatabaseIsCopiedThenMigrated) {
+  testing::TempDir dir;
+  const std::filesystem::path path = dir / "warden.db";
+  const int older = kCurrent - 2;
+  {
+    auto db = sqlite::Database::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status().message();
+    ASSERT_TRUE(sqlite::Migrate(**db, sqlite::Migrations().first(static_cast<size_t>(older))).ok());
+  }
+  Exec(path, "INSERT INTO users (name, password_hash, totp_secret) VALUES ('alice', 'h', 's')");
+  auto u = SqliteStore::Upgrade(path.string());
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(u->from, older);
+  EXPECT_EQ(u->to, kCurrent);
+  EXPECT_EQ(u->backup, path.string() + ".pre-v" + std::to_string(older));
+  EXPECT_EQ(UserVersion(path), kCurrent);
+  EXPECT_EQ(UserVersion(u->backup), older);
+  EXPECT_EQ(Query(u->backup, "SELECT name FROM users"), "alice");
+  EXPECT_EQ(Query(path, "SELECT name FROM users"), "alice");
+
+  auto again = SqliteStore::Upgrade(path.string());
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(again->from, kCurrent);
+  EXPECT_TRUE(again->backup.empty());
+}
+
+TEST(SchemaUpgrade, AMissingDatabaseIsRefusedWithoutCreatingOne) {
+  testing::TempDir dir;
+  const std::filesystem::path path = dir / "warden.db";
+  auto u = SqliteStore::Upgrade(path.string());
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.status().message().find("warden-controller init"), std::string::npos)
+      << u.status().message();
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(SchemaUpgrade, ANewerDatabaseIsRefusedAndNotCopied) {
+  testing::TempDir dir;
+  const std::filesystem::path path = dir / "warden.db";
+  ASSERT_TRUE(SqliteStore::Open(path.string()).ok());
+  Exec(path, "PRAGMA user_version=" + std::to_string(kCurrent + 1));
+  auto u = SqliteStore::Upgrade(path.string());
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.status().message().find("newer than this controller"), std::string::npos)
+      << u.status().message();
+  EXPECT_EQ(UserVersion(path), kCurrent + 1);
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".pre-v" + std::to_string(kCurrent + 1)));
+}
+
 }  // namespace
 }  // namespace warden
