@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   softhsm2 libsofthsm2 libp11-kit-dev opensc libnss-extrausers
   openssh-server openssh-client oathtool util-linux
-  libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps apt-utils gnupg
+  libpam0g-dev libsystemd-dev sudo pamtester lintian dpkg-dev fakeroot procps apt-utils gnupg systemd-container
   libbpf-dev bpftool libzstd-dev zstd liblz4-dev lz4 tmux bsdutils tlog python3
   libpq-dev postgresql-15 postgresql-client-15 libcurl4-openssl-dev libssh-dev
   slapd ldap-utils libldap-dev samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind

@@ -214,6 +214,8 @@ def shell_commands(line):
     for seg in segments:
         while seg and (seg[0] in WRAPPERS or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", seg[0])):
             seg = seg[1:]
+        if seg and seg[0] == "runuser" and "--" in seg:  # runuser -u USER -- COMMAND
+            seg = seg[seg.index("--") + 1:]
         if seg and os.path.basename(seg[0]) in PROGRAMS:
             found.append([os.path.basename(seg[0]), seg[1:], []])
     if found:

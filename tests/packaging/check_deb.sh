@@ -4,7 +4,7 @@ set -euo pipefail
 root=$1
 out=$(mktemp -d /tmp/warden-deb.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-deb=$("$root/packaging/build-deb.sh" "$out" 2>/dev/null)
+deb=$("$root/packaging/build-deb.sh" "$out" warden-host 2>/dev/null)
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/sbin/wardend ./usr/lib/warden/warden-principals ./lib/x86_64-linux-gnu/libnss_warden.so.2 \
   ./lib/x86_64-linux-gnu/security/pam_warden.so ./lib/systemd/system/wardend.service \
@@ -20,4 +20,4 @@ if grep -E 'nsswitch|sshd_config|pam\.d|configure-host' "$out/control/postinst" 
 fi
 grep -q 'configure-host --revert' "$out/control/prerm" || { echo "FAIL: prerm does not revert configure-host"; exit 1; }
 grep -q "Depends:.*libpam0g" "$out/control/control" || { echo "FAIL: no computed Depends"; exit 1; }
-echo "PASS $(basename "$deb"): $(grep -c . <<<"$contents") entries; lintian: $(grep -c . "$out/lintian.txt" || true) tags"
+echo "PASS $(basename "$deb"): $(grep -c . <<<"$contents") entries; lintian: $(grep -c . "$out/lintian-warden-host.txt" || true) tags"
