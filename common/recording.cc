@@ -33,29 +33,18 @@ absl::Status CheckRawSize(unsigned long long size) {
 
 // One LZ4 frame whose header declares its content size (0 is also how LZ4 says "not declared":
 // such a frame must then hold nothing), decompressed into exactly that many bytes.
-absl::StatusOr<std::string> Lz4Frame(std::string_view data) {
-  // One context per thread, reused: it keeps its block buffer (sized for the frame's 4 MiB block
-  // limit), which a fresh context would allocate for every chunk; reset, as a corrupt frame before
-  // may have left it mid-frame.
-  thread_local std::unique_ptr<LZ4F_dctx, size_t (*)(LZ4F_dctx*)> dctx(
-      [] {
-        LZ4F_dctx* d = nullptr;
-        return LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)) ? nullptr : d;
-      }(),
-      LZ4F_freeDecompressionContext);
-  if (!dctx) return absl::ResourceExhaustedError("lz4: no memory for a decompression context");
-  LZ4F_resetDecompressionContext(dctx.get());
+absl::StatusOr<std::string> Lz4FrameWith(LZ4F_dctx* dctx, std::string_view data) {
   LZ4F_frameInfo_t info{};
   size_t pos = data.size();
-  if (LZ4F_isError(LZ4F_getFrameInfo(dctx.get(), &info, data.data(), &pos)))
+  if (LZ4F_isError(LZ4F_getFrameInfo(dctx, &info, data.data(), &pos)))
     return absl::InvalidArgumentError("recording chunk is corrupt (lz4 frame header)");
   RETURN_IF_ERROR(CheckRawSize(info.contentSize));
   std::string raw(info.contentSize, '\0');
   size_t produced = 0;
   while (true) {
     size_t out = raw.size() - produced, in = data.size() - pos;
-    const size_t hint = LZ4F_decompress(dctx.get(), raw.data() + produced, &out, data.data() + pos,
-                                        &in, nullptr);
+    const size_t hint =
+        LZ4F_decompress(dctx, raw.data() + produced, &out, data.data() + pos, &in, nullptr);
     if (LZ4F_isError(hint)) return absl::InvalidArgumentError("recording chunk is corrupt (lz4)");
     produced += out;
     pos += in;
@@ -68,6 +57,26 @@ absl::StatusOr<std::string> Lz4Frame(std::string_view data) {
   }
   if (pos != data.size()) return absl::InvalidArgumentError("recording chunk is not exactly one lz4 frame");
   if (produced != raw.size()) return absl::InvalidArgumentError("recording chunk is corrupt (lz4 size)");
+  return raw;
+}
+
+absl::StatusOr<std::string> Lz4Frame(std::string_view data) {
+  // One context per thread, reused: it keeps its block buffer (sized for the frame's 4 MiB block
+  // limit), which a fresh context would allocate for every chunk.
+  using Dctx = std::unique_ptr<LZ4F_dctx, size_t (*)(LZ4F_dctx*)>;
+  auto fresh = [] {
+    LZ4F_dctx* d = nullptr;
+    return Dctx(LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)) ? nullptr : d,
+                LZ4F_freeDecompressionContext);
+  };
+  thread_local Dctx dctx = fresh();
+  if (!dctx) dctx = fresh();
+  if (!dctx) return absl::ResourceExhaustedError("lz4: no memory for a decompression context");
+  auto raw = Lz4FrameWith(dctx.get(), data);
+  // A context left mid-frame by a refused chunk is replaced, not reset: liblz4 1.9.4's reset keeps
+  // the failed frame's remaining size, and the next frame that declares none (an empty chunk)
+  // would be refused because of it.
+  if (!raw.ok()) dctx = fresh();
   return raw;
 }
 

@@ -94,5 +94,18 @@ TEST(RecordingFormat, MalformedChunksAreRefusedWithTheReason) {
   refused(Lz4("\xff\xff\xff", true), "does not hold recording events");
 }
 
+TEST(RecordingFormat, AChunkRefusedMidFrameDoesNotSpoilTheNextOne) {
+  // A frame that declares its size and breaks off mid-block, then an empty chunk (no events: a frame that
+  // declares no size) from the same thread: the second is still read.
+  const std::string good = Lz4(Sample().SerializeAsString(), true);
+  ASSERT_FALSE(DecompressEvents(good.substr(0, good.size() / 2)).ok());
+  auto empty = DecompressEvents(Lz4("", false));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->events_size(), 0);
+  auto again = DecompressEvents(good);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->SerializeAsString(), Sample().SerializeAsString());
+}
+
 }  // namespace
 }  // namespace warden
