@@ -13,6 +13,7 @@
 #include "common/totp.h"
 #include "daemon/enforcer.h"
 #include "daemon/log.h"
+#include "daemon/procfs.h"
 #include "daemon/site_trust.h"
 
 namespace warden {
@@ -101,6 +102,18 @@ int64_t HostAgent::Enforce() {
     const int64_t now = clock_();
     {
       std::lock_guard lock(mu_);
+      // A session taken up from the last run ends when the process that opened it is gone.
+      for (auto it = sessions_.begin(); it != sessions_.end() && it->first < 0;) {
+        if (ProcessStartTicks(it->second.root) == it->second.root_start) {
+          ++it;
+          continue;
+        }
+        Log(LOG_INFO, StrCat("session ", it->second.id, " ended (its process ", it->second.root,
+                             " exited)"));
+        if (observer_) observer_->SessionEnded(it->second);
+        if (cgroups_) cgroups_->Release(it->second.uid, it->second.id);
+        it = sessions_.erase(it);
+      }
       expired = ExpireAccounts(state_, now) > 0;
       RefuseHeldOfEndedLocked();
       for (const auto& e : state_.ended) {
@@ -225,6 +238,9 @@ void HostAgent::RunEnforcer(const std::atomic<bool>& stop, Heartbeat* beat) {
     // Lease ends are whole seconds: wake at the first instant of that second, and at least
     // every 5 s so a stop request or a clock jump is noticed.
     auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+    // Taken-up sessions are looked at every second (their end is seen by polling).
+    if (!sessions_.empty() && sessions_.begin()->first < 0)
+      deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
     if (next) deadline = std::min(deadline, std::chrono::system_clock::time_point(std::chrono::seconds(next)));
     cv_.wait_until(lock, deadline, [&] { return wake_ || stop; });
     wake_ = false;
@@ -316,6 +332,7 @@ AgentReply HostAgent::OpenSession(const SessionOpen& o, const ucred& peer, int c
   s.rhost = o.rhost;
   s.pid = o.pid ? o.pid : peer.pid;
   s.root = peer.pid;
+  s.root_start = ProcessStartTicks(peer.pid);
   s.grant_id = account.grant_id;
   s.opened = clock_();
   s.moderator_wait = account.moderator_wait;  // for four-eyes, and for a redaction hold
@@ -426,6 +443,36 @@ void HostAgent::ConnectionClosed(int conn) {
   if (observer_) observer_->SessionEnded(it->second);
   if (cgroups_) cgroups_->Release(it->second.uid, it->second.id);
   sessions_.erase(it);
+}
+
+std::vector<HostSession> HostAgent::HandOver() {
+  std::lock_guard lock(mu_);
+  std::vector<HostSession> out;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    if (it->second.moderation == HostSession::Moderation::kHeld) {
+      ++it;
+      continue;
+    }
+    out.push_back(std::move(it->second));
+    it = sessions_.erase(it);
+  }
+  return out;
+}
+
+void HostAgent::Adopt(HostSession s) {
+  std::lock_guard lock(mu_);
+  Log(LOG_INFO, StrCat("session ", s.id, " of ", s.user, " taken up from the last run (process ",
+                       s.root, ")"));
+  sessions_[--adopted_] = std::move(s);
+  wake_ = true;
+  cv_.notify_all();
+}
+
+std::optional<LocalAccount> HostAgent::Account(const std::string& user) {
+  std::lock_guard lock(mu_);
+  const LocalAccount* a = state_.FindAccount(user);
+  if (!a) return std::nullopt;
+  return *a;
 }
 
 std::vector<HostSession> HostAgent::Sessions() {

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -34,6 +35,7 @@ struct HostSession {
   uint32_t uid = 0;
   int32_t pid = 0;
   pid_t root = 0;  // the process that opened the session (SO_PEERCRED): sshd's monitor
+  uint64_t root_start = 0;  // when `root` started (procfs.h's ProcessStartTicks)
   int64_t opened = 0;
   // Four-eyes (the account's role requires moderators): held at its start until enough
   // moderators watch, then running; when fewer remain, paused or ended.
@@ -115,6 +117,15 @@ class HostAgent {
   void ConnectionClosed(int conn);
   std::vector<HostSession> Sessions();
 
+  // wardend stopping for a restart: the running sessions (held ones are left to end with their
+  // connection) are given up without ending them, for the next run to take up (Adopt).
+  std::vector<HostSession> HandOver();
+  // The next run: a session handed over by the last one. It has no connection: it ends when the
+  // process that opened it exits (Enforce looks every second).
+  void Adopt(HostSession s);
+  // The account as the local state holds it now.
+  std::optional<LocalAccount> Account(const std::string& user);
+
   // The controller's word on a live session (moderators watching, or a moderator's terminate).
   void Moderate(const std::string& session_id, const SessionControl& c);
   // The stream that carries that word is gone: nobody can be watching any session.
@@ -178,7 +189,8 @@ class HostAgent {
   std::condition_variable cv_;
   bool wake_ = false;
   LocalState state_;
-  std::map<int, HostSession> sessions_;  // by connection
+  std::map<int, HostSession> sessions_;  // by connection; taken-up sessions (Adopt) below 0
+  int adopted_ = 0;  // the last key given to a taken-up session
   uid_t principals_uid_ = static_cast<uid_t>(-1);
   SessionObserver* observer_ = nullptr;
   SessionCgroups* cgroups_ = nullptr;

@@ -130,7 +130,8 @@ Recorder::~Recorder() {
   if (skel_) recorder_bpf__destroy(skel_);
 }
 
-absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
+absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode,
+                             const std::vector<pid_t>& also) {
   std::lock_guard lock(mu_);
   if (sessions_.empty()) {
     // Fork tracking first, so that no child forked while we walk /proc escapes.
@@ -153,9 +154,16 @@ absl::Status Recorder::Begin(uint64_t session, pid_t root, InputMode mode) {
   task_rec task{};
   task.session = session;
   const int tasks = bpf_map__fd(skel_->maps.task_recs);
-  for (pid_t pid : ProcessTree(root)) {
-    for (pid_t tid : Threads(pid)) {
-      if (!MarkTask(tasks, pid, tid, &task)) return fail("task storage");
+  std::set<pid_t> marked;
+  std::vector<pid_t> tops = {root};
+  tops.insert(tops.end(), also.begin(), also.end());
+  for (pid_t top : tops) {
+    for (pid_t pid : ProcessTree(top)) {
+      if (!marked.insert(pid).second) continue;
+      for (pid_t tid : Threads(pid)) {
+        // A process of `also` may have exited meanwhile; root's tree must be whole.
+        if (!MarkTask(tasks, pid, tid, &task) && top == root) return fail("task storage");
+      }
     }
   }
   sessions_.insert(session);

@@ -49,9 +49,11 @@ class Recorder {
                                                         RecorderOptions options = {});
   ~Recorder();
 
-  // Starts recording the process `root` and every process it has or will fork. Attaches the
-  // programs if this is the first session.
-  absl::Status Begin(uint64_t session, pid_t root, InputMode mode);
+  // Starts recording the process `root` and every process it has or will fork, and `also` with
+  // theirs (a session taken up after a restart: what its cgroup holds, a daemon it started that
+  // left root's tree included). Attaches the programs if this is the first session.
+  absl::Status Begin(uint64_t session, pid_t root, InputMode mode,
+                     const std::vector<pid_t>& also = {});
   // Stops recording the session; returns its total losses. Detaches after the last one.
   // Events already in the ring buffer are delivered by the next Poll.
   KernelLosses End(uint64_t session);

@@ -1,10 +1,14 @@
 // wardend: the Warden host agent. See daemon/*.h and docs/host-agent.md.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
 #include <iostream>
+#include <algorithm>
+#include <chrono>
+#include <set>
 #include <thread>
 
 #include "common/grpc_tls.h"
@@ -13,8 +17,10 @@
 #include "daemon/agent_server.h"
 #include "daemon/configure_host.h"
 #include "daemon/controller_link.h"
+#include "daemon/handover.h"
 #include "daemon/log.h"
 #include "daemon/kernel_recorder.h"
+#include "daemon/procfs.h"
 #include "daemon/proto_convert.h"
 #include "daemon/session_recorder.h"
 
@@ -27,6 +33,59 @@ int Fail(const absl::Status& st) {
 }
 
 int64_t WallNow() { return static_cast<int64_t>(time(nullptr)); }
+
+// Where `prerm remove` asks wardend to hand nothing over: the package is going, no run follows.
+std::string NoHandoverPath(const HostConfig& c) { return HandoverPath(c) + ".off"; }
+
+// The sessions the last run handed over (it was restarted): each taken up where its opener still
+// runs, otherwise its recording completed; one that cannot be recorded again is ended.
+void TakeUpSessions(const HostConfig& c, HostAgent& agent, SessionRecorder& recorder,
+                    RecordingSpool& spool, SessionCgroups* cgroups) {
+  unlink(NoHandoverPath(c).c_str());
+  absl::StatusOr<std::optional<Handover>> taken = TakeHandover(HandoverPath(c));
+  if (!taken.ok()) {
+    LogLine(LOG_ALERT, StrCat("sessions of the last run not taken up: ", taken.status().message()));
+    return;
+  }
+  if (!*taken) return;
+  Handover& h = **taken;
+  const size_t chunks = h.unacked.size();
+  // The chunks the controller had not acknowledged go first: each session's next chunk follows.
+  spool.Requeue(std::move(h.unacked));
+  size_t adopted = 0;
+  for (Handover::Session& s : h.sessions) {
+    auto end_cgroup = [&] {
+      if (!cgroups) return;
+      absl::StatusOr<int> left = cgroups->KillSession(s.host.uid, s.host.id, 5000);
+      if (!left.ok()) {
+        LogLine(LOG_ALERT, StrCat("session ", s.host.id, " did not end whole: ",
+                                  left.status().message(), "; its processes end with the lease"));
+      }
+    };
+    if (s.host.root_start == 0 || ProcessStartTicks(s.host.root) != s.host.root_start) {
+      recorder.Complete(s.recording, "the session ended while wardend restarted");
+      end_cgroup();  // what it left behind, frozen
+      continue;
+    }
+    std::optional<LocalAccount> account = agent.Account(s.host.user);
+    absl::Status st = account && account->uid == s.host.uid
+                          ? recorder.TakeUp(s.recording, s.host, *account)
+                          : absl::NotFoundError("its account is no longer on this host");
+    if (!st.ok()) {
+      const std::string why =
+          StrCat("ended: it cannot be recorded again after wardend restarted (", st.message(), ")");
+      LogLine(LOG_ALERT, StrCat("session ", s.host.id, " ", why));
+      recorder.Complete(s.recording, why);
+      end_cgroup();
+      continue;
+    }
+    agent.Adopt(std::move(s.host));
+    ++adopted;
+  }
+  LogLine(LOG_INFO, StrCat("took up ", adopted, " of ", h.sessions.size(),
+                           " sessions handed over by the last run, and ", chunks,
+                           " unacknowledged recording chunks"));
+}
 
 int Run(const HostConfig& c) {
   auto enrollment = LoadEnrollment(c);
@@ -81,6 +140,7 @@ int Run(const HostConfig& c) {
   });
   if (cgroups.ok()) session_recorder.SetCgroups(cgroups->get());
   agent.SetSessionObserver(&session_recorder);
+  TakeUpSessions(c, agent, session_recorder, spool, cgroups.ok() ? cgroups->get() : nullptr);
 
   std::atomic<bool> stop{false};
   // systemd restarts wardend when one of the loops the PAM module and lease ends depend on stops
@@ -109,6 +169,16 @@ int Run(const HostConfig& c) {
   sigwait(&signals, &sig);
   LogLine(LOG_INFO, StrCat("stopping on signal ", sig));
   NotifyStopping();
+  // A restart (an upgrade) keeps the recorded sessions: frozen now, so that nothing they run acts
+  // unrecorded, and handed to the next run, which thaws them. Not when the package is removed.
+  const bool hand_over = access(NoHandoverPath(c).c_str(), F_OK) != 0;
+  std::vector<HostSession> handed;
+  if (hand_over) {
+    session_recorder.FreezeForHandover();
+    // What the shells wrote before the freeze is read by sshd and captured meanwhile.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    handed = agent.HandOver();
+  }
   stop = true;
   link.Cancel();
   agent.Wake();
@@ -123,6 +193,36 @@ int Run(const HostConfig& c) {
   upload.join();
   enforcer.join();
   agent_thread.join();
+  if (hand_over) {
+    std::set<std::string> ids;
+    for (const HostSession& s : handed) ids.insert(s.id);
+    Handover h;
+    std::vector<HandedSession> recordings = session_recorder.Handover(ids);
+    std::vector<std::string> names;
+    for (HandedSession& r : recordings) {
+      auto s = std::find_if(handed.begin(), handed.end(),
+                            [&](const HostSession& x) { return x.id == r.spool.id; });
+      if (s == handed.end()) continue;
+      names.push_back(s->id);
+      h.sessions.push_back({*s, std::move(r)});
+    }
+    h.unacked = spool.TakeUnacked();
+    if (!h.sessions.empty() || !h.unacked.empty()) {
+      absl::Status st = WriteHandover(HandoverPath(c), h);
+      if (st.ok()) {
+        LogLine(LOG_INFO, StrCat("handed ", h.sessions.size(), " sessions (frozen: ",
+                                 StrJoin(names, ", "), ") and ",
+                                 h.unacked.size(), " unacknowledged recording chunks to the next run"));
+      } else {
+        // No run will take them up: they end rather than run on unrecorded.
+        LogLine(LOG_ALERT, StrCat("cannot hand the sessions over to the next run (", st.message(),
+                                  "): ending them"));
+        for (const Handover::Session& s : h.sessions) {
+          if (cgroups.ok()) (*cgroups)->KillSession(s.host.uid, s.host.id, 5000).IgnoreError();
+        }
+      }
+    }
+  }
   return 0;
 }
 

@@ -13,6 +13,29 @@
 
 namespace warden {
 
+namespace {
+
+// The fields of /proc/PID/stat after "pid (comm) " (comm may hold spaces and parentheses, so they
+// are counted from the last ')'); empty when the process is gone. They point into `line`.
+std::vector<std::string_view> StatFields(int64_t pid, std::string& line) {
+  std::ifstream stat(StrCat("/proc/", pid, "/stat"));
+  if (!std::getline(stat, line)) return {};
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos || close + 2 > line.size()) return {};
+  return StrSplit(std::string_view(line).substr(close + 2), ' ', false);
+}
+
+}  // namespace
+
+uint64_t ProcessStartTicks(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::string line;
+  const std::vector<std::string_view> fields = StatFields(pid, line);
+  int64_t start = 0;  // field 22 of stat, the 20th after the comm
+  if (fields.size() < 20 || !ParseInt(fields[19], &start) || start < 0) return 0;
+  return static_cast<uint64_t>(start);
+}
+
 std::vector<ProcessInfo> ListProcesses() {
   std::vector<ProcessInfo> out;
   DIR* d = opendir("/proc");
@@ -20,15 +43,9 @@ std::vector<ProcessInfo> ListProcesses() {
   while (dirent* e = readdir(d)) {
     int64_t pid = 0;
     if (!ParseInt(e->d_name, &pid)) continue;
-    std::ifstream stat(StrCat("/proc/", pid, "/stat"));
+    // "state ppid pgrp session tty_nr ..."
     std::string line;
-    if (!std::getline(stat, line)) continue;
-    // "pid (comm) state ppid pgrp session tty_nr ...": comm may hold spaces and parentheses, so
-    // the fields are counted from the last ')'.
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos || close + 2 > line.size()) continue;
-    const std::string rest = line.substr(close + 2);
-    auto fields = StrSplit(rest, ' ', false);
+    const std::vector<std::string_view> fields = StatFields(pid, line);
     int64_t ppid = 0, tty = 0;
     if (fields.size() < 5 || !ParseInt(fields[1], &ppid) || !ParseInt(fields[4], &tty)) continue;
     const uint64_t t = static_cast<uint64_t>(tty);

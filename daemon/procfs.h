@@ -16,6 +16,10 @@ struct ProcessInfo {
 
 std::vector<ProcessInfo> ListProcesses();
 
+// When process `pid` started (/proc/PID/stat's starttime, in clock ticks since boot): with the pid,
+// it names one process, not whichever reuses the number later. 0 when there is no such process.
+uint64_t ProcessStartTicks(pid_t pid);
+
 // `root` and its descendants as /proc shows them now, parents before children (a process that
 // exits meanwhile is left out). It runs on every login, so it reads only the tree's own
 // /proc/PID/task/TID/children files, not every process of the host; on a kernel without them

@@ -170,6 +170,25 @@ v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in) {
   return out;
 }
 
+RecordingChunk RecordingChunkFromProto(const v1::RecordingChunk& in) {
+  RecordingChunk out;
+  out.session_id = in.session_id();
+  out.seq = in.seq();
+  out.events_zstd = in.events_zstd();
+  if (in.has_session()) {
+    out.session = SessionInfo{.user = in.session().user(),
+                              .service = in.session().service(),
+                              .tty = in.session().tty(),
+                              .rhost = in.session().rhost(),
+                              .grant_id = in.session().grant_id(),
+                              .started_unix_ns = in.session().started_unix_ns()};
+  }
+  out.final = in.final();
+  out.ended_unix_ns = in.ended_unix_ns();
+  out.lost_bytes = in.lost_bytes();
+  return out;
+}
+
 namespace {
 
 absl::StatusOr<std::string> Encode(const std::vector<RecordingEvent>& events,

@@ -39,6 +39,8 @@ v1::RecordingEvent RecordingEventToProto(const RecordingEvent& in);
 // `inv` null: the inventory is unchanged, only logins are reported.
 v1::InventoryReport InventoryReportToProto(const Inventory* inv, const std::vector<HostLogin>& logins);
 v1::RecordingChunk RecordingChunkToProto(const RecordingChunk& in);
+// A chunk handed over from the last run (daemon/handover.h): what RecordingChunkToProto made.
+RecordingChunk RecordingChunkFromProto(const v1::RecordingChunk& in);
 // A chunk's payload (common/recording.h): the events as one RecordingEvents message in an LZ4
 // frame, compressed. The spool's EncodeEvents.
 absl::StatusOr<std::string> EncodeRecordingEvents(const std::vector<RecordingEvent>& events);

@@ -110,6 +110,65 @@ void RecordingSpool::Close(const std::string& id, int64_t mono_ns, int64_t ended
   sessions_.erase(it);
 }
 
+std::optional<SpoolSession> RecordingSpool::Suspend(const std::string& id, int64_t mono_ns,
+                                                    KernelLosses lost) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.closed) return std::nullopt;
+  Session& s = it->second;
+  MarkLossLocked(id, s, std::max<int64_t>(0, mono_ns - s.start_mono_ns), lost);
+  if (!s.pending.empty()) CutLocked(id, s, false, 0, 0);
+  SpoolSession out{.id = id,
+                   .info = s.info,
+                   .start_mono_ns = s.start_mono_ns,
+                   .seq = s.seq,
+                   .strict = s.strict,
+                   .dropped = s.dropped};
+  sessions_.erase(it);
+  return out;
+}
+
+void RecordingSpool::Resume(SpoolSession saved) {
+  std::lock_guard lock(mu_);
+  Session& s = sessions_[saved.id];
+  s.info = std::move(saved.info);
+  s.start_mono_ns = saved.start_mono_ns;
+  s.seq = saved.seq;
+  s.strict = saved.strict;
+  s.dropped = saved.dropped;
+  // The kernel's loss counters start again with the new capture.
+  s.lost_seen = {};
+}
+
+std::vector<RecordingChunk> RecordingSpool::TakeUnacked() {
+  std::lock_guard lock(mu_);
+  std::vector<RecordingChunk> out;
+  for (Queued& q : queue_) out.push_back(std::move(q.chunk));
+  queue_.clear();
+  queued_bytes_ = 0;
+  return out;
+}
+
+void RecordingSpool::Requeue(std::vector<RecordingChunk> chunks) {
+  std::lock_guard lock(mu_);
+  for (RecordingChunk& c : chunks) {
+    queued_bytes_ += c.events_zstd.size();
+    queue_.push_back({.chunk = std::move(c), .sent = false});
+  }
+  cv_.notify_all();
+}
+
+void RecordingSpool::Note(const std::string& id, int64_t mono_ns, RecordingEvent ev) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.closed) return;
+  Session& s = it->second;
+  if (s.pending.empty()) s.oldest_mono_ns = mono_ns;
+  ev.offset_ns = std::max<int64_t>(0, mono_ns - s.start_mono_ns);
+  s.pending_raw += RawSize(ev);
+  s.pending.push_back(std::move(ev));
+}
+
 void RecordingSpool::MarkLossLocked(const std::string& id, Session& s, int64_t offset_ns,
                                     KernelLosses lost) {
   if (lost.bytes > s.lost_seen.bytes) {

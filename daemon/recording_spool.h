@@ -8,6 +8,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,16 @@ struct SpoolLimits {
   size_t chunk_raw_bytes = 256 << 10;  // cut a chunk once this much data is pending
   int64_t chunk_interval_ns = 200'000'000;  // ... or its oldest event is this old
   size_t max_unacked_bytes = 64 << 20;  // per host, compressed
+};
+
+// A session's place in its recording, handed from one run of wardend to the next.
+struct SpoolSession {
+  std::string id;
+  SessionInfo info;
+  int64_t start_mono_ns = 0;
+  uint64_t seq = 0;  // the last chunk cut
+  bool strict = false;
+  uint64_t dropped = 0;
 };
 
 class RecordingSpool {
@@ -40,6 +51,17 @@ class RecordingSpool {
   void Close(const std::string& id, int64_t mono_ns, int64_t ended_unix_ns, KernelLosses lost);
   // Cuts chunks for sessions whose pending events are due at `mono_ns`.
   void Flush(int64_t mono_ns);
+  // wardend stopping: the session's pending events are cut as a chunk (not final) and the session
+  // leaves the spool; returns its place (nullopt for a session the spool does not hold).
+  std::optional<SpoolSession> Suspend(const std::string& id, int64_t mono_ns, KernelLosses lost);
+  // The next run: the session goes on from its place, its next chunk numbered after the last.
+  void Resume(SpoolSession s);
+  // Every unacknowledged chunk, in order, taken out (to hand over); Requeue puts such chunks back
+  // (unsent) in the next run.
+  std::vector<RecordingChunk> TakeUnacked();
+  void Requeue(std::vector<RecordingChunk> chunks);
+  // Appends an event to a session's pending events (an alert of wardend's own).
+  void Note(const std::string& id, int64_t mono_ns, RecordingEvent ev);
   // Strict sessions that reached the memory bound since the last call.
   std::vector<std::string> TakeOverflowed();
 

@@ -136,6 +136,15 @@ class DirectoryCgroups : public SessionCgroups {
     return processes;
   }
 
+  std::vector<pid_t> Processes(uint32_t uid, const std::string& session) override {
+    std::vector<pid_t> out;
+    for (std::string_view line : StrSplit(ReadText(Path(uid, session) + "/cgroup.procs"), '\n', true)) {
+      int64_t pid = 0;
+      if (ParseInt(line, &pid) && pid > 0) out.push_back(static_cast<pid_t>(pid));
+    }
+    return out;
+  }
+
   std::string Describe() const override { return dir_; }
 
  private:

@@ -161,6 +161,110 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
   return absl::OkStatus();
 }
 
+void SessionRecorder::FreezeForHandover() {
+  std::lock_guard lock(mu_);
+  if (!freezer_->cgroups) return;
+  for (const auto& [id, live] : live_) {
+    {
+      std::lock_guard f(freezer_->mu);
+      auto it = freezer_->frozen.find(id);
+      if (it != freezer_->frozen.end() && it->second) paused_before_handover_.insert(id);
+    }
+    freezer_->Want(id);
+    freezer_->FreezeIfWanted(live.uid, id);
+  }
+}
+
+std::vector<HandedSession> SessionRecorder::Handover(const std::set<std::string>& ids) {
+  std::vector<Ending> done;
+  std::vector<std::pair<std::string, Live>> handed;
+  {
+    std::lock_guard lock(mu_);
+    done = std::exchange(ending_, {});
+    for (auto& [id, live] : live_) {
+      if (ids.count(id)) {
+        handed.emplace_back(id, live);
+        continue;
+      }
+      Ending e;
+      e.id = id;
+      e.live = live;
+      e.ended_unix_ns = ClockNs(CLOCK_REALTIME);
+      done.push_back(std::move(e));
+    }
+    live_.clear();
+  }
+  const int64_t now = MonotonicNs();
+  for (Ending& e : done) {
+    const KernelLosses lost = recorder_ ? recorder_->End(e.live.key) : KernelLosses{};
+    spool_.Close(e.id, now, e.ended_unix_ns,
+                 {std::max(lost.bytes, e.lost.bytes), std::max(lost.events, e.lost.events)});
+  }
+  std::vector<HandedSession> out;
+  for (const auto& [id, live] : handed) {
+    const KernelLosses lost = recorder_ ? recorder_->End(live.key) : KernelLosses{};
+    std::optional<SpoolSession> place = spool_.Suspend(id, now, lost);
+    if (!place) continue;
+    bool frozen = false;
+    {
+      std::lock_guard lock(freezer_->mu);
+      auto f = freezer_->frozen.find(id);
+      frozen = f != freezer_->frozen.end() && f->second;
+    }
+    out.push_back({.spool = std::move(*place),
+                   .frozen = frozen,
+                   .stopped_mono_ns = now,
+                   .redacted_lines = live.redacted_lines,
+                   .paused = paused_before_handover_.count(id) > 0});
+  }
+  return out;
+}
+
+absl::Status SessionRecorder::TakeUp(const HandedSession& h, const HostSession& s,
+                                     const LocalAccount& account) {
+  ASSIGN_OR_RETURN(InputMode mode, ParseInputMode(account.recording_input));
+  if (!recorder_) return absl::UnavailableError(why_);
+  std::lock_guard lock(mu_);
+  const uint64_t key = next_key_++;
+  // What the session's cgroup holds is its too: a process it started that left the tree of its
+  // opener (setsid and a double fork) was recorded before the restart and is again.
+  const std::vector<pid_t> confined =
+      freezer_->cgroups ? freezer_->cgroups->Processes(s.uid, s.id) : std::vector<pid_t>{};
+  RETURN_IF_ERROR(recorder_->Begin(key, s.root, mode, confined));
+  spool_.Resume(h.spool);
+  ids_[key] = s.id;
+  Live& live = live_[s.id];
+  live.key = key;
+  live.root = s.root;
+  live.uid = s.uid;
+  live.max_redacted_lines = account.max_redacted_lines;
+  live.on_limit = account.on_redaction_limit;
+  redacted_by_uid_[s.uid] += h.redacted_lines;
+  const int64_t now = MonotonicNs();
+  const double ms = static_cast<double>(now - h.stopped_mono_ns) / 1e6;
+  const std::string what =
+      h.frozen ? StrCat("wardend restarted: the session was frozen for ", static_cast<int64_t>(ms),
+                        " ms meanwhile and is recorded again")
+               : StrCat("wardend restarted: ", static_cast<int64_t>(ms),
+                        " ms of this session were not recorded (its cgroup could not be frozen)");
+  spool_.Note(s.id, now, {.offset_ns = 0, .terminal = 0, .kind = SessionAlert{"recorder_restart", what}});
+  LogLine(h.frozen ? LOG_INFO : LOG_ALERT, StrCat("session ", s.id, ": ", what));
+  if (h.paused) {
+    freezer_->Want(s.id);  // paused for its moderators: it stays frozen until one watches
+  } else if (h.frozen) {
+    freezer_->Thaw(s.uid, s.id);
+  }
+  return absl::OkStatus();
+}
+
+void SessionRecorder::Complete(const HandedSession& h, const std::string& why) {
+  const int64_t now = MonotonicNs();
+  spool_.Resume(h.spool);
+  spool_.Note(h.spool.id, now, {.offset_ns = 0, .terminal = 0, .kind = SessionAlert{"recorder_restart", why}});
+  spool_.Close(h.spool.id, now, ClockNs(CLOCK_REALTIME), {});
+  LogLine(LOG_INFO, StrCat("recording of session ", h.spool.id, " complete: ", why));
+}
+
 void SessionRecorder::SessionEnded(const HostSession& s) {
   freezer_->Forget(s.id);
   std::lock_guard lock(mu_);

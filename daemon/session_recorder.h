@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,15 @@
 #include "daemon/recording_spool.h"
 
 namespace warden {
+
+// A recorded session as one run of wardend hands it to the next (daemon/handover.h).
+struct HandedSession {
+  SpoolSession spool;
+  bool frozen = false;          // its cgroup was frozen for the restart
+  int64_t stopped_mono_ns = 0;  // when its capture stopped
+  uint32_t redacted_lines = 0;  // counted against its account's budget
+  bool paused = false;          // frozen already before (moderation): stays frozen
+};
 
 class SessionRecorder : public SessionObserver {
  public:
@@ -46,6 +56,21 @@ class SessionRecorder : public SessionObserver {
   void EndSession(const HostSession& s, const std::string& why) override;
   void PauseSession(const HostSession& s, const std::string& why) override;
   void ResumeSession(const HostSession& s, const std::string& why) override;
+
+  // wardend stopping for a restart hands its sessions to the next run. First, while the capture
+  // still runs, every live session's cgroup is frozen: nothing it runs acts unrecorded until the
+  // next run takes it up. Then, once the capture thread has stopped, Handover ends the capture of
+  // the sessions `ids` (HostAgent::HandOver's), queues their pending events as a chunk and
+  // returns their places; any other session, and one that ended meanwhile, is completed.
+  void FreezeForHandover();
+  std::vector<HandedSession> Handover(const std::set<std::string>& ids);
+  // The next run takes up session `s` (its opener still runs): the capture begins again on its
+  // process tree, an alert in the recording says for how long it was not captured, and its cgroup
+  // thaws. An error: it cannot be recorded (the caller ends it).
+  absl::Status TakeUp(const HandedSession& h, const HostSession& s, const LocalAccount& account);
+  // A handed-over session that ended during the restart, or cannot be taken up: its recording is
+  // completed (`why` is said in it).
+  void Complete(const HandedSession& h, const std::string& why);
 
   // The ring-buffer sink (Recorder::Load's CapturedEvent).
   void OnEvent(uint64_t key, uint64_t mono_ns, KernelLosses lost, RecordingEvent ev);
@@ -121,6 +146,7 @@ class SessionRecorder : public SessionObserver {
   std::map<uint32_t, uint32_t> redacted_by_uid_;
   std::vector<Ending> ending_;
   uint64_t polls_ = 0;
+  std::set<std::string> paused_before_handover_;  // FreezeForHandover: frozen already
 };
 
 int64_t MonotonicNs();

@@ -15,6 +15,7 @@
 #include "common/nsscache.h"
 #include "tests/daemon/agent_client.h"
 #include "daemon/enforcer.h"
+#include "daemon/procfs.h"
 #include "tests/daemon/fixture.h"
 
 namespace warden {
@@ -466,6 +467,7 @@ class GatedCgroups : public SessionCgroups, public testing::Gate {
     std::lock_guard lock(mu_);
     return kills_;
   }
+  std::vector<pid_t> Processes(uint32_t, const std::string&) override { return {}; }
   std::string Describe() const override { return "gated"; }
   std::set<uint32_t> killed() {
     std::lock_guard lock(mu_);
@@ -624,6 +626,67 @@ TEST(Enforcer, KillsEveryProcessOfTheUidAndRemovesOnlyItsHome) {
   EXPECT_EQ(access(home.c_str(), F_OK), -1);
   EXPECT_EQ(access("/etc/passwd", F_OK), 0) << "symlinks are removed, never followed";
   EXPECT_FALSE(*RemoveHome(home, uid));
+}
+
+class EndsSeen : public SessionObserver {
+ public:
+  absl::Status SessionOpened(const HostSession&, const LocalAccount&, pid_t) override {
+    return absl::OkStatus();
+  }
+  void SessionEnded(const HostSession& s) override {
+    std::lock_guard lock(mu_);
+    ended_.push_back(s.id);
+  }
+  void EndSession(const HostSession&, const std::string&) override {}
+  void PauseSession(const HostSession&, const std::string&) override {}
+  void ResumeSession(const HostSession&, const std::string&) override {}
+  std::vector<std::string> ended() {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> ended_;
+};
+
+// A restart: the running session is handed over (its connection closing does not end it), the
+// next run takes it up without a connection, and it ends when the process that opened it exits.
+TEST_F(Agent, AHandedOverSessionOutlivesItsConnectionAndEndsWithItsOpener) {
+  EndsSeen seen;
+  agent_->SetSessionObserver(&seen);
+  ASSERT_TRUE(agent_->Apply(StateWith("adm-alice-7k2f", kNow + 60)).ok());
+  const ucred sshd{.pid = getpid(), .uid = 0, .gid = 0};
+  const std::string id = agent_->Handle(OpenRequest("adm-alice-7k2f"), sshd, 1001).session_id;
+  ASSERT_FALSE(id.empty());
+  std::vector<HostSession> handed = agent_->HandOver();
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0].id, id);
+  EXPECT_EQ(handed[0].root, getpid()) << "the opener is the socket's peer";
+  EXPECT_EQ(handed[0].root_start, ProcessStartTicks(getpid()));
+  EXPECT_TRUE(agent_->Sessions().empty());
+  agent_->ConnectionClosed(1001);  // the old run's connections close as it exits
+  EXPECT_TRUE(seen.ended().empty()) << "a handed-over session does not end with its connection";
+
+  const pid_t opener = fork();
+  if (opener == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(opener, 0);
+  HostSession s = handed[0];
+  s.root = opener;
+  s.root_start = ProcessStartTicks(opener);
+  agent_->Adopt(s);
+  agent_->Enforce();
+  ASSERT_EQ(agent_->Sessions().size(), 1u) << "its opener runs: the session goes on";
+  EXPECT_TRUE(agent_->Account("adm-alice-7k2f").has_value());
+  EXPECT_FALSE(agent_->Account("someone-else").has_value());
+  kill(opener, SIGKILL);
+  waitpid(opener, nullptr, 0);
+  agent_->Enforce();
+  EXPECT_TRUE(agent_->Sessions().empty());
+  EXPECT_EQ(seen.ended(), std::vector<std::string>{s.id});
 }
 
 }  // namespace

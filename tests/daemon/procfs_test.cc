@@ -73,5 +73,23 @@ TEST(ProcessTree, AProcessThatIsGoneIsJustItself) {
   EXPECT_EQ(ProcessTree(p), std::vector<pid_t>{p});
 }
 
+TEST(ProcessStartTicks, NamesOneProcessNotItsReusedPid) {
+  const uint64_t self = ProcessStartTicks(getpid());
+  EXPECT_GT(self, 0u);
+  EXPECT_EQ(ProcessStartTicks(getpid()), self);
+  const pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  EXPECT_GE(ProcessStartTicks(child), self);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(ProcessStartTicks(child), 0u) << "a reaped process has no start time";
+  EXPECT_EQ(ProcessStartTicks(0), 0u);
+  EXPECT_EQ(ProcessStartTicks(-1), 0u);
+}
+
 }  // namespace
 }  // namespace warden

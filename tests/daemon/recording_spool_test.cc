@@ -161,5 +161,49 @@ TEST(RecordingSpoolTest, AStrictSessionAtTheBoundIsReportedAndKeepsItsData) {
   EXPECT_EQ(Events(chunks[2]).events(0).output(), noise);
 }
 
+// wardend restarting: the session leaves one spool with its pending events cut and the chunks
+// not yet acknowledged, and goes on in the next spool in sequence, those chunks first.
+TEST(RecordingSpoolTest, ASessionHandedToTheNextSpoolGoesOnInSequence) {
+  RecordingSpool old_run(EncodeRecordingEvents);
+  old_run.Open("s-1", Info(), 1000);
+  ASSERT_EQ(old_run.Next(0).size(), 1u);  // sent, not acknowledged
+  old_run.Add("s-1", 2000, {}, Output("before"));
+  std::optional<SpoolSession> place = old_run.Suspend("s-1", 3000, {});
+  ASSERT_TRUE(place.has_value());
+  EXPECT_EQ(place->seq, 2u) << "the pending output became chunk 2";
+  EXPECT_EQ(place->start_mono_ns, 1000);
+  EXPECT_EQ(place->info.user, "adm-alice");
+  EXPECT_FALSE(old_run.Suspend("s-1", 3000, {}).has_value()) << "it left the spool";
+  std::vector<RecordingChunk> unacked = old_run.TakeUnacked();
+  ASSERT_EQ(unacked.size(), 2u);
+  EXPECT_TRUE(old_run.Idle());
+  EXPECT_EQ(old_run.unacked_bytes(), 0u);
+
+  RecordingSpool next_run(EncodeRecordingEvents);
+  next_run.Requeue(std::move(unacked));
+  next_run.Resume(*place);
+  next_run.Note("s-1", 5000, {.offset_ns = 0, .terminal = 0,
+                              .kind = SessionAlert{"recorder_restart", "frozen for 2 us"}});
+  next_run.Add("s-1", 6000, {}, Output("after"));
+  next_run.Close("s-1", 7000, 42, {});
+  std::vector<RecordingChunk> sent = next_run.Next(0);
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].seq, 1u);
+  EXPECT_TRUE(sent[0].session.has_value());
+  EXPECT_EQ(sent[1].seq, 2u);
+  EXPECT_EQ(Events(sent[1]).events(0).output(), "before");
+  EXPECT_EQ(sent[2].seq, 3u);
+  EXPECT_TRUE(sent[2].final);
+  const v1::RecordingEvents last = Events(sent[2]);
+  ASSERT_EQ(last.events_size(), 2);
+  EXPECT_EQ(last.events(0).alert().kind(), "recorder_restart");
+  EXPECT_EQ(last.events(0).offset_ns(), 4000) << "offsets go on from the session's start";
+  EXPECT_EQ(last.events(1).output(), "after");
+  next_run.Ack("s-1", 1);
+  next_run.Ack("s-1", 2);
+  next_run.Ack("s-1", 3);
+  EXPECT_TRUE(next_run.Idle());
+}
+
 }  // namespace
 }  // namespace warden

@@ -870,6 +870,81 @@ e2e_recording_controller_restart() {
   wctl admin --json sessions | grep -q '"lost_bytes":0' || fail "loss reported: $(wctl admin sessions)"
 }
 
+# An upgrade restarts wardend under a live session: the session is frozen while no wardend
+# records it (a counter it prints all along stops, and no number is missing from the replay),
+# taken up by the next run, and its recording goes on in sequence to one sealed, intact whole.
+# A session that ends while wardend is away has its recording completed by the next run.
+e2e_recording_wardend_restart() {
+  setup
+  host_start h1 0 env=prod
+  host_grant 10m
+  tmux_ssh rec
+  type_line rec 'echo before-$((1+1))' 'before-2'
+  tmux_ssh short
+  # A process that left the session's process tree (setsid) and runs a program only once the
+  # next wardend is up: it is still the session's, and recorded.
+  local go
+  go=$(mktemp -d /tmp/warden-go.XXXXXX)
+  chmod 755 "$go"
+  type_line rec "setsid -f sh -c 'while [ ! -e $go/go ]; do sleep 0.1; done; exec /bin/echo escaped-\$((6*7))' >/dev/null; echo started-\$((1+2))" 'started-3'
+  tm send-keys -t rec 'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo tick-$i; sleep 0.02; done; echo loop-$((i*2))' Enter
+  wait_for 10 pane_has rec 'tick-20' || fail "the counter does not run"
+  wardend_stop h1
+  grep -q "handed 2 sessions (frozen: " "$HOST_DIR_h1/wardend.log" ||
+    fail "wardend did not hand its sessions over: $(tail -5 "$HOST_DIR_h1/wardend.log")"
+  [ -s "$HOST_DIR_h1/recordings.handover" ] || fail "no handover file beside the agent socket"
+  local a b
+  a=$(tm capture-pane -p -t rec | grep -o 'tick-[0-9]*' | tail -1)
+  sleep 1
+  b=$(tm capture-pane -p -t rec | grep -o 'tick-[0-9]*' | tail -1)
+  [ "$a" = "$b" ] || fail "the session ran on while no wardend recorded it ($a, then $b)"
+  echo "  ok: wardend stopped; the session is frozen at $a"
+  # The other session's sshd ends while wardend is away (its client is gone).
+  tm kill-session -t short
+  wardend_start h1
+  wait_for 10 grep -qE "took up [12] of 2 sessions handed over" "$HOST_DIR_h1/wardend.log" ||
+    fail "wardend did not take the sessions up: $(tail -5 "$HOST_DIR_h1/wardend.log")"
+  [ -e "$HOST_DIR_h1/recordings.handover" ] && fail "the handover file was left behind"
+  touch "$go/go"
+  wait_for 20 pane_has rec 'loop-600' || fail "the session did not go on after the restart"
+  type_line rec 'echo after-$((2+2))' 'after-4'
+  type_line rec exit 'logout'
+  local sid sid_loop="" i
+  for i in $(seq 100); do
+    [ "$(wctl admin --json sessions | python3 -c 'import json,sys
+print(sum(1 for x in json.load(sys.stdin) if x["sealed"]))')" = 2 ] && break
+    sleep 0.2
+  done
+  for sid in $(wctl admin --json sessions | python3 -c 'import json,sys
+print(" ".join(x["id"] for x in json.load(sys.stdin) if x["sealed"]))'); do
+    expect_out "OK: intact: " wctl admin recordings verify "$sid"
+    wctl admin recordings export "$sid" --format text >"$WARDEN_SANDBOX/$sid.txt"
+    grep -q "loop-600" "$WARDEN_SANDBOX/$sid.txt" && sid_loop=$sid
+  done
+  [ "$(wctl admin --json sessions | grep -o '"sealed":true' | wc -l)" = 2 ] ||
+    fail "the two recordings are not both sealed: $(wctl admin sessions)"
+  echo "  ok: both recordings sealed and intact (the one that ended during the restart too)"
+  [ -n "${sid_loop:-}" ] || fail "no recording holds the end of the counter"
+  wctl admin recordings export "$sid_loop" --format raw -o "$WARDEN_SANDBOX/rec.raw"
+  cmp "$WARDEN_SANDBOX/rec.raw" "$WARDEN_SANDBOX/rec.client" ||
+    fail "the replay differs from what the client saw across the restart"
+  python3 -c 'import re,sys
+t=open(sys.argv[1], "rb").read()
+n=[int(x) for x in re.findall(rb"tick-([0-9]+)\r\n", t)]
+missing=sorted(set(range(1, 301)) - set(n))
+assert not missing and len(n) == 300, (len(n), missing[:10])' "$WARDEN_SANDBOX/rec.raw" ||
+    fail "ticks are missing from the replay"
+  echo "  ok: every tick 1..300 and every byte the client saw is in the one recording, intact"
+  expect_out "/bin/echo escaped-42" wctl admin recordings export "$sid_loop" --format commands
+  rm -r "$go"
+  echo "  ok: a setsid'd process of the session ran a program after the restart: recorded"
+  wctl admin recordings export "$sid_loop" -o "$WARDEN_SANDBOX/rec.cast"
+  expect_out '"m","ALERT recorder_restart: wardend restarted: the session was frozen for' \
+    cat "$WARDEN_SANDBOX/rec.cast"
+  expect_out "recorder_restart" grep recording.alert "$WARDEN_SANDBOX/controller/audit/audit.log"
+  echo "  ok: the restart is marked in the recording and the audit log"
+}
+
 e2e_recording_flood() {
   setup
   host_start h1 0 env=prod

@@ -198,6 +198,8 @@ echo "  ok: a frozen wardend missed its watchdog and was restarted"
 # --- upgrade with apt-get upgrade ---
 ct sh -c 'echo "# edited by the site" >>/etc/warden/host.yaml'
 enrollment=$(ct sha256sum /var/lib/warden/enrollment.json)
+wait_for 30 active wardend || fail "wardend is not running before the upgrade"
+old_wardend=$(ct systemctl show -p MainPID --value wardend)
 "$src/packaging/build-repo.sh" "$T/repo" "$key" "${new_debs[@]}" >/dev/null
 apt_warden update >"$T/update2.out" 2>&1 || fail "apt-get update: $(cat "$T/update2.out")"
 apt_warden upgrade -y -o Dpkg::Options::=--force-confold >"$T/upgrade.out" 2>&1 ||
@@ -211,7 +213,9 @@ ct wardenctl --home /root/.warden whoami >/dev/null || fail "the operator's logi
 ct grep -q "# edited by the site" /etc/warden/host.yaml || fail "the upgrade replaced the site's host.yaml"
 [ "$(ct sha256sum /var/lib/warden/enrollment.json)" = "$enrollment" ] || fail "the host's enrollment changed ct the upgrade"
 wait_for 30 active wardend || fail "wardend did not come back after the upgrade"
-echo "  ok: apt-get upgrade to $version: the controller migrated and kept its data, the host its enrollment and host.yaml"
+[ "$(ct systemctl show -p MainPID --value wardend)" != "$old_wardend" ] ||
+  fail "the upgrade left the old wardend running"
+echo "  ok: apt-get upgrade to $version: the controller migrated and kept its data, the host its enrollment and host.yaml; wardend restarted"
 
 # --- removal: configure-host is reverted and root still logs in ---
 apt_warden remove -y warden-host >"$T/remove.out" 2>&1 || fail "apt-get remove warden-host: $(tail -20 "$T/remove.out")"
