@@ -468,6 +468,17 @@ void HostAgent::Adopt(HostSession s) {
   cv_.notify_all();
 }
 
+bool HostAgent::ManagesUid(uint32_t uid) {
+  std::lock_guard lock(mu_);
+  for (const LocalAccount& a : state_.accounts) {
+    if (a.uid == uid) return true;
+  }
+  for (const EndedAccount& e : state_.ended) {
+    if (e.account.uid == uid) return true;
+  }
+  return false;
+}
+
 std::optional<LocalAccount> HostAgent::Account(const std::string& user) {
   std::lock_guard lock(mu_);
   const LocalAccount* a = state_.FindAccount(user);

@@ -123,6 +123,8 @@ class HostAgent {
   // The next run: a session handed over by the last one. It has no connection: it ends when the
   // process that opened it exits (Enforce looks every second).
   void Adopt(HostSession s);
+  // Whether `uid` is (or was, and is ending) an account of this host's Warden state.
+  bool ManagesUid(uint32_t uid);
   // The account as the local state holds it now.
   std::optional<LocalAccount> Account(const std::string& user);
 

@@ -37,22 +37,14 @@ int64_t WallNow() { return static_cast<int64_t>(time(nullptr)); }
 // Where `prerm remove` asks wardend to hand nothing over: the package is going, no run follows.
 std::string NoHandoverPath(const HostConfig& c) { return HandoverPath(c) + ".off"; }
 
-// The sessions the last run handed over (it was restarted): each taken up where its opener still
-// runs, otherwise its recording completed; one that cannot be recorded again is ended.
-void TakeUpSessions(const HostConfig& c, HostAgent& agent, SessionRecorder& recorder,
-                    RecordingSpool& spool, SessionCgroups* cgroups) {
-  unlink(NoHandoverPath(c).c_str());
-  absl::StatusOr<std::optional<Handover>> taken = TakeHandover(HandoverPath(c));
-  if (!taken.ok()) {
-    LogLine(LOG_ALERT, StrCat("sessions of the last run not taken up: ", taken.status().message()));
-    return;
-  }
-  if (!*taken) return;
-  Handover& h = **taken;
+// The sessions of a handover: each taken up where its opener still runs, otherwise its recording
+// completed; one that cannot be recorded again is ended. Returns the ids of those taken up.
+std::set<std::string> TakeUpHandedOver(Handover& h, HostAgent& agent, SessionRecorder& recorder,
+                                       RecordingSpool& spool, SessionCgroups* cgroups) {
+  std::set<std::string> kept;
   const size_t chunks = h.unacked.size();
   // The chunks the controller had not acknowledged go first: each session's next chunk follows.
   spool.Requeue(std::move(h.unacked));
-  size_t adopted = 0;
   for (Handover::Session& s : h.sessions) {
     auto end_cgroup = [&] {
       if (!cgroups) return;
@@ -79,12 +71,43 @@ void TakeUpSessions(const HostConfig& c, HostAgent& agent, SessionRecorder& reco
       end_cgroup();
       continue;
     }
+    kept.insert(s.host.id);
     agent.Adopt(std::move(s.host));
-    ++adopted;
   }
-  LogLine(LOG_INFO, StrCat("took up ", adopted, " of ", h.sessions.size(),
+  LogLine(LOG_INFO, StrCat("took up ", kept.size(), " of ", h.sessions.size(),
                            " sessions handed over by the last run, and ", chunks,
                            " unacknowledged recording chunks"));
+  return kept;
+}
+
+// The sessions the last run handed over (it was restarted), then any other session of this
+// host's accounts that is still running.
+void TakeUpSessions(const HostConfig& c, HostAgent& agent, SessionRecorder& recorder,
+                    RecordingSpool& spool, SessionCgroups* cgroups) {
+  unlink(NoHandoverPath(c).c_str());
+  absl::StatusOr<std::optional<Handover>> taken = TakeHandover(HandoverPath(c));
+  if (!taken.ok()) {
+    LogLine(LOG_ALERT, StrCat("sessions of the last run not taken up: ", taken.status().message()));
+  }
+  std::set<std::string> kept;
+  if (taken.ok() && *taken) kept = TakeUpHandedOver(**taken, agent, recorder, spool, cgroups);
+  // A session of this host's accounts that nobody handed over (the last run was killed, or its
+  // handover could not be read) is recorded by no one: it is ended, not left to run unrecorded.
+  if (!cgroups) return;
+  for (const auto& [uid, id] : cgroups->Sessions()) {
+    if (kept.count(id) || !agent.ManagesUid(uid)) continue;
+    if (cgroups->Processes(uid, id).empty()) {
+      cgroups->Release(uid, id);
+      continue;
+    }
+    LogLine(LOG_ALERT, StrCat("session ", id, " (uid ", uid, ") was left running by a wardend that ",
+                              "did not hand it over, and nothing records it: ending it"));
+    absl::StatusOr<int> left = cgroups->KillSession(uid, id, 5000);
+    if (!left.ok()) {
+      LogLine(LOG_ALERT, StrCat("session ", id, " did not end whole: ", left.status().message(),
+                                "; its processes end with the lease"));
+    }
+  }
 }
 
 int Run(const HostConfig& c) {

@@ -136,9 +136,33 @@ class DirectoryCgroups : public SessionCgroups {
     return processes;
   }
 
+  std::vector<std::pair<uint32_t, std::string>> Sessions() override {
+    std::vector<std::pair<uint32_t, std::string>> out;
+    DIR* d = opendir(dir_.c_str());
+    if (!d) return out;
+    while (dirent* e = readdir(d)) {
+      // PREFIX u<UID>-<SESSION> SUFFIX
+      std::string_view name = e->d_name;
+      if (e->d_type != DT_DIR || name.size() <= prefix_.size() + suffix_.size() + 1 ||
+          name.substr(0, prefix_.size()) != prefix_ ||
+          name.substr(name.size() - suffix_.size()) != suffix_)
+        continue;
+      name = name.substr(prefix_.size(), name.size() - prefix_.size() - suffix_.size());
+      const size_t dash = name.find('-');
+      int64_t uid = 0;
+      if (name[0] != 'u' || dash == std::string_view::npos || dash + 1 == name.size() ||
+          !ParseInt(name.substr(1, dash - 1), &uid) || uid < 0 || uid > UINT32_MAX)
+        continue;
+      out.emplace_back(static_cast<uint32_t>(uid), std::string(name.substr(dash + 1)));
+    }
+    closedir(d);
+    return out;
+  }
+
   std::vector<pid_t> Processes(uint32_t uid, const std::string& session) override {
     std::vector<pid_t> out;
-    for (std::string_view line : StrSplit(ReadText(Path(uid, session) + "/cgroup.procs"), '\n', true)) {
+    const std::string procs = ReadText(Path(uid, session) + "/cgroup.procs");
+    for (std::string_view line : StrSplit(procs, '\n', true)) {
       int64_t pid = 0;
       if (ParseInt(line, &pid) && pid > 0) out.push_back(static_cast<pid_t>(pid));
     }

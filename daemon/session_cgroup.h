@@ -26,6 +26,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -60,6 +61,8 @@ class SessionCgroups {
   // until they are gone, and removes its cgroup. Returns how many there were.
   virtual absl::StatusOr<int> KillSession(uint32_t uid, const std::string& session,
                                           int64_t timeout_ms) = 0;
+  // Every session cgroup there is now, as (account uid, session id).
+  virtual std::vector<std::pair<uint32_t, std::string>> Sessions() = 0;
   // The processes in one session's cgroup now (none if it has none, or no cgroup).
   virtual std::vector<pid_t> Processes(uint32_t uid, const std::string& session) = 0;
   // Where session cgroups are made (for messages).

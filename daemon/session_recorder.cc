@@ -244,7 +244,8 @@ absl::Status SessionRecorder::TakeUp(const HandedSession& h, const HostSession& 
   const double ms = static_cast<double>(now - h.stopped_mono_ns) / 1e6;
   const std::string what =
       h.frozen ? StrCat("wardend restarted: the session was frozen for ", static_cast<int64_t>(ms),
-                        " ms meanwhile and is recorded again")
+                        " ms meanwhile and is recorded again (", confined.size(),
+                        " processes in its cgroup)")
                : StrCat("wardend restarted: ", static_cast<int64_t>(ms),
                         " ms of this session were not recorded (its cgroup could not be frozen)");
   spool_.Note(s.id, now, {.offset_ns = 0, .terminal = 0, .kind = SessionAlert{"recorder_restart", what}});

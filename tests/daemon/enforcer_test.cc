@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -165,6 +166,31 @@ TEST_F(SessionCgroupsTest, OtherAccountsAndEmptiedSessionsAreLeftAlone) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/u1879999002-s-other")) << "a busy cgroup stays";
   ASSERT_TRUE(cgroups_->KillAccounts({kUid + 1}, 5000).ok());
   waitpid(other, nullptr, 0);
+}
+
+// What a run of wardend finds when it starts: every session cgroup, and the processes in one.
+TEST_F(SessionCgroupsTest, SessionsAndTheirProcessesAreListed) {
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 3; i++) {
+    const pid_t p = fork();
+    if (p == 0) Become("wlist-proc", 0, false);
+    kids.push_back(p);
+  }
+  ASSERT_TRUE(cgroups_->Confine(kUid, "s-a-1", kids[0]).ok());
+  ASSERT_TRUE(cgroups_->Confine(kUid, "s-a-1", kids[1]).ok());
+  ASSERT_TRUE(cgroups_->Confine(kUid + 1, "s-b", kids[2]).ok());
+  ASSERT_EQ(mkdir((dir_ + "/not-a-session").c_str(), 0755), 0);
+  auto sessions = cgroups_->Sessions();
+  std::sort(sessions.begin(), sessions.end());
+  EXPECT_EQ(sessions, (std::vector<std::pair<uint32_t, std::string>>{{kUid, "s-a-1"}, {kUid + 1, "s-b"}}));
+  std::vector<pid_t> in_a = cgroups_->Processes(kUid, "s-a-1");
+  std::sort(in_a.begin(), in_a.end());
+  EXPECT_EQ(in_a, (std::vector<pid_t>{std::min(kids[0], kids[1]), std::max(kids[0], kids[1])}));
+  EXPECT_EQ(cgroups_->Processes(kUid + 1, "s-b"), std::vector<pid_t>{kids[2]});
+  EXPECT_TRUE(cgroups_->Processes(kUid, "s-none").empty());
+  rmdir((dir_ + "/not-a-session").c_str());
+  ASSERT_TRUE(cgroups_->KillAccounts({kUid, kUid + 1}, 5000).ok());
+  for (pid_t p : kids) waitpid(p, nullptr, 0);
 }
 
 // A paused session is frozen: SIGCONT (from another session of the account, say) wakes nothing;

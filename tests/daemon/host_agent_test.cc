@@ -468,6 +468,7 @@ class GatedCgroups : public SessionCgroups, public testing::Gate {
     return kills_;
   }
   std::vector<pid_t> Processes(uint32_t, const std::string&) override { return {}; }
+  std::vector<std::pair<uint32_t, std::string>> Sessions() override { return {}; }
   std::string Describe() const override { return "gated"; }
   std::set<uint32_t> killed() {
     std::lock_guard lock(mu_);

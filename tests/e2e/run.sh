@@ -943,6 +943,21 @@ assert not missing and len(n) == 300, (len(n), missing[:10])' "$WARDEN_SANDBOX/r
     cat "$WARDEN_SANDBOX/rec.cast"
   expect_out "recorder_restart" grep recording.alert "$WARDEN_SANDBOX/controller/audit/audit.log"
   echo "  ok: the restart is marked in the recording and the audit log"
+
+  # Killed, not stopped: nothing is handed over, so the next run ends the session nothing records.
+  tmux_ssh crash
+  type_line crash 'echo shell-$$' 'shell-'
+  local shell
+  shell=$(tm capture-pane -p -t crash | grep -o 'shell-[0-9]*' | tail -1)
+  shell=${shell#shell-}
+  kill -0 "$shell" || fail "no shell process $shell"
+  kill -KILL "$WARDEND_PID_h1"
+  wait "$WARDEND_PID_h1" 2>/dev/null || true
+  wardend_start h1
+  wait_for 10 grep -q "was left running by a wardend that did not hand it over, and nothing records it: ending it" \
+    "$HOST_DIR_h1/wardend.log" || fail "the unrecorded session was not ended: $(tail -5 "$HOST_DIR_h1/wardend.log")"
+  wait_for 10 sh -c "! kill -0 $shell 2>/dev/null" || fail "the session's shell $shell still runs"
+  echo "  ok: after wardend was killed, the next run ended the session nobody recorded"
 }
 
 e2e_recording_flood() {
