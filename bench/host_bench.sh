@@ -6,7 +6,9 @@
 #                  logins of the Warden account, which split the difference in two;
 #   propagation:   approve -> the account resolves on the host; revoke -> sshd would refuse it
 #                  (the account's AuthorizedPrincipalsFile is gone), over N grants.
-# Usage: bench/host_bench.sh [LOGINS] [GRANTS]   (needs root; WARDEN_BIN = build directory)
+#   restart:       wardend stopped and started under a live session (an upgrade): how long the
+#                  session is frozen, beside its normal output interval.
+# Usage: bench/host_bench.sh [LOGINS] [GRANTS] [RESTARTS]   (needs root; WARDEN_BIN = build directory)
 set -euo pipefail
 logins=${1:-100}
 grants=${2:-10}
@@ -180,3 +182,37 @@ echo "propagation over $grants grants (approve/revoke command issued -> effect s
 stats "approve -> account resolves (getpwall)" "$WARDEN_SANDBOX/appear.ns"
 stats "revoke -> principals file gone (sshd refuses)" "$WARDEN_SANDBOX/revoke.ns"
 echo "  target: p50 < 500 ms"
+echo
+
+# --- wardend restarted under a live session (an upgrade) ----------------------------------------
+# A session prints a timestamp every 10 ms; wardend is stopped and started again RESTARTS times.
+# The session is frozen from the stop until the next run takes it up: its longest silence is set
+# beside its normal interval, and beside how long wardend says it kept it frozen.
+restarts=${3:-5}
+ssh_as h1 op "$account" 'while :; do date +%s%N; sleep 0.01; done' >"$WARDEN_SANDBOX/ticks" 2>/dev/null &
+ticker=$!
+sleep 2
+for i in $(seq "$restarts"); do
+  taken=$(grep -c "took up 1 of 1 sessions" "$d/wardend.log" || true)
+  t0=$(now_ns)
+  wardend_stop h1
+  wardend_start h1
+  until [ "$(grep -c "took up 1 of 1 sessions" "$d/wardend.log" || true)" -gt "$taken" ]; do sleep 0.005; done
+  echo $(($(now_ns) - t0)) >>"$WARDEN_SANDBOX/restart.ns"
+  sleep 1
+done
+kill "$ticker" 2>/dev/null || true
+grep -o "frozen for [0-9]* ms" "$d/wardend.log" | awk '{print $3 * 1000000}' >"$WARDEN_SANDBOX/frozen.ns"
+echo "wardend restarted $restarts times under a live session (stop -> started -> session taken up):"
+stats "stop -> session taken up again" "$WARDEN_SANDBOX/restart.ns"
+stats "session frozen (wardend's recorder_restart)" "$WARDEN_SANDBOX/frozen.ns"
+/usr/bin/python3 - "$WARDEN_SANDBOX/ticks" "$restarts" <<'PY'
+import statistics, sys
+t = [int(x) for x in open(sys.argv[1]) if x.strip().isdigit()]
+gaps = sorted((b - a) / 1e6 for a, b in zip(t, t[1:]))
+n = int(sys.argv[2])
+normal = statistics.median(gaps)
+longest = gaps[-n:]
+print(f"  session's output: normal interval {normal:.1f} ms; the {n} longest silences "
+      f"{', '.join(f'{g:.0f}' for g in longest)} ms ({statistics.median(longest) / normal:.0f}x)")
+PY

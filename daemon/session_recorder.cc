@@ -164,6 +164,7 @@ absl::Status SessionRecorder::SessionOpened(const HostSession& s, const LocalAcc
 void SessionRecorder::FreezeForHandover() {
   std::lock_guard lock(mu_);
   if (!freezer_->cgroups) return;
+  frozen_at_ns_ = MonotonicNs();
   for (const auto& [id, live] : live_) {
     {
       std::lock_guard f(freezer_->mu);
@@ -213,7 +214,8 @@ std::vector<HandedSession> SessionRecorder::Handover(const std::set<std::string>
     }
     out.push_back({.spool = std::move(*place),
                    .frozen = frozen,
-                   .stopped_mono_ns = now,
+                   // A frozen session stopped at the freeze; another when its capture did.
+                   .stopped_mono_ns = frozen && frozen_at_ns_ ? frozen_at_ns_ : now,
                    .redacted_lines = live.redacted_lines,
                    .paused = paused_before_handover_.count(id) > 0});
   }

@@ -23,7 +23,7 @@ namespace warden {
 struct HandedSession {
   SpoolSession spool;
   bool frozen = false;          // its cgroup was frozen for the restart
-  int64_t stopped_mono_ns = 0;  // when its capture stopped
+  int64_t stopped_mono_ns = 0;  // when it was frozen (or, if it was not, its capture stopped)
   uint32_t redacted_lines = 0;  // counted against its account's budget
   bool paused = false;          // frozen already before (moderation): stays frozen
 };
@@ -147,6 +147,7 @@ class SessionRecorder : public SessionObserver {
   std::vector<Ending> ending_;
   uint64_t polls_ = 0;
   std::set<std::string> paused_before_handover_;  // FreezeForHandover: frozen already
+  int64_t frozen_at_ns_ = 0;                       // FreezeForHandover: when (monotonic)
 };
 
 int64_t MonotonicNs();
